@@ -1,0 +1,125 @@
+//! The CPU reference backend: plain loops the compiler vectorizes, and the
+//! `gemm` crate for matrix products.
+
+use super::{Activation, Backend, IGNORE};
+use crate::tensor::{Scalar, Trans, matmul};
+
+/// The CPU backend (stateless; threads for large GEMMs follow
+/// [`crate::tensor::set_threads`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cpu;
+
+impl<S: Scalar> Backend<S> for Cpu {
+    #[inline]
+    fn matmul(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[S],
+        ta: Trans,
+        b: &[S],
+        tb: Trans,
+        c: &mut [S],
+        accumulate: bool,
+    ) {
+        matmul(m, n, k, a, ta, b, tb, c, accumulate);
+    }
+
+    fn gather_columns(&self, w: &[S], v: usize, tokens: &[u32], out: &mut [S]) {
+        let h = w.len() / v;
+        for (row, &tok) in out.chunks_exact_mut(h).zip(tokens) {
+            let tok = tok as usize;
+            for (j, o) in row.iter_mut().enumerate() {
+                *o = w[j * v + tok];
+            }
+        }
+    }
+
+    fn scatter_add_columns(&self, d: &[S], tokens: &[u32], dw: &mut [S], v: usize) {
+        let h = dw.len() / v;
+        for (row, &tok) in d.chunks_exact(h).zip(tokens) {
+            let tok = tok as usize;
+            for (j, &g) in row.iter().enumerate() {
+                dw[j * v + tok] += g;
+            }
+        }
+    }
+
+    fn add_bias(&self, x: &mut [S], bias: &[S]) {
+        for row in x.chunks_exact_mut(bias.len()) {
+            for (o, &b) in row.iter_mut().zip(bias) {
+                *o += b;
+            }
+        }
+    }
+
+    fn sum_rows_into(&self, d: &[S], db: &mut [S]) {
+        let n = db.len();
+        for row in d.chunks_exact(n) {
+            for (o, &g) in db.iter_mut().zip(row) {
+                *o += g;
+            }
+        }
+    }
+
+    fn activate(&self, act: Activation, x: &mut [S]) {
+        match act {
+            Activation::Tanh => x.iter_mut().for_each(|v| *v = v.tanh()),
+            Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(S::zero())),
+        }
+    }
+
+    fn activate_backward(&self, act: Activation, y: &[S], d: &mut [S]) {
+        match act {
+            Activation::Tanh => {
+                for (g, &y) in d.iter_mut().zip(y) {
+                    *g *= S::one() - y * y;
+                }
+            }
+            Activation::Relu => {
+                for (g, &y) in d.iter_mut().zip(y) {
+                    if y <= S::zero() {
+                        *g = S::zero();
+                    }
+                }
+            }
+        }
+    }
+
+    fn softmax_cross_entropy(
+        &self,
+        logits: &[S],
+        v: usize,
+        targets: &[u32],
+        scale: S,
+        dlogits: &mut [S],
+    ) -> (f64, usize) {
+        let mut loss = 0.0;
+        let mut count = 0;
+        for ((row, d), &t) in logits
+            .chunks_exact(v)
+            .zip(dlogits.chunks_exact_mut(v))
+            .zip(targets)
+        {
+            if t == IGNORE {
+                d.fill(S::zero());
+                continue;
+            }
+            let max = row.iter().fold(S::neg_infinity(), |m, &x| m.max(x));
+            let mut sum = S::zero();
+            for (o, &x) in d.iter_mut().zip(row) {
+                *o = (x - max).exp();
+                sum += *o;
+            }
+            let t = t as usize;
+            // -log softmax = log(sum) - (x_t - max)
+            loss += sum.ln().f64() - (row[t] - max).f64();
+            count += 1;
+            let inv = scale / sum;
+            d.iter_mut().for_each(|o| *o *= inv);
+            d[t] -= scale;
+        }
+        (loss, count)
+    }
+}

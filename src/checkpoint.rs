@@ -1,0 +1,301 @@
+//! Checkpoints as safetensors files.
+//!
+//! - `model.safetensors`: the weights under PyTorch names (`rnn.weight_ih_l0`,
+//!   `rnn.weight_hh_l0`, `rnn.bias_ih_l0`, `rnn.bias_hh_l0`, `fc.weight`,
+//!   `fc.bias`) as f32, with the model configuration and vocabulary in the
+//!   metadata. `torch.nn.Module.load_state_dict(safetensors.torch.load_file(...))`
+//!   takes it for an `nn.RNN` named `rnn` and an `nn.Linear` named `fc`.
+//! - `state.safetensors`: what `--resume` needs beyond the weights (optimizer
+//!   moments, carried hidden state, word order, iteration, RNG position).
+//!
+//! Files are written deterministically (sorted header) and atomically: to a
+//! temporary file in the same folder, synced, then renamed over the target,
+//! so an interrupted save never leaves a broken checkpoint.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::data::CharVocab;
+use crate::error::{Error, Result};
+use crate::model::{RnnConfig, VanillaRnn};
+
+const BIAS_IH: &str = "rnn.bias_ih_l0";
+const BIAS_HH: &str = "rnn.bias_hh_l0";
+
+/// Format version written into every file.
+pub const FORMAT: &str = "recur-1";
+
+/// A tensor to write: name, shape and the raw values.
+pub enum TensorData<'a> {
+    /// 32-bit floats.
+    F32(&'a [f32]),
+    /// 32-bit unsigned integers.
+    U32(&'a [u32]),
+}
+
+/// Write a safetensors file atomically with sorted metadata.
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[(&str, Vec<usize>, TensorData<'_>)],
+    metadata: &BTreeMap<String, String>,
+) -> Result<()> {
+    let mut header = serde_json::Map::new();
+    header.insert(
+        "__metadata__".into(),
+        serde_json::to_value(metadata).map_err(|e| Error::Checkpoint(e.to_string()))?,
+    );
+    let mut offset = 0usize;
+    let mut body = Vec::new();
+    for (name, shape, data) in tensors {
+        let (dtype, bytes): (&str, Vec<u8>) = match data {
+            TensorData::F32(v) => ("F32", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            TensorData::U32(v) => ("U32", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        };
+        header.insert(
+            name.to_string(),
+            serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + bytes.len()]}),
+        );
+        offset += bytes.len();
+        body.extend(bytes);
+    }
+    let mut head = serde_json::to_vec(&header).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    head.resize(head.len().next_multiple_of(8), b' ');
+    let mut file = Vec::with_capacity(8 + head.len() + body.len());
+    file.extend((head.len() as u64).to_le_bytes());
+    file.extend(head);
+    file.extend(body);
+    write_atomic(path, &file)
+}
+
+/// Write `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+/// A parsed safetensors file: its bytes, kept for the tensor views.
+pub struct Loaded {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    metadata: BTreeMap<String, String>,
+}
+
+impl Loaded {
+    /// Read and validate a safetensors file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Checkpoint(format!(
+                "{}: no checkpoint there; train one first (recur train --out DIR) or check the path",
+                path.display()
+            )),
+            _ => Error::io(path, e),
+        })?;
+        let corrupt = |e: &dyn std::fmt::Display| {
+            Error::Checkpoint(format!(
+                "{}: not a readable checkpoint ({e}); the file is truncated or corrupt, use another checkpoint or train again",
+                path.display()
+            ))
+        };
+        SafeTensors::deserialize(&bytes).map_err(|e| corrupt(&e))?;
+        let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(&e))?;
+        let metadata = meta
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        Ok(Loaded {
+            path: path.to_path_buf(),
+            bytes,
+            metadata,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A metadata value, or an error naming the missing key.
+    pub fn meta(&self, key: &str) -> Result<&str> {
+        self.metadata.get(key).map(String::as_str).ok_or_else(|| {
+            Error::Checkpoint(format!(
+                "{}: metadata '{key}' is missing; this is not a recur checkpoint (or is from an incompatible version)",
+                self.path.display()
+            ))
+        })
+    }
+
+    /// A metadata value parsed from JSON.
+    pub fn meta_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T> {
+        serde_json::from_str(self.meta(key)?).map_err(|e| {
+            Error::Checkpoint(format!(
+                "{}: metadata '{key}' is unreadable: {e}",
+                self.path.display()
+            ))
+        })
+    }
+
+    fn tensor_bytes(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<&[u8]> {
+        let st =
+            SafeTensors::deserialize(&self.bytes).map_err(|e| Error::Checkpoint(e.to_string()))?;
+        let view = st.tensor(name).map_err(|_| {
+            Error::Checkpoint(format!(
+                "{}: tensor '{name}' is missing",
+                self.path.display()
+            ))
+        })?;
+        if view.dtype() != dtype {
+            return Err(Error::Checkpoint(format!(
+                "{}: tensor '{name}' is {:?}, expected {dtype:?}",
+                self.path.display(),
+                view.dtype()
+            )));
+        }
+        if view.shape() != shape {
+            return Err(Error::Checkpoint(format!(
+                "{}: tensor '{name}' has shape {:?} but the model configuration needs {shape:?}; the checkpoint's weights do not match its configuration",
+                self.path.display(),
+                view.shape()
+            )));
+        }
+        let start = view.data().as_ptr() as usize - self.bytes.as_ptr() as usize;
+        Ok(&self.bytes[start..start + view.data().len()])
+    }
+
+    /// An f32 tensor of the given shape.
+    pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let b = self.tensor_bytes(name, Dtype::F32, shape)?;
+        Ok(b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    /// A u32 tensor of the given shape.
+    pub fn u32(&self, name: &str, shape: &[usize]) -> Result<Vec<u32>> {
+        let b = self.tensor_bytes(name, Dtype::U32, shape)?;
+        Ok(b.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+}
+
+/// Save a language model and its vocabulary; `extra` metadata is added
+/// (e.g. the training iteration).
+pub fn save_model(
+    path: &Path,
+    rnn: &VanillaRnn<f32>,
+    vocab: &CharVocab,
+    extra: &[(&str, String)],
+) -> Result<()> {
+    let mut meta = BTreeMap::new();
+    meta.insert("format".into(), "pt".into());
+    meta.insert("recur.format".into(), FORMAT.into());
+    meta.insert("recur.model".into(), "rnn".into());
+    meta.insert(
+        "recur.config".into(),
+        serde_json::to_string(rnn.config()).expect("config serializes"),
+    );
+    meta.insert(
+        "recur.vocab".into(),
+        serde_json::to_string(&vocab.to_strings()).expect("vocab serializes"),
+    );
+    for (k, v) in extra {
+        meta.insert(format!("recur.{k}"), v.clone());
+    }
+    let mut tensors: Vec<_> = rnn
+        .layout()
+        .specs()
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.shape.clone(),
+                TensorData::F32(&rnn.params[s.range()]),
+            )
+        })
+        .collect();
+    // PyTorch's nn.RNN has a second bias; recur's single bh is bias_ih.
+    let h = rnn.config().hidden_size;
+    let zeros = vec![0.0f32; h];
+    tensors.push((BIAS_HH, vec![h], TensorData::F32(&zeros)));
+    write_safetensors(path, &tensors, &meta)
+}
+
+/// A loaded language model: weights, vocabulary and the file's metadata.
+pub struct ModelCheckpoint {
+    /// The model.
+    pub rnn: VanillaRnn<f32>,
+    /// Its vocabulary.
+    pub vocab: CharVocab,
+    /// The parsed file, for further metadata.
+    pub file: Loaded,
+}
+
+/// Load a model saved by [`save_model`], checking the model type, the
+/// configuration, the vocabulary and every tensor's shape.
+pub fn load_model(path: &Path) -> Result<ModelCheckpoint> {
+    let file = Loaded::open(path)?;
+    let kind = file.meta("recur.model")?;
+    if kind != "rnn" {
+        return Err(Error::Checkpoint(format!(
+            "{}: this checkpoint holds a '{kind}' model, but this command needs a vanilla 'rnn' model",
+            path.display()
+        )));
+    }
+    let config: RnnConfig = file.meta_json("recur.config")?;
+    let vocab = CharVocab::from_strings(&file.meta_json::<Vec<String>>("recur.vocab")?)?;
+    if vocab.len() != config.input_size || vocab.len() != config.output_size {
+        return Err(Error::Checkpoint(format!(
+            "{}: the vocabulary has {} characters but the model's input/output sizes are {}/{}",
+            path.display(),
+            vocab.len(),
+            config.input_size,
+            config.output_size
+        )));
+    }
+    let mut rnn = VanillaRnn::<f32>::zeros(config)
+        .map_err(|e| Error::Checkpoint(format!("{}: bad configuration: {e}", path.display())))?;
+    let specs = rnn.layout().specs().to_vec();
+    for s in specs {
+        let values = file.f32(&s.name, &s.shape)?;
+        rnn.params[s.range()].copy_from_slice(&values);
+    }
+    // Weights from PyTorch may have a non-zero second bias: fold it into bh.
+    let h = rnn.config().hidden_size;
+    let bias_hh = file.f32(BIAS_HH, &[h])?;
+    let bh = rnn
+        .layout()
+        .get(BIAS_IH)
+        .map(|s| s.range())
+        .expect("the RNN layout has a bias");
+    for (b, extra) in rnn.params[bh].iter_mut().zip(bias_hh) {
+        *b += extra;
+    }
+    Ok(ModelCheckpoint { rnn, vocab, file })
+}

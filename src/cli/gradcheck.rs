@@ -1,0 +1,38 @@
+use std::process::ExitCode;
+
+use clap::Args;
+
+use recur::Result;
+use recur::gradcheck::{self, TOLERANCE};
+
+#[derive(Args, Debug)]
+pub struct GradcheckArgs {
+    /// Which model's gradients to check.
+    #[arg(long, default_value = "rnn", value_parser = ["rnn"])]
+    model: String,
+}
+
+pub fn run(_args: GradcheckArgs) -> Result<ExitCode> {
+    let reports = gradcheck::vanilla_rnn()?;
+    let mut failed = 0;
+    for r in &reports {
+        let verdict = if r.passed() { "ok" } else { "FAIL" };
+        println!("{verdict:4}  {:.2e}  {}", r.max_rel_error(), r.case);
+        for t in r.tensors.iter().filter(|t| t.max_rel_error > TOLERANCE) {
+            println!(
+                "      {:.2e}  {} ({} values)",
+                t.max_rel_error, t.name, t.count
+            );
+        }
+        failed += usize::from(!r.passed());
+    }
+    println!(
+        "{} passed, {failed} failed (max relative error tolerated: {TOLERANCE:.0e}, f64 five-point differences)",
+        reports.len() - failed
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

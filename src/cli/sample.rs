@@ -1,0 +1,51 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use recur::Result;
+use recur::checkpoint::load_model;
+use recur::sample::{SampleOptions, generate};
+
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// model.safetensors, or the run folder holding it.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Text to start from.
+    #[arg(long, default_value = "")]
+    prime: String,
+    /// Characters to generate.
+    #[arg(long, default_value_t = 500)]
+    length: usize,
+    /// Below 1: safer, more repetitive; above 1: more surprising.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    temperature: f64,
+    /// Sample only among the K most likely characters.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Always take the most likely character.
+    #[arg(long)]
+    greedy: bool,
+    /// Seed of the sampler [default: from the clock].
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+pub fn run(a: SampleArgs) -> Result<ExitCode> {
+    let ckpt = load_model(&super::model_file(&a.checkpoint))?;
+    let opts = SampleOptions {
+        temperature: a.temperature,
+        top_k: a.top_k,
+        greedy: a.greedy,
+    };
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    });
+    let text = generate(&ckpt.rnn, &ckpt.vocab, &a.prime, a.length, &opts, seed)?;
+    println!("{}{text}", a.prime);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,296 @@
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use recur::data::{read_text, read_words};
+use recur::model::Init;
+use recur::optim::{Clip, OptimizerKind};
+use recur::sample::{SampleOptions, generate};
+use recur::train::{Event, LogWriter, TrainConfig, TrainData, Trainer};
+use recur::{Activation, Error, Result};
+
+/// Iterations when neither --iters nor --epochs is given.
+const DEFAULT_ITERS: u64 = 100_000;
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Text file to learn from (UTF-8). Without it (and without --words), a
+    /// built-in Latin text: Cicero's De finibus, book I.
+    #[arg(long, conflicts_with = "words")]
+    corpus: Option<PathBuf>,
+    /// Word list, one word per line: each word is its own sequence.
+    #[arg(long)]
+    words: Option<PathBuf>,
+    /// Model type.
+    #[arg(long, default_value = "rnn", value_parser = ["rnn"])]
+    model: String,
+    /// Hidden size H [default: 100].
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Nonlinearity of the cell: tanh or relu [default: tanh].
+    #[arg(long)]
+    activation: Option<Activation>,
+    /// Weight init: classic (randn·0.01) or uniform (PyTorch's ±1/√H) [default: classic].
+    #[arg(long, value_parser = ["classic", "uniform"])]
+    init: Option<String>,
+    /// Characters per training window T [default: 25].
+    #[arg(long)]
+    seq_len: Option<usize>,
+    /// Parallel streams (or words) per batch B [default: 1].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// sgd, adagrad, rmsprop or adam [default: adagrad].
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// Learning rate [default: 0.1].
+    #[arg(long, allow_negative_numbers = true)]
+    lr: Option<f64>,
+    /// Momentum for sgd [default: 0].
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// Clip each gradient value to [-C, C] [default: 5].
+    #[arg(long, allow_negative_numbers = true, conflicts_with_all = ["clip_norm", "no_clip"])]
+    clip: Option<f64>,
+    /// Clip the global gradient norm to N instead.
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "no_clip")]
+    clip_norm: Option<f64>,
+    /// Do not clip gradients.
+    #[arg(long)]
+    no_clip: bool,
+    /// Training iterations [default: 100000].
+    #[arg(long, conflicts_with = "epochs")]
+    iters: Option<u64>,
+    /// Passes over the training data, instead of --iters.
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Fraction of the data held out for validation [default: 0.05].
+    #[arg(long, allow_negative_numbers = true)]
+    val_frac: Option<f64>,
+    /// Validate and save every N iterations (0: only at the end) [default: 1000].
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Log every N iterations [default: 100].
+    #[arg(long)]
+    log_every: Option<u64>,
+    /// Seed for initialization and data order [default: 42].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run folder for model.safetensors and state.safetensors.
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Continue the run saved in --out (same data; settings come from the run).
+    #[arg(long)]
+    resume: bool,
+    /// Append a JSON-lines log here.
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// Characters of the sample printed at the end (0: none).
+    #[arg(long, default_value_t = 400)]
+    sample_len: usize,
+    /// Threads for large matrix products (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+impl TrainArgs {
+    /// The settings given on the command line, over the defaults.
+    fn config(&self) -> Result<TrainConfig> {
+        let d = TrainConfig::default();
+        let optimizer = match &self.optimizer {
+            Some(name) => OptimizerKind::from_name(name, self.momentum.unwrap_or(0.0))?,
+            None if self.momentum.is_some() => OptimizerKind::Sgd {
+                momentum: self.momentum.unwrap_or(0.0),
+            },
+            None => d.optimizer,
+        };
+        let clip = match (self.no_clip, self.clip, self.clip_norm) {
+            (true, _, _) => Clip::None,
+            (_, _, Some(n)) => Clip::GlobalNorm(n),
+            (_, Some(c), _) => Clip::Elementwise(c),
+            _ => d.clip,
+        };
+        let init = match self.init.as_deref() {
+            Some("uniform") => Init::Uniform,
+            Some(_) => Init::Classic,
+            None => d.init,
+        };
+        Ok(TrainConfig {
+            hidden: self.hidden.unwrap_or(d.hidden),
+            activation: self.activation.unwrap_or(d.activation),
+            init,
+            seq_len: self.seq_len.unwrap_or(d.seq_len),
+            batch: self.batch.unwrap_or(d.batch),
+            optimizer,
+            lr: self.lr.unwrap_or(d.lr),
+            clip,
+            val_frac: self.val_frac.unwrap_or(d.val_frac),
+            eval_every: self.eval_every.unwrap_or(d.eval_every),
+            log_every: self.log_every.unwrap_or(d.log_every),
+            seed: self.seed.unwrap_or(d.seed),
+        })
+    }
+
+    /// Flags that a resumed run takes from its saved settings instead.
+    fn settings_given(&self) -> Vec<&'static str> {
+        let flags = [
+            ("--hidden", self.hidden.is_some()),
+            ("--activation", self.activation.is_some()),
+            ("--init", self.init.is_some()),
+            ("--seq-len", self.seq_len.is_some()),
+            ("--batch", self.batch.is_some()),
+            ("--optimizer", self.optimizer.is_some()),
+            ("--lr", self.lr.is_some()),
+            ("--momentum", self.momentum.is_some()),
+            ("--clip", self.clip.is_some()),
+            ("--clip-norm", self.clip_norm.is_some()),
+            ("--no-clip", self.no_clip),
+            ("--val-frac", self.val_frac.is_some()),
+            ("--eval-every", self.eval_every.is_some()),
+            ("--log-every", self.log_every.is_some()),
+            ("--seed", self.seed.is_some()),
+        ];
+        flags.iter().filter(|f| f.1).map(|f| f.0).collect()
+    }
+
+    fn data(&self) -> Result<(TrainData, String)> {
+        Ok(match (&self.corpus, &self.words) {
+            (Some(p), _) => (TrainData::Corpus(read_text(p)?), p.display().to_string()),
+            (_, Some(p)) => {
+                let words = read_words(p)?;
+                if words.is_empty() {
+                    return Err(Error::Data(format!(
+                        "{}: no words in the file",
+                        p.display()
+                    )));
+                }
+                (TrainData::Words(words), p.display().to_string())
+            }
+            _ => (
+                TrainData::Corpus(lipsum::LIBER_PRIMUS.to_string()),
+                "built-in corpus (Cicero, De finibus I)".into(),
+            ),
+        })
+    }
+}
+
+pub fn run(a: TrainArgs) -> Result<ExitCode> {
+    recur::tensor::set_threads(a.threads);
+    let (data, source) = a.data()?;
+    let mut trainer = if a.resume {
+        let given = a.settings_given();
+        if !given.is_empty() {
+            return Err(Error::Config(format!(
+                "--resume continues a run with its saved settings; drop {}",
+                given.join(", ")
+            )));
+        }
+        let saved = Trainer::resume(&a.out, data.clone(), u64::MAX)?;
+        let total = total_iters(&a, saved.iters_per_epoch()?);
+        Trainer::resume(&a.out, data, total)?
+    } else {
+        let config = a.config()?;
+        let mut t = Trainer::new(config, data.clone(), 1)?;
+        let total = total_iters(&a, t.iters_per_epoch()?);
+        t = Trainer::new(t.config().clone(), data, total)?;
+        t
+    };
+    let c = trainer.config().clone();
+    eprintln!(
+        "training a vanilla RNN ({:?}, H={}, {} parameters) on {source}: {} characters in the vocabulary, T={} B={}, {} lr {}, iterations {}..{}",
+        c.activation,
+        c.hidden,
+        trainer.model().params.len(),
+        trainer.vocab().len(),
+        c.seq_len,
+        c.batch,
+        c.optimizer.name(),
+        c.lr,
+        trainer.iter(),
+        trainer.total_iters()
+    );
+    let mut log = a.log.as_deref().map(LogWriter::append).transpose()?;
+    let interactive = std::io::stderr().is_terminal();
+    let bar = ProgressBar::new(trainer.total_iters());
+    bar.set_position(trainer.iter());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} loss {msg} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let summary = trainer.run(Some(&a.out), log.as_mut(), &mut |e| match e {
+        Event::Step {
+            iter,
+            smooth_loss,
+            chars_per_sec,
+            ..
+        } => {
+            if iter % 50 == 0 {
+                bar.set_position(iter);
+                bar.set_message(format!(
+                    "{smooth_loss:.3} nats/char, {:.0}k chars/s",
+                    chars_per_sec / 1e3
+                ));
+            }
+        }
+        Event::Logged(line) => {
+            let val = line
+                .val_loss
+                .map(|v| format!("  val {v:.4}"))
+                .unwrap_or_default();
+            let msg = format!(
+                "iter {:>7}  train {:.4}  smooth {:.4}{val}  {:.0} chars/s",
+                line.iter, line.train_loss, line.smooth_loss, line.chars_per_sec
+            );
+            if interactive {
+                if line.val_loss.is_some() {
+                    bar.println(msg);
+                }
+            } else {
+                eprintln!("{msg}");
+            }
+        }
+        Event::Saved(_) => {}
+    });
+    bar.finish_and_clear();
+    let summary = summary?;
+    let val = summary
+        .val_loss
+        .map(|v| {
+            format!(
+                ", validation {v:.4} nats/char ({:.4} bits/char)",
+                v / std::f64::consts::LN_2
+            )
+        })
+        .unwrap_or_default();
+    eprintln!(
+        "done: {} iterations, {:.1} s, {:.0} chars/s; smoothed training loss {:.4} nats/char{val}; saved to {}",
+        summary.iters,
+        summary.elapsed_s,
+        summary.chars_per_sec,
+        summary.smooth_loss,
+        a.out.display()
+    );
+    if a.sample_len > 0 {
+        let text = generate(
+            trainer.model(),
+            trainer.vocab(),
+            "",
+            a.sample_len,
+            &SampleOptions::default(),
+            c.seed,
+        )?;
+        println!("{text}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn total_iters(a: &TrainArgs, per_epoch: u64) -> u64 {
+    match (a.iters, a.epochs) {
+        (Some(n), _) => n,
+        (_, Some(e)) => e.saturating_mul(per_epoch),
+        _ => DEFAULT_ITERS,
+    }
+}

@@ -1,0 +1,115 @@
+//! Word lists: one word per line, each turned into a sequence
+//! `START w₁ … wₙ → w₁ … wₙ END`, and batches of words padded to a common
+//! length (padded targets are ignored by the loss, so they change neither
+//! the loss nor the gradients).
+
+use std::path::Path;
+
+use super::corpus::read_text;
+use super::vocab::{CharVocab, END, START};
+use crate::backend::IGNORE;
+use crate::error::{Error, Result};
+
+/// Read a word list: one word per line, surrounding white space trimmed,
+/// blank lines skipped.
+pub fn read_words(path: &Path) -> Result<Vec<String>> {
+    let text = read_text(path)?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+/// A vocabulary for `words`: their characters plus the START/END markers.
+pub fn word_vocab<S: AsRef<str>>(words: &[S]) -> Result<CharVocab> {
+    if words.is_empty() {
+        return Err(Error::Data(
+            "the word list is empty; give at least one word".into(),
+        ));
+    }
+    let mut text: String = words.iter().map(|w| w.as_ref()).collect();
+    if text.contains(START) || text.contains(END) {
+        return Err(Error::Data(
+            "words may not contain the control characters U+0002 / U+0003".into(),
+        ));
+    }
+    text.push(START);
+    text.push(END);
+    CharVocab::from_text(&text)
+}
+
+/// Each word as `(inputs, targets)`: `START w₁…wₙ` → `w₁…wₙ END`.
+///
+/// ```
+/// use recur::data::{prepare_sequences, words::word_vocab};
+/// let vocab = word_vocab(&["hi"]).unwrap();
+/// let seqs = prepare_sequences(&["hi"], &vocab).unwrap();
+/// assert_eq!(vocab.decode(&seqs[0].1), "hi"); // targets: h, i, END
+/// assert_eq!(seqs[0].0.len(), 3);
+/// ```
+pub fn prepare_sequences<S: AsRef<str>>(
+    words: &[S],
+    vocab: &CharVocab,
+) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
+    let (start, end) = match (vocab.id(START), vocab.id(END)) {
+        (Some(s), Some(e)) => (s, e),
+        _ => {
+            return Err(Error::Vocab(
+                "the vocabulary has no word markers; build it with word_vocab".into(),
+            ));
+        }
+    };
+    words
+        .iter()
+        .map(|w| {
+            let ids = vocab.encode(w.as_ref())?;
+            let mut inputs = Vec::with_capacity(ids.len() + 1);
+            inputs.push(start);
+            inputs.extend(&ids);
+            let mut targets = ids;
+            targets.push(end);
+            Ok((inputs, targets))
+        })
+        .collect()
+}
+
+/// Sequences of different lengths in one `(T, B)` block, time-major, padded
+/// at the end: padded inputs repeat the last token and padded targets are
+/// [`IGNORE`].
+#[derive(Clone, Debug, Default)]
+pub struct WordBatch {
+    /// T: the longest sequence.
+    pub t: usize,
+    /// B: the number of sequences.
+    pub b: usize,
+    /// `(T, B)` input ids.
+    pub inputs: Vec<u32>,
+    /// `(T, B)` target ids or [`IGNORE`].
+    pub targets: Vec<u32>,
+}
+
+impl WordBatch {
+    /// Fill from the given sequences (reusing the buffers).
+    pub fn fill(&mut self, seqs: &[&(Vec<u32>, Vec<u32>)]) {
+        self.b = seqs.len();
+        self.t = seqs.iter().map(|s| s.0.len()).max().unwrap_or(0);
+        self.inputs.clear();
+        self.targets.clear();
+        for step in 0..self.t {
+            for (x, y) in seqs.iter().map(|s| (&s.0, &s.1)) {
+                match x.get(step) {
+                    Some(&xi) => {
+                        self.inputs.push(xi);
+                        self.targets.push(y[step]);
+                    }
+                    None => {
+                        self.inputs.push(*x.last().unwrap_or(&0));
+                        self.targets.push(IGNORE);
+                    }
+                }
+            }
+        }
+    }
+}

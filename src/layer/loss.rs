@@ -1,0 +1,103 @@
+//! Losses and their gradients with respect to the model's outputs.
+
+use crate::backend::{Backend, Cpu, IGNORE};
+use crate::error::{Error, Result};
+use crate::tensor::Scalar;
+
+/// What a model's outputs are compared with.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a, S> {
+    /// Class ids, one per output row (`IGNORE` rows skipped): softmax
+    /// cross-entropy, averaged over the counted rows. `(R)`.
+    Classes(&'a [u32]),
+    /// Real-valued targets: mean squared error averaged over all elements
+    /// (PyTorch's `MSELoss`). `(R, Out)`.
+    Values(&'a [S]),
+    /// A caller-supplied gradient `dL/dy` for the outputs, as in a classroom
+    /// notebook; the reported loss is 0. `(R, Out)`.
+    OutputGrad(&'a [S]),
+}
+
+/// Softmax cross-entropy, mean over counted rows, in nats.
+/// `logits: (R, V)`, `targets: (R)`, `dlogits: (R, V)` receives the gradient.
+pub fn softmax_cross_entropy<S: Scalar, K: Backend<S>>(
+    k: &K,
+    logits: &[S],
+    v: usize,
+    targets: &[u32],
+    dlogits: &mut [S],
+) -> f64 {
+    let count = targets.iter().filter(|&&t| t != IGNORE).count();
+    if count == 0 {
+        dlogits.fill(S::zero());
+        return 0.0;
+    }
+    let (sum, _) = k.softmax_cross_entropy(logits, v, targets, S::of(1.0 / count as f64), dlogits);
+    sum / count as f64
+}
+
+/// Mean squared error over all elements; `dy` receives `2 (y - t) / N`.
+pub fn mse<S: Scalar>(y: &[S], target: &[S], dy: &mut [S]) -> f64 {
+    let n = S::of(y.len().max(1) as f64);
+    let mut loss = 0.0;
+    for ((d, &y), &t) in dy.iter_mut().zip(y).zip(target) {
+        let e = y - t;
+        loss += (e * e).f64();
+        *d = (e + e) / n;
+    }
+    loss / n.f64()
+}
+
+/// The loss of outputs `y: (R, V)` against `target`, and its gradient `dy`.
+///
+/// Cross-entropy for class targets, MSE for values; for an output gradient
+/// the gradient is copied and the loss is 0.
+pub fn loss_and_grad<S: Scalar>(
+    y: &[S],
+    v: usize,
+    target: Target<'_, S>,
+    dy: &mut [S],
+) -> Result<f64> {
+    let rows = y.len() / v;
+    match target {
+        Target::Classes(t) => {
+            if t.len() != rows {
+                return Err(Error::Shape(format!(
+                    "{} class targets for {rows} output rows",
+                    t.len()
+                )));
+            }
+            if let Some(&bad) = t.iter().find(|&&c| c != IGNORE && c as usize >= v) {
+                return Err(Error::Shape(format!(
+                    "class target {bad} is outside the {v} outputs"
+                )));
+            }
+            Ok(softmax_cross_entropy(&Cpu, y, v, t, dy))
+        }
+        Target::Values(t) => {
+            check_len("value targets", t.len(), y.len())?;
+            Ok(mse(y, t, dy))
+        }
+        Target::OutputGrad(g) => {
+            check_len("output gradient", g.len(), y.len())?;
+            dy.copy_from_slice(g);
+            Ok(0.0)
+        }
+    }
+}
+
+/// The loss of outputs `y: (R, V)` against `target`, without the gradient.
+pub fn compute_loss<S: Scalar>(y: &[S], v: usize, target: Target<'_, S>) -> Result<f64> {
+    let mut dy = vec![S::zero(); y.len()];
+    loss_and_grad(y, v, target, &mut dy)
+}
+
+fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(Error::Shape(format!(
+            "{what} has {got} values, the outputs have {want}"
+        )))
+    }
+}

@@ -1,0 +1,4 @@
+//! Non-recurrent layers: the linear output head and the losses.
+
+pub mod linear;
+pub mod loss;

@@ -1,0 +1,37 @@
+//! # recur
+//!
+//! Recurrent neural networks built from their equations: forward pass,
+//! backpropagation through time, gradient updates, all hand-written, checked
+//! against finite differences, and fast on a CPU.
+//!
+//! The vanilla RNN of min-char-rnn is [`VanillaRnn`]:
+//!
+//! ```text
+//! h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)
+//! y_t = Why h_t + by
+//! ```
+//!
+//! Start with [`VanillaRnn`] for the model, [`CharVocab`] for text, and
+//! [`train::train`] for the char-rnn training loop the `recur` CLI runs.
+
+pub mod backend;
+pub mod bench;
+pub mod cell;
+pub mod checkpoint;
+pub mod data;
+pub mod error;
+pub mod gradcheck;
+pub mod layer;
+pub mod model;
+pub mod optim;
+pub mod sample;
+pub mod tensor;
+pub mod train;
+
+pub use backend::{Activation, Backend, Cpu, IGNORE};
+pub use cell::SeqInput;
+pub use data::CharVocab;
+pub use error::{Error, Result};
+pub use layer::loss::{Target, compute_loss};
+pub use model::{Init, Readout, RnnConfig, RnnWorkspace, VanillaRnn};
+pub use tensor::Scalar;

@@ -1,0 +1,249 @@
+//! Optimizers over a flat parameter buffer, and gradient clipping.
+//!
+//! Every optimizer updates `params` in place from `grads` (same layout) and
+//! keeps its moments in flat buffers of the same length, which checkpoints
+//! save so that a resumed run continues exactly.
+
+mod clip;
+
+pub use clip::{Clip, clip_elementwise, clip_global_norm, global_norm};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::tensor::Scalar;
+
+/// Which optimizer, with its hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// `v = μ v + g; p -= lr v` (plain SGD when μ = 0).
+    Sgd {
+        /// Momentum μ.
+        momentum: f64,
+    },
+    /// min-char-rnn's Adagrad: `m += g²; p -= lr g / √(m + 1e-8)`.
+    Adagrad,
+    /// RMSprop (PyTorch form): `s = α s + (1-α) g²; p -= lr g / (√s + ε)`.
+    Rmsprop {
+        /// Decay α (PyTorch default 0.99).
+        alpha: f64,
+    },
+    /// Adam with bias correction (PyTorch defaults β = (0.9, 0.999), ε = 1e-8).
+    Adam {
+        /// β₁.
+        beta1: f64,
+        /// β₂.
+        beta2: f64,
+    },
+}
+
+impl OptimizerKind {
+    /// Parse a name (`sgd`, `adagrad`, `rmsprop`, `adam`) with default settings.
+    pub fn from_name(name: &str, momentum: f64) -> Result<Self> {
+        Ok(match name {
+            "sgd" => OptimizerKind::Sgd { momentum },
+            "adagrad" => OptimizerKind::Adagrad,
+            "rmsprop" => OptimizerKind::Rmsprop { alpha: 0.99 },
+            "adam" => OptimizerKind::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+            },
+            other => {
+                return Err(Error::Config(format!(
+                    "unknown optimizer '{other}': use sgd, adagrad, rmsprop or adam"
+                )));
+            }
+        })
+    }
+
+    /// The short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd { .. } => "sgd",
+            OptimizerKind::Adagrad => "adagrad",
+            OptimizerKind::Rmsprop { .. } => "rmsprop",
+            OptimizerKind::Adam { .. } => "adam",
+        }
+    }
+
+    fn moments(&self) -> usize {
+        match self {
+            OptimizerKind::Sgd { momentum } if *momentum == 0.0 => 0,
+            OptimizerKind::Adam { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// An optimizer with its state.
+#[derive(Clone, Debug)]
+pub struct Optimizer<S> {
+    kind: OptimizerKind,
+    lr: f64,
+    /// Number of steps taken (Adam's bias correction uses it).
+    steps: u64,
+    /// Moment buffers, each as long as the parameters.
+    moments: Vec<Vec<S>>,
+}
+
+const EPS: f64 = 1e-8;
+
+impl<S: Scalar> Optimizer<S> {
+    /// A fresh optimizer for `n` parameters. The learning rate must be a
+    /// positive finite number.
+    pub fn new(kind: OptimizerKind, lr: f64, n: usize) -> Result<Self> {
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(Error::Config(format!(
+                "learning rate must be a positive number, got {lr}"
+            )));
+        }
+        if let OptimizerKind::Sgd { momentum } = kind
+            && !(0.0..1.0).contains(&momentum)
+        {
+            return Err(Error::Config(format!(
+                "momentum must be in [0, 1), got {momentum}"
+            )));
+        }
+        let moments = (0..kind.moments()).map(|_| vec![S::zero(); n]).collect();
+        Ok(Optimizer {
+            kind,
+            lr,
+            steps: 0,
+            moments,
+        })
+    }
+
+    /// The kind and hyper-parameters.
+    pub fn kind(&self) -> OptimizerKind {
+        self.kind
+    }
+
+    /// The learning rate.
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The moment buffers (for checkpoints).
+    pub fn moments(&self) -> &[Vec<S>] {
+        &self.moments
+    }
+
+    /// Restore state saved from [`Optimizer::moments`] and [`Optimizer::steps`].
+    pub fn restore(&mut self, steps: u64, moments: Vec<Vec<S>>) -> Result<()> {
+        let ok = moments.len() == self.moments.len()
+            && moments
+                .iter()
+                .zip(&self.moments)
+                .all(|(a, b)| a.len() == b.len());
+        if !ok {
+            return Err(Error::Checkpoint(format!(
+                "optimizer state does not fit a {} optimizer of this model",
+                self.kind.name()
+            )));
+        }
+        self.steps = steps;
+        self.moments = moments;
+        Ok(())
+    }
+
+    /// One update of `params` from `grads`.
+    pub fn step(&mut self, params: &mut [S], grads: &[S]) {
+        self.steps += 1;
+        let lr = S::of(self.lr);
+        let eps = S::of(EPS);
+        match (self.kind, self.moments.as_mut_slice()) {
+            (OptimizerKind::Sgd { .. }, []) => {
+                for (p, &g) in params.iter_mut().zip(grads) {
+                    *p -= lr * g;
+                }
+            }
+            (OptimizerKind::Sgd { momentum }, [v]) => {
+                let mu = S::of(momentum);
+                for ((p, &g), v) in params.iter_mut().zip(grads).zip(v.iter_mut()) {
+                    *v = mu * *v + g;
+                    *p -= lr * *v;
+                }
+            }
+            (OptimizerKind::Adagrad, [m]) => {
+                for ((p, &g), m) in params.iter_mut().zip(grads).zip(m.iter_mut()) {
+                    *m += g * g;
+                    *p -= lr * g / (m.sqrt() + S::of(1e-10));
+                }
+            }
+            (OptimizerKind::Rmsprop { alpha }, [s]) => {
+                let (a, one_minus_a) = (S::of(alpha), S::of(1.0 - alpha));
+                for ((p, &g), s) in params.iter_mut().zip(grads).zip(s.iter_mut()) {
+                    *s = a * *s + one_minus_a * g * g;
+                    *p -= lr * g / (s.sqrt() + eps);
+                }
+            }
+            (OptimizerKind::Adam { beta1, beta2 }, [m, v]) => {
+                let t = self.steps as i32;
+                let (b1, b2) = (S::of(beta1), S::of(beta2));
+                let (c1, c2) = (S::one() - b1, S::one() - b2);
+                // Fold both bias corrections into the step size, as PyTorch does.
+                let step = S::of(self.lr / (1.0 - beta1.powi(t)));
+                let corr2 = S::of((1.0 - beta2.powi(t)).sqrt());
+                for (((p, &g), m), v) in params
+                    .iter_mut()
+                    .zip(grads)
+                    .zip(m.iter_mut())
+                    .zip(v.iter_mut())
+                {
+                    *m = b1 * *m + c1 * g;
+                    *v = b2 * *v + c2 * g * g;
+                    *p -= step * *m / (v.sqrt() / corr2 + eps);
+                }
+            }
+            _ => unreachable!("moment count is fixed by the kind in Optimizer::new"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Minimize f(p) = Σ (p - 3)² from 0 with each optimizer.
+    #[test]
+    fn every_optimizer_minimizes_a_quadratic() {
+        for (name, lr) in [
+            ("sgd", 0.1),
+            ("adagrad", 0.5),
+            ("rmsprop", 0.05),
+            ("adam", 0.1),
+        ] {
+            let kind = OptimizerKind::from_name(name, 0.0).unwrap();
+            let mut opt = Optimizer::<f64>::new(kind, lr, 2).unwrap();
+            let mut p = vec![0.0, 0.0];
+            for _ in 0..500 {
+                let g: Vec<f64> = p.iter().map(|x| 2.0 * (x - 3.0)).collect();
+                opt.step(&mut p, &g);
+            }
+            assert!(p.iter().all(|x| (x - 3.0).abs() < 0.05), "{name}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn adam_first_step_moves_by_lr() {
+        // With bias correction Adam's first step is lr·sign(g) (up to ε).
+        let mut opt =
+            Optimizer::<f64>::new(OptimizerKind::from_name("adam", 0.0).unwrap(), 0.01, 1).unwrap();
+        let mut p = vec![1.0];
+        opt.step(&mut p, &[123.0]);
+        assert!((p[0] - 0.99).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bad_learning_rates_are_rejected() {
+        for lr in [0.0, -0.1, f64::NAN, f64::INFINITY] {
+            assert!(Optimizer::<f32>::new(OptimizerKind::Adagrad, lr, 1).is_err());
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Generating text: temperature, top-k, greedy (argmax).
+
+use rand::{Rng, RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::cell::SeqInput;
+use crate::data::CharVocab;
+use crate::data::vocab::{END, START};
+use crate::error::{Error, Result};
+use crate::model::{Readout, VanillaRnn};
+
+/// How the next character is chosen from the model's output.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SampleOptions {
+    /// Divides the logits: below 1 sharper, above 1 more random. Must be > 0.
+    pub temperature: f64,
+    /// Sample only among the k most likely characters.
+    pub top_k: Option<usize>,
+    /// Always take the most likely character (ignores temperature and top-k).
+    pub greedy: bool,
+}
+
+impl Default for SampleOptions {
+    fn default() -> Self {
+        SampleOptions {
+            temperature: 1.0,
+            top_k: None,
+            greedy: false,
+        }
+    }
+}
+
+impl SampleOptions {
+    /// Check the settings: temperature positive and finite, top-k at least 1.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(Error::Config(format!(
+                "--temperature must be a positive number, got {} (use --greedy for argmax)",
+                self.temperature
+            )));
+        }
+        if self.top_k == Some(0) {
+            return Err(Error::Config("--top-k must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Index of the largest value (the first on ties).
+pub fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold(0, |best, (i, &v)| if v > values[best] { i } else { best })
+}
+
+/// Choose the next token from `logits (V)`. `probs` is scratch space.
+pub fn pick<R: Rng>(
+    logits: &[f32],
+    opts: &SampleOptions,
+    rng: &mut R,
+    probs: &mut Vec<f64>,
+) -> u32 {
+    if opts.greedy {
+        return argmax(logits) as u32;
+    }
+    let v = logits.len();
+    // Threshold for top-k: the k-th largest logit.
+    let cutoff = match opts.top_k {
+        Some(k) if k < v => {
+            probs.clear();
+            probs.extend(logits.iter().map(|&x| x as f64));
+            let (_, kth, _) = probs.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+            *kth
+        }
+        _ => f64::NEG_INFINITY,
+    };
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) as f64;
+    probs.clear();
+    probs.extend(logits.iter().map(|&x| {
+        let x = x as f64;
+        if x >= cutoff {
+            ((x - max) / opts.temperature).exp()
+        } else {
+            0.0
+        }
+    }));
+    let total: f64 = probs.iter().sum();
+    let mut u = rng.random::<f64>() * total;
+    for (i, &p) in probs.iter().enumerate() {
+        if u < p {
+            return i as u32;
+        }
+        u -= p;
+    }
+    // Rounding left u just above the last bucket: take the last possible one.
+    probs.iter().rposition(|&p| p > 0.0).unwrap_or(0) as u32
+}
+
+/// Generate `length` characters after `prime` (an empty prime starts from a
+/// newline, or the first vocabulary character if there is no newline).
+/// Returns only the generated characters. A word model (vocabulary with
+/// markers) starts after its START marker and stops at END.
+pub fn generate(
+    rnn: &VanillaRnn<f32>,
+    vocab: &CharVocab,
+    prime: &str,
+    length: usize,
+    opts: &SampleOptions,
+    seed: u64,
+) -> Result<String> {
+    opts.validate()?;
+    if rnn.config().readout != Readout::ManyToMany {
+        return Err(Error::Config(
+            "sampling needs a many-to-many (language) model".into(),
+        ));
+    }
+    let mut context = Vec::new();
+    if let Some(start) = vocab.id(START) {
+        context.push(start);
+    }
+    context.extend(vocab.encode(prime)?);
+    if context.is_empty() {
+        context.push(vocab.id('\n').unwrap_or(0));
+    }
+    let end = vocab.id(END);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut ws = rnn.workspace();
+    let v = vocab.len();
+    rnn.forward(SeqInput::Tokens(&context), None, context.len(), 1, &mut ws)?;
+    let mut h = ws.final_state().to_vec();
+    let mut logits = ws.outputs()[ws.outputs().len() - v..].to_vec();
+    let mut probs = Vec::with_capacity(v);
+    let mut out = Vec::with_capacity(length);
+    for _ in 0..length {
+        let next = pick(&logits, opts, &mut rng, &mut probs);
+        if Some(next) == end {
+            break;
+        }
+        out.push(next);
+        rnn.forward(SeqInput::Tokens(&[next]), Some(&h), 1, 1, &mut ws)?;
+        h.copy_from_slice(ws.final_state());
+        logits.copy_from_slice(ws.outputs());
+    }
+    Ok(vocab.decode(&out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_takes_the_argmax() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let opts = SampleOptions {
+            greedy: true,
+            ..Default::default()
+        };
+        assert_eq!(pick(&[0.1, 3.0, 2.9], &opts, &mut rng, &mut Vec::new()), 1);
+    }
+
+    #[test]
+    fn top_k_never_picks_outside_the_k_best() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let opts = SampleOptions {
+            top_k: Some(2),
+            temperature: 5.0,
+            greedy: false,
+        };
+        let logits = [1.0, 0.0, 0.9, 0.8, 0.95];
+        for _ in 0..500 {
+            let p = pick(&logits, &opts, &mut rng, &mut Vec::new());
+            assert!(p == 0 || p == 4, "picked {p}");
+        }
+    }
+
+    #[test]
+    fn low_temperature_concentrates() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let opts = SampleOptions {
+            temperature: 0.05,
+            ..Default::default()
+        };
+        let hits = (0..200)
+            .filter(|_| pick(&[1.0, 0.5, 0.0], &opts, &mut rng, &mut Vec::new()) == 0)
+            .count();
+        assert!(hits > 195);
+    }
+}

@@ -1,0 +1,519 @@
+//! The training loop: batches, validation, logging, divergence checks and
+//! checkpoint cadence, with exact resume.
+//!
+//! ```no_run
+//! use recur::train::{TrainConfig, TrainData, Trainer};
+//! let text = std::fs::read_to_string("input.txt").unwrap();
+//! let mut trainer = Trainer::new(TrainConfig::default(), TrainData::Corpus(text), 2_000).unwrap();
+//! trainer.run(None, None, &mut |_| {}).unwrap();
+//! ```
+
+mod data;
+mod log;
+mod state;
+
+pub use data::TrainData;
+pub use log::{LogLine, LogWriter};
+
+use std::path::Path;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Activation;
+use crate::cell::SeqInput;
+use crate::data::{CharStreams, CharVocab, WordBatch};
+use crate::error::{Error, Result};
+use crate::layer::loss::Target;
+use crate::model::{Init, RnnConfig, RnnWorkspace, VanillaRnn};
+use crate::optim::{Clip, Optimizer, OptimizerKind};
+use data::{Prepared, word_batch};
+
+/// Everything that decides a training run besides the data and its length.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Hidden size H.
+    pub hidden: usize,
+    /// The cell's nonlinearity.
+    pub activation: Activation,
+    /// Weight initialization.
+    pub init: Init,
+    /// T: characters per training window.
+    pub seq_len: usize,
+    /// B: parallel streams (or words) per batch.
+    pub batch: usize,
+    /// The optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    pub lr: f64,
+    /// Gradient clipping.
+    pub clip: Clip,
+    /// Fraction of the data held out for validation.
+    pub val_frac: f64,
+    /// Validate (and save) every this many iterations; 0 = only at the end.
+    pub eval_every: u64,
+    /// Write a log line every this many iterations.
+    pub log_every: u64,
+    /// Seed of every random choice (init, word order).
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    /// min-char-rnn's configuration: H=100, T=25, B=1, Adagrad 0.1, clip 5,
+    /// `randn · 0.01` init.
+    fn default() -> Self {
+        TrainConfig {
+            hidden: 100,
+            activation: Activation::Tanh,
+            init: Init::Classic,
+            seq_len: 25,
+            batch: 1,
+            optimizer: OptimizerKind::Adagrad,
+            lr: 0.1,
+            clip: Clip::Elementwise(5.0),
+            val_frac: 0.05,
+            eval_every: 1000,
+            log_every: 100,
+            seed: 42,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reject settings that cannot train.
+    pub fn validate(&self) -> Result<()> {
+        for (flag, v) in [
+            ("--hidden", self.hidden),
+            ("--seq-len", self.seq_len),
+            ("--batch", self.batch),
+        ] {
+            if v == 0 {
+                return Err(Error::Config(format!("{flag} must be at least 1, got 0")));
+            }
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::Config(format!(
+                "--lr must be a positive number, got {}",
+                self.lr
+            )));
+        }
+        match self.clip {
+            Clip::Elementwise(c) | Clip::GlobalNorm(c) if !(c.is_finite() && c > 0.0) => {
+                return Err(Error::Config(format!(
+                    "the clip value must be a positive number, got {c}"
+                )));
+            }
+            _ => {}
+        }
+        if !(0.0..1.0).contains(&self.val_frac) {
+            return Err(Error::Config(format!(
+                "--val-frac must be in [0, 1), got {}",
+                self.val_frac
+            )));
+        }
+        if self.log_every == 0 {
+            return Err(Error::Config("--log-every must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Something that happened during [`Trainer::run`], for progress displays.
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    /// An iteration finished.
+    Step {
+        /// Iterations done.
+        iter: u64,
+        /// Iterations planned.
+        total: u64,
+        /// Smoothed training loss, nats/char.
+        smooth_loss: f64,
+        /// Training characters per second in this run so far.
+        chars_per_sec: f64,
+    },
+    /// A log line was produced (also written to the log file, if any).
+    Logged(&'a LogLine),
+    /// A checkpoint was written.
+    Saved(&'a Path),
+}
+
+/// The result of a run.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Iterations done in total.
+    pub iters: u64,
+    /// Smoothed training loss at the end, nats/char.
+    pub smooth_loss: f64,
+    /// Last validation loss, nats/char, if there is a validation split.
+    pub val_loss: Option<f64>,
+    /// Training characters per second over this run.
+    pub chars_per_sec: f64,
+    /// Wall time of this run.
+    pub elapsed_s: f64,
+}
+
+/// A training run in progress.
+pub struct Trainer {
+    config: TrainConfig,
+    rnn: VanillaRnn<f32>,
+    vocab: CharVocab,
+    optimizer: Optimizer<f32>,
+    data: Prepared,
+    fingerprint: u64,
+    iter: u64,
+    total: u64,
+    smooth_loss: f64,
+    /// `(B, H)`: hidden state carried from one corpus window to the next.
+    carry: Vec<f32>,
+    /// Word order of the current epoch (word lists only).
+    order: Vec<u32>,
+    rng: ChaCha8Rng,
+    // Buffers reused every step.
+    grads: Vec<f32>,
+    ws: RnnWorkspace<f32>,
+    inputs: Vec<u32>,
+    targets: Vec<u32>,
+    batch: WordBatch,
+}
+
+impl Trainer {
+    /// A fresh run of `total_iters` iterations on `data`.
+    pub fn new(config: TrainConfig, data: TrainData, total_iters: u64) -> Result<Self> {
+        config.validate()?;
+        let vocab = data.vocab()?;
+        let model = RnnConfig {
+            activation: config.activation,
+            ..RnnConfig::char_lm(vocab.len(), config.hidden)
+        };
+        let rnn = VanillaRnn::new(model, config.init, config.seed)?;
+        Self::assemble(config, data, vocab, rnn, total_iters)
+    }
+
+    fn assemble(
+        config: TrainConfig,
+        data: TrainData,
+        vocab: CharVocab,
+        rnn: VanillaRnn<f32>,
+        total: u64,
+    ) -> Result<Self> {
+        let (t, b) = (config.seq_len, config.batch);
+        let prepared = Prepared::new(&data, &vocab, config.val_frac, t, b, config.seed)?;
+        let optimizer = Optimizer::new(config.optimizer, config.lr, rnn.params.len())?;
+        let h = config.hidden;
+        Ok(Trainer {
+            fingerprint: data.fingerprint(),
+            data: prepared,
+            iter: 0,
+            total,
+            smooth_loss: (vocab.len() as f64).ln(),
+            carry: vec![0.0; b * h],
+            order: Vec::new(),
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            grads: rnn.zero_grads(),
+            ws: rnn.workspace(),
+            inputs: vec![0; t * b],
+            targets: vec![0; t * b],
+            batch: WordBatch::default(),
+            config,
+            rnn,
+            vocab,
+            optimizer,
+        })
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &VanillaRnn<f32> {
+        &self.rnn
+    }
+
+    /// Its vocabulary.
+    pub fn vocab(&self) -> &CharVocab {
+        &self.vocab
+    }
+
+    /// The run's settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Iterations done.
+    pub fn iter(&self) -> u64 {
+        self.iter
+    }
+
+    /// Iterations planned.
+    pub fn total_iters(&self) -> u64 {
+        self.total
+    }
+
+    /// Smoothed training loss, nats/char.
+    pub fn smooth_loss(&self) -> f64 {
+        self.smooth_loss
+    }
+
+    /// Iterations in one pass over the training data.
+    pub fn iters_per_epoch(&self) -> Result<u64> {
+        self.data
+            .iters_per_epoch(self.config.seq_len, self.config.batch)
+    }
+
+    /// One training iteration; returns the batch's mean loss (nats/char) and
+    /// the number of characters it covered.
+    pub fn step(&mut self) -> Result<(f64, usize)> {
+        let (t, b) = (self.config.seq_len, self.config.batch);
+        self.grads.fill(0.0);
+        let (loss, chars) = match &self.data {
+            Prepared::Corpus { train, .. } => {
+                let streams = CharStreams::new(train, t, b, "training text")?;
+                let w = (self.iter % streams.windows() as u64) as usize;
+                if w == 0 {
+                    self.carry.fill(0.0); // a new pass starts from a zero state
+                }
+                streams.window(w, &mut self.inputs, &mut self.targets);
+                let loss = self.rnn.loss_and_grad(
+                    SeqInput::Tokens(&self.inputs),
+                    Some(&self.carry),
+                    t,
+                    b,
+                    Target::Classes(&self.targets),
+                    &mut self.ws,
+                    &mut self.grads,
+                )?;
+                self.carry.copy_from_slice(self.ws.final_state());
+                (loss, t * b)
+            }
+            Prepared::Words { train, .. } => {
+                let per_epoch = train.len().div_ceil(b) as u64;
+                let k = (self.iter % per_epoch) as usize;
+                if k == 0 || self.order.len() != train.len() {
+                    self.order = (0..train.len() as u32).collect();
+                    self.order.shuffle(&mut self.rng);
+                }
+                word_batch(train, &self.order, k, b, &mut self.batch);
+                let wb = &self.batch;
+                let loss = self.rnn.loss_and_grad(
+                    SeqInput::Tokens(&wb.inputs),
+                    None,
+                    wb.t,
+                    wb.b,
+                    Target::Classes(&wb.targets),
+                    &mut self.ws,
+                    &mut self.grads,
+                )?;
+                let chars = wb
+                    .targets
+                    .iter()
+                    .filter(|&&y| y != crate::backend::IGNORE)
+                    .count();
+                (loss, chars)
+            }
+        };
+        self.check_divergence(loss)?;
+        let norm = self.config.clip.apply(&mut self.grads);
+        if !norm.is_finite() {
+            return Err(self.diverged("the gradient norm is not finite"));
+        }
+        self.optimizer.step(&mut self.rnn.params, &self.grads);
+        self.iter += 1;
+        self.smooth_loss = 0.999 * self.smooth_loss + 0.001 * loss;
+        Ok((loss, chars))
+    }
+
+    fn diverged(&self, what: &str) -> Error {
+        Error::Diverged(format!(
+            "training diverged at iteration {}: {what}. Lower the learning rate (now --lr {}) or clip gradients (--clip 5 or --clip-norm 1); the last checkpoint is left as it was",
+            self.iter + 1,
+            self.config.lr
+        ))
+    }
+
+    /// NaN, or far worse than guessing uniformly (ln V): the run has blown up.
+    fn check_divergence(&self, loss: f64) -> Result<()> {
+        let limit = 3.0 * (self.vocab.len() as f64).ln() + 3.0;
+        if !loss.is_finite() {
+            Err(self.diverged(&format!("the loss is {loss}")))
+        } else if loss > limit {
+            Err(self.diverged(&format!(
+                "the loss exploded to {loss:.2} nats/char (uniform guessing gives {:.2})",
+                (self.vocab.len() as f64).ln()
+            )))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Mean loss (nats/char) over the validation split, or `None` without one.
+    pub fn validate(&mut self) -> Result<Option<f64>> {
+        if !self.data.has_validation() {
+            return Ok(None);
+        }
+        let (t, b) = (self.config.seq_len, self.config.batch);
+        let rnn = &self.rnn;
+        let (sum, count) = match &self.data {
+            Prepared::Corpus { val, .. } => {
+                let b = b.min(val.len() / (t + 1)).max(1);
+                corpus_loss(rnn, val, t, b, &mut self.ws)?
+            }
+            Prepared::Words { val, .. } => {
+                let order: Vec<u32> = (0..val.len() as u32).collect();
+                let (mut sum, mut count) = (0.0, 0);
+                for k in 0..val.len().div_ceil(b) {
+                    word_batch(val, &order, k, b, &mut self.batch);
+                    let wb = &self.batch;
+                    let n = wb
+                        .targets
+                        .iter()
+                        .filter(|&&y| y != crate::backend::IGNORE)
+                        .count();
+                    let loss = rnn.loss(
+                        SeqInput::Tokens(&wb.inputs),
+                        None,
+                        wb.t,
+                        wb.b,
+                        Target::Classes(&wb.targets),
+                        &mut self.ws,
+                    )?;
+                    sum += loss * n as f64;
+                    count += n;
+                }
+                (sum, count)
+            }
+        };
+        Ok(Some(sum / count.max(1) as f64))
+    }
+
+    /// Train until the planned number of iterations, validating every
+    /// `eval_every`, logging every `log_every`, and saving to `out` at each
+    /// validation and at the end.
+    pub fn run(
+        &mut self,
+        out: Option<&Path>,
+        mut log: Option<&mut LogWriter>,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Summary> {
+        let start = Instant::now();
+        let (mut window_loss, mut window_batches, mut window_chars) = (0.0, 0u64, 0usize);
+        let mut window_start = Instant::now();
+        let (mut run_chars, mut val_loss) = (0usize, None);
+        if self.iter >= self.total {
+            return Err(Error::Config(format!(
+                "the run has already done {} of {} iterations; ask for more (--iters) to continue",
+                self.iter, self.total
+            )));
+        }
+        while self.iter < self.total {
+            let (loss, chars) = self.step()?;
+            window_loss += loss;
+            window_batches += 1;
+            window_chars += chars;
+            run_chars += chars;
+            let elapsed = start.elapsed().as_secs_f64();
+            on_event(Event::Step {
+                iter: self.iter,
+                total: self.total,
+                smooth_loss: self.smooth_loss,
+                chars_per_sec: run_chars as f64 / elapsed.max(1e-9),
+            });
+            let last = self.iter == self.total;
+            let eval = last
+                || (self.config.eval_every > 0 && self.iter.is_multiple_of(self.config.eval_every));
+            if eval {
+                val_loss = self.validate()?;
+            }
+            if eval || self.iter.is_multiple_of(self.config.log_every) {
+                let line = LogLine {
+                    iter: self.iter,
+                    train_loss: window_loss / window_batches as f64,
+                    smooth_loss: self.smooth_loss,
+                    val_loss: if eval { val_loss } else { None },
+                    chars_per_sec: window_chars as f64
+                        / window_start.elapsed().as_secs_f64().max(1e-9),
+                    elapsed_s: start.elapsed().as_secs_f64(),
+                };
+                if let Some(log) = log.as_deref_mut() {
+                    log.write(&line)?;
+                }
+                on_event(Event::Logged(&line));
+                (window_loss, window_batches, window_chars) = (0.0, 0, 0);
+                window_start = Instant::now();
+            }
+            if eval && let Some(dir) = out {
+                self.save(dir)?;
+                on_event(Event::Saved(dir));
+            }
+        }
+        let elapsed_s = start.elapsed().as_secs_f64();
+        Ok(Summary {
+            iters: self.iter,
+            smooth_loss: self.smooth_loss,
+            val_loss,
+            chars_per_sec: run_chars as f64 / elapsed_s.max(1e-9),
+            elapsed_s,
+        })
+    }
+}
+
+/// Summed loss and character count of `rnn` over `tokens`, read as `b`
+/// streams of `t`-character windows with the state carried across windows.
+pub fn corpus_loss(
+    rnn: &VanillaRnn<f32>,
+    tokens: &[u32],
+    t: usize,
+    b: usize,
+    ws: &mut RnnWorkspace<f32>,
+) -> Result<(f64, usize)> {
+    let streams = CharStreams::new(tokens, t, b, "text")?;
+    let (mut inputs, mut targets) = (vec![0; t * b], vec![0; t * b]);
+    let mut h = vec![0.0; b * rnn.config().hidden_size];
+    let mut sum = 0.0;
+    for w in 0..streams.windows() {
+        streams.window(w, &mut inputs, &mut targets);
+        sum += rnn.loss(
+            SeqInput::Tokens(&inputs),
+            Some(&h),
+            t,
+            b,
+            Target::Classes(&targets),
+            ws,
+        )? * (t * b) as f64;
+        h.copy_from_slice(ws.final_state());
+    }
+    Ok((sum, streams.windows() * t * b))
+}
+
+/// Mean loss (nats/char) of a language model over `text`, every character
+/// after the first predicted from all before it (batch 1, state carried
+/// across chunks of 256 characters).
+pub fn evaluate_text(rnn: &VanillaRnn<f32>, vocab: &CharVocab, text: &str) -> Result<f64> {
+    let tokens = vocab.encode(text)?;
+    if tokens.len() < 2 {
+        return Err(Error::Data(
+            "the text needs at least two characters to evaluate".into(),
+        ));
+    }
+    let mut ws = rnn.workspace();
+    let mut h = vec![0.0; rnn.config().hidden_size];
+    let mut sum = 0.0;
+    let n = tokens.len() - 1;
+    for start in (0..n).step_by(256) {
+        let len = 256.min(n - start);
+        let (x, y) = (
+            &tokens[start..start + len],
+            &tokens[start + 1..start + 1 + len],
+        );
+        sum += rnn.loss(
+            SeqInput::Tokens(x),
+            Some(&h),
+            len,
+            1,
+            Target::Classes(y),
+            &mut ws,
+        )? * len as f64;
+        h.copy_from_slice(ws.final_state());
+    }
+    Ok(sum / n as f64)
+}

@@ -261,6 +261,12 @@ pub struct ModelCheckpoint {
 /// configuration, the vocabulary and every tensor's shape.
 pub fn load_model(path: &Path) -> Result<ModelCheckpoint> {
     let file = Loaded::open(path)?;
+    if file.meta("recur.model").is_err() && file.meta("recur.train_config").is_ok() {
+        return Err(Error::Checkpoint(format!(
+            "{}: this is a run's resume state, not a model; pass model.safetensors or the run folder",
+            path.display()
+        )));
+    }
     let kind = file.meta("recur.model")?;
     if kind != "rnn" {
         return Err(Error::Checkpoint(format!(

@@ -2,7 +2,7 @@
 //! `gemm` crate for matrix products.
 
 use super::{Activation, Backend, IGNORE};
-use crate::tensor::{Scalar, Trans, matmul};
+use crate::tensor::{Scalar, Trans, matmul, sum};
 
 /// The CPU backend (stateless; threads for large GEMMs follow
 /// [`crate::tensor::set_threads`]).
@@ -65,7 +65,7 @@ impl<S: Scalar> Backend<S> for Cpu {
 
     fn activate(&self, act: Activation, x: &mut [S]) {
         match act {
-            Activation::Tanh => x.iter_mut().for_each(|v| *v = v.tanh()),
+            Activation::Tanh => x.iter_mut().for_each(|v| *v = v.tanh_fast()),
             Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(S::zero())),
         }
     }
@@ -107,11 +107,10 @@ impl<S: Scalar> Backend<S> for Cpu {
                 continue;
             }
             let max = row.iter().fold(S::neg_infinity(), |m, &x| m.max(x));
-            let mut sum = S::zero();
             for (o, &x) in d.iter_mut().zip(row) {
-                *o = (x - max).exp();
-                sum += *o;
+                *o = (x - max).exp_fast();
             }
+            let sum = sum(d);
             let t = t as usize;
             // -log softmax = log(sum) - (x_t - max)
             loss += sum.ln().f64() - (row[t] - max).f64();

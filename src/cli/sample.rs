@@ -16,13 +16,13 @@ pub struct SampleArgs {
     #[arg(long, default_value = "")]
     prime: String,
     /// Characters to generate.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, allow_hyphen_values = true)]
     length: usize,
     /// Below 1: safer, more repetitive; above 1: more surprising.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     temperature: f64,
     /// Sample only among the K most likely characters.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     top_k: Option<usize>,
     /// Always take the most likely character.
     #[arg(long)]

@@ -28,7 +28,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "rnn", value_parser = ["rnn"])]
     model: String,
     /// Hidden size H [default: 100].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     hidden: Option<usize>,
     /// Nonlinearity of the cell: tanh or relu [default: tanh].
     #[arg(long)]
@@ -37,46 +37,46 @@ pub struct TrainArgs {
     #[arg(long, value_parser = ["classic", "uniform"])]
     init: Option<String>,
     /// Characters per training window T [default: 25].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     seq_len: Option<usize>,
     /// Parallel streams (or words) per batch B [default: 1].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     batch: Option<usize>,
     /// sgd, adagrad, rmsprop or adam [default: adagrad].
     #[arg(long)]
     optimizer: Option<String>,
     /// Learning rate [default: 0.1].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     lr: Option<f64>,
     /// Momentum for sgd [default: 0].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     momentum: Option<f64>,
     /// Clip each gradient value to [-C, C] [default: 5].
-    #[arg(long, allow_negative_numbers = true, conflicts_with_all = ["clip_norm", "no_clip"])]
+    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["clip_norm", "no_clip"])]
     clip: Option<f64>,
     /// Clip the global gradient norm to N instead.
-    #[arg(long, allow_negative_numbers = true, conflicts_with = "no_clip")]
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "no_clip")]
     clip_norm: Option<f64>,
     /// Do not clip gradients.
     #[arg(long)]
     no_clip: bool,
     /// Training iterations [default: 100000].
-    #[arg(long, conflicts_with = "epochs")]
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "epochs")]
     iters: Option<u64>,
     /// Passes over the training data, instead of --iters.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     epochs: Option<u64>,
     /// Fraction of the data held out for validation [default: 0.05].
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     val_frac: Option<f64>,
     /// Validate and save every N iterations (0: only at the end) [default: 1000].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     eval_every: Option<u64>,
     /// Log every N iterations [default: 100].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     log_every: Option<u64>,
     /// Seed for initialization and data order [default: 42].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     seed: Option<u64>,
     /// Run folder for model.safetensors and state.safetensors.
     #[arg(long, default_value = "out")]
@@ -178,6 +178,16 @@ impl TrainArgs {
 
 pub fn run(a: TrainArgs) -> Result<ExitCode> {
     recur::tensor::set_threads(a.threads);
+    if a.iters == Some(0) || a.epochs == Some(0) {
+        let flag = if a.iters.is_some() { "--iters" } else { "--epochs" };
+        return Err(Error::Config(format!("{flag} must be at least 1")));
+    }
+    if a.out.exists() && !a.out.is_dir() {
+        return Err(Error::Config(format!(
+            "--out {} is a file; give a folder for the run (it holds model.safetensors and state.safetensors)",
+            a.out.display()
+        )));
+    }
     let (data, source) = a.data()?;
     let mut trainer = if a.resume {
         let given = a.settings_given();

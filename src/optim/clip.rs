@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::tensor::Scalar;
+use crate::tensor::{Scalar, dot};
 
 /// How gradients are clipped before each update.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,9 +33,9 @@ impl Clip {
     }
 }
 
-/// The L2 norm of all values.
+/// The L2 norm of all values (NaN or infinite if any value is).
 pub fn global_norm<S: Scalar>(grads: &[S]) -> f64 {
-    grads.iter().map(|g| g.f64() * g.f64()).sum::<f64>().sqrt()
+    dot(grads, grads).f64().sqrt()
 }
 
 /// Clamp every value to `[-c, c]`.

@@ -7,7 +7,7 @@
 
 mod gemm;
 
-pub use gemm::{Trans, matmul, set_threads, threads};
+pub use gemm::{Trans, dot, matmul, set_threads, threads};
 
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
@@ -34,6 +34,13 @@ pub trait Scalar:
     fn of(x: f64) -> Self;
     /// Widen to `f64`.
     fn f64(self) -> f64;
+    /// `tanh`, as a branch-free formula the compiler vectorizes (f32: a
+    /// rational approximation within a few ulp; f64: the exact libm call,
+    /// for gradient checks).
+    fn tanh_fast(self) -> Self;
+    /// `exp`, likewise (f32: a Cephes polynomial within 2 ulp, inputs below
+    /// -87 give the smallest normal number instead of a subnormal or 0).
+    fn exp_fast(self) -> Self;
 }
 
 impl Scalar for f32 {
@@ -45,6 +52,14 @@ impl Scalar for f32 {
     fn f64(self) -> f64 {
         self as f64
     }
+    #[inline]
+    fn tanh_fast(self) -> Self {
+        tanh_f32(self)
+    }
+    #[inline]
+    fn exp_fast(self) -> Self {
+        exp_f32(self)
+    }
 }
 
 impl Scalar for f64 {
@@ -55,5 +70,119 @@ impl Scalar for f64 {
     #[inline]
     fn f64(self) -> f64 {
         self
+    }
+    #[inline]
+    fn tanh_fast(self) -> Self {
+        self.tanh()
+    }
+    #[inline]
+    fn exp_fast(self) -> Self {
+        self.exp()
+    }
+}
+
+/// `a · b + c`, fused into one instruction where the CPU has FMA (it is then
+/// also one rounding more exact), else a multiply and an add.
+#[inline(always)]
+pub fn madd<S: Scalar>(a: S, b: S, c: S) -> S {
+    if cfg!(target_feature = "fma") {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// `exp` for f32: `2ⁿ · e^r` with `r = x - n ln 2` in `[-ln2/2, ln2/2]` and
+/// Cephes' degree-6 polynomial for `e^r`; branch-free, so loops vectorize.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.3, 88.7);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_2e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let y = p * r * r + r + 1.0;
+    y * f32::from_bits(((n as i32 + 127) << 23) as u32)
+}
+
+/// Sum of a slice with 16 independent partial sums, so the loop vectorizes.
+#[inline]
+pub fn sum<S: Scalar>(x: &[S]) -> S {
+    const W: usize = 16;
+    let mut acc = [S::zero(); W];
+    let chunks = x.chunks_exact(W);
+    let tail: S = chunks.remainder().iter().copied().sum();
+    for c in chunks {
+        for l in 0..W {
+            acc[l] += c[l];
+        }
+    }
+    acc.iter().copied().sum::<S>() + tail
+}
+
+/// `tanh` for f32 as a 13/6 rational minimax approximation on the clamped
+/// range where f32 tanh is not yet ±1 (the form Eigen uses); no branches or
+/// library calls, so loops over it vectorize.
+#[inline(always)]
+pub fn tanh_f32(x: f32) -> f32 {
+    const CLAMP: f32 = 7.905_311;
+    let x = x.clamp(-CLAMP, CLAMP);
+    let x2 = x * x;
+    let mut p = -2.760_768_5e-16f32;
+    p = p * x2 + 2.000_188e-13;
+    p = p * x2 - 8.604_672e-11;
+    p = p * x2 + 5.122_297e-8;
+    p = p * x2 + 1.485_722_4e-5;
+    p = p * x2 + 6.372_619_3e-4;
+    p = p * x2 + 4.893_524_6e-3;
+    let mut q = 1.198_258_4e-6f32;
+    q = q * x2 + 1.185_347_1e-4;
+    q = q * x2 + 2.268_434_6e-3;
+    q = q * x2 + 4.893_525e-3;
+    x * p / q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_f32_is_accurate_everywhere() {
+        for i in -87_000..=88_000 {
+            let x = i as f32 * 1e-3;
+            let (got, want) = (exp_f32(x) as f64, (x as f64).exp());
+            assert!(
+                ((got - want) / want).abs() < 3e-7,
+                "exp({x}) = {got}, want {want}"
+            );
+        }
+        assert!(exp_f32(-1000.0) < 1e-37 && exp_f32(-1000.0) >= 0.0);
+        assert!(exp_f32(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn sum_matches_sequential() {
+        let x: Vec<f64> = (0..100).map(|i| i as f64 * 0.5).collect();
+        assert_eq!(sum(&x), 2475.0);
+    }
+
+    #[test]
+    fn tanh_f32_is_accurate_everywhere() {
+        let mut worst = 0.0f64;
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 1e-4;
+            let err = (tanh_f32(x) as f64 - (x as f64).tanh()).abs();
+            worst = worst.max(err);
+        }
+        for x in [1e-8f32, -1e-30, 20.0, -50.0, f32::MAX] {
+            assert!((tanh_f32(x) as f64 - (x as f64).tanh()).abs() < 1e-6, "{x}");
+        }
+        assert!(worst < 5e-7, "max error {worst:e}");
     }
 }

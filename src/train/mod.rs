@@ -103,7 +103,7 @@ impl TrainConfig {
         match self.clip {
             Clip::Elementwise(c) | Clip::GlobalNorm(c) if !(c.is_finite() && c > 0.0) => {
                 return Err(Error::Config(format!(
-                    "the clip value must be a positive number, got {c}"
+                    "--clip / --clip-norm must be a positive number, got {c}"
                 )));
             }
             _ => {}

@@ -653,7 +653,10 @@ fn sample_state_file_instead_of_model() {
         "--length",
         "5",
     ]);
-    assert_fails(&o, &["state.safetensors", "resume state", "model.safetensors"]);
+    assert_fails(
+        &o,
+        &["state.safetensors", "resume state", "model.safetensors"],
+    );
 }
 
 // ---------------------------------------------------------------------------

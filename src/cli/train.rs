@@ -179,7 +179,11 @@ impl TrainArgs {
 pub fn run(a: TrainArgs) -> Result<ExitCode> {
     recur::tensor::set_threads(a.threads);
     if a.iters == Some(0) || a.epochs == Some(0) {
-        let flag = if a.iters.is_some() { "--iters" } else { "--epochs" };
+        let flag = if a.iters.is_some() {
+            "--iters"
+        } else {
+            "--epochs"
+        };
         return Err(Error::Config(format!("{flag} must be at least 1")));
     }
     if a.out.exists() && !a.out.is_dir() {

@@ -1,0 +1,119 @@
+//! [`CharRnn`]: the vanilla RNN the way a classroom notebook uses it: build
+//! it from a word list, `train_words`, `predict`.
+//!
+//! ```
+//! use recur::CharRnn;
+//! let words = ["hello"];
+//! let mut model = CharRnn::for_words(&words, 32, 0).unwrap();
+//! let losses = model.train_words(&words, 150, 50).unwrap(); // prints every 50 epochs
+//! assert!(losses[149] < 0.05 && losses[149] < losses[0]);
+//! assert_eq!(model.predict("h", 10).unwrap(), "ello");
+//! ```
+
+use crate::backend::Activation;
+use crate::cell::SeqInput;
+use crate::data::words::word_vocab;
+use crate::data::{CharVocab, WordBatch, prepare_sequences};
+use crate::error::Result;
+use crate::layer::loss::Target;
+use crate::model::{Init, RnnConfig, VanillaRnn};
+use crate::optim::{Clip, Optimizer, OptimizerKind};
+use crate::sample::{SampleOptions, generate};
+
+/// Words per update in [`CharRnn::train_words`].
+const WORDS_PER_STEP: usize = 32;
+
+/// A character-level vanilla RNN with its vocabulary and optimizer.
+pub struct CharRnn {
+    /// The network (`Wxh`, `Whh`, `bh`, `Why`, `by`).
+    pub rnn: VanillaRnn<f32>,
+    /// Its characters, with the start/end-of-word markers.
+    pub vocab: CharVocab,
+    optimizer: Optimizer<f32>,
+    clip: Clip,
+}
+
+impl CharRnn {
+    /// A model for these words: tanh, hidden size `hidden`, PyTorch's init,
+    /// Adam (lr 0.01) with gradients clipped to ±5.
+    pub fn for_words<S: AsRef<str>>(words: &[S], hidden: usize, seed: u64) -> Result<Self> {
+        let vocab = word_vocab(words)?;
+        let config = RnnConfig {
+            activation: Activation::Tanh,
+            ..RnnConfig::char_lm(vocab.len(), hidden)
+        };
+        let rnn = VanillaRnn::new(config, Init::Uniform, seed)?;
+        let optimizer = Optimizer::new(
+            OptimizerKind::from_name("adam", 0.0)?,
+            0.01,
+            rnn.params.len(),
+        )?;
+        Ok(CharRnn {
+            rnn,
+            vocab,
+            optimizer,
+            clip: Clip::Elementwise(5.0),
+        })
+    }
+
+    /// Use another optimizer and learning rate (state starts afresh).
+    pub fn set_optimizer(&mut self, kind: OptimizerKind, lr: f64) -> Result<()> {
+        self.optimizer = Optimizer::new(kind, lr, self.rnn.params.len())?;
+        Ok(())
+    }
+
+    /// Train for `epochs` passes over `words` (in order, 32 words per
+    /// update); print the loss every `print_interval` epochs (0: never).
+    /// Returns each epoch's mean loss in nats per character.
+    pub fn train_words<S: AsRef<str>>(
+        &mut self,
+        words: &[S],
+        epochs: usize,
+        print_interval: usize,
+    ) -> Result<Vec<f64>> {
+        let seqs = prepare_sequences(words, &self.vocab)?;
+        let mut ws = self.rnn.workspace();
+        let mut grads = self.rnn.zero_grads();
+        let mut batch = WordBatch::default();
+        let mut losses = Vec::with_capacity(epochs);
+        for epoch in 1..=epochs {
+            let (mut sum, mut chars) = (0.0, 0);
+            for group in seqs.chunks(WORDS_PER_STEP) {
+                batch.fill(&group.iter().collect::<Vec<_>>());
+                grads.fill(0.0);
+                let x = SeqInput::Tokens(&batch.inputs);
+                let loss = self.rnn.loss_and_grad(
+                    x,
+                    None,
+                    batch.t,
+                    batch.b,
+                    Target::Classes(&batch.targets),
+                    &mut ws,
+                    &mut grads,
+                )?;
+                self.clip.apply(&mut grads);
+                self.optimizer.step(&mut self.rnn.params, &grads);
+                let n: usize = group.iter().map(|s| s.1.len()).sum();
+                sum += loss * n as f64;
+                chars += n;
+            }
+            let mean = sum / chars.max(1) as f64;
+            if print_interval > 0 && epoch % print_interval == 0 {
+                println!("epoch {epoch}: loss {mean:.4} nats/char");
+            }
+            losses.push(mean);
+        }
+        Ok(losses)
+    }
+
+    /// Continue `seed_text` (read after the start-of-word marker) with up to
+    /// `length` most likely characters, stopping at the end of the word.
+    /// Returns only the new characters.
+    pub fn predict(&self, seed_text: &str, length: usize) -> Result<String> {
+        let greedy = SampleOptions {
+            greedy: true,
+            ..SampleOptions::default()
+        };
+        generate(&self.rnn, &self.vocab, seed_text, length, &greedy, 0)
+    }
+}

@@ -26,6 +26,20 @@ impl<S: Scalar> Backend<S> for Cpu {
         matmul(m, n, k, a, ta, b, tb, c, accumulate);
     }
 
+    fn transpose(&self, rows: usize, cols: usize, src: &[S], dst: &mut [S]) {
+        // 16×16 tiles keep both sides in cache lines.
+        const TILE: usize = 16;
+        for i0 in (0..rows).step_by(TILE) {
+            for j0 in (0..cols).step_by(TILE) {
+                for i in i0..(i0 + TILE).min(rows) {
+                    for j in j0..(j0 + TILE).min(cols) {
+                        dst[j * rows + i] = src[i * cols + j];
+                    }
+                }
+            }
+        }
+    }
+
     fn gather_columns(&self, w: &[S], v: usize, tokens: &[u32], out: &mut [S]) {
         let h = w.len() / v;
         for (row, &tok) in out.chunks_exact_mut(h).zip(tokens) {

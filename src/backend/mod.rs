@@ -51,6 +51,9 @@ pub trait Backend<S: Scalar> {
         accumulate: bool,
     );
 
+    /// `dst = srcᵀ`. `src: (rows, cols)`, `dst: (cols, rows)`.
+    fn transpose(&self, rows: usize, cols: usize, src: &[S], dst: &mut [S]);
+
     /// One-hot input projection as a gather: `out[r, :] = w[:, tokens[r]]`.
     /// `w: (H, V)`, `tokens: (R)`, `out: (R, H)`.
     fn gather_columns(&self, w: &[S], v: usize, tokens: &[u32], out: &mut [S]);

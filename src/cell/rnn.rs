@@ -54,6 +54,9 @@ impl<S> RnnWeights<'_, S> {
 /// - `x`: tokens `(T, B)` or dense `(T, B, I)`
 /// - `hs: (T+1, B, H)`: on entry `hs[0]` holds `h_0`; on return `hs[s+1]` is
 ///   the state after step `s`, so `hs[T]` is the final state.
+/// - `w_hh_t: (H, H)`: scratch for `W_hhᵀ`, materialized once so that every
+///   step multiplies by a row-major matrix (no per-step repacking).
+#[allow(clippy::too_many_arguments)]
 pub fn forward<S: Scalar, K: Backend<S>>(
     k: &K,
     w: &RnnWeights<'_, S>,
@@ -62,6 +65,7 @@ pub fn forward<S: Scalar, K: Backend<S>>(
     t: usize,
     b: usize,
     hs: &mut [S],
+    w_hh_t: &mut [S],
 ) {
     let (h, i) = (w.hidden(), w.input());
     let bh = b * h;
@@ -75,9 +79,11 @@ pub fn forward<S: Scalar, K: Backend<S>>(
     }
     k.add_bias(steps, w.b);
     // 2. The recurrence: hs[s+1] = act(hs[s+1] + hs[s] W_hhᵀ).
+    let w_hh_t = &mut w_hh_t[..h * h];
+    k.transpose(h, h, w.w_hh, w_hh_t);
     let mut prev: &[S] = h0;
     for cur in steps.chunks_exact_mut(bh) {
-        k.matmul(b, h, h, prev, Trans::No, w.w_hh, Trans::Yes, cur, true);
+        k.matmul(b, h, h, prev, Trans::No, w_hh_t, Trans::No, cur, true);
         k.activate(act, cur);
         prev = cur;
     }

@@ -225,6 +225,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         trainer.iter(),
         trainer.total_iters()
     );
+    let total = trainer.total_iters();
     let mut log = a.log.as_deref().map(LogWriter::append).transpose()?;
     let interactive = std::io::stderr().is_terminal();
     let bar = ProgressBar::new(trainer.total_iters());
@@ -258,12 +259,14 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
                 "iter {:>7}  train {:.4}  smooth {:.4}{val}  {:.0} chars/s",
                 line.iter, line.train_loss, line.smooth_loss, line.chars_per_sec
             );
-            if interactive {
-                if line.val_loss.is_some() {
-                    bar.println(msg);
+            // A line per validation (the progress bar shows the rest).
+            let at_eval = c.eval_every > 0 && line.iter.is_multiple_of(c.eval_every);
+            if at_eval || line.val_loss.is_some() || line.iter == total {
+                if interactive {
+                    bar.println(msg)
+                } else {
+                    eprintln!("{msg}")
                 }
-            } else {
-                eprintln!("{msg}");
             }
         }
         Event::Saved(_) => {}

@@ -344,6 +344,7 @@ impl<S: Scalar> VanillaRnn<S> {
             t,
             b,
             &mut ws.hs,
+            &mut ws.w_hh_t,
         );
         let s = &self.slots;
         let hout = readout_states(&ws.hs, t, b * h, self.config.readout);
@@ -502,7 +503,7 @@ fn readout_states<S>(hs: &[S], t: usize, bh: usize, readout: Readout) -> &[S] {
 ///
 /// Shapes: `hs (T+1, B, H)`, `ys (R, V)` and `dys (R, V)` with `R = T·B`
 /// (many-to-many) or `B` (many-to-one), `dhs (T, B, H)`, `dh0 (B, H)`,
-/// `dx (T, B, I)` for dense input.
+/// `dx (T, B, I)` for dense input, and `w_hh_t (H, H)` scratch for `W_hhᵀ`.
 #[derive(Clone, Debug, Default)]
 pub struct RnnWorkspace<S> {
     t: usize,
@@ -513,6 +514,7 @@ pub struct RnnWorkspace<S> {
     dhs: Vec<S>,
     dh0: Vec<S>,
     dx: Vec<S>,
+    w_hh_t: Vec<S>,
 }
 
 impl<S: Scalar> RnnWorkspace<S> {
@@ -534,6 +536,7 @@ impl<S: Scalar> RnnWorkspace<S> {
         self.dys.resize(rows * v, S::zero());
         self.dhs.resize(t * b * h, S::zero());
         self.dh0.resize(b * h, S::zero());
+        self.w_hh_t.resize(h * h, S::zero());
         if matches!(x, SeqInput::Dense(_)) {
             self.dx.resize(t * b * i, S::zero());
         }

@@ -18,7 +18,7 @@ static THREADS: AtomicUsize = AtomicUsize::new(0);
 
 /// Below this many multiply-adds a GEMM runs on one thread: splitting a
 /// small product costs more than it saves (see shared notes on this machine).
-const PARALLEL_MIN_MACS: usize = 1 << 24;
+const PARALLEL_MIN_MACS: usize = 1 << 22;
 
 /// Set the number of threads large GEMMs may use (0 = all cores).
 pub fn set_threads(n: usize) {

@@ -305,3 +305,60 @@ pub fn load_model(path: &Path) -> Result<ModelCheckpoint> {
     }
     Ok(ModelCheckpoint { rnn, vocab, file })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect()
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_files_and_cleans_up_on_failure() {
+        let dir = std::env::temp_dir().join(format!("recur-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("model.safetensors");
+        write_atomic(&target, b"first").unwrap();
+        write_atomic(&target, b"second").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"second");
+        // A save that cannot complete (the target is a folder) fails, leaves
+        // what was there and no temporary file.
+        let blocked = dir.join("blocked");
+        std::fs::create_dir_all(blocked.join("inside")).unwrap();
+        assert!(write_atomic(&blocked, b"new").is_err());
+        assert!(blocked.join("inside").is_dir());
+        assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn safetensors_bytes_are_deterministic_and_readable() {
+        let dir = std::env::temp_dir().join(format!("recur-st-{}", std::process::id()));
+        let meta: BTreeMap<String, String> = [("b", "2"), ("a", "1")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let values = [1.5f32, -2.0, 3.25];
+        let ids = [7u32, 9];
+        let tensors = [
+            ("w", vec![3], TensorData::F32(&values)),
+            ("ids", vec![2], TensorData::U32(&ids)),
+        ];
+        let (p1, p2) = (dir.join("one.safetensors"), dir.join("two.safetensors"));
+        write_safetensors(&p1, &tensors, &meta).unwrap();
+        write_safetensors(&p2, &tensors, &meta).unwrap();
+        assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
+        let back = Loaded::open(&p1).unwrap();
+        assert_eq!(back.f32("w", &[3]).unwrap(), values);
+        assert_eq!(back.u32("ids", &[2]).unwrap(), ids);
+        assert_eq!(back.meta("a").unwrap(), "1");
+        assert!(back.f32("w", &[4]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

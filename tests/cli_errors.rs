@@ -1111,3 +1111,85 @@ fn resume_is_exact_for_word_lists() {
         assert!(a == b, "{file}: word-list resume is not exact");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Divergence and the training log
+
+#[test]
+fn diverging_training_stops_with_advice() {
+    let d = TempDir::new("diverge");
+    let corpus = d.file("corpus.txt", small_corpus());
+    let out = d.path("out");
+    let o = recur(&[
+        "train",
+        "--corpus",
+        &p(&corpus),
+        "--out",
+        &p(&out),
+        "--optimizer",
+        "adam",
+        "--lr",
+        "5",
+        "--iters",
+        "200",
+        "--sample-len",
+        "0",
+        "--eval-every",
+        "0",
+    ]);
+    assert_fails(&o, &["diverged", "--lr", "clip"]);
+    assert!(
+        !out.join("model.safetensors").exists(),
+        "no checkpoint of a diverged model"
+    );
+}
+
+#[test]
+fn training_log_has_one_json_object_per_logged_step() {
+    let d = TempDir::new("jsonl");
+    let corpus = d.file("corpus.txt", small_corpus());
+    let log = d.path("log.jsonl");
+    let o = recur(&[
+        "train",
+        "--corpus",
+        &p(&corpus),
+        "--out",
+        &p(&d.path("out")),
+        "--hidden",
+        "8",
+        "--seq-len",
+        "10",
+        "--iters",
+        "40",
+        "--log-every",
+        "10",
+        "--eval-every",
+        "20",
+        "--val-frac",
+        "0.2",
+        "--sample-len",
+        "0",
+        "--log",
+        &p(&log),
+    ]);
+    assert_ok(&o);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let iters: Vec<u64> = lines.iter().map(|l| l["iter"].as_u64().unwrap()).collect();
+    assert_eq!(iters, vec![10, 20, 30, 40]);
+    for l in &lines {
+        let loss = l["train_loss"].as_f64().unwrap();
+        assert!(loss > 0.0 && loss < 5.0, "{l}");
+        assert!(l["chars_per_sec"].as_f64().unwrap() > 0.0);
+        assert!(l["elapsed_s"].as_f64().unwrap() >= 0.0);
+        let at_eval = l["iter"].as_u64().unwrap() % 20 == 0;
+        assert_eq!(
+            l.get("val_loss").is_some(),
+            at_eval,
+            "val_loss only where validated: {l}"
+        );
+    }
+}

@@ -23,7 +23,7 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     let text = read_text(&a.corpus)?;
     let nats = evaluate_text(&ckpt.rnn, &ckpt.vocab, &text)?;
     println!(
-        "{:.4} nats/char  {:.4} bits/char  ({} characters)",
+        "{:.6} nats/char  {:.6} bits/char  ({} characters)",
         nats,
         nats / std::f64::consts::LN_2,
         text.chars().count()

@@ -13,7 +13,7 @@
 
 use super::{Activation, SeqInput};
 use crate::backend::Backend;
-use crate::tensor::{Scalar, Trans};
+use crate::tensor::{SMALL_M, Scalar, Trans};
 
 /// Borrowed weights of one RNN cell. Shapes: `w_ih: (H, I)`, `w_hh: (H, H)`,
 /// `b: (H)`.
@@ -54,8 +54,10 @@ impl<S> RnnWeights<'_, S> {
 /// - `x`: tokens `(T, B)` or dense `(T, B, I)`
 /// - `hs: (T+1, B, H)`: on entry `hs[0]` holds `h_0`; on return `hs[s+1]` is
 ///   the state after step `s`, so `hs[T]` is the final state.
-/// - `w_hh_t: (H, H)`: scratch for `W_hhᵀ`, materialized once so that every
-///   step multiplies by a row-major matrix (no per-step repacking).
+/// - `w_hh_t: (H, H)`: scratch for `W_hhᵀ`. For batches larger than
+///   [`SMALL_M`] it is materialized once, so that every step multiplies by a
+///   row-major matrix (GEMM kernels would otherwise repack `W_hhᵀ` at every
+///   step); one to a few rows take dot products with `W_hh`'s rows directly.
 #[allow(clippy::too_many_arguments)]
 pub fn forward<S: Scalar, K: Backend<S>>(
     k: &K,
@@ -79,11 +81,15 @@ pub fn forward<S: Scalar, K: Backend<S>>(
     }
     k.add_bias(steps, w.b);
     // 2. The recurrence: hs[s+1] = act(hs[s+1] + hs[s] W_hhᵀ).
-    let w_hh_t = &mut w_hh_t[..h * h];
-    k.transpose(h, h, w.w_hh, w_hh_t);
+    let (w_step, t_step) = if b > SMALL_M {
+        k.transpose(h, h, w.w_hh, &mut w_hh_t[..h * h]);
+        (&w_hh_t[..h * h], Trans::No)
+    } else {
+        (w.w_hh, Trans::Yes)
+    };
     let mut prev: &[S] = h0;
     for cur in steps.chunks_exact_mut(bh) {
-        k.matmul(b, h, h, prev, Trans::No, w_hh_t, Trans::No, cur, true);
+        k.matmul(b, h, h, prev, Trans::No, w_step, t_step, cur, true);
         k.activate(act, cur);
         prev = cur;
     }

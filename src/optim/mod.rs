@@ -22,7 +22,7 @@ pub enum OptimizerKind {
         /// Momentum μ.
         momentum: f64,
     },
-    /// min-char-rnn's Adagrad: `m += g²; p -= lr g / √(m + 1e-8)`.
+    /// Adagrad: `m += g²; p -= lr g / (√m + 1e-10)`.
     Adagrad,
     /// RMSprop (PyTorch form): `s = α s + (1-α) g²; p -= lr g / (√s + ε)`.
     Rmsprop {
@@ -88,6 +88,10 @@ pub struct Optimizer<S> {
 }
 
 const EPS: f64 = 1e-8;
+/// Adagrad's ε, added after the square root (PyTorch's form and value): the
+/// update is then invariant to the scale of the loss, so a mean loss trains
+/// like min-char-rnn's summed one.
+const ADAGRAD_EPS: f64 = 1e-10;
 
 impl<S: Scalar> Optimizer<S> {
     /// A fresh optimizer for `n` parameters. The learning rate must be a
@@ -156,52 +160,99 @@ impl<S: Scalar> Optimizer<S> {
     pub fn step(&mut self, params: &mut [S], grads: &[S]) {
         self.steps += 1;
         let lr = S::of(self.lr);
+        let rule = match self.kind {
+            OptimizerKind::Sgd { momentum } if momentum == 0.0 => Rule::Sgd { lr },
+            OptimizerKind::Sgd { momentum } => Rule::Momentum { lr, mu: S::of(momentum) },
+            OptimizerKind::Adagrad => Rule::Adagrad { lr },
+            OptimizerKind::Rmsprop { alpha } => Rule::Rmsprop { lr, a: S::of(alpha) },
+            OptimizerKind::Adam { beta1, beta2 } => {
+                let t = self.steps as i32;
+                // Both bias corrections folded into the step size, as PyTorch does.
+                Rule::Adam {
+                    step: S::of(self.lr / (1.0 - beta1.powi(t))),
+                    b1: S::of(beta1),
+                    b2: S::of(beta2),
+                    corr2: S::of((1.0 - beta2.powi(t)).sqrt()),
+                }
+            }
+        };
+        let (m0, m1) = match self.moments.as_mut_slice() {
+            [] => (&mut [][..], &mut [][..]),
+            [a] => (&mut a[..], &mut [][..]),
+            [a, b, ..] => (&mut a[..], &mut b[..]),
+        };
+        rule.apply(params, grads, m0, m1);
+    }
+}
+
+/// One optimizer's update, with its constants for this step.
+#[derive(Clone, Copy)]
+enum Rule<S> {
+    Sgd { lr: S },
+    Momentum { lr: S, mu: S },
+    Adagrad { lr: S },
+    Rmsprop { lr: S, a: S },
+    Adam { step: S, b1: S, b2: S, corr2: S },
+}
+
+/// Below this many parameters an update runs on one thread (waking a
+/// second thread costs more than updating tens of thousands of values).
+const PARALLEL_MIN: usize = 1 << 18;
+
+/// Split `m` at `mid`, or into two empty pieces when `m` is empty (an
+/// optimizer without that moment).
+fn split_moment<S>(m: &mut [S], mid: usize) -> (&mut [S], &mut [S]) {
+    if m.is_empty() { (&mut [], &mut []) } else { m.split_at_mut(mid) }
+}
+
+impl<S: Scalar> Rule<S> {
+    /// Update `p` from `g` with moments `m0`, `m1` (empty when unused), in
+    /// halves on two threads for large buffers (elementwise, so the result
+    /// is the same either way).
+    fn apply(self, p: &mut [S], g: &[S], m0: &mut [S], m1: &mut [S]) {
+        if p.len() >= 2 * PARALLEL_MIN {
+            let mid = p.len() / 2;
+            let (pa, pb) = p.split_at_mut(mid);
+            let (ga, gb) = g.split_at(mid);
+            let (m0a, m0b) = split_moment(m0, mid);
+            let (m1a, m1b) = split_moment(m1, mid);
+            rayon::join(|| self.apply(pa, ga, m0a, m1a), || self.apply(pb, gb, m0b, m1b));
+            return;
+        }
         let eps = S::of(EPS);
-        match (self.kind, self.moments.as_mut_slice()) {
-            (OptimizerKind::Sgd { .. }, []) => {
-                for (p, &g) in params.iter_mut().zip(grads) {
+        match self {
+            Rule::Sgd { lr } => {
+                for (p, &g) in p.iter_mut().zip(g) {
                     *p -= lr * g;
                 }
             }
-            (OptimizerKind::Sgd { momentum }, [v]) => {
-                let mu = S::of(momentum);
-                for ((p, &g), v) in params.iter_mut().zip(grads).zip(v.iter_mut()) {
+            Rule::Momentum { lr, mu } => {
+                for ((p, &g), v) in p.iter_mut().zip(g).zip(m0) {
                     *v = mu * *v + g;
                     *p -= lr * *v;
                 }
             }
-            (OptimizerKind::Adagrad, [m]) => {
-                for ((p, &g), m) in params.iter_mut().zip(grads).zip(m.iter_mut()) {
+            Rule::Adagrad { lr } => {
+                for ((p, &g), m) in p.iter_mut().zip(g).zip(m0) {
                     *m += g * g;
-                    *p -= lr * g / (m.sqrt() + S::of(1e-10));
+                    *p -= lr * g / (m.sqrt() + S::of(ADAGRAD_EPS));
                 }
             }
-            (OptimizerKind::Rmsprop { alpha }, [s]) => {
-                let (a, one_minus_a) = (S::of(alpha), S::of(1.0 - alpha));
-                for ((p, &g), s) in params.iter_mut().zip(grads).zip(s.iter_mut()) {
+            Rule::Rmsprop { lr, a } => {
+                let one_minus_a = S::one() - a;
+                for ((p, &g), s) in p.iter_mut().zip(g).zip(m0) {
                     *s = a * *s + one_minus_a * g * g;
                     *p -= lr * g / (s.sqrt() + eps);
                 }
             }
-            (OptimizerKind::Adam { beta1, beta2 }, [m, v]) => {
-                let t = self.steps as i32;
-                let (b1, b2) = (S::of(beta1), S::of(beta2));
+            Rule::Adam { step, b1, b2, corr2 } => {
                 let (c1, c2) = (S::one() - b1, S::one() - b2);
-                // Fold both bias corrections into the step size, as PyTorch does.
-                let step = S::of(self.lr / (1.0 - beta1.powi(t)));
-                let corr2 = S::of((1.0 - beta2.powi(t)).sqrt());
-                for (((p, &g), m), v) in params
-                    .iter_mut()
-                    .zip(grads)
-                    .zip(m.iter_mut())
-                    .zip(v.iter_mut())
-                {
+                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m0).zip(m1) {
                     *m = b1 * *m + c1 * g;
                     *v = b2 * *v + c2 * g * g;
                     *p -= step * *m / (v.sqrt() / corr2 + eps);
                 }
             }
-            _ => unreachable!("moment count is fixed by the kind in Optimizer::new"),
         }
     }
 }

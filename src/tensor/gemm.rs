@@ -111,7 +111,7 @@ pub fn matmul<S: Scalar>(
 /// few rows (batch-1 training, sampling) a product is a handful of dot
 /// products or row updates, and the GEMM crate's packing and dispatch cost
 /// more than the arithmetic.
-const SMALL_M: usize = 4;
+pub const SMALL_M: usize = 4;
 
 /// `matmul` for a few rows, as dot products (`b` transposed) or row updates.
 #[allow(clippy::too_many_arguments)]

@@ -7,7 +7,7 @@
 
 mod gemm;
 
-pub use gemm::{Trans, dot, matmul, set_threads, threads};
+pub use gemm::{SMALL_M, Trans, dot, matmul, set_threads, threads};
 
 use std::fmt::{Debug, Display};
 use std::iter::Sum;

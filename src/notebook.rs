@@ -14,7 +14,7 @@ use crate::backend::Activation;
 use crate::cell::SeqInput;
 use crate::data::words::word_vocab;
 use crate::data::{CharVocab, WordBatch, prepare_sequences};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layer::loss::Target;
 use crate::model::{Init, RnnConfig, VanillaRnn};
 use crate::optim::{Clip, Optimizer, OptimizerKind};
@@ -91,7 +91,11 @@ impl CharRnn {
                     &mut ws,
                     &mut grads,
                 )?;
-                self.clip.apply(&mut grads);
+                if !self.clip.apply(&mut grads) {
+                    return Err(Error::Diverged(format!(
+                        "training diverged in epoch {epoch}: a gradient is not finite; lower the learning rate"
+                    )));
+                }
                 self.optimizer.step(&mut self.rnn.params, &grads);
                 let n: usize = group.iter().map(|s| s.1.len()).sum();
                 sum += loss * n as f64;

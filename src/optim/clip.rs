@@ -18,17 +18,13 @@ pub enum Clip {
 }
 
 impl Clip {
-    /// Apply to a flat gradient buffer; returns the gradient norm before
-    /// clipping.
-    pub fn apply<S: Scalar>(&self, grads: &mut [S]) -> f64 {
+    /// Clip `grads` in place. Returns `false` if any gradient is NaN or
+    /// infinite (training has blown up), `true` otherwise.
+    pub fn apply<S: Scalar>(&self, grads: &mut [S]) -> bool {
         match *self {
-            Clip::None => global_norm(grads),
-            Clip::Elementwise(c) => {
-                let n = global_norm(grads);
-                clip_elementwise(grads, c);
-                n
-            }
-            Clip::GlobalNorm(c) => clip_global_norm(grads, c),
+            Clip::None => grads.iter().all(|g| g.is_finite()),
+            Clip::Elementwise(c) => clip_elementwise(grads, c),
+            Clip::GlobalNorm(c) => clip_global_norm(grads, c).is_finite(),
         }
     }
 }
@@ -38,10 +34,16 @@ pub fn global_norm<S: Scalar>(grads: &[S]) -> f64 {
     dot(grads, grads).f64().sqrt()
 }
 
-/// Clamp every value to `[-c, c]`.
-pub fn clip_elementwise<S: Scalar>(grads: &mut [S], c: f64) {
+/// Clamp every value to `[-c, c]`; returns whether all were finite (a NaN
+/// would otherwise be clamped silently).
+pub fn clip_elementwise<S: Scalar>(grads: &mut [S], c: f64) -> bool {
     let (lo, hi) = (S::of(-c), S::of(c));
-    grads.iter_mut().for_each(|g| *g = g.max(lo).min(hi));
+    let mut finite = true;
+    for g in grads.iter_mut() {
+        finite &= g.is_finite();
+        *g = g.max(lo).min(hi);
+    }
+    finite
 }
 
 /// Scale `grads` so their L2 norm is at most `c`; returns the norm before.
@@ -61,14 +63,16 @@ mod tests {
     #[test]
     fn elementwise_clamps_each_value() {
         let mut g = vec![-7.0f32, 0.5, 9.0];
-        Clip::Elementwise(5.0).apply(&mut g);
+        assert!(Clip::Elementwise(5.0).apply(&mut g));
         assert_eq!(g, vec![-5.0, 0.5, 5.0]);
+        assert!(!Clip::Elementwise(5.0).apply(&mut [1.0f32, f32::NAN]));
+        assert!(!Clip::None.apply(&mut [f64::INFINITY]));
     }
 
     #[test]
     fn global_norm_scales_to_the_limit() {
         let mut g = vec![3.0f64, 4.0];
-        let before = Clip::GlobalNorm(1.0).apply(&mut g);
+        let before = clip_global_norm(&mut g, 1.0);
         assert!((before - 5.0).abs() < 1e-12);
         assert!((global_norm(&g) - 1.0).abs() < 1e-5);
         let mut small = vec![0.3f64, 0.4];

@@ -313,9 +313,8 @@ impl Trainer {
             }
         };
         self.check_divergence(loss)?;
-        let norm = self.config.clip.apply(&mut self.grads);
-        if !norm.is_finite() {
-            return Err(self.diverged("the gradient norm is not finite"));
+        if !self.config.clip.apply(&mut self.grads) {
+            return Err(self.diverged("a gradient is not finite"));
         }
         self.optimizer.step(&mut self.rnn.params, &self.grads);
         self.iter += 1;

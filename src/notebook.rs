@@ -97,7 +97,7 @@ impl CharRnn {
                     )));
                 }
                 self.optimizer.step(&mut self.rnn.params, &grads);
-                let n: usize = group.iter().map(|s| s.1.len()).sum();
+                let n = batch.target_count();
                 sum += loss * n as f64;
                 chars += n;
             }

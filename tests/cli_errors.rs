@@ -1011,105 +1011,80 @@ fn same_seed_gives_identical_model() {
     assert!(a.0 != c.0, "another seed gives another model");
 }
 
-#[test]
-fn resume_is_exact() {
-    let d = TempDir::new("resume_exact");
-    let corpus = d.file("corpus.txt", small_corpus());
-    let train = |out: &Path, iters: &str| {
-        let o = recur(&[
+/// Train `total` iterations straight, and `split` then `--resume` to
+/// `total`, on `data` (`--corpus F` or `--words F`) with the model flags
+/// `extra`; both runs must leave byte-identical files.
+fn assert_resume_exact(d: &TempDir, data: [&str; 2], extra: &[&str], split: &str, total: &str) {
+    let run = |out: &Path, iters: &str, resume: bool| {
+        let mut args = vec![
             "train",
-            "--corpus",
-            &p(&corpus),
+            data[0],
+            data[1],
             "--out",
-            &p(out),
+            out.to_str().unwrap(),
             "--iters",
             iters,
-            "--hidden",
-            "8",
-            "--eval-every",
-            "5",
-            "--sample-len",
-            "0",
-        ]);
+        ];
+        args.extend(["--sample-len", "0"]);
+        if resume {
+            args.push("--resume");
+        } else {
+            args.extend(extra);
+        }
+        let o = recur(&args);
         assert_ok(&o);
+        o
     };
-    let straight = d.path("straight");
-    train(&straight, "20");
-    let split = d.path("split");
-    train(&split, "10");
-    let o = recur(&[
-        "train",
-        "--corpus",
-        &p(&corpus),
-        "--out",
-        &p(&split),
-        "--iters",
-        "20",
-        "--resume",
-        "--sample-len",
-        "0",
-    ]);
-    assert_ok(&o);
-    assert!(stderr(&o).contains("iterations 10..20"), "{}", stderr(&o));
+    let (straight, parts) = (d.path("straight"), d.path("split"));
+    run(&straight, total, false);
+    run(&parts, split, false);
+    let o = run(&parts, total, true);
+    assert!(
+        stderr(&o).contains(&format!("iterations {split}..{total}")),
+        "{}",
+        stderr(&o)
+    );
     for file in ["model.safetensors", "state.safetensors"] {
         let a = std::fs::read(straight.join(file)).unwrap();
-        let b = std::fs::read(split.join(file)).unwrap();
+        let b = std::fs::read(parts.join(file)).unwrap();
         assert!(
             a == b,
-            "{file}: 20 straight iterations differ from 10 + resume to 20"
+            "{file}: {total} straight iterations differ from {split} + resume to {total}"
         );
     }
 }
 
 #[test]
+fn resume_is_exact() {
+    let d = TempDir::new("resume_exact");
+    let corpus = p(&d.file("corpus.txt", small_corpus()));
+    assert_resume_exact(
+        &d,
+        ["--corpus", &corpus],
+        &["--hidden", "8", "--eval-every", "5"],
+        "10",
+        "20",
+    );
+}
+
+#[test]
 fn resume_is_exact_for_word_lists() {
     let d = TempDir::new("resume_words");
-    let words = d.file(
-        "names.txt",
-        "anna\nbob\ncarl\ndora\nemil\nfrida\ngustav\nhanna\nivan\njulia\nkarl\nlena\n",
-    );
-    let train = |out: &Path, iters: &str| {
-        let o = recur(&[
-            "train",
-            "--words",
-            &p(&words),
-            "--out",
-            &p(out),
-            "--iters",
-            iters,
-            "--hidden",
-            "8",
-            "--batch",
-            "3",
-            "--eval-every",
-            "5",
-            "--sample-len",
-            "0",
-        ]);
-        assert_ok(&o);
-    };
-    let straight = d.path("straight");
-    train(&straight, "12");
-    let split = d.path("split");
-    train(&split, "7");
-    let o = recur(&[
-        "train",
-        "--words",
-        &p(&words),
-        "--out",
-        &p(&split),
-        "--iters",
-        "12",
-        "--resume",
-        "--sample-len",
-        "0",
-    ]);
-    assert_ok(&o);
-    for file in ["model.safetensors", "state.safetensors"] {
-        let a = std::fs::read(straight.join(file)).unwrap();
-        let b = std::fs::read(split.join(file)).unwrap();
-        assert!(a == b, "{file}: word-list resume is not exact");
-    }
+    let names = "anna\nbob\ncarl\ndora\nemil\nfrida\ngustav\nhanna\nivan\njulia\nkarl\nlena\n";
+    let words = p(&d.file("names.txt", names));
+    let extra = [
+        "--hidden",
+        "8",
+        "--batch",
+        "3",
+        "--eval-every",
+        "5",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+    ];
+    assert_resume_exact(&d, ["--words", &words], &extra, "7", "12");
 }
 
 // ---------------------------------------------------------------------------

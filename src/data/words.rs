@@ -91,6 +91,11 @@ pub struct WordBatch {
 }
 
 impl WordBatch {
+    /// Targets that count (not padding).
+    pub fn target_count(&self) -> usize {
+        self.targets.iter().filter(|&&y| y != IGNORE).count()
+    }
+
     /// Fill from the given sequences (reusing the buffers).
     pub fn fill(&mut self, seqs: &[&(Vec<u32>, Vec<u32>)]) {
         self.b = seqs.len();

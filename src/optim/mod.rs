@@ -162,9 +162,15 @@ impl<S: Scalar> Optimizer<S> {
         let lr = S::of(self.lr);
         let rule = match self.kind {
             OptimizerKind::Sgd { momentum } if momentum == 0.0 => Rule::Sgd { lr },
-            OptimizerKind::Sgd { momentum } => Rule::Momentum { lr, mu: S::of(momentum) },
+            OptimizerKind::Sgd { momentum } => Rule::Momentum {
+                lr,
+                mu: S::of(momentum),
+            },
             OptimizerKind::Adagrad => Rule::Adagrad { lr },
-            OptimizerKind::Rmsprop { alpha } => Rule::Rmsprop { lr, a: S::of(alpha) },
+            OptimizerKind::Rmsprop { alpha } => Rule::Rmsprop {
+                lr,
+                a: S::of(alpha),
+            },
             OptimizerKind::Adam { beta1, beta2 } => {
                 let t = self.steps as i32;
                 // Both bias corrections folded into the step size, as PyTorch does.
@@ -202,7 +208,11 @@ const PARALLEL_MIN: usize = 1 << 18;
 /// Split `m` at `mid`, or into two empty pieces when `m` is empty (an
 /// optimizer without that moment).
 fn split_moment<S>(m: &mut [S], mid: usize) -> (&mut [S], &mut [S]) {
-    if m.is_empty() { (&mut [], &mut []) } else { m.split_at_mut(mid) }
+    if m.is_empty() {
+        (&mut [], &mut [])
+    } else {
+        m.split_at_mut(mid)
+    }
 }
 
 impl<S: Scalar> Rule<S> {
@@ -216,7 +226,10 @@ impl<S: Scalar> Rule<S> {
             let (ga, gb) = g.split_at(mid);
             let (m0a, m0b) = split_moment(m0, mid);
             let (m1a, m1b) = split_moment(m1, mid);
-            rayon::join(|| self.apply(pa, ga, m0a, m1a), || self.apply(pb, gb, m0b, m1b));
+            rayon::join(
+                || self.apply(pa, ga, m0a, m1a),
+                || self.apply(pb, gb, m0b, m1b),
+            );
             return;
         }
         let eps = S::of(EPS);
@@ -245,7 +258,12 @@ impl<S: Scalar> Rule<S> {
                     *p -= lr * g / (s.sqrt() + eps);
                 }
             }
-            Rule::Adam { step, b1, b2, corr2 } => {
+            Rule::Adam {
+                step,
+                b1,
+                b2,
+                corr2,
+            } => {
                 let (c1, c2) = (S::one() - b1, S::one() - b2);
                 for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m0).zip(m1) {
                     *m = b1 * *m + c1 * g;

@@ -304,12 +304,7 @@ impl Trainer {
                     &mut self.ws,
                     &mut self.grads,
                 )?;
-                let chars = wb
-                    .targets
-                    .iter()
-                    .filter(|&&y| y != crate::backend::IGNORE)
-                    .count();
-                (loss, chars)
+                (loss, wb.target_count())
             }
         };
         self.check_divergence(loss)?;
@@ -363,11 +358,7 @@ impl Trainer {
                 for k in 0..val.len().div_ceil(b) {
                     word_batch(val, &order, k, b, &mut self.batch);
                     let wb = &self.batch;
-                    let n = wb
-                        .targets
-                        .iter()
-                        .filter(|&&y| y != crate::backend::IGNORE)
-                        .count();
+                    let n = wb.target_count();
                     let loss = rnn.loss(
                         SeqInput::Tokens(&wb.inputs),
                         None,

@@ -161,7 +161,7 @@ impl<S: Scalar> Optimizer<S> {
         self.steps += 1;
         let lr = S::of(self.lr);
         let rule = match self.kind {
-            OptimizerKind::Sgd { momentum } if momentum == 0.0 => Rule::Sgd { lr },
+            OptimizerKind::Sgd { momentum: 0.0 } => Rule::Sgd { lr },
             OptimizerKind::Sgd { momentum } => Rule::Momentum {
                 lr,
                 mu: S::of(momentum),

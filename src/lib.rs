@@ -12,7 +12,10 @@
 //! ```
 //!
 //! Start with [`VanillaRnn`] for the model, [`CharVocab`] for text, and
-//! [`train::train`] for the char-rnn training loop the `recur` CLI runs.
+//! [`train::Trainer`] for the char-rnn training loop the `recur` CLI runs,
+//! and [`CharRnn`] for the notebook-style `train_words` / `predict`.
+
+#![warn(missing_docs)]
 
 pub mod backend;
 pub mod bench;

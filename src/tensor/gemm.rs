@@ -107,7 +107,7 @@ pub fn matmul<S: Scalar>(
     }
 }
 
-/// At most this many rows of `op(a)` go through [`small_m`]: for one to a
+/// At most this many rows of `op(a)` use the dot-product and row-update kernels: for one to a
 /// few rows (batch-1 training, sampling) a product is a handful of dot
 /// products or row updates, and the GEMM crate's packing and dispatch cost
 /// more than the arithmetic.

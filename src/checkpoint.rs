@@ -20,15 +20,13 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::data::CharVocab;
 use crate::error::{Error, Result};
-use crate::model::{RnnConfig, VanillaRnn};
-
-const BIAS_IH: &str = "rnn.bias_ih_l0";
-const BIAS_HH: &str = "rnn.bias_hh_l0";
+use crate::model::{Net, NetConfig};
 
 /// Format version written into every file.
 pub const FORMAT: &str = "recur-1";
 
 /// A tensor to write: name, shape and the raw values.
+#[derive(Clone, Copy, Debug)]
 pub enum TensorData<'a> {
     /// 32-bit floats.
     F32(&'a [f32]),
@@ -209,17 +207,18 @@ impl Loaded {
 /// (e.g. the training iteration).
 pub fn save_model(
     path: &Path,
-    rnn: &VanillaRnn<f32>,
+    net: &Net<f32>,
     vocab: &CharVocab,
     extra: &[(&str, String)],
 ) -> Result<()> {
+    let config = net.config();
     let mut meta = BTreeMap::new();
     meta.insert("format".into(), "pt".into());
     meta.insert("recur.format".into(), FORMAT.into());
-    meta.insert("recur.model".into(), "rnn".into());
+    meta.insert("recur.model".into(), config.cell.name().into());
     meta.insert(
         "recur.config".into(),
-        serde_json::to_string(rnn.config()).expect("config serializes"),
+        serde_json::to_string(config).expect("config serializes"),
     );
     meta.insert(
         "recur.vocab".into(),
@@ -228,37 +227,60 @@ pub fn save_model(
     for (k, v) in extra {
         meta.insert(format!("recur.{k}"), v.clone());
     }
-    let mut tensors: Vec<_> = rnn
+    let mut tensors: Vec<_> = net
         .layout()
         .specs()
         .iter()
         .map(|s| {
             (
-                s.name.as_str(),
+                s.name.clone(),
                 s.shape.clone(),
-                TensorData::F32(&rnn.params[s.range()]),
+                TensorData::F32(&net.params[s.range()]),
             )
         })
         .collect();
     // PyTorch's nn.RNN has a second bias; recur's single bh is bias_ih.
-    let h = rnn.config().hidden_size;
-    let zeros = vec![0.0f32; h];
-    tensors.push((BIAS_HH, vec![h], TensorData::F32(&zeros)));
+    let zeros = vec![0.0f32; config.hidden_size];
+    for name in single_biases(net) {
+        tensors.push((
+            name.replace("bias_ih", "bias_hh"),
+            vec![config.hidden_size],
+            TensorData::F32(&zeros),
+        ));
+    }
+    let tensors: Vec<_> = tensors
+        .iter()
+        .map(|(n, s, d)| (n.as_str(), s.clone(), *d))
+        .collect();
     write_safetensors(path, &tensors, &meta)
+}
+
+/// Names of the vanilla RNN's single biases (`rnn.bias_ih_l{k}[_reverse]`).
+fn single_biases(net: &Net<f32>) -> Vec<String> {
+    if net.config().cell.has_hidden_bias() {
+        return Vec::new();
+    }
+    net.layout()
+        .specs()
+        .iter()
+        .filter(|s| s.name.starts_with("rnn.bias_ih"))
+        .map(|s| s.name.clone())
+        .collect()
 }
 
 /// A loaded language model: weights, vocabulary and the file's metadata.
 pub struct ModelCheckpoint {
     /// The model.
-    pub rnn: VanillaRnn<f32>,
+    pub net: Net<f32>,
     /// Its vocabulary.
     pub vocab: CharVocab,
     /// The parsed file, for further metadata.
     pub file: Loaded,
 }
 
-/// Load a model saved by [`save_model`], checking the model type, the
-/// configuration, the vocabulary and every tensor's shape.
+/// Load a model saved by [`save_model`] (or PyTorch weights with recur's
+/// metadata), checking the model type, the configuration, the vocabulary
+/// and every tensor's shape.
 pub fn load_model(path: &Path) -> Result<ModelCheckpoint> {
     let file = Loaded::open(path)?;
     if file.meta("recur.model").is_err() && file.meta("recur.train_config").is_ok() {
@@ -267,14 +289,15 @@ pub fn load_model(path: &Path) -> Result<ModelCheckpoint> {
             path.display()
         )));
     }
-    let kind = file.meta("recur.model")?;
-    if kind != "rnn" {
+    let kind = file.meta("recur.model")?.to_string();
+    let config: NetConfig = file.meta_json("recur.config")?;
+    if kind != config.cell.name() {
         return Err(Error::Checkpoint(format!(
-            "{}: this checkpoint holds a '{kind}' model, but this command needs a vanilla 'rnn' model",
-            path.display()
+            "{}: the file says it holds a '{kind}' model but its configuration describes an '{}' model; the checkpoint is inconsistent",
+            path.display(),
+            config.cell.name()
         )));
     }
-    let config: RnnConfig = file.meta_json("recur.config")?;
     let vocab = CharVocab::from_strings(&file.meta_json::<Vec<String>>("recur.vocab")?)?;
     if vocab.len() != config.input_size || vocab.len() != config.output_size {
         return Err(Error::Checkpoint(format!(
@@ -285,25 +308,27 @@ pub fn load_model(path: &Path) -> Result<ModelCheckpoint> {
             config.output_size
         )));
     }
-    let mut rnn = VanillaRnn::<f32>::zeros(config)
+    let mut net = Net::<f32>::zeros(config)
         .map_err(|e| Error::Checkpoint(format!("{}: bad configuration: {e}", path.display())))?;
-    let specs = rnn.layout().specs().to_vec();
+    let specs = net.layout().specs().to_vec();
     for s in specs {
         let values = file.f32(&s.name, &s.shape)?;
-        rnn.params[s.range()].copy_from_slice(&values);
+        net.params[s.range()].copy_from_slice(&values);
     }
     // Weights from PyTorch may have a non-zero second bias: fold it into bh.
-    let h = rnn.config().hidden_size;
-    let bias_hh = file.f32(BIAS_HH, &[h])?;
-    let bh = rnn
-        .layout()
-        .get(BIAS_IH)
-        .map(|s| s.range())
-        .expect("the RNN layout has a bias");
-    for (b, extra) in rnn.params[bh].iter_mut().zip(bias_hh) {
-        *b += extra;
+    let h = net.config().hidden_size;
+    for name in single_biases(&net) {
+        let extra = file.f32(&name.replace("bias_ih", "bias_hh"), &[h])?;
+        let range = net
+            .layout()
+            .get(&name)
+            .map(|s| s.range())
+            .expect("listed from the layout");
+        for (b, e) in net.params[range].iter_mut().zip(extra) {
+            *b += e;
+        }
     }
-    Ok(ModelCheckpoint { rnn, vocab, file })
+    Ok(ModelCheckpoint { net, vocab, file })
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ fn check_rnn(
     let eval = |rnn: &VanillaRnn<f64>,
                 x: SeqInput<'_, f64>,
                 h0: &[f64],
-                ws: &mut crate::model::RnnWorkspace<f64>|
+                ws: &mut crate::model::NetWorkspace<f64>|
      -> f64 {
         match loss_kind {
             LossKind::OutputGrad => {

@@ -38,6 +38,6 @@ pub use data::CharVocab;
 pub use data::prepare_sequences;
 pub use error::{Error, Result};
 pub use layer::loss::{Target, compute_loss};
-pub use model::{Init, Readout, RnnConfig, RnnWorkspace, VanillaRnn};
+pub use model::{Init, NetWorkspace, Readout, RnnConfig, VanillaRnn};
 pub use notebook::CharRnn;
 pub use tensor::Scalar;

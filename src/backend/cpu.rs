@@ -1,7 +1,7 @@
 //! The CPU reference backend: plain loops the compiler vectorizes, and the
 //! `gemm` crate for matrix products.
 
-use super::{Activation, Backend, IGNORE};
+use super::{Activation, Backend, IGNORE, cells};
 use crate::tensor::{Scalar, Trans, matmul, sum};
 
 /// The CPU backend (stateless; threads for large GEMMs follow
@@ -38,6 +38,76 @@ impl<S: Scalar> Backend<S> for Cpu {
                 }
             }
         }
+    }
+
+    fn gather_rows(&self, table: &[S], tokens: &[u32], out: &mut [S]) {
+        let d = out.len() / tokens.len().max(1);
+        for (row, &tok) in out.chunks_exact_mut(d).zip(tokens) {
+            let t = tok as usize * d;
+            row.copy_from_slice(&table[t..t + d]);
+        }
+    }
+
+    fn scatter_add_rows(&self, d: &[S], tokens: &[u32], dtable: &mut [S]) {
+        let n = d.len() / tokens.len().max(1);
+        for (row, &tok) in d.chunks_exact(n).zip(tokens) {
+            let t = tok as usize * n;
+            for (o, &g) in dtable[t..t + n].iter_mut().zip(row) {
+                *o += g;
+            }
+        }
+    }
+
+    fn lstm_step(
+        &self,
+        h_size: usize,
+        gates: &mut [S],
+        c_prev: &[S],
+        c: &mut [S],
+        tanh_c: &mut [S],
+        h: &mut [S],
+    ) {
+        cells::lstm_step(h_size, gates, c_prev, c, tanh_c, h);
+    }
+
+    fn lstm_step_backward(
+        &self,
+        h_size: usize,
+        gates: &[S],
+        c_prev: &[S],
+        tanh_c: &[S],
+        dh: &[S],
+        dc: &mut [S],
+        dgates: &mut [S],
+    ) {
+        cells::lstm_step_backward(h_size, gates, c_prev, tanh_c, dh, dc, dgates);
+    }
+
+    fn gru_step(
+        &self,
+        h_size: usize,
+        xg: &[S],
+        gh: &[S],
+        h_prev: &[S],
+        gates: &mut [S],
+        hn: &mut [S],
+        h: &mut [S],
+    ) {
+        cells::gru_step(h_size, xg, gh, h_prev, gates, hn, h);
+    }
+
+    fn gru_step_backward(
+        &self,
+        h_size: usize,
+        gates: &[S],
+        hn: &[S],
+        h_prev: &[S],
+        dh: &[S],
+        dgx: &mut [S],
+        dgh: &mut [S],
+        dprev: &mut [S],
+    ) {
+        cells::gru_step_backward(h_size, gates, hn, h_prev, dh, dgx, dgh, dprev);
     }
 
     fn gather_columns(&self, w: &[S], v: usize, tokens: &[u32], out: &mut [S]) {

@@ -4,6 +4,7 @@
 //!
 //! Buffers are row-major slices; each method states the shapes it expects.
 
+mod cells;
 mod cpu;
 
 pub use cpu::Cpu;
@@ -53,6 +54,75 @@ pub trait Backend<S: Scalar> {
 
     /// `dst = srcᵀ`. `src: (rows, cols)`, `dst: (cols, rows)`.
     fn transpose(&self, rows: usize, cols: usize, src: &[S], dst: &mut [S]);
+
+    /// Embedding lookup: `out[r, :] = table[tokens[r], :]`.
+    /// `table: (V, D)`, `tokens: (R)`, `out: (R, D)`.
+    fn gather_rows(&self, table: &[S], tokens: &[u32], out: &mut [S]);
+
+    /// Backward of [`Backend::gather_rows`]: `dtable[tokens[r], :] += d[r, :]`.
+    fn scatter_add_rows(&self, d: &[S], tokens: &[u32], dtable: &mut [S]);
+
+    /// LSTM step (hidden size `h_size` = H), PyTorch gate order (i, f, g, o). `gates: (B, 4H)` holds
+    /// the pre-activations on entry and `σ(i), σ(f), tanh(g), σ(o)` on return;
+    /// `c = f·c_prev + i·g`, `tanh_c = tanh(c)`, `h = o·tanh_c`, all `(B, H)`.
+    fn lstm_step(
+        &self,
+        h_size: usize,
+        gates: &mut [S],
+        c_prev: &[S],
+        c: &mut [S],
+        tanh_c: &mut [S],
+        h: &mut [S],
+    );
+
+    /// Backward of [`Backend::lstm_step`]. `dh: (B, H)` is `dL/dh`; `dc: (B, H)`
+    /// is `dL/dc` from the next step on entry and `dL/dc_prev` on return;
+    /// `dgates: (B, 4H)` receives the pre-activation gradients.
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_step_backward(
+        &self,
+        h_size: usize,
+        gates: &[S],
+        c_prev: &[S],
+        tanh_c: &[S],
+        dh: &[S],
+        dc: &mut [S],
+        dgates: &mut [S],
+    );
+
+    /// GRU step (hidden size `h_size` = H), PyTorch's formula. `xg: (B, 3H)` is `W_i x + b_i` and
+    /// `gh: (B, 3H)` is `W_h h_prev + b_h` for (r, z, n):
+    /// `r = σ(xr + hr)`, `z = σ(xz + hz)`, `n = tanh(xn + r·hn)`,
+    /// `h = (1 - z)·n + z·h_prev`. Writes `gates: (B, 3H) = (r, z, n)`,
+    /// `hn: (B, H)` (kept for the backward) and `h: (B, H)`.
+    #[allow(clippy::too_many_arguments)]
+    fn gru_step(
+        &self,
+        h_size: usize,
+        xg: &[S],
+        gh: &[S],
+        h_prev: &[S],
+        gates: &mut [S],
+        hn: &mut [S],
+        h: &mut [S],
+    );
+
+    /// Backward of [`Backend::gru_step`] from `dh: (B, H)`: writes the
+    /// pre-activation gradients of the input side `dgx: (B, 3H)` and of the
+    /// hidden side `dgh: (B, 3H)` (they differ in n: `dgh_n = dgx_n·r`), and
+    /// the direct part of `dL/dh_prev`, `dprev = dh·z` `(B, H)`.
+    #[allow(clippy::too_many_arguments)]
+    fn gru_step_backward(
+        &self,
+        h_size: usize,
+        gates: &[S],
+        hn: &[S],
+        h_prev: &[S],
+        dh: &[S],
+        dgx: &mut [S],
+        dgh: &mut [S],
+        dprev: &mut [S],
+    );
 
     /// One-hot input projection as a gather: `out[r, :] = w[:, tokens[r]]`.
     /// `w: (H, V)`, `tokens: (R)`, `out: (R, H)`.

@@ -21,7 +21,7 @@ pub struct EvalArgs {
 pub fn run(a: EvalArgs) -> Result<ExitCode> {
     let ckpt = load_model(&super::model_file(&a.checkpoint))?;
     let text = read_text(&a.corpus)?;
-    let nats = evaluate_text(&ckpt.rnn, &ckpt.vocab, &text)?;
+    let nats = evaluate_text(&ckpt.net, &ckpt.vocab, &text)?;
     println!(
         "{:.6} nats/char  {:.6} bits/char  ({} characters)",
         nats,

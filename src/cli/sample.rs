@@ -45,7 +45,7 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0)
     });
-    let text = generate(&ckpt.rnn, &ckpt.vocab, &a.prime, a.length, &opts, seed)?;
+    let text = generate(&ckpt.net, &ckpt.vocab, &a.prime, a.length, &opts, seed)?;
     println!("{}{text}", a.prime);
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use recur::cell::CellKind;
 use recur::data::{read_text, read_words};
 use recur::model::Init;
 use recur::optim::{Clip, OptimizerKind};
@@ -24,13 +25,25 @@ pub struct TrainArgs {
     /// Word list, one word per line: each word is its own sequence.
     #[arg(long)]
     words: Option<PathBuf>,
-    /// Model type.
-    #[arg(long, default_value = "rnn", value_parser = ["rnn"])]
-    model: String,
+    /// Recurrent cell: rnn, lstm or gru [default: rnn].
+    #[arg(long, value_parser = ["rnn", "lstm", "gru"])]
+    model: Option<String>,
     /// Hidden size H [default: 100].
     #[arg(long, allow_hyphen_values = true)]
     hidden: Option<usize>,
-    /// Nonlinearity of the cell: tanh or relu [default: tanh].
+    /// Stacked layers [default: 1].
+    #[arg(long, allow_hyphen_values = true)]
+    layers: Option<usize>,
+    /// A learned character embedding of this size instead of one-hot input.
+    #[arg(long, allow_hyphen_values = true)]
+    embed: Option<usize>,
+    /// Dropout between stacked layers, in training [default: 0].
+    #[arg(long, allow_hyphen_values = true)]
+    dropout: Option<f64>,
+    /// Start the LSTM forget-gate biases at this value (char-rnn uses 1).
+    #[arg(long, allow_hyphen_values = true)]
+    forget_bias: Option<f64>,
+    /// Nonlinearity of the vanilla RNN: tanh or relu [default: tanh].
     #[arg(long)]
     activation: Option<Activation>,
     /// Weight init: classic (randn·0.01) or uniform (PyTorch's ±1/√H) [default: classic].
@@ -117,9 +130,23 @@ impl TrainArgs {
             Some(_) => Init::Classic,
             None => d.init,
         };
+        let cell = match self.model.as_deref() {
+            Some("lstm") => CellKind::Lstm,
+            Some("gru") => CellKind::Gru,
+            _ => CellKind::Rnn(self.activation.unwrap_or(Activation::Tanh)),
+        };
+        if self.activation.is_some() && !matches!(cell, CellKind::Rnn(_)) {
+            return Err(Error::Config(
+                "--activation applies to --model rnn only".into(),
+            ));
+        }
         Ok(TrainConfig {
+            cell,
             hidden: self.hidden.unwrap_or(d.hidden),
-            activation: self.activation.unwrap_or(d.activation),
+            layers: self.layers.unwrap_or(d.layers),
+            embed: self.embed,
+            dropout: self.dropout.unwrap_or(d.dropout),
+            forget_bias: self.forget_bias,
             init,
             seq_len: self.seq_len.unwrap_or(d.seq_len),
             batch: self.batch.unwrap_or(d.batch),
@@ -136,7 +163,12 @@ impl TrainArgs {
     /// Flags that a resumed run takes from its saved settings instead.
     fn settings_given(&self) -> Vec<&'static str> {
         let flags = [
+            ("--model", self.model.is_some()),
             ("--hidden", self.hidden.is_some()),
+            ("--layers", self.layers.is_some()),
+            ("--embed", self.embed.is_some()),
+            ("--dropout", self.dropout.is_some()),
+            ("--forget-bias", self.forget_bias.is_some()),
             ("--activation", self.activation.is_some()),
             ("--init", self.init.is_some()),
             ("--seq-len", self.seq_len.is_some()),
@@ -213,8 +245,8 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
     };
     let c = trainer.config().clone();
     eprintln!(
-        "training a vanilla RNN ({:?}, H={}, {} parameters) on {source}: {} characters in the vocabulary, T={} B={}, {} lr {}, iterations {}..{}",
-        c.activation,
+        "training {} (H={}, {} parameters) on {source}: {} characters in the vocabulary, T={} B={}, {} lr {}, iterations {}..{}",
+        describe(&c),
         c.hidden,
         trainer.model().params.len(),
         trainer.vocab().len(),
@@ -310,4 +342,24 @@ fn total_iters(a: &TrainArgs, per_epoch: u64) -> u64 {
         (_, Some(e)) => e.saturating_mul(per_epoch),
         _ => DEFAULT_ITERS,
     }
+}
+
+/// "a 2-layer LSTM", "a tanh RNN", ...
+fn describe(c: &TrainConfig) -> String {
+    let cell = match c.cell {
+        CellKind::Rnn(Activation::Tanh) => "tanh RNN",
+        CellKind::Rnn(Activation::Relu) => "relu RNN",
+        CellKind::Lstm => "LSTM",
+        CellKind::Gru => "GRU",
+    };
+    let layers = if c.layers > 1 {
+        format!("{}-layer ", c.layers)
+    } else {
+        String::new()
+    };
+    let embed = c
+        .embed
+        .map(|d| format!(" with a {d}-wide embedding"))
+        .unwrap_or_default();
+    format!("a {layers}{cell}{embed}")
 }

@@ -88,6 +88,8 @@ pub struct WordBatch {
     pub inputs: Vec<u32>,
     /// `(T, B)` target ids or [`IGNORE`].
     pub targets: Vec<u32>,
+    /// `(B)`: each sequence's real length.
+    pub lengths: Vec<usize>,
 }
 
 impl WordBatch {
@@ -102,6 +104,8 @@ impl WordBatch {
         self.t = seqs.iter().map(|s| s.0.len()).max().unwrap_or(0);
         self.inputs.clear();
         self.targets.clear();
+        self.lengths.clear();
+        self.lengths.extend(seqs.iter().map(|s| s.0.len()));
         for step in 0..self.t {
             for (x, y) in seqs.iter().map(|s| (&s.0, &s.1)) {
                 match x.get(step) {

@@ -1,8 +1,11 @@
-//! Models: a recurrent cell plus an output head, with a flat parameter
-//! buffer, a reusable workspace, and forward/backward over `(T, B, ·)` blocks.
+//! Models: recurrent layers plus an output head, with a flat parameter
+//! buffer, a reusable workspace, and forward/backward over `(T, B, ·)`
+//! blocks.
 
+pub mod config;
+pub mod net;
 pub mod params;
-pub mod vanilla;
 
+pub use config::{Init, NetConfig, Readout, RnnConfig};
+pub use net::{Batch, Net, NetWorkspace, VanillaRnn};
 pub use params::{ParamLayout, ParamSpec};
-pub use vanilla::{Init, Readout, RnnConfig, RnnWorkspace, VanillaRnn};

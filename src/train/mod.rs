@@ -24,21 +24,29 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Activation;
-use crate::cell::SeqInput;
+use crate::cell::{CellKind, SeqInput};
 use crate::data::{CharStreams, CharVocab, WordBatch};
 use crate::error::{Error, Result};
 use crate::layer::loss::Target;
-use crate::model::{Init, RnnConfig, RnnWorkspace, VanillaRnn};
+use crate::model::{Batch, Init, Net, NetConfig, NetWorkspace};
 use crate::optim::{Clip, Optimizer, OptimizerKind};
 use data::{Prepared, word_batch};
 
 /// Everything that decides a training run besides the data and its length.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// The recurrent cell (the vanilla RNN with its nonlinearity).
+    pub cell: CellKind,
     /// Hidden size H.
     pub hidden: usize,
-    /// The cell's nonlinearity.
-    pub activation: Activation,
+    /// Stacked layers.
+    pub layers: usize,
+    /// A learned embedding of this size instead of one-hot input.
+    pub embed: Option<usize>,
+    /// Dropout between layers.
+    pub dropout: f64,
+    /// Start every LSTM forget-gate bias at this value (char-rnn: 1).
+    pub forget_bias: Option<f64>,
     /// Weight initialization.
     pub init: Init,
     /// T: characters per training window.
@@ -66,8 +74,12 @@ impl Default for TrainConfig {
     /// `randn · 0.01` init.
     fn default() -> Self {
         TrainConfig {
+            cell: CellKind::Rnn(Activation::Tanh),
             hidden: 100,
-            activation: Activation::Tanh,
+            layers: 1,
+            embed: None,
+            dropout: 0.0,
+            forget_bias: None,
             init: Init::Classic,
             seq_len: 25,
             batch: 1,
@@ -87,6 +99,7 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         for (flag, v) in [
             ("--hidden", self.hidden),
+            ("--layers", self.layers),
             ("--seq-len", self.seq_len),
             ("--batch", self.batch),
         ] {
@@ -107,6 +120,15 @@ impl TrainConfig {
                 )));
             }
             _ => {}
+        }
+        if self.embed == Some(0) {
+            return Err(Error::Config("--embed must be at least 1".into()));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::Config(format!(
+                "--dropout must be in [0, 1), got {}",
+                self.dropout
+            )));
         }
         if !(0.0..1.0).contains(&self.val_frac) {
             return Err(Error::Config(format!(
@@ -159,7 +181,7 @@ pub struct Summary {
 /// A training run in progress.
 pub struct Trainer {
     config: TrainConfig,
-    rnn: VanillaRnn<f32>,
+    net: Net<f32>,
     vocab: CharVocab,
     optimizer: Optimizer<f32>,
     data: Prepared,
@@ -167,14 +189,14 @@ pub struct Trainer {
     iter: u64,
     total: u64,
     smooth_loss: f64,
-    /// `(B, H)`: hidden state carried from one corpus window to the next.
+    /// The recurrent state carried from one corpus window to the next.
     carry: Vec<f32>,
     /// Word order of the current epoch (word lists only).
     order: Vec<u32>,
     rng: ChaCha8Rng,
     // Buffers reused every step.
     grads: Vec<f32>,
-    ws: RnnWorkspace<f32>,
+    ws: NetWorkspace<f32>,
     inputs: Vec<u32>,
     targets: Vec<u32>,
     batch: WordBatch,
@@ -185,49 +207,53 @@ impl Trainer {
     pub fn new(config: TrainConfig, data: TrainData, total_iters: u64) -> Result<Self> {
         config.validate()?;
         let vocab = data.vocab()?;
-        let model = RnnConfig {
-            activation: config.activation,
-            ..RnnConfig::char_lm(vocab.len(), config.hidden)
+        let model = NetConfig {
+            layers: config.layers,
+            embed: config.embed,
+            dropout: config.dropout,
+            ..NetConfig::char_lm(config.cell, vocab.len(), config.hidden)
         };
-        let rnn = VanillaRnn::new(model, config.init, config.seed)?;
-        Self::assemble(config, data, vocab, rnn, total_iters)
+        let mut net = Net::new(model, config.init, config.seed)?;
+        if let Some(v) = config.forget_bias {
+            net.set_forget_bias(v);
+        }
+        Self::assemble(config, data, vocab, net, total_iters)
     }
 
     fn assemble(
         config: TrainConfig,
         data: TrainData,
         vocab: CharVocab,
-        rnn: VanillaRnn<f32>,
+        net: Net<f32>,
         total: u64,
     ) -> Result<Self> {
         let (t, b) = (config.seq_len, config.batch);
         let prepared = Prepared::new(&data, &vocab, config.val_frac, t, b, config.seed)?;
-        let optimizer = Optimizer::new(config.optimizer, config.lr, rnn.params.len())?;
-        let h = config.hidden;
+        let optimizer = Optimizer::new(config.optimizer, config.lr, net.params.len())?;
         Ok(Trainer {
             fingerprint: data.fingerprint(),
             data: prepared,
             iter: 0,
             total,
             smooth_loss: (vocab.len() as f64).ln(),
-            carry: vec![0.0; b * h],
+            carry: vec![0.0; net.config().state_len(b)],
             order: Vec::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
-            grads: rnn.zero_grads(),
-            ws: rnn.workspace(),
+            grads: net.zero_grads(),
+            ws: net.workspace(),
             inputs: vec![0; t * b],
             targets: vec![0; t * b],
             batch: WordBatch::default(),
             config,
-            rnn,
+            net,
             vocab,
             optimizer,
         })
     }
 
     /// The model being trained.
-    pub fn model(&self) -> &VanillaRnn<f32> {
-        &self.rnn
+    pub fn model(&self) -> &Net<f32> {
+        &self.net
     }
 
     /// Its vocabulary.
@@ -274,14 +300,17 @@ impl Trainer {
                     self.carry.fill(0.0); // a new pass starts from a zero state
                 }
                 streams.window(w, &mut self.inputs, &mut self.targets);
-                let loss = self.rnn.loss_and_grad(
-                    SeqInput::Tokens(&self.inputs),
-                    Some(&self.carry),
-                    t,
-                    b,
-                    Target::Classes(&self.targets),
+                let batch = Batch {
+                    state: Some(&self.carry),
+                    ..Batch::new(SeqInput::Tokens(&self.inputs), t, b)
+                };
+                let target = Target::Classes(&self.targets);
+                let loss = self.net.loss_and_grad_batch(
+                    &batch,
+                    target,
                     &mut self.ws,
                     &mut self.grads,
+                    Some(&mut self.rng),
                 )?;
                 self.carry.copy_from_slice(self.ws.final_state());
                 (loss, t * b)
@@ -295,14 +324,14 @@ impl Trainer {
                 }
                 word_batch(train, &self.order, k, b, &mut self.batch);
                 let wb = &self.batch;
-                let loss = self.rnn.loss_and_grad(
-                    SeqInput::Tokens(&wb.inputs),
-                    None,
-                    wb.t,
-                    wb.b,
-                    Target::Classes(&wb.targets),
+                let batch = word_input(wb);
+                let target = Target::Classes(&wb.targets);
+                let loss = self.net.loss_and_grad_batch(
+                    &batch,
+                    target,
                     &mut self.ws,
                     &mut self.grads,
+                    Some(&mut self.rng),
                 )?;
                 (loss, wb.target_count())
             }
@@ -311,7 +340,7 @@ impl Trainer {
         if !self.config.clip.apply(&mut self.grads) {
             return Err(self.diverged("a gradient is not finite"));
         }
-        self.optimizer.step(&mut self.rnn.params, &self.grads);
+        self.optimizer.step(&mut self.net.params, &self.grads);
         self.iter += 1;
         self.smooth_loss = 0.999 * self.smooth_loss + 0.001 * loss;
         Ok((loss, chars))
@@ -346,11 +375,11 @@ impl Trainer {
             return Ok(None);
         }
         let (t, b) = (self.config.seq_len, self.config.batch);
-        let rnn = &self.rnn;
+        let net = &self.net;
         let (sum, count) = match &self.data {
             Prepared::Corpus { val, .. } => {
                 let b = b.min(val.len() / (t + 1)).max(1);
-                corpus_loss(rnn, val, t, b, &mut self.ws)?
+                corpus_loss(net, val, t, b, &mut self.ws)?
             }
             Prepared::Words { val, .. } => {
                 let order: Vec<u32> = (0..val.len() as u32).collect();
@@ -359,11 +388,8 @@ impl Trainer {
                     word_batch(val, &order, k, b, &mut self.batch);
                     let wb = &self.batch;
                     let n = wb.target_count();
-                    let loss = rnn.loss(
-                        SeqInput::Tokens(&wb.inputs),
-                        None,
-                        wb.t,
-                        wb.b,
+                    let loss = net.loss_batch(
+                        &word_input(wb),
                         Target::Classes(&wb.targets),
                         &mut self.ws,
                     )?;
@@ -447,30 +473,30 @@ impl Trainer {
     }
 }
 
-/// Summed loss and character count of `rnn` over `tokens`, read as `b`
+/// Summed loss and character count of `net` over `tokens`, read as `b`
 /// streams of `t`-character windows with the state carried across windows.
 pub fn corpus_loss(
-    rnn: &VanillaRnn<f32>,
+    net: &Net<f32>,
     tokens: &[u32],
     t: usize,
     b: usize,
-    ws: &mut RnnWorkspace<f32>,
+    ws: &mut NetWorkspace<f32>,
 ) -> Result<(f64, usize)> {
     let streams = CharStreams::new(tokens, t, b, "text")?;
     let (mut inputs, mut targets) = (vec![0; t * b], vec![0; t * b]);
-    let mut h = vec![0.0; b * rnn.config().hidden_size];
+    let mut state = vec![0.0; net.config().state_len(b)];
     let mut sum = 0.0;
     for w in 0..streams.windows() {
         streams.window(w, &mut inputs, &mut targets);
-        sum += rnn.loss(
+        sum += net.loss(
             SeqInput::Tokens(&inputs),
-            Some(&h),
+            Some(&state),
             t,
             b,
             Target::Classes(&targets),
             ws,
         )? * (t * b) as f64;
-        h.copy_from_slice(ws.final_state());
+        state.copy_from_slice(ws.final_state());
     }
     Ok((sum, streams.windows() * t * b))
 }
@@ -478,15 +504,15 @@ pub fn corpus_loss(
 /// Mean loss (nats/char) of a language model over `text`, every character
 /// after the first predicted from all before it (batch 1, state carried
 /// across chunks of 256 characters).
-pub fn evaluate_text(rnn: &VanillaRnn<f32>, vocab: &CharVocab, text: &str) -> Result<f64> {
+pub fn evaluate_text(net: &Net<f32>, vocab: &CharVocab, text: &str) -> Result<f64> {
     let tokens = vocab.encode(text)?;
     if tokens.len() < 2 {
         return Err(Error::Data(
             "the text needs at least two characters to evaluate".into(),
         ));
     }
-    let mut ws = rnn.workspace();
-    let mut h = vec![0.0; rnn.config().hidden_size];
+    let mut ws = net.workspace();
+    let mut state = vec![0.0; net.config().state_len(1)];
     let mut sum = 0.0;
     let n = tokens.len() - 1;
     for start in (0..n).step_by(256) {
@@ -495,15 +521,23 @@ pub fn evaluate_text(rnn: &VanillaRnn<f32>, vocab: &CharVocab, text: &str) -> Re
             &tokens[start..start + len],
             &tokens[start + 1..start + 1 + len],
         );
-        sum += rnn.loss(
+        sum += net.loss(
             SeqInput::Tokens(x),
-            Some(&h),
+            Some(&state),
             len,
             1,
             Target::Classes(y),
             &mut ws,
         )? * len as f64;
-        h.copy_from_slice(ws.final_state());
+        state.copy_from_slice(ws.final_state());
     }
     Ok(sum / n as f64)
+}
+
+/// A padded batch of words as network input.
+fn word_input(wb: &WordBatch) -> Batch<'_, f32> {
+    Batch {
+        lengths: Some(&wb.lengths),
+        ..Batch::new(SeqInput::Tokens(&wb.inputs), wb.t, wb.b)
+    }
 }

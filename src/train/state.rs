@@ -31,7 +31,7 @@ impl Trainer {
         let iter = self.iter.to_string();
         checkpoint::save_model(
             &model_path(dir),
-            &self.rnn,
+            &self.net,
             &self.vocab,
             &[("iter", iter.clone())],
         )?;
@@ -50,7 +50,7 @@ impl Trainer {
             "train_config",
             serde_json::to_string(&self.config).expect("config serializes"),
         );
-        let n = self.rnn.params.len();
+        let n = self.net.params.len();
         let names: Vec<String> = (0..self.optimizer.moments().len())
             .map(|k| format!("optimizer.moment{k}"))
             .collect();
@@ -61,7 +61,7 @@ impl Trainer {
             .collect();
         tensors.push((
             "carry",
-            vec![self.config.batch, self.config.hidden],
+            vec![self.carry.len()],
             TensorData::F32(&self.carry),
         ));
         tensors.push((
@@ -101,20 +101,21 @@ impl Trainer {
                 "--resume: the training data differs from the data this run started on; pass the same --corpus/--words".into(),
             ));
         }
-        if ckpt.vocab != data.vocab()? || ckpt.rnn.config().hidden_size != config.hidden {
+        if ckpt.vocab != data.vocab()? || ckpt.net.config().hidden_size != config.hidden {
             return Err(Error::Checkpoint(format!(
                 "{}: the model does not match the saved run settings",
                 dir.display()
             )));
         }
-        let mut t = Trainer::assemble(config, data, ckpt.vocab, ckpt.rnn, total_iters)?;
-        let n = t.rnn.params.len();
+        let mut t = Trainer::assemble(config, data, ckpt.vocab, ckpt.net, total_iters)?;
+        let n = t.net.params.len();
         let moments = (0..t.optimizer.moments().len())
             .map(|k| state.f32(&format!("optimizer.moment{k}"), &[n]))
             .collect::<Result<Vec<_>>>()?;
         t.optimizer
             .restore(parse(&state, "recur.optimizer_steps")?, moments)?;
-        t.carry = state.f32("carry", &[t.config.batch, t.config.hidden])?;
+        let n_carry = t.carry.len();
+        t.carry = state.f32("carry", &[n_carry])?;
         let order_len = match &t.data {
             super::Prepared::Words { train, .. } if iter > 0 => train.len(),
             _ => 0,

@@ -2,10 +2,9 @@
 
 use recur::gradcheck::{self, TOLERANCE};
 
-#[test]
-fn vanilla_rnn_gradients_match_finite_differences() {
-    let reports = gradcheck::vanilla_rnn().unwrap();
-    assert_eq!(reports.len(), 10);
+fn assert_all_pass(model: &str) {
+    let reports = gradcheck::run(model).unwrap();
+    assert!(reports.len() >= 8);
     for r in &reports {
         for t in &r.tensors {
             assert!(t.count > 0);
@@ -18,6 +17,21 @@ fn vanilla_rnn_gradients_match_finite_differences() {
             );
         }
     }
+}
+
+#[test]
+fn vanilla_rnn_gradients_match_finite_differences() {
+    assert_all_pass("rnn");
+}
+
+#[test]
+fn lstm_gradients_match_finite_differences() {
+    assert_all_pass("lstm");
+}
+
+#[test]
+fn gru_gradients_match_finite_differences() {
+    assert_all_pass("gru");
 }
 
 #[test]

@@ -7,13 +7,13 @@ use recur::gradcheck::{self, TOLERANCE};
 
 #[derive(Args, Debug)]
 pub struct GradcheckArgs {
-    /// Which model's gradients to check.
-    #[arg(long, default_value = "rnn", value_parser = ["rnn"])]
+    /// Which cell's gradients to check.
+    #[arg(long, default_value = "all", value_parser = ["rnn", "lstm", "gru", "all"])]
     model: String,
 }
 
-pub fn run(_args: GradcheckArgs) -> Result<ExitCode> {
-    let reports = gradcheck::vanilla_rnn()?;
+pub fn run(args: GradcheckArgs) -> Result<ExitCode> {
+    let reports = gradcheck::run(&args.model)?;
     let mut failed = 0;
     for r in &reports {
         let verdict = if r.passed() { "ok" } else { "FAIL" };

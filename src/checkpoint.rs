@@ -186,6 +186,23 @@ impl Loaded {
         Ok(&self.bytes[start..start + view.data().len()])
     }
 
+    /// An f32 tensor of whatever shape the file gives, with that shape.
+    pub fn f32_any(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        let st =
+            SafeTensors::deserialize(&self.bytes).map_err(|e| Error::Checkpoint(e.to_string()))?;
+        let shape = st
+            .tensor(name)
+            .map_err(|_| {
+                Error::Checkpoint(format!(
+                    "{}: tensor '{name}' is missing",
+                    self.path.display()
+                ))
+            })?
+            .shape()
+            .to_vec();
+        Ok((shape.clone(), self.f32(name, &shape)?))
+    }
+
     /// An f32 tensor of the given shape.
     pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let b = self.tensor_bytes(name, Dtype::F32, shape)?;

@@ -189,11 +189,25 @@ pub fn check(case: &Case) -> Result<CaseReport> {
     let mut rng = ChaCha8Rng::seed_from_u64(case.seed + 1);
     // Larger weights than the init so that gradients are not all tiny.
     net.params = random_vec(&mut rng, net.params.len(), 0.6);
-    let tokens: Vec<u32> = (0..t * b).map(|k| ((k * 7 + case.seed as usize) % i) as u32).collect();
+    let tokens: Vec<u32> = (0..t * b)
+        .map(|k| ((k * 7 + case.seed as usize) % i) as u32)
+        .collect();
     let xs = random_vec(&mut rng, t * b * i, 1.0);
-    let x = if case.dense { SeqInput::Dense(&xs) } else { SeqInput::Tokens(&tokens) };
-    let lengths: Vec<usize> = if case.padded { vec![t, 2, 4] } else { vec![t; b] };
-    let rows = if c.readout == Readout::ManyToMany { t * b } else { b };
+    let x = if case.dense {
+        SeqInput::Dense(&xs)
+    } else {
+        SeqInput::Tokens(&tokens)
+    };
+    let lengths: Vec<usize> = if case.padded {
+        vec![t, 2, 4]
+    } else {
+        vec![t; b]
+    };
+    let rows = if c.readout == Readout::ManyToMany {
+        t * b
+    } else {
+        b
+    };
     let classes: Vec<u32> = (0..rows)
         .map(|k| match c.readout {
             Readout::ManyToMany if k / b >= lengths[k % b] => IGNORE,
@@ -211,22 +225,35 @@ pub fn check(case: &Case) -> Result<CaseReport> {
     let lens = case.padded.then_some(&lengths[..]);
     let mut ws = net.workspace();
     let mut grads = net.zero_grads();
-    let first = Batch { x, t, b, lengths: lens, state: Some(&state0) };
+    let first = Batch {
+        x,
+        t,
+        b,
+        lengths: lens,
+        state: Some(&state0),
+    };
     net.loss_and_grad_batch(&first, target, &mut ws, &mut grads, None)?;
     let dstate0 = ws.initial_state_grad().to_vec();
     let dx = ws.input_grad().to_vec();
 
     // With a caller-supplied dL/dy the scalar being differentiated is Σ y·dy.
-    let eval = |net: &Net<f64>, x: SeqInput<'_, f64>, state: &[f64], ws: &mut NetWorkspace<f64>| -> f64 {
-        let batch = Batch { x, t, b, lengths: lens, state: Some(state) };
-        match case.loss {
-            LossKind::OutputGrad => {
-                net.forward_batch(&batch, ws, None).expect("valid shapes");
-                ws.outputs().iter().zip(&dy).map(|(y, g)| y * g).sum()
+    let eval =
+        |net: &Net<f64>, x: SeqInput<'_, f64>, state: &[f64], ws: &mut NetWorkspace<f64>| -> f64 {
+            let batch = Batch {
+                x,
+                t,
+                b,
+                lengths: lens,
+                state: Some(state),
+            };
+            match case.loss {
+                LossKind::OutputGrad => {
+                    net.forward_batch(&batch, ws, None).expect("valid shapes");
+                    ws.outputs().iter().zip(&dy).map(|(y, g)| y * g).sum()
+                }
+                _ => net.loss_batch(&batch, target, ws).expect("valid shapes"),
             }
-            _ => net.loss_batch(&batch, target, ws).expect("valid shapes"),
-        }
-    };
+        };
     let mut params = net.params.clone();
     let layout = net.layout().clone();
     let mut probe = net.clone();
@@ -234,22 +261,33 @@ pub fn check(case: &Case) -> Result<CaseReport> {
         probe.params.copy_from_slice(p);
         eval(&probe, x, &state0, &mut ws)
     });
-    let mut one = |name: &str, values: &mut Vec<f64>, analytic: &[f64], f: &mut dyn FnMut(&[f64]) -> f64| {
-        let mut l = ParamLayout::new();
-        l.push(name, &[values.len()]);
-        tensors.extend(check_tensors(&l, values, analytic, f));
-    };
+    let mut one =
+        |name: &str, values: &mut Vec<f64>, analytic: &[f64], f: &mut dyn FnMut(&[f64]) -> f64| {
+            let mut l = ParamLayout::new();
+            l.push(name, &[values.len()]);
+            tensors.extend(check_tensors(&l, values, analytic, f));
+        };
     let mut s0 = state0.clone();
-    one("initial state", &mut s0, &dstate0, &mut |s| eval(&net, x, s, &mut ws));
+    one("initial state", &mut s0, &dstate0, &mut |s| {
+        eval(&net, x, s, &mut ws)
+    });
     if case.dense {
         let mut xv = xs.clone();
-        one("x", &mut xv, &dx, &mut |xd| eval(&net, SeqInput::Dense(xd), &state0, &mut ws));
+        one("x", &mut xv, &dx, &mut |xd| {
+            eval(&net, SeqInput::Dense(xd), &state0, &mut ws)
+        });
     }
-    Ok(CaseReport { case: case.name(), tensors })
+    Ok(CaseReport {
+        case: case.name(),
+        tensors,
+    })
 }
 
 fn base(cell: CellKind, readout: Readout) -> NetConfig {
-    NetConfig { readout, ..NetConfig::char_lm(cell, 4, 6) }
+    NetConfig {
+        readout,
+        ..NetConfig::char_lm(cell, 4, 6)
+    }
 }
 
 /// The configurations checked for one cell: one layer in every read-out,
@@ -258,7 +296,13 @@ fn base(cell: CellKind, readout: Readout) -> NetConfig {
 pub fn cases(cell: CellKind, seed: u64) -> Vec<Case> {
     use LossKind::*;
     use Readout::*;
-    let case = |config: NetConfig, dense: bool, loss: LossKind, padded: bool, k: u64| Case { config, dense, loss, padded, seed: seed + k };
+    let case = |config: NetConfig, dense: bool, loss: LossKind, padded: bool, k: u64| Case {
+        config,
+        dense,
+        loss,
+        padded,
+        seed: seed + k,
+    };
     let two = |readout: Readout, bidirectional: bool, embed: Option<usize>| NetConfig {
         layers: 2,
         bidirectional,
@@ -287,9 +331,15 @@ pub fn cells(name: &str) -> Result<Vec<(CellKind, u64)>> {
         ("lstm", CellKind::Lstm, 40),
         ("gru", CellKind::Gru, 60),
     ];
-    let picked: Vec<_> = all.iter().filter(|(n, ..)| name == "all" || *n == name).map(|&(_, c, s)| (c, s)).collect();
+    let picked: Vec<_> = all
+        .iter()
+        .filter(|(n, ..)| name == "all" || *n == name)
+        .map(|&(_, c, s)| (c, s))
+        .collect();
     if picked.is_empty() {
-        return Err(Error::Config(format!("unknown model '{name}': use rnn, lstm, gru or all")));
+        return Err(Error::Config(format!(
+            "unknown model '{name}': use rnn, lstm, gru or all"
+        )));
     }
     Ok(picked)
 }

@@ -9,6 +9,16 @@ fn sigmoid<S: Scalar>(x: S) -> S {
     S::one() / (S::one() + (-x).exp_fast())
 }
 
+/// `x = σ(x)` over a slice (a loop of its own, so it vectorizes).
+fn sigmoid_all<S: Scalar>(x: &mut [S]) {
+    x.iter_mut().for_each(|v| *v = sigmoid(*v));
+}
+
+/// `x = tanh(x)` over a slice.
+fn tanh_all<S: Scalar>(x: &mut [S]) {
+    x.iter_mut().for_each(|v| *v = v.tanh_fast());
+}
+
 /// See [`crate::backend::Backend::lstm_step`].
 pub fn lstm_step<S: Scalar>(
     hn: usize,
@@ -24,17 +34,22 @@ pub fn lstm_step<S: Scalar>(
         .zip(tanh_c.chunks_exact_mut(hn))
         .zip(h.chunks_exact_mut(hn));
     for ((g, cp), ((c, tc), h)) in rows.zip(outs) {
-        let (i, rest) = g.split_at_mut(hn);
-        let (f, rest) = rest.split_at_mut(hn);
-        let (gg, o) = rest.split_at_mut(hn);
-        for j in 0..hn {
-            i[j] = sigmoid(i[j]);
-            f[j] = sigmoid(f[j]);
-            gg[j] = gg[j].tanh_fast();
-            o[j] = sigmoid(o[j]);
-            c[j] = f[j] * cp[j] + i[j] * gg[j];
-            tc[j] = c[j].tanh_fast();
-            h[j] = o[j] * tc[j];
+        sigmoid_all(&mut g[..2 * hn]);
+        tanh_all(&mut g[2 * hn..3 * hn]);
+        sigmoid_all(&mut g[3 * hn..]);
+        let (i, f, gg, o) = (
+            &g[..hn],
+            &g[hn..2 * hn],
+            &g[2 * hn..3 * hn],
+            &g[3 * hn..4 * hn],
+        );
+        for ((((c, &f), &cp), &i), &gg) in c.iter_mut().zip(f).zip(cp).zip(i).zip(gg) {
+            *c = f * cp + i * gg;
+        }
+        tc.copy_from_slice(c);
+        tanh_all(tc);
+        for ((h, &o), &t) in h.iter_mut().zip(o).zip(tc.iter()) {
+            *h = o * t;
         }
     }
 }
@@ -63,6 +78,13 @@ pub fn lstm_step_backward<S: Scalar>(
         let (di, rest) = dg.split_at_mut(hn);
         let (df, rest) = rest.split_at_mut(hn);
         let (dgg, d_o) = rest.split_at_mut(hn);
+        let (d_o, cp, tc, dh, dc) = (
+            &mut d_o[..hn],
+            &cp[..hn],
+            &tc[..hn],
+            &dh[..hn],
+            &mut dc[..hn],
+        );
         for j in 0..hn {
             // h = o·tanh(c): through o, and through c into the carried dc.
             let dct = dc[j] + dh[j] * o[j] * (one - tc[j] * tc[j]);
@@ -95,14 +117,24 @@ pub fn gru_step<S: Scalar>(
         .zip(hn_out.chunks_exact_mut(hn))
         .zip(h.chunks_exact_mut(hn));
     for (((x, g), hp), ((gt, hno), h)) in ins.zip(outs) {
-        let (r, rest) = gt.split_at_mut(hn);
-        let (z, n) = rest.split_at_mut(hn);
-        for j in 0..hn {
-            r[j] = sigmoid(x[j] + g[j]);
-            z[j] = sigmoid(x[hn + j] + g[hn + j]);
-            hno[j] = g[2 * hn + j];
-            n[j] = (x[2 * hn + j] + r[j] * hno[j]).tanh_fast();
-            h[j] = (S::one() - z[j]) * n[j] + z[j] * hp[j];
+        // r, z = σ(x + g) over the first 2H; n = tanh(xn + r·hn).
+        for ((o, &a), &b) in gt[..2 * hn].iter_mut().zip(&x[..2 * hn]).zip(&g[..2 * hn]) {
+            *o = a + b;
+        }
+        sigmoid_all(&mut gt[..2 * hn]);
+        hno.copy_from_slice(&g[2 * hn..]);
+        let (rz, n) = gt.split_at_mut(2 * hn);
+        for (((n, &xn), &r), &hv) in n
+            .iter_mut()
+            .zip(&x[2 * hn..])
+            .zip(&rz[..hn])
+            .zip(hno.iter())
+        {
+            *n = xn + r * hv;
+        }
+        tanh_all(n);
+        for (((h, &z), &n), &hp) in h.iter_mut().zip(&rz[hn..]).zip(n.iter()).zip(hp) {
+            *h = (S::one() - z) * n + z * hp;
         }
     }
 }
@@ -130,7 +162,15 @@ pub fn gru_step_backward<S: Scalar>(
         .zip(dgh.chunks_exact_mut(3 * hn))
         .zip(dprev.chunks_exact_mut(hn));
     for ((((g, hnv), hp), dh), ((dx, dhh), dp)) in ins.zip(outs) {
-        let (r, z, n) = (&g[..hn], &g[hn..2 * hn], &g[2 * hn..]);
+        let (r, z, n) = (&g[..hn], &g[hn..2 * hn], &g[2 * hn..3 * hn]);
+        let (hnv, hp, dh, dx, dhh, dp) = (
+            &hnv[..hn],
+            &hp[..hn],
+            &dh[..hn],
+            &mut dx[..3 * hn],
+            &mut dhh[..3 * hn],
+            &mut dp[..hn],
+        );
         for j in 0..hn {
             // h = (1 - z)·n + z·h_prev
             let dn = dh[j] * (one - z[j]) * (one - n[j] * n[j]);

@@ -108,7 +108,11 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
-    y * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // 2ⁿ from the bits: adding 1.5·2²³ puts n in the low mantissa bits (a
+    // float-to-int `as` cast would be a saturating conversion that does not
+    // vectorize).
+    let ni = (n + 12_582_912.0).to_bits() as i32 - 0x4B40_0000;
+    y * f32::from_bits(((ni + 127) << 23) as u32)
 }
 
 /// Sum of a slice with 16 independent partial sums, so the loop vectorizes.

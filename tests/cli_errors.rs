@@ -902,7 +902,7 @@ fn usage_errors_are_clean() {
         (&["eval", "--checkpoint", "x"], "--corpus"),
         (&["train", "--hidden", "many"], "--hidden"),
         (&["train", "--corpus", "a", "--words", "b"], "--words"),
-        (&["gradcheck", "--model", "lstm"], "lstm"),
+        (&["gradcheck", "--model", "transformer"], "transformer"),
     ] {
         let o = recur(args);
         assert!(!o.status.success(), "{args:?}");

@@ -23,10 +23,10 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     let text = read_text(&a.corpus)?;
     let nats = evaluate_text(&ckpt.net, &ckpt.vocab, &text)?;
     println!(
-        "{:.6} nats/char  {:.6} bits/char  ({} characters)",
+        "{:.6} nats/char  {:.6} bits/char  ({} characters predicted)",
         nats,
         nats / std::f64::consts::LN_2,
-        text.chars().count()
+        text.chars().count() - 1
     );
     Ok(ExitCode::SUCCESS)
 }

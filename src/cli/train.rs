@@ -46,7 +46,8 @@ pub struct TrainArgs {
     /// Nonlinearity of the vanilla RNN: tanh or relu [default: tanh].
     #[arg(long)]
     activation: Option<Activation>,
-    /// Weight init: classic (randn·0.01) or uniform (PyTorch's ±1/√H) [default: classic].
+    /// Weight init: classic (randn·0.01) or uniform (PyTorch's ±1/√H)
+    /// [default: classic for rnn, uniform for lstm and gru].
     #[arg(long, value_parser = ["classic", "uniform"])]
     init: Option<String>,
     /// Characters per training window T [default: 25].
@@ -125,11 +126,7 @@ impl TrainArgs {
             (_, Some(c), _) => Clip::Elementwise(c),
             _ => d.clip,
         };
-        let init = match self.init.as_deref() {
-            Some("uniform") => Init::Uniform,
-            Some(_) => Init::Classic,
-            None => d.init,
-        };
+
         let cell = match self.model.as_deref() {
             Some("lstm") => CellKind::Lstm,
             Some("gru") => CellKind::Gru,
@@ -140,6 +137,11 @@ impl TrainArgs {
                 "--activation applies to --model rnn only".into(),
             ));
         }
+        // min-char-rnn's tiny init for its RNN; PyTorch's for LSTM and GRU.
+        let init = match (self.init.as_deref(), cell) {
+            (Some("uniform"), _) | (None, CellKind::Lstm | CellKind::Gru) => Init::Uniform,
+            _ => Init::Classic,
+        };
         Ok(TrainConfig {
             cell,
             hidden: self.hidden.unwrap_or(d.hidden),

@@ -1068,6 +1068,74 @@ fn resume_is_exact() {
 }
 
 #[test]
+fn resume_is_exact_for_stacked_lstm_with_dropout() {
+    // The carried state includes the LSTM's cell state, and dropout draws
+    // from the run's random generator, which the save must restore.
+    let d = TempDir::new("resume_lstm");
+    let corpus = p(&d.file("corpus.txt", small_corpus()));
+    let extra = [
+        "--model",
+        "lstm",
+        "--layers",
+        "2",
+        "--dropout",
+        "0.3",
+        "--hidden",
+        "8",
+        "--batch",
+        "2",
+        "--seq-len",
+        "10",
+        "--eval-every",
+        "5",
+    ];
+    assert_resume_exact(&d, ["--corpus", &corpus], &extra, "6", "12");
+}
+
+#[test]
+fn gru_with_embedding_trains_and_samples() {
+    let d = TempDir::new("gru_embed");
+    let corpus = d.file("corpus.txt", small_corpus());
+    let out = d.path("out");
+    let o = recur(&[
+        "train",
+        "--corpus",
+        &p(&corpus),
+        "--out",
+        &p(&out),
+        "--model",
+        "gru",
+        "--embed",
+        "4",
+        "--hidden",
+        "8",
+        "--iters",
+        "10",
+        "--sample-len",
+        "20",
+    ]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("GRU with a 4-wide embedding"),
+        "{}",
+        stderr(&o)
+    );
+    let o = recur(&[
+        "sample",
+        "--checkpoint",
+        &p(&out),
+        "--prime",
+        "the ",
+        "--length",
+        "30",
+        "--seed",
+        "3",
+    ]);
+    assert_ok(&o);
+    assert!(stdout(&o).starts_with("the "), "{}", stdout(&o));
+}
+
+#[test]
 fn resume_is_exact_for_word_lists() {
     let d = TempDir::new("resume_words");
     let names = "anna\nbob\ncarl\ndora\nemil\nfrida\ngustav\nhanna\nivan\njulia\nkarl\nlena\n";

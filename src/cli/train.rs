@@ -104,9 +104,10 @@ pub struct TrainArgs {
     /// Characters of the sample printed at the end (0: none).
     #[arg(long, default_value_t = 400)]
     sample_len: usize,
-    /// Threads for large matrix products (0: all cores).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    /// Threads: each batch is split over this many (and large matrix
+    /// products use them); saved with the run [default: all cores].
+    #[arg(long, allow_hyphen_values = true)]
+    threads: Option<usize>,
 }
 
 impl TrainArgs {
@@ -159,6 +160,10 @@ impl TrainArgs {
             eval_every: self.eval_every.unwrap_or(d.eval_every),
             log_every: self.log_every.unwrap_or(d.log_every),
             seed: self.seed.unwrap_or(d.seed),
+            shards: match self.threads {
+                None | Some(0) => rayon::current_num_threads(),
+                Some(n) => n,
+            },
         })
     }
 
@@ -185,6 +190,7 @@ impl TrainArgs {
             ("--eval-every", self.eval_every.is_some()),
             ("--log-every", self.log_every.is_some()),
             ("--seed", self.seed.is_some()),
+            ("--threads", self.threads.is_some()),
         ];
         flags.iter().filter(|f| f.1).map(|f| f.0).collect()
     }
@@ -211,7 +217,7 @@ impl TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<ExitCode> {
-    recur::tensor::set_threads(a.threads);
+    recur::tensor::set_threads(a.threads.unwrap_or(0));
     if a.iters == Some(0) || a.epochs == Some(0) {
         let flag = if a.iters.is_some() {
             "--iters"

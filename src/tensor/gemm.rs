@@ -75,7 +75,12 @@ pub fn matmul<S: Scalar>(
         Trans::No => (1, n as isize),
         Trans::Yes => (k as isize, 1),
     };
-    let par = if m * n * k >= PARALLEL_MIN_MACS && threads() != 1 {
+    // Never nest: a product inside a rayon task (a training shard) runs on
+    // that task's thread.
+    let par = if m * n * k >= PARALLEL_MIN_MACS
+        && threads() != 1
+        && rayon::current_thread_index().is_none()
+    {
         gemm::Parallelism::Rayon(threads())
     } else {
         gemm::Parallelism::None

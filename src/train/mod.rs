@@ -10,6 +10,7 @@
 
 mod data;
 mod log;
+mod shard;
 mod state;
 
 pub use data::TrainData;
@@ -31,6 +32,7 @@ use crate::layer::loss::Target;
 use crate::model::{Batch, Init, Net, NetConfig, NetWorkspace};
 use crate::optim::{Clip, Optimizer, OptimizerKind};
 use data::{Prepared, word_batch};
+use shard::{Shard, Work};
 
 /// Everything that decides a training run besides the data and its length.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,6 +69,10 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Seed of every random choice (init, word order).
     pub seed: u64,
+    /// Split each batch over this many threads (data parallelism; capped
+    /// at the batch size). Part of the run's settings: the sum of the
+    /// shards' gradients is reproducible for a given count.
+    pub shards: usize,
 }
 
 impl Default for TrainConfig {
@@ -90,6 +96,7 @@ impl Default for TrainConfig {
             eval_every: 1000,
             log_every: 100,
             seed: 42,
+            shards: 1,
         }
     }
 }
@@ -100,6 +107,7 @@ impl TrainConfig {
         for (flag, v) in [
             ("--hidden", self.hidden),
             ("--layers", self.layers),
+            ("--threads", self.shards),
             ("--seq-len", self.seq_len),
             ("--batch", self.batch),
         ] {
@@ -189,13 +197,12 @@ pub struct Trainer {
     iter: u64,
     total: u64,
     smooth_loss: f64,
-    /// The recurrent state carried from one corpus window to the next.
-    carry: Vec<f32>,
     /// Word order of the current epoch (word lists only).
     order: Vec<u32>,
     rng: ChaCha8Rng,
+    /// The batch split over threads; the first holds the summed gradients.
+    shards: Vec<Shard>,
     // Buffers reused every step.
-    grads: Vec<f32>,
     ws: NetWorkspace<f32>,
     inputs: Vec<u32>,
     targets: Vec<u32>,
@@ -236,10 +243,9 @@ impl Trainer {
             iter: 0,
             total,
             smooth_loss: (vocab.len() as f64).ln(),
-            carry: vec![0.0; net.config().state_len(b)],
             order: Vec::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
-            grads: net.zero_grads(),
+            shards: shard::shards_for(&net, b, config.shards),
             ws: net.workspace(),
             inputs: vec![0; t * b],
             targets: vec![0; t * b],
@@ -291,29 +297,22 @@ impl Trainer {
     /// the number of characters it covered.
     pub fn step(&mut self) -> Result<(f64, usize)> {
         let (t, b) = (self.config.seq_len, self.config.batch);
-        self.grads.fill(0.0);
         let (loss, chars) = match &self.data {
             Prepared::Corpus { train, .. } => {
                 let streams = CharStreams::new(train, t, b, "training text")?;
                 let w = (self.iter % streams.windows() as u64) as usize;
                 if w == 0 {
-                    self.carry.fill(0.0); // a new pass starts from a zero state
+                    // A new pass starts from a zero state.
+                    self.shards.iter_mut().for_each(|s| s.carry.fill(0.0));
                 }
                 streams.window(w, &mut self.inputs, &mut self.targets);
-                let batch = Batch {
-                    state: Some(&self.carry),
-                    ..Batch::new(SeqInput::Tokens(&self.inputs), t, b)
+                let work = Work::Corpus {
+                    t,
+                    b,
+                    inputs: &self.inputs,
+                    targets: &self.targets,
                 };
-                let target = Target::Classes(&self.targets);
-                let loss = self.net.loss_and_grad_batch(
-                    &batch,
-                    target,
-                    &mut self.ws,
-                    &mut self.grads,
-                    Some(&mut self.rng),
-                )?;
-                self.carry.copy_from_slice(self.ws.final_state());
-                (loss, t * b)
+                shard::step(&mut self.shards, &self.net, &work, &mut self.rng)?
             }
             Prepared::Words { train, .. } => {
                 let per_epoch = train.len().div_ceil(b) as u64;
@@ -322,25 +321,27 @@ impl Trainer {
                     self.order = (0..train.len() as u32).collect();
                     self.order.shuffle(&mut self.rng);
                 }
-                word_batch(train, &self.order, k, b, &mut self.batch);
-                let wb = &self.batch;
-                let batch = word_input(wb);
-                let target = Target::Classes(&wb.targets);
-                let loss = self.net.loss_and_grad_batch(
-                    &batch,
-                    target,
-                    &mut self.ws,
-                    &mut self.grads,
-                    Some(&mut self.rng),
-                )?;
-                (loss, wb.target_count())
+                let picked: Vec<_> = self
+                    .order
+                    .iter()
+                    .skip(k * b)
+                    .take(b)
+                    .map(|&i| &train[i as usize])
+                    .collect();
+                shard::step(
+                    &mut self.shards,
+                    &self.net,
+                    &Work::Words(&picked),
+                    &mut self.rng,
+                )?
             }
         };
         self.check_divergence(loss)?;
-        if !self.config.clip.apply(&mut self.grads) {
+        let grads = &mut self.shards[0].grads;
+        if !self.config.clip.apply(grads) {
             return Err(self.diverged("a gradient is not finite"));
         }
-        self.optimizer.step(&mut self.net.params, &self.grads);
+        self.optimizer.step(&mut self.net.params, grads);
         self.iter += 1;
         self.smooth_loss = 0.999 * self.smooth_loss + 0.001 * loss;
         Ok((loss, chars))

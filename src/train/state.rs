@@ -59,11 +59,13 @@ impl Trainer {
             .zip(self.optimizer.moments())
             .map(|(name, m)| (name.as_str(), vec![n], TensorData::F32(m)))
             .collect();
-        tensors.push((
-            "carry",
-            vec![self.carry.len()],
-            TensorData::F32(&self.carry),
-        ));
+        // The shards' carried states, in shard order.
+        let carry: Vec<f32> = self
+            .shards
+            .iter()
+            .flat_map(|s| s.carry.iter().copied())
+            .collect();
+        tensors.push(("carry", vec![carry.len()], TensorData::F32(&carry)));
         tensors.push((
             "order",
             vec![self.order.len()],
@@ -114,8 +116,14 @@ impl Trainer {
             .collect::<Result<Vec<_>>>()?;
         t.optimizer
             .restore(parse(&state, "recur.optimizer_steps")?, moments)?;
-        let n_carry = t.carry.len();
-        t.carry = state.f32("carry", &[n_carry])?;
+        let n_carry: usize = t.shards.iter().map(|s| s.carry.len()).sum();
+        let carry = state.f32("carry", &[n_carry])?;
+        let mut rest = &carry[..];
+        for s in &mut t.shards {
+            let (mine, more) = rest.split_at(s.carry.len());
+            s.carry.copy_from_slice(mine);
+            rest = more;
+        }
         let order_len = match &t.data {
             super::Prepared::Words { train, .. } if iter > 0 => train.len(),
             _ => 0,

@@ -1,19 +1,24 @@
-//! Throughput benchmarks: training characters per second and GFLOP/s of the
-//! vanilla RNN on synthetic data, beside the GEMM throughput this machine
-//! reaches on the model's largest product, measured in the same run.
+//! Throughput benchmarks: training characters per second and GFLOP/s of a
+//! character model on synthetic text through the real training loop, beside
+//! the GEMM throughput this machine reaches on the model's largest product,
+//! measured in the same run.
 
 use std::time::Instant;
 
-use crate::cell::SeqInput;
+use crate::cell::CellKind;
 use crate::error::Result;
-use crate::layer::loss::Target;
-use crate::model::{Init, RnnConfig, VanillaRnn};
-use crate::optim::{Clip, Optimizer, OptimizerKind};
+use crate::model::{Init, NetConfig};
+use crate::optim::{Clip, OptimizerKind};
 use crate::tensor::{Trans, matmul};
+use crate::train::{TrainConfig, TrainData, Trainer};
 
 /// A benchmark's shape.
 #[derive(Clone, Copy, Debug)]
 pub struct BenchConfig {
+    /// The cell.
+    pub cell: CellKind,
+    /// L.
+    pub layers: usize,
     /// H.
     pub hidden: usize,
     /// B.
@@ -24,61 +29,93 @@ pub struct BenchConfig {
     pub vocab: usize,
     /// Timed iterations (after a few untimed warm-up ones).
     pub iters: usize,
+    /// Threads (shards of the batch).
+    pub threads: usize,
 }
 
 /// What a benchmark measured.
 #[derive(Clone, Debug)]
 pub struct BenchReport {
-    /// Training characters per second (forward, backward, clip, Adagrad).
+    /// Training characters per second (forward, backward, clip, optimizer).
     pub chars_per_sec: f64,
-    /// Model FLOP per iteration (GEMM work: `6·T·B·H·(H + V)`).
+    /// Model FLOP per iteration (the matrix products; see [`flop_per_iter`]).
     pub flop_per_iter: f64,
     /// Achieved model GFLOP/s.
     pub gflops: f64,
-    /// GFLOP/s of a bare `(T·B × H) · (H × H)` GEMM on this machine, now.
+    /// GFLOP/s of a bare `(T·B × H) · (H × G·H)` GEMM on this machine, now.
     pub gemm_gflops: f64,
 }
 
-/// Train the vanilla RNN on random tokens for `iters` iterations and time it.
-pub fn vanilla_rnn(c: &BenchConfig) -> Result<BenchReport> {
-    let (t, b, h, v) = (c.seq_len, c.batch, c.hidden, c.vocab);
-    let mut rnn = VanillaRnn::<f32>::new(RnnConfig::char_lm(v, h), Init::Classic, 1)?;
-    let mut opt = Optimizer::new(OptimizerKind::Adagrad, 0.1, rnn.params.len())?;
-    let mut ws = rnn.workspace();
-    let mut grads = rnn.zero_grads();
-    let tokens: Vec<u32> = (0..t * b + 1).map(|i| ((i * 7919) % v) as u32).collect();
-    let (x, y) = (&tokens[..t * b], &tokens[1..]);
-    let mut carry = vec![0.0f32; b * h];
-    let mut iteration = |rnn: &mut VanillaRnn<f32>| -> Result<()> {
-        grads.fill(0.0);
-        rnn.loss_and_grad(
-            SeqInput::Tokens(x),
-            Some(&carry),
-            t,
-            b,
-            Target::Classes(y),
-            &mut ws,
-            &mut grads,
-        )?;
-        carry.copy_from_slice(ws.final_state());
-        Clip::Elementwise(5.0).apply(&mut grads);
-        opt.step(&mut rnn.params, &grads);
-        Ok(())
+/// FLOP of the matrix products in one training iteration of a one-hot
+/// character model: per layer, the input projection (a gather for layer 0),
+/// the recurrence, and in the backward the same again for `dh`, `dW_hh`,
+/// `dW_ih` and `dx` (layers above 0); the output layer three times.
+pub fn flop_per_iter(c: &NetConfig, t: usize, b: usize) -> f64 {
+    let (h, g, dirs) = (
+        c.hidden_size as f64,
+        c.cell.gates() as f64,
+        c.directions() as f64,
+    );
+    let rows = (t * b) as f64;
+    let mut macs = 0.0;
+    for l in 0..c.layers {
+        let recur = 3.0 * rows * g * h * h; // forward, dh, dW_hh
+        let input = if l == 0 {
+            0.0
+        } else {
+            3.0 * rows * g * h * dirs * h
+        }; // xg, dW_ih, dx
+        macs += dirs * (recur + input);
+    }
+    macs += 3.0 * rows * c.output_size as f64 * dirs * h;
+    2.0 * macs
+}
+
+/// Train on random text for `iters` iterations with Adam and time it.
+pub fn train_throughput(c: &BenchConfig) -> Result<BenchReport> {
+    let (t, b) = (c.seq_len, c.batch);
+    let alphabet: Vec<char> = (0..c.vocab as u32)
+        .map(|i| char::from_u32(0x100 + i).unwrap_or('?'))
+        .collect();
+    let text: String = (0..b * (t + 1) * 4)
+        .map(|i| alphabet[(i * 7919 + i / 13) % c.vocab])
+        .collect();
+    let config = TrainConfig {
+        cell: c.cell,
+        layers: c.layers,
+        hidden: c.hidden,
+        init: Init::Uniform,
+        seq_len: t,
+        batch: b,
+        optimizer: OptimizerKind::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+        },
+        lr: 1e-3,
+        clip: Clip::Elementwise(5.0),
+        val_frac: 0.0,
+        eval_every: 0,
+        log_every: u64::MAX,
+        shards: c.threads,
+        ..TrainConfig::default()
     };
-    for _ in 0..c.iters.div_ceil(10).max(2) {
-        iteration(&mut rnn)?;
+    let warmup = c.iters.div_ceil(10).max(2);
+    let mut trainer = Trainer::new(config, TrainData::Corpus(text), (warmup + c.iters) as u64)?;
+    for _ in 0..warmup {
+        trainer.step()?;
     }
     let start = Instant::now();
     for _ in 0..c.iters {
-        iteration(&mut rnn)?;
+        trainer.step()?;
     }
     let secs = start.elapsed().as_secs_f64();
-    let flop_per_iter = 6.0 * (t * b * h) as f64 * (h + v) as f64;
+    let flop = flop_per_iter(trainer.model().config(), t, b);
+    let g = c.cell.gates();
     Ok(BenchReport {
         chars_per_sec: (c.iters * t * b) as f64 / secs,
-        flop_per_iter,
-        gflops: flop_per_iter * c.iters as f64 / secs / 1e9,
-        gemm_gflops: gemm_gflops(t * b, h, h),
+        flop_per_iter: flop,
+        gflops: flop * c.iters as f64 / secs / 1e9,
+        gemm_gflops: gemm_gflops(t * b, g * c.hidden, c.hidden),
     })
 }
 
@@ -92,7 +129,7 @@ pub fn gemm_gflops(m: usize, n: usize, k: usize) -> f64 {
     for _ in 0..5 {
         let start = Instant::now();
         for _ in 0..reps {
-            matmul(m, n, k, &a, Trans::No, &bm, Trans::Yes, &mut c, false);
+            matmul(m, n, k, &a, Trans::No, &bm, Trans::No, &mut c, false);
         }
         best = best.min(start.elapsed().as_secs_f64() / reps as f64);
     }

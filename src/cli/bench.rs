@@ -2,11 +2,18 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use recur::Result;
 use recur::bench::{self, BenchConfig};
+use recur::cell::CellKind;
+use recur::{Activation, Result};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
+    /// Recurrent cell: rnn, lstm or gru.
+    #[arg(long, default_value = "rnn", value_parser = ["rnn", "lstm", "gru"])]
+    model: String,
+    /// Stacked layers L.
+    #[arg(long, default_value_t = 1)]
+    layers: usize,
     /// Hidden size H.
     #[arg(long, default_value_t = 512)]
     hidden: usize,
@@ -22,23 +29,38 @@ pub struct BenchArgs {
     /// Timed iterations.
     #[arg(long, default_value_t = 50)]
     iters: usize,
-    /// Threads for large GEMMs (0 = all cores).
+    /// Threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
 }
 
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
     recur::tensor::set_threads(a.threads);
+    let cell = match a.model.as_str() {
+        "lstm" => CellKind::Lstm,
+        "gru" => CellKind::Gru,
+        _ => CellKind::Rnn(Activation::Tanh),
+    };
+    let threads = if a.threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        a.threads
+    };
     let c = BenchConfig {
+        cell,
+        layers: a.layers,
         hidden: a.hidden,
         batch: a.batch,
         seq_len: a.seq_len,
         vocab: a.vocab,
         iters: a.iters,
+        threads,
     };
-    let r = bench::vanilla_rnn(&c)?;
+    let r = bench::train_throughput(&c)?;
     println!(
-        "vanilla RNN H={} B={} T={} V={}: {:.0} chars/s, {:.1} GFLOP/s (model GEMM work {:.1} MFLOP/iter)",
+        "{} {}x{} B={} T={} V={}, {threads} thread(s): {:.0} chars/s, {:.1} GFLOP/s ({:.1} MFLOP of matrix products per iteration)",
+        a.model,
+        c.layers,
         c.hidden,
         c.batch,
         c.seq_len,
@@ -47,12 +69,13 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         r.gflops,
         r.flop_per_iter / 1e6
     );
+    let g = cell.gates();
     println!(
         "GEMM ({}x{})·({}x{}) on this machine now: {:.1} GFLOP/s; the model runs at {:.0}% of it",
         c.seq_len * c.batch,
         c.hidden,
         c.hidden,
-        c.hidden,
+        g * c.hidden,
         r.gemm_gflops,
         100.0 * r.gflops / r.gemm_gflops
     );

@@ -45,7 +45,14 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0)
     });
+    let start = std::time::Instant::now();
     let text = generate(&ckpt.net, &ckpt.vocab, &a.prime, a.length, &opts, seed)?;
+    let secs = start.elapsed().as_secs_f64();
     println!("{}{text}", a.prime);
+    let n = text.chars().count();
+    eprintln!(
+        "generated {n} characters in {secs:.3} s ({:.0} characters/s)",
+        n as f64 / secs.max(1e-9)
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -396,7 +396,8 @@ impl<S: Scalar> Net<S> {
             k.gather_rows(&self.params[e.clone()], tok, &mut ws.emb);
         }
         let mut rng = dropout.filter(|_| c.dropout > 0.0);
-        let zeros = vec![S::zero(); if batch.state.is_none() { bh } else { 0 }];
+        ws.zeros.clear();
+        ws.zeros.resize(bh, S::zero());
         for l in 0..c.layers {
             let (done, rest) = ws.outs.split_at_mut(l);
             let x: SeqInput<'_, S> = match l {
@@ -427,7 +428,7 @@ impl<S: Scalar> Net<S> {
                         &s[cell * bh..(cell + 1) * bh],
                         state_c(s, lds * bh, cell, bh),
                     ),
-                    None => (&zeros[..], &zeros[..]),
+                    None => (&ws.zeros[..], &ws.zeros[..]),
                 };
                 let cache = &mut ws.caches[cell];
                 cell::forward(k, &self.weights(cell), x, &p, h0, c0, cache);
@@ -498,11 +499,26 @@ impl<S: Scalar> Net<S> {
         grads: &mut [S],
         dstate: Option<&[S]>,
     ) -> Result<()> {
+        // Taken out for the duration (and put back below) so that the
+        // workspace can be borrowed mutably meanwhile.
+        let lengths = std::mem::take(&mut ws.lengths);
+        let result = self.backward_with(x, ws, grads, dstate, lengths.as_deref());
+        ws.lengths = lengths;
+        result
+    }
+
+    fn backward_with(
+        &self,
+        x: SeqInput<'_, S>,
+        ws: &mut NetWorkspace<S>,
+        grads: &mut [S],
+        dstate: Option<&[S]>,
+        lengths: Option<&[usize]>,
+    ) -> Result<()> {
         let c = &self.config;
         let (t, b, h, dirs) = (ws.t, ws.b, c.hidden_size, c.directions());
-        let lengths = ws.lengths.clone();
         let batch = Batch {
-            lengths: lengths.as_deref(),
+            lengths,
             ..Batch::new(x, t, b)
         };
         self.check(&batch)?;
@@ -559,6 +575,7 @@ impl<S: Scalar> Net<S> {
                     inputs,
                     emb,
                     masks,
+                    dlast,
                     ..
                 } = ws;
                 let cache = &mut caches[cell];
@@ -578,21 +595,20 @@ impl<S: Scalar> Net<S> {
                     }
                 }
                 // Gradients into the final states: from the read-out and from the caller.
-                let mut dh_last: Option<Vec<S>> = None;
-                if c.readout == Readout::ManyToOne && l == c.layers - 1 {
-                    let v: Vec<S> = dfeats
-                        .chunks_exact(dirs * h)
-                        .flat_map(|row| row[d * h..(d + 1) * h].iter().copied())
-                        .collect();
-                    dh_last = Some(v);
-                }
-                if let Some(ds) = dstate {
-                    let extra = &ds[cell * bh..(cell + 1) * bh];
-                    match &mut dh_last {
-                        Some(v) => v.iter_mut().zip(extra).for_each(|(a, &e)| *a += e),
-                        None => dh_last = Some(extra.to_vec()),
+                let read_out = c.readout == Readout::ManyToOne && l == c.layers - 1;
+                dlast.clear();
+                dlast.resize(bh, S::zero());
+                if read_out {
+                    for (dst, row) in dlast.chunks_exact_mut(h).zip(dfeats.chunks_exact(dirs * h)) {
+                        dst.copy_from_slice(&row[d * h..(d + 1) * h]);
                     }
                 }
+                if let Some(ds) = dstate {
+                    for (a, &e) in dlast.iter_mut().zip(&ds[cell * bh..(cell + 1) * bh]) {
+                        *a += e;
+                    }
+                }
+                let dh_last = (read_out || dstate.is_some()).then_some(&dlast[..]);
                 let dc_last = dstate
                     .filter(|_| c.cell.has_cell_state())
                     .map(|ds| &ds[(lds + cell) * bh..(lds + cell + 1) * bh]);
@@ -632,7 +648,7 @@ impl<S: Scalar> Net<S> {
                     x_l,
                     &p,
                     cache,
-                    dh_last.as_deref(),
+                    dh_last,
                     dc_last,
                     dh0,
                     dc0,
@@ -782,6 +798,8 @@ pub struct NetWorkspace<S> {
     dout: Vec<S>,
     dinput: Vec<S>,
     dx: Vec<S>,
+    zeros: Vec<S>,
+    dlast: Vec<S>,
 }
 
 impl<S: Scalar> NetWorkspace<S> {

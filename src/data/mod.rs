@@ -1,7 +1,10 @@
-//! Data: the character vocabulary, corpora cut into char-rnn batches, and
-//! word lists turned into padded per-word sequences.
+//! Data: the character vocabulary, corpora cut into char-rnn batches, word
+//! lists turned into padded per-word sequences, and source/target pairs
+//! (files or built-in tasks) for sequence-to-sequence models.
 
 pub mod corpus;
+pub mod pairs;
+pub mod tasks;
 pub mod vocab;
 pub mod words;
 

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::stack::StackConfig;
 use crate::backend::Activation;
 use crate::cell::CellKind;
 use crate::error::{Error, Result};
@@ -70,6 +71,19 @@ impl NetConfig {
         }
     }
 
+    /// The recurrent part's shape.
+    pub fn stack(&self) -> StackConfig {
+        StackConfig {
+            cell: self.cell,
+            input_size: self.input_size,
+            embed: self.embed,
+            hidden_size: self.hidden_size,
+            layers: self.layers,
+            bidirectional: self.bidirectional,
+            dropout: self.dropout,
+        }
+    }
+
     /// Directions per layer: 1 or 2.
     pub fn directions(&self) -> usize {
         if self.bidirectional { 2 } else { 1 }
@@ -78,38 +92,15 @@ impl NetConfig {
     /// Values in one recurrent state buffer for batch `b`: `h (L·D, B, H)`,
     /// followed for the LSTM by `c (L·D, B, H)`.
     pub fn state_len(&self, b: usize) -> usize {
-        let per = self.layers * self.directions() * b * self.hidden_size;
-        if self.cell.has_cell_state() {
-            2 * per
-        } else {
-            per
-        }
+        self.stack().state_len(b)
     }
 
     /// Check every size; the message names what is wrong.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("input size", self.input_size),
-            ("hidden size", self.hidden_size),
-            ("layers", self.layers),
-            ("output size", self.output_size),
-        ] {
-            if v == 0 {
-                return Err(Error::Config(format!("{name} must be at least 1")));
-            }
+        if self.output_size == 0 {
+            return Err(Error::Config("output size must be at least 1".into()));
         }
-        if self.embed == Some(0) {
-            return Err(Error::Config(
-                "the embedding size must be at least 1".into(),
-            ));
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::Config(format!(
-                "dropout must be in [0, 1), got {}",
-                self.dropout
-            )));
-        }
-        Ok(())
+        self.stack().validate()
     }
 }
 

@@ -5,7 +5,9 @@
 pub mod config;
 pub mod net;
 pub mod params;
+pub mod stack;
 
 pub use config::{Init, NetConfig, Readout, RnnConfig};
-pub use net::{Batch, Net, NetWorkspace, VanillaRnn};
+pub use net::{Net, NetWorkspace, VanillaRnn};
 pub use params::{ParamLayout, ParamSpec};
+pub use stack::{Batch, Stack, StackConfig, StackWorkspace};

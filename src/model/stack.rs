@@ -1,0 +1,640 @@
+//! [`Stack`]: recurrent layers without an output layer: an optional
+//! embedding, then `L` layers of one cell kind, each uni- or bidirectional,
+//! with dropout between layers in training. [`crate::model::Net`] puts a
+//! linear output on one; a sequence-to-sequence model uses one as its
+//! encoder and one as its decoder.
+//!
+//! A stack's tensors sit in its owner's flat buffer under PyTorch's names
+//! with a prefix (`""` for a language model, `"encoder."` ...):
+//! `{prefix}embedding.weight (I, D)`, `{prefix}rnn.weight_ih_l{k}[_reverse]
+//! (G·H, I_k)`, `{prefix}rnn.weight_hh_l{k}[_reverse] (G·H, H)`,
+//! `{prefix}rnn.bias_ih_l{k}[_reverse] (G·H)` and, for LSTM and GRU,
+//! `{prefix}rnn.bias_hh_l{k}[_reverse] (G·H)`.
+//!
+//! States are laid out as PyTorch's `h_n` (and `c_n`): `h (L·D, B, H)`,
+//! followed for the LSTM by `c (L·D, B, H)`.
+
+use std::ops::Range;
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::params::{ParamLayout, split_mut};
+use crate::backend::{Backend, Cpu};
+use crate::cell::{self, CellCache, CellGrads, CellKind, CellWeights, Pass, SeqInput};
+use crate::error::{Error, Result};
+use crate::tensor::Scalar;
+
+/// The shape of a [`Stack`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StackConfig {
+    /// The recurrent cell.
+    pub cell: CellKind,
+    /// I: the vocabulary size for token input, else the feature size.
+    pub input_size: usize,
+    /// D: a learned embedding of this size for token input (`None`: one-hot).
+    pub embed: Option<usize>,
+    /// H: hidden size of every layer and direction.
+    pub hidden_size: usize,
+    /// L: layers.
+    pub layers: usize,
+    /// Each layer reads the sequence both ways; outputs are concatenated.
+    pub bidirectional: bool,
+    /// Dropout probability between layers (not after the last), in training.
+    pub dropout: f64,
+}
+
+impl StackConfig {
+    /// Directions per layer: 1 or 2.
+    pub fn directions(&self) -> usize {
+        if self.bidirectional { 2 } else { 1 }
+    }
+
+    /// Size of each step's output: `dirs·H`.
+    pub fn output_size(&self) -> usize {
+        self.directions() * self.hidden_size
+    }
+
+    /// Values in one state buffer for batch `b` (see the module docs).
+    pub fn state_len(&self, b: usize) -> usize {
+        let per = self.layers * self.directions() * b * self.hidden_size;
+        if self.cell.has_cell_state() {
+            2 * per
+        } else {
+            per
+        }
+    }
+
+    /// Check every size; the message names what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("input size", self.input_size),
+            ("hidden size", self.hidden_size),
+            ("layers", self.layers),
+        ] {
+            if v == 0 {
+                return Err(Error::Config(format!("{name} must be at least 1")));
+            }
+        }
+        if self.embed == Some(0) {
+            return Err(Error::Config(
+                "the embedding size must be at least 1".into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::Config(format!(
+                "dropout must be in [0, 1), got {}",
+                self.dropout
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where each tensor of one cell (one layer, one direction) sits.
+#[derive(Clone, Debug)]
+struct CellSlots {
+    w_ih: Range<usize>,
+    w_hh: Range<usize>,
+    b_ih: Range<usize>,
+    b_hh: Range<usize>,
+}
+
+impl CellSlots {
+    /// The whole cell: its tensors are consecutive.
+    fn all(&self) -> Range<usize> {
+        self.w_ih.start..self.b_hh.end.max(self.b_ih.end)
+    }
+}
+
+/// One block of sequences to run: input, sizes, lengths, initial state.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a, S> {
+    /// Tokens `(T, B)` or dense `(T, B, I)`.
+    pub x: SeqInput<'a, S>,
+    /// T: steps.
+    pub t: usize,
+    /// B: sequences.
+    pub b: usize,
+    /// Per-sequence lengths `(B)` for padded batches (`None`: all T).
+    pub lengths: Option<&'a [usize]>,
+    /// The initial state (see [`StackConfig::state_len`]); zeros when `None`.
+    pub state: Option<&'a [S]>,
+}
+
+impl<'a, S> Batch<'a, S> {
+    /// A block of `t` steps of `b` sequences, all of full length, from zeros.
+    pub fn new(x: SeqInput<'a, S>, t: usize, b: usize) -> Self {
+        Batch {
+            x,
+            t,
+            b,
+            lengths: None,
+            state: None,
+        }
+    }
+}
+
+/// Recurrent layers in a flat parameter buffer owned by a model.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    config: StackConfig,
+    embedding: Option<Range<usize>>,
+    cells: Vec<CellSlots>,
+}
+
+impl Stack {
+    /// Append the stack's tensors, named with `prefix`, to `layout`.
+    pub fn push(layout: &mut ParamLayout, prefix: &str, config: StackConfig) -> Stack {
+        let (h, g, dirs) = (config.hidden_size, config.cell.gates(), config.directions());
+        let embedding = config
+            .embed
+            .map(|d| layout.push(format!("{prefix}embedding.weight"), &[config.input_size, d]));
+        let mut cells = Vec::new();
+        for k in 0..config.layers {
+            let input = match k {
+                0 => config.embed.unwrap_or(config.input_size),
+                _ => dirs * h,
+            };
+            for d in 0..dirs {
+                let sfx = if d == 1 { "_reverse" } else { "" };
+                let w_ih = layout.push(format!("{prefix}rnn.weight_ih_l{k}{sfx}"), &[g * h, input]);
+                let w_hh = layout.push(format!("{prefix}rnn.weight_hh_l{k}{sfx}"), &[g * h, h]);
+                let b_ih = layout.push(format!("{prefix}rnn.bias_ih_l{k}{sfx}"), &[g * h]);
+                let b_hh = match config.cell.has_hidden_bias() {
+                    true => layout.push(format!("{prefix}rnn.bias_hh_l{k}{sfx}"), &[g * h]),
+                    false => b_ih.end..b_ih.end,
+                };
+                cells.push(CellSlots {
+                    w_ih,
+                    w_hh,
+                    b_ih,
+                    b_hh,
+                });
+            }
+        }
+        Stack {
+            config,
+            embedding,
+            cells,
+        }
+    }
+
+    /// The stack's shape.
+    pub fn config(&self) -> &StackConfig {
+        &self.config
+    }
+
+    /// Where the embedding table sits, if any.
+    pub fn embedding(&self) -> Option<Range<usize>> {
+        self.embedding.clone()
+    }
+
+    /// Set every LSTM forget-gate bias to `value`: `b_ih`'s forget quarter to
+    /// `value`, `b_hh`'s to 0.
+    pub fn set_forget_bias<S: Scalar>(&self, params: &mut [S], value: f64) {
+        if self.config.cell != CellKind::Lstm {
+            return;
+        }
+        let h = self.config.hidden_size;
+        for c in &self.cells {
+            params[c.b_ih.start + h..c.b_ih.start + 2 * h].fill(S::of(value));
+            params[c.b_hh.start + h..c.b_hh.start + 2 * h].fill(S::zero());
+        }
+    }
+
+    fn weights<'p, S>(&self, params: &'p [S], cell: usize) -> CellWeights<'p, S> {
+        let c = &self.cells[cell];
+        CellWeights {
+            w_ih: &params[c.w_ih.clone()],
+            w_hh: &params[c.w_hh.clone()],
+            b_ih: &params[c.b_ih.clone()],
+            b_hh: &params[c.b_hh.clone()],
+        }
+    }
+
+    fn pass<'a>(&self, t: usize, b: usize, d: usize, lengths: Option<&'a [usize]>) -> Pass<'a> {
+        Pass {
+            kind: self.config.cell,
+            t,
+            b,
+            h: self.config.hidden_size,
+            reverse: d == 1,
+            lengths,
+        }
+    }
+
+    /// Check a batch against the stack's sizes.
+    pub fn check<S>(&self, batch: &Batch<'_, S>) -> Result<()> {
+        let (t, b, i) = (batch.t, batch.b, self.config.input_size);
+        if t == 0 || b == 0 {
+            return Err(Error::Shape(format!(
+                "a block needs at least one step and one sequence (T={t}, B={b})"
+            )));
+        }
+        match batch.x {
+            SeqInput::Tokens(tok) => {
+                if tok.len() != t * b {
+                    return Err(Error::Shape(format!(
+                        "{} tokens for T={t}, B={b}",
+                        tok.len()
+                    )));
+                }
+                if let Some(&bad) = tok.iter().find(|&&v| v as usize >= i) {
+                    return Err(Error::Shape(format!(
+                        "token {bad} is outside the input size {i}"
+                    )));
+                }
+            }
+            SeqInput::Dense(xs) => {
+                if self.config.embed.is_some() {
+                    return Err(Error::Shape(
+                        "a model with an embedding reads tokens, not dense input".into(),
+                    ));
+                }
+                if xs.len() != t * b * i {
+                    return Err(Error::Shape(format!(
+                        "{} inputs for T={t}, B={b}, I={i}",
+                        xs.len()
+                    )));
+                }
+            }
+        }
+        if let Some(l) = batch.lengths
+            && (l.len() != b || l.iter().any(|&n| n == 0 || n > t))
+        {
+            return Err(Error::Shape(format!(
+                "lengths {l:?} must be B={b} values in 1..={t}"
+            )));
+        }
+        if let Some(s) = batch.state
+            && s.len() != self.config.state_len(b)
+        {
+            return Err(Error::Shape(format!(
+                "the initial state has {} values, this model needs {}",
+                s.len(),
+                self.config.state_len(b)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Forward over a block; with `dropout` (a random generator) dropout is
+    /// applied between layers, as in training. Afterwards `ws.outputs()`
+    /// holds the last layer's outputs `(T, B, dirs·H)` (zeros at padded
+    /// steps, as PyTorch's packed sequences give) and `ws.final_state()` the
+    /// state after the block.
+    pub fn forward<S: Scalar>(
+        &self,
+        params: &[S],
+        batch: &Batch<'_, S>,
+        ws: &mut StackWorkspace<S>,
+        dropout: Option<&mut ChaCha8Rng>,
+    ) -> Result<()> {
+        self.check(batch)?;
+        let c = &self.config;
+        let (t, b, h, dirs) = (batch.t, batch.b, c.hidden_size, c.directions());
+        let (bh, lds) = (b * h, c.layers * dirs);
+        ws.prepare(c, batch);
+        let k = &Cpu;
+        if let (Some(e), SeqInput::Tokens(tok)) = (&self.embedding, batch.x) {
+            k.gather_rows(&params[e.clone()], tok, &mut ws.emb);
+        }
+        let mut rng = dropout.filter(|_| c.dropout > 0.0);
+        for l in 0..c.layers {
+            let (done, rest) = ws.outs.split_at_mut(l);
+            let x: SeqInput<'_, S> = match l {
+                0 if self.embedding.is_some() => SeqInput::Dense(&ws.emb),
+                0 => batch.x,
+                _ => {
+                    let prev = &done[l - 1];
+                    match rng.as_deref_mut() {
+                        Some(r) => {
+                            fill_dropout_mask(r, c.dropout, &mut ws.masks[l - 1]);
+                            for ((o, &v), &m) in
+                                ws.inputs[l - 1].iter_mut().zip(prev).zip(&ws.masks[l - 1])
+                            {
+                                *o = v * m;
+                            }
+                            SeqInput::Dense(&ws.inputs[l - 1])
+                        }
+                        None => SeqInput::Dense(prev),
+                    }
+                }
+            };
+            let out = &mut rest[0];
+            for d in 0..dirs {
+                let cell = l * dirs + d;
+                let p = self.pass(t, b, d, batch.lengths);
+                let (h0, c0) = match batch.state {
+                    Some(s) => (
+                        &s[cell * bh..(cell + 1) * bh],
+                        state_c(s, lds * bh, cell, bh),
+                    ),
+                    None => (&ws.zeros[..], &ws.zeros[..]),
+                };
+                let cache = &mut ws.caches[cell];
+                cell::forward(k, &self.weights(params, cell), x, &p, h0, c0, cache);
+                // Concatenate the directions: out[s, r, d·H..(d+1)·H].
+                for (dst, src) in out
+                    .chunks_exact_mut(dirs * h)
+                    .zip(cache.outputs(&p).chunks_exact(h))
+                {
+                    dst[d * h..(d + 1) * h].copy_from_slice(src);
+                }
+                ws.state[cell * bh..(cell + 1) * bh].copy_from_slice(cache.final_h(&p));
+                if c.cell.has_cell_state() {
+                    ws.state[(lds + cell) * bh..(lds + cell + 1) * bh]
+                        .copy_from_slice(cache.final_c(&p));
+                }
+            }
+            // Padded steps output zeros, as PyTorch's packed sequences do.
+            if let Some(lengths) = batch.lengths {
+                for (s, row) in out.chunks_exact_mut(b * dirs * h).enumerate() {
+                    for (r, _) in lengths.iter().enumerate().filter(|&(_, &n)| s >= n) {
+                        row[r * dirs * h..(r + 1) * dirs * h].fill(S::zero());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Backward through the block of the last [`Stack::forward`], from
+    /// `dL/d(outputs)` in `ws.output_grad()` `(T, B, dirs·H)` (which the
+    /// caller fills) and an optional gradient into the final state.
+    /// Accumulates into `grads` (the owner's whole buffer); afterwards
+    /// `ws.initial_state_grad()` holds `dL/d(initial state)` and, for dense
+    /// input, `ws.input_grad()` holds `dL/dx`.
+    pub fn backward<S: Scalar>(
+        &self,
+        params: &[S],
+        grads: &mut [S],
+        x: SeqInput<'_, S>,
+        ws: &mut StackWorkspace<S>,
+        dstate: Option<&[S]>,
+    ) -> Result<()> {
+        // Taken out for the duration (and put back below) so that the
+        // workspace can be borrowed mutably meanwhile.
+        let lengths = std::mem::take(&mut ws.lengths);
+        let result = self.backward_with(params, grads, x, ws, dstate, lengths.as_deref());
+        ws.lengths = lengths;
+        result
+    }
+
+    fn backward_with<S: Scalar>(
+        &self,
+        params: &[S],
+        grads: &mut [S],
+        x: SeqInput<'_, S>,
+        ws: &mut StackWorkspace<S>,
+        dstate: Option<&[S]>,
+        lengths: Option<&[usize]>,
+    ) -> Result<()> {
+        let c = &self.config;
+        let (t, b, h, dirs) = (ws.t, ws.b, c.hidden_size, c.directions());
+        let batch = Batch {
+            lengths,
+            ..Batch::new(x, t, b)
+        };
+        self.check(&batch)?;
+        if let Some(d) = dstate
+            && d.len() != c.state_len(b)
+        {
+            return Err(Error::Shape(format!(
+                "the final-state gradient has {} values, this model needs {}",
+                d.len(),
+                c.state_len(b)
+            )));
+        }
+        let k = &Cpu;
+        let (bh, lds) = (b * h, c.layers * dirs);
+        ws.dstate0.fill(S::zero());
+        for l in (0..c.layers).rev() {
+            let input_len = ws.input_len(c, l);
+            ws.dinput.clear();
+            ws.dinput.resize(input_len, S::zero());
+            for d in 0..dirs {
+                let cell = l * dirs + d;
+                let p = self.pass(t, b, d, batch.lengths);
+                let StackWorkspace {
+                    caches,
+                    dout,
+                    dinput,
+                    dstate0,
+                    outs,
+                    inputs,
+                    emb,
+                    masks,
+                    ..
+                } = ws;
+                let cache = &mut caches[cell];
+                // dL/dh from above, this direction's half; none at padding.
+                for (dst, src) in cache
+                    .dh
+                    .chunks_exact_mut(h)
+                    .zip(dout.chunks_exact(dirs * h))
+                {
+                    dst.copy_from_slice(&src[d * h..(d + 1) * h]);
+                }
+                if let Some(lengths) = batch.lengths {
+                    for (s, rows) in cache.dh.chunks_exact_mut(bh).enumerate() {
+                        for (r, _) in lengths.iter().enumerate().filter(|&(_, &n)| s >= n) {
+                            rows[r * h..(r + 1) * h].fill(S::zero());
+                        }
+                    }
+                }
+                let dh_last = dstate.map(|ds| &ds[cell * bh..(cell + 1) * bh]);
+                let dc_last = dstate
+                    .filter(|_| c.cell.has_cell_state())
+                    .map(|ds| &ds[(lds + cell) * bh..(lds + cell + 1) * bh]);
+                let x_l: SeqInput<'_, S> = match l {
+                    0 if self.embedding.is_some() => SeqInput::Dense(&emb[..]),
+                    0 => x,
+                    _ if masks[l - 1].is_empty() => SeqInput::Dense(&outs[l - 1]),
+                    _ => SeqInput::Dense(&inputs[l - 1]),
+                };
+                let cs = &self.cells[cell];
+                let [g_ih, g_hh, g_bi, g_bh] = split_mut(
+                    &mut grads[cs.all()],
+                    [cs.w_ih.len(), cs.w_hh.len(), cs.b_ih.len(), cs.b_hh.len()],
+                );
+                let mut g = CellGrads {
+                    w_ih: g_ih,
+                    w_hh: g_hh,
+                    b_ih: g_bi,
+                    b_hh: g_bh,
+                };
+                let (dh0s, dc0s) = dstate0.split_at_mut(lds * bh);
+                let dh0 = &mut dh0s[cell * bh..(cell + 1) * bh];
+                let dc0 = if c.cell.has_cell_state() {
+                    &mut dc0s[cell * bh..(cell + 1) * bh]
+                } else {
+                    &mut [][..]
+                };
+                let dx = match x_l {
+                    SeqInput::Dense(_) => Some(&mut dinput[..]),
+                    SeqInput::Tokens(_) => None,
+                };
+                cell::backward(
+                    k,
+                    &self.weights(params, cell),
+                    &mut g,
+                    x_l,
+                    &p,
+                    cache,
+                    dh_last,
+                    dc_last,
+                    dh0,
+                    dc0,
+                    dx,
+                );
+            }
+            // dL/d(layer input) becomes dL/d(previous layer's output), through dropout.
+            if l > 0 {
+                if !ws.masks[l - 1].is_empty() {
+                    for (g, &m) in ws.dinput.iter_mut().zip(&ws.masks[l - 1]) {
+                        *g *= m;
+                    }
+                }
+                std::mem::swap(&mut ws.dout, &mut ws.dinput);
+            }
+        }
+        match (&self.embedding, x) {
+            (Some(e), SeqInput::Tokens(tok)) => {
+                k.scatter_add_rows(&ws.dinput, tok, &mut grads[e.clone()])
+            }
+            (None, SeqInput::Dense(_)) => {
+                ws.dx.clear();
+                ws.dx.extend_from_slice(&ws.dinput);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The `c` part of a state buffer for `cell` (empty without cell state).
+fn state_c<S>(s: &[S], h_len: usize, cell: usize, bh: usize) -> &[S] {
+    if s.len() > h_len {
+        &s[h_len + cell * bh..h_len + (cell + 1) * bh]
+    } else {
+        &[]
+    }
+}
+
+/// Inverted dropout: each value is 0 with probability `p`, else `1/(1-p)`.
+fn fill_dropout_mask<S: Scalar>(rng: &mut ChaCha8Rng, p: f64, mask: &mut [S]) {
+    let keep = S::of(1.0 / (1.0 - p));
+    for m in mask.iter_mut() {
+        *m = if rng.random::<f64>() < p {
+            S::zero()
+        } else {
+            keep
+        };
+    }
+}
+
+/// Activations and gradients of a stack over one block, allocated once and
+/// reused.
+///
+/// Shapes (`DH = dirs·H`): `outs[l]: (T, B, DH)` per layer; `emb: (T, B, D)`;
+/// `masks[l], inputs[l]: (T, B, DH)` dropout masks and dropped inputs of
+/// layer `l+1` (empty without dropout); `state, dstate0`: state layout;
+/// `dout: (T, B, DH)`, `dinput: (T, B, I_l)` scratch of the backward.
+#[derive(Clone, Debug, Default)]
+pub struct StackWorkspace<S> {
+    t: usize,
+    b: usize,
+    lengths: Option<Vec<usize>>,
+    caches: Vec<CellCache<S>>,
+    outs: Vec<Vec<S>>,
+    masks: Vec<Vec<S>>,
+    inputs: Vec<Vec<S>>,
+    emb: Vec<S>,
+    state: Vec<S>,
+    dstate0: Vec<S>,
+    dout: Vec<S>,
+    dinput: Vec<S>,
+    dx: Vec<S>,
+    zeros: Vec<S>,
+}
+
+impl<S: Scalar> StackWorkspace<S> {
+    fn prepare(&mut self, c: &StackConfig, batch: &Batch<'_, S>) {
+        let (t, b, h, dirs) = (batch.t, batch.b, c.hidden_size, c.directions());
+        let z = S::zero();
+        self.t = t;
+        self.b = b;
+        self.lengths = batch.lengths.map(<[usize]>::to_vec);
+        self.caches.resize_with(c.layers * dirs, CellCache::default);
+        self.outs.resize_with(c.layers, Vec::new);
+        for o in &mut self.outs {
+            o.resize(t * b * dirs * h, z);
+        }
+        let between = c.layers - 1;
+        let dropout = c.dropout > 0.0;
+        self.masks.resize_with(between, Vec::new);
+        self.inputs.resize_with(between, Vec::new);
+        for (m, i) in self.masks.iter_mut().zip(&mut self.inputs) {
+            // Emptied here; filled by a training forward.
+            m.clear();
+            i.clear();
+            if dropout {
+                m.resize(t * b * dirs * h, z);
+                i.resize(t * b * dirs * h, z);
+            }
+        }
+        self.emb.resize(c.embed.map_or(0, |d| t * b * d), z);
+        self.state.resize(c.state_len(b), z);
+        self.dstate0.resize(c.state_len(b), z);
+        self.dout.resize(t * b * dirs * h, z);
+        self.zeros.clear();
+        self.zeros.resize(b * h, z);
+    }
+
+    /// Size of layer `l`'s input `(T, B, I_l)`.
+    fn input_len(&self, c: &StackConfig, l: usize) -> usize {
+        let per = match l {
+            0 => c.embed.unwrap_or(c.input_size),
+            _ => c.directions() * c.hidden_size,
+        };
+        self.t * self.b * per
+    }
+
+    /// T and B of the last forward.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.t, self.b)
+    }
+
+    /// The last layer's outputs `(T, B, dirs·H)`.
+    pub fn outputs(&self) -> &[S] {
+        self.outs.last().map_or(&[], |o| &o[..])
+    }
+
+    /// `dL/d(outputs)` `(T, B, dirs·H)` for the next backward: fill it.
+    pub fn output_grad(&mut self) -> &mut [S] {
+        &mut self.dout
+    }
+
+    /// The outputs and their gradient buffer at once.
+    pub fn outputs_and_grad(&mut self) -> (&[S], &mut [S]) {
+        (self.outs.last().map_or(&[][..], |o| &o[..]), &mut self.dout)
+    }
+
+    /// The state after the block.
+    pub fn final_state(&self) -> &[S] {
+        &self.state
+    }
+
+    /// `dL/d(initial state)` after a backward.
+    pub fn initial_state_grad(&self) -> &[S] {
+        &self.dstate0
+    }
+
+    /// `dL/dx: (T, B, I)` after a backward with dense input.
+    pub fn input_grad(&self) -> &[S] {
+        &self.dx
+    }
+}

@@ -15,7 +15,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::backend::{Activation, IGNORE};
 use crate::cell::{CellKind, SeqInput};
 use crate::error::{Error, Result};
+use crate::layer::attention::Score;
 use crate::layer::loss::Target;
+use crate::model::seq2seq::{PairBatch, Seq2Seq, Seq2SeqConfig};
 use crate::model::{Batch, Init, Net, NetConfig, NetWorkspace, ParamLayout, Readout};
 
 /// Step of the finite differences.
@@ -344,12 +346,115 @@ pub fn cells(name: &str) -> Result<Vec<(CellKind, u64)>> {
     Ok(picked)
 }
 
-/// Run every case of the named cells (`rnn`, `lstm`, `gru` or `all`).
+/// Run every case of the named models (`rnn`, `lstm`, `gru`, `seq2seq` or
+/// `all`).
 pub fn run(name: &str) -> Result<Vec<CaseReport>> {
     let mut reports = Vec::new();
+    if name == "seq2seq" {
+        return seq2seq();
+    }
     for (cell, seed) in cells(name)? {
         for case in cases(cell, seed) {
             reports.push(check(&case)?);
+        }
+    }
+    if name == "all" {
+        reports.extend(seq2seq()?);
+    }
+    Ok(reports)
+}
+
+/// A sequence-to-sequence configuration to check: encoder, bridge,
+/// attention (if any), decoder and output, with padded sources and targets.
+pub fn check_seq2seq(
+    cell: CellKind,
+    attention: Option<Score>,
+    bidirectional: bool,
+    layers: usize,
+    seed: u64,
+) -> Result<CaseReport> {
+    let config = Seq2SeqConfig {
+        cell,
+        src_vocab: 5,
+        tgt_vocab: 6,
+        embed: 3,
+        hidden: 3,
+        layers,
+        bidirectional,
+        attention,
+        attention_size: 4,
+    };
+    let mut model = Seq2Seq::<f64>::new(config, Init::Uniform, seed)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed + 1);
+    model.params = random_vec(&mut rng, model.params.len(), 0.6);
+    let (s, t, b) = (4, 3, 2);
+    let src: Vec<u32> = (0..s * b).map(|k| ((k * 3 + 1) % 5) as u32).collect();
+    let tgt_in: Vec<u32> = (0..t * b).map(|k| ((k * 5 + 2) % 6) as u32).collect();
+    let (src_lengths, tgt_lengths) = ([4, 2], [3, 2]);
+    let targets: Vec<u32> = (0..t * b)
+        .map(|k| {
+            if k / b >= tgt_lengths[k % b] {
+                IGNORE
+            } else {
+                ((k * 7) % 6) as u32
+            }
+        })
+        .collect();
+    let batch = PairBatch {
+        b,
+        src: &src,
+        src_lengths: &src_lengths,
+        tgt_in: &tgt_in,
+        tgt_lengths: &tgt_lengths,
+    };
+    let mut ws = model.workspace();
+    let mut grads = model.zero_grads();
+    model.loss_and_grad(&batch, &targets, &mut ws, &mut grads)?;
+    let mut params = model.params.clone();
+    let layout = model.layout().clone();
+    let mut probe = model.clone();
+    let tensors = check_tensors(&layout, &mut params, &grads, |p| {
+        probe.params.copy_from_slice(p);
+        probe.loss(&batch, &targets, &mut ws).expect("valid shapes")
+    });
+    let name = match attention {
+        None => "no attention",
+        Some(Score::Bahdanau) => "bahdanau",
+        Some(Score::LuongDot) => "luong-dot",
+        Some(Score::LuongGeneral) => "luong-general",
+    };
+    let dirs = if bidirectional { " bidirectional" } else { "" };
+    Ok(CaseReport {
+        case: format!(
+            "seq2seq {} {layers} layer(s){dirs} {name} padded",
+            cell.name()
+        ),
+        tensors,
+    })
+}
+
+/// Every sequence-to-sequence configuration: GRU and LSTM, each attention
+/// (and none), uni- and bidirectional encoders, one and two layers.
+pub fn seq2seq() -> Result<Vec<CaseReport>> {
+    let mut reports = Vec::new();
+    for (i, cell) in [CellKind::Gru, CellKind::Lstm].into_iter().enumerate() {
+        for (j, attention) in [
+            None,
+            Some(Score::LuongDot),
+            Some(Score::LuongGeneral),
+            Some(Score::Bahdanau),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let seed = 100 + 10 * i as u64 + j as u64;
+            reports.push(check_seq2seq(
+                cell,
+                attention,
+                j % 2 == 1,
+                1 + (i + j) % 2,
+                seed,
+            )?);
         }
     }
     Ok(reports)

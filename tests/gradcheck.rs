@@ -35,6 +35,11 @@ fn gru_gradients_match_finite_differences() {
 }
 
 #[test]
+fn seq2seq_gradients_match_finite_differences() {
+    assert_all_pass("seq2seq");
+}
+
+#[test]
 fn gradient_check_detects_a_wrong_gradient() {
     // The checker itself must be able to fail: a deliberately wrong analytic
     // gradient of f(x) = Σ x² is reported.

@@ -7,8 +7,8 @@ use recur::gradcheck::{self, TOLERANCE};
 
 #[derive(Args, Debug)]
 pub struct GradcheckArgs {
-    /// Which cell's gradients to check.
-    #[arg(long, default_value = "all", value_parser = ["rnn", "lstm", "gru", "all"])]
+    /// Which model's gradients to check.
+    #[arg(long, default_value = "all", value_parser = ["rnn", "lstm", "gru", "seq2seq", "all"])]
     model: String,
 }
 

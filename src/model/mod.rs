@@ -5,6 +5,7 @@
 pub mod config;
 pub mod net;
 pub mod params;
+pub mod seq2seq;
 pub mod stack;
 
 pub use config::{Init, NetConfig, Readout, RnnConfig};

@@ -22,6 +22,7 @@ pub mod bench;
 pub mod cell;
 pub mod checkpoint;
 pub mod data;
+pub mod decode;
 pub mod error;
 pub mod gradcheck;
 pub mod layer;

@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use super::corpus::read_text;
+use super::vocab::{CharVocab, END, START};
+use crate::backend::IGNORE;
 use crate::error::{Error, Result};
 
 /// A source sequence and the target it should become.
@@ -66,9 +68,132 @@ pub fn parse_pairs(text: &str, name: &str) -> Result<Vec<Pair>> {
     Ok(pairs)
 }
 
+/// The source and target vocabularies of a pair set; the target's has the
+/// START and END markers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairVocab {
+    /// Characters of the sources.
+    pub src: CharVocab,
+    /// Characters of the targets, plus START and END.
+    pub tgt: CharVocab,
+}
+
+impl PairVocab {
+    /// The vocabularies of `pairs`.
+    pub fn from_pairs(pairs: &[Pair]) -> Result<Self> {
+        let src: String = pairs.iter().map(|p| p.source.as_str()).collect();
+        let mut tgt: String = pairs.iter().map(|p| p.target.as_str()).collect();
+        if tgt.contains(START) || tgt.contains(END) {
+            return Err(Error::Data(
+                "targets may not contain the control characters U+0002 / U+0003".into(),
+            ));
+        }
+        tgt.push(START);
+        tgt.push(END);
+        Ok(PairVocab {
+            src: CharVocab::from_text(&src)?,
+            tgt: CharVocab::from_text(&tgt)?,
+        })
+    }
+
+    /// START's id in the target vocabulary.
+    pub fn start(&self) -> u32 {
+        self.tgt.id(START).expect("built with markers")
+    }
+
+    /// END's id in the target vocabulary.
+    pub fn end(&self) -> u32 {
+        self.tgt.id(END).expect("built with markers")
+    }
+}
+
+/// Token buffers of a padded batch of pairs, time-major: `src (S, B)`,
+/// `tgt_in (T, B)` = START + target, `tgt_out (T, B)` = target + END
+/// (`IGNORE` at padding), with the lengths.
+#[derive(Clone, Debug, Default)]
+pub struct PairBuffers {
+    /// B.
+    pub b: usize,
+    /// `(S, B)` source ids (0 at padding).
+    pub src: Vec<u32>,
+    /// `(B)`.
+    pub src_lengths: Vec<usize>,
+    /// `(T, B)` decoder inputs.
+    pub tgt_in: Vec<u32>,
+    /// `(T, B)` decoder targets.
+    pub tgt_out: Vec<u32>,
+    /// `(B)` target lengths including END.
+    pub tgt_lengths: Vec<usize>,
+}
+
+impl PairBuffers {
+    /// Encode `pairs` into the buffers (reusing them); characters outside
+    /// the vocabularies are an error naming them.
+    pub fn fill(&mut self, pairs: &[&Pair], vocab: &PairVocab) -> Result<()> {
+        let b = pairs.len();
+        let srcs = pairs
+            .iter()
+            .map(|p| vocab.src.encode(&p.source))
+            .collect::<Result<Vec<_>>>()?;
+        let tgts = pairs
+            .iter()
+            .map(|p| vocab.tgt.encode(&p.target))
+            .collect::<Result<Vec<_>>>()?;
+        let s = srcs.iter().map(Vec::len).max().unwrap_or(0);
+        let t = tgts.iter().map(Vec::len).max().unwrap_or(0) + 1;
+        self.b = b;
+        self.src_lengths = srcs.iter().map(Vec::len).collect();
+        self.tgt_lengths = tgts.iter().map(|x| x.len() + 1).collect();
+        self.src.clear();
+        self.tgt_in.clear();
+        self.tgt_out.clear();
+        for step in 0..s {
+            self.src
+                .extend(srcs.iter().map(|x| x.get(step).copied().unwrap_or(0)));
+        }
+        let (start, end) = (vocab.start(), vocab.end());
+        for step in 0..t {
+            for x in &tgts {
+                let input = if step == 0 {
+                    Some(start)
+                } else {
+                    x.get(step - 1).copied()
+                };
+                let out = match step.cmp(&x.len()) {
+                    std::cmp::Ordering::Less => x[step],
+                    std::cmp::Ordering::Equal => end,
+                    std::cmp::Ordering::Greater => IGNORE,
+                };
+                self.tgt_in.push(input.unwrap_or(end));
+                self.tgt_out.push(out);
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buffers_pad_and_mark() {
+        let pairs = [Pair::new("ab", "x"), Pair::new("c", "yz")];
+        let v = PairVocab::from_pairs(&pairs).unwrap();
+        let mut buf = PairBuffers::default();
+        buf.fill(&pairs.iter().collect::<Vec<_>>(), &v).unwrap();
+        let (s, e) = (v.start(), v.end());
+        let (x, y, z) = (
+            v.tgt.id('x').unwrap(),
+            v.tgt.id('y').unwrap(),
+            v.tgt.id('z').unwrap(),
+        );
+        assert_eq!(buf.src_lengths, vec![2, 1]);
+        assert_eq!(buf.tgt_lengths, vec![2, 3]);
+        assert_eq!(buf.tgt_in, vec![s, s, x, y, e, z]);
+        assert_eq!(buf.tgt_out, vec![x, y, e, z, IGNORE, e]);
+        assert_eq!(buf.src.len(), 4);
+    }
 
     #[test]
     fn parses_lines_and_skips_blanks() {

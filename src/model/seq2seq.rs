@@ -77,6 +77,11 @@ impl Seq2SeqConfig {
         }
     }
 
+    /// E: the encoder's output size, also the decoder's hidden size.
+    pub fn encoder_output_size(&self) -> usize {
+        self.encoder().output_size()
+    }
+
     /// Check every size; the message names what is wrong.
     pub fn validate(&self) -> Result<()> {
         self.encoder().validate()?;
@@ -498,6 +503,152 @@ impl<S: Scalar> Seq2Seq<S> {
             &mut ws.dys,
         )
     }
+}
+
+/// A source run through the encoder, ready for step-by-step decoding.
+#[derive(Clone, Debug)]
+pub struct Encoded<S> {
+    /// `(S, E)` encoder outputs.
+    pub keys: Vec<S>,
+    /// S: the source's length.
+    pub len: usize,
+    /// The decoder's initial state for one hypothesis.
+    pub state: Vec<S>,
+}
+
+/// Buffers of step-by-step decoding, reused.
+#[derive(Clone, Debug, Default)]
+pub struct DecodeWorkspace<S> {
+    enc: StackWorkspace<S>,
+    dec: StackWorkspace<S>,
+    caches: Vec<AttnCache<S>>,
+    ctx: Vec<S>,
+    cat: Vec<S>,
+    att: Vec<S>,
+    ys: Vec<S>,
+}
+
+impl<S: Scalar> DecodeWorkspace<S> {
+    /// Logits `(B, V_target)` of the last step.
+    pub fn logits(&self) -> &[S] {
+        &self.ys
+    }
+
+    /// The decoder states after the last step (state layout for B).
+    pub fn state(&self) -> &[S] {
+        self.dec.final_state()
+    }
+
+    /// Attention weights `(S)` of hypothesis `r` in the last step.
+    pub fn attention(&self, r: usize) -> Option<&[S]> {
+        self.caches.get(r).map(|c| &c.alpha[..])
+    }
+}
+
+impl<S: Scalar> Seq2Seq<S> {
+    /// Run one source (token ids) through the encoder.
+    pub fn encode(&self, src: &[u32], ws: &mut DecodeWorkspace<S>) -> Result<Encoded<S>> {
+        if src.is_empty() {
+            return Err(Error::Data(
+                "the input is empty; give at least one character".into(),
+            ));
+        }
+        let batch = Batch::new(SeqInput::Tokens(src), src.len(), 1);
+        self.encoder
+            .forward(&self.params, &batch, &mut ws.enc, None)?;
+        let mut state = Vec::new();
+        bridge(&self.config, 1, ws.enc.final_state(), &mut state);
+        Ok(Encoded {
+            keys: ws.enc.outputs().to_vec(),
+            len: src.len(),
+            state,
+        })
+    }
+
+    /// One decoder step for `b = tokens.len()` hypotheses of one source, from
+    /// their states (state layout for B). Afterwards `ws.logits()` holds
+    /// `(B, V_target)`, `ws.state()` the new states and `ws.attention(r)`
+    /// each hypothesis' attention over the source.
+    pub fn decode_step(
+        &self,
+        enc: &Encoded<S>,
+        tokens: &[u32],
+        state: &[S],
+        ws: &mut DecodeWorkspace<S>,
+    ) -> Result<()> {
+        let b = tokens.len();
+        let batch = Batch {
+            state: Some(state),
+            ..Batch::new(SeqInput::Tokens(tokens), 1, b)
+        };
+        self.decoder
+            .forward(&self.params, &batch, &mut ws.dec, None)?;
+        let d = self.dims(1, enc.len);
+        let k = &Cpu;
+        let z = S::zero();
+        let head_in: &[S] = match (self.score_weights(), &self.attn) {
+            (Some((score, w)), Some(slots)) => {
+                ws.ctx.resize(b * d.e, z);
+                ws.caches.resize_with(b, AttnCache::default);
+                let h = ws.dec.outputs();
+                for r in 0..b {
+                    let ctx = &mut ws.ctx[r * d.e..(r + 1) * d.e];
+                    attention::forward(
+                        score,
+                        &w,
+                        d,
+                        &h[r * d.hd..(r + 1) * d.hd],
+                        &enc.keys,
+                        enc.len,
+                        &mut ws.caches[r],
+                        ctx,
+                    );
+                }
+                ws.cat.resize(b * (d.e + d.hd), z);
+                for ((row, c), h) in ws
+                    .cat
+                    .chunks_exact_mut(d.e + d.hd)
+                    .zip(ws.ctx.chunks_exact(d.e))
+                    .zip(h.chunks_exact(d.hd))
+                {
+                    row[..d.e].copy_from_slice(c);
+                    row[d.e..].copy_from_slice(h);
+                }
+                ws.att.resize(b * d.hd, z);
+                linear::forward(
+                    k,
+                    &ws.cat,
+                    &self.params[slots.combine_w.clone()],
+                    &self.params[slots.combine_b.clone()],
+                    &mut ws.att,
+                );
+                k.activate(crate::backend::Activation::Tanh, &mut ws.att);
+                &ws.att
+            }
+            _ => ws.dec.outputs(),
+        };
+        ws.ys.resize(b * self.config.tgt_vocab, z);
+        linear::forward(
+            k,
+            head_in,
+            &self.params[self.fc_w.clone()],
+            &self.params[self.fc_b.clone()],
+            &mut ws.ys,
+        );
+        Ok(())
+    }
+}
+
+/// Rows `rows` of a state buffer laid out as blocks of `(B, n)`: the state
+/// of the chosen hypotheses, as a state buffer for `rows.len()`.
+pub fn select_rows<S: Copy>(state: &[S], b: usize, n: usize, rows: &[usize]) -> Vec<S> {
+    let mut out = Vec::with_capacity(state.len() / b.max(1) * rows.len());
+    for block in state.chunks_exact(b * n) {
+        for &r in rows {
+            out.extend_from_slice(&block[r * n..(r + 1) * n]);
+        }
+    }
+    out
 }
 
 /// Rows of sequence `r` of a time-major `(T, B, n)` buffer, contiguous `(T, n)`.

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::data::CharVocab;
+use crate::data::pairs::PairVocab;
 use crate::error::{Error, Result};
+use crate::model::seq2seq::{Seq2Seq, Seq2SeqConfig};
 use crate::model::{Net, NetConfig};
 
 /// Format version written into every file.
@@ -270,6 +272,75 @@ pub fn save_model(
         .map(|(n, s, d)| (n.as_str(), s.clone(), *d))
         .collect();
     write_safetensors(path, &tensors, &meta)
+}
+
+/// Save a sequence-to-sequence model with its two vocabularies.
+pub fn save_seq2seq(
+    path: &Path,
+    model: &Seq2Seq<f32>,
+    vocab: &PairVocab,
+    extra: &[(&str, String)],
+) -> Result<()> {
+    let mut meta = BTreeMap::new();
+    meta.insert("format".into(), "pt".into());
+    meta.insert("recur.format".into(), FORMAT.into());
+    meta.insert("recur.model".into(), "seq2seq".into());
+    meta.insert(
+        "recur.config".into(),
+        serde_json::to_string(model.config()).expect("config serializes"),
+    );
+    meta.insert(
+        "recur.src_vocab".into(),
+        serde_json::to_string(&vocab.src.to_strings()).expect("vocab serializes"),
+    );
+    meta.insert(
+        "recur.tgt_vocab".into(),
+        serde_json::to_string(&vocab.tgt.to_strings()).expect("vocab serializes"),
+    );
+    for (k, v) in extra {
+        meta.insert(format!("recur.{k}"), v.clone());
+    }
+    let tensors: Vec<_> = model
+        .layout()
+        .specs()
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.shape.clone(),
+                TensorData::F32(&model.params[s.range()]),
+            )
+        })
+        .collect();
+    write_safetensors(path, &tensors, &meta)
+}
+
+/// Load a model saved by [`save_seq2seq`], checking type and shapes.
+pub fn load_seq2seq(path: &Path) -> Result<(Seq2Seq<f32>, PairVocab)> {
+    let file = Loaded::open(path)?;
+    let kind = file.meta("recur.model")?;
+    if kind != "seq2seq" {
+        return Err(Error::Checkpoint(format!(
+            "{}: this checkpoint holds a '{kind}' model; `recur seq2seq` needs one trained with `recur seq2seq train`",
+            path.display()
+        )));
+    }
+    let config: Seq2SeqConfig = file.meta_json("recur.config")?;
+    let src = CharVocab::from_strings(&file.meta_json::<Vec<String>>("recur.src_vocab")?)?;
+    let tgt = CharVocab::from_strings(&file.meta_json::<Vec<String>>("recur.tgt_vocab")?)?;
+    if src.len() != config.src_vocab || tgt.len() != config.tgt_vocab || !tgt.has_markers() {
+        return Err(Error::Checkpoint(format!(
+            "{}: the vocabularies do not match the model's configuration",
+            path.display()
+        )));
+    }
+    let mut model = Seq2Seq::<f32>::new(config, crate::model::Init::Classic, 0)
+        .map_err(|e| Error::Checkpoint(format!("{}: bad configuration: {e}", path.display())))?;
+    for s in model.layout().specs().to_vec() {
+        let values = file.f32(&s.name, &s.shape)?;
+        model.params[s.range()].copy_from_slice(&values);
+    }
+    Ok((model, PairVocab { src, tgt }))
 }
 
 /// Names of the vanilla RNN's single biases (`rnn.bias_ih_l{k}[_reverse]`).

@@ -4,6 +4,7 @@ mod bench;
 mod eval;
 mod gradcheck;
 mod sample;
+mod seq2seq;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ enum Command {
     Gradcheck(gradcheck::GradcheckArgs),
     /// Measure training throughput (characters/s, GFLOP/s) on synthetic data.
     Bench(bench::BenchArgs),
+    /// Sequence-to-sequence models: train, translate.
+    Seq2seq(seq2seq::Seq2SeqArgs),
 }
 
 /// Run the parsed command.
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Eval(a) => eval::run(a),
         Command::Gradcheck(a) => gradcheck::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Seq2seq(a) => seq2seq::run(a),
     }
 }
 

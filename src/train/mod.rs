@@ -10,6 +10,7 @@
 
 mod data;
 mod log;
+pub mod seq2seq;
 mod shard;
 mod state;
 

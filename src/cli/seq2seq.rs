@@ -1,0 +1,225 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use recur::cell::CellKind;
+use recur::checkpoint::load_seq2seq;
+use recur::data::pairs::read_pairs;
+use recur::data::tasks::{Task, split};
+use recur::decode::{DecodeOptions, translate};
+use recur::layer::attention::Score;
+use recur::model::seq2seq::Seq2SeqConfig;
+use recur::optim::{Clip, OptimizerKind};
+use recur::train::LogWriter;
+use recur::train::seq2seq::{Seq2SeqTrainConfig, Seq2SeqTrainer};
+use recur::{Activation, Error, Result};
+
+#[derive(Args, Debug)]
+pub struct Seq2SeqArgs {
+    #[command(subcommand)]
+    command: Seq2SeqCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum Seq2SeqCommand {
+    /// Train an encoder-decoder on a built-in task or a pairs file.
+    Train(Box<TrainArgs>),
+    /// Translate one input with a trained checkpoint.
+    Translate(TranslateArgs),
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// A built-in task: reverse, sort, add or dates.
+    #[arg(long, conflicts_with = "pairs")]
+    task: Option<String>,
+    /// A file of source<TAB>target lines.
+    #[arg(long)]
+    pairs: Option<PathBuf>,
+    /// Training pairs drawn for a task.
+    #[arg(long, default_value_t = 20_000)]
+    train_size: usize,
+    /// Held-out pairs drawn for a task.
+    #[arg(long, default_value_t = 500)]
+    test_size: usize,
+    /// Fraction of a pairs file held out.
+    #[arg(long, default_value_t = 0.05)]
+    val_frac: f64,
+    /// Cell of encoder and decoder: gru, lstm or rnn.
+    #[arg(long, default_value = "gru", value_parser = ["gru", "lstm", "rnn"])]
+    cell: String,
+    /// Attention: none, bahdanau, luong-dot or luong-general.
+    #[arg(long, default_value = "luong-general", value_parser = ["none", "bahdanau", "luong-dot", "luong-general"])]
+    attention: String,
+    /// Encoder hidden size per direction.
+    #[arg(long, default_value_t = 128)]
+    hidden: usize,
+    /// Character embedding size.
+    #[arg(long, default_value_t = 32)]
+    embed: usize,
+    /// Layers of encoder and decoder.
+    #[arg(long, default_value_t = 1)]
+    layers: usize,
+    /// A bidirectional encoder.
+    #[arg(long)]
+    bidirectional: bool,
+    /// Pairs per batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// sgd, adagrad, rmsprop or adam.
+    #[arg(long, default_value = "adam")]
+    optimizer: String,
+    /// Learning rate.
+    #[arg(long, default_value_t = 3e-3, allow_hyphen_values = true)]
+    lr: f64,
+    /// Clip the global gradient norm.
+    #[arg(long, default_value_t = 5.0, allow_hyphen_values = true)]
+    clip_norm: f64,
+    /// Probability of teacher forcing per batch.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    teacher_forcing: f64,
+    /// Training iterations.
+    #[arg(long, conflicts_with = "epochs")]
+    iters: Option<u64>,
+    /// Passes over the training pairs.
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Measure held-out accuracy and save every N iterations.
+    #[arg(long, default_value_t = 500)]
+    eval_every: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Run folder.
+    #[arg(long, default_value = "out-seq2seq")]
+    out: PathBuf,
+    /// Append a JSON-lines log here.
+    #[arg(long)]
+    log: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct TranslateArgs {
+    /// model.safetensors of a seq2seq run, or its folder.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// The text to translate.
+    #[arg(long)]
+    input: String,
+    /// Beam width (1: greedy).
+    #[arg(long, default_value_t = 1)]
+    beam: usize,
+    /// Rank beams by log p / length^A.
+    #[arg(long, default_value_t = 0.0)]
+    length_alpha: f64,
+    /// Longest output.
+    #[arg(long, default_value_t = 100)]
+    max_len: usize,
+}
+
+pub fn run(a: Seq2SeqArgs) -> Result<ExitCode> {
+    match a.command {
+        Seq2SeqCommand::Train(t) => train(*t),
+        Seq2SeqCommand::Translate(t) => translate_cmd(t),
+    }
+}
+
+fn train(a: TrainArgs) -> Result<ExitCode> {
+    let (train_pairs, test_pairs, source) = match (&a.task, &a.pairs) {
+        (Some(name), _) => {
+            let task: Task = name.parse()?;
+            let (tr, te) = split(task, a.train_size, a.test_size, a.seed)?;
+            (tr, te, format!("the {name} task"))
+        }
+        (_, Some(path)) => {
+            let mut pairs = read_pairs(path)?;
+            let n_test = (pairs.len() as f64 * a.val_frac).round() as usize;
+            let test = pairs.split_off(pairs.len() - n_test.min(pairs.len().saturating_sub(1)));
+            (pairs, test, path.display().to_string())
+        }
+        _ => {
+            return Err(Error::Config(
+                "give --task reverse|sort|add|dates or --pairs FILE".into(),
+            ));
+        }
+    };
+    let cell = match a.cell.as_str() {
+        "lstm" => CellKind::Lstm,
+        "rnn" => CellKind::Rnn(Activation::Tanh),
+        _ => CellKind::Gru,
+    };
+    let attention = match a.attention.as_str() {
+        "bahdanau" => Some(Score::Bahdanau),
+        "luong-dot" => Some(Score::LuongDot),
+        "luong-general" => Some(Score::LuongGeneral),
+        _ => None,
+    };
+    let model = Seq2SeqConfig {
+        cell,
+        src_vocab: 1,
+        tgt_vocab: 1,
+        embed: a.embed,
+        hidden: a.hidden,
+        layers: a.layers,
+        bidirectional: a.bidirectional,
+        attention,
+        attention_size: a.hidden,
+    };
+    let config = Seq2SeqTrainConfig {
+        batch: a.batch,
+        optimizer: OptimizerKind::from_name(&a.optimizer, 0.0)?,
+        lr: a.lr,
+        clip: Clip::GlobalNorm(a.clip_norm),
+        teacher_forcing: a.teacher_forcing,
+        eval_every: a.eval_every,
+        seed: a.seed,
+        ..Seq2SeqTrainConfig::default()
+    };
+    let (n_train, n_test) = (train_pairs.len(), test_pairs.len());
+    let mut trainer = Seq2SeqTrainer::new(model, config, train_pairs, test_pairs, 1)?;
+    let total = match (a.iters, a.epochs) {
+        (Some(0), _) => return Err(Error::Config("--iters must be at least 1".into())),
+        (_, Some(0)) => return Err(Error::Config("--epochs must be at least 1".into())),
+        (Some(n), _) => n,
+        (_, Some(e)) => e * trainer.iters_per_epoch(),
+        _ => 10 * trainer.iters_per_epoch(),
+    };
+    trainer.set_total_iters(total);
+    eprintln!(
+        "training a {} encoder-decoder ({} attention, H={}) on {source}: {n_train} training and {n_test} held-out pairs, {total} iterations",
+        a.cell, a.attention, a.hidden
+    );
+    let mut log = a.log.as_deref().map(LogWriter::append).transpose()?;
+    let accuracy = trainer.run(Some(&a.out), log.as_mut(), &mut |line, acc| {
+        if let Some(acc) = acc {
+            eprintln!(
+                "iter {:>7}  loss {:.4}  held-out exact match {:.2}%",
+                line.iter,
+                line.train_loss,
+                100.0 * acc
+            );
+        }
+    })?;
+    if let Some(acc) = accuracy {
+        println!(
+            "held-out exact match: {:.2}% ({n_test} pairs); saved to {}",
+            100.0 * acc,
+            a.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn translate_cmd(a: TranslateArgs) -> Result<ExitCode> {
+    let (model, vocab) = load_seq2seq(&super::model_file(&a.checkpoint))?;
+    let opts = DecodeOptions {
+        beam: a.beam,
+        max_len: a.max_len,
+        length_alpha: a.length_alpha,
+    };
+    let out = translate(&model, &vocab, &a.input, &opts)?;
+    println!("{}", out.text);
+    eprintln!("log-probability {:.4}", out.log_prob);
+    Ok(ExitCode::SUCCESS)
+}

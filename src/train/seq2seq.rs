@@ -1,0 +1,309 @@
+//! Training a sequence-to-sequence model: shuffled batches of pairs,
+//! teacher forcing (with a ratio: batches without it feed the model its own
+//! greedy outputs), periodic exact-match accuracy on held-out pairs, logging
+//! and checkpoints.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::log::{LogLine, LogWriter};
+use crate::checkpoint::save_seq2seq;
+use crate::data::pairs::{Pair, PairBuffers, PairVocab};
+use crate::decode::{DecodeOptions, translate};
+use crate::error::{Error, Result};
+use crate::model::Init;
+use crate::model::seq2seq::{DecodeWorkspace, PairBatch, Seq2Seq, Seq2SeqConfig, Seq2SeqWorkspace};
+use crate::optim::{Clip, Optimizer, OptimizerKind};
+
+/// Everything that decides a sequence-to-sequence run besides the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Seq2SeqTrainConfig {
+    /// Pairs per batch.
+    pub batch: usize,
+    /// The optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    pub lr: f64,
+    /// Gradient clipping.
+    pub clip: Clip,
+    /// Probability that a batch is trained with teacher forcing.
+    pub teacher_forcing: f64,
+    /// Measure held-out accuracy (and save) every this many iterations; 0:
+    /// only at the end.
+    pub eval_every: u64,
+    /// Log every this many iterations.
+    pub log_every: u64,
+    /// Longest output when decoding.
+    pub max_len: usize,
+    /// Seed of the init, the batch order and teacher forcing.
+    pub seed: u64,
+}
+
+impl Default for Seq2SeqTrainConfig {
+    fn default() -> Self {
+        Seq2SeqTrainConfig {
+            batch: 32,
+            optimizer: OptimizerKind::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+            },
+            lr: 3e-3,
+            clip: Clip::GlobalNorm(5.0),
+            teacher_forcing: 1.0,
+            eval_every: 500,
+            log_every: 100,
+            max_len: 40,
+            seed: 42,
+        }
+    }
+}
+
+/// A sequence-to-sequence run in progress.
+pub struct Seq2SeqTrainer {
+    config: Seq2SeqTrainConfig,
+    model: Seq2Seq<f32>,
+    vocab: PairVocab,
+    optimizer: Optimizer<f32>,
+    train: Vec<Pair>,
+    test: Vec<Pair>,
+    order: Vec<usize>,
+    iter: u64,
+    total: u64,
+    smooth_loss: f64,
+    rng: ChaCha8Rng,
+    buf: PairBuffers,
+    ws: Seq2SeqWorkspace<f32>,
+    grads: Vec<f32>,
+}
+
+impl Seq2SeqTrainer {
+    /// A fresh run of `total` iterations on `train`, measured on `test`.
+    pub fn new(
+        model: Seq2SeqConfig,
+        config: Seq2SeqTrainConfig,
+        train: Vec<Pair>,
+        test: Vec<Pair>,
+        total: u64,
+    ) -> Result<Self> {
+        if config.batch == 0 {
+            return Err(Error::Config("--batch must be at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&config.teacher_forcing) {
+            return Err(Error::Config(format!(
+                "--teacher-forcing must be in [0, 1], got {}",
+                config.teacher_forcing
+            )));
+        }
+        if train.is_empty() {
+            return Err(Error::Data("no training pairs".into()));
+        }
+        let all: Vec<Pair> = train.iter().chain(&test).cloned().collect();
+        let vocab = PairVocab::from_pairs(&all)?;
+        let model = Seq2Seq::new(
+            Seq2SeqConfig {
+                src_vocab: vocab.src.len(),
+                tgt_vocab: vocab.tgt.len(),
+                ..model
+            },
+            Init::Uniform,
+            config.seed,
+        )?;
+        let optimizer = Optimizer::new(config.optimizer, config.lr, model.params.len())?;
+        Ok(Seq2SeqTrainer {
+            grads: model.zero_grads(),
+            ws: model.workspace(),
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            order: Vec::new(),
+            iter: 0,
+            total,
+            smooth_loss: (vocab.tgt.len() as f64).ln(),
+            buf: PairBuffers::default(),
+            config,
+            model,
+            vocab,
+            optimizer,
+            train,
+            test,
+        })
+    }
+
+    /// The run's settings.
+    pub fn config(&self) -> &Seq2SeqTrainConfig {
+        &self.config
+    }
+
+    /// The training and held-out pairs.
+    pub fn data(&self) -> (&[Pair], &[Pair]) {
+        (&self.train, &self.test)
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Seq2Seq<f32> {
+        &self.model
+    }
+
+    /// Its vocabularies.
+    pub fn vocab(&self) -> &PairVocab {
+        &self.vocab
+    }
+
+    /// Plan `n` iterations in all.
+    pub fn set_total_iters(&mut self, n: u64) {
+        self.total = n;
+    }
+
+    /// Iterations in one pass over the training pairs.
+    pub fn iters_per_epoch(&self) -> u64 {
+        self.train.len().div_ceil(self.config.batch) as u64
+    }
+
+    /// One iteration; returns the batch's loss (nats per target token).
+    pub fn step(&mut self) -> Result<f64> {
+        let b = self.config.batch;
+        let per_epoch = self.iters_per_epoch();
+        let k = (self.iter % per_epoch) as usize;
+        if k == 0 || self.order.len() != self.train.len() {
+            self.order = (0..self.train.len()).collect();
+            self.order.shuffle(&mut self.rng);
+        }
+        let picked: Vec<&Pair> = self
+            .order
+            .iter()
+            .skip(k * b)
+            .take(b)
+            .map(|&i| &self.train[i])
+            .collect();
+        self.buf.fill(&picked, &self.vocab)?;
+        if self.rng.random::<f64>() >= self.config.teacher_forcing {
+            self.feed_own_outputs()?;
+        }
+        let buf = &self.buf;
+        let batch = PairBatch {
+            b: buf.b,
+            src: &buf.src,
+            src_lengths: &buf.src_lengths,
+            tgt_in: &buf.tgt_in,
+            tgt_lengths: &buf.tgt_lengths,
+        };
+        self.grads.fill(0.0);
+        let loss = self
+            .model
+            .loss_and_grad(&batch, &buf.tgt_out, &mut self.ws, &mut self.grads)?;
+        if !loss.is_finite() || !self.config.clip.apply(&mut self.grads) {
+            return Err(Error::Diverged(format!(
+                "training diverged at iteration {}: the loss or a gradient is not finite; lower --lr or clip",
+                self.iter + 1
+            )));
+        }
+        self.optimizer.step(&mut self.model.params, &self.grads);
+        self.iter += 1;
+        self.smooth_loss = 0.99 * self.smooth_loss + 0.01 * loss;
+        Ok(loss)
+    }
+
+    /// Replace the decoder inputs after START by the model's own greedy
+    /// outputs (no teacher forcing for this batch). The inputs are data, so
+    /// the backward is the usual one on them.
+    fn feed_own_outputs(&mut self) -> Result<()> {
+        let (b, v) = (self.buf.b, self.vocab.tgt.len());
+        let t = self.buf.tgt_in.len() / b;
+        let mut dws = DecodeWorkspace::default();
+        for r in 0..b {
+            let src: Vec<u32> = (0..self.buf.src_lengths[r])
+                .map(|s| self.buf.src[s * b + r])
+                .collect();
+            let enc = self.model.encode(&src, &mut dws)?;
+            let mut state = enc.state.clone();
+            let mut token = self.vocab.start();
+            for step in 1..self.buf.tgt_lengths[r].min(t) {
+                self.model.decode_step(&enc, &[token], &state, &mut dws)?;
+                let logits = &dws.logits()[..v];
+                token = (0..v)
+                    .max_by(|&i, &j| logits[i].total_cmp(&logits[j]))
+                    .unwrap_or(0) as u32;
+                state.copy_from_slice(dws.state());
+                self.buf.tgt_in[step * b + r] = token;
+            }
+        }
+        Ok(())
+    }
+
+    /// Exact-match accuracy of greedy decoding on the held-out pairs.
+    pub fn accuracy(&self) -> Result<Option<f64>> {
+        if self.test.is_empty() {
+            return Ok(None);
+        }
+        let opts = DecodeOptions {
+            max_len: self.config.max_len,
+            ..Default::default()
+        };
+        let mut right = 0;
+        for p in &self.test {
+            if translate(&self.model, &self.vocab, &p.source, &opts)?.text == p.target {
+                right += 1;
+            }
+        }
+        Ok(Some(right as f64 / self.test.len() as f64))
+    }
+
+    /// Write `model.safetensors` into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        save_seq2seq(
+            &dir.join("model.safetensors"),
+            &self.model,
+            &self.vocab,
+            &[("iter", self.iter.to_string())],
+        )
+    }
+
+    /// Train to the planned iterations, measuring accuracy every
+    /// `eval_every` (and at the end), logging, saving into `out` at each
+    /// measurement. `on_line` sees each log line.
+    pub fn run(
+        &mut self,
+        out: Option<&Path>,
+        mut log: Option<&mut LogWriter>,
+        on_line: &mut dyn FnMut(&LogLine, Option<f64>),
+    ) -> Result<Option<f64>> {
+        let start = Instant::now();
+        let (mut window, mut n, mut chars) = (0.0, 0u64, 0usize);
+        let mut window_start = Instant::now();
+        let mut accuracy = None;
+        while self.iter < self.total {
+            window += self.step()?;
+            n += 1;
+            chars += self.buf.tgt_lengths.iter().sum::<usize>();
+            let last = self.iter == self.total;
+            let eval = last
+                || (self.config.eval_every > 0 && self.iter.is_multiple_of(self.config.eval_every));
+            if eval {
+                accuracy = self.accuracy()?;
+            }
+            if eval || self.iter.is_multiple_of(self.config.log_every) {
+                let line = LogLine {
+                    iter: self.iter,
+                    train_loss: window / n as f64,
+                    smooth_loss: self.smooth_loss,
+                    val_loss: None,
+                    chars_per_sec: chars as f64 / window_start.elapsed().as_secs_f64().max(1e-9),
+                    elapsed_s: start.elapsed().as_secs_f64(),
+                };
+                if let Some(log) = log.as_deref_mut() {
+                    log.write(&line)?;
+                }
+                on_line(&line, if eval { accuracy } else { None });
+                (window, n, chars) = (0.0, 0, 0);
+                window_start = Instant::now();
+            }
+            if eval && let Some(dir) = out {
+                self.save(dir)?;
+            }
+        }
+        Ok(accuracy)
+    }
+}

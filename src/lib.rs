@@ -32,6 +32,7 @@ pub mod optim;
 pub mod sample;
 pub mod tensor;
 pub mod train;
+pub mod viz;
 
 pub use backend::{Activation, Backend, Cpu, IGNORE};
 pub use cell::SeqInput;

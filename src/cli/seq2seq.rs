@@ -116,6 +116,9 @@ struct TranslateArgs {
     /// Longest output.
     #[arg(long, default_value_t = 100)]
     max_len: usize,
+    /// Draw the attention matrix to this file (.png or .svg).
+    #[arg(long)]
+    show_attention: Option<PathBuf>,
 }
 
 pub fn run(a: Seq2SeqArgs) -> Result<ExitCode> {
@@ -218,8 +221,39 @@ fn translate_cmd(a: TranslateArgs) -> Result<ExitCode> {
         max_len: a.max_len,
         length_alpha: a.length_alpha,
     };
+    if let Some(path) = &a.show_attention {
+        recur::viz::format_of(path)?;
+        if model.config().attention.is_none() {
+            return Err(Error::Config(
+                "--show-attention needs a model trained with attention".into(),
+            ));
+        }
+    }
     let out = translate(&model, &vocab, &a.input, &opts)?;
     println!("{}", out.text);
     eprintln!("log-probability {:.4}", out.log_prob);
+    if let Some(path) = &a.show_attention {
+        // Rows: each output token (■ for the end marker); columns: the input.
+        let rows: Vec<char> = out
+            .tokens
+            .iter()
+            .map(|&t| {
+                if t == vocab.end() {
+                    '■'
+                } else {
+                    vocab.tgt.char(t).unwrap_or('?')
+                }
+            })
+            .collect();
+        let cols: Vec<char> = a.input.chars().collect();
+        recur::viz::heatmap::draw(
+            path,
+            &out.attention,
+            &rows,
+            &cols,
+            &format!("attention: {} → {}", a.input, out.text),
+        )?;
+        eprintln!("attention drawn to {}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

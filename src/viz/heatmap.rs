@@ -1,0 +1,112 @@
+//! A labelled heatmap: rows and columns named by characters (attention of
+//! output characters over input characters), cells coloured by value in
+//! [0, 1] with a colour bar.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::colors::colormaps::ViridisRGB;
+
+use super::{Format, draw_error, ensure_font, format_of};
+use crate::error::Result;
+
+/// Pixels per cell.
+pub const CELL: u32 = 28;
+/// Margin left of the grid (row labels) and above it (column labels).
+pub const MARGIN: u32 = 48;
+/// Space right of the grid for the colour bar.
+pub const BAR: u32 = 72;
+
+/// The picture's size in pixels for `rows × cols` cells.
+pub fn size(rows: usize, cols: usize) -> (u32, u32) {
+    (
+        MARGIN + cols as u32 * CELL + BAR,
+        MARGIN + rows as u32 * CELL + MARGIN / 2,
+    )
+}
+
+/// Show a printable name for a character (space, newline, tab spelled out).
+fn label(c: char) -> String {
+    match c {
+        ' ' => "␣".into(),
+        '\n' => "⏎".into(),
+        '\t' => "⇥".into(),
+        c => c.to_string(),
+    }
+}
+
+/// Draw `values` (`rows.len()` rows of `cols.len()` values in [0, 1]) to
+/// `path` (PNG or SVG by extension), rows labelled with `rows`, columns
+/// with `cols`.
+pub fn draw(
+    path: &Path,
+    values: &[Vec<f32>],
+    rows: &[char],
+    cols: &[char],
+    title: &str,
+) -> Result<()> {
+    ensure_font();
+    let (w, h) = size(rows.len(), cols.len());
+    match format_of(path)? {
+        Format::Png => {
+            let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+            paint(&root, values, rows, cols, title).map_err(|e| draw_error(path, e))?;
+            root.present().map_err(|e| draw_error(path, e))
+        }
+        Format::Svg => {
+            let root = SVGBackend::new(path, (w, h)).into_drawing_area();
+            paint(&root, values, rows, cols, title).map_err(|e| draw_error(path, e))?;
+            root.present().map_err(|e| draw_error(path, e))
+        }
+    }
+}
+
+fn paint<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    values: &[Vec<f32>],
+    rows: &[char],
+    cols: &[char],
+    title: &str,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let font = ("sans-serif", 16).into_font();
+    let small = ("sans-serif", 12).into_font();
+    let m = MARGIN as i32;
+    let c = CELL as i32;
+    root.draw(&Text::new(title.to_string(), (4, 4), small.clone()))?;
+    for (i, row) in values.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            let (x, y) = (m + j as i32 * c, m + i as i32 * c);
+            let colour = ViridisRGB::get_color(v.clamp(0.0, 1.0));
+            root.draw(&Rectangle::new([(x, y), (x + c, y + c)], colour.filled()))?;
+        }
+    }
+    for (j, &ch) in cols.iter().enumerate() {
+        root.draw(&Text::new(
+            label(ch),
+            (m + j as i32 * c + c / 3, m - 22),
+            font.clone(),
+        ))?;
+    }
+    for (i, &ch) in rows.iter().enumerate() {
+        root.draw(&Text::new(
+            label(ch),
+            (m - 24, m + i as i32 * c + c / 4),
+            font.clone(),
+        ))?;
+    }
+    // Colour bar: 0 at the bottom, 1 at the top.
+    let bar_x = m + cols.len() as i32 * c + 16;
+    let bar_h = (rows.len() as i32 * c).max(40);
+    for k in 0..bar_h {
+        let v = 1.0 - k as f32 / (bar_h - 1).max(1) as f32;
+        root.draw(&Rectangle::new(
+            [(bar_x, m + k), (bar_x + 14, m + k + 1)],
+            ViridisRGB::get_color(v).filled(),
+        ))?;
+    }
+    root.draw(&Text::new("1", (bar_x + 20, m - 6), small.clone()))?;
+    root.draw(&Text::new("0", (bar_x + 20, m + bar_h - 10), small))?;
+    Ok(())
+}

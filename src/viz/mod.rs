@@ -1,0 +1,58 @@
+//! Pictures: PNG or SVG (by the file's extension), drawn with a font that
+//! ships inside the program (DejaVu Sans), so no system fonts are needed.
+
+pub mod heatmap;
+
+use std::path::Path;
+use std::sync::Once;
+
+use crate::error::{Error, Result};
+
+static FONT: Once = Once::new();
+
+/// Register the bundled font under the name plotters asks for.
+pub(crate) fn ensure_font() {
+    FONT.call_once(|| {
+        // The bundled bytes are a valid TrueType font; failure is impossible
+        // short of a corrupted build, and then text is simply not drawn.
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            plotters::style::FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
+    });
+}
+
+/// The image format a path asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Portable Network Graphics.
+    Png,
+    /// Scalable Vector Graphics.
+    Svg,
+}
+
+/// PNG or SVG from the extension, or an error saying which are known.
+pub fn format_of(path: &Path) -> Result<Format> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => Ok(Format::Png),
+        Some("svg") => Ok(Format::Svg),
+        _ => Err(Error::Config(format!(
+            "{}: name the picture .png or .svg",
+            path.display()
+        ))),
+    }
+}
+
+/// A drawing error as a recur error naming the file.
+pub(crate) fn draw_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Config(format!(
+        "{}: could not draw the picture: {e}",
+        path.display()
+    ))
+}

@@ -217,3 +217,71 @@ fn pairs_file_trains_and_translates() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn resume_is_exact() {
+    let d = temp("resume");
+    let run = |out: &PathBuf, iters: &str, resume: bool| {
+        let mut args = vec![
+            "seq2seq",
+            "train",
+            "--task",
+            "add",
+            "--train-size",
+            "200",
+            "--test-size",
+            "10",
+            "--hidden",
+            "16",
+            "--embed",
+            "8",
+            "--teacher-forcing",
+            "0.5",
+            "--batch",
+            "16",
+            "--eval-every",
+            "4",
+            "--iters",
+            iters,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if resume {
+            args.push("--resume");
+        }
+        let o = recur(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (straight, split) = (d.join("straight"), d.join("split"));
+    run(&straight, "12", false);
+    run(&split, "6", false);
+    run(&split, "12", true);
+    for f in ["model.safetensors", "state.safetensors"] {
+        assert!(
+            std::fs::read(straight.join(f)).unwrap() == std::fs::read(split.join(f)).unwrap(),
+            "{f} differs after resume"
+        );
+    }
+    // Different settings on resume are refused.
+    let o = recur(&[
+        "seq2seq",
+        "train",
+        "--task",
+        "add",
+        "--train-size",
+        "200",
+        "--test-size",
+        "10",
+        "--hidden",
+        "32",
+        "--embed",
+        "8",
+        "--iters",
+        "20",
+        "--out",
+        split.to_str().unwrap(),
+        "--resume",
+    ]);
+    fails_with(&o, &["--resume"]);
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -97,6 +97,9 @@ struct TrainArgs {
     /// Append a JSON-lines log here.
     #[arg(long)]
     log: Option<PathBuf>,
+    /// Continue the run saved in --out (repeat the original flags).
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Args, Debug)]
@@ -180,15 +183,18 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         ..Seq2SeqTrainConfig::default()
     };
     let (n_train, n_test) = (train_pairs.len(), test_pairs.len());
-    let mut trainer = Seq2SeqTrainer::new(model, config, train_pairs, test_pairs, 1)?;
+    let per_epoch = n_train.div_ceil(a.batch.max(1)) as u64;
     let total = match (a.iters, a.epochs) {
         (Some(0), _) => return Err(Error::Config("--iters must be at least 1".into())),
         (_, Some(0)) => return Err(Error::Config("--epochs must be at least 1".into())),
         (Some(n), _) => n,
-        (_, Some(e)) => e * trainer.iters_per_epoch(),
-        _ => 10 * trainer.iters_per_epoch(),
+        (_, Some(e)) => e * per_epoch,
+        _ => 10 * per_epoch,
     };
-    trainer.set_total_iters(total);
+    let mut trainer = match a.resume {
+        true => Seq2SeqTrainer::resume(&a.out, model, config, train_pairs, test_pairs, total)?,
+        false => Seq2SeqTrainer::new(model, config, train_pairs, test_pairs, total)?,
+    };
     eprintln!(
         "training a {} encoder-decoder ({} attention, H={}) on {source}: {n_train} training and {n_test} held-out pairs, {total} iterations",
         a.cell, a.attention, a.hidden

@@ -22,20 +22,10 @@ impl TrainData {
     /// A 64-bit FNV-1a fingerprint, so that `--resume` can tell whether the
     /// data changed.
     pub fn fingerprint(&self) -> u64 {
-        let mut h: u64 = 0xcbf29ce484222325;
-        let mut eat = |bytes: &[u8]| {
-            for &b in bytes {
-                h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-            }
-        };
         match self {
-            TrainData::Corpus(t) => eat(t.as_bytes()),
-            TrainData::Words(ws) => ws.iter().for_each(|w| {
-                eat(w.as_bytes());
-                eat(b"\n");
-            }),
+            TrainData::Corpus(t) => fingerprint([t.as_bytes()]),
+            TrainData::Words(ws) => fingerprint(ws.iter().flat_map(|w| [w.as_bytes(), b"\n"])),
         }
-        h
     }
 
     /// The vocabulary the data needs.
@@ -45,6 +35,17 @@ impl TrainData {
             TrainData::Words(ws) => word_vocab(ws),
         }
     }
+}
+
+/// 64-bit FNV-1a over the concatenated byte strings.
+pub(crate) fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for part in parts {
+        for &b in part {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+    }
+    h
 }
 
 /// Token sequences ready for batching.

@@ -11,8 +11,10 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::data::fingerprint;
 use super::log::{LogLine, LogWriter};
-use crate::checkpoint::save_seq2seq;
+use super::state::{Progress, SavedState, model_path, parse, require_saved_run, write_state};
+use crate::checkpoint::{Loaded, TensorData, load_seq2seq, save_seq2seq};
 use crate::data::pairs::{Pair, PairBuffers, PairVocab};
 use crate::decode::{DecodeOptions, translate};
 use crate::error::{Error, Result};
@@ -152,11 +154,6 @@ impl Seq2SeqTrainer {
         &self.vocab
     }
 
-    /// Plan `n` iterations in all.
-    pub fn set_total_iters(&mut self, n: u64) {
-        self.total = n;
-    }
-
     /// Iterations in one pass over the training pairs.
     pub fn iters_per_epoch(&self) -> u64 {
         self.train.len().div_ceil(self.config.batch) as u64
@@ -251,14 +248,84 @@ impl Seq2SeqTrainer {
         Ok(Some(right as f64 / self.test.len() as f64))
     }
 
-    /// Write `model.safetensors` into `dir`.
+    fn fingerprint(&self) -> u64 {
+        let pairs = self.train.iter().chain(&self.test);
+        fingerprint(pairs.flat_map(|p| [p.source.as_bytes(), b"\t", p.target.as_bytes(), b"\n"]))
+    }
+
+    /// Write `model.safetensors` and `state.safetensors` into `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         save_seq2seq(
-            &dir.join("model.safetensors"),
+            &model_path(dir),
             &self.model,
             &self.vocab,
             &[("iter", self.iter.to_string())],
+        )?;
+        let progress = Progress {
+            iter: self.iter,
+            total: self.total,
+            optimizer: &self.optimizer,
+            smooth_loss: self.smooth_loss,
+            rng: &self.rng,
+            fingerprint: self.fingerprint(),
+            config_json: serde_json::to_string(&self.config).expect("config serializes"),
+        };
+        let order: Vec<u32> = self.order.iter().map(|&i| i as u32).collect();
+        write_state(
+            dir,
+            &progress,
+            self.model.params.len(),
+            vec![("order", vec![order.len()], TensorData::U32(&order))],
         )
+    }
+
+    /// Continue the run saved in `dir` with these settings and data (which
+    /// must be the saved run's) up to `total` iterations; bit-for-bit the
+    /// run that was never interrupted.
+    pub fn resume(
+        dir: &Path,
+        model: Seq2SeqConfig,
+        config: Seq2SeqTrainConfig,
+        train: Vec<Pair>,
+        test: Vec<Pair>,
+        total: u64,
+    ) -> Result<Self> {
+        require_saved_run(dir)?;
+        let (saved_model, vocab) = load_seq2seq(&model_path(dir))?;
+        let model_iter = parse(&Loaded::open(&model_path(dir))?, "recur.iter")?;
+        let state = SavedState::open(dir, model_iter)?;
+        let mut t = Seq2SeqTrainer::new(model, config, train, test, total)?;
+        state.check_data(t.fingerprint(), "--task/--pairs, sizes and --seed")?;
+        let saved_config: Seq2SeqTrainConfig = state.config()?;
+        if saved_config != t.config || saved_model.config() != t.model.config() || vocab != t.vocab
+        {
+            return Err(Error::Config(
+                "--resume: the model or training settings differ from the saved run's; repeat the original command with --resume".into(),
+            ));
+        }
+        t.model = saved_model;
+        let n = t.model.params.len();
+        state.restore(
+            &mut t.optimizer,
+            n,
+            &mut t.smooth_loss,
+            &mut t.rng,
+            t.config.seed,
+        )?;
+        let order_len = if state.iter > 0 { t.train.len() } else { 0 };
+        t.order = state
+            .file
+            .u32("order", &[order_len])?
+            .into_iter()
+            .map(|i| i as usize)
+            .collect();
+        t.iter = state.iter;
+        Ok(t)
+    }
+
+    /// Iterations done.
+    pub fn iter(&self) -> u64 {
+        self.iter
     }
 
     /// Train to the planned iterations, measuring accuracy every
@@ -274,6 +341,12 @@ impl Seq2SeqTrainer {
         let (mut window, mut n, mut chars) = (0.0, 0u64, 0usize);
         let mut window_start = Instant::now();
         let mut accuracy = None;
+        if self.iter >= self.total {
+            return Err(Error::Config(format!(
+                "the run has already done {} of {} iterations; ask for more (--iters) to continue",
+                self.iter, self.total
+            )));
+        }
         while self.iter < self.total {
             window += self.step()?;
             n += 1;

@@ -71,7 +71,7 @@ struct TrainArgs {
     #[arg(long, default_value = "adam")]
     optimizer: String,
     /// Learning rate.
-    #[arg(long, default_value_t = 3e-3, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     lr: f64,
     /// Clip the global gradient norm.
     #[arg(long, default_value_t = 5.0, allow_hyphen_values = true)]

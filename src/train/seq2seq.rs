@@ -54,7 +54,7 @@ impl Default for Seq2SeqTrainConfig {
                 beta1: 0.9,
                 beta2: 0.999,
             },
-            lr: 3e-3,
+            lr: 1e-3,
             clip: Clip::GlobalNorm(5.0),
             teacher_forcing: 1.0,
             eval_every: 500,

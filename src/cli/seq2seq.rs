@@ -34,6 +34,9 @@ struct TrainArgs {
     /// A built-in task: reverse, sort, add or dates.
     #[arg(long, conflicts_with = "pairs")]
     task: Option<String>,
+    /// Lengths of reverse/sort examples, as MIN-MAX (default 5-20 / 5-15).
+    #[arg(long)]
+    lengths: Option<String>,
     /// A file of source<TAB>target lines.
     #[arg(long)]
     pairs: Option<PathBuf>,
@@ -134,7 +137,15 @@ pub fn run(a: Seq2SeqArgs) -> Result<ExitCode> {
 fn train(a: TrainArgs) -> Result<ExitCode> {
     let (train_pairs, test_pairs, source) = match (&a.task, &a.pairs) {
         (Some(name), _) => {
-            let task: Task = name.parse()?;
+            let mut task: Task = name.parse()?;
+            if let Some(l) = &a.lengths {
+                let bad = || Error::Config(format!("--lengths {l}: give MIN-MAX, e.g. 15-20"));
+                let (lo, hi) = l.split_once('-').ok_or_else(bad)?;
+                task = task.with_lengths(
+                    lo.trim().parse().map_err(|_| bad())?,
+                    hi.trim().parse().map_err(|_| bad())?,
+                )?;
+            }
             let (tr, te) = split(task, a.train_size, a.test_size, a.seed)?;
             (tr, te, format!("the {name} task"))
         }

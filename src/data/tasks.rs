@@ -21,10 +21,20 @@ use crate::error::{Error, Result};
 /// A built-in task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Task {
-    /// Reverse a string.
-    Reverse,
-    /// Sort digits.
-    Sort,
+    /// Reverse a string of `min..=max` letters (default 5-20).
+    Reverse {
+        /// Shortest string.
+        min: usize,
+        /// Longest string.
+        max: usize,
+    },
+    /// Sort `min..=max` digits (default 5-15).
+    Sort {
+        /// Fewest digits.
+        min: usize,
+        /// Most digits.
+        max: usize,
+    },
     /// Add two integers given as text.
     Add,
     /// Normalize human-written dates to ISO form.
@@ -35,8 +45,8 @@ impl std::str::FromStr for Task {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         Ok(match s {
-            "reverse" => Task::Reverse,
-            "sort" => Task::Sort,
+            "reverse" => Task::Reverse { min: 5, max: 20 },
+            "sort" => Task::Sort { min: 5, max: 15 },
             "add" => Task::Add,
             "dates" => Task::Dates,
             other => {
@@ -75,19 +85,36 @@ fn days_in(month: usize, year: u32) -> u32 {
 }
 
 impl Task {
+    /// The same task with sequence lengths `min..=max` (reverse and sort
+    /// only).
+    pub fn with_lengths(self, min: usize, max: usize) -> Result<Self> {
+        if min == 0 || min > max {
+            return Err(Error::Config(format!(
+                "lengths {min}-{max}: give MIN-MAX with 1 <= MIN <= MAX"
+            )));
+        }
+        match self {
+            Task::Reverse { .. } => Ok(Task::Reverse { min, max }),
+            Task::Sort { .. } => Ok(Task::Sort { min, max }),
+            _ => Err(Error::Config(
+                "--lengths applies to the reverse and sort tasks".into(),
+            )),
+        }
+    }
+
     /// One random example.
     pub fn example(self, rng: &mut impl Rng) -> Pair {
         match self {
-            Task::Reverse => {
-                let n = rng.random_range(5..=20);
+            Task::Reverse { min, max } => {
+                let n = rng.random_range(min..=max);
                 let s: String = (0..n)
                     .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
                     .collect();
                 let r = s.chars().rev().collect::<String>();
                 Pair::new(s, r)
             }
-            Task::Sort => {
-                let n = rng.random_range(5..=15);
+            Task::Sort { min, max } => {
+                let n = rng.random_range(min..=max);
                 let s: String = (0..n)
                     .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
                     .collect();
@@ -187,7 +214,7 @@ mod tests {
 
     #[test]
     fn reverse_pairs_are_reversals() {
-        check_all(Task::Reverse, |p| {
+        check_all("reverse".parse().unwrap(), |p| {
             (5..=20).contains(&p.source.len())
                 && p.target == p.source.chars().rev().collect::<String>()
         });
@@ -195,7 +222,7 @@ mod tests {
 
     #[test]
     fn sort_pairs_are_sorted_digits() {
-        check_all(Task::Sort, |p| {
+        check_all("sort".parse().unwrap(), |p| {
             let mut d: Vec<char> = p.source.chars().collect();
             d.sort();
             p.source.chars().all(|c| c.is_ascii_digit())
@@ -233,6 +260,17 @@ mod tests {
                 && d <= days_in(m - 1, y)
                 && forms.contains(&p.source)
         });
+    }
+
+    #[test]
+    fn lengths_can_be_chosen() {
+        let task = Task::Reverse { min: 5, max: 20 }
+            .with_lengths(15, 20)
+            .unwrap();
+        let (train, _) = split(task, 200, 0, 1).unwrap();
+        assert!(train.iter().all(|p| (15..=20).contains(&p.source.len())));
+        assert!(Task::Add.with_lengths(1, 3).is_err());
+        assert!(task.with_lengths(4, 2).is_err());
     }
 
     #[test]

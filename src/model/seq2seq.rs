@@ -270,7 +270,6 @@ impl<S: Scalar> Seq2Seq<S> {
         self.check(batch)?;
         let (s, t) = batch.steps();
         let b = batch.b;
-        let k = &Cpu;
         let enc = Batch {
             lengths: Some(batch.src_lengths),
             ..Batch::new(SeqInput::Tokens(batch.src), s, b)
@@ -290,61 +289,71 @@ impl<S: Scalar> Seq2Seq<S> {
         ws.t = t;
         ws.s = s;
         ws.b = b;
-        let head_in: &[S] = match (self.score_weights(), &self.attn) {
-            (Some((score, w)), Some(slots)) => {
-                ws.ctx.resize(t * b * d.e, z);
-                ws.caches.resize_with(b, AttnCache::default);
-                for r in 0..b {
-                    gather(ws.enc.outputs(), s, b, d.e, r, &mut ws.kb);
-                    gather(ws.dec.outputs(), t, b, d.hd, r, &mut ws.hb);
-                    ws.cb.resize(t * d.e, z);
-                    attention::forward(
-                        score,
-                        &w,
-                        d,
-                        &ws.hb,
-                        &ws.kb,
-                        batch.src_lengths[r],
-                        &mut ws.caches[r],
-                        &mut ws.cb,
-                    );
-                    scatter(&ws.cb, t, b, d.e, r, &mut ws.ctx, false);
-                }
-                // h̃ = tanh(W_c [c; h] + b_c)
-                ws.cat.resize(t * b * (d.e + d.hd), z);
-                for ((row, c), h) in ws
-                    .cat
-                    .chunks_exact_mut(d.e + d.hd)
-                    .zip(ws.ctx.chunks_exact(d.e))
-                    .zip(ws.dec.outputs().chunks_exact(d.hd))
-                {
-                    row[..d.e].copy_from_slice(c);
-                    row[d.e..].copy_from_slice(h);
-                }
-                ws.att.resize(t * b * d.hd, z);
-                linear::forward(
-                    k,
-                    &ws.cat,
-                    &self.params[slots.combine_w.clone()],
-                    &self.params[slots.combine_b.clone()],
-                    &mut ws.att,
+        if let Some((score, w)) = self.score_weights() {
+            ws.ctx.resize(t * b * d.e, z);
+            ws.caches.resize_with(b, AttnCache::default);
+            for r in 0..b {
+                gather(ws.enc.outputs(), s, b, d.e, r, &mut ws.kb);
+                gather(ws.dec.outputs(), t, b, d.hd, r, &mut ws.hb);
+                ws.cb.resize(t * d.e, z);
+                attention::forward(
+                    score,
+                    &w,
+                    d,
+                    &ws.hb,
+                    &ws.kb,
+                    batch.src_lengths[r],
+                    &mut ws.caches[r],
+                    &mut ws.cb,
                 );
-                k.activate(crate::backend::Activation::Tanh, &mut ws.att);
-                &ws.att
+                scatter(&ws.cb, t, b, d.e, r, &mut ws.ctx, false);
             }
-            _ => ws.dec.outputs(),
-        };
-        let v = self.config.tgt_vocab;
-        ws.ys.resize(t * b * v, z);
-        ws.dys.resize(t * b * v, z);
-        linear::forward(
-            k,
-            head_in,
-            &self.params[self.fc_w.clone()],
-            &self.params[self.fc_b.clone()],
+        }
+        ws.dys.resize(t * b * self.config.tgt_vocab, z);
+        self.head(
+            ws.dec.outputs(),
+            &ws.ctx,
+            &mut ws.cat,
+            &mut ws.att,
             &mut ws.ys,
         );
         Ok(())
+    }
+
+    /// The output over decoder states `h: (R, Hd)`: `ys (R, V) = W_out h̃ +
+    /// b_out`, where with attention `h̃ = tanh(W_c [ctx; h] + b_c)` (`ctx:
+    /// (R, E)`, `cat` and `att` keep `[ctx; h]` and `h̃`) and without, `h̃ = h`.
+    fn head(&self, h: &[S], ctx: &[S], cat: &mut Vec<S>, att: &mut Vec<S>, ys: &mut Vec<S>) {
+        let (k, z) = (&Cpu, S::zero());
+        let d = self.dims(0, 0);
+        let rows = h.len() / d.hd;
+        ys.resize(rows * self.config.tgt_vocab, z);
+        let (w, b) = (
+            &self.params[self.fc_w.clone()],
+            &self.params[self.fc_b.clone()],
+        );
+        let Some(slots) = &self.attn else {
+            return linear::forward(k, h, w, b, ys);
+        };
+        cat.resize(rows * (d.e + d.hd), z);
+        for ((row, c), h) in cat
+            .chunks_exact_mut(d.e + d.hd)
+            .zip(ctx.chunks_exact(d.e))
+            .zip(h.chunks_exact(d.hd))
+        {
+            row[..d.e].copy_from_slice(c);
+            row[d.e..].copy_from_slice(h);
+        }
+        att.resize(rows * d.hd, z);
+        linear::forward(
+            k,
+            cat,
+            &self.params[slots.combine_w.clone()],
+            &self.params[slots.combine_b.clone()],
+            att,
+        );
+        k.activate(crate::backend::Activation::Tanh, att);
+        linear::forward(k, att, w, b, ys);
     }
 
     /// Backward from `ws.output_grad()` (filled by [`Seq2Seq::loss_and_grad`]
@@ -584,55 +593,30 @@ impl<S: Scalar> Seq2Seq<S> {
         self.decoder
             .forward(&self.params, &batch, &mut ws.dec, None)?;
         let d = self.dims(1, enc.len);
-        let k = &Cpu;
         let z = S::zero();
-        let head_in: &[S] = match (self.score_weights(), &self.attn) {
-            (Some((score, w)), Some(slots)) => {
-                ws.ctx.resize(b * d.e, z);
-                ws.caches.resize_with(b, AttnCache::default);
-                let h = ws.dec.outputs();
-                for r in 0..b {
-                    let ctx = &mut ws.ctx[r * d.e..(r + 1) * d.e];
-                    attention::forward(
-                        score,
-                        &w,
-                        d,
-                        &h[r * d.hd..(r + 1) * d.hd],
-                        &enc.keys,
-                        enc.len,
-                        &mut ws.caches[r],
-                        ctx,
-                    );
-                }
-                ws.cat.resize(b * (d.e + d.hd), z);
-                for ((row, c), h) in ws
-                    .cat
-                    .chunks_exact_mut(d.e + d.hd)
-                    .zip(ws.ctx.chunks_exact(d.e))
-                    .zip(h.chunks_exact(d.hd))
-                {
-                    row[..d.e].copy_from_slice(c);
-                    row[d.e..].copy_from_slice(h);
-                }
-                ws.att.resize(b * d.hd, z);
-                linear::forward(
-                    k,
-                    &ws.cat,
-                    &self.params[slots.combine_w.clone()],
-                    &self.params[slots.combine_b.clone()],
-                    &mut ws.att,
+        if let Some((score, w)) = self.score_weights() {
+            ws.ctx.resize(b * d.e, z);
+            ws.caches.resize_with(b, AttnCache::default);
+            let h = ws.dec.outputs();
+            for r in 0..b {
+                let ctx = &mut ws.ctx[r * d.e..(r + 1) * d.e];
+                attention::forward(
+                    score,
+                    &w,
+                    d,
+                    &h[r * d.hd..(r + 1) * d.hd],
+                    &enc.keys,
+                    enc.len,
+                    &mut ws.caches[r],
+                    ctx,
                 );
-                k.activate(crate::backend::Activation::Tanh, &mut ws.att);
-                &ws.att
             }
-            _ => ws.dec.outputs(),
-        };
-        ws.ys.resize(b * self.config.tgt_vocab, z);
-        linear::forward(
-            k,
-            head_in,
-            &self.params[self.fc_w.clone()],
-            &self.params[self.fc_b.clone()],
+        }
+        self.head(
+            ws.dec.outputs(),
+            &ws.ctx,
+            &mut ws.cat,
+            &mut ws.att,
             &mut ws.ys,
         );
         Ok(())

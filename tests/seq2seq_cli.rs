@@ -237,6 +237,8 @@ fn resume_is_exact() {
             "8",
             "--teacher-forcing",
             "0.5",
+            "--schedule",
+            "constant",
             "--batch",
             "16",
             "--eval-every",

@@ -10,7 +10,7 @@ use recur::data::tasks::{Task, split};
 use recur::decode::{DecodeOptions, translate};
 use recur::layer::attention::Score;
 use recur::model::seq2seq::Seq2SeqConfig;
-use recur::optim::{Clip, OptimizerKind};
+use recur::optim::{Clip, OptimizerKind, Schedule};
 use recur::train::LogWriter;
 use recur::train::seq2seq::{Seq2SeqTrainConfig, Seq2SeqTrainer};
 use recur::{Activation, Error, Result};
@@ -79,6 +79,10 @@ struct TrainArgs {
     /// Clip the global gradient norm.
     #[arg(long, default_value_t = 5.0, allow_hyphen_values = true)]
     clip_norm: f64,
+    /// Learning-rate schedule: cosine (down to 5% at the end) or constant.
+    /// With cosine, resuming with a larger --iters stretches the schedule.
+    #[arg(long, default_value = "cosine", value_parser = ["cosine", "constant"])]
+    schedule: String,
     /// Probability of teacher forcing per batch.
     #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     teacher_forcing: f64,
@@ -188,6 +192,10 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         optimizer: OptimizerKind::from_name(&a.optimizer, 0.0)?,
         lr: a.lr,
         clip: Clip::GlobalNorm(a.clip_norm),
+        schedule: match a.schedule.as_str() {
+            "constant" => Schedule::Constant,
+            _ => Schedule::Cosine { floor: 0.05 },
+        },
         teacher_forcing: a.teacher_forcing,
         eval_every: a.eval_every,
         seed: a.seed,

@@ -76,6 +76,34 @@ impl OptimizerKind {
     }
 }
 
+/// How the learning rate changes over a run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Schedule {
+    /// The same rate throughout.
+    Constant,
+    /// Half a cosine from the rate down to `floor` times it at the last
+    /// iteration.
+    Cosine {
+        /// The final fraction of the rate.
+        floor: f64,
+    },
+}
+
+impl Schedule {
+    /// The rate at iteration `iter` (0-based) of `total`, from `base`.
+    pub fn lr(&self, base: f64, iter: u64, total: u64) -> f64 {
+        match *self {
+            Schedule::Constant => base,
+            Schedule::Cosine { floor } => {
+                let progress = iter as f64 / total.saturating_sub(1).max(1) as f64;
+                let cos = 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos());
+                base * (floor + (1.0 - floor) * cos)
+            }
+        }
+    }
+}
+
 /// An optimizer with its state.
 #[derive(Clone, Debug)]
 pub struct Optimizer<S> {
@@ -126,6 +154,11 @@ impl<S: Scalar> Optimizer<S> {
     /// The learning rate.
     pub fn lr(&self) -> f64 {
         self.lr
+    }
+
+    /// Change the learning rate (for a schedule).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
     }
 
     /// Steps taken so far.
@@ -307,6 +340,15 @@ mod tests {
         let mut p = vec![1.0];
         opt.step(&mut p, &[123.0]);
         assert!((p[0] - 0.99).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cosine_schedule_runs_from_the_rate_to_the_floor() {
+        let s = Schedule::Cosine { floor: 0.1 };
+        assert!((s.lr(1.0, 0, 101) - 1.0).abs() < 1e-12);
+        assert!((s.lr(1.0, 50, 101) - 0.55).abs() < 1e-12);
+        assert!((s.lr(1.0, 100, 101) - 0.1).abs() < 1e-12);
+        assert_eq!(Schedule::Constant.lr(0.3, 7, 10), 0.3);
     }
 
     #[test]

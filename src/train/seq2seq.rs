@@ -20,7 +20,7 @@ use crate::decode::{DecodeOptions, translate};
 use crate::error::{Error, Result};
 use crate::model::Init;
 use crate::model::seq2seq::{DecodeWorkspace, PairBatch, Seq2Seq, Seq2SeqConfig, Seq2SeqWorkspace};
-use crate::optim::{Clip, Optimizer, OptimizerKind};
+use crate::optim::{Clip, Optimizer, OptimizerKind, Schedule};
 
 /// Everything that decides a sequence-to-sequence run besides the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,8 @@ pub struct Seq2SeqTrainConfig {
     pub lr: f64,
     /// Gradient clipping.
     pub clip: Clip,
+    /// How the learning rate changes over the run.
+    pub schedule: Schedule,
     /// Probability that a batch is trained with teacher forcing.
     pub teacher_forcing: f64,
     /// Measure held-out accuracy (and save) every this many iterations; 0:
@@ -56,6 +58,7 @@ impl Default for Seq2SeqTrainConfig {
             },
             lr: 1e-3,
             clip: Clip::GlobalNorm(5.0),
+            schedule: Schedule::Cosine { floor: 0.05 },
             teacher_forcing: 1.0,
             eval_every: 500,
             log_every: 100,
@@ -197,6 +200,11 @@ impl Seq2SeqTrainer {
                 self.iter + 1
             )));
         }
+        self.optimizer.set_lr(
+            self.config
+                .schedule
+                .lr(self.config.lr, self.iter, self.total),
+        );
         self.optimizer.step(&mut self.model.params, &self.grads);
         self.iter += 1;
         self.smooth_loss = 0.99 * self.smooth_loss + 0.01 * loss;

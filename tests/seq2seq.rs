@@ -137,3 +137,61 @@ fn attention_model_learns_to_reverse() {
         "{right}/200 held-out strings reversed exactly"
     );
 }
+
+/// Padding changes nothing: a pair trained alone gives the same loss and
+/// gradients as the same pair inside a batch with a longer one whose
+/// targets are ignored.
+#[test]
+fn padding_changes_neither_loss_nor_gradients() {
+    use recur::IGNORE;
+    let pairs = [Pair::new("abc", "xy"), Pair::new("abcdea", "yxxyz")];
+    let vocab = PairVocab::from_pairs(&pairs).unwrap();
+    for attention in [
+        None,
+        Some(Score::LuongDot),
+        Some(Score::LuongGeneral),
+        Some(Score::Bahdanau),
+    ] {
+        let model = Seq2Seq::<f64>::new(
+            Seq2SeqConfig {
+                hidden: 4,
+                embed: 3,
+                attention_size: 5,
+                ..config(&vocab, attention)
+            },
+            Init::Uniform,
+            9,
+        )
+        .unwrap();
+        let mut ws = model.workspace();
+        let run = |which: &[&Pair], ignore_second: bool, ws: &mut _| {
+            let mut buf = PairBuffers::default();
+            buf.fill(which, &vocab).unwrap();
+            if ignore_second {
+                for (i, t) in buf.tgt_out.iter_mut().enumerate() {
+                    if i % 2 == 1 {
+                        *t = IGNORE;
+                    }
+                }
+            }
+            let batch = PairBatch {
+                b: buf.b,
+                src: &buf.src,
+                src_lengths: &buf.src_lengths,
+                tgt_in: &buf.tgt_in,
+                tgt_lengths: &buf.tgt_lengths,
+            };
+            let mut grads = model.zero_grads();
+            let loss = model
+                .loss_and_grad(&batch, &buf.tgt_out, ws, &mut grads)
+                .unwrap();
+            (loss, grads)
+        };
+        let (l1, g1) = run(&[&pairs[0]], false, &mut ws);
+        let (l2, g2) = run(&[&pairs[0], &pairs[1]], true, &mut ws);
+        assert!((l1 - l2).abs() < 1e-12, "{attention:?}: loss {l1} vs {l2}");
+        for (a, b) in g1.iter().zip(&g2) {
+            assert!((a - b).abs() < 1e-12, "{attention:?}: gradient {a} vs {b}");
+        }
+    }
+}

@@ -219,6 +219,7 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         a.cell, a.attention, a.hidden
     );
     let mut log = a.log.as_deref().map(LogWriter::append).transpose()?;
+    let started = std::time::Instant::now();
     let accuracy = trainer.run(Some(&a.out), log.as_mut(), &mut |line, acc| {
         if let Some(acc) = acc {
             eprintln!(
@@ -229,10 +230,12 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
             );
         }
     })?;
+    let secs = started.elapsed().as_secs_f64();
     if let Some(acc) = accuracy {
         println!(
-            "held-out exact match: {:.2}% ({n_test} pairs); saved to {}",
+            "held-out exact match: {:.2}% ({n_test} pairs) after {} iterations in {secs:.0} s; saved to {}",
             100.0 * acc,
+            trainer.iter(),
             a.out.display()
         );
     }

@@ -22,7 +22,7 @@ use crate::data::CharVocab;
 use crate::data::pairs::PairVocab;
 use crate::error::{Error, Result};
 use crate::model::seq2seq::{Seq2Seq, Seq2SeqConfig};
-use crate::model::{Net, NetConfig};
+use crate::model::{Net, NetConfig, ParamLayout};
 
 /// Format version written into every file.
 pub const FORMAT: &str = "recur-1";
@@ -222,6 +222,62 @@ impl Loaded {
     }
 }
 
+/// The metadata every model file carries: the format, the model kind, its
+/// configuration (JSON) and each named vocabulary, plus `extra`.
+fn model_meta(
+    kind: &str,
+    config: String,
+    vocabs: &[(&str, &CharVocab)],
+    extra: &[(&str, String)],
+) -> BTreeMap<String, String> {
+    let mut meta = BTreeMap::new();
+    meta.insert("format".into(), "pt".into());
+    meta.insert("recur.format".into(), FORMAT.into());
+    meta.insert("recur.model".into(), kind.into());
+    meta.insert("recur.config".into(), config);
+    for (name, v) in vocabs {
+        meta.insert(
+            format!("recur.{name}"),
+            serde_json::to_string(&v.to_strings()).expect("vocab serializes"),
+        );
+    }
+    for (k, v) in extra {
+        meta.insert(format!("recur.{k}"), v.clone());
+    }
+    meta
+}
+
+/// Every tensor of a flat buffer under its layout name.
+fn layout_tensors<'a>(
+    layout: &'a ParamLayout,
+    params: &'a [f32],
+) -> Vec<(String, Vec<usize>, TensorData<'a>)> {
+    layout
+        .specs()
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                s.shape.clone(),
+                TensorData::F32(&params[s.range()]),
+            )
+        })
+        .collect()
+}
+
+/// Write named tensors and metadata.
+fn write_named(
+    path: &Path,
+    tensors: &[(String, Vec<usize>, TensorData<'_>)],
+    meta: &BTreeMap<String, String>,
+) -> Result<()> {
+    let tensors: Vec<_> = tensors
+        .iter()
+        .map(|(n, s, d)| (n.as_str(), s.clone(), *d))
+        .collect();
+    write_safetensors(path, &tensors, meta)
+}
+
 /// Save a language model and its vocabulary; `extra` metadata is added
 /// (e.g. the training iteration).
 pub fn save_model(
@@ -231,33 +287,9 @@ pub fn save_model(
     extra: &[(&str, String)],
 ) -> Result<()> {
     let config = net.config();
-    let mut meta = BTreeMap::new();
-    meta.insert("format".into(), "pt".into());
-    meta.insert("recur.format".into(), FORMAT.into());
-    meta.insert("recur.model".into(), config.cell.name().into());
-    meta.insert(
-        "recur.config".into(),
-        serde_json::to_string(config).expect("config serializes"),
-    );
-    meta.insert(
-        "recur.vocab".into(),
-        serde_json::to_string(&vocab.to_strings()).expect("vocab serializes"),
-    );
-    for (k, v) in extra {
-        meta.insert(format!("recur.{k}"), v.clone());
-    }
-    let mut tensors: Vec<_> = net
-        .layout()
-        .specs()
-        .iter()
-        .map(|s| {
-            (
-                s.name.clone(),
-                s.shape.clone(),
-                TensorData::F32(&net.params[s.range()]),
-            )
-        })
-        .collect();
+    let json = serde_json::to_string(config).expect("config serializes");
+    let meta = model_meta(config.cell.name(), json, &[("vocab", vocab)], extra);
+    let mut tensors = layout_tensors(net.layout(), &net.params);
     // PyTorch's nn.RNN has a second bias; recur's single bh is bias_ih.
     let zeros = vec![0.0f32; config.hidden_size];
     for name in single_biases(net) {
@@ -267,11 +299,7 @@ pub fn save_model(
             TensorData::F32(&zeros),
         ));
     }
-    let tensors: Vec<_> = tensors
-        .iter()
-        .map(|(n, s, d)| (n.as_str(), s.clone(), *d))
-        .collect();
-    write_safetensors(path, &tensors, &meta)
+    write_named(path, &tensors, &meta)
 }
 
 /// Save a sequence-to-sequence model with its two vocabularies.
@@ -281,38 +309,14 @@ pub fn save_seq2seq(
     vocab: &PairVocab,
     extra: &[(&str, String)],
 ) -> Result<()> {
-    let mut meta = BTreeMap::new();
-    meta.insert("format".into(), "pt".into());
-    meta.insert("recur.format".into(), FORMAT.into());
-    meta.insert("recur.model".into(), "seq2seq".into());
-    meta.insert(
-        "recur.config".into(),
-        serde_json::to_string(model.config()).expect("config serializes"),
+    let json = serde_json::to_string(model.config()).expect("config serializes");
+    let meta = model_meta(
+        "seq2seq",
+        json,
+        &[("src_vocab", &vocab.src), ("tgt_vocab", &vocab.tgt)],
+        extra,
     );
-    meta.insert(
-        "recur.src_vocab".into(),
-        serde_json::to_string(&vocab.src.to_strings()).expect("vocab serializes"),
-    );
-    meta.insert(
-        "recur.tgt_vocab".into(),
-        serde_json::to_string(&vocab.tgt.to_strings()).expect("vocab serializes"),
-    );
-    for (k, v) in extra {
-        meta.insert(format!("recur.{k}"), v.clone());
-    }
-    let tensors: Vec<_> = model
-        .layout()
-        .specs()
-        .iter()
-        .map(|s| {
-            (
-                s.name.as_str(),
-                s.shape.clone(),
-                TensorData::F32(&model.params[s.range()]),
-            )
-        })
-        .collect();
-    write_safetensors(path, &tensors, &meta)
+    write_named(path, &layout_tensors(model.layout(), &model.params), &meta)
 }
 
 /// Load a model saved by [`save_seq2seq`], checking type and shapes.

@@ -6,6 +6,8 @@ mod gradcheck;
 mod sample;
 mod seq2seq;
 mod train;
+mod viz;
+mod viz_probs;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,6 +41,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Sequence-to-sequence models: train, translate.
     Seq2seq(seq2seq::Seq2SeqArgs),
+    /// Pictures: loss curves, next-character probabilities.
+    Viz(viz::VizArgs),
 }
 
 /// Run the parsed command.
@@ -50,6 +54,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gradcheck(a) => gradcheck::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Seq2seq(a) => seq2seq::run(a),
+        Command::Viz(a) => viz::run(a),
     }
 }
 

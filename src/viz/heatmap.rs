@@ -46,17 +46,29 @@ pub fn draw(
     cols: &[char],
     title: &str,
 ) -> Result<()> {
+    draw_marked(path, values, rows, cols, &[], title)
+}
+
+/// [`draw`], with the cells at `marks` (row, column) outlined.
+pub fn draw_marked(
+    path: &Path,
+    values: &[Vec<f32>],
+    rows: &[char],
+    cols: &[char],
+    marks: &[(usize, usize)],
+    title: &str,
+) -> Result<()> {
     ensure_font();
     let (w, h) = size(rows.len(), cols.len());
     match format_of(path)? {
         Format::Png => {
             let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
-            paint(&root, values, rows, cols, title).map_err(|e| draw_error(path, e))?;
+            paint(&root, values, rows, cols, marks, title).map_err(|e| draw_error(path, e))?;
             root.present().map_err(|e| draw_error(path, e))
         }
         Format::Svg => {
             let root = SVGBackend::new(path, (w, h)).into_drawing_area();
-            paint(&root, values, rows, cols, title).map_err(|e| draw_error(path, e))?;
+            paint(&root, values, rows, cols, marks, title).map_err(|e| draw_error(path, e))?;
             root.present().map_err(|e| draw_error(path, e))
         }
     }
@@ -67,6 +79,7 @@ fn paint<DB: DrawingBackend>(
     values: &[Vec<f32>],
     rows: &[char],
     cols: &[char],
+    marks: &[(usize, usize)],
     title: &str,
 ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
@@ -81,6 +94,13 @@ fn paint<DB: DrawingBackend>(
             let colour = ViridisRGB::get_color(v.clamp(0.0, 1.0));
             root.draw(&Rectangle::new([(x, y), (x + c, y + c)], colour.filled()))?;
         }
+    }
+    for &(i, j) in marks {
+        let (x, y) = (m + j as i32 * c, m + i as i32 * c);
+        root.draw(&Rectangle::new(
+            [(x + 1, y + 1), (x + c - 1, y + c - 1)],
+            RED.stroke_width(2),
+        ))?;
     }
     for (j, &ch) in cols.iter().enumerate() {
         root.draw(&Text::new(

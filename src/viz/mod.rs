@@ -2,6 +2,8 @@
 //! ships inside the program (DejaVu Sans), so no system fonts are needed.
 
 pub mod heatmap;
+pub mod loss;
+pub mod probs;
 
 use std::path::Path;
 use std::sync::Once;

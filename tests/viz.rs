@@ -169,3 +169,111 @@ fn probability_heatmap_from_the_cli() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn tsne_pictures_are_reproducible() {
+    let d = temp("tsne");
+    let corpus = d.join("corpus.txt");
+    std::fs::write(
+        &corpus,
+        "The quick brown fox, 12 times: jumps over the lazy dog!\n".repeat(20),
+    )
+    .unwrap();
+    let run = d.join("run");
+    let bin = env!("CARGO_BIN_EXE_recur");
+    let train = [
+        "train",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--iters",
+        "40",
+        "--hidden",
+        "16",
+    ];
+    let o = Command::new(bin)
+        .args(train)
+        .args(["--model", "lstm", "--layers", "2", "--sample-len", "0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let draw = |out: &Path, seed: &str| {
+        let o = Command::new(bin)
+            .args([
+                "viz",
+                "tsne",
+                "--checkpoint",
+                run.to_str().unwrap(),
+                "--text",
+                corpus.to_str().unwrap(),
+                "--layer",
+                "1",
+            ])
+            .args([
+                "--points",
+                "300",
+                "--labels",
+                "20",
+                "--seed",
+                seed,
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (a, b, c) = (d.join("a.png"), d.join("b.png"), d.join("c.png"));
+    draw(&a, "7");
+    draw(&b, "7");
+    draw(&c, "8");
+    assert_picture(&a, recur::viz::tsne::SIZE);
+    assert!(
+        std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+        "same inputs and seed, different pictures"
+    );
+    assert!(
+        std::fs::read(&a).unwrap() != std::fs::read(&c).unwrap(),
+        "the seed has no effect"
+    );
+    draw(&d.join("a.svg"), "7");
+    assert_svg(&d.join("a.svg"));
+    let o = Command::new(bin)
+        .args([
+            "viz",
+            "tsne",
+            "--checkpoint",
+            run.to_str().unwrap(),
+            "--text",
+            corpus.to_str().unwrap(),
+            "--layer",
+            "2",
+            "--out",
+        ])
+        .arg(d.join("x.png"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--layer 2"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn character_classes() {
+    use recur::viz::tsne::{CLASSES, class_of};
+    let name = |c| CLASSES[class_of(c)];
+    assert_eq!(
+        ['\n', ' ', '7', ',', 'Q', 'e', 'x', 'é'].map(name),
+        [
+            "newline",
+            "space",
+            "digit",
+            "punctuation",
+            "upper-case",
+            "vowel",
+            "letter",
+            "letter"
+        ]
+    );
+}

@@ -5,6 +5,7 @@ use clap::{Args, Subcommand};
 
 use recur::Result;
 use recur::viz::loss::{self, Axis};
+use recur::viz::tsne;
 
 #[derive(Args, Debug)]
 pub struct VizArgs {
@@ -18,6 +19,34 @@ enum VizCommand {
     Loss(LossArgs),
     /// The model's next-character probabilities at every step of a text.
     Probs(super::viz_probs::ProbsArgs),
+    /// Hidden states of a text embedded in 2-D with t-SNE, coloured by
+    /// character class.
+    Tsne(TsneArgs),
+}
+
+#[derive(Args, Debug)]
+struct TsneArgs {
+    /// model.safetensors of a language model, or its run folder.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// A text file to run the model over.
+    #[arg(long)]
+    text: PathBuf,
+    /// Which layer's states (0 = first).
+    #[arg(long, default_value_t = 0)]
+    layer: usize,
+    /// Use the states after the first N characters.
+    #[arg(long, default_value_t = 2000)]
+    points: usize,
+    /// Label this many points (evenly spaced) with their character.
+    #[arg(long, default_value_t = 60)]
+    labels: usize,
+    /// Seed of t-SNE's initial layout.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The picture (.png or .svg).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -46,5 +75,29 @@ pub fn run(a: VizArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         VizCommand::Probs(p) => super::viz_probs::run(p),
+        VizCommand::Tsne(t) => tsne(t),
     }
+}
+
+fn tsne(a: TsneArgs) -> Result<ExitCode> {
+    recur::viz::format_of(&a.out)?;
+    let ckpt = recur::checkpoint::load_model(&super::model_file(&a.checkpoint))?;
+    let text = recur::data::read_text(&a.text)?;
+    let start = std::time::Instant::now();
+    let (chars, states) = tsne::hidden_states(&ckpt.net, &ckpt.vocab, &text, a.layer, a.points)?;
+    let dim = states.len() / chars.len();
+    let coords = tsne::embed(&states, dim, a.seed)?;
+    let title = format!(
+        "t-SNE of {} hidden states (layer {}, {dim} values each)",
+        chars.len(),
+        a.layer
+    );
+    tsne::draw(&a.out, &coords, &chars, a.labels, &title)?;
+    eprintln!(
+        "{} states embedded in {:.1} s, drawn to {}",
+        chars.len(),
+        start.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -447,6 +447,11 @@ impl<S: Scalar> NetWorkspace<S> {
         self.stack.final_state()
     }
 
+    /// Layer `l`'s outputs `(T, B, dirs·H)` (empty past the last layer).
+    pub fn layer_outputs(&self, l: usize) -> &[S] {
+        self.stack.layer_outputs(l)
+    }
+
     /// The last layer's outputs `(T, B, dirs·H)`.
     pub fn last_layer_outputs(&self) -> &[S] {
         self.stack.outputs()

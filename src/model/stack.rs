@@ -608,6 +608,11 @@ impl<S: Scalar> StackWorkspace<S> {
         (self.t, self.b)
     }
 
+    /// Layer `l`'s outputs `(T, B, dirs·H)` (empty past the last layer).
+    pub fn layer_outputs(&self, l: usize) -> &[S] {
+        self.outs.get(l).map_or(&[][..], |o| &o[..])
+    }
+
     /// The last layer's outputs `(T, B, dirs·H)`.
     pub fn outputs(&self) -> &[S] {
         self.outs.last().map_or(&[], |o| &o[..])

@@ -4,6 +4,7 @@
 pub mod heatmap;
 pub mod loss;
 pub mod probs;
+pub mod tsne;
 
 use std::path::Path;
 use std::sync::Once;

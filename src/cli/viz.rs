@@ -22,6 +22,25 @@ enum VizCommand {
     /// Hidden states of a text embedded in 2-D with t-SNE, coloured by
     /// character class.
     Tsne(TsneArgs),
+    /// A self-contained HTML page: the text coloured by any hidden unit,
+    /// the most selective units, top-5 predictions on hover.
+    Activations(ActivationsArgs),
+}
+
+#[derive(Args, Debug)]
+struct ActivationsArgs {
+    /// model.safetensors of a language model, or its run folder.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// A text file to run the model over.
+    #[arg(long)]
+    text: PathBuf,
+    /// Show the first N characters.
+    #[arg(long, default_value_t = 3000)]
+    max_chars: usize,
+    /// The page (.html).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -76,6 +95,22 @@ pub fn run(a: VizArgs) -> Result<ExitCode> {
         }
         VizCommand::Probs(p) => super::viz_probs::run(p),
         VizCommand::Tsne(t) => tsne(t),
+        VizCommand::Activations(a) => {
+            let ckpt = recur::checkpoint::load_model(&super::model_file(&a.checkpoint))?;
+            let text = recur::data::read_text(&a.text)?;
+            recur::viz::activations::write_page(
+                &ckpt.net,
+                &ckpt.vocab,
+                &text,
+                a.max_chars,
+                &a.out,
+            )?;
+            eprintln!(
+                "activation viewer written to {} (open it in a browser)",
+                a.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

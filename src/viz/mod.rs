@@ -1,6 +1,7 @@
 //! Pictures: PNG or SVG (by the file's extension), drawn with a font that
 //! ships inside the program (DejaVu Sans), so no system fonts are needed.
 
+pub mod activations;
 pub mod heatmap;
 pub mod loss;
 pub mod probs;

@@ -101,7 +101,10 @@ pub fn hidden_states(
 pub fn embed(points: &[f32], dim: usize, seed: u64) -> Result<Vec<f32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let jitter = Normal::new(0.0f32, 1e-5).expect("valid normal");
-    let jittered: Vec<f32> = points.iter().map(|&p| p + jitter.sample(&mut rng)).collect();
+    let jittered: Vec<f32> = points
+        .iter()
+        .map(|&p| p + jitter.sample(&mut rng))
+        .collect();
     let rows: Vec<&[f32]> = jittered.chunks_exact(dim).collect();
     let n = rows.len();
     let normal = Normal::new(0.0f32, 1e-4).expect("valid normal");

@@ -4,6 +4,7 @@
 
 pub mod corpus;
 pub mod pairs;
+pub mod series;
 pub mod tasks;
 pub mod vocab;
 pub mod words;

@@ -124,6 +124,8 @@ pub enum LossKind {
     CrossEntropy,
     /// Mean squared error against random values.
     Mse,
+    /// Mean absolute error against random values.
+    Mae,
     /// `Σ y · g` for a random caller-supplied `g = dL/dy`.
     OutputGrad,
 }
@@ -172,6 +174,7 @@ impl Case {
         parts.push(match self.loss {
             LossKind::CrossEntropy => "cross-entropy".into(),
             LossKind::Mse => "mse".into(),
+            LossKind::Mae => "mae".into(),
             LossKind::OutputGrad => "given dL/dy".into(),
         });
         if self.padded {
@@ -221,6 +224,7 @@ pub fn check(case: &Case) -> Result<CaseReport> {
     let target = match case.loss {
         LossKind::CrossEntropy => Target::Classes(&classes),
         LossKind::Mse => Target::Values(&values),
+        LossKind::Mae => Target::AbsValues(&values),
         LossKind::OutputGrad => Target::OutputGrad(&dy),
     };
     let state0 = random_vec(&mut rng, c.state_len(b), 0.5);
@@ -317,6 +321,7 @@ pub fn cases(cell: CellKind, seed: u64) -> Vec<Case> {
         case(base(cell, ManyToOne), false, CrossEntropy, false, 2),
         case(base(cell, ManyToOne), true, Mse, false, 3),
         case(base(cell, ManyToOne), true, OutputGrad, false, 4),
+        case(base(cell, ManyToOne), true, Mae, false, 8),
         case(two(ManyToMany, true, None), true, Mse, true, 5),
         case(two(ManyToOne, true, Some(3)), false, CrossEntropy, true, 6),
         case(two(ManyToMany, false, None), false, CrossEntropy, true, 7),

@@ -13,6 +13,9 @@ pub enum Target<'a, S> {
     /// Real-valued targets: mean squared error averaged over all elements
     /// (PyTorch's `MSELoss`). `(R, Out)`.
     Values(&'a [S]),
+    /// Real-valued targets: mean absolute error over all elements
+    /// (PyTorch's `L1Loss`). `(R, Out)`.
+    AbsValues(&'a [S]),
     /// A caller-supplied gradient `dL/dy` for the outputs, as in a classroom
     /// notebook; the reported loss is 0. `(R, Out)`.
     OutputGrad(&'a [S]),
@@ -48,6 +51,25 @@ pub fn mse<S: Scalar>(y: &[S], target: &[S], dy: &mut [S]) -> f64 {
     loss / n.f64()
 }
 
+/// Mean absolute error over all elements; `dy` receives `sign(y - t) / N`
+/// (0 where they are equal).
+pub fn mae<S: Scalar>(y: &[S], target: &[S], dy: &mut [S]) -> f64 {
+    let n = S::of(y.len().max(1) as f64);
+    let mut loss = 0.0;
+    for ((d, &y), &t) in dy.iter_mut().zip(y).zip(target) {
+        let e = y - t;
+        loss += e.abs().f64();
+        *d = if e > S::zero() {
+            S::one() / n
+        } else if e < S::zero() {
+            -S::one() / n
+        } else {
+            S::zero()
+        };
+    }
+    loss / n.f64()
+}
+
 /// The loss of outputs `y: (R, V)` against `target`, and its gradient `dy`.
 ///
 /// Cross-entropy for class targets, MSE for values; for an output gradient
@@ -77,6 +99,10 @@ pub fn loss_and_grad<S: Scalar>(
         Target::Values(t) => {
             check_len("value targets", t.len(), y.len())?;
             Ok(mse(y, t, dy))
+        }
+        Target::AbsValues(t) => {
+            check_len("value targets", t.len(), y.len())?;
+            Ok(mae(y, t, dy))
         }
         Target::OutputGrad(g) => {
             check_len("output gradient", g.len(), y.len())?;

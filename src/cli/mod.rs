@@ -2,6 +2,7 @@
 
 mod bench;
 mod eval;
+mod forecast;
 mod gradcheck;
 mod sample;
 mod seq2seq;
@@ -41,8 +42,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Sequence-to-sequence models: train, translate.
     Seq2seq(seq2seq::Seq2SeqArgs),
-    /// Pictures: loss curves, next-character probabilities.
+    /// Pictures: loss curves, probabilities, t-SNE, the activation viewer.
     Viz(viz::VizArgs),
+    /// Forecast numeric time series (in progress: train and report).
+    Forecast(forecast::ForecastArgs),
 }
 
 /// Run the parsed command.
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Seq2seq(a) => seq2seq::run(a),
         Command::Viz(a) => viz::run(a),
+        Command::Forecast(a) => forecast::run(a),
     }
 }
 

@@ -9,6 +9,7 @@
 //! ```
 
 mod data;
+pub mod forecast;
 mod log;
 pub mod seq2seq;
 mod shard;

@@ -1,0 +1,287 @@
+//! Training a forecaster: windows of a (normalized) multivariate series in,
+//! the next `horizon` values of the target columns out, through a
+//! many-to-one recurrent network with a linear head; metrics on the held-out
+//! end of the series in the original units, beside naive baselines.
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::cell::{CellKind, SeqInput};
+use crate::data::series::{Normalizer, Split, Windows, windows};
+use crate::error::{Error, Result};
+use crate::layer::loss::Target;
+use crate::model::{Batch, Init, Net, NetConfig, NetWorkspace, Readout};
+use crate::optim::{Clip, Optimizer, OptimizerKind};
+
+/// The loss a forecaster trains on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegressionLoss {
+    /// Mean squared error.
+    Mse,
+    /// Mean absolute error.
+    Mae,
+}
+
+/// A forecasting run's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForecastConfig {
+    /// The recurrent cell.
+    pub cell: CellKind,
+    /// Hidden size.
+    pub hidden: usize,
+    /// Layers.
+    pub layers: usize,
+    /// Steps of history each forecast reads.
+    pub lookback: usize,
+    /// Steps predicted at once.
+    pub horizon: usize,
+    /// Steps between consecutive training windows.
+    pub stride: usize,
+    /// Windows per batch.
+    pub batch: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Training iterations.
+    pub iters: u64,
+    /// The loss.
+    pub loss: RegressionLoss,
+    /// Fraction of the series (at the end, before the test part) for validation.
+    pub val_frac: f64,
+    /// Fraction of the series at the end for the test metrics.
+    pub test_frac: f64,
+    /// Season length of the seasonal-naive baseline (0: none).
+    pub season: usize,
+    /// Seed of the init and the batch order.
+    pub seed: u64,
+}
+
+/// Test metrics in the original units, with the naive baselines'.
+#[derive(Clone, Debug, Serialize)]
+pub struct ForecastReport {
+    /// Test windows.
+    pub windows: usize,
+    /// The network's mean squared error.
+    pub mse: f64,
+    /// The network's mean absolute error.
+    pub mae: f64,
+    /// Repeating the last observed value: MSE, MAE.
+    pub last_value: (f64, f64),
+    /// Repeating the value one season earlier: MSE, MAE (with a season).
+    pub seasonal: Option<(f64, f64)>,
+    /// Validation MSE (normalized units) at the end of training.
+    pub val_mse: f64,
+}
+
+/// A trained forecaster with what it needs to forecast in original units.
+pub struct Forecaster {
+    /// The network.
+    pub net: Net<f32>,
+    /// Normalization of the features (fitted on the training part).
+    pub features: Normalizer,
+    /// Normalization of the targets (fitted on the training part).
+    pub targets: Normalizer,
+    /// The run's settings.
+    pub config: ForecastConfig,
+}
+
+/// Time-major `(L, B, F)` inputs and `(B, K)` targets of windows `idx`.
+fn gather(
+    w: &Windows,
+    idx: &[usize],
+    l: usize,
+    f: usize,
+    k: usize,
+    x: &mut Vec<f32>,
+    y: &mut Vec<f32>,
+) {
+    x.clear();
+    y.clear();
+    for t in 0..l {
+        for &i in idx {
+            x.extend_from_slice(&w.x[(i * l + t) * f..(i * l + t + 1) * f]);
+        }
+    }
+    for &i in idx {
+        y.extend_from_slice(&w.y[i * k..(i + 1) * k]);
+    }
+}
+
+impl Forecaster {
+    /// Train on `features[f][t]` to predict `targets[k][t]`.
+    pub fn train(
+        config: ForecastConfig,
+        features: &[Vec<f64>],
+        targets: &[Vec<f64>],
+    ) -> Result<(Self, ForecastReport)> {
+        let c = &config;
+        if c.lookback == 0 || c.horizon == 0 || c.stride == 0 || c.batch == 0 {
+            return Err(Error::Config(
+                "--lookback, --horizon, --stride and --batch must be at least 1".into(),
+            ));
+        }
+        let len = targets.first().map_or(0, Vec::len);
+        let split = Split::new(len, c.val_frac, c.test_frac)?;
+        if split.train < c.lookback + c.horizon + c.batch {
+            return Err(Error::Data(format!(
+                "the training part has {} steps, too few for windows of lookback {} + horizon {}; use a longer series or smaller windows",
+                split.train, c.lookback, c.horizon
+            )));
+        }
+        let fnorm = Normalizer::fit(features, split.train);
+        let tnorm = Normalizer::fit(targets, split.train);
+        let norm = |cols: &[Vec<f64>], n: &Normalizer| -> Vec<Vec<f64>> {
+            cols.iter()
+                .enumerate()
+                .map(|(i, col)| col.iter().map(|&v| n.forward(i, v)).collect())
+                .collect()
+        };
+        let (fz, tz) = (norm(features, &fnorm), norm(targets, &tnorm));
+        let (nf, nk) = (features.len(), targets.len() * c.horizon);
+        let back = c.lookback;
+        let train_w = windows(&fz, &tz, 0, split.train, c.lookback, c.horizon, c.stride);
+        let val_w = windows(
+            &fz,
+            &tz,
+            split.train.saturating_sub(back),
+            split.val,
+            c.lookback,
+            c.horizon,
+            1,
+        );
+        let test_w = windows(
+            &fz,
+            &tz,
+            split.val.saturating_sub(back),
+            len,
+            c.lookback,
+            c.horizon,
+            1,
+        );
+        if test_w.n == 0 {
+            return Err(Error::Data(
+                "the test part is too short for one window; raise --test-frac".into(),
+            ));
+        }
+        let model = NetConfig {
+            input_size: nf,
+            output_size: nk,
+            layers: c.layers,
+            readout: Readout::ManyToOne,
+            ..NetConfig::char_lm(c.cell, nf, c.hidden)
+        };
+        let mut net = Net::<f32>::new(model, Init::Uniform, c.seed)?;
+        let mut opt = Optimizer::new(
+            OptimizerKind::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+            },
+            c.lr,
+            net.params.len(),
+        )?;
+        let (mut ws, mut grads) = (net.workspace(), net.zero_grads());
+        let mut rng = ChaCha8Rng::seed_from_u64(c.seed);
+        let mut order: Vec<usize> = (0..train_w.n).collect();
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        let mut pos = order.len();
+        for _ in 0..c.iters {
+            if pos + c.batch > order.len() {
+                order.shuffle(&mut rng);
+                pos = 0;
+            }
+            let idx = &order[pos..(pos + c.batch).min(order.len())];
+            pos += idx.len();
+            gather(&train_w, idx, c.lookback, nf, nk, &mut x, &mut y);
+            grads.fill(0.0);
+            let target = match c.loss {
+                RegressionLoss::Mse => Target::Values(&y),
+                RegressionLoss::Mae => Target::AbsValues(&y),
+            };
+            let loss = net.loss_and_grad_batch(
+                &Batch::new(SeqInput::Dense(&x), c.lookback, idx.len()),
+                target,
+                &mut ws,
+                &mut grads,
+                None,
+            )?;
+            if !loss.is_finite() || !Clip::GlobalNorm(5.0).apply(&mut grads) {
+                return Err(Error::Diverged(
+                    "forecast training diverged; lower --lr".into(),
+                ));
+            }
+            opt.step(&mut net.params, &grads);
+        }
+        let val_mse = predict_windows(&net, &val_w, c.lookback, nf, nk, &mut ws)?
+            .iter()
+            .zip(&val_w.y)
+            .map(|(p, t)| ((p - t) as f64).powi(2))
+            .sum::<f64>()
+            / val_w.y.len().max(1) as f64;
+        // Test metrics in the original units, beside the baselines.
+        let pred = predict_windows(&net, &test_w, c.lookback, nf, nk, &mut ws)?;
+        let first = split.val.saturating_sub(back);
+        let (mut m, mut last, mut seas) = ([0.0f64; 2], [0.0f64; 2], [0.0f64; 2]);
+        let mut count = 0usize;
+        for w in 0..test_w.n {
+            let start = first + w; // window start (stride 1)
+            let end = start + c.lookback; // first predicted step
+            for h in 0..c.horizon {
+                for (k, col) in targets.iter().enumerate() {
+                    let truth = col[end + h];
+                    let p = tnorm.inverse(k, pred[w * nk + h * targets.len() + k] as f64);
+                    let lv = col[end - 1];
+                    m[0] += (p - truth).powi(2);
+                    m[1] += (p - truth).abs();
+                    last[0] += (lv - truth).powi(2);
+                    last[1] += (lv - truth).abs();
+                    if c.season > 0 && end + h >= c.season {
+                        let sv = col[end + h - c.season];
+                        seas[0] += (sv - truth).powi(2);
+                        seas[1] += (sv - truth).abs();
+                    }
+                    count += 1;
+                }
+            }
+        }
+        let n = count.max(1) as f64;
+        let report = ForecastReport {
+            windows: test_w.n,
+            mse: m[0] / n,
+            mae: m[1] / n,
+            last_value: (last[0] / n, last[1] / n),
+            seasonal: (c.season > 0).then(|| (seas[0] / n, seas[1] / n)),
+            val_mse,
+        };
+        Ok((
+            Forecaster {
+                net,
+                features: fnorm,
+                targets: tnorm,
+                config,
+            },
+            report,
+        ))
+    }
+}
+
+/// The network's normalized predictions `(N, K)` for every window.
+fn predict_windows(
+    net: &Net<f32>,
+    w: &Windows,
+    l: usize,
+    f: usize,
+    k: usize,
+    ws: &mut NetWorkspace<f32>,
+) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(w.n * k);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let all: Vec<usize> = (0..w.n).collect();
+    for idx in all.chunks(256) {
+        gather(w, idx, l, f, k, &mut x, &mut y);
+        net.forward_batch(&Batch::new(SeqInput::Dense(&x), l, idx.len()), ws, None)?;
+        out.extend_from_slice(ws.outputs());
+    }
+    Ok(out)
+}

@@ -23,6 +23,7 @@ use crate::data::pairs::PairVocab;
 use crate::error::{Error, Result};
 use crate::model::seq2seq::{Seq2Seq, Seq2SeqConfig};
 use crate::model::{Net, NetConfig, ParamLayout};
+use crate::train::forecast::Forecaster;
 
 /// Format version written into every file.
 pub const FORMAT: &str = "recur-1";
@@ -317,6 +318,72 @@ pub fn save_seq2seq(
         extra,
     );
     write_named(path, &layout_tensors(model.layout(), &model.params), &meta)
+}
+
+/// Save a forecaster: the network, its settings, the column names and the
+/// normalization statistics (fitted on the training part).
+pub fn save_forecaster(
+    path: &Path,
+    f: &Forecaster,
+    features: &[String],
+    targets: &[String],
+) -> Result<()> {
+    let config = serde_json::to_string(f.net.config()).expect("config serializes");
+    let extra = [
+        (
+            "forecast",
+            serde_json::to_string(&f.config).expect("config serializes"),
+        ),
+        (
+            "features",
+            serde_json::to_string(features).expect("names serialize"),
+        ),
+        (
+            "targets",
+            serde_json::to_string(targets).expect("names serialize"),
+        ),
+        (
+            "feature_norm",
+            serde_json::to_string(&f.features).expect("stats serialize"),
+        ),
+        (
+            "target_norm",
+            serde_json::to_string(&f.targets).expect("stats serialize"),
+        ),
+    ];
+    let meta = model_meta("forecast", config, &[], &extra);
+    write_named(path, &layout_tensors(f.net.layout(), &f.net.params), &meta)
+}
+
+/// Load a forecaster saved by [`save_forecaster`], with its feature and
+/// target column names.
+pub fn load_forecaster(path: &Path) -> Result<(Forecaster, Vec<String>, Vec<String>)> {
+    let file = Loaded::open(path)?;
+    let kind = file.meta("recur.model")?;
+    if kind != "forecast" {
+        return Err(Error::Checkpoint(format!(
+            "{}: this checkpoint holds a '{kind}' model; `recur forecast` needs one trained with `recur forecast train`",
+            path.display()
+        )));
+    }
+    let config: NetConfig = file.meta_json("recur.config")?;
+    let mut net = Net::<f32>::zeros(config)
+        .map_err(|e| Error::Checkpoint(format!("{}: bad configuration: {e}", path.display())))?;
+    for s in net.layout().specs().to_vec() {
+        let values = file.f32(&s.name, &s.shape)?;
+        net.params[s.range()].copy_from_slice(&values);
+    }
+    let f = Forecaster {
+        net,
+        features: file.meta_json("recur.feature_norm")?,
+        targets: file.meta_json("recur.target_norm")?,
+        config: file.meta_json("recur.forecast")?,
+    };
+    Ok((
+        f,
+        file.meta_json("recur.features")?,
+        file.meta_json("recur.targets")?,
+    ))
 }
 
 /// Load a model saved by [`save_seq2seq`], checking type and shapes.

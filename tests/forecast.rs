@@ -129,3 +129,67 @@ fn csv_errors_name_line_and_column() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn trained_forecaster_saves_predicts_rolls_and_plots() {
+    let d = std::env::temp_dir().join(format!("recur-forecast-predict-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let out = d.join("run");
+    let bin = env!("CARGO_BIN_EXE_recur");
+    let o = Command::new(bin)
+        .args([
+            "forecast",
+            "train",
+            "--synthetic",
+            "noisy-sine",
+            "--length",
+            "1500",
+            "--iters",
+            "200",
+            "--horizon",
+            "3",
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let png = d.join("f.png");
+    let o = Command::new(bin)
+        .args([
+            "forecast",
+            "predict",
+            "--checkpoint",
+            out.to_str().unwrap(),
+            "--synthetic",
+            "noisy-sine",
+            "--length",
+            "1500",
+        ])
+        .args([
+            "--from",
+            "1400",
+            "--steps",
+            "10",
+            "--plot",
+            png.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "step,noisy-sine");
+    assert_eq!(lines.len(), 11, "10 rolled steps past a horizon of 3");
+    assert!(lines[1].starts_with("1400,"));
+    let vals: Vec<f64> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        vals.iter().all(|v| v.abs() < 2.0),
+        "forecasts in the series' units: {vals:?}"
+    );
+    let img = image::open(&png).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), recur::viz::forecast::SIZE);
+    let _ = std::fs::remove_dir_all(&d);
+}

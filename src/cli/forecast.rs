@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use recur::cell::CellKind;
+use recur::checkpoint::{load_forecaster, save_forecaster};
 use recur::data::series::{Synthetic, read_csv};
 use recur::train::forecast::{ForecastConfig, Forecaster, RegressionLoss};
 use recur::{Activation, Error, Result};
@@ -18,6 +19,49 @@ pub struct ForecastArgs {
 enum ForecastCommand {
     /// Train a forecaster and report test metrics beside naive baselines.
     Train(Box<TrainArgs>),
+    /// Forecast from a series with a trained checkpoint, as CSV.
+    Predict(PredictArgs),
+}
+
+/// Where a series comes from.
+#[derive(Args, Debug)]
+struct SourceArgs {
+    /// A built-in series: noisy-sine, sines-trend or mackey-glass.
+    #[arg(long, conflicts_with = "csv", value_parser = ["noisy-sine", "sines-trend", "mackey-glass"])]
+    synthetic: Option<String>,
+    /// Length of a built-in series.
+    #[arg(long, default_value_t = 4000)]
+    length: usize,
+    /// A CSV file with a header.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// A time column to ignore in the math.
+    #[arg(long)]
+    time: Option<String>,
+    /// Fill missing or non-numeric cells with the previous value.
+    #[arg(long)]
+    fill_forward: bool,
+    /// Seed (of a built-in series).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Args, Debug)]
+struct PredictArgs {
+    /// model.safetensors of a forecast run, or its folder.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Forecast from this row, using the rows before it (default: the end).
+    #[arg(long)]
+    from: Option<usize>,
+    /// Steps to forecast (more than the horizon rolls predictions forward).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Also draw history, truth and forecast (.png or .svg).
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -85,11 +129,78 @@ struct TrainArgs {
     /// Seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Run folder for model.safetensors.
+    #[arg(long, default_value = "out-forecast")]
+    out: PathBuf,
 }
 
 pub fn run(a: ForecastArgs) -> Result<ExitCode> {
-    let ForecastCommand::Train(a) = a.command;
-    let (features, targets, source) = match (&a.synthetic, &a.csv) {
+    match a.command {
+        ForecastCommand::Train(t) => train(*t),
+        ForecastCommand::Predict(p) => predict(p),
+    }
+}
+
+/// The named columns of a series (a built-in series is one column named
+/// after it).
+fn load_columns(s: &SourceArgs, names: &[String]) -> Result<Vec<Vec<f64>>> {
+    match (&s.synthetic, &s.csv) {
+        (Some(name), _) => {
+            let kind = match name.as_str() {
+                "noisy-sine" => Synthetic::NoisySine,
+                "sines-trend" => Synthetic::SinesTrend,
+                _ => Synthetic::MackeyGlass,
+            };
+            let series = kind.generate(s.length, s.seed);
+            Ok(names.iter().map(|_| series.clone()).collect())
+        }
+        (_, Some(path)) => {
+            let table = read_csv(path, s.time.as_deref(), s.fill_forward)?;
+            names
+                .iter()
+                .map(|n| table.column(n).map(<[f64]>::to_vec))
+                .collect()
+        }
+        _ => Err(Error::Config("give --synthetic NAME or --csv FILE".into())),
+    }
+}
+
+fn predict(a: PredictArgs) -> Result<ExitCode> {
+    let (model, feature_names, target_names) = load_forecaster(&super::model_file(&a.checkpoint))?;
+    let features = load_columns(&a.source, &feature_names)?;
+    let targets = load_columns(&a.source, &target_names)?;
+    let len = targets[0].len();
+    let from = a.from.unwrap_or(len).min(len);
+    let cut =
+        |cols: &[Vec<f64>]| -> Vec<Vec<f64>> { cols.iter().map(|c| c[..from].to_vec()).collect() };
+    let steps = a.steps.unwrap_or(model.config.horizon);
+    let forecast = model.predict(&cut(&features), &cut(&targets), steps)?;
+    println!("step,{}", target_names.join(","));
+    for (i, row) in forecast.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(|v| format!("{v:.6}")).collect();
+        println!("{},{}", from + i, cells.join(","));
+    }
+    if let Some(path) = &a.plot {
+        let first = from.saturating_sub(4 * model.config.lookback);
+        let series = &targets[0];
+        let truth = &series[from..(from + steps).min(len)];
+        let pred: Vec<f64> = forecast.iter().map(|r| r[0]).collect();
+        recur::viz::forecast::draw(
+            path,
+            &target_names[0],
+            first,
+            &series[first..from],
+            from,
+            truth,
+            &pred,
+        )?;
+        eprintln!("forecast drawn to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn train(a: TrainArgs) -> Result<ExitCode> {
+    let (features, targets, source, feature_names, target_names) = match (&a.synthetic, &a.csv) {
         (Some(name), _) => {
             let s = match name.as_str() {
                 "noisy-sine" => Synthetic::NoisySine,
@@ -97,14 +208,17 @@ pub fn run(a: ForecastArgs) -> Result<ExitCode> {
                 _ => Synthetic::MackeyGlass,
             };
             let series = s.generate(a.length, a.seed);
+            let source = format!(
+                "{name} ({} steps, noise variance {})",
+                a.length,
+                s.noise_variance()
+            );
             (
                 vec![series.clone()],
                 vec![series],
-                format!(
-                    "{name} ({} steps, noise variance {})",
-                    a.length,
-                    s.noise_variance()
-                ),
+                source,
+                vec![name.clone()],
+                vec![name.clone()],
             )
         }
         (_, Some(path)) => {
@@ -123,7 +237,19 @@ pub fn run(a: ForecastArgs) -> Result<ExitCode> {
                 Some(f) => pick(f)?,
                 None => targets.clone(),
             };
-            (features, targets, path.display().to_string())
+            let split = |list: &str| {
+                list.split(',')
+                    .map(|n| n.trim().to_string())
+                    .collect::<Vec<_>>()
+            };
+            let feature_names = split(a.features.as_deref().unwrap_or(target));
+            (
+                features,
+                targets,
+                path.display().to_string(),
+                feature_names,
+                split(target),
+            )
         }
         _ => {
             return Err(Error::Config(
@@ -161,7 +287,19 @@ pub fn run(a: ForecastArgs) -> Result<ExitCode> {
         a.model, a.layers, a.hidden, a.lookback, a.horizon
     );
     let start = std::time::Instant::now();
-    let (_model, r) = Forecaster::train(config, &features, &targets)?;
+    let (model, r) = Forecaster::train(config, &features, &targets)?;
+    if a.out.exists() && !a.out.is_dir() {
+        return Err(Error::Config(format!(
+            "--out {} is a file; give a folder",
+            a.out.display()
+        )));
+    }
+    save_forecaster(
+        &a.out.join("model.safetensors"),
+        &model,
+        &feature_names,
+        &target_names,
+    )?;
     println!(
         "test windows: {}  (trained in {:.1} s; validation MSE {:.5} in normalized units)",
         r.windows,

@@ -266,6 +266,69 @@ impl Forecaster {
     }
 }
 
+impl Forecaster {
+    /// Forecast `steps` values of each target after the last `lookback`
+    /// rows of `features` / `targets` (original units), `horizon` at a time;
+    /// past the horizon, predictions are fed back as history, which needs
+    /// the features to be the targets. Returns `[step][target]`.
+    pub fn predict(
+        &self,
+        features: &[Vec<f64>],
+        targets: &[Vec<f64>],
+        steps: usize,
+    ) -> Result<Vec<Vec<f64>>> {
+        let c = &self.config;
+        let (nf, nt) = (features.len(), targets.len());
+        let len = targets.first().map_or(0, Vec::len);
+        if len < c.lookback {
+            return Err(Error::Data(format!(
+                "forecasting needs at least --lookback = {} rows of history, got {len}",
+                c.lookback
+            )));
+        }
+        if steps > c.horizon && features != targets {
+            return Err(Error::Config(format!(
+                "forecasting {steps} steps rolls past the horizon {} by feeding predictions back, which needs the features to be the targets",
+                c.horizon
+            )));
+        }
+        let mut hist: Vec<Vec<f64>> = features
+            .iter()
+            .map(|col| col[len - c.lookback..].to_vec())
+            .collect();
+        let mut ws = self.net.workspace();
+        let mut out = Vec::with_capacity(steps);
+        while out.len() < steps {
+            // (L, 1, F) normalized input.
+            let x: Vec<f32> = (0..c.lookback)
+                .flat_map(|t| hist.iter().enumerate().map(move |(f, col)| (f, col[t])))
+                .map(|(f, v)| self.features.forward(f, v) as f32)
+                .collect();
+            self.net.forward_batch(
+                &Batch::new(SeqInput::Dense(&x), c.lookback, 1),
+                &mut ws,
+                None,
+            )?;
+            for h in 0..c.horizon {
+                if out.len() == steps {
+                    break;
+                }
+                let row: Vec<f64> = (0..nt)
+                    .map(|k| self.targets.inverse(k, ws.outputs()[h * nt + k] as f64))
+                    .collect();
+                if nf == nt {
+                    for (col, &v) in hist.iter_mut().zip(&row) {
+                        col.remove(0);
+                        col.push(v);
+                    }
+                }
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The network's normalized predictions `(N, K)` for every window.
 fn predict_windows(
     net: &Net<f32>,

@@ -2,6 +2,7 @@
 //! ships inside the program (DejaVu Sans), so no system fonts are needed.
 
 pub mod activations;
+pub mod forecast;
 pub mod heatmap;
 pub mod loss;
 pub mod probs;

@@ -1,0 +1,101 @@
+//! A forecast against its history and, where known, the truth.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::{Format, draw_error, ensure_font, format_of};
+use crate::error::Result;
+
+/// Picture size in pixels.
+pub const SIZE: (u32, u32) = (900, 420);
+
+/// Draw `history` (steps `start..start+len`), `truth` and `forecast` (both
+/// from step `from`) of one series to `out` (PNG or SVG).
+pub fn draw(
+    out: &Path,
+    name: &str,
+    start: usize,
+    history: &[f64],
+    from: usize,
+    truth: &[f64],
+    forecast: &[f64],
+) -> Result<()> {
+    let format = format_of(out)?;
+    ensure_font();
+    match format {
+        Format::Png => {
+            let root = BitMapBackend::new(out, SIZE).into_drawing_area();
+            paint(&root, name, start, history, from, truth, forecast)
+                .map_err(|e| draw_error(out, e))?;
+            root.present().map_err(|e| draw_error(out, e))
+        }
+        Format::Svg => {
+            let root = SVGBackend::new(out, SIZE).into_drawing_area();
+            paint(&root, name, start, history, from, truth, forecast)
+                .map_err(|e| draw_error(out, e))?;
+            root.present().map_err(|e| draw_error(out, e))
+        }
+    }
+}
+
+fn paint<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    name: &str,
+    start: usize,
+    history: &[f64],
+    from: usize,
+    truth: &[f64],
+    forecast: &[f64],
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let all = history.iter().chain(truth).chain(forecast);
+    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+        (a.min(v), b.max(v))
+    });
+    let pad = ((hi - lo) * 0.05).max(1e-6);
+    let end = (from + truth.len().max(forecast.len())).max(start + history.len()) as f64;
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("{name}: history, truth and forecast"),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(start as f64..end, (lo - pad)..(hi + pad))?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .label_style(("sans-serif", 13))
+        .draw()?;
+    let line = |data: &[f64], first: usize| {
+        data.iter()
+            .enumerate()
+            .map(move |(i, &v)| ((first + i) as f64, v))
+            .collect::<Vec<_>>()
+    };
+    let series = [
+        ("history", line(history, start), BLACK),
+        ("truth", line(truth, from), GREEN),
+        ("forecast", line(forecast, from), RED),
+    ];
+    for (label, pts, colour) in series {
+        if pts.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(LineSeries::new(pts, colour.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()?;
+    Ok(())
+}

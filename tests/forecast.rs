@@ -23,6 +23,8 @@ fn config(season: usize) -> ForecastConfig {
         test_frac: 0.2,
         season,
         seed: 42,
+        every_step: false,
+        bidirectional: false,
     }
 }
 
@@ -77,6 +79,42 @@ fn mae_training_and_multi_step_horizons_work() {
         r.mae,
         r.last_value.1
     );
+}
+
+#[test]
+fn many_to_many_and_bidirectional_variants_beat_the_baseline() {
+    let s = Synthetic::MackeyGlass.generate(3000, 5);
+    for c in [
+        ForecastConfig {
+            every_step: true,
+            iters: 600,
+            ..config(0)
+        },
+        ForecastConfig {
+            bidirectional: true,
+            iters: 600,
+            ..config(0)
+        },
+    ] {
+        let (_, r) = Forecaster::train(
+            c.clone(),
+            std::slice::from_ref(&s),
+            std::slice::from_ref(&s),
+        )
+        .unwrap();
+        assert!(
+            r.last_value.0 >= 5.0 * r.mse,
+            "{c:?}: network MSE {} vs repeat-last {}",
+            r.mse,
+            r.last_value.0
+        );
+    }
+    let both = ForecastConfig {
+        every_step: true,
+        bidirectional: true,
+        ..config(0)
+    };
+    assert!(Forecaster::train(both, std::slice::from_ref(&s), std::slice::from_ref(&s)).is_err());
 }
 
 #[test]

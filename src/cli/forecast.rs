@@ -132,6 +132,12 @@ struct TrainArgs {
     /// Run folder for model.safetensors.
     #[arg(long, default_value = "out-forecast")]
     out: PathBuf,
+    /// Train on a prediction at every step of each window (many-to-many).
+    #[arg(long)]
+    every_step: bool,
+    /// Read each window both ways (many-to-one only).
+    #[arg(long)]
+    bidirectional: bool,
 }
 
 pub fn run(a: ForecastArgs) -> Result<ExitCode> {
@@ -281,6 +287,8 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         test_frac: a.test_frac,
         season: a.season,
         seed: a.seed,
+        every_step: a.every_step,
+        bidirectional: a.bidirectional,
     };
     eprintln!(
         "forecasting {source}: {} {}x{}, lookback {}, horizon {}",

@@ -322,6 +322,42 @@ pub fn windows(
     horizon: usize,
     stride: usize,
 ) -> Windows {
+    cut(
+        features,
+        targets,
+        (from, to),
+        (lookback, horizon, stride),
+        false,
+    )
+}
+
+/// [`windows`] with targets at every step: `y (N, L, horizon · targets)`,
+/// step `t` of a window holding the `horizon` values after it.
+pub fn windows_every_step(
+    features: &[Vec<f64>],
+    targets: &[Vec<f64>],
+    from: usize,
+    to: usize,
+    lookback: usize,
+    horizon: usize,
+    stride: usize,
+) -> Windows {
+    cut(
+        features,
+        targets,
+        (from, to),
+        (lookback, horizon, stride),
+        true,
+    )
+}
+
+fn cut(
+    features: &[Vec<f64>],
+    targets: &[Vec<f64>],
+    (from, to): (usize, usize),
+    (lookback, horizon, stride): (usize, usize, usize),
+    every: bool,
+) -> Windows {
     let mut w = Windows::default();
     if lookback == 0 || horizon == 0 || stride == 0 {
         return w;
@@ -331,8 +367,11 @@ pub fn windows(
         for t in start..start + lookback {
             w.x.extend(features.iter().map(|f| f[t] as f32));
         }
-        for h in 0..horizon {
-            w.y.extend(targets.iter().map(|k| k[start + lookback + h] as f32));
+        let first = if every { start } else { start + lookback - 1 };
+        for t in first..start + lookback {
+            for h in 0..horizon {
+                w.y.extend(targets.iter().map(|k| k[t + 1 + h] as f32));
+            }
         }
         w.n += 1;
         start += stride;
@@ -411,6 +450,9 @@ mod tests {
         assert_eq!(&w.y[..2], &[3.0, 4.0]);
         assert_eq!(&w.y[w.y.len() - 2..], &[8.0, 9.0]);
         assert_eq!(windows(&f, &f, 10, 20, 3, 1, 3).n, 3);
+        let e = windows_every_step(&f, &f, 0, 10, 3, 2, 1);
+        assert_eq!(e.n, 6);
+        assert_eq!(&e.y[..6], &[1.0, 2.0, 2.0, 3.0, 3.0, 4.0]); // steps 0, 1, 2 of the first window
     }
 
     #[test]

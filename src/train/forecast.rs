@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::cell::{CellKind, SeqInput};
-use crate::data::series::{Normalizer, Split, Windows, windows};
+use crate::data::series::{Normalizer, Split, Windows, windows, windows_every_step};
 use crate::error::{Error, Result};
 use crate::layer::loss::Target;
 use crate::model::{Batch, Init, Net, NetConfig, NetWorkspace, Readout};
@@ -56,6 +56,13 @@ pub struct ForecastConfig {
     pub season: usize,
     /// Seed of the init and the batch order.
     pub seed: u64,
+    /// Train on a prediction at every step of the window (many-to-many)
+    /// instead of at its end only; forecasts read the last step.
+    #[serde(default)]
+    pub every_step: bool,
+    /// Read each window both ways (many-to-one only).
+    #[serde(default)]
+    pub bidirectional: bool,
 }
 
 /// Test metrics in the original units, with the naive baselines'.
@@ -87,7 +94,8 @@ pub struct Forecaster {
     pub config: ForecastConfig,
 }
 
-/// Time-major `(L, B, F)` inputs and `(B, K)` targets of windows `idx`.
+/// Time-major `(L, B, F)` inputs and targets of windows `idx`: `(B, K)`, or
+/// `(L, B, K)` when the windows hold a target at every step.
 fn gather(
     w: &Windows,
     idx: &[usize],
@@ -104,8 +112,11 @@ fn gather(
             x.extend_from_slice(&w.x[(i * l + t) * f..(i * l + t + 1) * f]);
         }
     }
-    for &i in idx {
-        y.extend_from_slice(&w.y[i * k..(i + 1) * k]);
+    let steps = if w.n > 0 { w.y.len() / (w.n * k) } else { 1 };
+    for t in 0..steps {
+        for &i in idx {
+            y.extend_from_slice(&w.y[(i * steps + t) * k..(i * steps + t + 1) * k]);
+        }
     }
 }
 
@@ -141,7 +152,16 @@ impl Forecaster {
         let (fz, tz) = (norm(features, &fnorm), norm(targets, &tnorm));
         let (nf, nk) = (features.len(), targets.len() * c.horizon);
         let back = c.lookback;
-        let train_w = windows(&fz, &tz, 0, split.train, c.lookback, c.horizon, c.stride);
+        if c.every_step && c.bidirectional {
+            return Err(Error::Config(
+                "a prediction at every step cannot read the window backwards; drop --bidirectional"
+                    .into(),
+            ));
+        }
+        let train_w = match c.every_step {
+            true => windows_every_step(&fz, &tz, 0, split.train, c.lookback, c.horizon, c.stride),
+            false => windows(&fz, &tz, 0, split.train, c.lookback, c.horizon, c.stride),
+        };
         let val_w = windows(
             &fz,
             &tz,
@@ -169,7 +189,12 @@ impl Forecaster {
             input_size: nf,
             output_size: nk,
             layers: c.layers,
-            readout: Readout::ManyToOne,
+            readout: if c.every_step {
+                Readout::ManyToMany
+            } else {
+                Readout::ManyToOne
+            },
+            bidirectional: c.bidirectional,
             ..NetConfig::char_lm(c.cell, nf, c.hidden)
         };
         let mut net = Net::<f32>::new(model, Init::Uniform, c.seed)?;
@@ -309,12 +334,15 @@ impl Forecaster {
                 &mut ws,
                 None,
             )?;
+            // Many-to-many outputs are (L, 1, K): the forecast is the last step's.
+            let o = ws.outputs();
+            let last = &o[o.len() - c.horizon * nt..];
             for h in 0..c.horizon {
                 if out.len() == steps {
                     break;
                 }
                 let row: Vec<f64> = (0..nt)
-                    .map(|k| self.targets.inverse(k, ws.outputs()[h * nt + k] as f64))
+                    .map(|k| self.targets.inverse(k, last[h * nt + k] as f64))
                     .collect();
                 if nf == nt {
                     for (col, &v) in hist.iter_mut().zip(&row) {
@@ -344,7 +372,9 @@ fn predict_windows(
     for idx in all.chunks(256) {
         gather(w, idx, l, f, k, &mut x, &mut y);
         net.forward_batch(&Batch::new(SeqInput::Dense(&x), l, idx.len()), ws, None)?;
-        out.extend_from_slice(ws.outputs());
+        // Many-to-many outputs are (L, B, K): the forecast is the last step's.
+        let o = ws.outputs();
+        out.extend_from_slice(&o[o.len() - idx.len() * k..]);
     }
     Ok(out)
 }

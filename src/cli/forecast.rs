@@ -147,9 +147,12 @@ pub fn run(a: ForecastArgs) -> Result<ExitCode> {
     }
 }
 
+/// Numeric columns and an optional time column.
+type Columns = (Vec<Vec<f64>>, Option<Vec<String>>);
+
 /// The named columns of a series (a built-in series is one column named
-/// after it).
-fn load_columns(s: &SourceArgs, names: &[String]) -> Result<Vec<Vec<f64>>> {
+/// after it), and its time column if one was named.
+fn load_columns(s: &SourceArgs, names: &[String]) -> Result<Columns> {
     match (&s.synthetic, &s.csv) {
         (Some(name), _) => {
             let kind = match name.as_str() {
@@ -158,14 +161,15 @@ fn load_columns(s: &SourceArgs, names: &[String]) -> Result<Vec<Vec<f64>>> {
                 _ => Synthetic::MackeyGlass,
             };
             let series = kind.generate(s.length, s.seed);
-            Ok(names.iter().map(|_| series.clone()).collect())
+            Ok((names.iter().map(|_| series.clone()).collect(), None))
         }
         (_, Some(path)) => {
             let table = read_csv(path, s.time.as_deref(), s.fill_forward)?;
-            names
+            let cols = names
                 .iter()
                 .map(|n| table.column(n).map(<[f64]>::to_vec))
-                .collect()
+                .collect::<Result<Vec<_>>>()?;
+            Ok((cols, table.time))
         }
         _ => Err(Error::Config("give --synthetic NAME or --csv FILE".into())),
     }
@@ -173,8 +177,8 @@ fn load_columns(s: &SourceArgs, names: &[String]) -> Result<Vec<Vec<f64>>> {
 
 fn predict(a: PredictArgs) -> Result<ExitCode> {
     let (model, feature_names, target_names) = load_forecaster(&super::model_file(&a.checkpoint))?;
-    let features = load_columns(&a.source, &feature_names)?;
-    let targets = load_columns(&a.source, &target_names)?;
+    let (features, _) = load_columns(&a.source, &feature_names)?;
+    let (targets, times) = load_columns(&a.source, &target_names)?;
     let len = targets[0].len();
     let from = a.from.unwrap_or(len).min(len);
     let cut =
@@ -194,6 +198,7 @@ fn predict(a: PredictArgs) -> Result<ExitCode> {
         recur::viz::forecast::draw(
             path,
             &target_names[0],
+            times.as_deref(),
             first,
             &series[first..from],
             from,

@@ -11,10 +11,13 @@ use crate::error::Result;
 pub const SIZE: (u32, u32) = (900, 420);
 
 /// Draw `history` (steps `start..start+len`), `truth` and `forecast` (both
-/// from step `from`) of one series to `out` (PNG or SVG).
+/// from step `from`) of one series to `out` (PNG or SVG); with `times`, the
+/// x axis is labelled with the series' time column.
+#[allow(clippy::too_many_arguments)]
 pub fn draw(
     out: &Path,
     name: &str,
+    times: Option<&[String]>,
     start: usize,
     history: &[f64],
     from: usize,
@@ -26,22 +29,24 @@ pub fn draw(
     match format {
         Format::Png => {
             let root = BitMapBackend::new(out, SIZE).into_drawing_area();
-            paint(&root, name, start, history, from, truth, forecast)
+            paint(&root, name, times, start, history, from, truth, forecast)
                 .map_err(|e| draw_error(out, e))?;
             root.present().map_err(|e| draw_error(out, e))
         }
         Format::Svg => {
             let root = SVGBackend::new(out, SIZE).into_drawing_area();
-            paint(&root, name, start, history, from, truth, forecast)
+            paint(&root, name, times, start, history, from, truth, forecast)
                 .map_err(|e| draw_error(out, e))?;
             root.present().map_err(|e| draw_error(out, e))
         }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn paint<DB: DrawingBackend>(
     root: &DrawingArea<DB, plotters::coord::Shift>,
     name: &str,
+    times: Option<&[String]>,
     start: usize,
     history: &[f64],
     from: usize,
@@ -64,9 +69,15 @@ fn paint<DB: DrawingBackend>(
         .x_label_area_size(36)
         .y_label_area_size(56)
         .build_cartesian_2d(start as f64..end, (lo - pad)..(hi + pad))?;
+    let label = |x: &f64| match times.and_then(|t| t.get(x.round().max(0.0) as usize)) {
+        Some(t) => t.clone(),
+        None => format!("{x:.0}"),
+    };
     chart
         .configure_mesh()
-        .x_desc("step")
+        .x_desc(if times.is_some() { "time" } else { "step" })
+        .x_label_formatter(&label)
+        .x_labels(6)
         .label_style(("sans-serif", 13))
         .draw()?;
     let line = |data: &[f64], first: usize| {

@@ -669,41 +669,34 @@ fn scatter<S: Scalar>(
 /// The decoder's initial state from the encoder's final one: per layer,
 /// the directions' `(B, H)` states side by side as `(B, dirs·H)`; h, then c.
 fn bridge<S: Scalar>(c: &Seq2SeqConfig, b: usize, enc: &[S], dec: &mut Vec<S>) {
-    let (dirs, h, parts) = (
-        c.encoder().directions(),
-        c.hidden,
-        if c.cell.has_cell_state() { 2 } else { 1 },
-    );
     dec.resize(enc.len(), S::zero());
-    for part in 0..parts {
-        for l in 0..c.layers {
-            for d in 0..dirs {
-                let src = &enc[((part * c.layers + l) * dirs + d) * b * h..][..b * h];
-                for r in 0..b {
-                    let at = ((part * c.layers + l) * b + r) * dirs * h + d * h;
-                    dec[at..at + h].copy_from_slice(&src[r * h..(r + 1) * h]);
-                }
-            }
-        }
-    }
+    for_bridge_rows(c, b, |e, d, h| {
+        dec[d..d + h].copy_from_slice(&enc[e..e + h])
+    });
 }
 
 /// The inverse of [`bridge`], for gradients.
 fn unbridge<S: Scalar>(c: &Seq2SeqConfig, b: usize, ddec: &[S], denc: &mut Vec<S>) {
-    let (dirs, h, parts) = (
-        c.encoder().directions(),
-        c.hidden,
-        if c.cell.has_cell_state() { 2 } else { 1 },
-    );
     denc.resize(ddec.len(), S::zero());
-    for part in 0..parts {
-        for l in 0..c.layers {
-            for d in 0..dirs {
-                let dst = &mut denc[((part * c.layers + l) * dirs + d) * b * h..][..b * h];
-                for r in 0..b {
-                    let at = ((part * c.layers + l) * b + r) * dirs * h + d * h;
-                    dst[r * h..(r + 1) * h].copy_from_slice(&ddec[at..at + h]);
-                }
+    for_bridge_rows(c, b, |e, d, h| {
+        denc[e..e + h].copy_from_slice(&ddec[d..d + h])
+    });
+}
+
+/// Calls `f(encoder offset, decoder offset, H)` for every `H`-long row the
+/// bridge moves: encoder state `(parts·L·dirs, B, H)` to decoder state
+/// `(parts·L, B, dirs·H)`.
+fn for_bridge_rows(c: &Seq2SeqConfig, b: usize, mut f: impl FnMut(usize, usize, usize)) {
+    let (dirs, h) = (c.encoder().directions(), c.hidden);
+    let parts = if c.cell.has_cell_state() { 2 } else { 1 };
+    for block in 0..parts * c.layers {
+        for d in 0..dirs {
+            for r in 0..b {
+                f(
+                    ((block * dirs + d) * b + r) * h,
+                    (block * b + r) * dirs * h + d * h,
+                    h,
+                );
             }
         }
     }

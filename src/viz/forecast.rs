@@ -4,7 +4,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::{Format, draw_error, ensure_font, format_of};
+use super::{ensure_font, format_of};
 use crate::error::Result;
 
 /// Picture size in pixels.
@@ -24,22 +24,11 @@ pub fn draw(
     truth: &[f64],
     forecast: &[f64],
 ) -> Result<()> {
-    let format = format_of(out)?;
+    format_of(out)?; // a bad extension fails before any work
     ensure_font();
-    match format {
-        Format::Png => {
-            let root = BitMapBackend::new(out, SIZE).into_drawing_area();
-            paint(&root, name, times, start, history, from, truth, forecast)
-                .map_err(|e| draw_error(out, e))?;
-            root.present().map_err(|e| draw_error(out, e))
-        }
-        Format::Svg => {
-            let root = SVGBackend::new(out, SIZE).into_drawing_area();
-            paint(&root, name, times, start, history, from, truth, forecast)
-                .map_err(|e| draw_error(out, e))?;
-            root.present().map_err(|e| draw_error(out, e))
-        }
-    }
+    super::render!(out, SIZE, |root| paint(
+        &root, name, times, start, history, from, truth, forecast
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]

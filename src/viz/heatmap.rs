@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
-use super::{Format, draw_error, ensure_font, format_of};
+use super::ensure_font;
 use crate::error::Result;
 
 /// Pixels per cell.
@@ -60,18 +60,9 @@ pub fn draw_marked(
 ) -> Result<()> {
     ensure_font();
     let (w, h) = size(rows.len(), cols.len());
-    match format_of(path)? {
-        Format::Png => {
-            let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
-            paint(&root, values, rows, cols, marks, title).map_err(|e| draw_error(path, e))?;
-            root.present().map_err(|e| draw_error(path, e))
-        }
-        Format::Svg => {
-            let root = SVGBackend::new(path, (w, h)).into_drawing_area();
-            paint(&root, values, rows, cols, marks, title).map_err(|e| draw_error(path, e))?;
-            root.present().map_err(|e| draw_error(path, e))
-        }
-    }
+    super::render!(path, (w, h), |root| paint(
+        &root, values, rows, cols, marks, title
+    ))
 }
 
 fn paint<DB: DrawingBackend>(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use super::{Format, draw_error, ensure_font, format_of};
+use super::{ensure_font, format_of};
 use crate::error::{Error, Result};
 
 /// Picture size in pixels.
@@ -83,7 +83,7 @@ pub fn read_run(path: &Path, axis: Axis) -> Result<Run> {
 
 /// Draw the runs of `logs` to `out` (PNG or SVG by extension).
 pub fn draw(logs: &[PathBuf], axis: Axis, out: &Path) -> Result<()> {
-    let format = format_of(out)?;
+    format_of(out)?; // a bad extension fails before any work
     if logs.is_empty() {
         return Err(Error::Config("give at least one --log FILE".into()));
     }
@@ -92,18 +92,7 @@ pub fn draw(logs: &[PathBuf], axis: Axis, out: &Path) -> Result<()> {
         .map(|p| read_run(p, axis))
         .collect::<Result<Vec<_>>>()?;
     ensure_font();
-    match format {
-        Format::Png => {
-            let root = BitMapBackend::new(out, SIZE).into_drawing_area();
-            paint(&root, &runs, axis).map_err(|e| draw_error(out, e))?;
-            root.present().map_err(|e| draw_error(out, e))
-        }
-        Format::Svg => {
-            let root = SVGBackend::new(out, SIZE).into_drawing_area();
-            paint(&root, &runs, axis).map_err(|e| draw_error(out, e))?;
-            root.present().map_err(|e| draw_error(out, e))
-        }
-    }
+    super::render!(out, SIZE, |root| paint(&root, &runs, axis))
 }
 
 fn paint<DB: DrawingBackend>(

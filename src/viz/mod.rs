@@ -1,6 +1,27 @@
 //! Pictures: PNG or SVG (by the file's extension), drawn with a font that
 //! ships inside the program (DejaVu Sans), so no system fonts are needed.
 
+/// Draw to `$out` as PNG or SVG (by its extension) at `$size`: `$paint` is
+/// called with the drawing area bound to `$root`, then the file is written.
+macro_rules! render {
+    ($out:expr, $size:expr, |$root:ident| $paint:expr) => {{
+        let out: &std::path::Path = $out;
+        match $crate::viz::format_of(out)? {
+            $crate::viz::Format::Png => {
+                let $root = plotters::prelude::BitMapBackend::new(out, $size).into_drawing_area();
+                $paint.map_err(|e| $crate::viz::draw_error(out, e))?;
+                $root.present().map_err(|e| $crate::viz::draw_error(out, e))
+            }
+            $crate::viz::Format::Svg => {
+                let $root = plotters::prelude::SVGBackend::new(out, $size).into_drawing_area();
+                $paint.map_err(|e| $crate::viz::draw_error(out, e))?;
+                $root.present().map_err(|e| $crate::viz::draw_error(out, e))
+            }
+        }
+    }};
+}
+pub(crate) use render;
+
 pub mod activations;
 pub mod forecast;
 pub mod heatmap;

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use super::{Format, draw_error, ensure_font, format_of};
+use super::{ensure_font, format_of};
 use crate::cell::SeqInput;
 use crate::data::CharVocab;
 use crate::error::{Error, Result};
@@ -135,20 +135,9 @@ pub fn embed(points: &[f32], dim: usize, seed: u64) -> Result<Vec<f32>> {
 /// Draw the embedded points coloured by class, `labels` of them (evenly
 /// spaced) labelled with their character, to `out` (PNG or SVG).
 pub fn draw(out: &Path, coords: &[f32], chars: &[char], labels: usize, title: &str) -> Result<()> {
-    let format = format_of(out)?;
+    format_of(out)?; // a bad extension fails before any work
     ensure_font();
-    match format {
-        Format::Png => {
-            let root = BitMapBackend::new(out, SIZE).into_drawing_area();
-            paint(&root, coords, chars, labels, title).map_err(|e| draw_error(out, e))?;
-            root.present().map_err(|e| draw_error(out, e))
-        }
-        Format::Svg => {
-            let root = SVGBackend::new(out, SIZE).into_drawing_area();
-            paint(&root, coords, chars, labels, title).map_err(|e| draw_error(out, e))?;
-            root.present().map_err(|e| draw_error(out, e))
-        }
-    }
+    super::render!(out, SIZE, |root| paint(&root, coords, chars, labels, title))
 }
 
 fn paint<DB: DrawingBackend>(

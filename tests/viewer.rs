@@ -4,6 +4,8 @@
 //! that the page made no network request. Skips, saying so, where chromium
 //! is not installed (`.ci/run` installs it).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -25,37 +27,12 @@ fn viewer_reacts_to_unit_choice_and_hover_without_network() {
     let d = std::env::temp_dir().join(format!("recur-viewer-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    let corpus = d.join("corpus.txt");
-    std::fs::write(
-        &corpus,
-        "He said \"to be (or not) to be\"; that is the question.\n".repeat(10),
-    )
-    .unwrap();
-    let run = d.join("run");
+    let text = "He said \"to be (or not) to be\"; that is the question.\n".repeat(10);
+    let flags = [
+        "--model", "gru", "--layers", "2", "--hidden", "8", "--iters", "30",
+    ];
+    let (corpus, run) = common::train_lm(&d, &text, &flags);
     let bin = env!("CARGO_BIN_EXE_recur");
-    let o = Command::new(bin)
-        .args([
-            "train",
-            "--corpus",
-            corpus.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "--model",
-            "gru",
-        ])
-        .args([
-            "--layers",
-            "2",
-            "--hidden",
-            "8",
-            "--iters",
-            "30",
-            "--sample-len",
-            "0",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let page = d.join("viewer.html");
     let o = Command::new(bin)
         .args([

@@ -1,6 +1,8 @@
 //! Pictures: each command writes a valid PNG (decoded back: expected size,
 //! not one colour) or a well-formed SVG, and bad input gets a clear error.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -88,31 +90,9 @@ fn loss_curves_png_and_svg() {
 #[test]
 fn probability_heatmap_from_the_cli() {
     let d = temp("probs");
-    let corpus = d.join("corpus.txt");
-    std::fs::write(
-        &corpus,
-        "the quick brown fox jumps over the lazy dog. ".repeat(20),
-    )
-    .unwrap();
-    let run = d.join("run");
+    let text = "the quick brown fox jumps over the lazy dog. ".repeat(20);
+    let (_, run) = common::train_lm(&d, &text, &["--iters", "50", "--hidden", "16"]);
     let bin = env!("CARGO_BIN_EXE_recur");
-    let o = Command::new(bin)
-        .args([
-            "train",
-            "--corpus",
-            corpus.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "--iters",
-            "50",
-            "--hidden",
-            "16",
-            "--sample-len",
-            "0",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let png = d.join("probs.png");
     let o = Command::new(bin)
         .args([
@@ -173,31 +153,12 @@ fn probability_heatmap_from_the_cli() {
 #[test]
 fn tsne_pictures_are_reproducible() {
     let d = temp("tsne");
-    let corpus = d.join("corpus.txt");
-    std::fs::write(
-        &corpus,
-        "The quick brown fox, 12 times: jumps over the lazy dog!\n".repeat(20),
-    )
-    .unwrap();
-    let run = d.join("run");
-    let bin = env!("CARGO_BIN_EXE_recur");
-    let train = [
-        "train",
-        "--corpus",
-        corpus.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--iters",
-        "40",
-        "--hidden",
-        "16",
+    let text = "The quick brown fox, 12 times: jumps over the lazy dog!\n".repeat(20);
+    let flags = [
+        "--iters", "40", "--hidden", "16", "--model", "lstm", "--layers", "2",
     ];
-    let o = Command::new(bin)
-        .args(train)
-        .args(["--model", "lstm", "--layers", "2", "--sample-len", "0"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (corpus, run) = common::train_lm(&d, &text, &flags);
+    let bin = env!("CARGO_BIN_EXE_recur");
     let draw = |out: &Path, seed: &str| {
         let o = Command::new(bin)
             .args([

@@ -9,6 +9,6 @@ pub mod tasks;
 pub mod vocab;
 pub mod words;
 
-pub use corpus::{CharStreams, read_text, split_train_val};
+pub use corpus::{CharStreams, parse_text, read_text, split_train_val};
 pub use vocab::CharVocab;
-pub use words::{WordBatch, prepare_sequences, read_words};
+pub use words::{WordBatch, parse_words, prepare_sequences, read_words};

@@ -13,13 +13,16 @@ use crate::error::{Error, Result};
 /// Read a word list: one word per line, surrounding white space trimmed,
 /// blank lines skipped.
 pub fn read_words(path: &Path) -> Result<Vec<String>> {
-    let text = read_text(path)?;
-    Ok(text
-        .lines()
+    Ok(parse_words(&read_text(path)?))
+}
+
+/// The words of a word list's text (see [`read_words`]).
+pub fn parse_words(text: &str) -> Vec<String> {
+    text.lines()
         .map(str::trim)
         .filter(|w| !w.is_empty())
         .map(String::from)
-        .collect())
+        .collect()
 }
 
 /// A vocabulary for `words`: their characters plus the START/END markers.

@@ -1,0 +1,133 @@
+//! The bodies of recur's fuzz targets, one function per target.
+//!
+//! Each takes the fuzzer's bytes, hands them to one of recur's parsers of
+//! untrusted input through its public byte- or text-level entry point, and
+//! carries the result on through what the CLI does with it next, asserting
+//! the invariants the rest of recur relies on. Bad input must come back as an
+//! `Err`; a panic (failed assertion, out-of-bounds index, overflow), a hang
+//! or an allocation above the fuzzer's limit is a bug.
+//!
+//! The same file is compiled into `tests/fuzz_regressions.rs`, which replays
+//! every committed corpus and regression input without any fuzzing tools.
+
+use recur::Result;
+use recur::data::pairs::{Pair, PairBuffers, PairVocab, parse_pairs};
+use recur::data::series::{Normalizer, Split, parse_csv_bytes, windows};
+use recur::data::vocab::{END, START};
+use recur::data::words::word_vocab;
+use recur::data::{
+    CharStreams, CharVocab, WordBatch, parse_text, parse_words, prepare_sequences, split_train_val,
+};
+
+/// The file name the parsers put in their messages.
+const NAME: &str = "fuzz-input";
+
+/// A corpus (`recur train --corpus`, `eval`, `viz`): UTF-8 text, its
+/// vocabulary (and the vocabulary's JSON form kept in checkpoints), the
+/// tokens, the train/validation split and the char-rnn windows.
+pub fn text(data: &[u8]) -> Result<()> {
+    let text = parse_text(data.to_vec(), NAME)?;
+    let vocab = CharVocab::from_text(&text)?;
+    assert_eq!(
+        CharVocab::from_strings(&vocab.to_strings())?,
+        vocab,
+        "the vocabulary survives its checkpoint form"
+    );
+    let tokens = vocab.encode(&text)?;
+    assert_eq!(tokens.len(), text.chars().count());
+    if !text.contains([START, END]) {
+        assert_eq!(vocab.decode(&tokens), text, "decode inverts encode");
+    }
+    let (train, val) = split_train_val(&tokens, 0.1)?;
+    assert_eq!(train.len() + val.len(), tokens.len());
+    let (t, b) = (4, 2);
+    let streams = CharStreams::new(train, t, b, "corpus")?;
+    let (mut x, mut y) = (vec![0; t * b], vec![0; t * b]);
+    for w in 0..streams.windows().min(64) {
+        streams.window(w, &mut x, &mut y);
+    }
+    Ok(())
+}
+
+/// A word list (`recur train --words`): one word per line, the word
+/// vocabulary with its markers, each word's sequences and padded batches.
+pub fn words(data: &[u8]) -> Result<()> {
+    let text = parse_text(data.to_vec(), NAME)?;
+    let words = parse_words(&text);
+    for w in &words {
+        assert!(!w.is_empty() && w.trim() == w && !w.contains('\n'), "{w:?}");
+    }
+    let vocab = word_vocab(&words)?;
+    assert!(vocab.has_markers());
+    let seqs = prepare_sequences(&words, &vocab)?;
+    for ((x, y), w) in seqs.iter().zip(&words) {
+        assert_eq!(x.len(), y.len());
+        assert_eq!(&vocab.decode(y), w, "the targets spell the word");
+    }
+    let mut batch = WordBatch::default();
+    for chunk in seqs.chunks(4) {
+        batch.fill(&chunk.iter().collect::<Vec<_>>());
+        assert_eq!(batch.inputs.len(), batch.t * batch.b);
+        assert_eq!(batch.target_count(), batch.lengths.iter().sum::<usize>());
+    }
+    Ok(())
+}
+
+/// A pairs file (`recur seq2seq train --pairs`): `source<TAB>target` lines,
+/// both vocabularies, and padded batches.
+pub fn pairs(data: &[u8]) -> Result<()> {
+    let text = parse_text(data.to_vec(), NAME)?;
+    let pairs = parse_pairs(&text, NAME)?;
+    for p in &pairs {
+        assert!(!p.source.is_empty() && !p.target.is_empty(), "{p:?}");
+    }
+    let vocab = PairVocab::from_pairs(&pairs)?;
+    let mut buf = PairBuffers::default();
+    for chunk in pairs.chunks(4) {
+        buf.fill(&chunk.iter().collect::<Vec<&Pair>>(), &vocab)?;
+        let s = buf.src_lengths.iter().max().copied().unwrap_or(0);
+        let t = buf.tgt_lengths.iter().max().copied().unwrap_or(0);
+        assert_eq!(buf.src.len(), s * buf.b);
+        assert_eq!(buf.tgt_in.len(), t * buf.b);
+        assert_eq!(buf.tgt_out.len(), t * buf.b);
+    }
+    Ok(())
+}
+
+/// A forecasting CSV (`recur forecast train/predict --csv`). The first byte
+/// picks the options (bits 0-1: time column none / `date` / `t`; bit 2:
+/// `--fill-forward`), the rest is the file. The table then goes through a
+/// chronological split, normalization and windows.
+pub fn csv(data: &[u8]) -> Result<()> {
+    let (flags, body) = data.split_first().unwrap_or((&0, &[]));
+    let time = match flags & 3 {
+        1 => Some("date"),
+        2 => Some("t"),
+        _ => None,
+    };
+    let table = parse_csv_bytes(body, NAME, time, flags & 4 != 0)?;
+    let len = table.len();
+    assert!(len > 0);
+    assert_eq!(table.names.len(), table.columns.len());
+    for (name, column) in table.names.iter().zip(&table.columns) {
+        assert_eq!(column.len(), len);
+        assert!(column.iter().all(|v| v.is_finite()), "{name}: {column:?}");
+        table.column(name)?;
+    }
+    if let Some(times) = &table.time {
+        assert_eq!(times.len(), len);
+    }
+    let split = Split::new(len, 0.2, 0.2)?;
+    let norm = Normalizer::fit(&table.columns, split.train);
+    let z: Vec<Vec<f64>> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(c, col)| col.iter().map(|&x| norm.forward(c, x)).collect())
+        .collect();
+    let (lookback, horizon) = (2, 1);
+    let w = windows(&z, &z, 0, split.train, lookback, horizon, 1);
+    assert_eq!(w.x.len(), w.n * lookback * z.len());
+    assert_eq!(w.y.len(), w.n * horizon * z.len());
+    Ok(())
+}

@@ -12,7 +12,7 @@
 
 use recur::Result;
 use recur::data::pairs::{Pair, PairBuffers, PairVocab, parse_pairs};
-use recur::data::series::{Normalizer, Split, parse_csv_bytes, windows};
+use recur::data::series::{Normalizer, Split, parse_csv, windows};
 use recur::data::vocab::{END, START};
 use recur::data::words::word_vocab;
 use recur::data::{
@@ -96,8 +96,9 @@ pub fn pairs(data: &[u8]) -> Result<()> {
 
 /// A forecasting CSV (`recur forecast train/predict --csv`). The first byte
 /// picks the options (bits 0-1: time column none / `date` / `t`; bit 2:
-/// `--fill-forward`), the rest is the file. The table then goes through a
-/// chronological split, normalization and windows.
+/// `--fill-forward`), the rest is the file, which `read_csv` reads as UTF-8
+/// text. The table then goes through a chronological split, normalization
+/// and windows.
 pub fn csv(data: &[u8]) -> Result<()> {
     let (flags, body) = data.split_first().unwrap_or((&0, &[]));
     let time = match flags & 3 {
@@ -105,7 +106,10 @@ pub fn csv(data: &[u8]) -> Result<()> {
         2 => Some("t"),
         _ => None,
     };
-    let table = parse_csv_bytes(body, NAME, time, flags & 4 != 0)?;
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Ok(()); // read_csv refuses it before parsing
+    };
+    let table = parse_csv(text, NAME, time, flags & 4 != 0)?;
     let len = table.len();
     assert!(len > 0);
     assert_eq!(table.names.len(), table.columns.len());

@@ -54,30 +54,16 @@ impl Table {
 /// and column, unless `fill_forward`, which repeats the previous value (a
 /// column's first cell must still be a number).
 pub fn read_csv(path: &Path, time: Option<&str>, fill_forward: bool) -> Result<Table> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             Error::Data(format!("{}: no such file; check the path", path.display()))
         }
+        std::io::ErrorKind::InvalidData => {
+            Error::Data(format!("{}: not valid UTF-8", path.display()))
+        }
         _ => Error::io(path, e),
     })?;
-    parse_csv_bytes(&bytes, &path.display().to_string(), time, fill_forward)
-}
-
-/// [`read_csv`] on a file's bytes: invalid UTF-8 is an error naming the
-/// offset; `name` labels errors.
-pub fn parse_csv_bytes(
-    bytes: &[u8],
-    name: &str,
-    time: Option<&str>,
-    fill_forward: bool,
-) -> Result<Table> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        Error::Data(format!(
-            "{name}: not valid UTF-8 (bad byte at offset {}); convert the file first (e.g. iconv -t UTF-8)",
-            e.valid_up_to()
-        ))
-    })?;
-    parse_csv(text, name, time, fill_forward)
+    parse_csv(&text, &path.display().to_string(), time, fill_forward)
 }
 
 /// [`read_csv`] on text; `name` labels errors.

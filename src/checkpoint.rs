@@ -116,6 +116,14 @@ impl Loaded {
             )),
             _ => Error::io(path, e),
         })?;
+        Self::from_bytes(bytes, path)
+    }
+
+    /// Validate a safetensors file already in memory; `name` (usually the
+    /// path it came from) names it in error messages. Nothing is read from
+    /// disk, so a fuzzer can drive every loader through this.
+    pub fn from_bytes(bytes: Vec<u8>, name: impl AsRef<Path>) -> Result<Self> {
+        let path = name.as_ref();
         let corrupt = |e: &dyn std::fmt::Display| {
             Error::Checkpoint(format!(
                 "{}: not a readable checkpoint ({e}); the file is truncated or corrupt, use another checkpoint or train again",
@@ -358,7 +366,21 @@ pub fn save_forecaster(
 /// Load a forecaster saved by [`save_forecaster`], with its feature and
 /// target column names.
 pub fn load_forecaster(path: &Path) -> Result<(Forecaster, Vec<String>, Vec<String>)> {
-    let file = Loaded::open(path)?;
+    load_forecaster_from(Loaded::open(path)?)
+}
+
+/// [`load_forecaster`] from a file's bytes; `name` names it in errors.
+pub fn load_forecaster_bytes(
+    bytes: Vec<u8>,
+    name: impl AsRef<Path>,
+) -> Result<(Forecaster, Vec<String>, Vec<String>)> {
+    load_forecaster_from(Loaded::from_bytes(bytes, name)?)
+}
+
+/// [`load_forecaster`] from a parsed file.
+pub fn load_forecaster_from(file: Loaded) -> Result<(Forecaster, Vec<String>, Vec<String>)> {
+    let path = file.path().to_path_buf();
+    let path = path.as_path();
     let kind = file.meta("recur.model")?;
     if kind != "forecast" {
         return Err(Error::Checkpoint(format!(
@@ -388,7 +410,21 @@ pub fn load_forecaster(path: &Path) -> Result<(Forecaster, Vec<String>, Vec<Stri
 
 /// Load a model saved by [`save_seq2seq`], checking type and shapes.
 pub fn load_seq2seq(path: &Path) -> Result<(Seq2Seq<f32>, PairVocab)> {
-    let file = Loaded::open(path)?;
+    load_seq2seq_from(Loaded::open(path)?)
+}
+
+/// [`load_seq2seq`] from a file's bytes; `name` names it in errors.
+pub fn load_seq2seq_bytes(
+    bytes: Vec<u8>,
+    name: impl AsRef<Path>,
+) -> Result<(Seq2Seq<f32>, PairVocab)> {
+    load_seq2seq_from(Loaded::from_bytes(bytes, name)?)
+}
+
+/// [`load_seq2seq`] from a parsed file.
+pub fn load_seq2seq_from(file: Loaded) -> Result<(Seq2Seq<f32>, PairVocab)> {
+    let path = file.path().to_path_buf();
+    let path = path.as_path();
     let kind = file.meta("recur.model")?;
     if kind != "seq2seq" {
         return Err(Error::Checkpoint(format!(
@@ -441,7 +477,18 @@ pub struct ModelCheckpoint {
 /// metadata), checking the model type, the configuration, the vocabulary
 /// and every tensor's shape.
 pub fn load_model(path: &Path) -> Result<ModelCheckpoint> {
-    let file = Loaded::open(path)?;
+    load_model_from(Loaded::open(path)?)
+}
+
+/// [`load_model`] from a file's bytes; `name` names it in errors.
+pub fn load_model_bytes(bytes: Vec<u8>, name: impl AsRef<Path>) -> Result<ModelCheckpoint> {
+    load_model_from(Loaded::from_bytes(bytes, name)?)
+}
+
+/// [`load_model`] from a parsed file.
+pub fn load_model_from(file: Loaded) -> Result<ModelCheckpoint> {
+    let path = file.path().to_path_buf();
+    let path = path.as_path();
     if file.meta("recur.model").is_err() && file.meta("recur.train_config").is_ok() {
         return Err(Error::Checkpoint(format!(
             "{}: this is a run's resume state, not a model; pass model.safetensors or the run folder",
@@ -543,6 +590,10 @@ mod tests {
         assert_eq!(back.u32("ids", &[2]).unwrap(), ids);
         assert_eq!(back.meta("a").unwrap(), "1");
         assert!(back.f32("w", &[4]).is_err());
+        let same = Loaded::from_bytes(std::fs::read(&p1).unwrap(), "in-memory").unwrap();
+        assert_eq!(same.f32("w", &[3]).unwrap(), values);
+        assert_eq!(same.path(), Path::new("in-memory"));
+        assert!(Loaded::from_bytes(b"not a checkpoint".to_vec(), "junk").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -90,3 +90,8 @@ fn pairs_inputs() {
 fn csv_inputs() {
     replay("csv", targets::csv);
 }
+
+#[test]
+fn checkpoint_inputs() {
+    replay("checkpoint", targets::checkpoint);
+}

@@ -11,6 +11,7 @@
 //! every committed corpus and regression input without any fuzzing tools.
 
 use recur::Result;
+use recur::checkpoint::{load_forecaster_bytes, load_model_bytes, load_seq2seq_bytes};
 use recur::data::pairs::{Pair, PairBuffers, PairVocab, parse_pairs};
 use recur::data::series::{Normalizer, Split, parse_csv, windows};
 use recur::data::vocab::{END, START};
@@ -18,6 +19,8 @@ use recur::data::words::word_vocab;
 use recur::data::{
     CharStreams, CharVocab, WordBatch, parse_text, parse_words, prepare_sequences, split_train_val,
 };
+use recur::decode::{DecodeOptions, translate};
+use recur::sample::{SampleOptions, generate};
 
 /// The file name the parsers put in their messages.
 const NAME: &str = "fuzz-input";
@@ -133,5 +136,64 @@ pub fn csv(data: &[u8]) -> Result<()> {
     let w = windows(&z, &z, 0, split.train, lookback, horizon, 1);
     assert_eq!(w.x.len(), w.n * lookback * z.len());
     assert_eq!(w.y.len(), w.n * horizon * z.len());
+    Ok(())
+}
+
+/// A checkpoint (`model.safetensors`, hand-edited or corrupt): the
+/// safetensors header, the metadata (configuration, vocabularies, column
+/// names, normalization) and the tensor shapes, through each of the three
+/// model loaders; a model that loads then does a little of what the CLI does
+/// with it (`sample`, `seq2seq translate`, `forecast predict`).
+pub fn checkpoint(data: &[u8]) -> Result<()> {
+    let lm = load_model_bytes(data.to_vec(), NAME);
+    let s2s = load_seq2seq_bytes(data.to_vec(), NAME);
+    let fc = load_forecaster_bytes(data.to_vec(), NAME);
+    let loaded = [lm.is_ok(), s2s.is_ok(), fc.is_ok()];
+    assert!(
+        loaded.iter().filter(|&&ok| ok).count() <= 1,
+        "one file, one kind of model: {loaded:?}"
+    );
+    if let Ok((model, vocab)) = s2s {
+        let input: String = vocab.src.chars().iter().take(3).collect();
+        let opts = DecodeOptions {
+            beam: 2,
+            max_len: 8,
+            length_alpha: 0.5,
+        };
+        let out = translate(&model, &vocab, &input, &opts)?;
+        assert!(out.tokens.len() <= opts.max_len);
+        return Ok(());
+    }
+    if let Ok((f, features, targets)) = fc {
+        let lookback = f.config.lookback;
+        if lookback > 1024 {
+            return Ok(()); // predict would need that many rows of CSV history
+        }
+        let history = |n: usize| -> Vec<Vec<f64>> {
+            (0..n)
+                .map(|c| (0..lookback).map(|t| (c + t) as f64 * 0.25).collect())
+                .collect()
+        };
+        let feature_rows = history(features.len());
+        let target_rows = if features == targets {
+            feature_rows.clone()
+        } else {
+            history(targets.len())
+        };
+        // Past the horizon, predictions are fed back: only when the features are the targets.
+        let steps = if features == targets {
+            3
+        } else {
+            f.config.horizon.clamp(1, 3)
+        };
+        let out = f.predict(&feature_rows, &target_rows, steps)?;
+        assert_eq!(out.len(), steps);
+        assert!(out.iter().all(|row| row.len() == targets.len()));
+        return Ok(());
+    }
+    let ckpt = lm?;
+    let opts = SampleOptions::default();
+    let text = generate(&ckpt.net, &ckpt.vocab, "", 8, &opts, 0)?;
+    assert!(text.chars().count() <= 8);
     Ok(())
 }

@@ -2,5 +2,5 @@
 //! Fuzz target `pairs`: see `recur_fuzz::pairs`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = recur_fuzz::pairs(data);
+    recur_fuzz::check(recur_fuzz::pairs(data));
 });

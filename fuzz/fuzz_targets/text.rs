@@ -2,5 +2,5 @@
 //! Fuzz target `text`: see `recur_fuzz::text`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = recur_fuzz::text(data);
+    recur_fuzz::check(recur_fuzz::text(data));
 });

@@ -2,5 +2,5 @@
 //! Fuzz target `words`: see `recur_fuzz::words`.
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = recur_fuzz::words(data);
+    recur_fuzz::check(recur_fuzz::words(data));
 });

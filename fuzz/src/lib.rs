@@ -4,8 +4,9 @@
 //! untrusted input through its public byte- or text-level entry point, and
 //! carries the result on through what the CLI does with it next, asserting
 //! the invariants the rest of recur relies on. Bad input must come back as an
-//! `Err`; a panic (failed assertion, out-of-bounds index, overflow), a hang
-//! or an allocation above the fuzzer's limit is a bug.
+//! `Err` with a clear one-line message ([`check`]); a panic (failed
+//! assertion, out-of-bounds index, overflow), a hang or an allocation above
+//! the fuzzer's limit is a bug.
 //!
 //! The same file is compiled into `tests/fuzz_regressions.rs`, which replays
 //! every committed corpus and regression input without any fuzzing tools.
@@ -24,6 +25,23 @@ use recur::sample::{SampleOptions, generate};
 
 /// The file name the parsers put in their messages.
 const NAME: &str = "fuzz-input";
+
+/// Whether `result` is `Ok`; panics unless an error is a clear one-line
+/// message (not empty, no control characters: no newline, no terminal
+/// escape from the file's contents).
+pub fn check(result: Result<()>) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            let message = e.to_string();
+            assert!(
+                !message.trim().is_empty() && !message.contains(char::is_control),
+                "unclear error message: {message:?}"
+            );
+            false
+        }
+    }
+}
 
 /// A corpus (`recur train --corpus`, `eval`, `viz`): UTF-8 text, its
 /// vocabulary (and the vocabulary's JSON form kept in checkpoints), the

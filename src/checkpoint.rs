@@ -35,6 +35,8 @@ pub enum TensorData<'a> {
     F32(&'a [f32]),
     /// 32-bit unsigned integers.
     U32(&'a [u32]),
+    /// 32-bit float zeros, as many as the shape holds.
+    Zeros,
 }
 
 /// Write a safetensors file atomically with sorted metadata.
@@ -54,6 +56,7 @@ pub fn write_safetensors(
         let (dtype, bytes): (&str, Vec<u8>) = match data {
             TensorData::F32(v) => ("F32", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
             TensorData::U32(v) => ("U32", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            TensorData::Zeros => ("F32", vec![0; 4 * shape.iter().product::<usize>()]),
         };
         header.insert(
             name.to_string(),
@@ -266,17 +269,49 @@ fn layout_tensors<'a>(
         .collect()
 }
 
-/// Write named tensors and metadata.
-fn write_named(
-    path: &Path,
-    tensors: &[(String, Vec<usize>, TensorData<'_>)],
-    meta: &BTreeMap<String, String>,
-) -> Result<()> {
-    let tensors: Vec<_> = tensors
-        .iter()
-        .map(|(n, s, d)| (n.as_str(), s.clone(), *d))
-        .collect();
-    write_safetensors(path, &tensors, meta)
+/// A checkpoint file before it is written: named tensors and metadata.
+pub struct Contents<'a> {
+    /// Name, shape and values of every tensor.
+    pub tensors: Vec<(String, Vec<usize>, TensorData<'a>)>,
+    /// The `__metadata__` strings.
+    pub meta: BTreeMap<String, String>,
+}
+
+impl Contents<'_> {
+    /// Add `recur.KEY` metadata.
+    pub fn with_meta(mut self, extra: &[(&str, String)]) -> Self {
+        for (k, v) in extra {
+            self.meta.insert(format!("recur.{k}"), v.clone());
+        }
+        self
+    }
+
+    /// Write the file atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let tensors: Vec<_> = self
+            .tensors
+            .iter()
+            .map(|(n, s, d)| (n.as_str(), s.clone(), *d))
+            .collect();
+        write_safetensors(path, &tensors, &self.meta)
+    }
+}
+
+/// A language model and its vocabulary as a file's contents.
+pub fn model_contents<'a>(net: &'a Net<f32>, vocab: &CharVocab) -> Contents<'a> {
+    let config = net.config();
+    let json = serde_json::to_string(config).expect("config serializes");
+    let meta = model_meta(config.cell.name(), json, &[("vocab", vocab)], &[]);
+    let mut tensors = layout_tensors(net.layout(), &net.params);
+    // PyTorch's nn.RNN has a second bias; recur's single bh is bias_ih.
+    for name in single_biases(net) {
+        tensors.push((
+            name.replace("bias_ih", "bias_hh"),
+            vec![config.hidden_size],
+            TensorData::Zeros,
+        ));
+    }
+    Contents { tensors, meta }
 }
 
 /// Save a language model and its vocabulary; `extra` metadata is added
@@ -287,20 +322,21 @@ pub fn save_model(
     vocab: &CharVocab,
     extra: &[(&str, String)],
 ) -> Result<()> {
-    let config = net.config();
-    let json = serde_json::to_string(config).expect("config serializes");
-    let meta = model_meta(config.cell.name(), json, &[("vocab", vocab)], extra);
-    let mut tensors = layout_tensors(net.layout(), &net.params);
-    // PyTorch's nn.RNN has a second bias; recur's single bh is bias_ih.
-    let zeros = vec![0.0f32; config.hidden_size];
-    for name in single_biases(net) {
-        tensors.push((
-            name.replace("bias_ih", "bias_hh"),
-            vec![config.hidden_size],
-            TensorData::F32(&zeros),
-        ));
-    }
-    write_named(path, &tensors, &meta)
+    model_contents(net, vocab).with_meta(extra).write(path)
+}
+
+/// A sequence-to-sequence model and its two vocabularies as a file's
+/// contents.
+pub fn seq2seq_contents<'a>(model: &'a Seq2Seq<f32>, vocab: &PairVocab) -> Contents<'a> {
+    let json = serde_json::to_string(model.config()).expect("config serializes");
+    let meta = model_meta(
+        "seq2seq",
+        json,
+        &[("src_vocab", &vocab.src), ("tgt_vocab", &vocab.tgt)],
+        &[],
+    );
+    let tensors = layout_tensors(model.layout(), &model.params);
+    Contents { tensors, meta }
 }
 
 /// Save a sequence-to-sequence model with its two vocabularies.
@@ -310,49 +346,43 @@ pub fn save_seq2seq(
     vocab: &PairVocab,
     extra: &[(&str, String)],
 ) -> Result<()> {
-    let json = serde_json::to_string(model.config()).expect("config serializes");
-    let meta = model_meta(
-        "seq2seq",
-        json,
-        &[("src_vocab", &vocab.src), ("tgt_vocab", &vocab.tgt)],
-        extra,
-    );
-    write_named(path, &layout_tensors(model.layout(), &model.params), &meta)
+    seq2seq_contents(model, vocab).with_meta(extra).write(path)
 }
 
-/// Save a forecaster: the network, its settings, the column names and the
-/// normalization statistics (fitted on the training part).
+/// A forecaster as a file's contents: the network, its settings, the
+/// column names and the normalization statistics (fitted on the training
+/// part).
+pub fn forecaster_contents<'a>(
+    f: &'a Forecaster,
+    features: &[String],
+    targets: &[String],
+) -> Contents<'a> {
+    let config = serde_json::to_string(f.net.config()).expect("config serializes");
+    let extra = [
+        ("forecast", json(&f.config)),
+        ("features", json(&features)),
+        ("targets", json(&targets)),
+        ("feature_norm", json(&f.features)),
+        ("target_norm", json(&f.targets)),
+    ];
+    let meta = model_meta("forecast", config, &[], &extra);
+    let tensors = layout_tensors(f.net.layout(), &f.net.params);
+    Contents { tensors, meta }
+}
+
+/// Save a forecaster (see [`forecaster_contents`]).
 pub fn save_forecaster(
     path: &Path,
     f: &Forecaster,
     features: &[String],
     targets: &[String],
 ) -> Result<()> {
-    let config = serde_json::to_string(f.net.config()).expect("config serializes");
-    let extra = [
-        (
-            "forecast",
-            serde_json::to_string(&f.config).expect("config serializes"),
-        ),
-        (
-            "features",
-            serde_json::to_string(features).expect("names serialize"),
-        ),
-        (
-            "targets",
-            serde_json::to_string(targets).expect("names serialize"),
-        ),
-        (
-            "feature_norm",
-            serde_json::to_string(&f.features).expect("stats serialize"),
-        ),
-        (
-            "target_norm",
-            serde_json::to_string(&f.targets).expect("stats serialize"),
-        ),
-    ];
-    let meta = model_meta("forecast", config, &[], &extra);
-    write_named(path, &layout_tensors(f.net.layout(), &f.net.params), &meta)
+    forecaster_contents(f, features, targets).write(path)
+}
+
+/// A metadata value as JSON.
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("metadata serializes")
 }
 
 /// Load a forecaster saved by [`save_forecaster`], with its feature and

@@ -7,6 +7,7 @@ use recur::cell::CellKind;
 use recur::checkpoint::{load_forecaster, save_forecaster};
 use recur::data::series::{Synthetic, read_csv};
 use recur::train::forecast::{ForecastConfig, Forecaster, RegressionLoss};
+use recur::train::{RunDir, model_path};
 use recur::{Activation, Error, Result};
 
 #[derive(Args, Debug)]
@@ -132,6 +133,10 @@ struct TrainArgs {
     /// Run folder for model.safetensors.
     #[arg(long, default_value = "out-forecast")]
     out: PathBuf,
+    /// Replace the model saved in --out (without it, training into a
+    /// folder that holds one is refused).
+    #[arg(long)]
+    overwrite: bool,
     /// Train on a prediction at every step of each window (many-to-many).
     #[arg(long)]
     every_step: bool,
@@ -299,16 +304,11 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         "forecasting {source}: {} {}x{}, lookback {}, horizon {}",
         a.model, a.layers, a.hidden, a.lookback, a.horizon
     );
+    let dir = RunDir::open(&a.out, super::run_mode(false, a.overwrite), "--out")?;
     let start = std::time::Instant::now();
     let (model, r) = Forecaster::train(config, &features, &targets)?;
-    if a.out.exists() && !a.out.is_dir() {
-        return Err(Error::Config(format!(
-            "--out {} is a file; give a folder",
-            a.out.display()
-        )));
-    }
     save_forecaster(
-        &a.out.join("model.safetensors"),
+        &model_path(dir.path()),
         &model,
         &feature_names,
         &target_names,

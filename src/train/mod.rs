@@ -11,12 +11,15 @@
 mod data;
 pub mod forecast;
 mod log;
+mod run_dir;
 pub mod seq2seq;
 mod shard;
 mod state;
 
 pub use data::TrainData;
-pub use log::{LogLine, LogWriter};
+pub use log::{LogLine, LogWriter, SmoothLoss};
+pub use run_dir::{RunDir, RunMode};
+pub use state::{model_path, state_path};
 
 use std::path::Path;
 use std::time::Instant;
@@ -198,7 +201,7 @@ pub struct Trainer {
     fingerprint: u64,
     iter: u64,
     total: u64,
-    smooth_loss: f64,
+    smooth: SmoothLoss,
     /// Word order of the current epoch (word lists only).
     order: Vec<u32>,
     rng: ChaCha8Rng,
@@ -216,17 +219,22 @@ impl Trainer {
     pub fn new(config: TrainConfig, data: TrainData, total_iters: u64) -> Result<Self> {
         config.validate()?;
         let vocab = data.vocab()?;
-        let model = NetConfig {
-            layers: config.layers,
-            embed: config.embed,
-            dropout: config.dropout,
-            ..NetConfig::char_lm(config.cell, vocab.len(), config.hidden)
-        };
+        let model = Trainer::net_config(&config, vocab.len());
         let mut net = Net::new(model, config.init, config.seed)?;
         if let Some(v) = config.forget_bias {
             net.set_forget_bias(v);
         }
         Self::assemble(config, data, vocab, net, total_iters)
+    }
+
+    /// The network `config` trains for a vocabulary of `vocab_len`.
+    fn net_config(config: &TrainConfig, vocab_len: usize) -> NetConfig {
+        NetConfig {
+            layers: config.layers,
+            embed: config.embed,
+            dropout: config.dropout,
+            ..NetConfig::char_lm(config.cell, vocab_len, config.hidden)
+        }
     }
 
     fn assemble(
@@ -244,7 +252,7 @@ impl Trainer {
             data: prepared,
             iter: 0,
             total,
-            smooth_loss: (vocab.len() as f64).ln(),
+            smooth: SmoothLoss::new(0.999),
             order: Vec::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             shards: shard::shards_for(&net, b, config.shards),
@@ -284,9 +292,14 @@ impl Trainer {
         self.total
     }
 
-    /// Smoothed training loss, nats/char.
+    /// Plan `total` iterations in all (to train a resumed run further).
+    pub fn set_total_iters(&mut self, total: u64) {
+        self.total = total;
+    }
+
+    /// Smoothed training loss, nats/char (see [`SmoothLoss`]).
     pub fn smooth_loss(&self) -> f64 {
-        self.smooth_loss
+        self.smooth.value()
     }
 
     /// Iterations in one pass over the training data.
@@ -345,7 +358,7 @@ impl Trainer {
         }
         self.optimizer.step(&mut self.net.params, grads);
         self.iter += 1;
-        self.smooth_loss = 0.999 * self.smooth_loss + 0.001 * loss;
+        self.smooth.add(loss);
         Ok((loss, chars))
     }
 
@@ -410,7 +423,7 @@ impl Trainer {
     /// validation and at the end.
     pub fn run(
         &mut self,
-        out: Option<&Path>,
+        out: Option<&RunDir>,
         mut log: Option<&mut LogWriter>,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Summary> {
@@ -418,12 +431,7 @@ impl Trainer {
         let (mut window_loss, mut window_batches, mut window_chars) = (0.0, 0u64, 0usize);
         let mut window_start = Instant::now();
         let (mut run_chars, mut val_loss) = (0usize, None);
-        if self.iter >= self.total {
-            return Err(Error::Config(format!(
-                "the run has already done {} of {} iterations; ask for more (--iters) to continue",
-                self.iter, self.total
-            )));
-        }
+        finished_check(self.iter, self.total)?;
         while self.iter < self.total {
             let (loss, chars) = self.step()?;
             window_loss += loss;
@@ -434,7 +442,7 @@ impl Trainer {
             on_event(Event::Step {
                 iter: self.iter,
                 total: self.total,
-                smooth_loss: self.smooth_loss,
+                smooth_loss: self.smooth.value(),
                 chars_per_sec: run_chars as f64 / elapsed.max(1e-9),
             });
             let last = self.iter == self.total;
@@ -447,7 +455,7 @@ impl Trainer {
                 let line = LogLine {
                     iter: self.iter,
                     train_loss: window_loss / window_batches as f64,
-                    smooth_loss: self.smooth_loss,
+                    smooth_loss: self.smooth.value(),
                     val_loss: if eval { val_loss } else { None },
                     chars_per_sec: window_chars as f64
                         / window_start.elapsed().as_secs_f64().max(1e-9),
@@ -461,19 +469,30 @@ impl Trainer {
                 window_start = Instant::now();
             }
             if eval && let Some(dir) = out {
-                self.save(dir)?;
-                on_event(Event::Saved(dir));
+                self.save(dir.path())?;
+                on_event(Event::Saved(dir.path()));
             }
         }
         let elapsed_s = start.elapsed().as_secs_f64();
         Ok(Summary {
             iters: self.iter,
-            smooth_loss: self.smooth_loss,
+            smooth_loss: self.smooth.value(),
             val_loss,
             chars_per_sec: run_chars as f64 / elapsed_s.max(1e-9),
             elapsed_s,
         })
     }
+}
+
+/// An error unless a run that has done `iter` of `total` iterations has
+/// some left.
+pub(crate) fn finished_check(iter: u64, total: u64) -> Result<()> {
+    if iter >= total {
+        return Err(Error::Config(format!(
+            "the run is finished: it has done {iter} of {total} iterations; ask for more (--iters N with N above {iter}) to train it further"
+        )));
+    }
+    Ok(())
 }
 
 /// Summed loss and character count of `net` over `tokens`, read as `b`

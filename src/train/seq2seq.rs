@@ -12,9 +12,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::data::fingerprint;
-use super::log::{LogLine, LogWriter};
-use super::state::{Progress, SavedState, model_path, parse, require_saved_run, write_state};
-use crate::checkpoint::{Loaded, TensorData, load_seq2seq, save_seq2seq};
+use super::log::{LogLine, LogWriter, SmoothLoss};
+use super::run_dir::RunDir;
+use super::state::{Progress, SavedState, save_run};
+use crate::checkpoint::{TensorData, load_seq2seq, seq2seq_contents};
 use crate::data::pairs::{Pair, PairBuffers, PairVocab};
 use crate::decode::{DecodeOptions, translate};
 use crate::error::{Error, Result};
@@ -79,7 +80,7 @@ pub struct Seq2SeqTrainer {
     order: Vec<usize>,
     iter: u64,
     total: u64,
-    smooth_loss: f64,
+    smooth: SmoothLoss,
     rng: ChaCha8Rng,
     buf: PairBuffers,
     ws: Seq2SeqWorkspace<f32>,
@@ -126,7 +127,7 @@ impl Seq2SeqTrainer {
             order: Vec::new(),
             iter: 0,
             total,
-            smooth_loss: (vocab.tgt.len() as f64).ln(),
+            smooth: SmoothLoss::new(0.99),
             buf: PairBuffers::default(),
             config,
             model,
@@ -207,7 +208,7 @@ impl Seq2SeqTrainer {
         );
         self.optimizer.step(&mut self.model.params, &self.grads);
         self.iter += 1;
-        self.smooth_loss = 0.99 * self.smooth_loss + 0.01 * loss;
+        self.smooth.add(loss);
         Ok(loss)
     }
 
@@ -261,62 +262,61 @@ impl Seq2SeqTrainer {
         fingerprint(pairs.flat_map(|p| [p.source.as_bytes(), b"\t", p.target.as_bytes(), b"\n"]))
     }
 
-    /// Write `model.safetensors` and `state.safetensors` into `dir`.
+    /// Save the run into `dir`: `model.safetensors` and
+    /// `state.safetensors` (see [`super::state`]).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        save_seq2seq(
-            &model_path(dir),
-            &self.model,
-            &self.vocab,
-            &[("iter", self.iter.to_string())],
-        )?;
         let progress = Progress {
             iter: self.iter,
             total: self.total,
             optimizer: &self.optimizer,
-            smooth_loss: self.smooth_loss,
+            smooth: self.smooth,
             rng: &self.rng,
             fingerprint: self.fingerprint(),
             config_json: serde_json::to_string(&self.config).expect("config serializes"),
         };
         let order: Vec<u32> = self.order.iter().map(|&i| i as u32).collect();
-        write_state(
+        save_run(
             dir,
+            seq2seq_contents(&self.model, &self.vocab),
             &progress,
-            self.model.params.len(),
             vec![("order", vec![order.len()], TensorData::U32(&order))],
         )
     }
 
-    /// Continue the run saved in `dir` with these settings and data (which
-    /// must be the saved run's) up to `total` iterations; bit-for-bit the
-    /// run that was never interrupted.
-    pub fn resume(
-        dir: &Path,
-        model: Seq2SeqConfig,
-        config: Seq2SeqTrainConfig,
-        train: Vec<Pair>,
-        test: Vec<Pair>,
-        total: u64,
-    ) -> Result<Self> {
-        require_saved_run(dir)?;
-        let (saved_model, vocab) = load_seq2seq(&model_path(dir))?;
-        let model_iter = parse(&Loaded::open(&model_path(dir))?, "recur.iter")?;
-        let state = SavedState::open(dir, model_iter)?;
-        let mut t = Seq2SeqTrainer::new(model, config, train, test, total)?;
+    /// The model and training settings of the run saved in `dir`.
+    pub fn saved_settings(dir: &Path) -> Result<(Seq2SeqConfig, Seq2SeqTrainConfig)> {
+        let state = SavedState::open(dir)?;
+        Ok((state.file.meta_json("recur.config")?, state.config()?))
+    }
+
+    /// Continue the run saved in `dir` on the same pairs (which must be the
+    /// saved run's), with its saved settings and target (raise it with
+    /// [`Seq2SeqTrainer::set_total_iters`]); bit-for-bit the run that was
+    /// never interrupted.
+    pub fn resume(dir: &Path, train: Vec<Pair>, test: Vec<Pair>) -> Result<Self> {
+        let state = SavedState::open(dir)?;
+        let config: Seq2SeqTrainConfig = state.config()?;
+        let (saved_model, vocab) = load_seq2seq(state.file.path())?;
+        let mut t = Seq2SeqTrainer::new(
+            saved_model.config().clone(),
+            config,
+            train,
+            test,
+            state.total,
+        )?;
         state.check_data(t.fingerprint(), "--task/--pairs, sizes and --seed")?;
-        let saved_config: Seq2SeqTrainConfig = state.config()?;
-        if saved_config != t.config || saved_model.config() != t.model.config() || vocab != t.vocab
-        {
-            return Err(Error::Config(
-                "--resume: the model or training settings differ from the saved run's; repeat the original command with --resume".into(),
-            ));
+        if saved_model.config() != t.model.config() || vocab != t.vocab {
+            return Err(Error::Checkpoint(format!(
+                "{}: the model in the state file does not match the run's data; the file was edited or mixed up",
+                state.file.path().display()
+            )));
         }
         t.model = saved_model;
         let n = t.model.params.len();
         state.restore(
             &mut t.optimizer,
             n,
-            &mut t.smooth_loss,
+            &mut t.smooth,
             &mut t.rng,
             t.config.seed,
         )?;
@@ -331,6 +331,16 @@ impl Seq2SeqTrainer {
         Ok(t)
     }
 
+    /// Iterations planned.
+    pub fn total_iters(&self) -> u64 {
+        self.total
+    }
+
+    /// Plan `total` iterations in all (to train a resumed run further).
+    pub fn set_total_iters(&mut self, total: u64) {
+        self.total = total;
+    }
+
     /// Iterations done.
     pub fn iter(&self) -> u64 {
         self.iter
@@ -341,7 +351,7 @@ impl Seq2SeqTrainer {
     /// measurement. `on_line` sees each log line.
     pub fn run(
         &mut self,
-        out: Option<&Path>,
+        out: Option<&RunDir>,
         mut log: Option<&mut LogWriter>,
         on_line: &mut dyn FnMut(&LogLine, Option<f64>),
     ) -> Result<Option<f64>> {
@@ -349,12 +359,7 @@ impl Seq2SeqTrainer {
         let (mut window, mut n, mut chars) = (0.0, 0u64, 0usize);
         let mut window_start = Instant::now();
         let mut accuracy = None;
-        if self.iter >= self.total {
-            return Err(Error::Config(format!(
-                "the run has already done {} of {} iterations; ask for more (--iters) to continue",
-                self.iter, self.total
-            )));
-        }
+        super::finished_check(self.iter, self.total)?;
         while self.iter < self.total {
             window += self.step()?;
             n += 1;
@@ -369,7 +374,7 @@ impl Seq2SeqTrainer {
                 let line = LogLine {
                     iter: self.iter,
                     train_loss: window / n as f64,
-                    smooth_loss: self.smooth_loss,
+                    smooth_loss: self.smooth.value(),
                     val_loss: None,
                     chars_per_sec: chars as f64 / window_start.elapsed().as_secs_f64().max(1e-9),
                     elapsed_s: start.elapsed().as_secs_f64(),
@@ -382,7 +387,7 @@ impl Seq2SeqTrainer {
                 window_start = Instant::now();
             }
             if eval && let Some(dir) = out {
-                self.save(dir)?;
+                self.save(dir.path())?;
             }
         }
         Ok(accuracy)

@@ -292,8 +292,7 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         (t, dir, source)
     };
     let mut log = match &a.log {
-        Some(path) if a.resume => Some(LogWriter::resume(path, trainer.iter())?),
-        Some(path) => Some(LogWriter::append(path)?),
+        Some(path) => Some(LogWriter::open(path, &trainer.run_id(), trainer.iter())?),
         None => None,
     };
     let (n_train, n_test) = (trainer.data().0.len(), trainer.data().1.len());

@@ -253,8 +253,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         (t, dir)
     };
     let mut log = match &a.log {
-        Some(path) if a.resume => Some(LogWriter::resume(path, trainer.iter())?),
-        Some(path) => Some(LogWriter::append(path)?),
+        Some(path) => Some(LogWriter::open(path, &trainer.run_id(), trainer.iter())?),
         None => None,
     };
     let c = trainer.config().clone();

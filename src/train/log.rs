@@ -26,24 +26,42 @@ pub struct LogLine {
     pub elapsed_s: f64,
 }
 
-/// Appends [`LogLine`]s to a file.
+/// Appends [`LogLine`]s to a file, each stamped with the run's id
+/// (`"run"`), so that several runs can share one log.
 pub struct LogWriter {
     path: PathBuf,
     file: std::fs::File,
+    run: String,
 }
 
 impl LogWriter {
-    /// Open `path` for appending (a resumed run continues its log).
-    pub fn append(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
+    /// Open `path` for a run `run` (its id) that goes on from iteration
+    /// `iter` (0 for a new run). A run killed after logging but before
+    /// saving left lines past its last checkpoint; those iterations run
+    /// again, so the run's own lines past `iter` are dropped first (the
+    /// file is rewritten atomically) and the log holds each iteration once.
+    /// Other runs' lines are kept.
+    pub fn open(path: &Path, run: &str, iter: u64) -> Result<Self> {
         if path.is_dir() {
             return Err(Error::Config(format!(
                 "--log {} is a folder; give a file name for the JSON-lines log (e.g. {}/log.jsonl)",
                 path.display(),
                 path.display()
             )));
+        }
+        if path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            let kept: String = text
+                .lines()
+                .filter(|l| logged(l).is_none_or(|(r, i)| r != run || i <= iter))
+                .flat_map(|l| [l, "\n"])
+                .collect();
+            if kept.len() != text.len() {
+                crate::checkpoint::write_atomic(path, kept.as_bytes())?;
+            }
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -53,32 +71,15 @@ impl LogWriter {
         Ok(LogWriter {
             path: path.to_path_buf(),
             file,
+            run: run.to_string(),
         })
-    }
-
-    /// Open `path` to continue a run resumed at iteration `iter`. A run
-    /// killed after logging but before saving left lines past its last
-    /// checkpoint; those iterations run again, so their old lines are
-    /// dropped first (the file is rewritten atomically) and the log holds
-    /// each iteration once.
-    pub fn resume(path: &Path, iter: u64) -> Result<Self> {
-        if path.is_file() {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-            let kept: String = text
-                .lines()
-                .filter(|l| logged_iter(l).is_none_or(|i| i <= iter))
-                .flat_map(|l| [l, "\n"])
-                .collect();
-            if kept.len() != text.len() {
-                crate::checkpoint::write_atomic(path, kept.as_bytes())?;
-            }
-        }
-        Self::append(path)
     }
 
     /// Write one line.
     pub fn write(&mut self, line: &LogLine) -> Result<()> {
-        let mut s = serde_json::to_string(line).map_err(|e| Error::Config(e.to_string()))?;
+        let mut value = serde_json::json!(line);
+        value["run"] = self.run.clone().into();
+        let mut s = value.to_string();
         s.push('\n');
         self.file
             .write_all(s.as_bytes())
@@ -86,12 +87,13 @@ impl LogWriter {
     }
 }
 
-/// The `iter` of a log line, if it is one.
-fn logged_iter(line: &str) -> Option<u64> {
-    serde_json::from_str::<serde_json::Value>(line)
-        .ok()?
-        .get("iter")?
-        .as_u64()
+/// The run id and `iter` of a log line, if it is one.
+fn logged(line: &str) -> Option<(String, u64)> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    Some((
+        v.get("run")?.as_str()?.to_string(),
+        v.get("iter")?.as_u64()?,
+    ))
 }
 
 /// An exponential moving average of the training loss, bias-corrected as

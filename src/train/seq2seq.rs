@@ -273,6 +273,7 @@ impl Seq2SeqTrainer {
             rng: &self.rng,
             fingerprint: self.fingerprint(),
             config_json: serde_json::to_string(&self.config).expect("config serializes"),
+            run_id: self.run_id(),
         };
         let order: Vec<u32> = self.order.iter().map(|&i| i as u32).collect();
         save_run(
@@ -280,6 +281,16 @@ impl Seq2SeqTrainer {
             seq2seq_contents(&self.model, &self.vocab),
             &progress,
             vec![("order", vec![order.len()], TensorData::U32(&order))],
+        )
+    }
+
+    /// The run's id: a hash of its settings and data, written into its
+    /// checkpoint files and log lines.
+    pub fn run_id(&self) -> String {
+        let settings = (&self.config, self.model.config());
+        super::state::run_id(
+            &serde_json::to_string(&settings).expect("settings serialize"),
+            self.fingerprint(),
         )
     }
 
@@ -311,6 +322,7 @@ impl Seq2SeqTrainer {
                 state.file.path().display()
             )));
         }
+        state.check_run(&t.run_id())?;
         t.model = saved_model;
         let n = t.model.params.len();
         state.restore(

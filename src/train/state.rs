@@ -43,7 +43,7 @@ pub fn state_path(dir: &Path) -> PathBuf {
 /// The id of a run: settings (as JSON) and data decide it, so a model file
 /// and a state file from the same run agree, and two runs with the same
 /// settings on the same data (which give the same bytes) share it.
-fn run_id(config_json: &str, data_fingerprint: u64) -> String {
+pub(crate) fn run_id(config_json: &str, data_fingerprint: u64) -> String {
     let h = fingerprint([config_json.as_bytes(), &data_fingerprint.to_le_bytes()]);
     format!("{h:016x}")
 }
@@ -57,6 +57,7 @@ pub(crate) struct Progress<'a> {
     pub rng: &'a ChaCha8Rng,
     pub fingerprint: u64,
     pub config_json: String,
+    pub run_id: String,
 }
 
 /// Save a run into `dir`: `model` (a model file's contents) as
@@ -69,8 +70,7 @@ pub(crate) fn save_run<'a>(
     p: &'a Progress<'a>,
     extra: Vec<(&str, Vec<usize>, TensorData<'a>)>,
 ) -> Result<()> {
-    let id = run_id(&p.config_json, p.fingerprint);
-    let mut state = model.with_meta(&[("iter", p.iter.to_string()), ("run", id)]);
+    let mut state = model.with_meta(&[("iter", p.iter.to_string()), ("run", p.run_id.clone())]);
     state.write(&model_path(dir))?;
     let (smooth_raw, smooth_steps) = p.smooth.raw();
     state = state.with_meta(&[
@@ -137,19 +137,22 @@ impl SavedState {
         self.file.meta_json("recur.train_config")
     }
 
-    /// An error unless the data's fingerprint is the saved one and the
-    /// run id fits the saved settings and data.
+    /// An error unless the data's fingerprint is the saved one.
     pub fn check_data(&self, fingerprint: u64, flags: &str) -> Result<()> {
         if self.file.meta("recur.data_fingerprint")? != format!("{fingerprint:016x}") {
             return Err(Error::Data(format!(
                 "--resume: the training data differs from the data this run started on; pass the same {flags}"
             )));
         }
-        if self.file.meta("recur.run")?
-            != run_id(self.file.meta("recur.train_config")?, fingerprint)
-        {
+        Ok(())
+    }
+
+    /// An error unless `id`, the id of the run rebuilt from the saved
+    /// settings and the data, is the saved one.
+    pub fn check_run(&self, id: &str) -> Result<()> {
+        if self.file.meta("recur.run")? != id {
             return Err(Error::Checkpoint(format!(
-                "{}: the saved settings do not match the run id; the state file was edited or mixed up with another run's",
+                "{}: the saved settings do not give the saved run id; the state file was edited or mixed up with another run's",
                 self.file.path().display()
             )));
         }
@@ -201,6 +204,7 @@ impl Trainer {
             rng: &self.rng,
             fingerprint: self.fingerprint,
             config_json: serde_json::to_string(&self.config).expect("config serializes"),
+            run_id: self.run_id(),
         };
         // The shards' carried states, in shard order.
         let carry: Vec<f32> = self
@@ -220,6 +224,15 @@ impl Trainer {
         save_run(dir, model, &progress, extra)
     }
 
+    /// The run's id: a hash of its settings and data, written into its
+    /// checkpoint files and log lines.
+    pub fn run_id(&self) -> String {
+        run_id(
+            &serde_json::to_string(&self.config).expect("config serializes"),
+            self.fingerprint,
+        )
+    }
+
     /// Continue the run saved in `dir` on the same `data`, towards its
     /// saved target (raise it with [`Trainer::set_total_iters`]). The
     /// result is bit-for-bit the run that was never interrupted.
@@ -236,6 +249,7 @@ impl Trainer {
             )));
         }
         let mut t = Trainer::assemble(config, data, ckpt.vocab, ckpt.net, state.total)?;
+        state.check_run(&t.run_id())?;
         let n = t.net.params.len();
         state.restore(
             &mut t.optimizer,

@@ -29,6 +29,7 @@ pub mod layer;
 pub mod model;
 pub mod notebook;
 pub mod optim;
+pub mod prelude;
 pub mod sample;
 pub mod tensor;
 pub mod train;

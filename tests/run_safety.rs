@@ -368,12 +368,28 @@ fn a_folder_holding_a_run_is_never_overwritten_silently() {
     assert_ok(&forecast(&["--seed", "5", "--overwrite"]));
 }
 
+/// A child process killed when the test ends, even by a failed assertion.
+struct KillOnDrop(std::process::Child);
+
+impl KillOnDrop {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn a_second_run_into_a_folder_in_use_is_refused() {
     let d = TempDir::new("lock");
     let corpus = corpus(&d);
     let out = d.path("run");
-    let mut first = Command::new(env!("CARGO_BIN_EXE_recur"))
+    let first = Command::new(env!("CARGO_BIN_EXE_recur"))
         .args([
             "train",
             "--corpus",
@@ -391,6 +407,7 @@ fn a_second_run_into_a_folder_in_use_is_refused() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut first = KillOnDrop(first);
     // Wait until the first run holds the folder.
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::fs::read_to_string(out.join(".lock")).unwrap_or_default() != first.id().to_string() {
@@ -409,8 +426,8 @@ fn a_second_run_into_a_folder_in_use_is_refused() {
         }
         assert_fails(&o, &["in use", &first.id().to_string()]);
     }
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
     // The lock dies with its process, even killed.
     assert_ok(&train(&corpus, &out, &["--overwrite"]));
 }

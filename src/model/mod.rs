@@ -5,6 +5,7 @@
 pub mod config;
 pub mod net;
 pub mod params;
+mod predict;
 pub mod seq2seq;
 pub mod stack;
 

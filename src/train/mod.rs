@@ -556,6 +556,31 @@ pub fn evaluate_text(net: &Net<f32>, vocab: &CharVocab, text: &str) -> Result<f6
     Ok(sum / n as f64)
 }
 
+/// Mean loss (nats/char, the end marker included) of a word model over
+/// `words`, each word its own sequence after the start marker, 32 words
+/// per batch.
+pub fn evaluate_words<S: AsRef<str>>(
+    net: &Net<f32>,
+    vocab: &CharVocab,
+    words: &[S],
+) -> Result<f64> {
+    let seqs = crate::data::prepare_sequences(words, vocab)?;
+    let order: Vec<u32> = (0..seqs.len() as u32).collect();
+    let (mut ws, mut batch) = (net.workspace(), WordBatch::default());
+    let (mut sum, mut count) = (0.0, 0);
+    for k in 0..seqs.len().div_ceil(32) {
+        word_batch(&seqs, &order, k, 32, &mut batch);
+        let n = batch.target_count();
+        sum += net.loss_batch(
+            &word_input(&batch),
+            Target::Classes(&batch.targets),
+            &mut ws,
+        )? * n as f64;
+        count += n;
+    }
+    Ok(sum / count.max(1) as f64)
+}
+
 /// A padded batch of words as network input.
 fn word_input(wb: &WordBatch) -> Batch<'_, f32> {
     Batch {

@@ -44,7 +44,8 @@ enum Command {
     Seq2seq(seq2seq::Seq2SeqArgs),
     /// Pictures: loss curves, probabilities, t-SNE, the activation viewer.
     Viz(viz::VizArgs),
-    /// Forecast numeric time series (in progress: train and report).
+    /// Forecast numeric time series: train on a CSV or a synthetic series,
+    /// predict ahead, plot.
     Forecast(forecast::ForecastArgs),
 }
 

@@ -279,6 +279,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
             .expect("valid template")
             .progress_chars("=> "),
     );
+    let (first_iter, mut last_line) = (trainer.iter() + 1, std::time::Instant::now());
     let summary = trainer.run(Some(&dir), log.as_mut(), &mut |e| match e {
         Event::Step {
             iter,
@@ -292,6 +293,14 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
                     "{smooth_loss:.3} nats/char, {:.0}k chars/s",
                     chars_per_sec / 1e3
                 ));
+            }
+            // Without a terminal (no progress bar), a line at the first
+            // iteration and then at least every 10 seconds.
+            if !interactive && (iter == first_iter || last_line.elapsed().as_secs() >= 10) {
+                eprintln!(
+                    "iter {iter:>7}/{total}  smooth {smooth_loss:.4}  {chars_per_sec:.0} chars/s"
+                );
+                last_line = std::time::Instant::now();
             }
         }
         Event::Logged(line) => {
@@ -309,7 +318,8 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
                 if interactive {
                     bar.println(msg)
                 } else {
-                    eprintln!("{msg}")
+                    eprintln!("{msg}");
+                    last_line = std::time::Instant::now();
                 }
             }
         }

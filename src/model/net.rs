@@ -134,6 +134,7 @@ impl<S: Scalar> Net<S> {
     pub fn zeros(config: impl Into<NetConfig>) -> Result<Self> {
         let config = config.into();
         config.validate()?;
+        super::memory::check_params::<S>(config.param_count())?;
         let mut layout = ParamLayout::new();
         let stack = Stack::push(&mut layout, "", config.stack());
         let fc_w = layout.push(

@@ -31,6 +31,7 @@ use crate::cell::{CellKind, SeqInput};
 use crate::data::{CharStreams, CharVocab, WordBatch};
 use crate::error::{Error, Result};
 use crate::layer::loss::Target;
+use crate::model::memory::net_training;
 use crate::model::{Batch, Init, Net, NetConfig, NetWorkspace};
 use crate::optim::{Clip, Optimizer, OptimizerKind};
 use data::{Prepared, word_batch};
@@ -222,6 +223,8 @@ impl Trainer {
             dropout: config.dropout,
             ..NetConfig::char_lm(config.cell, vocab.len(), config.hidden)
         };
+        let (t, b, n) = (data.steps(config.seq_len), config.batch, config.shards);
+        net_training(&model, t, b, n, config.optimizer.moments()).check(data.advice())?;
         let mut net = Net::new(model, config.init, config.seed)?;
         if let Some(v) = config.forget_bias {
             net.set_forget_bias(v);

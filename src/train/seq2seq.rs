@@ -15,12 +15,16 @@ use super::data::fingerprint;
 use super::log::{LogLine, LogWriter};
 use super::state::{Progress, SavedState, model_path, parse, require_saved_run, write_state};
 use crate::checkpoint::{Loaded, TensorData, load_seq2seq, save_seq2seq};
-use crate::data::pairs::{Pair, PairBuffers, PairVocab};
+use crate::data::pairs::{Pair, PairBuffers, PairVocab, longest_steps};
 use crate::decode::{DecodeOptions, translate};
 use crate::error::{Error, Result};
 use crate::model::Init;
+use crate::model::memory::seq2seq_training;
 use crate::model::seq2seq::{DecodeWorkspace, PairBatch, Seq2Seq, Seq2SeqConfig, Seq2SeqWorkspace};
 use crate::optim::{Clip, Optimizer, OptimizerKind, Schedule};
+
+/// The flags that shrink a sequence-to-sequence run, for a memory error.
+const ADVICE: &str = "lower --hidden, --layers or --batch, or use shorter pairs (--lengths)";
 
 /// Everything that decides a sequence-to-sequence run besides the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,15 +113,14 @@ impl Seq2SeqTrainer {
         }
         let all: Vec<Pair> = train.iter().chain(&test).cloned().collect();
         let vocab = PairVocab::from_pairs(&all)?;
-        let model = Seq2Seq::new(
-            Seq2SeqConfig {
-                src_vocab: vocab.src.len(),
-                tgt_vocab: vocab.tgt.len(),
-                ..model
-            },
-            Init::Uniform,
-            config.seed,
-        )?;
+        let model = Seq2SeqConfig {
+            src_vocab: vocab.src.len(),
+            tgt_vocab: vocab.tgt.len(),
+            ..model
+        };
+        let ((s, t), moments) = (longest_steps(&all), config.optimizer.moments());
+        seq2seq_training(&model, s, t, config.batch, moments).check(ADVICE)?;
+        let model = Seq2Seq::new(model, Init::Uniform, config.seed)?;
         let optimizer = Optimizer::new(config.optimizer, config.lr, model.params.len())?;
         Ok(Seq2SeqTrainer {
             grads: model.zero_grads(),

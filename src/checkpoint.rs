@@ -235,35 +235,15 @@ impl Loaded {
             .collect())
     }
 
-    /// Values of every f32 tensor in the file together (bounded by the
-    /// file's size).
-    pub fn f32_values(&self) -> usize {
-        SafeTensors::deserialize(&self.bytes).map_or(0, |st| {
-            st.tensors()
-                .iter()
-                .filter(|(_, v)| v.dtype() == Dtype::F32)
-                .map(|(_, v)| v.shape().iter().product::<usize>())
-                .sum()
-        })
-    }
-
-    /// An error unless the file holds at least the `needed` parameters
-    /// (`None`: a count that overflows) that its configuration describes:
-    /// checked before a model is allocated, so that a hand-edited
-    /// configuration cannot ask for more memory than the file's size.
-    pub fn check_param_count(&self, needed: Option<usize>) -> Result<()> {
-        let held = self.f32_values();
-        match needed {
-            Some(n) if n <= held => Ok(()),
-            _ => Err(Error::Checkpoint(format!(
-                "{}: the configuration in the metadata (recur.config) describes a model of {} but the file holds {held} weights; the metadata does not match the weights (edited or corrupt), use another checkpoint or train again",
-                self.path.display(),
-                needed.map_or(
-                    "more parameters than can be counted".to_string(),
-                    |n| format!("{n} parameters")
-                ),
-            ))),
+    /// An error unless every tensor of `layout` is in the file as f32 with
+    /// its shape: checked before a model is allocated, so that a
+    /// configuration edited to describe another model is refused at the
+    /// first tensor it does not match, whatever size it asks for.
+    pub fn check_layout(&self, layout: &ParamLayout) -> Result<()> {
+        for s in layout.specs() {
+            self.tensor_bytes(&s.name, Dtype::F32, &s.shape)?;
         }
+        Ok(())
     }
 
     /// A weight tensor of the given shape; an error naming it if any value
@@ -531,13 +511,13 @@ pub fn load_forecaster_from(file: Loaded) -> Result<(Forecaster, Vec<String>, Ve
     Ok((f, features, targets))
 }
 
-/// A network of `config` with its weights from `file`: the configuration
-/// is checked against the file's size before anything is allocated, and
-/// every tensor's shape and values after.
+/// A network of `config` with its weights from `file`: the layout the
+/// configuration implies is checked against the file's tensors before
+/// anything is allocated, every tensor's values after.
 fn load_net(file: &Loaded, config: NetConfig) -> Result<Net<f32>> {
-    file.check_param_count(config.param_count())?;
+    let layout = Net::<f32>::layout_of(config.clone()).map_err(|e| bad_config(file, e))?;
+    file.check_layout(&layout)?;
     let mut net = Net::<f32>::zeros(config).map_err(|e| bad_config(file, e))?;
-    let layout = net.layout().clone();
     file.load_params(&layout, &mut net.params)?;
     Ok(net)
 }
@@ -545,7 +525,7 @@ fn load_net(file: &Loaded, config: NetConfig) -> Result<Net<f32>> {
 /// A configuration the model constructors refuse, as a checkpoint error.
 fn bad_config(file: &Loaded, e: Error) -> Error {
     Error::Checkpoint(format!(
-        "{}: bad configuration in the metadata: {e}",
+        "{}: the configuration in the metadata (recur.config) does not describe a usable model: {e}",
         file.path().display()
     ))
 }
@@ -575,10 +555,10 @@ pub fn load_seq2seq_from(file: Loaded) -> Result<(Seq2Seq<f32>, PairVocab)> {
             file.path().display()
         )));
     }
-    file.check_param_count(config.param_count())?;
+    let layout = Seq2Seq::<f32>::layout_of(config.clone()).map_err(|e| bad_config(&file, e))?;
+    file.check_layout(&layout)?;
     let mut model = Seq2Seq::<f32>::new(config, crate::model::Init::Classic, 0)
         .map_err(|e| bad_config(&file, e))?;
-    let layout = model.layout().clone();
     file.load_params(&layout, &mut model.params)?;
     Ok((model, PairVocab { src, tgt }))
 }

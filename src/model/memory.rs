@@ -116,15 +116,20 @@ fn stack_activations(c: &StackConfig, t: f64, b: f64) -> f64 {
     l * dirs * per_cell + l * per_layer + embedded + scratch
 }
 
-/// Refuse a model whose parameters (`count`, `None` when it overflows) in
-/// `S` cannot fit in memory, before its layout or buffer is built.
-pub(crate) fn check_params<S>(count: Option<usize>) -> Result<()> {
-    let Some(n) = count else {
-        return Err(Error::Config(
+/// The parameter count of a model's configuration, or an error if it
+/// overflows `usize` (sizes no model can have).
+pub(crate) fn param_count(count: Option<usize>) -> Result<usize> {
+    count.ok_or_else(|| {
+        Error::Config(
             "the model's sizes are too large: its parameter count overflows; use smaller sizes"
                 .into(),
-        ));
-    };
+        )
+    })
+}
+
+/// Refuse `n` parameters in `S` that cannot fit in memory, before their
+/// buffer is allocated.
+pub(crate) fn check_params<S>(n: usize) -> Result<()> {
     let bytes = n as f64 * std::mem::size_of::<S>() as f64;
     let (limit, source) = limit()?;
     if bytes > limit as f64 {
@@ -203,15 +208,20 @@ mod tests {
         config.layers = usize::MAX;
         assert_eq!(config.param_count(), None);
         assert!(Net::<f32>::zeros(config).is_err());
-        // Counted fine, but no machine holds 10¹⁸ weights: refused before
-        // the layout (a trillion layers' names) is built.
+        // Counted fine, but a layout of 10¹⁵ layers' names would not fit.
         let config = NetConfig {
             layers: 1_000_000_000_000_000,
             ..NetConfig::char_lm(CellKind::Gru, 65, 1)
         };
         assert!(config.param_count().is_some());
+        let msg = Net::<f32>::layout_of(config).unwrap_err().to_string();
+        assert!(msg.contains("at most 1000"), "{msg}");
+        // 4·10¹² weights: the layout is a few names, the buffer no machine has.
+        let config = NetConfig::char_lm(CellKind::Lstm, 65, 1 << 20);
+        let layout = Net::<f32>::layout_of(config.clone()).unwrap();
+        assert_eq!(Some(layout.len()), config.param_count());
         let msg = Net::<f32>::zeros(config).unwrap_err().to_string();
-        assert!(msg.contains("parameters"), "{msg}");
+        assert!(msg.contains("parameters") && msg.contains(ENV), "{msg}");
         let need = net_training(&NetConfig::char_lm(CellKind::Lstm, 65, 8), 25, 4, 2, 2);
         assert!(need.bytes().is_finite() && need.bytes() > 0.0);
     }

@@ -179,8 +179,32 @@ impl<S: Scalar> Seq2Seq<S> {
     /// A freshly initialized model (PyTorch-style uniform init unless
     /// `init` says otherwise); the same `seed` gives the same weights.
     pub fn new(config: Seq2SeqConfig, init: Init, seed: u64) -> Result<Self> {
+        let mut model = Self::shell(config)?;
+        super::memory::check_params::<S>(model.layout.len())?;
+        model.params = vec![S::zero(); model.layout.len()];
+        let emb: Vec<_> = model
+            .encoder
+            .embedding()
+            .into_iter()
+            .chain(model.decoder.embedding())
+            .collect();
+        let hd = model.config.decoder().hidden_size;
+        init_params(&mut model.params, &model.layout, &emb, hd, init, seed);
+        Ok(model)
+    }
+
+    /// The layout a model of `config` has (names, shapes, offsets), built
+    /// without allocating its parameters: what a loader checks a file
+    /// against before it allocates anything.
+    pub fn layout_of(config: Seq2SeqConfig) -> Result<ParamLayout> {
+        Ok(Self::shell(config)?.layout)
+    }
+
+    /// The model's structure with no parameters yet; refused if its sizes
+    /// are invalid or its parameter count overflows.
+    fn shell(config: Seq2SeqConfig) -> Result<Self> {
         config.validate()?;
-        super::memory::check_params::<S>(config.param_count())?;
+        super::memory::param_count(config.param_count())?;
         let mut layout = ParamLayout::new();
         let encoder = Stack::push(&mut layout, "encoder.", config.encoder());
         let decoder = Stack::push(&mut layout, "decoder.", config.decoder());
@@ -214,13 +238,6 @@ impl<S: Scalar> Seq2Seq<S> {
         });
         let fc_w = layout.push("fc.weight", &[config.tgt_vocab, hd]);
         let fc_b = layout.push("fc.bias", &[config.tgt_vocab]);
-        let mut params = vec![S::zero(); layout.len()];
-        let emb: Vec<_> = encoder
-            .embedding()
-            .into_iter()
-            .chain(decoder.embedding())
-            .collect();
-        init_params(&mut params, &layout, &emb, hd, init, seed);
         Ok(Seq2Seq {
             config,
             layout,
@@ -229,7 +246,7 @@ impl<S: Scalar> Seq2Seq<S> {
             attn,
             fc_w,
             fc_b,
-            params,
+            params: Vec::new(),
         })
     }
 

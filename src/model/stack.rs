@@ -26,6 +26,11 @@ use crate::cell::{self, CellCache, CellGrads, CellKind, CellWeights, Pass, SeqIn
 use crate::error::{Error, Result};
 use crate::tensor::Scalar;
 
+/// The most layers a stack has. Deep recurrent stacks have a handful; the
+/// bound keeps a layout (a few named tensors per layer) small whatever a
+/// flag or a checkpoint's metadata says.
+pub const MAX_LAYERS: usize = 1000;
+
 /// The shape of a [`Stack`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StackConfig {
@@ -97,6 +102,12 @@ impl StackConfig {
             if v == 0 {
                 return Err(Error::Config(format!("{name} must be at least 1")));
             }
+        }
+        if self.layers > MAX_LAYERS {
+            return Err(Error::Config(format!(
+                "{} layers: a stack has at most {MAX_LAYERS}",
+                self.layers
+            )));
         }
         if self.embed == Some(0) {
             return Err(Error::Config(

@@ -18,12 +18,14 @@ use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors};
 
+use crate::cell::CellKind;
 use crate::data::CharVocab;
 use crate::data::pairs::PairVocab;
+use crate::data::series::Normalizer;
 use crate::error::{Error, Result};
 use crate::model::seq2seq::{Seq2Seq, Seq2SeqConfig};
 use crate::model::{Net, NetConfig, ParamLayout};
-use crate::train::forecast::Forecaster;
+use crate::train::forecast::{ForecastConfig, Forecaster};
 
 /// Format version written into every file.
 pub const FORMAT: &str = "recur-1";
@@ -119,6 +121,14 @@ impl Loaded {
             )),
             _ => Error::io(path, e),
         })?;
+        Self::from_bytes(bytes, path)
+    }
+
+    /// Validate a safetensors file already in memory; `name` (usually the
+    /// path it came from) names it in error messages. Nothing is read from
+    /// disk, so a fuzzer can drive every loader through this.
+    pub fn from_bytes(bytes: Vec<u8>, name: impl AsRef<Path>) -> Result<Self> {
+        let path = name.as_ref();
         let corrupt = |e: &dyn std::fmt::Display| {
             Error::Checkpoint(format!(
                 "{}: not a readable checkpoint ({e}); the file is truncated or corrupt, use another checkpoint or train again",
@@ -127,12 +137,15 @@ impl Loaded {
         };
         SafeTensors::deserialize(&bytes).map_err(|e| corrupt(&e))?;
         let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(&e))?;
-        let metadata = meta
+        let metadata: BTreeMap<String, String> = meta
             .metadata()
             .clone()
             .unwrap_or_default()
             .into_iter()
             .collect();
+        if let Some(format) = metadata.get("recur.format") {
+            check_format(path, format)?;
+        }
         Ok(Loaded {
             path: path.to_path_buf(),
             bytes,
@@ -224,6 +237,93 @@ impl Loaded {
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect())
     }
+
+    /// An error unless every tensor of `layout` is in the file as f32 with
+    /// its shape: checked before a model is allocated, so that a
+    /// configuration edited to describe another model is refused at the
+    /// first tensor it does not match, whatever size it asks for.
+    pub fn check_layout(&self, layout: &ParamLayout) -> Result<()> {
+        for s in layout.specs() {
+            self.tensor_bytes(&s.name, Dtype::F32, &s.shape)?;
+        }
+        Ok(())
+    }
+
+    /// A weight tensor of the given shape; an error naming it if any value
+    /// is NaN or infinite.
+    pub fn weights(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let values = self.f32(name, shape)?;
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Checkpoint(format!(
+                "{}: tensor '{name}' holds a non-finite value ({} at index {i}); the run diverged or the file is corrupt, use an earlier checkpoint or train again (with a lower --lr)",
+                self.path.display(),
+                values[i]
+            )));
+        }
+        Ok(values)
+    }
+
+    /// Fill `params` with every tensor of `layout`, checking each one's
+    /// shape and values.
+    pub fn load_params(&self, layout: &ParamLayout, params: &mut [f32]) -> Result<()> {
+        for s in layout.specs() {
+            let values = self.weights(&s.name, &s.shape)?;
+            params[s.range()].copy_from_slice(&values);
+        }
+        Ok(())
+    }
+
+    /// An error unless the file holds a model of kind `want` (`None`: any
+    /// language model); a model of another kind is named with the command
+    /// that reads it.
+    fn expect_kind(&self, want: Option<&str>) -> Result<&str> {
+        if self.meta("recur.model").is_err() && self.meta("recur.train_config").is_ok() {
+            return Err(Error::Checkpoint(format!(
+                "{}: this is a run's resume state, not a model; pass model.safetensors or the run folder",
+                self.path.display()
+            )));
+        }
+        let kind = self.meta("recur.model")?;
+        let is_lm = CellKind::NAMES.contains(&kind);
+        let wanted = match want {
+            Some(w) => kind == w,
+            None => is_lm,
+        };
+        if wanted {
+            return Ok(kind);
+        }
+        let what = match kind {
+            "seq2seq" => "a sequence-to-sequence model; use `recur seq2seq translate` with it",
+            "forecast" => "a forecasting model; use `recur forecast predict` with it",
+            _ if is_lm => {
+                "a character language model; use `recur sample`, `recur eval` or `recur viz` with it"
+            }
+            _ => "a model kind this recur does not know",
+        };
+        Err(Error::Checkpoint(format!(
+            "{}: this is {what} (recur.model = '{kind}')",
+            self.path.display()
+        )))
+    }
+}
+
+/// Refuse a file written in another format than [`FORMAT`]: a newer one
+/// by name, so the user knows to upgrade.
+fn check_format(path: &Path, format: &str) -> Result<()> {
+    if format == FORMAT {
+        return Ok(());
+    }
+    let version = |f: &str| f.strip_prefix("recur-").and_then(|v| v.parse::<u32>().ok());
+    let message = match (version(format), version(FORMAT)) {
+        (Some(theirs), Some(ours)) if theirs > ours => format!(
+            "made by a newer recur (format {format}); this recur reads {FORMAT}: upgrade recur to read it"
+        ),
+        _ => format!("in an unknown format '{format}'; this recur reads {FORMAT}"),
+    };
+    Err(Error::Checkpoint(format!(
+        "{}: this checkpoint was {message}",
+        path.display()
+    )))
 }
 
 /// The metadata every model file carries: the format, the model kind, its
@@ -388,59 +488,108 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 /// Load a forecaster saved by [`save_forecaster`], with its feature and
 /// target column names.
 pub fn load_forecaster(path: &Path) -> Result<(Forecaster, Vec<String>, Vec<String>)> {
-    let file = Loaded::open(path)?;
-    let kind = file.meta("recur.model")?;
-    if kind != "forecast" {
+    load_forecaster_from(Loaded::open(path)?)
+}
+
+/// [`load_forecaster`] from a file's bytes; `name` names it in errors.
+pub fn load_forecaster_bytes(
+    bytes: Vec<u8>,
+    name: impl AsRef<Path>,
+) -> Result<(Forecaster, Vec<String>, Vec<String>)> {
+    load_forecaster_from(Loaded::from_bytes(bytes, name)?)
+}
+
+/// [`load_forecaster`] from a parsed file.
+pub fn load_forecaster_from(file: Loaded) -> Result<(Forecaster, Vec<String>, Vec<String>)> {
+    file.expect_kind(Some("forecast"))?;
+    let config: NetConfig = file.meta_json("recur.config")?;
+    let settings: ForecastConfig = file.meta_json("recur.forecast")?;
+    let features: Vec<String> = file.meta_json("recur.features")?;
+    let targets: Vec<String> = file.meta_json("recur.targets")?;
+    let feature_norm: Normalizer = file.meta_json("recur.feature_norm")?;
+    let target_norm: Normalizer = file.meta_json("recur.target_norm")?;
+    let outputs = targets.len().checked_mul(settings.horizon);
+    let problem = if settings.lookback == 0 || settings.horizon == 0 {
+        Some("its lookback and horizon must be at least 1".to_string())
+    } else if config.input_size != features.len() || Some(config.output_size) != outputs {
+        Some(format!(
+            "the network reads {} and writes {} values but there are {} features and {} targets × horizon {}",
+            config.input_size,
+            config.output_size,
+            features.len(),
+            targets.len(),
+            settings.horizon
+        ))
+    } else if !feature_norm.fits(features.len()) || !target_norm.fits(targets.len()) {
+        Some("its normalization statistics do not fit its columns".to_string())
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
         return Err(Error::Checkpoint(format!(
-            "{}: this checkpoint holds a '{kind}' model; `recur forecast` needs one trained with `recur forecast train`",
-            path.display()
+            "{}: the forecaster's metadata is inconsistent: {problem}; use another checkpoint or train again",
+            file.path().display()
         )));
     }
-    let config: NetConfig = file.meta_json("recur.config")?;
-    let mut net = Net::<f32>::zeros(config)
-        .map_err(|e| Error::Checkpoint(format!("{}: bad configuration: {e}", path.display())))?;
-    for s in net.layout().specs().to_vec() {
-        let values = file.f32(&s.name, &s.shape)?;
-        net.params[s.range()].copy_from_slice(&values);
-    }
+    let net = load_net(&file, config)?;
     let f = Forecaster {
         net,
-        features: file.meta_json("recur.feature_norm")?,
-        targets: file.meta_json("recur.target_norm")?,
-        config: file.meta_json("recur.forecast")?,
+        features: feature_norm,
+        targets: target_norm,
+        config: settings,
     };
-    Ok((
-        f,
-        file.meta_json("recur.features")?,
-        file.meta_json("recur.targets")?,
+    Ok((f, features, targets))
+}
+
+/// A network of `config` with its weights from `file`: the layout the
+/// configuration implies is checked against the file's tensors before
+/// anything is allocated, every tensor's values after.
+fn load_net(file: &Loaded, config: NetConfig) -> Result<Net<f32>> {
+    let layout = Net::<f32>::layout_of(config.clone()).map_err(|e| bad_config(file, e))?;
+    file.check_layout(&layout)?;
+    let mut net = Net::<f32>::zeros(config).map_err(|e| bad_config(file, e))?;
+    file.load_params(&layout, &mut net.params)?;
+    Ok(net)
+}
+
+/// A configuration the model constructors refuse, as a checkpoint error.
+fn bad_config(file: &Loaded, e: Error) -> Error {
+    Error::Checkpoint(format!(
+        "{}: the configuration in the metadata (recur.config) does not describe a usable model: {e}",
+        file.path().display()
     ))
 }
 
 /// Load a model saved by [`save_seq2seq`], checking type and shapes.
 pub fn load_seq2seq(path: &Path) -> Result<(Seq2Seq<f32>, PairVocab)> {
-    let file = Loaded::open(path)?;
-    let kind = file.meta("recur.model")?;
-    if kind != "seq2seq" {
-        return Err(Error::Checkpoint(format!(
-            "{}: this checkpoint holds a '{kind}' model; `recur seq2seq` needs one trained with `recur seq2seq train`",
-            path.display()
-        )));
-    }
+    load_seq2seq_from(Loaded::open(path)?)
+}
+
+/// [`load_seq2seq`] from a file's bytes; `name` names it in errors.
+pub fn load_seq2seq_bytes(
+    bytes: Vec<u8>,
+    name: impl AsRef<Path>,
+) -> Result<(Seq2Seq<f32>, PairVocab)> {
+    load_seq2seq_from(Loaded::from_bytes(bytes, name)?)
+}
+
+/// [`load_seq2seq`] from a parsed file.
+pub fn load_seq2seq_from(file: Loaded) -> Result<(Seq2Seq<f32>, PairVocab)> {
+    file.expect_kind(Some("seq2seq"))?;
     let config: Seq2SeqConfig = file.meta_json("recur.config")?;
     let src = CharVocab::from_strings(&file.meta_json::<Vec<String>>("recur.src_vocab")?)?;
     let tgt = CharVocab::from_strings(&file.meta_json::<Vec<String>>("recur.tgt_vocab")?)?;
     if src.len() != config.src_vocab || tgt.len() != config.tgt_vocab || !tgt.has_markers() {
         return Err(Error::Checkpoint(format!(
             "{}: the vocabularies do not match the model's configuration",
-            path.display()
+            file.path().display()
         )));
     }
+    let layout = Seq2Seq::<f32>::layout_of(config.clone()).map_err(|e| bad_config(&file, e))?;
+    file.check_layout(&layout)?;
     let mut model = Seq2Seq::<f32>::new(config, crate::model::Init::Classic, 0)
-        .map_err(|e| Error::Checkpoint(format!("{}: bad configuration: {e}", path.display())))?;
-    for s in model.layout().specs().to_vec() {
-        let values = file.f32(&s.name, &s.shape)?;
-        model.params[s.range()].copy_from_slice(&values);
-    }
+        .map_err(|e| bad_config(&file, e))?;
+    file.load_params(&layout, &mut model.params)?;
     Ok((model, PairVocab { src, tgt }))
 }
 
@@ -471,14 +620,19 @@ pub struct ModelCheckpoint {
 /// metadata), checking the model type, the configuration, the vocabulary
 /// and every tensor's shape.
 pub fn load_model(path: &Path) -> Result<ModelCheckpoint> {
-    let file = Loaded::open(path)?;
-    if file.meta("recur.model").is_err() && file.meta("recur.train_config").is_ok() {
-        return Err(Error::Checkpoint(format!(
-            "{}: this is a run's resume state, not a model; pass model.safetensors or the run folder",
-            path.display()
-        )));
-    }
-    let kind = file.meta("recur.model")?.to_string();
+    load_model_from(Loaded::open(path)?)
+}
+
+/// [`load_model`] from a file's bytes; `name` names it in errors.
+pub fn load_model_bytes(bytes: Vec<u8>, name: impl AsRef<Path>) -> Result<ModelCheckpoint> {
+    load_model_from(Loaded::from_bytes(bytes, name)?)
+}
+
+/// [`load_model`] from a parsed file.
+pub fn load_model_from(file: Loaded) -> Result<ModelCheckpoint> {
+    let path = file.path().to_path_buf();
+    let path = path.as_path();
+    let kind = file.expect_kind(None)?.to_string();
     let config: NetConfig = file.meta_json("recur.config")?;
     if kind != config.cell.name() {
         return Err(Error::Checkpoint(format!(
@@ -497,17 +651,11 @@ pub fn load_model(path: &Path) -> Result<ModelCheckpoint> {
             config.output_size
         )));
     }
-    let mut net = Net::<f32>::zeros(config)
-        .map_err(|e| Error::Checkpoint(format!("{}: bad configuration: {e}", path.display())))?;
-    let specs = net.layout().specs().to_vec();
-    for s in specs {
-        let values = file.f32(&s.name, &s.shape)?;
-        net.params[s.range()].copy_from_slice(&values);
-    }
+    let mut net = load_net(&file, config)?;
     // Weights from PyTorch may have a non-zero second bias: fold it into bh.
     let h = net.config().hidden_size;
     for name in single_biases(&net) {
-        let extra = file.f32(&name.replace("bias_ih", "bias_hh"), &[h])?;
+        let extra = file.weights(&name.replace("bias_ih", "bias_hh"), &[h])?;
         let range = net
             .layout()
             .get(&name)
@@ -515,6 +663,12 @@ pub fn load_model(path: &Path) -> Result<ModelCheckpoint> {
             .expect("listed from the layout");
         for (b, e) in net.params[range].iter_mut().zip(extra) {
             *b += e;
+            if !b.is_finite() {
+                return Err(Error::Checkpoint(format!(
+                    "{}: '{name}' plus its second bias overflows; the file is corrupt",
+                    path.display()
+                )));
+            }
         }
     }
     Ok(ModelCheckpoint { net, vocab, file })
@@ -573,6 +727,10 @@ mod tests {
         assert_eq!(back.u32("ids", &[2]).unwrap(), ids);
         assert_eq!(back.meta("a").unwrap(), "1");
         assert!(back.f32("w", &[4]).is_err());
+        let same = Loaded::from_bytes(std::fs::read(&p1).unwrap(), "in-memory").unwrap();
+        assert_eq!(same.f32("w", &[3]).unwrap(), values);
+        assert_eq!(same.path(), Path::new("in-memory"));
+        assert!(Loaded::from_bytes(b"not a checkpoint".to_vec(), "junk").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -26,6 +26,7 @@ pub mod decode;
 pub mod error;
 pub mod gradcheck;
 pub mod layer;
+pub mod memory;
 pub mod model;
 pub mod notebook;
 pub mod optim;

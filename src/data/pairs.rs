@@ -27,6 +27,17 @@ impl Pair {
     }
 }
 
+/// `(S, T)`: the most steps a batch of `pairs` can take: the longest
+/// source, and the longest target with its END marker.
+pub fn longest_steps(pairs: &[Pair]) -> (usize, usize) {
+    pairs.iter().fold((0, 0), |(s, t), p| {
+        (
+            s.max(p.source.chars().count()),
+            t.max(p.target.chars().count() + 1),
+        )
+    })
+}
+
 /// Read a pairs file (UTF-8, one `source<TAB>target` per line; blank lines
 /// are skipped; a trailing `\r` is dropped).
 pub fn read_pairs(path: &Path) -> Result<Vec<Pair>> {

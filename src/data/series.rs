@@ -274,6 +274,15 @@ pub struct Normalizer {
 }
 
 impl Normalizer {
+    /// Whether it holds finite statistics (positive deviations) for `n`
+    /// columns: what a loaded checkpoint must have before it is used.
+    pub fn fits(&self, n: usize) -> bool {
+        self.mean.len() == n
+            && self.std.len() == n
+            && self.mean.iter().all(|m| m.is_finite())
+            && self.std.iter().all(|s| s.is_finite() && *s > 0.0)
+    }
+
     /// Fit on rows `[0, train)` of each column.
     pub fn fit(columns: &[Vec<f64>], train: usize) -> Self {
         let (mut mean, mut std) = (Vec::new(), Vec::new());

@@ -10,16 +10,35 @@ use super::vocab::{CharVocab, END, START};
 use crate::backend::IGNORE;
 use crate::error::{Error, Result};
 
+/// The longest word a word list may hold, in characters. Each word is one
+/// training sequence and a batch is as long as its longest word, so a
+/// longer "word" is almost always a file that is not a word list (running
+/// text on one line); train on it with `--corpus` instead.
+pub const MAX_WORD_CHARS: usize = 10_000;
+
 /// Read a word list: one word per line, surrounding white space trimmed,
-/// blank lines skipped.
+/// blank lines skipped. A word over [`MAX_WORD_CHARS`] is an error naming
+/// its line.
 pub fn read_words(path: &Path) -> Result<Vec<String>> {
     let text = read_text(path)?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-        .map(String::from)
-        .collect())
+    let mut words = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let word = line.trim();
+        if word.is_empty() {
+            continue;
+        }
+        // `nth` stops at the maximum; only a refused line is counted in full.
+        if word.chars().nth(MAX_WORD_CHARS).is_some() {
+            return Err(Error::Data(format!(
+                "{}:{}: a word of {} characters; words are at most {MAX_WORD_CHARS} characters, one per line (for running text use --corpus)",
+                path.display(),
+                i + 1,
+                word.chars().count()
+            )));
+        }
+        words.push(word.to_string());
+    }
+    Ok(words)
 }
 
 /// A vocabulary for `words`: their characters plus the START/END markers.

@@ -3,6 +3,7 @@
 //! blocks.
 
 pub mod config;
+pub mod memory;
 pub mod net;
 pub mod params;
 mod predict;

@@ -12,6 +12,7 @@ use crate::cell::{CellKind, SeqInput};
 use crate::data::series::{Normalizer, Split, Windows, windows, windows_every_step};
 use crate::error::{Error, Result};
 use crate::layer::loss::Target;
+use crate::model::memory::net_training;
 use crate::model::{Batch, Init, Net, NetConfig, NetWorkspace, Readout};
 use crate::optim::{Clip, Optimizer, OptimizerKind};
 
@@ -94,6 +95,18 @@ pub struct Forecaster {
     pub config: ForecastConfig,
 }
 
+/// Refuse a run whose windows and training need more memory than the
+/// limit ([`crate::memory`]): every window is cut out ahead, `lookback`
+/// rows of features each (and a target per step with `every_step`).
+fn check_memory(c: &ForecastConfig, model: &NetConfig, train: usize, len: usize) -> Result<()> {
+    let windows = (train / c.stride + len) as f64;
+    let steps = if c.every_step { c.lookback as f64 } else { 1.0 };
+    let per_window = c.lookback as f64 * model.input_size as f64 + steps * model.output_size as f64;
+    let need = net_training(model, c.lookback, c.batch, 1, 2);
+    need.add("windows", windows * per_window)
+        .check("lower --lookback, --hidden, --layers or --batch, or use a shorter series")
+}
+
 /// Time-major `(L, B, F)` inputs and targets of windows `idx`: `(B, K)`, or
 /// `(L, B, K)` when the windows hold a target at every step.
 fn gather(
@@ -158,6 +171,19 @@ impl Forecaster {
                     .into(),
             ));
         }
+        let model = NetConfig {
+            input_size: nf,
+            output_size: nk,
+            layers: c.layers,
+            readout: if c.every_step {
+                Readout::ManyToMany
+            } else {
+                Readout::ManyToOne
+            },
+            bidirectional: c.bidirectional,
+            ..NetConfig::char_lm(c.cell, nf, c.hidden)
+        };
+        check_memory(c, &model, split.train, len)?;
         let train_w = match c.every_step {
             true => windows_every_step(&fz, &tz, 0, split.train, c.lookback, c.horizon, c.stride),
             false => windows(&fz, &tz, 0, split.train, c.lookback, c.horizon, c.stride),
@@ -185,18 +211,6 @@ impl Forecaster {
                 "the test part is too short for one window; raise --test-frac".into(),
             ));
         }
-        let model = NetConfig {
-            input_size: nf,
-            output_size: nk,
-            layers: c.layers,
-            readout: if c.every_step {
-                Readout::ManyToMany
-            } else {
-                Readout::ManyToOne
-            },
-            bidirectional: c.bidirectional,
-            ..NetConfig::char_lm(c.cell, nf, c.hidden)
-        };
         let mut net = Net::<f32>::new(model, Init::Uniform, c.seed)?;
         let mut opt = Optimizer::new(
             OptimizerKind::Adam {

@@ -34,6 +34,7 @@ use crate::cell::{CellKind, SeqInput};
 use crate::data::{CharStreams, CharVocab, WordBatch};
 use crate::error::{Error, Result};
 use crate::layer::loss::Target;
+use crate::model::memory::net_training;
 use crate::model::{Batch, Init, Net, NetConfig, NetWorkspace};
 use crate::optim::{Clip, Optimizer, OptimizerKind};
 use data::{Prepared, word_batch};
@@ -220,6 +221,8 @@ impl Trainer {
         config.validate()?;
         let vocab = data.vocab()?;
         let model = Trainer::net_config(&config, vocab.len());
+        let (t, b, n) = (data.steps(config.seq_len), config.batch, config.shards);
+        net_training(&model, t, b, n, config.optimizer.moments()).check(data.advice())?;
         let mut net = Net::new(model, config.init, config.seed)?;
         if let Some(v) = config.forget_bias {
             net.set_forget_bias(v);

@@ -16,12 +16,16 @@ use super::log::{LogLine, LogWriter, SmoothLoss};
 use super::run_dir::RunDir;
 use super::state::{Progress, SavedState, save_run};
 use crate::checkpoint::{TensorData, load_seq2seq, seq2seq_contents};
-use crate::data::pairs::{Pair, PairBuffers, PairVocab};
+use crate::data::pairs::{Pair, PairBuffers, PairVocab, longest_steps};
 use crate::decode::{DecodeOptions, translate};
 use crate::error::{Error, Result};
 use crate::model::Init;
+use crate::model::memory::seq2seq_training;
 use crate::model::seq2seq::{DecodeWorkspace, PairBatch, Seq2Seq, Seq2SeqConfig, Seq2SeqWorkspace};
 use crate::optim::{Clip, Optimizer, OptimizerKind, Schedule};
+
+/// The flags that shrink a sequence-to-sequence run, for a memory error.
+const ADVICE: &str = "lower --hidden, --layers or --batch, or use shorter pairs (--lengths)";
 
 /// Everything that decides a sequence-to-sequence run besides the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -110,15 +114,14 @@ impl Seq2SeqTrainer {
         }
         let all: Vec<Pair> = train.iter().chain(&test).cloned().collect();
         let vocab = PairVocab::from_pairs(&all)?;
-        let model = Seq2Seq::new(
-            Seq2SeqConfig {
-                src_vocab: vocab.src.len(),
-                tgt_vocab: vocab.tgt.len(),
-                ..model
-            },
-            Init::Uniform,
-            config.seed,
-        )?;
+        let model = Seq2SeqConfig {
+            src_vocab: vocab.src.len(),
+            tgt_vocab: vocab.tgt.len(),
+            ..model
+        };
+        let ((s, t), moments) = (longest_steps(&all), config.optimizer.moments());
+        seq2seq_training(&model, s, t, config.batch, moments).check(ADVICE)?;
+        let model = Seq2Seq::new(model, Init::Uniform, config.seed)?;
         let optimizer = Optimizer::new(config.optimizer, config.lr, model.params.len())?;
         Ok(Seq2SeqTrainer {
             grads: model.zero_grads(),

@@ -544,3 +544,76 @@ fn a_log_that_is_a_folder_fails_before_training() {
     assert!(!stderr(&o).contains("training "), "{}", stderr(&o));
     assert!(!out.join("model.safetensors").exists());
 }
+
+/// Rewrite the safetensors file `path` in place, passing every metadata
+/// value through `edit(key, value)`.
+fn edit_metadata(path: &Path, edit: impl Fn(&str, &str) -> String) {
+    use recur::checkpoint::{TensorData, write_safetensors};
+    use safetensors::{Dtype, SafeTensors};
+    let bytes = std::fs::read(path).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let meta: std::collections::BTreeMap<String, String> = header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| {
+            let v = edit(&k, &v);
+            (k, v)
+        })
+        .collect();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let words =
+        |d: &[u8]| -> Vec<[u8; 4]> { d.chunks_exact(4).map(|c| c.try_into().unwrap()).collect() };
+    let tensors: Vec<(String, Vec<usize>, Dtype, Vec<[u8; 4]>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            (
+                name,
+                view.shape().to_vec(),
+                view.dtype(),
+                words(view.data()),
+            )
+        })
+        .collect();
+    let f32s: Vec<Vec<f32>> = tensors
+        .iter()
+        .map(|t| t.3.iter().map(|b| f32::from_le_bytes(*b)).collect())
+        .collect();
+    let u32s: Vec<Vec<u32>> = tensors
+        .iter()
+        .map(|t| t.3.iter().map(|b| u32::from_le_bytes(*b)).collect())
+        .collect();
+    let list: Vec<(&str, Vec<usize>, TensorData<'_>)> = tensors
+        .iter()
+        .enumerate()
+        .map(|(i, (name, shape, dtype, _))| {
+            let data = match dtype {
+                Dtype::U32 => TensorData::U32(&u32s[i]),
+                _ => TensorData::F32(&f32s[i]),
+            };
+            (name.as_str(), shape.clone(), data)
+        })
+        .collect();
+    write_safetensors(path, &list, &meta).unwrap();
+}
+
+#[test]
+fn a_state_file_whose_settings_name_another_cell_is_refused() {
+    let d = TempDir::new("other_cell");
+    let corpus = corpus(&d);
+    let out = d.path("run");
+    assert_ok(&train(&corpus, &out, &["--model", "lstm", "--iters", "10"]));
+    edit_metadata(&out.join("state.safetensors"), |k, v| {
+        if k == "recur.train_config" {
+            v.replace("\"Lstm\"", "\"Gru\"")
+                .replace("\"lstm\"", "\"gru\"")
+        } else {
+            v.to_string()
+        }
+    });
+    let o = train(&corpus, &out, &["--iters", "20", "--resume"]);
+    assert_fails(&o, &["state.safetensors"]);
+    assert!(!stderr(&o).contains("GRU"), "{}", stderr(&o));
+}

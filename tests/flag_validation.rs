@@ -235,6 +235,45 @@ fn translate_checks_its_search_settings() {
 }
 
 #[test]
+fn forecast_train_checks_every_number() {
+    let d = TempDir::new("flags-forecast");
+    let out = d.arg("out");
+    let base = [
+        ("--synthetic", "noisy-sine"),
+        ("--length", "400"),
+        ("--iters", "3"),
+        ("--lookback", "8"),
+        ("--hidden", "4"),
+        ("--out", out.as_str()),
+    ];
+    refuses(
+        &["forecast", "train"],
+        &base,
+        &d.path("out"),
+        &[
+            ("--lr", NOT_POSITIVE, "positive"),
+            ("--val-frac", NOT_A_FRACTION, "[0, 1)"),
+            ("--test-frac", NOT_A_FRACTION, "[0, 1)"),
+            ("--horizon", &["0"], "at least 1"),
+            ("--lookback", &["0"], "at least 1"),
+            ("--stride", &["0"], "at least 1"),
+            ("--batch", &["0"], "at least 1"),
+            ("--hidden", &["0"], "at least 1"),
+            ("--layers", &["0"], "at least 1"),
+            ("--iters", &["0"], "at least 1"),
+            ("--length", &["0", "1000000000000"], "between 1 and"),
+        ],
+    );
+    let o = recur(&command(
+        &["forecast", "train"],
+        &base,
+        &[("--val-frac", "0.6"), ("--test-frac", "0.5")],
+    ));
+    assert_fails(&o, &["--val-frac", "--test-frac", "below 1"]);
+    assert!(!d.path("out").exists());
+}
+
+#[test]
 fn bench_checks_every_size() {
     let base = [
         ("--hidden", "4"),
@@ -270,12 +309,16 @@ fn negative_counts_name_their_flag_in_every_command() {
     // short flag "-3" and did not say which flag's value was wrong.
     for cmd in [
         &["seq2seq", "train", "--task", "reverse"][..],
+        &["forecast", "train", "--synthetic", "noisy-sine"],
         &["bench"],
     ] {
         let mut args = cmd.to_vec();
         args.extend(["--hidden", "-3"]);
         assert_fails(&recur(&args), &["--hidden", "-3"]);
     }
+    let mut args = vec!["forecast", "train", "--synthetic", "noisy-sine"];
+    args.extend(["--season", "-1"]);
+    assert_fails(&recur(&args), &["--season", "-1"]);
 }
 
 #[test]

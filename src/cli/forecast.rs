@@ -279,6 +279,7 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         every_step: a.every_step,
         bidirectional: a.bidirectional,
     };
+    config.validate_for(&features, &targets)?;
     eprintln!(
         "forecasting {source}: {} {}x{}, lookback {}, horizon {}",
         a.model, a.layers, a.hidden, a.lookback, a.horizon

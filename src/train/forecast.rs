@@ -104,6 +104,63 @@ impl ForecastConfig {
     }
 }
 
+impl ForecastConfig {
+    /// [`ForecastConfig::validate`], then check the settings against the
+    /// series `features[f][t]` / `targets[k][t]` (columns of one length):
+    /// enough steps for training windows and one test window, and a season
+    /// no longer than the history before the first test forecast. Returns
+    /// the chronological split. Cheap: call it before preparing a run.
+    pub fn validate_for(&self, features: &[Vec<f64>], targets: &[Vec<f64>]) -> Result<Split> {
+        self.validate()?;
+        let len = targets.first().map_or(0, Vec::len);
+        if targets.is_empty() || features.iter().chain(targets).any(|c| c.len() != len) {
+            return Err(Error::Data(
+                "give at least one target, and feature and target columns of one length".into(),
+            ));
+        }
+        let split = Split::new(len, self.val_frac, self.test_frac)?;
+        if split.train < self.lookback + self.horizon + self.batch {
+            return Err(Error::Data(format!(
+                "the training part has {} steps, too few for windows of lookback {} + horizon {}; use a longer series or smaller windows",
+                split.train, self.lookback, self.horizon
+            )));
+        }
+        // The test windows start `lookback` steps before the test part.
+        if split.val.saturating_sub(self.lookback) + self.lookback + self.horizon > len {
+            return Err(Error::Data(
+                "the test part is too short for one window; raise --test-frac".into(),
+            ));
+        }
+        // The first test forecast is made after the validation part: a
+        // seasonal baseline needs a full season of history before it.
+        if self.season > split.val {
+            return Err(Error::Config(format!(
+                "--season {} is longer than the {} steps of history before the first test forecast; give a shorter --season (or 0 for no seasonal baseline) or a longer series",
+                self.season, split.val
+            )));
+        }
+        let model = self.net_config(features.len(), targets.len() * self.horizon);
+        check_memory(self, &model, split.train, len)?;
+        Ok(split)
+    }
+
+    /// The network: `inputs` features in, `outputs` values out.
+    fn net_config(&self, inputs: usize, outputs: usize) -> NetConfig {
+        NetConfig {
+            input_size: inputs,
+            output_size: outputs,
+            layers: self.layers,
+            readout: if self.every_step {
+                Readout::ManyToMany
+            } else {
+                Readout::ManyToOne
+            },
+            bidirectional: self.bidirectional,
+            ..NetConfig::char_lm(self.cell, inputs, self.hidden)
+        }
+    }
+}
+
 /// The optimizer every forecaster trains with.
 const ADAM: OptimizerKind = OptimizerKind::Adam {
     beta1: 0.9,
@@ -187,23 +244,8 @@ impl Forecaster {
         targets: &[Vec<f64>],
     ) -> Result<(Self, ForecastReport)> {
         let c = &config;
-        c.validate()?;
-        let len = targets.first().map_or(0, Vec::len);
-        let split = Split::new(len, c.val_frac, c.test_frac)?;
-        if split.train < c.lookback + c.horizon + c.batch {
-            return Err(Error::Data(format!(
-                "the training part has {} steps, too few for windows of lookback {} + horizon {}; use a longer series or smaller windows",
-                split.train, c.lookback, c.horizon
-            )));
-        }
-        // The first test forecast is made after the validation part: a
-        // seasonal baseline needs a full season of history before it.
-        if c.season > split.val {
-            return Err(Error::Config(format!(
-                "--season {} is longer than the {} steps of history before the first test forecast; give a shorter --season (or 0 for no seasonal baseline) or a longer series",
-                c.season, split.val
-            )));
-        }
+        let split = c.validate_for(features, targets)?;
+        let len = split.len;
         let fnorm = Normalizer::fit(features, split.train);
         let tnorm = Normalizer::fit(targets, split.train);
         let norm = |cols: &[Vec<f64>], n: &Normalizer| -> Vec<Vec<f64>> {
@@ -215,19 +257,7 @@ impl Forecaster {
         let (fz, tz) = (norm(features, &fnorm), norm(targets, &tnorm));
         let (nf, nk) = (features.len(), targets.len() * c.horizon);
         let back = c.lookback;
-        let model = NetConfig {
-            input_size: nf,
-            output_size: nk,
-            layers: c.layers,
-            readout: if c.every_step {
-                Readout::ManyToMany
-            } else {
-                Readout::ManyToOne
-            },
-            bidirectional: c.bidirectional,
-            ..NetConfig::char_lm(c.cell, nf, c.hidden)
-        };
-        check_memory(c, &model, split.train, len)?;
+        let model = c.net_config(nf, nk);
         let train_w = match c.every_step {
             true => windows_every_step(&fz, &tz, 0, split.train, c.lookback, c.horizon, c.stride),
             false => windows(&fz, &tz, 0, split.train, c.lookback, c.horizon, c.stride),
@@ -250,11 +280,6 @@ impl Forecaster {
             c.horizon,
             1,
         );
-        if test_w.n == 0 {
-            return Err(Error::Data(
-                "the test part is too short for one window; raise --test-frac".into(),
-            ));
-        }
         let mut net = Net::<f32>::new(model, Init::Uniform, c.seed)?;
         let mut opt = Optimizer::new(ADAM, c.lr, net.params.len())?;
         let (mut ws, mut grads) = (net.workspace(), net.zero_grads());

@@ -107,9 +107,10 @@ impl ForecastConfig {
 impl ForecastConfig {
     /// [`ForecastConfig::validate`], then check the settings against the
     /// series `features[f][t]` / `targets[k][t]` (columns of one length):
-    /// enough steps for training windows and one test window, and a season
-    /// no longer than the history before the first test forecast. Returns
-    /// the chronological split. Cheap: call it before preparing a run.
+    /// enough steps for training windows and one test window, a season no
+    /// longer than the history before the first test forecast, and memory
+    /// for the run within the limit ([`crate::memory`]). Returns the
+    /// chronological split. Cheap: call it before preparing a run.
     pub fn validate_for(&self, features: &[Vec<f64>], targets: &[Vec<f64>]) -> Result<Split> {
         self.validate()?;
         let len = targets.first().map_or(0, Vec::len);

@@ -25,7 +25,7 @@ use crate::data::series::Normalizer;
 use crate::error::{Error, Result};
 use crate::model::seq2seq::{Seq2Seq, Seq2SeqConfig};
 use crate::model::{Net, NetConfig, ParamLayout};
-use crate::train::forecast::{ForecastConfig, Forecaster};
+use crate::train::forecast::{ForecastConfig, Forecaster, check_parts};
 
 /// Format version written into every file.
 pub const FORMAT: &str = "recur-1";
@@ -508,29 +508,19 @@ pub fn load_forecaster_from(file: Loaded) -> Result<(Forecaster, Vec<String>, Ve
     let targets: Vec<String> = file.meta_json("recur.targets")?;
     let feature_norm: Normalizer = file.meta_json("recur.feature_norm")?;
     let target_norm: Normalizer = file.meta_json("recur.target_norm")?;
-    let outputs = targets.len().checked_mul(settings.horizon);
-    let problem = if settings.lookback == 0 || settings.horizon == 0 {
-        Some("its lookback and horizon must be at least 1".to_string())
-    } else if config.input_size != features.len() || Some(config.output_size) != outputs {
-        Some(format!(
-            "the network reads {} and writes {} values but there are {} features and {} targets × horizon {}",
-            config.input_size,
-            config.output_size,
-            features.len(),
-            targets.len(),
-            settings.horizon
-        ))
-    } else if !feature_norm.fits(features.len()) || !target_norm.fits(targets.len()) {
-        Some("its normalization statistics do not fit its columns".to_string())
-    } else {
-        None
-    };
-    if let Some(problem) = problem {
-        return Err(Error::Checkpoint(format!(
-            "{}: the forecaster's metadata is inconsistent: {problem}; use another checkpoint or train again",
+    check_parts(
+        &settings,
+        &config,
+        (&feature_norm, &target_norm),
+        features.len(),
+        targets.len(),
+    )
+    .map_err(|e| {
+        Error::Checkpoint(format!(
+            "{}: the forecaster's metadata is inconsistent: {e}; use another checkpoint or train again",
             file.path().display()
-        )));
-    }
+        ))
+    })?;
     let net = load_net(&file, config)?;
     let f = Forecaster {
         net,

@@ -20,6 +20,7 @@
 pub mod backend;
 pub mod bench;
 pub mod cell;
+pub mod check;
 pub mod checkpoint;
 pub mod data;
 pub mod decode;

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 
 use recur::cell::CellKind;
 use recur::checkpoint::load_seq2seq;
-use recur::data::pairs::{Pair, read_pairs};
+use recur::data::pairs::{Pair, hold_out, read_pairs};
 use recur::data::tasks::{Task, split};
 use recur::decode::{DecodeOptions, translate};
 use recur::layer::attention::Score;
@@ -41,13 +41,13 @@ struct TrainArgs {
     #[arg(long)]
     pairs: Option<PathBuf>,
     /// Training pairs drawn for a task.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 20_000, allow_hyphen_values = true)]
     train_size: usize,
     /// Held-out pairs drawn for a task.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, allow_hyphen_values = true)]
     test_size: usize,
     /// Fraction of a pairs file held out.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, allow_hyphen_values = true)]
     val_frac: f64,
     /// Cell of encoder and decoder: gru, lstm or rnn [default: gru].
     #[arg(long, value_parser = ["gru", "lstm", "rnn"])]
@@ -57,19 +57,19 @@ struct TrainArgs {
     #[arg(long, value_parser = ["none", "bahdanau", "luong-dot", "luong-general"])]
     attention: Option<String>,
     /// Encoder hidden size per direction [default: 128].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     hidden: Option<usize>,
     /// Character embedding size [default: 32].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     embed: Option<usize>,
     /// Layers of encoder and decoder [default: 1].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     layers: Option<usize>,
     /// A bidirectional encoder.
     #[arg(long)]
     bidirectional: bool,
     /// Pairs per batch [default: 32].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     batch: Option<usize>,
     /// sgd, adagrad, rmsprop or adam [default: adam].
     #[arg(long)]
@@ -89,16 +89,16 @@ struct TrainArgs {
     #[arg(long, allow_hyphen_values = true)]
     teacher_forcing: Option<f64>,
     /// Training iterations [default: 10 epochs, at least 2000].
-    #[arg(long, conflicts_with = "epochs")]
+    #[arg(long, conflicts_with = "epochs", allow_hyphen_values = true)]
     iters: Option<u64>,
     /// Passes over the training pairs.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     epochs: Option<u64>,
     /// Measure held-out accuracy and save every N iterations [default: 500].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     eval_every: Option<u64>,
     /// Seed [default: 42].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     seed: Option<u64>,
     /// Run folder.
     #[arg(long, default_value = "out-seq2seq")]
@@ -184,6 +184,7 @@ impl TrainArgs {
     /// Training and held-out pairs (drawn with `seed` for a task) and a
     /// description of where they come from.
     fn pairs(&self, seed: u64) -> Result<(Vec<Pair>, Vec<Pair>, String)> {
+        recur::check::fraction("--val-frac", self.val_frac)?;
         Ok(match (&self.task, &self.pairs) {
             (Some(name), _) => {
                 let mut task: Task = name.parse()?;
@@ -199,10 +200,8 @@ impl TrainArgs {
                 (tr, te, format!("the {name} task"))
             }
             (_, Some(path)) => {
-                let mut pairs = read_pairs(path)?;
-                let n_test = (pairs.len() as f64 * self.val_frac).round() as usize;
-                let test = pairs.split_off(pairs.len() - n_test.min(pairs.len().saturating_sub(1)));
-                (pairs, test, path.display().to_string())
+                let (train, test) = hold_out(read_pairs(path)?, self.val_frac)?;
+                (train, test, path.display().to_string())
             }
             _ => {
                 return Err(Error::Config(
@@ -241,13 +240,13 @@ struct TranslateArgs {
     #[arg(long)]
     input_file: Option<PathBuf>,
     /// Beam width (1: greedy).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     beam: usize,
     /// Rank beams by log p / length^A.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     length_alpha: f64,
     /// Longest output.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_hyphen_values = true)]
     max_len: usize,
     /// Draw the attention matrix to this file (.png or .svg).
     #[arg(long)]
@@ -315,7 +314,9 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         trainer.total_iters()
     );
     let started = std::time::Instant::now();
+    let mut last_loss = f64::NAN;
     let accuracy = trainer.run(Some(&dir), log.as_mut(), &mut |line, acc| {
+        last_loss = line.train_loss;
         if let Some(acc) = acc {
             eprintln!(
                 "iter {:>7}  loss {:.4}  held-out exact match {:.2}%",
@@ -341,8 +342,13 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
             }
         }
         None => println!(
-            "trained {} iterations in {secs:.0} s (no held-out pairs to measure); saved to {}",
+            "trained {} iterations in {secs:.0} s, training loss {last_loss:.4} (no held-out pairs to measure: raise {}); saved to {}",
             trainer.iter(),
+            if a.pairs.is_some() {
+                "--val-frac"
+            } else {
+                "--test-size"
+            },
             a.out.display()
         ),
     }
@@ -356,6 +362,7 @@ fn translate_cmd(a: TranslateArgs) -> Result<ExitCode> {
         max_len: a.max_len,
         length_alpha: a.length_alpha,
     };
+    opts.validate()?;
     if let Some(path) = &a.show_attention {
         recur::viz::format_of(path)?;
         if model.config().attention.is_none() {

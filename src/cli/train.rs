@@ -127,6 +127,12 @@ impl TrainArgs {
             },
             None => d.optimizer,
         };
+        if self.momentum.is_some() && !matches!(optimizer, OptimizerKind::Sgd { .. }) {
+            return Err(Error::Config(format!(
+                "--momentum applies to --optimizer sgd only, not {}",
+                optimizer.name()
+            )));
+        }
         let clip = match (self.no_clip, self.clip, self.clip_norm) {
             (true, _, _) => Clip::None,
             (_, _, Some(n)) => Clip::GlobalNorm(n),
@@ -207,6 +213,7 @@ const FLAGS: &[(&str, &str)] = &[
 ];
 
 pub fn run(a: TrainArgs) -> Result<ExitCode> {
+    recur::check::between("--sample-len", a.sample_len, 0, recur::sample::MAX_LENGTH)?;
     recur::tensor::set_threads(a.threads.unwrap_or(0));
     if a.iters == Some(0) || a.epochs == Some(0) {
         let flag = if a.iters.is_some() {

@@ -5,6 +5,7 @@
 pub mod corpus;
 pub mod pairs;
 pub mod series;
+pub mod source;
 pub mod tasks;
 pub mod vocab;
 pub mod words;

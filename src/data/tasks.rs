@@ -16,6 +16,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::pairs::Pair;
+use crate::check;
 use crate::error::{Error, Result};
 use crate::memory::Footprint;
 
@@ -176,6 +177,7 @@ pub fn split(
     n_test: usize,
     seed: u64,
 ) -> Result<(Vec<Pair>, Vec<Pair>)> {
+    check::at_least_one("--train-size", n_train)?;
     // Each pair's two strings, about five times over: the pairs, the
     // trainer's copy, the vocabulary's scan, growth slack.
     let pairs = n_train as f64 + n_test as f64;

@@ -31,12 +31,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Activation;
 use crate::cell::{CellKind, SeqInput};
+use crate::check;
 use crate::data::{CharStreams, CharVocab, WordBatch};
 use crate::error::{Error, Result};
 use crate::layer::loss::Target;
 use crate::model::memory::net_training;
 use crate::model::{Batch, Init, Net, NetConfig, NetWorkspace};
-use crate::optim::{Clip, Optimizer, OptimizerKind};
+use crate::optim::{Clip, Optimizer, OptimizerKind, Schedule};
 use data::{Prepared, word_batch};
 use shard::{Shard, Work};
 
@@ -108,7 +109,8 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Reject settings that cannot train.
+    /// Reject settings that cannot train; the message names the flag and
+    /// its valid range.
     pub fn validate(&self) -> Result<()> {
         for (flag, v) in [
             ("--hidden", self.hidden),
@@ -117,43 +119,18 @@ impl TrainConfig {
             ("--seq-len", self.seq_len),
             ("--batch", self.batch),
         ] {
-            if v == 0 {
-                return Err(Error::Config(format!("{flag} must be at least 1, got 0")));
-            }
+            check::at_least_one(flag, v)?;
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::Config(format!(
-                "--lr must be a positive number, got {}",
-                self.lr
-            )));
+        if let Some(e) = self.embed {
+            check::at_least_one("--embed", e)?;
         }
-        match self.clip {
-            Clip::Elementwise(c) | Clip::GlobalNorm(c) if !(c.is_finite() && c > 0.0) => {
-                return Err(Error::Config(format!(
-                    "--clip / --clip-norm must be a positive number, got {c}"
-                )));
-            }
-            _ => {}
+        if let Some(b) = self.forget_bias {
+            check::finite("--forget-bias", b)?;
         }
-        if self.embed == Some(0) {
-            return Err(Error::Config("--embed must be at least 1".into()));
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::Config(format!(
-                "--dropout must be in [0, 1), got {}",
-                self.dropout
-            )));
-        }
-        if !(0.0..1.0).contains(&self.val_frac) {
-            return Err(Error::Config(format!(
-                "--val-frac must be in [0, 1), got {}",
-                self.val_frac
-            )));
-        }
-        if self.log_every == 0 {
-            return Err(Error::Config("--log-every must be at least 1".into()));
-        }
-        Ok(())
+        check::fraction("--dropout", self.dropout)?;
+        check::fraction("--val-frac", self.val_frac)?;
+        check::at_least_one("--log-every", self.log_every)?;
+        check::optimization(&self.optimizer, self.lr, &self.clip, &Schedule::Constant)
     }
 }
 

@@ -15,6 +15,7 @@ use super::data::fingerprint;
 use super::log::{LogLine, LogWriter, SmoothLoss};
 use super::run_dir::RunDir;
 use super::state::{Progress, SavedState, save_run};
+use crate::check;
 use crate::checkpoint::{TensorData, load_seq2seq, seq2seq_contents};
 use crate::data::pairs::{Pair, PairBuffers, PairVocab, longest_steps};
 use crate::decode::{DecodeOptions, translate};
@@ -73,6 +74,25 @@ impl Default for Seq2SeqTrainConfig {
     }
 }
 
+impl Seq2SeqTrainConfig {
+    /// Reject settings (these and the model's sizes) that cannot train; the
+    /// message names the flag and its valid range.
+    pub fn validate(&self, model: &Seq2SeqConfig) -> Result<()> {
+        for (flag, v) in [
+            ("--hidden", model.hidden),
+            ("--embed", model.embed),
+            ("--layers", model.layers),
+            ("--batch", self.batch),
+            ("the longest decoded output", self.max_len),
+        ] {
+            check::at_least_one(flag, v)?;
+        }
+        check::at_least_one("--log-every", self.log_every)?;
+        check::probability("--teacher-forcing", self.teacher_forcing)?;
+        check::optimization(&self.optimizer, self.lr, &self.clip, &self.schedule)
+    }
+}
+
 /// A sequence-to-sequence run in progress.
 pub struct Seq2SeqTrainer {
     config: Seq2SeqTrainConfig,
@@ -100,15 +120,7 @@ impl Seq2SeqTrainer {
         test: Vec<Pair>,
         total: u64,
     ) -> Result<Self> {
-        if config.batch == 0 {
-            return Err(Error::Config("--batch must be at least 1".into()));
-        }
-        if !(0.0..=1.0).contains(&config.teacher_forcing) {
-            return Err(Error::Config(format!(
-                "--teacher-forcing must be in [0, 1], got {}",
-                config.teacher_forcing
-            )));
-        }
+        config.validate(&model)?;
         if train.is_empty() {
             return Err(Error::Data("no training pairs".into()));
         }

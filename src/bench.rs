@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use crate::cell::CellKind;
+use crate::check;
 use crate::error::Result;
 use crate::model::{Init, NetConfig};
 use crate::optim::{Clip, OptimizerKind};
@@ -31,6 +32,28 @@ pub struct BenchConfig {
     pub iters: usize,
     /// Threads (shards of the batch).
     pub threads: usize,
+}
+
+/// The largest vocabulary a benchmark draws its synthetic text from (one
+/// character per symbol from U+0100 on, below the surrogates at U+D800).
+pub const MAX_VOCAB: usize = 0xD800 - 0x100;
+
+impl BenchConfig {
+    /// Check every size: at least 1 each, `--vocab` at most [`MAX_VOCAB`];
+    /// the message names the flag.
+    pub fn validate(&self) -> Result<()> {
+        for (flag, v) in [
+            ("--layers", self.layers),
+            ("--hidden", self.hidden),
+            ("--batch", self.batch),
+            ("--seq-len", self.seq_len),
+            ("--iters", self.iters),
+            ("--threads", self.threads),
+        ] {
+            check::at_least_one(flag, v)?;
+        }
+        check::between("--vocab", self.vocab, 1, MAX_VOCAB)
+    }
 }
 
 /// What a benchmark measured.
@@ -73,13 +96,14 @@ pub fn flop_per_iter(c: &NetConfig, t: usize, b: usize) -> f64 {
 
 /// Train on random text for `iters` iterations with Adam and time it.
 pub fn train_throughput(c: &BenchConfig) -> Result<BenchReport> {
+    c.validate()?;
     let (t, b) = (c.seq_len, c.batch);
     let alphabet: Vec<char> = (0..c.vocab as u32)
-        .map(|i| char::from_u32(0x100 + i).unwrap_or('?'))
+        .filter_map(|i| char::from_u32(0x100 + i))
         .collect();
-    let text: String = (0..b * (t + 1) * 4)
-        .map(|i| alphabet[(i * 7919 + i / 13) % c.vocab])
-        .collect();
+    // Every symbol once, so the model's vocabulary is V, then the pattern.
+    let pattern = (0..b * (t + 1) * 4).map(|i| alphabet[(i * 7919 + i / 13) % c.vocab]);
+    let text: String = alphabet.iter().copied().chain(pattern).collect();
     let config = TrainConfig {
         cell: c.cell,
         layers: c.layers,

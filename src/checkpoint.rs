@@ -18,12 +18,14 @@ use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors};
 
+use crate::cell::CellKind;
 use crate::data::CharVocab;
 use crate::data::pairs::PairVocab;
+use crate::data::series::Normalizer;
 use crate::error::{Error, Result};
 use crate::model::seq2seq::{Seq2Seq, Seq2SeqConfig};
 use crate::model::{Net, NetConfig, ParamLayout};
-use crate::train::forecast::Forecaster;
+use crate::train::forecast::{ForecastConfig, Forecaster, check_parts};
 
 /// Format version written into every file.
 pub const FORMAT: &str = "recur-1";
@@ -35,6 +37,8 @@ pub enum TensorData<'a> {
     F32(&'a [f32]),
     /// 32-bit unsigned integers.
     U32(&'a [u32]),
+    /// 32-bit float zeros, as many as the shape holds.
+    Zeros,
 }
 
 /// Write a safetensors file atomically with sorted metadata.
@@ -54,6 +58,7 @@ pub fn write_safetensors(
         let (dtype, bytes): (&str, Vec<u8>) = match data {
             TensorData::F32(v) => ("F32", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
             TensorData::U32(v) => ("U32", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            TensorData::Zeros => ("F32", vec![0; 4 * shape.iter().product::<usize>()]),
         };
         header.insert(
             name.to_string(),
@@ -132,12 +137,15 @@ impl Loaded {
         };
         SafeTensors::deserialize(&bytes).map_err(|e| corrupt(&e))?;
         let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(&e))?;
-        let metadata = meta
+        let metadata: BTreeMap<String, String> = meta
             .metadata()
             .clone()
             .unwrap_or_default()
             .into_iter()
             .collect();
+        if let Some(format) = metadata.get("recur.format") {
+            check_format(path, format)?;
+        }
         Ok(Loaded {
             path: path.to_path_buf(),
             bytes,
@@ -229,6 +237,93 @@ impl Loaded {
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect())
     }
+
+    /// An error unless every tensor of `layout` is in the file as f32 with
+    /// its shape: checked before a model is allocated, so that a
+    /// configuration edited to describe another model is refused at the
+    /// first tensor it does not match, whatever size it asks for.
+    pub fn check_layout(&self, layout: &ParamLayout) -> Result<()> {
+        for s in layout.specs() {
+            self.tensor_bytes(&s.name, Dtype::F32, &s.shape)?;
+        }
+        Ok(())
+    }
+
+    /// A weight tensor of the given shape; an error naming it if any value
+    /// is NaN or infinite.
+    pub fn weights(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let values = self.f32(name, shape)?;
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Checkpoint(format!(
+                "{}: tensor '{name}' holds a non-finite value ({} at index {i}); the run diverged or the file is corrupt, use an earlier checkpoint or train again (with a lower --lr)",
+                self.path.display(),
+                values[i]
+            )));
+        }
+        Ok(values)
+    }
+
+    /// Fill `params` with every tensor of `layout`, checking each one's
+    /// shape and values.
+    pub fn load_params(&self, layout: &ParamLayout, params: &mut [f32]) -> Result<()> {
+        for s in layout.specs() {
+            let values = self.weights(&s.name, &s.shape)?;
+            params[s.range()].copy_from_slice(&values);
+        }
+        Ok(())
+    }
+
+    /// An error unless the file holds a model of kind `want` (`None`: any
+    /// language model); a model of another kind is named with the command
+    /// that reads it.
+    fn expect_kind(&self, want: Option<&str>) -> Result<&str> {
+        if self.meta("recur.model").is_err() && self.meta("recur.train_config").is_ok() {
+            return Err(Error::Checkpoint(format!(
+                "{}: this is a run's resume state, not a model; pass model.safetensors or the run folder",
+                self.path.display()
+            )));
+        }
+        let kind = self.meta("recur.model")?;
+        let is_lm = CellKind::NAMES.contains(&kind);
+        let wanted = match want {
+            Some(w) => kind == w,
+            None => is_lm,
+        };
+        if wanted {
+            return Ok(kind);
+        }
+        let what = match kind {
+            "seq2seq" => "a sequence-to-sequence model; use `recur seq2seq translate` with it",
+            "forecast" => "a forecasting model; use `recur forecast predict` with it",
+            _ if is_lm => {
+                "a character language model; use `recur sample`, `recur eval` or `recur viz` with it"
+            }
+            _ => "a model kind this recur does not know",
+        };
+        Err(Error::Checkpoint(format!(
+            "{}: this is {what} (recur.model = '{kind}')",
+            self.path.display()
+        )))
+    }
+}
+
+/// Refuse a file written in another format than [`FORMAT`]: a newer one
+/// by name, so the user knows to upgrade.
+fn check_format(path: &Path, format: &str) -> Result<()> {
+    if format == FORMAT {
+        return Ok(());
+    }
+    let version = |f: &str| f.strip_prefix("recur-").and_then(|v| v.parse::<u32>().ok());
+    let message = match (version(format), version(FORMAT)) {
+        (Some(theirs), Some(ours)) if theirs > ours => format!(
+            "made by a newer recur (format {format}); this recur reads {FORMAT}: upgrade recur to read it"
+        ),
+        _ => format!("in an unknown format '{format}'; this recur reads {FORMAT}"),
+    };
+    Err(Error::Checkpoint(format!(
+        "{}: this checkpoint was {message}",
+        path.display()
+    )))
 }
 
 /// The metadata every model file carries: the format, the model kind, its
@@ -274,17 +369,49 @@ fn layout_tensors<'a>(
         .collect()
 }
 
-/// Write named tensors and metadata.
-fn write_named(
-    path: &Path,
-    tensors: &[(String, Vec<usize>, TensorData<'_>)],
-    meta: &BTreeMap<String, String>,
-) -> Result<()> {
-    let tensors: Vec<_> = tensors
-        .iter()
-        .map(|(n, s, d)| (n.as_str(), s.clone(), *d))
-        .collect();
-    write_safetensors(path, &tensors, meta)
+/// A checkpoint file before it is written: named tensors and metadata.
+pub struct Contents<'a> {
+    /// Name, shape and values of every tensor.
+    pub tensors: Vec<(String, Vec<usize>, TensorData<'a>)>,
+    /// The `__metadata__` strings.
+    pub meta: BTreeMap<String, String>,
+}
+
+impl Contents<'_> {
+    /// Add `recur.KEY` metadata.
+    pub fn with_meta(mut self, extra: &[(&str, String)]) -> Self {
+        for (k, v) in extra {
+            self.meta.insert(format!("recur.{k}"), v.clone());
+        }
+        self
+    }
+
+    /// Write the file atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let tensors: Vec<_> = self
+            .tensors
+            .iter()
+            .map(|(n, s, d)| (n.as_str(), s.clone(), *d))
+            .collect();
+        write_safetensors(path, &tensors, &self.meta)
+    }
+}
+
+/// A language model and its vocabulary as a file's contents.
+pub fn model_contents<'a>(net: &'a Net<f32>, vocab: &CharVocab) -> Contents<'a> {
+    let config = net.config();
+    let json = serde_json::to_string(config).expect("config serializes");
+    let meta = model_meta(config.cell.name(), json, &[("vocab", vocab)], &[]);
+    let mut tensors = layout_tensors(net.layout(), &net.params);
+    // PyTorch's nn.RNN has a second bias; recur's single bh is bias_ih.
+    for name in single_biases(net) {
+        tensors.push((
+            name.replace("bias_ih", "bias_hh"),
+            vec![config.hidden_size],
+            TensorData::Zeros,
+        ));
+    }
+    Contents { tensors, meta }
 }
 
 /// Save a language model and its vocabulary; `extra` metadata is added
@@ -295,20 +422,21 @@ pub fn save_model(
     vocab: &CharVocab,
     extra: &[(&str, String)],
 ) -> Result<()> {
-    let config = net.config();
-    let json = serde_json::to_string(config).expect("config serializes");
-    let meta = model_meta(config.cell.name(), json, &[("vocab", vocab)], extra);
-    let mut tensors = layout_tensors(net.layout(), &net.params);
-    // PyTorch's nn.RNN has a second bias; recur's single bh is bias_ih.
-    let zeros = vec![0.0f32; config.hidden_size];
-    for name in single_biases(net) {
-        tensors.push((
-            name.replace("bias_ih", "bias_hh"),
-            vec![config.hidden_size],
-            TensorData::F32(&zeros),
-        ));
-    }
-    write_named(path, &tensors, &meta)
+    model_contents(net, vocab).with_meta(extra).write(path)
+}
+
+/// A sequence-to-sequence model and its two vocabularies as a file's
+/// contents.
+pub fn seq2seq_contents<'a>(model: &'a Seq2Seq<f32>, vocab: &PairVocab) -> Contents<'a> {
+    let json = serde_json::to_string(model.config()).expect("config serializes");
+    let meta = model_meta(
+        "seq2seq",
+        json,
+        &[("src_vocab", &vocab.src), ("tgt_vocab", &vocab.tgt)],
+        &[],
+    );
+    let tensors = layout_tensors(model.layout(), &model.params);
+    Contents { tensors, meta }
 }
 
 /// Save a sequence-to-sequence model with its two vocabularies.
@@ -318,49 +446,43 @@ pub fn save_seq2seq(
     vocab: &PairVocab,
     extra: &[(&str, String)],
 ) -> Result<()> {
-    let json = serde_json::to_string(model.config()).expect("config serializes");
-    let meta = model_meta(
-        "seq2seq",
-        json,
-        &[("src_vocab", &vocab.src), ("tgt_vocab", &vocab.tgt)],
-        extra,
-    );
-    write_named(path, &layout_tensors(model.layout(), &model.params), &meta)
+    seq2seq_contents(model, vocab).with_meta(extra).write(path)
 }
 
-/// Save a forecaster: the network, its settings, the column names and the
-/// normalization statistics (fitted on the training part).
+/// A forecaster as a file's contents: the network, its settings, the
+/// column names and the normalization statistics (fitted on the training
+/// part).
+pub fn forecaster_contents<'a>(
+    f: &'a Forecaster,
+    features: &[String],
+    targets: &[String],
+) -> Contents<'a> {
+    let config = serde_json::to_string(f.net.config()).expect("config serializes");
+    let extra = [
+        ("forecast", json(&f.config)),
+        ("features", json(&features)),
+        ("targets", json(&targets)),
+        ("feature_norm", json(&f.features)),
+        ("target_norm", json(&f.targets)),
+    ];
+    let meta = model_meta("forecast", config, &[], &extra);
+    let tensors = layout_tensors(f.net.layout(), &f.net.params);
+    Contents { tensors, meta }
+}
+
+/// Save a forecaster (see [`forecaster_contents`]).
 pub fn save_forecaster(
     path: &Path,
     f: &Forecaster,
     features: &[String],
     targets: &[String],
 ) -> Result<()> {
-    let config = serde_json::to_string(f.net.config()).expect("config serializes");
-    let extra = [
-        (
-            "forecast",
-            serde_json::to_string(&f.config).expect("config serializes"),
-        ),
-        (
-            "features",
-            serde_json::to_string(features).expect("names serialize"),
-        ),
-        (
-            "targets",
-            serde_json::to_string(targets).expect("names serialize"),
-        ),
-        (
-            "feature_norm",
-            serde_json::to_string(&f.features).expect("stats serialize"),
-        ),
-        (
-            "target_norm",
-            serde_json::to_string(&f.targets).expect("stats serialize"),
-        ),
-    ];
-    let meta = model_meta("forecast", config, &[], &extra);
-    write_named(path, &layout_tensors(f.net.layout(), &f.net.params), &meta)
+    forecaster_contents(f, features, targets).write(path)
+}
+
+/// A metadata value as JSON.
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).expect("metadata serializes")
 }
 
 /// Load a forecaster saved by [`save_forecaster`], with its feature and
@@ -379,32 +501,52 @@ pub fn load_forecaster_bytes(
 
 /// [`load_forecaster`] from a parsed file.
 pub fn load_forecaster_from(file: Loaded) -> Result<(Forecaster, Vec<String>, Vec<String>)> {
-    let path = file.path().to_path_buf();
-    let path = path.as_path();
-    let kind = file.meta("recur.model")?;
-    if kind != "forecast" {
-        return Err(Error::Checkpoint(format!(
-            "{}: this checkpoint holds a '{kind}' model; `recur forecast` needs one trained with `recur forecast train`",
-            path.display()
-        )));
-    }
+    file.expect_kind(Some("forecast"))?;
     let config: NetConfig = file.meta_json("recur.config")?;
-    let mut net = Net::<f32>::zeros(config)
-        .map_err(|e| Error::Checkpoint(format!("{}: bad configuration: {e}", path.display())))?;
-    for s in net.layout().specs().to_vec() {
-        let values = file.f32(&s.name, &s.shape)?;
-        net.params[s.range()].copy_from_slice(&values);
-    }
+    let settings: ForecastConfig = file.meta_json("recur.forecast")?;
+    let features: Vec<String> = file.meta_json("recur.features")?;
+    let targets: Vec<String> = file.meta_json("recur.targets")?;
+    let feature_norm: Normalizer = file.meta_json("recur.feature_norm")?;
+    let target_norm: Normalizer = file.meta_json("recur.target_norm")?;
+    check_parts(
+        &settings,
+        &config,
+        (&feature_norm, &target_norm),
+        features.len(),
+        targets.len(),
+    )
+    .map_err(|e| {
+        Error::Checkpoint(format!(
+            "{}: the forecaster's metadata is inconsistent: {e}; use another checkpoint or train again",
+            file.path().display()
+        ))
+    })?;
+    let net = load_net(&file, config)?;
     let f = Forecaster {
         net,
-        features: file.meta_json("recur.feature_norm")?,
-        targets: file.meta_json("recur.target_norm")?,
-        config: file.meta_json("recur.forecast")?,
+        features: feature_norm,
+        targets: target_norm,
+        config: settings,
     };
-    Ok((
-        f,
-        file.meta_json("recur.features")?,
-        file.meta_json("recur.targets")?,
+    Ok((f, features, targets))
+}
+
+/// A network of `config` with its weights from `file`: the layout the
+/// configuration implies is checked against the file's tensors before
+/// anything is allocated, every tensor's values after.
+fn load_net(file: &Loaded, config: NetConfig) -> Result<Net<f32>> {
+    let layout = Net::<f32>::layout_of(config.clone()).map_err(|e| bad_config(file, e))?;
+    file.check_layout(&layout)?;
+    let mut net = Net::<f32>::zeros(config).map_err(|e| bad_config(file, e))?;
+    file.load_params(&layout, &mut net.params)?;
+    Ok(net)
+}
+
+/// A configuration the model constructors refuse, as a checkpoint error.
+fn bad_config(file: &Loaded, e: Error) -> Error {
+    Error::Checkpoint(format!(
+        "{}: the configuration in the metadata (recur.config) does not describe a usable model: {e}",
+        file.path().display()
     ))
 }
 
@@ -423,30 +565,21 @@ pub fn load_seq2seq_bytes(
 
 /// [`load_seq2seq`] from a parsed file.
 pub fn load_seq2seq_from(file: Loaded) -> Result<(Seq2Seq<f32>, PairVocab)> {
-    let path = file.path().to_path_buf();
-    let path = path.as_path();
-    let kind = file.meta("recur.model")?;
-    if kind != "seq2seq" {
-        return Err(Error::Checkpoint(format!(
-            "{}: this checkpoint holds a '{kind}' model; `recur seq2seq` needs one trained with `recur seq2seq train`",
-            path.display()
-        )));
-    }
+    file.expect_kind(Some("seq2seq"))?;
     let config: Seq2SeqConfig = file.meta_json("recur.config")?;
     let src = CharVocab::from_strings(&file.meta_json::<Vec<String>>("recur.src_vocab")?)?;
     let tgt = CharVocab::from_strings(&file.meta_json::<Vec<String>>("recur.tgt_vocab")?)?;
     if src.len() != config.src_vocab || tgt.len() != config.tgt_vocab || !tgt.has_markers() {
         return Err(Error::Checkpoint(format!(
             "{}: the vocabularies do not match the model's configuration",
-            path.display()
+            file.path().display()
         )));
     }
+    let layout = Seq2Seq::<f32>::layout_of(config.clone()).map_err(|e| bad_config(&file, e))?;
+    file.check_layout(&layout)?;
     let mut model = Seq2Seq::<f32>::new(config, crate::model::Init::Classic, 0)
-        .map_err(|e| Error::Checkpoint(format!("{}: bad configuration: {e}", path.display())))?;
-    for s in model.layout().specs().to_vec() {
-        let values = file.f32(&s.name, &s.shape)?;
-        model.params[s.range()].copy_from_slice(&values);
-    }
+        .map_err(|e| bad_config(&file, e))?;
+    file.load_params(&layout, &mut model.params)?;
     Ok((model, PairVocab { src, tgt }))
 }
 
@@ -489,13 +622,7 @@ pub fn load_model_bytes(bytes: Vec<u8>, name: impl AsRef<Path>) -> Result<ModelC
 pub fn load_model_from(file: Loaded) -> Result<ModelCheckpoint> {
     let path = file.path().to_path_buf();
     let path = path.as_path();
-    if file.meta("recur.model").is_err() && file.meta("recur.train_config").is_ok() {
-        return Err(Error::Checkpoint(format!(
-            "{}: this is a run's resume state, not a model; pass model.safetensors or the run folder",
-            path.display()
-        )));
-    }
-    let kind = file.meta("recur.model")?.to_string();
+    let kind = file.expect_kind(None)?.to_string();
     let config: NetConfig = file.meta_json("recur.config")?;
     if kind != config.cell.name() {
         return Err(Error::Checkpoint(format!(
@@ -514,17 +641,11 @@ pub fn load_model_from(file: Loaded) -> Result<ModelCheckpoint> {
             config.output_size
         )));
     }
-    let mut net = Net::<f32>::zeros(config)
-        .map_err(|e| Error::Checkpoint(format!("{}: bad configuration: {e}", path.display())))?;
-    let specs = net.layout().specs().to_vec();
-    for s in specs {
-        let values = file.f32(&s.name, &s.shape)?;
-        net.params[s.range()].copy_from_slice(&values);
-    }
+    let mut net = load_net(&file, config)?;
     // Weights from PyTorch may have a non-zero second bias: fold it into bh.
     let h = net.config().hidden_size;
     for name in single_biases(&net) {
-        let extra = file.f32(&name.replace("bias_ih", "bias_hh"), &[h])?;
+        let extra = file.weights(&name.replace("bias_ih", "bias_hh"), &[h])?;
         let range = net
             .layout()
             .get(&name)
@@ -532,6 +653,12 @@ pub fn load_model_from(file: Loaded) -> Result<ModelCheckpoint> {
             .expect("listed from the layout");
         for (b, e) in net.params[range].iter_mut().zip(extra) {
             *b += e;
+            if !b.is_finite() {
+                return Err(Error::Checkpoint(format!(
+                    "{}: '{name}' plus its second bias overflows; the file is corrupt",
+                    path.display()
+                )));
+            }
         }
     }
     Ok(ModelCheckpoint { net, vocab, file })

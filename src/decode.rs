@@ -2,6 +2,7 @@
 //! at the end marker or a maximum length, with the attention weights of the
 //! chosen output.
 
+use crate::check;
 use crate::data::pairs::PairVocab;
 use crate::error::{Error, Result};
 use crate::model::seq2seq::{DecodeWorkspace, Encoded, Seq2Seq, select_rows};
@@ -41,6 +42,21 @@ impl Default for DecodeOptions {
     }
 }
 
+/// The widest beam [`translate`] searches.
+pub const MAX_BEAM: usize = 1000;
+/// The longest output [`translate`] writes.
+pub const MAX_LEN: usize = 100_000;
+
+impl DecodeOptions {
+    /// Check the settings: `--beam` in 1..=[`MAX_BEAM`], `--max-len` in
+    /// 1..=[`MAX_LEN`], `--length-alpha` a finite number >= 0.
+    pub fn validate(&self) -> Result<()> {
+        check::between("--beam", self.beam, 1, MAX_BEAM)?;
+        check::between("--max-len", self.max_len, 1, MAX_LEN)?;
+        check::non_negative("--length-alpha", self.length_alpha)
+    }
+}
+
 /// A partial output.
 #[derive(Clone, Debug)]
 struct Hyp {
@@ -70,9 +86,7 @@ pub fn translate(
     input: &str,
     opts: &DecodeOptions,
 ) -> Result<Translation> {
-    if opts.beam == 0 {
-        return Err(Error::Config("--beam must be at least 1".into()));
-    }
+    opts.validate()?;
     let src = vocab.src.encode(input)?;
     let mut ws = DecodeWorkspace::default();
     let enc = model.encode(&src, &mut ws)?;

@@ -1,5 +1,5 @@
 //! [`CharRnn`]: the vanilla RNN the way a classroom notebook uses it: build
-//! it from a word list, `train_words`, `predict`.
+//! it from a word list, `train_words`, `predict`, `sample` new words.
 //!
 //! ```
 //! use recur::CharRnn;
@@ -8,6 +8,7 @@
 //! let losses = model.train_words(&words, 150, 50).unwrap(); // prints every 50 epochs
 //! assert!(losses[149] < 0.05 && losses[149] < losses[0]);
 //! assert_eq!(model.predict("h", 10).unwrap(), "ello");
+//! assert_eq!(model.sample("", 20, 0.5, 1).unwrap(), "hello");
 //! ```
 
 use crate::backend::Activation;
@@ -20,6 +21,10 @@ use crate::model::{Init, RnnConfig, VanillaRnn};
 use crate::optim::{Clip, Optimizer, OptimizerKind};
 use crate::sample::{SampleOptions, generate};
 
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
 /// Words per update in [`CharRnn::train_words`].
 const WORDS_PER_STEP: usize = 32;
 
@@ -31,11 +36,14 @@ pub struct CharRnn {
     pub vocab: CharVocab,
     optimizer: Optimizer<f32>,
     clip: Clip,
+    /// Shuffles the words every epoch; seeded with the model's seed.
+    rng: ChaCha8Rng,
 }
 
 impl CharRnn {
     /// A model for these words: tanh, hidden size `hidden`, PyTorch's init,
-    /// Adam (lr 0.01) with gradients clipped to ±5.
+    /// Adam (lr 0.01) with gradients clipped to ±5. `seed` decides the
+    /// initial weights and the order of the words in training.
     pub fn for_words<S: AsRef<str>>(words: &[S], hidden: usize, seed: u64) -> Result<Self> {
         let vocab = word_vocab(words)?;
         let config = RnnConfig {
@@ -53,6 +61,7 @@ impl CharRnn {
             vocab,
             optimizer,
             clip: Clip::Elementwise(5.0),
+            rng: ChaCha8Rng::seed_from_u64(seed),
         })
     }
 
@@ -62,9 +71,11 @@ impl CharRnn {
         Ok(())
     }
 
-    /// Train for `epochs` passes over `words` (in order, 32 words per
-    /// update); print the loss every `print_interval` epochs (0: never).
-    /// Returns each epoch's mean loss in nats per character.
+    /// Train for `epochs` passes over `words`, 32 words per update, the
+    /// words shuffled afresh every epoch (by a generator seeded with the
+    /// model's seed, so a run is reproducible; a sorted list trains as well
+    /// as a shuffled one); print the loss every `print_interval` epochs
+    /// (0: never). Returns each epoch's mean loss in nats per character.
     pub fn train_words<S: AsRef<str>>(
         &mut self,
         words: &[S],
@@ -76,10 +87,12 @@ impl CharRnn {
         let mut grads = self.rnn.zero_grads();
         let mut batch = WordBatch::default();
         let mut losses = Vec::with_capacity(epochs);
+        let mut order: Vec<usize> = (0..seqs.len()).collect();
         for epoch in 1..=epochs {
             let (mut sum, mut chars) = (0.0, 0);
-            for group in seqs.chunks(WORDS_PER_STEP) {
-                batch.fill(&group.iter().collect::<Vec<_>>());
+            order.shuffle(&mut self.rng);
+            for group in order.chunks(WORDS_PER_STEP) {
+                batch.fill(&group.iter().map(|&i| &seqs[i]).collect::<Vec<_>>());
                 grads.fill(0.0);
                 let x = SeqInput::Tokens(&batch.inputs);
                 let loss = self.rnn.loss_and_grad(
@@ -110,6 +123,12 @@ impl CharRnn {
         Ok(losses)
     }
 
+    /// Mean loss over `words` (nats per character, the end marker
+    /// included), each word its own sequence, without training.
+    pub fn loss<S: AsRef<str>>(&self, words: &[S]) -> Result<f64> {
+        crate::train::evaluate_words(&self.rnn, &self.vocab, words)
+    }
+
     /// Continue `seed_text` (read after the start-of-word marker) with up to
     /// `length` most likely characters, stopping at the end of the word.
     /// Returns only the new characters.
@@ -119,5 +138,24 @@ impl CharRnn {
             ..SampleOptions::default()
         };
         generate(&self.rnn, &self.vocab, seed_text, length, &greedy, 0)
+    }
+
+    /// Sample a new word: start after the start-of-word marker and
+    /// `prefix`, draw characters at `temperature` (lower: safer choices)
+    /// until the end-of-word marker or `max_len` characters. Returns the
+    /// word with its prefix; the same `seed` gives the same word.
+    pub fn sample(
+        &self,
+        prefix: &str,
+        max_len: usize,
+        temperature: f64,
+        seed: u64,
+    ) -> Result<String> {
+        let opts = SampleOptions {
+            temperature,
+            ..SampleOptions::default()
+        };
+        let rest = generate(&self.rnn, &self.vocab, prefix, max_len, &opts, seed)?;
+        Ok(format!("{prefix}{rest}"))
     }
 }

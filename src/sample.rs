@@ -4,6 +4,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::cell::SeqInput;
+use crate::check;
 use crate::data::CharVocab;
 use crate::data::vocab::{END, START};
 use crate::error::{Error, Result};
@@ -97,7 +98,10 @@ pub fn pick<R: Rng>(
     probs.iter().rposition(|&p| p > 0.0).unwrap_or(0) as u32
 }
 
-/// Generate `length` characters after `prime` (an empty prime starts from a
+/// The most characters [`generate`] writes in one call.
+pub const MAX_LENGTH: usize = 10_000_000;
+
+/// Generate `length` (at most [`MAX_LENGTH`]) characters after `prime` (an empty prime starts from a
 /// newline, or the first vocabulary character if there is no newline).
 /// Returns only the generated characters. A word model (vocabulary with
 /// markers) starts after its START marker and stops at END.
@@ -110,6 +114,7 @@ pub fn generate(
     seed: u64,
 ) -> Result<String> {
     opts.validate()?;
+    check::between("the sample length", length, 0, MAX_LENGTH)?;
     if rnn.config().readout != Readout::ManyToMany {
         return Err(Error::Config(
             "sampling needs a many-to-many (language) model".into(),

@@ -145,6 +145,9 @@ fn csv_errors_name_line_and_column() {
                 "20",
                 "--lookback",
                 "8",
+                "--out",
+                d.join("run").to_str().unwrap(),
+                "--overwrite",
             ])
             .args(extra)
             .output()

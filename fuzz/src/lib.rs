@@ -16,9 +16,9 @@ use recur::checkpoint::{load_forecaster_bytes, load_model_bytes, load_seq2seq_by
 use recur::data::pairs::{Pair, PairBuffers, PairVocab, parse_pairs};
 use recur::data::series::{Normalizer, Split, parse_csv, windows};
 use recur::data::vocab::{END, START};
-use recur::data::words::word_vocab;
+use recur::data::words::{word_vocab, words_in};
 use recur::data::{
-    CharStreams, CharVocab, WordBatch, parse_text, parse_words, prepare_sequences, split_train_val,
+    CharStreams, CharVocab, WordBatch, parse_text, prepare_sequences, split_train_val,
 };
 use recur::decode::{DecodeOptions, translate};
 use recur::sample::{SampleOptions, generate};
@@ -74,7 +74,7 @@ pub fn text(data: &[u8]) -> Result<()> {
 /// vocabulary with its markers, each word's sequences and padded batches.
 pub fn words(data: &[u8]) -> Result<()> {
     let text = parse_text(data.to_vec(), NAME)?;
-    let words = parse_words(&text);
+    let words = words_in(&text, NAME)?;
     for w in &words {
         assert!(!w.is_empty() && w.trim() == w && !w.contains('\n'), "{w:?}");
     }

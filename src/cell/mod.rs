@@ -51,6 +51,9 @@ pub enum CellKind {
 }
 
 impl CellKind {
+    /// Every [`CellKind::name`].
+    pub const NAMES: [&'static str; 3] = ["rnn", "lstm", "gru"];
+
     /// Gates per hidden unit: 1, 4 or 3.
     pub fn gates(self) -> usize {
         match self {

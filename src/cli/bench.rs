@@ -12,25 +12,25 @@ pub struct BenchArgs {
     #[arg(long, default_value = "rnn", value_parser = ["rnn", "lstm", "gru"])]
     model: String,
     /// Stacked layers L.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     layers: usize,
     /// Hidden size H.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, allow_hyphen_values = true)]
     hidden: usize,
     /// Batch B.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, allow_hyphen_values = true)]
     batch: usize,
     /// Sequence length T.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, allow_hyphen_values = true)]
     seq_len: usize,
     /// Vocabulary size V.
-    #[arg(long, default_value_t = 65)]
+    #[arg(long, default_value_t = 65, allow_hyphen_values = true)]
     vocab: usize,
     /// Timed iterations.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, allow_hyphen_values = true)]
     iters: usize,
     /// Threads (0 = all cores).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     threads: usize,
 }
 

@@ -1,12 +1,14 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
 use recur::cell::CellKind;
 use recur::checkpoint::{load_forecaster, save_forecaster};
-use recur::data::series::{Synthetic, read_csv};
+use recur::data::series::{Synthetic, column_list};
+use recur::data::source::{Series, Source};
 use recur::train::forecast::{ForecastConfig, Forecaster, RegressionLoss};
+use recur::train::{RunDir, model_path};
 use recur::{Activation, Error, Result};
 
 #[derive(Args, Debug)]
@@ -30,7 +32,7 @@ struct SourceArgs {
     #[arg(long, conflicts_with = "csv", value_parser = ["noisy-sine", "sines-trend", "mackey-glass"])]
     synthetic: Option<String>,
     /// Length of a built-in series.
-    #[arg(long, default_value_t = 4000)]
+    #[arg(long, default_value_t = 4000, allow_hyphen_values = true)]
     length: usize,
     /// A CSV file with a header.
     #[arg(long)]
@@ -42,7 +44,7 @@ struct SourceArgs {
     #[arg(long)]
     fill_forward: bool,
     /// Seed (of a built-in series).
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = 42, allow_hyphen_values = true)]
     seed: u64,
 }
 
@@ -54,10 +56,10 @@ struct PredictArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Forecast from this row, using the rows before it (default: the end).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     from: Option<usize>,
     /// Steps to forecast (more than the horizon rolls predictions forward).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     steps: Option<usize>,
     /// Also draw history, truth and forecast (.png or .svg).
     #[arg(long)]
@@ -70,7 +72,7 @@ struct TrainArgs {
     #[arg(long, conflicts_with = "csv", value_parser = ["noisy-sine", "sines-trend", "mackey-glass"])]
     synthetic: Option<String>,
     /// Length of a built-in series.
-    #[arg(long, default_value_t = 4000)]
+    #[arg(long, default_value_t = 4000, allow_hyphen_values = true)]
     length: usize,
     /// A CSV file with a header.
     #[arg(long)]
@@ -91,47 +93,51 @@ struct TrainArgs {
     #[arg(long, default_value = "lstm", value_parser = ["rnn", "lstm", "gru"])]
     model: String,
     /// Hidden size.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, allow_hyphen_values = true)]
     hidden: usize,
     /// Layers.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     layers: usize,
     /// Steps of history per forecast.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, allow_hyphen_values = true)]
     lookback: usize,
     /// Steps predicted at once.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     horizon: usize,
     /// Steps between training windows.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     stride: usize,
     /// mse or mae.
     #[arg(long, default_value = "mse", value_parser = ["mse", "mae"])]
     loss: String,
     /// Training iterations.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, allow_hyphen_values = true)]
     iters: u64,
     /// Windows per batch.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, allow_hyphen_values = true)]
     batch: usize,
     /// Adam's learning rate.
     #[arg(long, default_value_t = 3e-3, allow_hyphen_values = true)]
     lr: f64,
     /// Validation fraction (before the test part).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
     val_frac: f64,
     /// Test fraction (the end of the series).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, allow_hyphen_values = true)]
     test_frac: f64,
     /// Season length for the seasonal-naive baseline (0: none).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     season: usize,
     /// Seed.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = 42, allow_hyphen_values = true)]
     seed: u64,
     /// Run folder for model.safetensors.
     #[arg(long, default_value = "out-forecast")]
     out: PathBuf,
+    /// Replace the model saved in --out (without it, training into a
+    /// folder that holds one is refused).
+    #[arg(long)]
+    overwrite: bool,
     /// Train on a prediction at every step of each window (many-to-many).
     #[arg(long)]
     every_step: bool,
@@ -147,40 +153,45 @@ pub fn run(a: ForecastArgs) -> Result<ExitCode> {
     }
 }
 
-/// Numeric columns and an optional time column.
-type Columns = (Vec<Vec<f64>>, Option<Vec<String>>);
-
-/// The named columns of a series (a built-in series is one column named
-/// after it), and its time column if one was named.
-fn load_columns(s: &SourceArgs, names: &[String]) -> Result<Columns> {
-    match (&s.synthetic, &s.csv) {
-        (Some(name), _) => {
-            let kind = match name.as_str() {
-                "noisy-sine" => Synthetic::NoisySine,
-                "sines-trend" => Synthetic::SinesTrend,
-                _ => Synthetic::MackeyGlass,
-            };
-            let series = kind.generate(s.length, s.seed);
-            Ok((names.iter().map(|_| series.clone()).collect(), None))
-        }
-        (_, Some(path)) => {
-            let table = read_csv(path, s.time.as_deref(), s.fill_forward)?;
-            let cols = names
-                .iter()
-                .map(|n| table.column(n).map(<[f64]>::to_vec))
-                .collect::<Result<Vec<_>>>()?;
-            Ok((cols, table.time))
-        }
+/// The series named by `--synthetic NAME` or `--csv FILE`.
+fn source<'a>(
+    synthetic: Option<&str>,
+    length: usize,
+    seed: u64,
+    csv: Option<&'a Path>,
+    time: Option<&'a str>,
+    fill_forward: bool,
+) -> Result<Source<'a>> {
+    match (synthetic, csv) {
+        (Some(name), _) => Ok(Source::Synthetic {
+            kind: Synthetic::from_name(name)?,
+            length,
+            seed,
+        }),
+        (_, Some(path)) => Ok(Source::Csv {
+            path,
+            time,
+            fill_forward,
+        }),
         _ => Err(Error::Config("give --synthetic NAME or --csv FILE".into())),
     }
 }
 
 fn predict(a: PredictArgs) -> Result<ExitCode> {
     let (model, feature_names, target_names) = load_forecaster(&super::model_file(&a.checkpoint))?;
-    let (features, _) = load_columns(&a.source, &feature_names)?;
-    let (targets, times) = load_columns(&a.source, &target_names)?;
+    let s = &a.source;
+    let series = source(
+        s.synthetic.as_deref(),
+        s.length,
+        s.seed,
+        s.csv.as_deref(),
+        s.time.as_deref(),
+        s.fill_forward,
+    )?
+    .read(&feature_names, &target_names)?;
+    let (features, targets, times) = (series.features, series.targets, series.time);
     let len = targets[0].len();
-    let from = a.from.unwrap_or(len).min(len);
+    let from = model.start_row(a.from, len)?;
     let cut =
         |cols: &[Vec<f64>]| -> Vec<Vec<f64>> { cols.iter().map(|c| c[..from].to_vec()).collect() };
     let steps = a.steps.unwrap_or(model.config.horizon);
@@ -211,56 +222,18 @@ fn predict(a: PredictArgs) -> Result<ExitCode> {
 }
 
 fn train(a: TrainArgs) -> Result<ExitCode> {
-    let (features, targets, source, feature_names, target_names) = match (&a.synthetic, &a.csv) {
-        (Some(name), _) => {
-            let s = match name.as_str() {
-                "noisy-sine" => Synthetic::NoisySine,
-                "sines-trend" => Synthetic::SinesTrend,
-                _ => Synthetic::MackeyGlass,
-            };
-            let series = s.generate(a.length, a.seed);
-            let source = format!(
-                "{name} ({} steps, noise variance {})",
-                a.length,
-                s.noise_variance()
-            );
-            (
-                vec![series.clone()],
-                vec![series],
-                source,
-                vec![name.clone()],
-                vec![name.clone()],
-            )
-        }
-        (_, Some(path)) => {
-            let table = read_csv(path, a.time.as_deref(), a.fill_forward)?;
-            let target = a
-                .target
-                .as_deref()
-                .ok_or_else(|| Error::Config("--target COL is required with --csv".into()))?;
-            let pick = |list: &str| -> Result<Vec<Vec<f64>>> {
-                list.split(',')
-                    .map(|n| table.column(n.trim()).map(<[f64]>::to_vec))
-                    .collect()
-            };
-            let targets = pick(target)?;
+    let (feature_names, target_names) = match (&a.synthetic, &a.csv, &a.target) {
+        (Some(name), _, _) => (vec![name.clone()], vec![name.clone()]),
+        (_, Some(_), Some(target)) => {
+            let targets = column_list("--target", target)?;
             let features = match &a.features {
-                Some(f) => pick(f)?,
+                Some(f) => column_list("--features", f)?,
                 None => targets.clone(),
             };
-            let split = |list: &str| {
-                list.split(',')
-                    .map(|n| n.trim().to_string())
-                    .collect::<Vec<_>>()
-            };
-            let feature_names = split(a.features.as_deref().unwrap_or(target));
-            (
-                features,
-                targets,
-                path.display().to_string(),
-                feature_names,
-                split(target),
-            )
+            (features, targets)
+        }
+        (_, Some(_), None) => {
+            return Err(Error::Config("--target COL is required with --csv".into()));
         }
         _ => {
             return Err(Error::Config(
@@ -268,6 +241,17 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
             ));
         }
     };
+    let source = source(
+        a.synthetic.as_deref(),
+        a.length,
+        a.seed,
+        a.csv.as_deref(),
+        a.time.as_deref(),
+        a.fill_forward,
+    )?;
+    let Series {
+        features, targets, ..
+    } = source.read(&feature_names, &target_names)?;
     let cell = match a.model.as_str() {
         "rnn" => CellKind::Rnn(Activation::Tanh),
         "gru" => CellKind::Gru,
@@ -295,20 +279,16 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         every_step: a.every_step,
         bidirectional: a.bidirectional,
     };
+    config.validate_for(&features, &targets)?;
     eprintln!(
         "forecasting {source}: {} {}x{}, lookback {}, horizon {}",
         a.model, a.layers, a.hidden, a.lookback, a.horizon
     );
+    let dir = RunDir::open(&a.out, super::run_mode(false, a.overwrite), "--out")?;
     let start = std::time::Instant::now();
     let (model, r) = Forecaster::train(config, &features, &targets)?;
-    if a.out.exists() && !a.out.is_dir() {
-        return Err(Error::Config(format!(
-            "--out {} is a file; give a folder",
-            a.out.display()
-        )));
-    }
     save_forecaster(
-        &a.out.join("model.safetensors"),
+        &model_path(dir.path()),
         &model,
         &feature_names,
         &target_names,

@@ -44,7 +44,8 @@ enum Command {
     Seq2seq(seq2seq::Seq2SeqArgs),
     /// Pictures: loss curves, probabilities, t-SNE, the activation viewer.
     Viz(viz::VizArgs),
-    /// Forecast numeric time series (in progress: train and report).
+    /// Forecast numeric time series: train on a CSV or a synthetic series,
+    /// predict ahead, plot.
     Forecast(forecast::ForecastArgs),
 }
 
@@ -68,5 +69,49 @@ fn model_file(path: &Path) -> PathBuf {
         path.join("model.safetensors")
     } else {
         path.to_path_buf()
+    }
+}
+
+/// On `--resume`: an error naming every flag whose value differs from the
+/// saved run's. `saved` is the run's settings, `given` the same settings
+/// with the command line's flags applied over them; `flags` names the flag
+/// of each setting whose flag is not `--` plus its name in kebab case.
+fn check_resume_flags<T: serde::Serialize>(
+    saved: &T,
+    given: &T,
+    flags: &[(&str, &str)],
+) -> Result<()> {
+    let (saved, given) = (serde_json::json!(saved), serde_json::json!(given));
+    let (Some(saved), Some(given)) = (saved.as_object(), given.as_object()) else {
+        return Ok(());
+    };
+    let differing: Vec<String> = saved
+        .iter()
+        .filter(|(k, v)| given.get(*k) != Some(v))
+        .map(|(k, v)| {
+            let flag = flags
+                .iter()
+                .find(|f| f.0 == k)
+                .map(|f| f.1.to_string())
+                .unwrap_or_else(|| format!("--{}", k.replace('_', "-")));
+            format!("{flag} (the run has {v}, the command gives {})", given[k])
+        })
+        .collect();
+    if differing.is_empty() {
+        return Ok(());
+    }
+    Err(recur::Error::Config(format!(
+        "--resume continues a run with its saved settings, and these differ: {}; drop them or give the saved values (or start a new run with --overwrite or another --out)",
+        differing.join(", ")
+    )))
+}
+
+/// The run folder's mode from `--resume` and `--overwrite`.
+fn run_mode(resume: bool, overwrite: bool) -> recur::train::RunMode {
+    use recur::train::RunMode;
+    match (resume, overwrite) {
+        (true, _) => RunMode::Resume,
+        (_, true) => RunMode::Overwrite,
+        _ => RunMode::New,
     }
 }

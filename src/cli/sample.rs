@@ -33,6 +33,7 @@ pub struct SampleArgs {
 }
 
 pub fn run(a: SampleArgs) -> Result<ExitCode> {
+    recur::check::between("--length", a.length, 0, recur::sample::MAX_LENGTH)?;
     let ckpt = load_model(&super::model_file(&a.checkpoint))?;
     let opts = SampleOptions {
         temperature: a.temperature,

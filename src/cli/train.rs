@@ -10,7 +10,7 @@ use recur::data::{read_text, read_words};
 use recur::model::Init;
 use recur::optim::{Clip, OptimizerKind};
 use recur::sample::{SampleOptions, generate};
-use recur::train::{Event, LogWriter, TrainConfig, TrainData, Trainer};
+use recur::train::{Event, LogWriter, RunDir, RunMode, TrainConfig, TrainData, Trainer};
 use recur::{Activation, Error, Result};
 
 /// Iterations when neither --iters nor --epochs is given.
@@ -95,9 +95,15 @@ pub struct TrainArgs {
     /// Run folder for model.safetensors and state.safetensors.
     #[arg(long, default_value = "out")]
     out: PathBuf,
-    /// Continue the run saved in --out (same data; settings come from the run).
+    /// Continue the run saved in --out (same data; settings come from the
+    /// run, and flags that are given must match them; --iters/--epochs may
+    /// raise the target).
     #[arg(long)]
     resume: bool,
+    /// Replace the run saved in --out by a new one (without it, training
+    /// into a folder that holds a run is refused).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// Append a JSON-lines log here.
     #[arg(long)]
     log: Option<PathBuf>,
@@ -111,9 +117,9 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    /// The settings given on the command line, over the defaults.
-    fn config(&self) -> Result<TrainConfig> {
-        let d = TrainConfig::default();
+    /// The settings given on the command line, over `d` (the defaults for
+    /// a `fresh` run, or a resumed run's saved settings).
+    fn config(&self, d: &TrainConfig, fresh: bool) -> Result<TrainConfig> {
         let optimizer = match &self.optimizer {
             Some(name) => OptimizerKind::from_name(name, self.momentum.unwrap_or(0.0))?,
             None if self.momentum.is_some() => OptimizerKind::Sgd {
@@ -121,6 +127,12 @@ impl TrainArgs {
             },
             None => d.optimizer,
         };
+        if self.momentum.is_some() && !matches!(optimizer, OptimizerKind::Sgd { .. }) {
+            return Err(Error::Config(format!(
+                "--momentum applies to --optimizer sgd only, not {}",
+                optimizer.name()
+            )));
+        }
         let clip = match (self.no_clip, self.clip, self.clip_norm) {
             (true, _, _) => Clip::None,
             (_, _, Some(n)) => Clip::GlobalNorm(n),
@@ -128,10 +140,12 @@ impl TrainArgs {
             _ => d.clip,
         };
 
-        let cell = match self.model.as_deref() {
-            Some("lstm") => CellKind::Lstm,
-            Some("gru") => CellKind::Gru,
-            _ => CellKind::Rnn(self.activation.unwrap_or(Activation::Tanh)),
+        let cell = match (self.model.as_deref(), d.cell) {
+            (Some("lstm"), _) => CellKind::Lstm,
+            (Some("gru"), _) => CellKind::Gru,
+            (_, CellKind::Rnn(a)) => CellKind::Rnn(self.activation.unwrap_or(a)),
+            (Some(_), _) => CellKind::Rnn(self.activation.unwrap_or(Activation::Tanh)),
+            (None, other) => other,
         };
         if self.activation.is_some() && !matches!(cell, CellKind::Rnn(_)) {
             return Err(Error::Config(
@@ -140,6 +154,7 @@ impl TrainArgs {
         }
         // min-char-rnn's tiny init for its RNN; PyTorch's for LSTM and GRU.
         let init = match (self.init.as_deref(), cell) {
+            (None, _) if !fresh => d.init,
             (Some("uniform"), _) | (None, CellKind::Lstm | CellKind::Gru) => Init::Uniform,
             _ => Init::Classic,
         };
@@ -161,38 +176,11 @@ impl TrainArgs {
             log_every: self.log_every.unwrap_or(d.log_every),
             seed: self.seed.unwrap_or(d.seed),
             shards: match self.threads {
+                None if !fresh => d.shards,
                 None | Some(0) => rayon::current_num_threads(),
                 Some(n) => n,
             },
         })
-    }
-
-    /// Flags that a resumed run takes from its saved settings instead.
-    fn settings_given(&self) -> Vec<&'static str> {
-        let flags = [
-            ("--model", self.model.is_some()),
-            ("--hidden", self.hidden.is_some()),
-            ("--layers", self.layers.is_some()),
-            ("--embed", self.embed.is_some()),
-            ("--dropout", self.dropout.is_some()),
-            ("--forget-bias", self.forget_bias.is_some()),
-            ("--activation", self.activation.is_some()),
-            ("--init", self.init.is_some()),
-            ("--seq-len", self.seq_len.is_some()),
-            ("--batch", self.batch.is_some()),
-            ("--optimizer", self.optimizer.is_some()),
-            ("--lr", self.lr.is_some()),
-            ("--momentum", self.momentum.is_some()),
-            ("--clip", self.clip.is_some()),
-            ("--clip-norm", self.clip_norm.is_some()),
-            ("--no-clip", self.no_clip),
-            ("--val-frac", self.val_frac.is_some()),
-            ("--eval-every", self.eval_every.is_some()),
-            ("--log-every", self.log_every.is_some()),
-            ("--seed", self.seed.is_some()),
-            ("--threads", self.threads.is_some()),
-        ];
-        flags.iter().filter(|f| f.1).map(|f| f.0).collect()
     }
 
     fn data(&self) -> Result<(TrainData, String)> {
@@ -216,7 +204,16 @@ impl TrainArgs {
     }
 }
 
+/// The flag of each [`TrainConfig`] setting whose flag is not its name.
+const FLAGS: &[(&str, &str)] = &[
+    ("cell", "--model/--activation"),
+    ("optimizer", "--optimizer/--momentum"),
+    ("clip", "--clip/--clip-norm/--no-clip"),
+    ("shards", "--threads"),
+];
+
 pub fn run(a: TrainArgs) -> Result<ExitCode> {
+    recur::check::between("--sample-len", a.sample_len, 0, recur::sample::MAX_LENGTH)?;
     recur::tensor::set_threads(a.threads.unwrap_or(0));
     if a.iters == Some(0) || a.epochs == Some(0) {
         let flag = if a.iters.is_some() {
@@ -226,30 +223,45 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         };
         return Err(Error::Config(format!("{flag} must be at least 1")));
     }
-    if a.out.exists() && !a.out.is_dir() {
-        return Err(Error::Config(format!(
-            "--out {} is a file; give a folder for the run (it holds model.safetensors and state.safetensors)",
-            a.out.display()
-        )));
-    }
     let (data, source) = a.data()?;
-    let mut trainer = if a.resume {
-        let given = a.settings_given();
-        if !given.is_empty() {
-            return Err(Error::Config(format!(
-                "--resume continues a run with its saved settings; drop {}",
-                given.join(", ")
-            )));
+    let (mut trainer, dir) = if a.resume {
+        let dir = RunDir::open(&a.out, RunMode::Resume, "--out")?;
+        let mut t = Trainer::resume(dir.path(), data)?;
+        let saved = t.config().clone();
+        super::check_resume_flags(&saved, &a.config(&saved, false)?, FLAGS)?;
+        match target(&a, t.iters_per_epoch()?) {
+            Some(total) if total <= t.iter() => {
+                return Err(Error::Config(format!(
+                    "{}: the run has already done {} iterations; give a target above that to train it further",
+                    target_flag(&a),
+                    t.iter()
+                )));
+            }
+            Some(total) => t.set_total_iters(total),
+            None if t.iter() >= t.total_iters() => {
+                eprintln!(
+                    "the run in {} is finished: {} of {} iterations; add --iters N (N above {}) to train it further",
+                    a.out.display(),
+                    t.iter(),
+                    t.total_iters(),
+                    t.iter()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            None => {}
         }
-        let saved = Trainer::resume(&a.out, data.clone(), u64::MAX)?;
-        let total = total_iters(&a, saved.iters_per_epoch()?);
-        Trainer::resume(&a.out, data, total)?
+        (t, dir)
     } else {
-        let config = a.config()?;
-        let mut t = Trainer::new(config, data.clone(), 1)?;
-        let total = total_iters(&a, t.iters_per_epoch()?);
-        t = Trainer::new(t.config().clone(), data, total)?;
-        t
+        let config = a.config(&TrainConfig::default(), true)?;
+        let t = Trainer::new(config, data.clone(), 1)?;
+        let total = target(&a, t.iters_per_epoch()?).unwrap_or(DEFAULT_ITERS);
+        let t = Trainer::new(t.config().clone(), data, total)?;
+        let dir = RunDir::open(&a.out, super::run_mode(false, a.overwrite), "--out")?;
+        (t, dir)
+    };
+    let mut log = match &a.log {
+        Some(path) => Some(LogWriter::open(path, &trainer.run_id(), trainer.iter())?),
+        None => None,
     };
     let c = trainer.config().clone();
     eprintln!(
@@ -266,7 +278,6 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         trainer.total_iters()
     );
     let total = trainer.total_iters();
-    let mut log = a.log.as_deref().map(LogWriter::append).transpose()?;
     let interactive = std::io::stderr().is_terminal();
     let bar = ProgressBar::new(trainer.total_iters());
     bar.set_position(trainer.iter());
@@ -275,7 +286,8 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let summary = trainer.run(Some(&a.out), log.as_mut(), &mut |e| match e {
+    let (first_iter, mut last_line) = (trainer.iter() + 1, std::time::Instant::now());
+    let summary = trainer.run(Some(&dir), log.as_mut(), &mut |e| match e {
         Event::Step {
             iter,
             smooth_loss,
@@ -288,6 +300,14 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
                     "{smooth_loss:.3} nats/char, {:.0}k chars/s",
                     chars_per_sec / 1e3
                 ));
+            }
+            // Without a terminal (no progress bar), a line at the first
+            // iteration and then at least every 10 seconds.
+            if !interactive && (iter == first_iter || last_line.elapsed().as_secs() >= 10) {
+                eprintln!(
+                    "iter {iter:>7}/{total}  smooth {smooth_loss:.4}  {chars_per_sec:.0} chars/s"
+                );
+                last_line = std::time::Instant::now();
             }
         }
         Event::Logged(line) => {
@@ -305,7 +325,8 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
                 if interactive {
                     bar.println(msg)
                 } else {
-                    eprintln!("{msg}")
+                    eprintln!("{msg}");
+                    last_line = std::time::Instant::now();
                 }
             }
         }
@@ -344,11 +365,21 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn total_iters(a: &TrainArgs, per_epoch: u64) -> u64 {
+/// The target the command line asks for, if any.
+fn target(a: &TrainArgs, per_epoch: u64) -> Option<u64> {
     match (a.iters, a.epochs) {
-        (Some(n), _) => n,
-        (_, Some(e)) => e.saturating_mul(per_epoch),
-        _ => DEFAULT_ITERS,
+        (Some(n), _) => Some(n),
+        (_, Some(e)) => Some(e.saturating_mul(per_epoch)),
+        _ => None,
+    }
+}
+
+/// The flag that set the target, as given.
+fn target_flag(a: &TrainArgs) -> String {
+    match (a.iters, a.epochs) {
+        (Some(n), _) => format!("--iters {n}"),
+        (_, Some(e)) => format!("--epochs {e}"),
+        _ => String::new(),
     }
 }
 

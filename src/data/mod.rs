@@ -5,10 +5,11 @@
 pub mod corpus;
 pub mod pairs;
 pub mod series;
+pub mod source;
 pub mod tasks;
 pub mod vocab;
 pub mod words;
 
 pub use corpus::{CharStreams, parse_text, read_text, split_train_val};
 pub use vocab::CharVocab;
-pub use words::{WordBatch, parse_words, prepare_sequences, read_words};
+pub use words::{WordBatch, prepare_sequences, read_words};

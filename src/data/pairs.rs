@@ -6,6 +6,7 @@ use std::path::Path;
 use super::corpus::read_text;
 use super::vocab::{CharVocab, END, START};
 use crate::backend::IGNORE;
+use crate::check;
 use crate::error::{Error, Result};
 
 /// A source sequence and the target it should become.
@@ -25,6 +26,17 @@ impl Pair {
             target: target.into(),
         }
     }
+}
+
+/// `(S, T)`: the most steps a batch of `pairs` can take: the longest
+/// source, and the longest target with its END marker.
+pub fn longest_steps(pairs: &[Pair]) -> (usize, usize) {
+    pairs.iter().fold((0, 0), |(s, t), p| {
+        (
+            s.max(p.source.chars().count()),
+            t.max(p.target.chars().count() + 1),
+        )
+    })
 }
 
 /// Read a pairs file (UTF-8, one `source<TAB>target` per line; blank lines
@@ -66,6 +78,16 @@ pub fn parse_pairs(text: &str, name: &str) -> Result<Vec<Pair>> {
         )));
     }
     Ok(pairs)
+}
+
+/// Split `pairs` into training pairs and the last `frac` of them held out
+/// (rounded; at least one pair stays for training). `frac` is `--val-frac`
+/// and must be in `[0, 1)`.
+pub fn hold_out(mut pairs: Vec<Pair>, frac: f64) -> Result<(Vec<Pair>, Vec<Pair>)> {
+    check::fraction("--val-frac", frac)?;
+    let n_test = ((pairs.len() as f64 * frac).round() as usize).min(pairs.len().saturating_sub(1));
+    let test = pairs.split_off(pairs.len() - n_test);
+    Ok((pairs, test))
 }
 
 /// The source and target vocabularies of a pair set; the target's has the
@@ -175,6 +197,20 @@ impl PairBuffers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hold_out_takes_the_last_fraction_and_checks_it() {
+        let pairs: Vec<Pair> = (0..10).map(|i| Pair::new(format!("{i}"), "x")).collect();
+        let (train, test) = hold_out(pairs.clone(), 0.2).unwrap();
+        assert_eq!((train.len(), test.len()), (8, 2));
+        assert_eq!(test[1].source, "9");
+        assert_eq!(hold_out(pairs.clone(), 0.0).unwrap().1.len(), 0);
+        assert_eq!(hold_out(pairs[..1].to_vec(), 0.9).unwrap().0.len(), 1);
+        for bad in [1.0, 1.5, -0.5, f64::NAN, f64::INFINITY] {
+            let e = hold_out(pairs.clone(), bad).unwrap_err().to_string();
+            assert!(e.starts_with("--val-frac must be in [0, 1)"), "{e}");
+        }
+    }
 
     #[test]
     fn buffers_pad_and_mark() {

@@ -54,7 +54,48 @@ impl Table {
 /// and column, unless `fill_forward`, which repeats the previous value (a
 /// column's first cell must still be a number).
 pub fn read_csv(path: &Path, time: Option<&str>, fill_forward: bool) -> Result<Table> {
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+    let text = read_file(path)?;
+    parse_csv(&text, &path.display().to_string(), time, fill_forward)
+}
+
+/// [`read_csv`] on text; `name` labels errors.
+pub fn parse_csv(text: &str, name: &str, time: Option<&str>, fill_forward: bool) -> Result<Table> {
+    parse(text, name, None, time, fill_forward)
+}
+
+/// Read only the named `columns` of a CSV file (and its `time` column):
+/// other columns are ignored, not parsed, so a column of notes does not
+/// get in the way. A selected name that the header holds twice, or that is
+/// the time column, is an error naming it.
+pub fn read_csv_columns(
+    path: &Path,
+    columns: &[String],
+    time: Option<&str>,
+    fill_forward: bool,
+) -> Result<Table> {
+    let text = read_file(path)?;
+    parse_csv_columns(
+        &text,
+        &path.display().to_string(),
+        columns,
+        time,
+        fill_forward,
+    )
+}
+
+/// [`read_csv_columns`] on text; `name` labels errors.
+pub fn parse_csv_columns(
+    text: &str,
+    name: &str,
+    columns: &[String],
+    time: Option<&str>,
+    fill_forward: bool,
+) -> Result<Table> {
+    parse(text, name, Some(columns), time, fill_forward)
+}
+
+fn read_file(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             Error::Data(format!("{}: no such file; check the path", path.display()))
         }
@@ -62,12 +103,34 @@ pub fn read_csv(path: &Path, time: Option<&str>, fill_forward: bool) -> Result<T
             Error::Data(format!("{}: not valid UTF-8", path.display()))
         }
         _ => Error::io(path, e),
-    })?;
-    parse_csv(&text, &path.display().to_string(), time, fill_forward)
+    })
 }
 
-/// [`read_csv`] on text; `name` labels errors.
-pub fn parse_csv(text: &str, name: &str, time: Option<&str>, fill_forward: bool) -> Result<Table> {
+/// Where `column` is in `header`: an error if it is missing or named twice.
+fn position(header: &[String], column: &str, name: &str, what: &str) -> Result<usize> {
+    let mut at = header.iter().enumerate().filter(|(_, h)| *h == column);
+    match (at.next(), at.next()) {
+        (Some((i, _)), None) => Ok(i),
+        (Some((i, _)), Some((j, _))) => Err(Error::Data(format!(
+            "{name}: the header names column '{column}' twice (columns {} and {}); give each column its own name",
+            i + 1,
+            j + 1
+        ))),
+        (None, _) => Err(Error::Data(format!(
+            "{name}: no {what}'{column}'; the columns are {}",
+            header.join(", ")
+        ))),
+    }
+}
+
+/// Parse `text`: the `wanted` columns (all but the time column if `None`).
+fn parse(
+    text: &str,
+    name: &str,
+    wanted: Option<&[String]>,
+    time: Option<&str>,
+    fill_forward: bool,
+) -> Result<Table> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
@@ -83,21 +146,36 @@ pub fn parse_csv(text: &str, name: &str, time: Option<&str>, fill_forward: bool)
             "{name}: the file has no header line; the first line must name the columns"
         )));
     }
-    let time_idx = match time {
-        Some(t) => Some(header.iter().position(|h| h == t).ok_or_else(|| {
-            Error::Data(format!(
-                "{name}: no time column '{t}'; the columns are {}",
-                header.join(", ")
-            ))
-        })?),
-        None => None,
+    let time_idx = time
+        .map(|t| position(&header, t, name, "time column "))
+        .transpose()?;
+    let names: Vec<String> = match wanted {
+        None => header
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != time_idx)
+            .map(|(_, h)| h.clone())
+            .collect(),
+        Some(cols) => {
+            let mut names: Vec<String> = Vec::new();
+            for c in cols {
+                if !names.contains(c) {
+                    names.push(c.clone());
+                }
+            }
+            names
+        }
     };
-    let names: Vec<String> = header
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| Some(*i) != time_idx)
-        .map(|(_, h)| h.clone())
-        .collect();
+    let mut picked = Vec::with_capacity(names.len());
+    for n in &names {
+        let i = position(&header, n, name, "column ")?;
+        if Some(i) == time_idx {
+            return Err(Error::Config(format!(
+                "{name}: column '{n}' is the --time column; it cannot also be a target or a feature"
+            )));
+        }
+        picked.push(i);
+    }
     let mut columns = vec![Vec::new(); names.len()];
     let mut times = time_idx.map(|_| Vec::new());
     for (row, record) in reader.records().enumerate() {
@@ -110,19 +188,14 @@ pub fn parse_csv(text: &str, name: &str, time: Option<&str>, fill_forward: bool)
                 header.len()
             )));
         }
-        let mut c = 0;
-        for (i, cell) in record.iter().enumerate() {
-            if Some(i) == time_idx {
-                if let Some(t) = times.as_mut() {
-                    t.push(cell.to_string());
-                }
-                continue;
-            }
+        if let (Some(t), Some(i)) = (times.as_mut(), time_idx) {
+            t.push(record[i].to_string());
+        }
+        for (column, &i) in columns.iter_mut().zip(&picked) {
+            let cell = &record[i];
             let value = match cell.parse::<f64>() {
                 Ok(v) if v.is_finite() => v,
-                _ if fill_forward && !columns[c].is_empty() => {
-                    *columns[c].last().expect("not empty")
-                }
+                _ if fill_forward && !column.is_empty() => column[column.len() - 1],
                 _ => {
                     let what = if cell.is_empty() {
                         "is empty".to_string()
@@ -140,11 +213,14 @@ pub fn parse_csv(text: &str, name: &str, time: Option<&str>, fill_forward: bool)
                     )));
                 }
             };
-            columns[c].push(value);
-            c += 1;
+            column.push(value);
         }
     }
-    if columns.first().is_none_or(Vec::is_empty) {
+    let rows = times
+        .as_ref()
+        .map(Vec::len)
+        .or(columns.first().map(Vec::len));
+    if rows.is_none_or(|n| n == 0) {
         return Err(Error::Data(format!(
             "{name}: no data rows under the header"
         )));
@@ -154,6 +230,27 @@ pub fn parse_csv(text: &str, name: &str, time: Option<&str>, fill_forward: bool)
         columns,
         time: times,
     })
+}
+
+/// Column names from a comma-separated list given to `flag` (`--target`,
+/// `--features`): trimmed; an empty name or a name given twice is an error
+/// naming it.
+pub fn column_list(flag: &str, list: &str) -> Result<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    for n in list.split(',').map(str::trim) {
+        if n.is_empty() {
+            return Err(Error::Config(format!(
+                "{flag} '{list}' has an empty column name; give names separated by commas"
+            )));
+        }
+        if names.iter().any(|m| m == n) {
+            return Err(Error::Config(format!(
+                "{flag} names column '{n}' twice; give each column once"
+            )));
+        }
+        names.push(n.to_string());
+    }
+    Ok(names)
 }
 
 /// A built-in series.
@@ -169,6 +266,35 @@ pub enum Synthetic {
 }
 
 impl Synthetic {
+    /// Every built-in series.
+    pub const ALL: [Synthetic; 3] = [
+        Synthetic::NoisySine,
+        Synthetic::SinesTrend,
+        Synthetic::MackeyGlass,
+    ];
+
+    /// The name the CLI knows it by (`noisy-sine`, ...), also the name of
+    /// its one column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Synthetic::NoisySine => "noisy-sine",
+            Synthetic::SinesTrend => "sines-trend",
+            Synthetic::MackeyGlass => "mackey-glass",
+        }
+    }
+
+    /// The series called `name`.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "no built-in series '{name}': use noisy-sine, sines-trend or mackey-glass"
+                ))
+            })
+    }
+
     /// Variance of the noise in the series (0 where there is none).
     pub fn noise_variance(self) -> f64 {
         match self {
@@ -274,6 +400,15 @@ pub struct Normalizer {
 }
 
 impl Normalizer {
+    /// Whether it holds finite statistics (positive deviations) for `n`
+    /// columns: what a loaded checkpoint must have before it is used.
+    pub fn fits(&self, n: usize) -> bool {
+        self.mean.len() == n
+            && self.std.len() == n
+            && self.mean.iter().all(|m| m.is_finite())
+            && self.std.iter().all(|s| s.is_finite() && *s > 0.0)
+    }
+
     /// Fit on rows `[0, train)` of each column.
     pub fn fit(columns: &[Vec<f64>], train: usize) -> Self {
         let (mut mean, mut std) = (Vec::new(), Vec::new());
@@ -417,6 +552,53 @@ mod tests {
             .to_string();
         assert!(e.contains("f.csv:3"), "{e}");
         assert!(parse_csv("a,b\n", "f.csv", None, false).is_err());
+    }
+
+    #[test]
+    fn only_the_selected_columns_are_read() {
+        let text = "date,note,y,x,x\nmon,checked,1,2,3\ntue,,4,5,6\n";
+        let cols = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let t = parse_csv_columns(text, "f.csv", &cols(&["y", "y"]), Some("date"), false).unwrap();
+        assert_eq!(t.names, vec!["y"]);
+        assert_eq!(t.column("y").unwrap(), &[1.0, 4.0]);
+        assert_eq!(t.time.as_deref().unwrap(), &["mon", "tue"]);
+        let e = |names: &[&str], time| {
+            parse_csv_columns(text, "f.csv", &cols(names), time, false)
+                .unwrap_err()
+                .to_string()
+        };
+        let twice = e(&["y", "x"], None);
+        assert!(
+            twice.contains("'x' twice") && twice.contains("columns 4 and 5"),
+            "{twice}"
+        );
+        assert!(e(&["date"], Some("date")).contains("--time"));
+        let missing = e(&["z"], None);
+        assert!(missing.contains("no column 'z'") && missing.contains("date, note, y, x, x"));
+        assert!(e(&["note"], None).contains("f.csv:2: column 'note' 'checked' is not a number"));
+        // Reading every column still parses every one.
+        assert!(parse_csv(text, "f.csv", Some("date"), false).is_err());
+    }
+
+    #[test]
+    fn column_lists_refuse_empty_and_repeated_names() {
+        assert_eq!(column_list("--target", " a, b ").unwrap(), vec!["a", "b"]);
+        let e = column_list("--target", "y,y").unwrap_err().to_string();
+        assert!(e.contains("--target") && e.contains("'y' twice"), "{e}");
+        assert!(
+            column_list("--features", "a,,b")
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
+    }
+
+    #[test]
+    fn built_in_series_are_known_by_name() {
+        for s in Synthetic::ALL {
+            assert_eq!(Synthetic::from_name(s.name()).unwrap(), s);
+        }
+        assert!(Synthetic::from_name("sine").is_err());
     }
 
     #[test]

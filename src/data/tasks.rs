@@ -16,7 +16,14 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::pairs::Pair;
+use crate::check;
 use crate::error::{Error, Result};
+use crate::memory::Footprint;
+
+/// The longest strings the reverse and sort tasks draw (`--lengths`): a
+/// toy task, and 20,000 pairs of this length already take about 200 MB
+/// once batched for training.
+pub const MAX_LENGTH: usize = 1000;
 
 /// A built-in task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,12 +100,26 @@ impl Task {
                 "lengths {min}-{max}: give MIN-MAX with 1 <= MIN <= MAX"
             )));
         }
+        if max > MAX_LENGTH {
+            return Err(Error::Config(format!(
+                "lengths {min}-{max}: the built-in tasks go up to {MAX_LENGTH} characters; for longer sequences give a --pairs file"
+            )));
+        }
         match self {
             Task::Reverse { .. } => Ok(Task::Reverse { min, max }),
             Task::Sort { .. } => Ok(Task::Sort { min, max }),
             _ => Err(Error::Config(
                 "--lengths applies to the reverse and sort tasks".into(),
             )),
+        }
+    }
+
+    /// The most characters a source or target of the task has.
+    pub fn longest(self) -> usize {
+        match self {
+            Task::Reverse { max, .. } | Task::Sort { max, .. } => max,
+            Task::Add => 7,
+            Task::Dates => 18,
         }
     }
 
@@ -156,6 +177,14 @@ pub fn split(
     n_test: usize,
     seed: u64,
 ) -> Result<(Vec<Pair>, Vec<Pair>)> {
+    check::at_least_one("--train-size", n_train)?;
+    // Each pair's two strings, about five times over: the pairs, the
+    // trainer's copy, the vocabulary's scan, growth slack.
+    let pairs = n_train as f64 + n_test as f64;
+    let per_pair = 10.0 * (task.longest() as f64 + std::mem::size_of::<String>() as f64);
+    Footprint::new()
+        .add_bytes("pairs", pairs * per_pair)
+        .check("lower --lengths, --train-size or --test-size")?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut seen = HashSet::new();
     let mut test = Vec::with_capacity(n_test);
@@ -271,6 +300,23 @@ mod tests {
         assert!(train.iter().all(|p| (15..=20).contains(&p.source.len())));
         assert!(Task::Add.with_lengths(1, 3).is_err());
         assert!(task.with_lengths(4, 2).is_err());
+    }
+
+    #[test]
+    fn lengths_and_sizes_past_what_fits_are_refused_before_drawing() {
+        let too_long = Task::Reverse { min: 5, max: 20 }.with_lengths(100_000, 100_000);
+        let msg = too_long.unwrap_err().to_string();
+        assert!(msg.contains("1000") && msg.contains("--pairs"), "{msg}");
+        assert!(
+            Task::Sort { min: 5, max: 15 }
+                .with_lengths(1000, 1000)
+                .is_ok()
+        );
+        // 10¹⁴ pairs cannot fit anywhere: refused at once, nothing drawn.
+        let msg = split(Task::Add, 100_000_000_000_000, 10, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("--train-size"), "{msg}");
     }
 
     #[test]

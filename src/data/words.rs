@@ -10,19 +10,44 @@ use super::vocab::{CharVocab, END, START};
 use crate::backend::IGNORE;
 use crate::error::{Error, Result};
 
+/// The longest word a word list may hold, in characters. Each word is one
+/// training sequence and a batch is as long as its longest word, so a
+/// longer "word" is almost always a file that is not a word list (running
+/// text on one line); train on it with `--corpus` instead.
+pub const MAX_WORD_CHARS: usize = 10_000;
+
 /// Read a word list: one word per line, surrounding white space trimmed,
-/// blank lines skipped.
+/// blank lines skipped. A word over [`MAX_WORD_CHARS`] is an error naming
+/// its line.
 pub fn read_words(path: &Path) -> Result<Vec<String>> {
-    Ok(parse_words(&read_text(path)?))
+    words_in(&read_text(path)?, &path.display().to_string())
 }
 
-/// The words of a word list's text (see [`read_words`]).
-pub fn parse_words(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-        .map(String::from)
-        .collect()
+/// The words of `text` as [`read_words`] reads a file: one per line,
+/// trimmed, blank lines skipped; errors name `origin` (a file name, or
+/// what the text is) and the line.
+///
+/// ```
+/// assert_eq!(recur::data::words::words_in(" anna\n\nbob \n", "names").unwrap(), ["anna", "bob"]);
+/// ```
+pub fn words_in(text: &str, origin: &str) -> Result<Vec<String>> {
+    let mut words = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let word = line.trim();
+        if word.is_empty() {
+            continue;
+        }
+        // `nth` stops at the maximum; only a refused line is counted in full.
+        if word.chars().nth(MAX_WORD_CHARS).is_some() {
+            return Err(Error::Data(format!(
+                "{origin}:{}: a word of {} characters; words are at most {MAX_WORD_CHARS} characters, one per line (for running text use --corpus)",
+                i + 1,
+                word.chars().count()
+            )));
+        }
+        words.push(word.to_string());
+    }
+    Ok(words)
 }
 
 /// A vocabulary for `words`: their characters plus the START/END markers.

@@ -29,6 +29,18 @@ pub enum Score {
     Bahdanau,
 }
 
+impl Score {
+    /// The name the command line uses: `luong-dot`, `luong-general` or
+    /// `bahdanau`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Score::LuongDot => "luong-dot",
+            Score::LuongGeneral => "luong-general",
+            Score::Bahdanau => "bahdanau",
+        }
+    }
+}
+
 /// The score's weights (empty slices where a score has none).
 #[derive(Clone, Copy, Debug)]
 pub struct ScoreWeights<'a, S> {

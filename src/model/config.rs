@@ -95,6 +95,15 @@ impl NetConfig {
         self.stack().state_len(b)
     }
 
+    /// Parameters the model holds (the length of its flat buffer), or
+    /// `None` if the count overflows `usize`.
+    pub fn param_count(&self) -> Option<usize> {
+        let fc = self
+            .output_size
+            .checked_mul(self.stack().output_size().checked_add(1)?)?;
+        self.stack().param_count()?.checked_add(fc)
+    }
+
     /// Check every size; the message names what is wrong.
     pub fn validate(&self) -> Result<()> {
         if self.output_size == 0 {

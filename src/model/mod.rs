@@ -3,8 +3,10 @@
 //! blocks.
 
 pub mod config;
+pub mod memory;
 pub mod net;
 pub mod params;
+mod predict;
 pub mod seq2seq;
 pub mod stack;
 

@@ -132,8 +132,24 @@ impl<S: Scalar> Net<S> {
 
     /// A model with every parameter zero (to be filled, e.g. from a file).
     pub fn zeros(config: impl Into<NetConfig>) -> Result<Self> {
-        let config = config.into();
+        let mut net = Self::shell(config.into())?;
+        super::memory::check_params::<S>(net.layout.len())?;
+        net.params = vec![S::zero(); net.layout.len()];
+        Ok(net)
+    }
+
+    /// The layout a model of `config` has (names, shapes, offsets), built
+    /// without allocating its parameters: what a loader checks a file
+    /// against before it allocates anything.
+    pub fn layout_of(config: impl Into<NetConfig>) -> Result<ParamLayout> {
+        Ok(Self::shell(config.into())?.layout)
+    }
+
+    /// The model's structure with no parameters yet; refused if its sizes
+    /// are invalid or its parameter count overflows.
+    fn shell(config: NetConfig) -> Result<Self> {
         config.validate()?;
+        super::memory::param_count(config.param_count())?;
         let mut layout = ParamLayout::new();
         let stack = Stack::push(&mut layout, "", config.stack());
         let fc_w = layout.push(
@@ -141,14 +157,13 @@ impl<S: Scalar> Net<S> {
             &[config.output_size, config.stack().output_size()],
         );
         let fc_b = layout.push("fc.bias", &[config.output_size]);
-        let params = vec![S::zero(); layout.len()];
         Ok(Net {
             config,
             layout,
             stack,
             fc_w,
             fc_b,
-            params,
+            params: Vec::new(),
         })
     }
 

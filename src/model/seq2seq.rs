@@ -56,7 +56,7 @@ pub struct Seq2SeqConfig {
 }
 
 impl Seq2SeqConfig {
-    fn encoder(&self) -> StackConfig {
+    pub(crate) fn encoder(&self) -> StackConfig {
         StackConfig {
             cell: self.cell,
             input_size: self.src_vocab,
@@ -68,7 +68,7 @@ impl Seq2SeqConfig {
         }
     }
 
-    fn decoder(&self) -> StackConfig {
+    pub(crate) fn decoder(&self) -> StackConfig {
         StackConfig {
             input_size: self.tgt_vocab,
             hidden_size: self.encoder().output_size(),
@@ -80,6 +80,35 @@ impl Seq2SeqConfig {
     /// E: the encoder's output size, also the decoder's hidden size.
     pub fn encoder_output_size(&self) -> usize {
         self.encoder().output_size()
+    }
+
+    /// Parameters the model holds (the length of its flat buffer), or
+    /// `None` if the count overflows `usize`.
+    pub fn param_count(&self) -> Option<usize> {
+        let (hd, e, a) = (
+            self.decoder().hidden_size,
+            self.encoder_output_size(),
+            self.attention_size,
+        );
+        let attention = match self.attention {
+            None => 0,
+            Some(score) => {
+                let scores = match score {
+                    Score::LuongDot => 0,
+                    Score::LuongGeneral => hd.checked_mul(e)?,
+                    Score::Bahdanau => a.checked_mul(hd.checked_add(e)?.checked_add(1)?)?,
+                };
+                // combine: (Hd, E + Hd) and its bias (Hd).
+                let combine = hd.checked_mul(e.checked_add(hd)?.checked_add(1)?)?;
+                scores.checked_add(combine)?
+            }
+        };
+        let fc = self.tgt_vocab.checked_mul(hd.checked_add(1)?)?;
+        self.encoder()
+            .param_count()?
+            .checked_add(self.decoder().param_count()?)?
+            .checked_add(attention)?
+            .checked_add(fc)
     }
 
     /// Check every size; the message names what is wrong.
@@ -150,7 +179,32 @@ impl<S: Scalar> Seq2Seq<S> {
     /// A freshly initialized model (PyTorch-style uniform init unless
     /// `init` says otherwise); the same `seed` gives the same weights.
     pub fn new(config: Seq2SeqConfig, init: Init, seed: u64) -> Result<Self> {
+        let mut model = Self::shell(config)?;
+        super::memory::check_params::<S>(model.layout.len())?;
+        model.params = vec![S::zero(); model.layout.len()];
+        let emb: Vec<_> = model
+            .encoder
+            .embedding()
+            .into_iter()
+            .chain(model.decoder.embedding())
+            .collect();
+        let hd = model.config.decoder().hidden_size;
+        init_params(&mut model.params, &model.layout, &emb, hd, init, seed);
+        Ok(model)
+    }
+
+    /// The layout a model of `config` has (names, shapes, offsets), built
+    /// without allocating its parameters: what a loader checks a file
+    /// against before it allocates anything.
+    pub fn layout_of(config: Seq2SeqConfig) -> Result<ParamLayout> {
+        Ok(Self::shell(config)?.layout)
+    }
+
+    /// The model's structure with no parameters yet; refused if its sizes
+    /// are invalid or its parameter count overflows.
+    fn shell(config: Seq2SeqConfig) -> Result<Self> {
         config.validate()?;
+        super::memory::param_count(config.param_count())?;
         let mut layout = ParamLayout::new();
         let encoder = Stack::push(&mut layout, "encoder.", config.encoder());
         let decoder = Stack::push(&mut layout, "decoder.", config.decoder());
@@ -184,13 +238,6 @@ impl<S: Scalar> Seq2Seq<S> {
         });
         let fc_w = layout.push("fc.weight", &[config.tgt_vocab, hd]);
         let fc_b = layout.push("fc.bias", &[config.tgt_vocab]);
-        let mut params = vec![S::zero(); layout.len()];
-        let emb: Vec<_> = encoder
-            .embedding()
-            .into_iter()
-            .chain(decoder.embedding())
-            .collect();
-        init_params(&mut params, &layout, &emb, hd, init, seed);
         Ok(Seq2Seq {
             config,
             layout,
@@ -199,7 +246,7 @@ impl<S: Scalar> Seq2Seq<S> {
             attn,
             fc_w,
             fc_b,
-            params,
+            params: Vec::new(),
         })
     }
 

@@ -26,6 +26,11 @@ use crate::cell::{self, CellCache, CellGrads, CellKind, CellWeights, Pass, SeqIn
 use crate::error::{Error, Result};
 use crate::tensor::Scalar;
 
+/// The most layers a stack has. Deep recurrent stacks have a handful; the
+/// bound keeps a layout (a few named tensors per layer) small whatever a
+/// flag or a checkpoint's metadata says.
+pub const MAX_LAYERS: usize = 1000;
+
 /// The shape of a [`Stack`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StackConfig {
@@ -53,7 +58,7 @@ impl StackConfig {
 
     /// Size of each step's output: `dirs·H`.
     pub fn output_size(&self) -> usize {
-        self.directions() * self.hidden_size
+        self.directions().saturating_mul(self.hidden_size)
     }
 
     /// Values in one state buffer for batch `b` (see the module docs).
@@ -66,6 +71,27 @@ impl StackConfig {
         }
     }
 
+    /// Parameters the stack holds (the length of its tensors in the flat
+    /// buffer), or `None` if the count overflows `usize`. Computed from the
+    /// sizes alone, so it is cheap for any configuration.
+    pub fn param_count(&self) -> Option<usize> {
+        let (h, dirs) = (self.hidden_size, self.directions());
+        let gh = self.cell.gates().checked_mul(h)?;
+        let biases = if self.cell.has_hidden_bias() { 2 } else { 1 };
+        let embedding = match self.embed {
+            Some(d) => self.input_size.checked_mul(d)?,
+            None => 0,
+        };
+        // One direction of a layer: weight_ih (G·H, I_k), weight_hh (G·H, H)
+        // and the biases (G·H).
+        let cell = |input: usize| gh.checked_mul(input.checked_add(h)?.checked_add(biases)?);
+        let first = cell(self.embed.unwrap_or(self.input_size))?.checked_mul(dirs)?;
+        let rest = cell(dirs.checked_mul(h)?)?
+            .checked_mul(dirs)?
+            .checked_mul(self.layers.saturating_sub(1))?;
+        embedding.checked_add(first)?.checked_add(rest)
+    }
+
     /// Check every size; the message names what is wrong.
     pub fn validate(&self) -> Result<()> {
         for (name, v) in [
@@ -76,6 +102,12 @@ impl StackConfig {
             if v == 0 {
                 return Err(Error::Config(format!("{name} must be at least 1")));
             }
+        }
+        if self.layers > MAX_LAYERS {
+            return Err(Error::Config(format!(
+                "{} layers: a stack has at most {MAX_LAYERS}",
+                self.layers
+            )));
         }
         if self.embed == Some(0) {
             return Err(Error::Config(

@@ -67,7 +67,8 @@ impl OptimizerKind {
         }
     }
 
-    fn moments(&self) -> usize {
+    /// Buffers of the parameters' size the optimizer keeps (0 to 2).
+    pub fn moments(&self) -> usize {
         match self {
             OptimizerKind::Sgd { momentum } if *momentum == 0.0 => 0,
             OptimizerKind::Adam { .. } => 2,

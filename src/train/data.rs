@@ -28,6 +28,25 @@ impl TrainData {
         }
     }
 
+    /// T: the longest block a batch holds: `seq_len` for a corpus, the
+    /// longest word plus its start marker for a word list.
+    pub fn steps(&self, seq_len: usize) -> usize {
+        match self {
+            TrainData::Corpus(_) => seq_len,
+            TrainData::Words(ws) => ws.iter().map(|w| w.chars().count() + 1).max().unwrap_or(1),
+        }
+    }
+
+    /// The flags that shrink a run on this data, for a memory error.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            TrainData::Corpus(_) => "lower --hidden, --layers, --batch or --seq-len",
+            TrainData::Words(_) => {
+                "lower --hidden, --layers or --batch (a batch is as long as its longest word)"
+            }
+        }
+    }
+
     /// The vocabulary the data needs.
     pub fn vocab(&self) -> Result<CharVocab> {
         match self {

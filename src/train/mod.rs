@@ -11,12 +11,15 @@
 mod data;
 pub mod forecast;
 mod log;
+mod run_dir;
 pub mod seq2seq;
 mod shard;
 mod state;
 
 pub use data::TrainData;
-pub use log::{LogLine, LogWriter};
+pub use log::{LogLine, LogWriter, SmoothLoss};
+pub use run_dir::{RunDir, RunMode};
+pub use state::{model_path, state_path};
 
 use std::path::Path;
 use std::time::Instant;
@@ -28,11 +31,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Activation;
 use crate::cell::{CellKind, SeqInput};
+use crate::check;
 use crate::data::{CharStreams, CharVocab, WordBatch};
 use crate::error::{Error, Result};
 use crate::layer::loss::Target;
+use crate::model::memory::net_training;
 use crate::model::{Batch, Init, Net, NetConfig, NetWorkspace};
-use crate::optim::{Clip, Optimizer, OptimizerKind};
+use crate::optim::{Clip, Optimizer, OptimizerKind, Schedule};
 use data::{Prepared, word_batch};
 use shard::{Shard, Work};
 
@@ -104,7 +109,8 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Reject settings that cannot train.
+    /// Reject settings that cannot train; the message names the flag and
+    /// its valid range.
     pub fn validate(&self) -> Result<()> {
         for (flag, v) in [
             ("--hidden", self.hidden),
@@ -113,43 +119,18 @@ impl TrainConfig {
             ("--seq-len", self.seq_len),
             ("--batch", self.batch),
         ] {
-            if v == 0 {
-                return Err(Error::Config(format!("{flag} must be at least 1, got 0")));
-            }
+            check::at_least_one(flag, v)?;
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::Config(format!(
-                "--lr must be a positive number, got {}",
-                self.lr
-            )));
+        if let Some(e) = self.embed {
+            check::at_least_one("--embed", e)?;
         }
-        match self.clip {
-            Clip::Elementwise(c) | Clip::GlobalNorm(c) if !(c.is_finite() && c > 0.0) => {
-                return Err(Error::Config(format!(
-                    "--clip / --clip-norm must be a positive number, got {c}"
-                )));
-            }
-            _ => {}
+        if let Some(b) = self.forget_bias {
+            check::finite("--forget-bias", b)?;
         }
-        if self.embed == Some(0) {
-            return Err(Error::Config("--embed must be at least 1".into()));
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::Config(format!(
-                "--dropout must be in [0, 1), got {}",
-                self.dropout
-            )));
-        }
-        if !(0.0..1.0).contains(&self.val_frac) {
-            return Err(Error::Config(format!(
-                "--val-frac must be in [0, 1), got {}",
-                self.val_frac
-            )));
-        }
-        if self.log_every == 0 {
-            return Err(Error::Config("--log-every must be at least 1".into()));
-        }
-        Ok(())
+        check::fraction("--dropout", self.dropout)?;
+        check::fraction("--val-frac", self.val_frac)?;
+        check::at_least_one("--log-every", self.log_every)?;
+        check::optimization(&self.optimizer, self.lr, &self.clip, &Schedule::Constant)
     }
 }
 
@@ -198,7 +179,7 @@ pub struct Trainer {
     fingerprint: u64,
     iter: u64,
     total: u64,
-    smooth_loss: f64,
+    smooth: SmoothLoss,
     /// Word order of the current epoch (word lists only).
     order: Vec<u32>,
     rng: ChaCha8Rng,
@@ -216,17 +197,24 @@ impl Trainer {
     pub fn new(config: TrainConfig, data: TrainData, total_iters: u64) -> Result<Self> {
         config.validate()?;
         let vocab = data.vocab()?;
-        let model = NetConfig {
-            layers: config.layers,
-            embed: config.embed,
-            dropout: config.dropout,
-            ..NetConfig::char_lm(config.cell, vocab.len(), config.hidden)
-        };
+        let model = Trainer::net_config(&config, vocab.len());
+        let (t, b, n) = (data.steps(config.seq_len), config.batch, config.shards);
+        net_training(&model, t, b, n, config.optimizer.moments()).check(data.advice())?;
         let mut net = Net::new(model, config.init, config.seed)?;
         if let Some(v) = config.forget_bias {
             net.set_forget_bias(v);
         }
         Self::assemble(config, data, vocab, net, total_iters)
+    }
+
+    /// The network `config` trains for a vocabulary of `vocab_len`.
+    fn net_config(config: &TrainConfig, vocab_len: usize) -> NetConfig {
+        NetConfig {
+            layers: config.layers,
+            embed: config.embed,
+            dropout: config.dropout,
+            ..NetConfig::char_lm(config.cell, vocab_len, config.hidden)
+        }
     }
 
     fn assemble(
@@ -244,7 +232,7 @@ impl Trainer {
             data: prepared,
             iter: 0,
             total,
-            smooth_loss: (vocab.len() as f64).ln(),
+            smooth: SmoothLoss::new(0.999),
             order: Vec::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             shards: shard::shards_for(&net, b, config.shards),
@@ -284,9 +272,14 @@ impl Trainer {
         self.total
     }
 
-    /// Smoothed training loss, nats/char.
+    /// Plan `total` iterations in all (to train a resumed run further).
+    pub fn set_total_iters(&mut self, total: u64) {
+        self.total = total;
+    }
+
+    /// Smoothed training loss, nats/char (see [`SmoothLoss`]).
     pub fn smooth_loss(&self) -> f64 {
-        self.smooth_loss
+        self.smooth.value()
     }
 
     /// Iterations in one pass over the training data.
@@ -345,7 +338,7 @@ impl Trainer {
         }
         self.optimizer.step(&mut self.net.params, grads);
         self.iter += 1;
-        self.smooth_loss = 0.999 * self.smooth_loss + 0.001 * loss;
+        self.smooth.add(loss);
         Ok((loss, chars))
     }
 
@@ -410,7 +403,7 @@ impl Trainer {
     /// validation and at the end.
     pub fn run(
         &mut self,
-        out: Option<&Path>,
+        out: Option<&RunDir>,
         mut log: Option<&mut LogWriter>,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Summary> {
@@ -418,12 +411,7 @@ impl Trainer {
         let (mut window_loss, mut window_batches, mut window_chars) = (0.0, 0u64, 0usize);
         let mut window_start = Instant::now();
         let (mut run_chars, mut val_loss) = (0usize, None);
-        if self.iter >= self.total {
-            return Err(Error::Config(format!(
-                "the run has already done {} of {} iterations; ask for more (--iters) to continue",
-                self.iter, self.total
-            )));
-        }
+        finished_check(self.iter, self.total)?;
         while self.iter < self.total {
             let (loss, chars) = self.step()?;
             window_loss += loss;
@@ -434,7 +422,7 @@ impl Trainer {
             on_event(Event::Step {
                 iter: self.iter,
                 total: self.total,
-                smooth_loss: self.smooth_loss,
+                smooth_loss: self.smooth.value(),
                 chars_per_sec: run_chars as f64 / elapsed.max(1e-9),
             });
             let last = self.iter == self.total;
@@ -447,7 +435,7 @@ impl Trainer {
                 let line = LogLine {
                     iter: self.iter,
                     train_loss: window_loss / window_batches as f64,
-                    smooth_loss: self.smooth_loss,
+                    smooth_loss: self.smooth.value(),
                     val_loss: if eval { val_loss } else { None },
                     chars_per_sec: window_chars as f64
                         / window_start.elapsed().as_secs_f64().max(1e-9),
@@ -461,19 +449,30 @@ impl Trainer {
                 window_start = Instant::now();
             }
             if eval && let Some(dir) = out {
-                self.save(dir)?;
-                on_event(Event::Saved(dir));
+                self.save(dir.path())?;
+                on_event(Event::Saved(dir.path()));
             }
         }
         let elapsed_s = start.elapsed().as_secs_f64();
         Ok(Summary {
             iters: self.iter,
-            smooth_loss: self.smooth_loss,
+            smooth_loss: self.smooth.value(),
             val_loss,
             chars_per_sec: run_chars as f64 / elapsed_s.max(1e-9),
             elapsed_s,
         })
     }
+}
+
+/// An error unless a run that has done `iter` of `total` iterations has
+/// some left.
+pub(crate) fn finished_check(iter: u64, total: u64) -> Result<()> {
+    if iter >= total {
+        return Err(Error::Config(format!(
+            "the run is finished: it has done {iter} of {total} iterations; ask for more (--iters N with N above {iter}) to train it further"
+        )));
+    }
+    Ok(())
 }
 
 /// Summed loss and character count of `net` over `tokens`, read as `b`
@@ -535,6 +534,31 @@ pub fn evaluate_text(net: &Net<f32>, vocab: &CharVocab, text: &str) -> Result<f6
         state.copy_from_slice(ws.final_state());
     }
     Ok(sum / n as f64)
+}
+
+/// Mean loss (nats/char, the end marker included) of a word model over
+/// `words`, each word its own sequence after the start marker, 32 words
+/// per batch.
+pub fn evaluate_words<S: AsRef<str>>(
+    net: &Net<f32>,
+    vocab: &CharVocab,
+    words: &[S],
+) -> Result<f64> {
+    let seqs = crate::data::prepare_sequences(words, vocab)?;
+    let order: Vec<u32> = (0..seqs.len() as u32).collect();
+    let (mut ws, mut batch) = (net.workspace(), WordBatch::default());
+    let (mut sum, mut count) = (0.0, 0);
+    for k in 0..seqs.len().div_ceil(32) {
+        word_batch(&seqs, &order, k, 32, &mut batch);
+        let n = batch.target_count();
+        sum += net.loss_batch(
+            &word_input(&batch),
+            Target::Classes(&batch.targets),
+            &mut ws,
+        )? * n as f64;
+        count += n;
+    }
+    Ok(sum / count.max(1) as f64)
 }
 
 /// A padded batch of words as network input.

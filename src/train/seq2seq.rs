@@ -12,15 +12,21 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::data::fingerprint;
-use super::log::{LogLine, LogWriter};
-use super::state::{Progress, SavedState, model_path, parse, require_saved_run, write_state};
-use crate::checkpoint::{Loaded, TensorData, load_seq2seq, save_seq2seq};
-use crate::data::pairs::{Pair, PairBuffers, PairVocab};
+use super::log::{LogLine, LogWriter, SmoothLoss};
+use super::run_dir::RunDir;
+use super::state::{Progress, SavedState, save_run};
+use crate::check;
+use crate::checkpoint::{TensorData, load_seq2seq, seq2seq_contents};
+use crate::data::pairs::{Pair, PairBuffers, PairVocab, longest_steps};
 use crate::decode::{DecodeOptions, translate};
 use crate::error::{Error, Result};
 use crate::model::Init;
+use crate::model::memory::seq2seq_training;
 use crate::model::seq2seq::{DecodeWorkspace, PairBatch, Seq2Seq, Seq2SeqConfig, Seq2SeqWorkspace};
 use crate::optim::{Clip, Optimizer, OptimizerKind, Schedule};
+
+/// The flags that shrink a sequence-to-sequence run, for a memory error.
+const ADVICE: &str = "lower --hidden, --layers or --batch, or use shorter pairs (--lengths)";
 
 /// Everything that decides a sequence-to-sequence run besides the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +74,25 @@ impl Default for Seq2SeqTrainConfig {
     }
 }
 
+impl Seq2SeqTrainConfig {
+    /// Reject settings (these and the model's sizes) that cannot train; the
+    /// message names the flag and its valid range.
+    pub fn validate(&self, model: &Seq2SeqConfig) -> Result<()> {
+        for (flag, v) in [
+            ("--hidden", model.hidden),
+            ("--embed", model.embed),
+            ("--layers", model.layers),
+            ("--batch", self.batch),
+            ("the longest decoded output", self.max_len),
+        ] {
+            check::at_least_one(flag, v)?;
+        }
+        check::at_least_one("--log-every", self.log_every)?;
+        check::probability("--teacher-forcing", self.teacher_forcing)?;
+        check::optimization(&self.optimizer, self.lr, &self.clip, &self.schedule)
+    }
+}
+
 /// A sequence-to-sequence run in progress.
 pub struct Seq2SeqTrainer {
     config: Seq2SeqTrainConfig,
@@ -79,7 +104,7 @@ pub struct Seq2SeqTrainer {
     order: Vec<usize>,
     iter: u64,
     total: u64,
-    smooth_loss: f64,
+    smooth: SmoothLoss,
     rng: ChaCha8Rng,
     buf: PairBuffers,
     ws: Seq2SeqWorkspace<f32>,
@@ -95,29 +120,20 @@ impl Seq2SeqTrainer {
         test: Vec<Pair>,
         total: u64,
     ) -> Result<Self> {
-        if config.batch == 0 {
-            return Err(Error::Config("--batch must be at least 1".into()));
-        }
-        if !(0.0..=1.0).contains(&config.teacher_forcing) {
-            return Err(Error::Config(format!(
-                "--teacher-forcing must be in [0, 1], got {}",
-                config.teacher_forcing
-            )));
-        }
+        config.validate(&model)?;
         if train.is_empty() {
             return Err(Error::Data("no training pairs".into()));
         }
         let all: Vec<Pair> = train.iter().chain(&test).cloned().collect();
         let vocab = PairVocab::from_pairs(&all)?;
-        let model = Seq2Seq::new(
-            Seq2SeqConfig {
-                src_vocab: vocab.src.len(),
-                tgt_vocab: vocab.tgt.len(),
-                ..model
-            },
-            Init::Uniform,
-            config.seed,
-        )?;
+        let model = Seq2SeqConfig {
+            src_vocab: vocab.src.len(),
+            tgt_vocab: vocab.tgt.len(),
+            ..model
+        };
+        let ((s, t), moments) = (longest_steps(&all), config.optimizer.moments());
+        seq2seq_training(&model, s, t, config.batch, moments).check(ADVICE)?;
+        let model = Seq2Seq::new(model, Init::Uniform, config.seed)?;
         let optimizer = Optimizer::new(config.optimizer, config.lr, model.params.len())?;
         Ok(Seq2SeqTrainer {
             grads: model.zero_grads(),
@@ -126,7 +142,7 @@ impl Seq2SeqTrainer {
             order: Vec::new(),
             iter: 0,
             total,
-            smooth_loss: (vocab.tgt.len() as f64).ln(),
+            smooth: SmoothLoss::new(0.99),
             buf: PairBuffers::default(),
             config,
             model,
@@ -207,7 +223,7 @@ impl Seq2SeqTrainer {
         );
         self.optimizer.step(&mut self.model.params, &self.grads);
         self.iter += 1;
-        self.smooth_loss = 0.99 * self.smooth_loss + 0.01 * loss;
+        self.smooth.add(loss);
         Ok(loss)
     }
 
@@ -261,62 +277,73 @@ impl Seq2SeqTrainer {
         fingerprint(pairs.flat_map(|p| [p.source.as_bytes(), b"\t", p.target.as_bytes(), b"\n"]))
     }
 
-    /// Write `model.safetensors` and `state.safetensors` into `dir`.
+    /// Save the run into `dir`: `model.safetensors` and
+    /// `state.safetensors` (see [`super::state`]).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        save_seq2seq(
-            &model_path(dir),
-            &self.model,
-            &self.vocab,
-            &[("iter", self.iter.to_string())],
-        )?;
         let progress = Progress {
             iter: self.iter,
             total: self.total,
             optimizer: &self.optimizer,
-            smooth_loss: self.smooth_loss,
+            smooth: self.smooth,
             rng: &self.rng,
             fingerprint: self.fingerprint(),
             config_json: serde_json::to_string(&self.config).expect("config serializes"),
+            run_id: self.run_id(),
         };
         let order: Vec<u32> = self.order.iter().map(|&i| i as u32).collect();
-        write_state(
+        save_run(
             dir,
+            seq2seq_contents(&self.model, &self.vocab),
             &progress,
-            self.model.params.len(),
             vec![("order", vec![order.len()], TensorData::U32(&order))],
         )
     }
 
-    /// Continue the run saved in `dir` with these settings and data (which
-    /// must be the saved run's) up to `total` iterations; bit-for-bit the
-    /// run that was never interrupted.
-    pub fn resume(
-        dir: &Path,
-        model: Seq2SeqConfig,
-        config: Seq2SeqTrainConfig,
-        train: Vec<Pair>,
-        test: Vec<Pair>,
-        total: u64,
-    ) -> Result<Self> {
-        require_saved_run(dir)?;
-        let (saved_model, vocab) = load_seq2seq(&model_path(dir))?;
-        let model_iter = parse(&Loaded::open(&model_path(dir))?, "recur.iter")?;
-        let state = SavedState::open(dir, model_iter)?;
-        let mut t = Seq2SeqTrainer::new(model, config, train, test, total)?;
+    /// The run's id: a hash of its settings and data, written into its
+    /// checkpoint files and log lines.
+    pub fn run_id(&self) -> String {
+        let settings = (&self.config, self.model.config());
+        super::state::run_id(
+            &serde_json::to_string(&settings).expect("settings serialize"),
+            self.fingerprint(),
+        )
+    }
+
+    /// The model and training settings of the run saved in `dir`.
+    pub fn saved_settings(dir: &Path) -> Result<(Seq2SeqConfig, Seq2SeqTrainConfig)> {
+        let state = SavedState::open(dir)?;
+        Ok((state.file.meta_json("recur.config")?, state.config()?))
+    }
+
+    /// Continue the run saved in `dir` on the same pairs (which must be the
+    /// saved run's), with its saved settings and target (raise it with
+    /// [`Seq2SeqTrainer::set_total_iters`]); bit-for-bit the run that was
+    /// never interrupted.
+    pub fn resume(dir: &Path, train: Vec<Pair>, test: Vec<Pair>) -> Result<Self> {
+        let state = SavedState::open(dir)?;
+        let config: Seq2SeqTrainConfig = state.config()?;
+        let (saved_model, vocab) = load_seq2seq(state.file.path())?;
+        let mut t = Seq2SeqTrainer::new(
+            saved_model.config().clone(),
+            config,
+            train,
+            test,
+            state.total,
+        )?;
         state.check_data(t.fingerprint(), "--task/--pairs, sizes and --seed")?;
-        let saved_config: Seq2SeqTrainConfig = state.config()?;
-        if saved_config != t.config || saved_model.config() != t.model.config() || vocab != t.vocab
-        {
-            return Err(Error::Config(
-                "--resume: the model or training settings differ from the saved run's; repeat the original command with --resume".into(),
-            ));
+        if saved_model.config() != t.model.config() || vocab != t.vocab {
+            return Err(Error::Checkpoint(format!(
+                "{}: the model in the state file does not match the run's data; the file was edited or mixed up",
+                state.file.path().display()
+            )));
         }
+        state.check_run(&t.run_id())?;
         t.model = saved_model;
         let n = t.model.params.len();
         state.restore(
             &mut t.optimizer,
             n,
-            &mut t.smooth_loss,
+            &mut t.smooth,
             &mut t.rng,
             t.config.seed,
         )?;
@@ -331,6 +358,16 @@ impl Seq2SeqTrainer {
         Ok(t)
     }
 
+    /// Iterations planned.
+    pub fn total_iters(&self) -> u64 {
+        self.total
+    }
+
+    /// Plan `total` iterations in all (to train a resumed run further).
+    pub fn set_total_iters(&mut self, total: u64) {
+        self.total = total;
+    }
+
     /// Iterations done.
     pub fn iter(&self) -> u64 {
         self.iter
@@ -341,7 +378,7 @@ impl Seq2SeqTrainer {
     /// measurement. `on_line` sees each log line.
     pub fn run(
         &mut self,
-        out: Option<&Path>,
+        out: Option<&RunDir>,
         mut log: Option<&mut LogWriter>,
         on_line: &mut dyn FnMut(&LogLine, Option<f64>),
     ) -> Result<Option<f64>> {
@@ -349,12 +386,7 @@ impl Seq2SeqTrainer {
         let (mut window, mut n, mut chars) = (0.0, 0u64, 0usize);
         let mut window_start = Instant::now();
         let mut accuracy = None;
-        if self.iter >= self.total {
-            return Err(Error::Config(format!(
-                "the run has already done {} of {} iterations; ask for more (--iters) to continue",
-                self.iter, self.total
-            )));
-        }
+        super::finished_check(self.iter, self.total)?;
         while self.iter < self.total {
             window += self.step()?;
             n += 1;
@@ -369,7 +401,7 @@ impl Seq2SeqTrainer {
                 let line = LogLine {
                     iter: self.iter,
                     train_loss: window / n as f64,
-                    smooth_loss: self.smooth_loss,
+                    smooth_loss: self.smooth.value(),
                     val_loss: None,
                     chars_per_sec: chars as f64 / window_start.elapsed().as_secs_f64().max(1e-9),
                     elapsed_s: start.elapsed().as_secs_f64(),
@@ -382,7 +414,7 @@ impl Seq2SeqTrainer {
                 window_start = Instant::now();
             }
             if eval && let Some(dir) = out {
-                self.save(dir)?;
+                self.save(dir.path())?;
             }
         }
         Ok(accuracy)

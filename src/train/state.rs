@@ -1,16 +1,32 @@
-//! Saving a run and resuming it exactly: the weights go to
-//! `model.safetensors` (loadable by PyTorch), everything else a resumed run
-//! needs to `state.safetensors`. Both carry the iteration, so a pair from
-//! different saves is detected.
+//! Saving a run and resuming it exactly.
+//!
+//! A save writes two files into the run folder, each atomically (a
+//! temporary file, synced, then renamed over the old one):
+//!
+//! 1. `model.safetensors`: the weights under PyTorch names with the model's
+//!    configuration and vocabulary: what `sample`, `eval`, `viz` and
+//!    PyTorch read.
+//! 2. `state.safetensors`: the same weights and metadata, plus everything a
+//!    resumed run needs (optimizer moments, carried hidden state, word
+//!    order, iteration, target, random generator position, smoothed loss).
+//!
+//! A resume reads the state file alone, so every save is committed by one
+//! rename. Killed before that rename, the previous save stands (the model
+//! file may be one save ahead, and the resumed run reproduces it bit for
+//! bit); killed after it, the new one does. Both files carry the iteration
+//! and a run id (a hash of the run's settings and data), so a model file
+//! from another run next to this run's state is caught before it would be
+//! overwritten.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::data::fingerprint;
+use super::log::SmoothLoss;
 use super::{TrainConfig, TrainData, Trainer};
-use crate::checkpoint::{self, Loaded, TensorData, write_safetensors};
+use crate::checkpoint::{self, Contents, Loaded, TensorData};
 use crate::error::{Error, Result};
 use crate::optim::Optimizer;
 
@@ -24,69 +40,96 @@ pub fn state_path(dir: &Path) -> PathBuf {
     dir.join("state.safetensors")
 }
 
+/// The id of a run: settings (as JSON) and data decide it, so a model file
+/// and a state file from the same run agree, and two runs with the same
+/// settings on the same data (which give the same bytes) share it.
+pub(crate) fn run_id(config_json: &str, data_fingerprint: u64) -> String {
+    let h = fingerprint([config_json.as_bytes(), &data_fingerprint.to_le_bytes()]);
+    format!("{h:016x}")
+}
+
 /// What every trainer saves besides its model and its own buffers.
 pub(crate) struct Progress<'a> {
     pub iter: u64,
     pub total: u64,
     pub optimizer: &'a Optimizer<f32>,
-    pub smooth_loss: f64,
+    pub smooth: SmoothLoss,
     pub rng: &'a ChaCha8Rng,
     pub fingerprint: u64,
     pub config_json: String,
+    pub run_id: String,
 }
 
-/// Write `state.safetensors`: the progress, the optimizer's moments
-/// (`n` values each) and the trainer's own `extra` tensors.
-pub(crate) fn write_state(
+/// Save a run into `dir`: `model` (a model file's contents) as
+/// `model.safetensors`, then the state file: the same contents with the
+/// progress, the optimizer's moments and the trainer's own `extra`
+/// tensors.
+pub(crate) fn save_run<'a>(
     dir: &Path,
-    p: &Progress<'_>,
-    n: usize,
-    extra: Vec<(&str, Vec<usize>, TensorData<'_>)>,
+    model: Contents<'a>,
+    p: &'a Progress<'a>,
+    extra: Vec<(&str, Vec<usize>, TensorData<'a>)>,
 ) -> Result<()> {
-    let mut meta = BTreeMap::new();
-    let mut put = |k: &str, v: String| {
-        meta.insert(format!("recur.{k}"), v);
-    };
-    put("format", checkpoint::FORMAT.into());
-    put("iter", p.iter.to_string());
-    put("total_iters", p.total.to_string());
-    put("optimizer_steps", p.optimizer.steps().to_string());
-    put("smooth_loss", format!("{:?}", p.smooth_loss));
-    put("rng_word_pos", p.rng.get_word_pos().to_string());
-    put("data_fingerprint", format!("{:016x}", p.fingerprint));
-    put("train_config", p.config_json.clone());
-    let names: Vec<String> = (0..p.optimizer.moments().len())
-        .map(|k| format!("optimizer.moment{k}"))
-        .collect();
-    let mut tensors: Vec<(&str, Vec<usize>, TensorData<'_>)> = names
-        .iter()
-        .zip(p.optimizer.moments())
-        .map(|(name, m)| (name.as_str(), vec![n], TensorData::F32(m)))
-        .collect();
-    tensors.extend(extra);
-    write_safetensors(&state_path(dir), &tensors, &meta)
+    let mut state = model.with_meta(&[("iter", p.iter.to_string()), ("run", p.run_id.clone())]);
+    state.write(&model_path(dir))?;
+    let (smooth_raw, smooth_steps) = p.smooth.raw();
+    state = state.with_meta(&[
+        ("total_iters", p.total.to_string()),
+        ("optimizer_steps", p.optimizer.steps().to_string()),
+        ("smooth_loss_raw", format!("{smooth_raw:?}")),
+        ("smooth_loss_steps", smooth_steps.to_string()),
+        ("rng_word_pos", p.rng.get_word_pos().to_string()),
+        ("data_fingerprint", format!("{:016x}", p.fingerprint)),
+        ("train_config", p.config_json.clone()),
+    ]);
+    for (k, m) in p.optimizer.moments().iter().enumerate() {
+        let name = format!("optimizer.moment{k}");
+        state
+            .tensors
+            .push((name, vec![m.len()], TensorData::F32(m)));
+    }
+    for (name, shape, data) in extra {
+        state.tensors.push((name.to_string(), shape, data));
+    }
+    state.write(&state_path(dir))
 }
 
-/// A saved run's state file, checked against its model file.
+/// A saved run's state file, checked against the model file beside it.
 pub(crate) struct SavedState {
     pub file: Loaded,
     pub iter: u64,
+    pub total: u64,
 }
 
 impl SavedState {
-    /// Open `dir`'s state; `model_iter` is the iteration its model file
-    /// records (they must agree).
-    pub fn open(dir: &Path, model_iter: u64) -> Result<Self> {
+    /// Open `dir`'s state (the model inside it is loaded from the same
+    /// file by the trainer).
+    pub fn open(dir: &Path) -> Result<Self> {
         let sp = state_path(dir);
         let file = Loaded::open(&sp)?;
-        let iter: u64 = parse(&file, "recur.iter")?;
-        if iter != model_iter {
+        if file.meta("recur.model").is_err() {
             return Err(Error::Checkpoint(format!(
-                "{}: model (iteration {model_iter}) and state (iteration {iter}) come from different saves; the run folder is inconsistent",
+                "{}: this run was saved by an older recur whose state files cannot be resumed by this version; its model.safetensors still samples and evaluates, or start a new run with --overwrite",
                 dir.display()
             )));
         }
-        Ok(SavedState { file, iter })
+        let id = file.meta("recur.run")?.to_string();
+        let mp = model_path(dir);
+        if mp.exists() {
+            let model = Loaded::open(&mp)?;
+            let model_id = model.meta("recur.run").unwrap_or("none");
+            if model_id != id {
+                return Err(Error::Checkpoint(format!(
+                    "{}: belongs to another run (run id {model_id}) than this folder's state.safetensors (run {id}); resuming would overwrite it: move it elsewhere, or put this run's model back",
+                    mp.display()
+                )));
+            }
+        }
+        Ok(SavedState {
+            iter: parse(&file, "recur.iter")?,
+            total: parse(&file, "recur.total_iters")?,
+            file,
+        })
     }
 
     /// The run's settings.
@@ -104,13 +147,25 @@ impl SavedState {
         Ok(())
     }
 
+    /// An error unless `id`, the id of the run rebuilt from the saved
+    /// settings and the data, is the saved one.
+    pub fn check_run(&self, id: &str) -> Result<()> {
+        if self.file.meta("recur.run")? != id {
+            return Err(Error::Checkpoint(format!(
+                "{}: the saved settings do not give the saved run id; the state file was edited or mixed up with another run's",
+                self.file.path().display()
+            )));
+        }
+        Ok(())
+    }
+
     /// Restore the optimizer (`n` parameters), smoothed loss and random
     /// generator (seeded with `seed`, then moved to the saved position).
     pub fn restore(
         &self,
         optimizer: &mut Optimizer<f32>,
         n: usize,
-        smooth_loss: &mut f64,
+        smooth: &mut SmoothLoss,
         rng: &mut ChaCha8Rng,
         seed: u64,
     ) -> Result<()> {
@@ -118,45 +173,38 @@ impl SavedState {
             .map(|k| self.file.f32(&format!("optimizer.moment{k}"), &[n]))
             .collect::<Result<Vec<_>>>()?;
         optimizer.restore(parse(&self.file, "recur.optimizer_steps")?, moments)?;
-        *smooth_loss = parse(&self.file, "recur.smooth_loss")?;
+        smooth.restore(
+            parse(&self.file, "recur.smooth_loss_raw")?,
+            parse(&self.file, "recur.smooth_loss_steps")?,
+        );
         *rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_word_pos(parse(&self.file, "recur.rng_word_pos")?);
         Ok(())
     }
 }
 
-/// The error for `--resume` without a saved run in `dir`.
-pub(crate) fn require_saved_run(dir: &Path) -> Result<()> {
-    let sp = state_path(dir);
-    if sp.exists() {
-        return Ok(());
-    }
-    Err(Error::Checkpoint(format!(
-        "--resume: no saved run in {} (missing {}); train without --resume first, or point --out at the run folder",
-        dir.display(),
-        sp.display()
-    )))
+pub(crate) fn parse<T: std::str::FromStr>(file: &Loaded, key: &str) -> Result<T> {
+    file.meta(key)?.parse().map_err(|_| {
+        Error::Checkpoint(format!(
+            "{}: metadata '{key}' is not a valid number",
+            file.path().display()
+        ))
+    })
 }
 
 impl Trainer {
-    /// Write `model.safetensors` and `state.safetensors` into `dir`
-    /// (atomically each; the state last, so a state file always has its
-    /// model file).
+    /// Save the run into `dir`: `model.safetensors` and
+    /// `state.safetensors` (see the module's documentation).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        checkpoint::save_model(
-            &model_path(dir),
-            &self.net,
-            &self.vocab,
-            &[("iter", self.iter.to_string())],
-        )?;
         let progress = Progress {
             iter: self.iter,
             total: self.total,
             optimizer: &self.optimizer,
-            smooth_loss: self.smooth_loss,
+            smooth: self.smooth,
             rng: &self.rng,
             fingerprint: self.fingerprint,
             config_json: serde_json::to_string(&self.config).expect("config serializes"),
+            run_id: self.run_id(),
         };
         // The shards' carried states, in shard order.
         let carry: Vec<f32> = self
@@ -172,30 +220,41 @@ impl Trainer {
                 TensorData::U32(&self.order),
             ),
         ];
-        write_state(dir, &progress, self.net.params.len(), extra)
+        let model = checkpoint::model_contents(&self.net, &self.vocab);
+        save_run(dir, model, &progress, extra)
     }
 
-    /// Continue the run saved in `dir` on the same `data`, up to
-    /// `total_iters` iterations in all. The result is bit-for-bit the run
-    /// that was never interrupted.
-    pub fn resume(dir: &Path, data: TrainData, total_iters: u64) -> Result<Self> {
-        require_saved_run(dir)?;
-        let ckpt = checkpoint::load_model(&model_path(dir))?;
-        let state = SavedState::open(dir, parse(&ckpt.file, "recur.iter")?)?;
+    /// The run's id: a hash of its settings and data, written into its
+    /// checkpoint files and log lines.
+    pub fn run_id(&self) -> String {
+        run_id(
+            &serde_json::to_string(&self.config).expect("config serializes"),
+            self.fingerprint,
+        )
+    }
+
+    /// Continue the run saved in `dir` on the same `data`, towards its
+    /// saved target (raise it with [`Trainer::set_total_iters`]). The
+    /// result is bit-for-bit the run that was never interrupted.
+    pub fn resume(dir: &Path, data: TrainData) -> Result<Self> {
+        let state = SavedState::open(dir)?;
         let config: TrainConfig = state.config()?;
         state.check_data(data.fingerprint(), "--corpus/--words")?;
-        if ckpt.vocab != data.vocab()? || ckpt.net.config().hidden_size != config.hidden {
+        let ckpt = checkpoint::load_model(state.file.path())?;
+        let vocab = data.vocab()?;
+        if ckpt.vocab != vocab || *ckpt.net.config() != Trainer::net_config(&config, vocab.len()) {
             return Err(Error::Checkpoint(format!(
-                "{}: the model does not match the saved run settings",
-                dir.display()
+                "{}: the model in the state file does not match the run's saved settings; the file was edited or mixed up",
+                state.file.path().display()
             )));
         }
-        let mut t = Trainer::assemble(config, data, ckpt.vocab, ckpt.net, total_iters)?;
+        let mut t = Trainer::assemble(config, data, ckpt.vocab, ckpt.net, state.total)?;
+        state.check_run(&t.run_id())?;
         let n = t.net.params.len();
         state.restore(
             &mut t.optimizer,
             n,
-            &mut t.smooth_loss,
+            &mut t.smooth,
             &mut t.rng,
             t.config.seed,
         )?;
@@ -215,13 +274,4 @@ impl Trainer {
         t.iter = state.iter;
         Ok(t)
     }
-}
-
-pub(crate) fn parse<T: std::str::FromStr>(file: &Loaded, key: &str) -> Result<T> {
-    file.meta(key)?.parse().map_err(|_| {
-        Error::Checkpoint(format!(
-            "{}: metadata '{key}' is not a valid number",
-            file.path().display()
-        ))
-    })
 }

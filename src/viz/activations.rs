@@ -89,7 +89,17 @@ pub fn correlation(x: &[f32], y: &[f32]) -> f32 {
     }
 }
 
-/// Write the page for `text` (its first `max_chars` characters) to `out`.
+/// The most characters a page shows: each is an element of the page, and
+/// browsers crawl past this many.
+pub const MAX_CHARS: usize = 100_000;
+
+/// The most activations (characters × layers × units) a page holds: about
+/// 70 MB of page.
+pub const MAX_VALUES: usize = 10_000_000;
+
+/// Write the page for `text` (its first `max_chars` characters) to `out`,
+/// which must be named `.html` (or `.htm`). Pages past [`MAX_CHARS`]
+/// characters or [`MAX_VALUES`] activations are refused.
 pub fn write_page(
     net: &Net<f32>,
     vocab: &CharVocab,
@@ -97,6 +107,16 @@ pub fn write_page(
     max_chars: usize,
     out: &Path,
 ) -> Result<()> {
+    let html = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+    if !html {
+        return Err(Error::Config(format!(
+            "{}: the activation viewer is a web page; name it .html",
+            out.display()
+        )));
+    }
     let tokens = vocab.encode(text)?;
     let n = tokens.len().min(max_chars);
     if n < 2 {
@@ -104,6 +124,13 @@ pub fn write_page(
     }
     let c = net.config();
     let (layers, width, v) = (c.layers, c.stack().output_size(), vocab.len());
+    let per_char = layers.saturating_mul(width).max(1);
+    let most = MAX_CHARS.min(MAX_VALUES / per_char).max(2);
+    if n > most {
+        return Err(Error::Config(format!(
+            "a page of {n} characters is more than a browser can show with this model ({layers} × {width} activations each); use --max-chars {most} or less"
+        )));
+    }
     let mut ws = net.workspace();
     let mut state = vec![0.0; c.state_len(1)];
     let mut acts: Vec<Vec<Vec<f32>>> = vec![Vec::with_capacity(n); layers];

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
 use super::ensure_font;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Pixels per cell.
 pub const CELL: u32 = 28;
@@ -18,12 +18,39 @@ pub const MARGIN: u32 = 48;
 /// Space right of the grid for the colour bar.
 pub const BAR: u32 = 72;
 
-/// The picture's size in pixels for `rows × cols` cells.
+/// The widest or tallest picture drawn, in pixels: what image viewers and
+/// browsers open (16,384 is the common texture limit).
+pub const MAX_SIDE: u32 = 16_384;
+
+/// The most columns a heatmap can have within [`MAX_SIDE`].
+pub const MAX_COLS: usize = ((MAX_SIDE - MARGIN - BAR) / CELL) as usize;
+
+/// The most rows a heatmap can have within [`MAX_SIDE`].
+pub const MAX_ROWS: usize = ((MAX_SIDE - MARGIN - MARGIN / 2) / CELL) as usize;
+
+/// The picture's size in pixels for `rows × cols` cells (see
+/// [`check_size`] for the largest drawn).
 pub fn size(rows: usize, cols: usize) -> (u32, u32) {
     (
         MARGIN + cols as u32 * CELL + BAR,
         MARGIN + rows as u32 * CELL + MARGIN / 2,
     )
+}
+
+/// An error if `rows × cols` cells make a picture larger than
+/// [`MAX_SIDE`] either way.
+pub fn check_size(rows: usize, cols: usize) -> Result<()> {
+    if rows > MAX_ROWS || cols > MAX_COLS {
+        return Err(Error::Config(format!(
+            "a heatmap of {rows} × {cols} cells is larger than a picture can be ({MAX_SIDE} pixels: at most {MAX_ROWS} rows and {MAX_COLS} columns); show fewer"
+        )));
+    }
+    Ok(())
+}
+
+/// The colour of `v` in [0, 1]; NaN, which has no colour, is drawn as 0.
+fn colour(v: f32) -> RGBColor {
+    ViridisRGB::get_color(if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) })
 }
 
 /// Show a printable name for a character (space, newline, tab spelled out).
@@ -59,6 +86,7 @@ pub fn draw_marked(
     title: &str,
 ) -> Result<()> {
     ensure_font();
+    check_size(rows.len(), cols.len())?;
     let (w, h) = size(rows.len(), cols.len());
     super::render!(path, (w, h), |root| paint(
         &root, values, rows, cols, marks, title
@@ -82,8 +110,10 @@ fn paint<DB: DrawingBackend>(
     for (i, row) in values.iter().enumerate() {
         for (j, &v) in row.iter().enumerate() {
             let (x, y) = (m + j as i32 * c, m + i as i32 * c);
-            let colour = ViridisRGB::get_color(v.clamp(0.0, 1.0));
-            root.draw(&Rectangle::new([(x, y), (x + c, y + c)], colour.filled()))?;
+            root.draw(&Rectangle::new(
+                [(x, y), (x + c, y + c)],
+                colour(v).filled(),
+            ))?;
         }
     }
     for &(i, j) in marks {
@@ -114,7 +144,7 @@ fn paint<DB: DrawingBackend>(
         let v = 1.0 - k as f32 / (bar_h - 1).max(1) as f32;
         root.draw(&Rectangle::new(
             [(bar_x, m + k), (bar_x + 14, m + k + 1)],
-            ViridisRGB::get_color(v).filled(),
+            colour(v).filled(),
         ))?;
     }
     root.draw(&Text::new("1", (bar_x + 20, m - 6), small.clone()))?;

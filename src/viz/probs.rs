@@ -45,6 +45,15 @@ pub fn next_char_probs(
 /// input characters; the actual next character of each step is outlined.
 pub fn draw(net: &Net<f32>, vocab: &CharVocab, text: &str, top_k: usize, out: &Path) -> Result<()> {
     super::format_of(out)?;
+    let steps = text.chars().count().saturating_sub(1);
+    if steps > heatmap::MAX_COLS {
+        return Err(Error::Config(format!(
+            "--text has {} characters; a probability picture shows at most {} (one column each, at most {} pixels wide): give a shorter --text",
+            steps + 1,
+            heatmap::MAX_COLS + 1,
+            heatmap::MAX_SIDE
+        )));
+    }
     let (tokens, probs) = next_char_probs(net, vocab, text)?;
     let (t, v) = (tokens.len() - 1, vocab.len());
     let mut mean = vec![0.0f32; v];

@@ -16,6 +16,13 @@ use crate::data::CharVocab;
 use crate::error::{Error, Result};
 use crate::model::Net;
 
+/// The fewest points embedded: t-SNE needs a few neighbours per point.
+pub const MIN_POINTS: usize = 5;
+
+/// The most points embedded: Barnes-Hut t-SNE of 20,000 states takes
+/// minutes, and a scatter of more is a blot.
+pub const MAX_POINTS: usize = 20_000;
+
 /// Picture size in pixels.
 pub const SIZE: (u32, u32) = (900, 760);
 
@@ -60,17 +67,30 @@ pub fn hidden_states(
 ) -> Result<(Vec<char>, Vec<f32>)> {
     let c = net.config();
     if layer >= c.layers {
+        let layers = match c.layers {
+            1 => "1 layer: 0".to_string(),
+            l => format!("{l} layers: 0 to {}", l - 1),
+        };
         return Err(Error::Config(format!(
-            "--layer {layer}: the model has layers 0..{}",
-            c.layers
+            "--layer {layer}: the model has {layers}"
+        )));
+    }
+    if points < MIN_POINTS {
+        return Err(Error::Config(format!(
+            "--points {points}: a t-SNE picture needs at least {MIN_POINTS} points"
         )));
     }
     let tokens = vocab.encode(text)?;
     let n = tokens.len().min(points);
-    if n < 5 {
-        return Err(Error::Data(
-            "the text needs at least 5 characters for a t-SNE picture".into(),
-        ));
+    if n < MIN_POINTS {
+        return Err(Error::Data(format!(
+            "the text has {n} characters; a t-SNE picture needs at least {MIN_POINTS}"
+        )));
+    }
+    if n > MAX_POINTS {
+        return Err(Error::Config(format!(
+            "{n} points are more than t-SNE embeds in reasonable time and memory (at most {MAX_POINTS}); use --points {MAX_POINTS} or less"
+        )));
     }
     let mut ws = net.workspace();
     let mut state = vec![0.0; c.state_len(1)];

@@ -14,7 +14,7 @@
 use recur::Result;
 use recur::checkpoint::{load_forecaster_bytes, load_model_bytes, load_seq2seq_bytes};
 use recur::data::pairs::{Pair, PairBuffers, PairVocab, parse_pairs};
-use recur::data::series::{Normalizer, Split, parse_csv, windows};
+use recur::data::series::{Normalizer, Split, Table, parse_csv, parse_csv_columns, windows};
 use recur::data::vocab::{END, START};
 use recur::data::words::{word_vocab, words_in};
 use recur::data::{
@@ -116,10 +116,13 @@ pub fn pairs(data: &[u8]) -> Result<()> {
 }
 
 /// A forecasting CSV (`recur forecast train/predict --csv`). The first byte
-/// picks the options (bits 0-1: time column none / `date` / `t`; bit 2:
-/// `--fill-forward`), the rest is the file, which `read_csv` reads as UTF-8
-/// text. The table then goes through a chronological split, normalization
-/// and windows.
+/// picks the options: bits 0-1 the time column (none, `date`, `t`), bit 2
+/// `--fill-forward`, bits 3-4 the columns asked for (`y`; `y,x`; `x,y,x`;
+/// none); the rest is the file, which is read as UTF-8 text. Both readers
+/// run: every column (`parse_csv`) and only the asked-for columns
+/// (`parse_csv_columns`, what the CLI uses), and must agree on the columns
+/// both read. Each table then goes through a chronological split,
+/// normalization and windows.
 pub fn csv(data: &[u8]) -> Result<()> {
     let (flags, body) = data.split_first().unwrap_or((&0, &[]));
     let time = match flags & 3 {
@@ -127,17 +130,44 @@ pub fn csv(data: &[u8]) -> Result<()> {
         2 => Some("t"),
         _ => None,
     };
+    let fill_forward = flags & 4 != 0;
+    let wanted: &[&str] = match (flags >> 3) & 3 {
+        0 => &["y"],
+        1 => &["y", "x"],
+        2 => &["x", "y", "x"],
+        _ => &[],
+    };
+    let wanted: Vec<String> = wanted.iter().map(|s| s.to_string()).collect();
     let Ok(text) = std::str::from_utf8(body) else {
         return Ok(()); // read_csv refuses it before parsing
     };
-    let table = parse_csv(text, NAME, time, flags & 4 != 0)?;
+    let all = parse_csv(text, NAME, time, fill_forward);
+    let some = parse_csv_columns(text, NAME, &wanted, time, fill_forward);
+    if let Ok(table) = &all {
+        check_table(table)?;
+    }
+    let some = some?;
+    check_table(&some)?;
+    if let Ok(all) = &all {
+        for name in &some.names {
+            assert_eq!(some.column(name)?, all.column(name)?, "column {name}");
+        }
+        assert_eq!(some.time, all.time);
+    }
+    Ok(())
+}
+
+/// The invariants of a parsed table, and what forecasting does with it.
+fn check_table(table: &Table) -> Result<()> {
+    if table.names.is_empty() {
+        return Ok(()); // only a time column: nothing to forecast
+    }
     let len = table.len();
     assert!(len > 0);
     assert_eq!(table.names.len(), table.columns.len());
     for (name, column) in table.names.iter().zip(&table.columns) {
         assert_eq!(column.len(), len);
         assert!(column.iter().all(|v| v.is_finite()), "{name}: {column:?}");
-        table.column(name)?;
     }
     if let Some(times) = &table.time {
         assert_eq!(times.len(), len);

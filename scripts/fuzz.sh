@@ -21,6 +21,7 @@
 #   -timeout=10              one input running over 10 s is a failure (a hang)
 #   -max_len=4096            (65536 for the checkpoint target: real checkpoints are a few KiB)
 #   -print_final_stats=1     executions, peak RSS, ... at the end
+#   -dict=dicts/TARGET.dict  where there is one (checkpoint: metadata keys and odd values)
 # Built with `cargo fuzz build -O -a`: optimized, with debug assertions and
 # overflow checks, so an integer overflow is a panic, hence a failure.
 #
@@ -39,22 +40,26 @@ targets() {
     if [ $# -gt 0 ]; then printf '%s\n' "$@"; else cargo fuzz list; fi
 }
 
-# The corpus folders of target $1 that exist, the working one first.
+# The corpus folders of target $1 that exist, the working one first; with
+# $2 = noseeds, without the seeds (a merge keeps only what they do not
+# already cover: the tests replay the seeds anyway).
 dirs() {
     mkdir -p "work/$1"
     echo "work/$1"
     for d in corpus seeds regressions; do
+        if [ "$d" = seeds ] && [ "${2:-}" = noseeds ]; then continue; fi
         if [ -d "$d/$1" ]; then echo "$d/$1"; fi
     done
 }
 
 fuzz_one() {
-    local t=$1 secs=$2 max_len=4096 rc=0
+    local t=$1 secs=$2 max_len=4096 rc=0 dict=()
     if [ "$t" = checkpoint ]; then max_len=65536; fi
+    if [ -f "dicts/$t.dict" ]; then dict=(-dict="dicts/$t.dict"); fi
     # shellcheck disable=SC2046
     nice -n 10 cargo fuzz run -O -a "$t" $(dirs "$t") -- \
         -max_total_time="$secs" -rss_limit_mb="$MEM_MB" -malloc_limit_mb="$MEM_MB" \
-        -timeout=10 -max_len="$max_len" -print_final_stats=1 >"logs/$t.log" 2>&1 || rc=$?
+        -timeout=10 -max_len="$max_len" -print_final_stats=1 "${dict[@]}" >"logs/$t.log" 2>&1 || rc=$?
     echo "== $t (exit $rc): $(grep -E '^#[0-9]+.*DONE' "logs/$t.log" | tail -1)"
     grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "logs/$t.log" || true
     return $rc
@@ -85,7 +90,7 @@ merge)
         rm -rf "corpus/$t.new"
         mkdir -p "corpus/$t.new"
         # shellcheck disable=SC2046
-        cargo fuzz run -O -a "$t" "corpus/$t.new" $(dirs "$t") -- -merge=1 -max_len=65536
+        cargo fuzz run -O -a "$t" "corpus/$t.new" $(dirs "$t" noseeds) -- -merge=1 -max_len=65536
         rm -rf "corpus/$t"
         mv "corpus/$t.new" "corpus/$t"
         echo "== $t: $(find "corpus/$t" -type f | wc -l) inputs, $(du -sh "corpus/$t" | cut -f1)"

@@ -4,6 +4,7 @@
 #
 #   scripts/fuzz.sh run [SECONDS] [TARGET...]   fuzz each target SECONDS (default 1800)
 #   scripts/fuzz.sh merge [TARGET...]           minimize the working corpus into fuzz/corpus/
+#                                               (-set_cover_merge=1 -use_counters=0)
 #   scripts/fuzz.sh list                        the targets
 #
 # Needs `cargo install cargo-fuzz` and a C++ compiler (libfuzzer-sys builds
@@ -90,7 +91,10 @@ merge)
         rm -rf "corpus/$t.new"
         mkdir -p "corpus/$t.new"
         # shellcheck disable=SC2046
-        cargo fuzz run -O -a "$t" "corpus/$t.new" $(dirs "$t" noseeds) -- -merge=1 -max_len=65536
+        # Edges only (no hit counts) and a set cover: a small corpus to commit
+        # that still reaches every edge the fuzzer reached.
+        cargo fuzz run -O -a "$t" "corpus/$t.new" $(dirs "$t" noseeds) -- \
+            -set_cover_merge=1 -use_counters=0 -max_len=65536
         rm -rf "corpus/$t"
         mv "corpus/$t.new" "corpus/$t"
         echo "== $t: $(find "corpus/$t" -type f | wc -l) inputs, $(du -sh "corpus/$t" | cut -f1)"

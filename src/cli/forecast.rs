@@ -196,11 +196,8 @@ fn predict(a: PredictArgs) -> Result<ExitCode> {
         |cols: &[Vec<f64>]| -> Vec<Vec<f64>> { cols.iter().map(|c| c[..from].to_vec()).collect() };
     let steps = a.steps.unwrap_or(model.config.horizon);
     let forecast = model.predict(&cut(&features), &cut(&targets), steps)?;
-    println!("step,{}", target_names.join(","));
-    for (i, row) in forecast.iter().enumerate() {
-        let cells: Vec<String> = row.iter().map(|v| format!("{v:.6}")).collect();
-        println!("{},{}", from + i, cells.join(","));
-    }
+    // The picture first: a reader that stops early (`| head`) must not
+    // cost it.
     if let Some(path) = &a.plot {
         let first = from.saturating_sub(4 * model.config.lookback);
         let series = &targets[0];
@@ -218,6 +215,14 @@ fn predict(a: PredictArgs) -> Result<ExitCode> {
         )?;
         eprintln!("forecast drawn to {}", path.display());
     }
+    super::out::print_with(|out| {
+        writeln!(out, "step,{}", target_names.join(","))?;
+        for (i, row) in forecast.iter().enumerate() {
+            let cells: Vec<String> = row.iter().map(|v| format!("{v:.6}")).collect();
+            writeln!(out, "{},{}", from + i, cells.join(","))?;
+        }
+        Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

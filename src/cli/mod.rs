@@ -4,10 +4,12 @@ mod bench;
 mod eval;
 mod forecast;
 mod gradcheck;
+mod out;
 mod sample;
 mod seq2seq;
 mod train;
 mod viz;
+mod viz_input;
 mod viz_probs;
 
 use std::path::{Path, PathBuf};

@@ -20,7 +20,17 @@ pub const MAX_WORD_CHARS: usize = 10_000;
 /// blank lines skipped. A word over [`MAX_WORD_CHARS`] is an error naming
 /// its line.
 pub fn read_words(path: &Path) -> Result<Vec<String>> {
-    let text = read_text(path)?;
+    words_in(&read_text(path)?, &path.display().to_string())
+}
+
+/// The words of `text` as [`read_words`] reads a file: one per line,
+/// trimmed, blank lines skipped; errors name `origin` (a file name, or
+/// what the text is) and the line.
+///
+/// ```
+/// assert_eq!(recur::data::words::words_in(" anna\n\nbob \n", "names").unwrap(), ["anna", "bob"]);
+/// ```
+pub fn words_in(text: &str, origin: &str) -> Result<Vec<String>> {
     let mut words = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let word = line.trim();
@@ -30,8 +40,7 @@ pub fn read_words(path: &Path) -> Result<Vec<String>> {
         // `nth` stops at the maximum; only a refused line is counted in full.
         if word.chars().nth(MAX_WORD_CHARS).is_some() {
             return Err(Error::Data(format!(
-                "{}:{}: a word of {} characters; words are at most {MAX_WORD_CHARS} characters, one per line (for running text use --corpus)",
-                path.display(),
+                "{origin}:{}: a word of {} characters; words are at most {MAX_WORD_CHARS} characters, one per line (for running text use --corpus)",
                 i + 1,
                 word.chars().count()
             )));

@@ -41,10 +41,12 @@ struct SourceArgs {
     /// A CSV file with a header.
     #[arg(long)]
     csv: Option<PathBuf>,
-    /// A time column to ignore in the math.
+    /// The time column: kept out of the math, it labels forecast rows,
+    /// continued past the end at its step (default: the model's --time).
     #[arg(long)]
     time: Option<String>,
-    /// Fill missing or non-numeric cells with the previous value.
+    /// Fill missing or non-numeric cells below a column's first row with
+    /// the previous value.
     #[arg(long)]
     fill_forward: bool,
     /// Seed (of a built-in series).
@@ -87,10 +89,12 @@ struct TrainArgs {
     /// Feature columns, comma-separated (default: the targets).
     #[arg(long)]
     features: Option<String>,
-    /// A time column to ignore in the math.
+    /// The time column: kept out of the math and saved with the model, so
+    /// that predict labels forecast rows with it.
     #[arg(long)]
     time: Option<String>,
-    /// Fill missing or non-numeric cells with the previous value.
+    /// Fill missing or non-numeric cells below a column's first row with
+    /// the previous value.
     #[arg(long)]
     fill_forward: bool,
     /// Recurrent cell: rnn, lstm or gru.

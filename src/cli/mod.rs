@@ -116,3 +116,24 @@ fn run_mode(resume: bool, overwrite: bool) -> recur::train::RunMode {
         _ => RunMode::New,
     }
 }
+
+/// The target of a resumed run in `out` that has done `done` of its saved
+/// `total` iterations, given the target the command line `asked` for:
+/// `Some(target)` to train on, `None` when the run is finished and nothing
+/// more was asked (said on stderr; not an error).
+fn resume_target(out: &Path, done: u64, total: u64, asked: Option<u64>) -> Result<Option<u64>> {
+    match asked {
+        Some(asked) if asked <= done => Err(recur::Error::Config(format!(
+            "--iters {asked} (or the --epochs that gives it): the run has already done {done} iterations; give a target above that to train it further"
+        ))),
+        Some(asked) => Ok(Some(asked)),
+        None if done >= total => {
+            eprintln!(
+                "the run in {} is finished: {done} of {total} iterations; add --iters N (N above {done}) to train it further",
+                out.display()
+            );
+            Ok(None)
+        }
+        None => Ok(Some(total)),
+    }
+}

@@ -229,26 +229,14 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         let mut t = Trainer::resume(dir.path(), data)?;
         let saved = t.config().clone();
         super::check_resume_flags(&saved, &a.config(&saved, false)?, FLAGS)?;
-        match target(&a, t.iters_per_epoch()?) {
-            Some(total) if total <= t.iter() => {
-                return Err(Error::Config(format!(
-                    "{}: the run has already done {} iterations; give a target above that to train it further",
-                    target_flag(&a),
-                    t.iter()
-                )));
-            }
+        match super::resume_target(
+            &a.out,
+            t.iter(),
+            t.total_iters(),
+            target(&a, t.iters_per_epoch()?),
+        )? {
             Some(total) => t.set_total_iters(total),
-            None if t.iter() >= t.total_iters() => {
-                eprintln!(
-                    "the run in {} is finished: {} of {} iterations; add --iters N (N above {}) to train it further",
-                    a.out.display(),
-                    t.iter(),
-                    t.total_iters(),
-                    t.iter()
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            None => {}
+            None => return Ok(ExitCode::SUCCESS),
         }
         (t, dir)
     } else {
@@ -371,15 +359,6 @@ fn target(a: &TrainArgs, per_epoch: u64) -> Option<u64> {
         (Some(n), _) => Some(n),
         (_, Some(e)) => Some(e.saturating_mul(per_epoch)),
         _ => None,
-    }
-}
-
-/// The flag that set the target, as given.
-fn target_flag(a: &TrainArgs) -> String {
-    match (a.iters, a.epochs) {
-        (Some(n), _) => format!("--iters {n}"),
-        (_, Some(e)) => format!("--epochs {e}"),
-        _ => String::new(),
     }
 }
 

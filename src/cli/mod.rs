@@ -3,6 +3,7 @@
 mod bench;
 mod eval;
 mod forecast;
+mod forecast_time;
 mod gradcheck;
 mod out;
 mod sample;

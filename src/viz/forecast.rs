@@ -15,7 +15,8 @@ pub const SIZE: (u32, u32) = (1100, 420);
 
 /// Draw `history` (steps `start..start+len`), `truth` and `forecast` (both
 /// from step `from`) of one series to `out` (PNG or SVG); with `times`, the
-/// x axis is labelled with the series' time column.
+/// x axis is labelled with the series' time column (give it cells past the
+/// series' end, continued, to label the forecast's steps).
 #[allow(clippy::too_many_arguments)]
 pub fn draw(
     out: &Path,
@@ -63,8 +64,13 @@ fn paint<DB: DrawingBackend>(
         .x_label_area_size(36)
         .y_label_area_size(56)
         .build_cartesian_2d(start as f64..end, (lo - pad)..(hi + pad))?;
-    let label = |x: &f64| match times.and_then(|t| t.get(x.round().max(0.0) as usize)) {
-        Some(t) => t.clone(),
+    // With a time column, a tick it does not reach stays blank rather than
+    // switching to a row number.
+    let label = |x: &f64| match times {
+        Some(t) => t
+            .get(x.round().max(0.0) as usize)
+            .cloned()
+            .unwrap_or_default(),
         None => format!("{x:.0}"),
     };
     chart

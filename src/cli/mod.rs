@@ -109,6 +109,24 @@ fn check_resume_flags<T: serde::Serialize>(
     )))
 }
 
+/// Run this process's parallel work on `n` threads (`None` or 0: one per
+/// core). Call it before anything else uses a thread pool. Results do not
+/// depend on it.
+fn use_threads(n: Option<usize>) -> Result<()> {
+    const MAX: usize = 1024;
+    let n = n.unwrap_or(0);
+    if n > MAX {
+        return Err(recur::Error::Config(format!(
+            "--threads {n} is more than this program uses ({MAX} at most); give the number of cores, or leave it out for all of them"
+        )));
+    }
+    recur::tensor::set_threads(n);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .map_err(|e| recur::Error::Config(format!("--threads {n}: cannot start the threads: {e}")))
+}
+
 /// The run folder's mode from `--resume` and `--overwrite`.
 fn run_mode(resume: bool, overwrite: bool) -> recur::train::RunMode {
     use recur::train::RunMode;

@@ -110,8 +110,9 @@ pub struct TrainArgs {
     /// Characters of the sample printed at the end (0: none).
     #[arg(long, default_value_t = 400)]
     sample_len: usize,
-    /// Threads: each batch is split over this many (and large matrix
-    /// products use them); saved with the run [default: all cores].
+    /// Threads to train on [default: all cores]. The result does not
+    /// depend on it: any count gives the same bytes, and a resumed run may
+    /// use another.
     #[arg(long, allow_hyphen_values = true)]
     threads: Option<usize>,
 }
@@ -175,11 +176,6 @@ impl TrainArgs {
             eval_every: self.eval_every.unwrap_or(d.eval_every),
             log_every: self.log_every.unwrap_or(d.log_every),
             seed: self.seed.unwrap_or(d.seed),
-            shards: match self.threads {
-                None if !fresh => d.shards,
-                None | Some(0) => rayon::current_num_threads(),
-                Some(n) => n,
-            },
         })
     }
 
@@ -209,12 +205,11 @@ const FLAGS: &[(&str, &str)] = &[
     ("cell", "--model/--activation"),
     ("optimizer", "--optimizer/--momentum"),
     ("clip", "--clip/--clip-norm/--no-clip"),
-    ("shards", "--threads"),
 ];
 
 pub fn run(a: TrainArgs) -> Result<ExitCode> {
     recur::check::between("--sample-len", a.sample_len, 0, recur::sample::MAX_LENGTH)?;
-    recur::tensor::set_threads(a.threads.unwrap_or(0));
+    super::use_threads(a.threads)?;
     if a.iters == Some(0) || a.epochs == Some(0) {
         let flag = if a.iters.is_some() {
             "--iters"

@@ -16,17 +16,20 @@ pub fn read_text(path: &Path) -> Result<String> {
         }
         _ => Error::io(path, e),
     })?;
+    parse_text(bytes, &path.display().to_string())
+}
+
+/// [`read_text`] on a file's bytes; `name` labels errors (a file name).
+pub fn parse_text(bytes: Vec<u8>, name: &str) -> Result<String> {
     let text = String::from_utf8(bytes).map_err(|e| {
         Error::Data(format!(
-            "{}: not valid UTF-8 (bad byte at offset {}); recur reads UTF-8 text, convert the file first (e.g. iconv -t UTF-8)",
-            path.display(),
+            "{name}: not valid UTF-8 (bad byte at offset {}); recur reads UTF-8 text, convert the file first (e.g. iconv -t UTF-8)",
             e.utf8_error().valid_up_to()
         ))
     })?;
     if text.trim().is_empty() {
         return Err(Error::Data(format!(
-            "{}: the text is empty or only white space; give a file with some text to learn from",
-            path.display()
+            "{name}: the text is empty or only white space; give a file with some text to learn from"
         )));
     }
     Ok(text)

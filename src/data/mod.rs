@@ -11,6 +11,6 @@ pub mod timeline;
 pub mod vocab;
 pub mod words;
 
-pub use corpus::{CharStreams, read_text, split_train_val};
+pub use corpus::{CharStreams, parse_text, read_text, split_train_val};
 pub use vocab::CharVocab;
 pub use words::{WordBatch, prepare_sequences, read_words};

@@ -262,3 +262,23 @@ fn activation_pages_past_what_a_browser_shows_are_refused() {
     assert_fails(&o, &["110080 characters", "--max-chars 100000"]);
     assert!(!page.exists());
 }
+
+#[test]
+fn a_built_in_series_longer_than_the_maximum_is_refused() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args([
+            "forecast",
+            "train",
+            "--synthetic",
+            "noisy-sine",
+            "--length",
+            "100000000000",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--length") && !err.contains("panicked"),
+        "{err}"
+    );
+}

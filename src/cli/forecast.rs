@@ -170,6 +170,11 @@ fn source<'a>(
     time: Option<&'a str>,
     fill_forward: bool,
 ) -> Result<Source<'a>> {
+    /// Longest built-in series: 80 MB of values, far past what trains in a session.
+    const MAX_LENGTH: usize = 10_000_000;
+    if synthetic.is_some() {
+        recur::check::between("--length", length, 1, MAX_LENGTH)?;
+    }
     match (synthetic, csv) {
         (Some(name), _) => Ok(Source::Synthetic {
             kind: Synthetic::from_name(name)?,

@@ -30,8 +30,6 @@ pub struct BenchConfig {
     pub vocab: usize,
     /// Timed iterations (after a few untimed warm-up ones).
     pub iters: usize,
-    /// Threads (shards of the batch).
-    pub threads: usize,
 }
 
 /// The largest vocabulary a benchmark draws its synthetic text from (one
@@ -48,7 +46,6 @@ impl BenchConfig {
             ("--batch", self.batch),
             ("--seq-len", self.seq_len),
             ("--iters", self.iters),
-            ("--threads", self.threads),
         ] {
             check::at_least_one(flag, v)?;
         }
@@ -94,7 +91,8 @@ pub fn flop_per_iter(c: &NetConfig, t: usize, b: usize) -> f64 {
     2.0 * macs
 }
 
-/// Train on random text for `iters` iterations with Adam and time it.
+/// Train on random text for `iters` iterations with Adam and time it, on
+/// the current rayon pool's threads.
 pub fn train_throughput(c: &BenchConfig) -> Result<BenchReport> {
     c.validate()?;
     let (t, b) = (c.seq_len, c.batch);
@@ -120,7 +118,6 @@ pub fn train_throughput(c: &BenchConfig) -> Result<BenchReport> {
         val_frac: 0.0,
         eval_every: 0,
         log_every: u64::MAX,
-        shards: c.threads,
         ..TrainConfig::default()
     };
     let warmup = c.iters.div_ceil(10).max(2);

@@ -480,6 +480,22 @@ pub fn save_forecaster(
     forecaster_contents(f, features, targets).write(path)
 }
 
+/// Metadata naming the time column a forecaster's series was read with
+/// (`--time`), for [`Contents::with_meta`]: `forecast predict` then finds
+/// it without being told again. Read it back with [`forecaster_time`].
+pub fn time_meta(column: &str) -> (&'static str, String) {
+    ("time", json(column))
+}
+
+/// The time column a forecaster was trained with, if its file names one
+/// (see [`time_meta`]; files written before it name none).
+pub fn forecaster_time(file: &Loaded) -> Result<Option<String>> {
+    if !file.metadata.contains_key("recur.time") {
+        return Ok(None);
+    }
+    file.meta_json("recur.time").map(Some)
+}
+
 /// A metadata value as JSON.
 fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).expect("metadata serializes")

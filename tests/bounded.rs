@@ -172,12 +172,13 @@ fn forecast_windows_larger_than_the_memory_limit_are_refused_naming_lookback() {
 }
 
 #[test]
-fn a_probability_picture_wider_than_viewers_open_is_refused() {
+fn a_probability_picture_taller_than_viewers_open_is_refused() {
     let d = TempDir::new("bounded-probs");
     let run = train_small(&d, &small_text(), &[]);
     let png = d.path("probs.png");
-    // 600 characters: 600 columns of 28 pixels, past the 16,384-pixel limit.
-    let text = small_text()[..600].to_string();
+    // Long texts wrap into panels of 60 columns; 3,440 characters make more
+    // panels of 13 rows than 16,384 pixels hold.
+    let text = small_text().repeat(5);
     let o = recur(&[
         "viz",
         "probs",
@@ -188,9 +189,10 @@ fn a_probability_picture_wider_than_viewers_open_is_refused() {
         "--out",
         &s(&png),
     ]);
-    assert_fails(&o, &["--text", "600 characters", "16384"]);
+    assert_fails(&o, &["3440 characters", "16384", "--top-k"]);
     assert!(!png.exists());
-    let fits = small_text()[..500].to_string();
+    // 600 characters, once past the width limit, now wrap into 10 panels.
+    let fits = small_text()[..600].to_string();
     assert_ok(&recur(&[
         "viz",
         "probs",
@@ -201,6 +203,8 @@ fn a_probability_picture_wider_than_viewers_open_is_refused() {
         "--out",
         &s(&png),
     ]));
+    let (w, h) = image::image_dimensions(&png).unwrap();
+    assert!(w < 2_000 && h > 10 * 13 * 28, "{w} x {h}");
 }
 
 #[test]
@@ -227,7 +231,7 @@ fn tsne_points_past_the_maximum_are_refused_before_embedding() {
         "tsne",
         "--checkpoint",
         &run,
-        "--text",
+        "--file",
         &text,
         "--points",
         "1000000",
@@ -248,7 +252,7 @@ fn activation_pages_past_what_a_browser_shows_are_refused() {
         "activations",
         "--checkpoint",
         &run,
-        "--text",
+        "--file",
         &text,
         "--max-chars",
         "1000000",
@@ -257,4 +261,24 @@ fn activation_pages_past_what_a_browser_shows_are_refused() {
     ]);
     assert_fails(&o, &["110080 characters", "--max-chars 100000"]);
     assert!(!page.exists());
+}
+
+#[test]
+fn a_built_in_series_longer_than_the_maximum_is_refused() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args([
+            "forecast",
+            "train",
+            "--synthetic",
+            "noisy-sine",
+            "--length",
+            "100000000000",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--length") && !err.contains("panicked"),
+        "{err}"
+    );
 }

@@ -563,37 +563,25 @@ fn edit_metadata(path: &Path, edit: impl Fn(&str, &str) -> String) {
         })
         .collect();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let words =
-        |d: &[u8]| -> Vec<[u8; 4]> { d.chunks_exact(4).map(|c| c.try_into().unwrap()).collect() };
-    let tensors: Vec<(String, Vec<usize>, Dtype, Vec<[u8; 4]>)> = st
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            (
-                name,
-                view.shape().to_vec(),
-                view.dtype(),
-                words(view.data()),
-            )
-        })
-        .collect();
-    let f32s: Vec<Vec<f32>> = tensors
-        .iter()
-        .map(|t| t.3.iter().map(|b| f32::from_le_bytes(*b)).collect())
-        .collect();
-    let u32s: Vec<Vec<u32>> = tensors
-        .iter()
-        .map(|t| t.3.iter().map(|b| u32::from_le_bytes(*b)).collect())
-        .collect();
+    let tensors = st.tensors();
+    let values = |d: &[u8]| -> (Vec<f32>, Vec<u32>) {
+        let words = d.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]);
+        (
+            words.clone().map(f32::from_le_bytes).collect(),
+            words.map(u32::from_le_bytes).collect(),
+        )
+    };
+    let decoded: Vec<(Vec<f32>, Vec<u32>)> =
+        tensors.iter().map(|(_, v)| values(v.data())).collect();
     let list: Vec<(&str, Vec<usize>, TensorData<'_>)> = tensors
         .iter()
-        .enumerate()
-        .map(|(i, (name, shape, dtype, _))| {
-            let data = match dtype {
-                Dtype::U32 => TensorData::U32(&u32s[i]),
-                _ => TensorData::F32(&f32s[i]),
+        .zip(&decoded)
+        .map(|((name, view), (f, u))| {
+            let data = match view.dtype() {
+                Dtype::U32 => TensorData::U32(u),
+                _ => TensorData::F32(f),
             };
-            (name.as_str(), shape.clone(), data)
+            (name.as_str(), view.shape().to_vec(), data)
         })
         .collect();
     write_safetensors(path, &list, &meta).unwrap();

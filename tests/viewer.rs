@@ -40,7 +40,7 @@ fn viewer_reacts_to_unit_choice_and_hover_without_network() {
             "activations",
             "--checkpoint",
             run.to_str().unwrap(),
-            "--text",
+            "--file",
             corpus.to_str().unwrap(),
         ])
         .args(["--out", page.to_str().unwrap()])

@@ -6,7 +6,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use recur::viz::heatmap;
 use recur::viz::loss::{self, Axis, SIZE};
 
 fn temp(name: &str) -> PathBuf {
@@ -110,7 +109,8 @@ fn probability_heatmap_from_the_cli() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_picture(&png, heatmap::size(8, "the lazy dog".len() - 1));
+    let at = recur::viz::probs::layout(8, "the lazy dog".len() - 1, true, false);
+    assert_picture(&png, (at.width, at.height));
     let svg = d.join("probs.svg");
     let o = Command::new(bin)
         .args([
@@ -166,7 +166,7 @@ fn tsne_pictures_are_reproducible() {
                 "tsne",
                 "--checkpoint",
                 run.to_str().unwrap(),
-                "--text",
+                "--file",
                 corpus.to_str().unwrap(),
                 "--layer",
                 "1",
@@ -206,7 +206,7 @@ fn tsne_pictures_are_reproducible() {
             "tsne",
             "--checkpoint",
             run.to_str().unwrap(),
-            "--text",
+            "--file",
             corpus.to_str().unwrap(),
             "--layer",
             "2",
@@ -233,8 +233,8 @@ fn character_classes() {
             "punctuation",
             "upper-case",
             "vowel",
-            "letter",
-            "letter"
+            "consonant",
+            "vowel"
         ]
     );
 }

@@ -35,17 +35,13 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
-    recur::tensor::set_threads(a.threads);
+    super::use_threads(Some(a.threads))?;
     let cell = match a.model.as_str() {
         "lstm" => CellKind::Lstm,
         "gru" => CellKind::Gru,
         _ => CellKind::Rnn(Activation::Tanh),
     };
-    let threads = if a.threads == 0 {
-        rayon::current_num_threads()
-    } else {
-        a.threads
-    };
+    let threads = rayon::current_num_threads();
     let c = BenchConfig {
         cell,
         layers: a.layers,
@@ -54,7 +50,6 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         seq_len: a.seq_len,
         vocab: a.vocab,
         iters: a.iters,
-        threads,
     };
     let r = bench::train_throughput(&c)?;
     println!(

@@ -4,12 +4,16 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use recur::cell::CellKind;
-use recur::checkpoint::{load_forecaster, save_forecaster};
+use recur::checkpoint::{
+    Loaded, forecaster_contents, forecaster_time, load_forecaster_from, time_meta,
+};
 use recur::data::series::{Synthetic, column_list};
 use recur::data::source::{Series, Source};
 use recur::train::forecast::{ForecastConfig, Forecaster, RegressionLoss};
 use recur::train::{RunDir, model_path};
 use recur::{Activation, Error, Result};
+
+use super::forecast_time::{hint_time_column, predict_time, row_labels};
 
 #[derive(Args, Debug)]
 pub struct ForecastArgs {
@@ -37,10 +41,12 @@ struct SourceArgs {
     /// A CSV file with a header.
     #[arg(long)]
     csv: Option<PathBuf>,
-    /// A time column to ignore in the math.
+    /// The time column: kept out of the math, it labels forecast rows,
+    /// continued past the end at its step (default: the model's --time).
     #[arg(long)]
     time: Option<String>,
-    /// Fill missing or non-numeric cells with the previous value.
+    /// Fill missing or non-numeric cells below a column's first row with
+    /// the previous value.
     #[arg(long)]
     fill_forward: bool,
     /// Seed (of a built-in series).
@@ -83,10 +89,12 @@ struct TrainArgs {
     /// Feature columns, comma-separated (default: the targets).
     #[arg(long)]
     features: Option<String>,
-    /// A time column to ignore in the math.
+    /// The time column: kept out of the math and saved with the model, so
+    /// that predict labels forecast rows with it.
     #[arg(long)]
     time: Option<String>,
-    /// Fill missing or non-numeric cells with the previous value.
+    /// Fill missing or non-numeric cells below a column's first row with
+    /// the previous value.
     #[arg(long)]
     fill_forward: bool,
     /// Recurrent cell: rnn, lstm or gru.
@@ -162,6 +170,11 @@ fn source<'a>(
     time: Option<&'a str>,
     fill_forward: bool,
 ) -> Result<Source<'a>> {
+    /// Longest built-in series: 80 MB of values, far past what trains in a session.
+    const MAX_LENGTH: usize = 10_000_000;
+    if synthetic.is_some() {
+        recur::check::between("--length", length, 1, MAX_LENGTH)?;
+    }
     match (synthetic, csv) {
         (Some(name), _) => Ok(Source::Synthetic {
             kind: Synthetic::from_name(name)?,
@@ -178,14 +191,17 @@ fn source<'a>(
 }
 
 fn predict(a: PredictArgs) -> Result<ExitCode> {
-    let (model, feature_names, target_names) = load_forecaster(&super::model_file(&a.checkpoint))?;
+    let file = Loaded::open(&super::model_file(&a.checkpoint))?;
+    let remembered = forecaster_time(&file)?;
+    let (model, feature_names, target_names) = load_forecaster_from(file)?;
     let s = &a.source;
+    let time = predict_time(s.time.as_deref(), remembered, s.csv.as_deref());
     let series = source(
         s.synthetic.as_deref(),
         s.length,
         s.seed,
         s.csv.as_deref(),
-        s.time.as_deref(),
+        time.as_deref(),
         s.fill_forward,
     )?
     .read(&feature_names, &target_names)?;
@@ -196,11 +212,22 @@ fn predict(a: PredictArgs) -> Result<ExitCode> {
         |cols: &[Vec<f64>]| -> Vec<Vec<f64>> { cols.iter().map(|c| c[..from].to_vec()).collect() };
     let steps = a.steps.unwrap_or(model.config.horizon);
     let forecast = model.predict(&cut(&features), &cut(&targets), steps)?;
-    println!("step,{}", target_names.join(","));
-    for (i, row) in forecast.iter().enumerate() {
-        let cells: Vec<String> = row.iter().map(|v| format!("{v:.6}")).collect();
-        println!("{},{}", from + i, cells.join(","));
-    }
+    let labels = match (time.as_deref(), times) {
+        (Some(name), Some(cells)) => row_labels(name, cells, from + forecast.len()),
+        _ => {
+            if let (Some(csv), None) = (s.csv.as_deref(), &time) {
+                let what_for = "to label forecast rows with them";
+                hint_time_column(csv, &[&feature_names, &target_names], what_for);
+            }
+            None
+        }
+    };
+    let head = match (&labels, &time) {
+        (Some(_), Some(name)) => name.as_str(),
+        _ => "step",
+    };
+    // The picture first: a reader that stops early (`| head`) must not
+    // cost it.
     if let Some(path) = &a.plot {
         let first = from.saturating_sub(4 * model.config.lookback);
         let series = &targets[0];
@@ -209,7 +236,7 @@ fn predict(a: PredictArgs) -> Result<ExitCode> {
         recur::viz::forecast::draw(
             path,
             &target_names[0],
-            times.as_deref(),
+            labels.as_deref(),
             first,
             &series[first..from],
             from,
@@ -218,6 +245,18 @@ fn predict(a: PredictArgs) -> Result<ExitCode> {
         )?;
         eprintln!("forecast drawn to {}", path.display());
     }
+    super::out::print_with(|out| {
+        writeln!(out, "{head},{}", target_names.join(","))?;
+        for (i, row) in forecast.iter().enumerate() {
+            let cells: Vec<String> = row.iter().map(|v| format!("{v:.6}")).collect();
+            let at = match &labels {
+                Some(l) => l[from + i].clone(),
+                None => (from + i).to_string(),
+            };
+            writeln!(out, "{at},{}", cells.join(","))?;
+        }
+        Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -252,6 +291,10 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
     let Series {
         features, targets, ..
     } = source.read(&feature_names, &target_names)?;
+    if let (Some(csv), None) = (&a.csv, &a.time) {
+        let what_for = "so that the model remembers it and forecasts carry its times";
+        hint_time_column(csv, &[&feature_names, &target_names], what_for);
+    }
     let cell = match a.model.as_str() {
         "rnn" => CellKind::Rnn(Activation::Tanh),
         "gru" => CellKind::Gru,
@@ -287,12 +330,11 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
     let dir = RunDir::open(&a.out, super::run_mode(false, a.overwrite), "--out")?;
     let start = std::time::Instant::now();
     let (model, r) = Forecaster::train(config, &features, &targets)?;
-    save_forecaster(
-        &model_path(dir.path()),
-        &model,
-        &feature_names,
-        &target_names,
-    )?;
+    let time = a.time.as_deref().filter(|_| a.csv.is_some());
+    let time: Vec<_> = time.map(time_meta).into_iter().collect();
+    forecaster_contents(&model, &feature_names, &target_names)
+        .with_meta(&time)
+        .write(&model_path(dir.path()))?;
     println!(
         "test windows: {}  (trained in {:.1} s; validation MSE {:.5} in normalized units)",
         r.windows,

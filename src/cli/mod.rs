@@ -3,11 +3,14 @@
 mod bench;
 mod eval;
 mod forecast;
+mod forecast_time;
 mod gradcheck;
+mod out;
 mod sample;
 mod seq2seq;
 mod train;
 mod viz;
+mod viz_input;
 mod viz_probs;
 
 use std::path::{Path, PathBuf};
@@ -106,6 +109,24 @@ fn check_resume_flags<T: serde::Serialize>(
     )))
 }
 
+/// Run this process's parallel work on `n` threads (`None` or 0: one per
+/// core). Call it before anything else uses a thread pool. Results do not
+/// depend on it.
+fn use_threads(n: Option<usize>) -> Result<()> {
+    const MAX: usize = 1024;
+    let n = n.unwrap_or(0);
+    if n > MAX {
+        return Err(recur::Error::Config(format!(
+            "--threads {n} is more than this program uses ({MAX} at most); give the number of cores, or leave it out for all of them"
+        )));
+    }
+    recur::tensor::set_threads(n);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .map_err(|e| recur::Error::Config(format!("--threads {n}: cannot start the threads: {e}")))
+}
+
 /// The run folder's mode from `--resume` and `--overwrite`.
 fn run_mode(resume: bool, overwrite: bool) -> recur::train::RunMode {
     use recur::train::RunMode;
@@ -113,5 +134,26 @@ fn run_mode(resume: bool, overwrite: bool) -> recur::train::RunMode {
         (true, _) => RunMode::Resume,
         (_, true) => RunMode::Overwrite,
         _ => RunMode::New,
+    }
+}
+
+/// The target of a resumed run in `out` that has done `done` of its saved
+/// `total` iterations, given the target the command line `asked` for:
+/// `Some(target)` to train on, `None` when the run is finished and nothing
+/// more was asked (said on stderr; not an error).
+fn resume_target(out: &Path, done: u64, total: u64, asked: Option<u64>) -> Result<Option<u64>> {
+    match asked {
+        Some(asked) if asked <= done => Err(recur::Error::Config(format!(
+            "--iters {asked} (or the --epochs that gives it): the run has already done {done} iterations; give a target above that to train it further"
+        ))),
+        Some(asked) => Ok(Some(asked)),
+        None if done >= total => {
+            eprintln!(
+                "the run in {} is finished: {done} of {total} iterations; add --iters N (N above {done}) to train it further",
+                out.display()
+            );
+            Ok(None)
+        }
+        None => Ok(Some(total)),
     }
 }

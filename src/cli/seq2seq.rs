@@ -268,25 +268,14 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         super::check_resume_flags(&saved, &a.config(&saved)?, &[("clip", "--clip-norm")])?;
         let (train, test, source) = a.pairs(saved.seed)?;
         let mut t = Seq2SeqTrainer::resume(dir.path(), train, test)?;
-        match a.target(t.iters_per_epoch())? {
-            Some(total) if total <= t.iter() => {
-                return Err(Error::Config(format!(
-                    "--iters/--epochs: the run has already done {} iterations; give a target above that to train it further",
-                    t.iter()
-                )));
-            }
+        match super::resume_target(
+            &a.out,
+            t.iter(),
+            t.total_iters(),
+            a.target(t.iters_per_epoch())?,
+        )? {
             Some(total) => t.set_total_iters(total),
-            None if t.iter() >= t.total_iters() => {
-                eprintln!(
-                    "the run in {} is finished: {} of {} iterations; add --iters N (N above {}) to train it further",
-                    a.out.display(),
-                    t.iter(),
-                    t.total_iters(),
-                    t.iter()
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            None => {}
+            None => return Ok(ExitCode::SUCCESS),
         }
         (t, dir, source)
     } else {

@@ -110,8 +110,9 @@ pub struct TrainArgs {
     /// Characters of the sample printed at the end (0: none).
     #[arg(long, default_value_t = 400)]
     sample_len: usize,
-    /// Threads: each batch is split over this many (and large matrix
-    /// products use them); saved with the run [default: all cores].
+    /// Threads to train on [default: all cores]. The result does not
+    /// depend on it: any count gives the same bytes, and a resumed run may
+    /// use another.
     #[arg(long, allow_hyphen_values = true)]
     threads: Option<usize>,
 }
@@ -175,11 +176,6 @@ impl TrainArgs {
             eval_every: self.eval_every.unwrap_or(d.eval_every),
             log_every: self.log_every.unwrap_or(d.log_every),
             seed: self.seed.unwrap_or(d.seed),
-            shards: match self.threads {
-                None if !fresh => d.shards,
-                None | Some(0) => rayon::current_num_threads(),
-                Some(n) => n,
-            },
         })
     }
 
@@ -209,12 +205,11 @@ const FLAGS: &[(&str, &str)] = &[
     ("cell", "--model/--activation"),
     ("optimizer", "--optimizer/--momentum"),
     ("clip", "--clip/--clip-norm/--no-clip"),
-    ("shards", "--threads"),
 ];
 
 pub fn run(a: TrainArgs) -> Result<ExitCode> {
     recur::check::between("--sample-len", a.sample_len, 0, recur::sample::MAX_LENGTH)?;
-    recur::tensor::set_threads(a.threads.unwrap_or(0));
+    super::use_threads(a.threads)?;
     if a.iters == Some(0) || a.epochs == Some(0) {
         let flag = if a.iters.is_some() {
             "--iters"
@@ -229,26 +224,14 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         let mut t = Trainer::resume(dir.path(), data)?;
         let saved = t.config().clone();
         super::check_resume_flags(&saved, &a.config(&saved, false)?, FLAGS)?;
-        match target(&a, t.iters_per_epoch()?) {
-            Some(total) if total <= t.iter() => {
-                return Err(Error::Config(format!(
-                    "{}: the run has already done {} iterations; give a target above that to train it further",
-                    target_flag(&a),
-                    t.iter()
-                )));
-            }
+        match super::resume_target(
+            &a.out,
+            t.iter(),
+            t.total_iters(),
+            target(&a, t.iters_per_epoch()?),
+        )? {
             Some(total) => t.set_total_iters(total),
-            None if t.iter() >= t.total_iters() => {
-                eprintln!(
-                    "the run in {} is finished: {} of {} iterations; add --iters N (N above {}) to train it further",
-                    a.out.display(),
-                    t.iter(),
-                    t.total_iters(),
-                    t.iter()
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            None => {}
+            None => return Ok(ExitCode::SUCCESS),
         }
         (t, dir)
     } else {
@@ -371,15 +354,6 @@ fn target(a: &TrainArgs, per_epoch: u64) -> Option<u64> {
         (Some(n), _) => Some(n),
         (_, Some(e)) => Some(e.saturating_mul(per_epoch)),
         _ => None,
-    }
-}
-
-/// The flag that set the target, as given.
-fn target_flag(a: &TrainArgs) -> String {
-    match (a.iters, a.epochs) {
-        (Some(n), _) => format!("--iters {n}"),
-        (_, Some(e)) => format!("--epochs {e}"),
-        _ => String::new(),
     }
 }
 

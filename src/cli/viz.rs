@@ -19,8 +19,8 @@ enum VizCommand {
     Loss(LossArgs),
     /// The model's next-character probabilities at every step of a text.
     Probs(super::viz_probs::ProbsArgs),
-    /// Hidden states of a text embedded in 2-D with t-SNE, coloured by
-    /// character class.
+    /// Hidden states of a text embedded in 2-D with t-SNE, coloured by the
+    /// class of the character just read.
     Tsne(TsneArgs),
     /// A self-contained HTML page: the text coloured by any hidden unit,
     /// the most selective units, top-5 predictions on hover.
@@ -32,9 +32,8 @@ struct ActivationsArgs {
     /// model.safetensors of a language model, or its run folder.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// A text file to run the model over.
-    #[arg(long)]
-    text: PathBuf,
+    #[command(flatten)]
+    input: super::viz_input::InputArgs,
     /// Show the first N characters.
     #[arg(long, default_value_t = 3000)]
     max_chars: usize,
@@ -48,9 +47,8 @@ struct TsneArgs {
     /// model.safetensors of a language model, or its run folder.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// A text file to run the model over.
-    #[arg(long)]
-    text: PathBuf,
+    #[command(flatten)]
+    input: super::viz_input::InputArgs,
     /// Which layer's states (0 = first).
     #[arg(long, default_value_t = 0)]
     layer: usize,
@@ -97,11 +95,11 @@ pub fn run(a: VizArgs) -> Result<ExitCode> {
         VizCommand::Tsne(t) => tsne(t),
         VizCommand::Activations(a) => {
             let ckpt = recur::checkpoint::load_model(&super::model_file(&a.checkpoint))?;
-            let text = recur::data::read_text(&a.text)?;
+            let input = a.input.read(&ckpt.vocab)?;
             recur::viz::activations::write_page(
                 &ckpt.net,
                 &ckpt.vocab,
-                &text,
+                &input,
                 a.max_chars,
                 &a.out,
             )?;
@@ -117,9 +115,9 @@ pub fn run(a: VizArgs) -> Result<ExitCode> {
 fn tsne(a: TsneArgs) -> Result<ExitCode> {
     recur::viz::format_of(&a.out)?;
     let ckpt = recur::checkpoint::load_model(&super::model_file(&a.checkpoint))?;
-    let text = recur::data::read_text(&a.text)?;
+    let input = a.input.read(&ckpt.vocab)?;
     let start = std::time::Instant::now();
-    let (chars, states) = tsne::hidden_states(&ckpt.net, &ckpt.vocab, &text, a.layer, a.points)?;
+    let (chars, states) = tsne::hidden_states(&ckpt.net, &ckpt.vocab, &input, a.layer, a.points)?;
     let dim = states.len() / chars.len();
     let coords = tsne::embed(&states, dim, a.seed)?;
     let title = format!(

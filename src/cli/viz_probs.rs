@@ -12,10 +12,10 @@ pub struct ProbsArgs {
     /// model.safetensors of a language model, or its run folder.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// The text to run the model over.
-    #[arg(long)]
-    text: String,
-    /// Rows: the K characters most likely on average (0: the whole vocabulary).
+    #[command(flatten)]
+    input: super::viz_input::InputArgs,
+    /// Rows: the K characters most likely on average, then "other" for the
+    /// rest (0: the whole vocabulary).
     #[arg(long, default_value_t = 12)]
     top_k: usize,
     /// The picture (.png or .svg).
@@ -25,7 +25,8 @@ pub struct ProbsArgs {
 
 pub fn run(a: ProbsArgs) -> Result<ExitCode> {
     let ckpt = load_model(&super::model_file(&a.checkpoint))?;
-    probs::draw(&ckpt.net, &ckpt.vocab, &a.text, a.top_k, &a.out)?;
+    let input = a.input.read(&ckpt.vocab)?;
+    probs::draw(&ckpt.net, &ckpt.vocab, &input, a.top_k, &a.out)?;
     eprintln!("probabilities drawn to {}", a.out.display());
     Ok(ExitCode::SUCCESS)
 }

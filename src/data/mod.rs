@@ -7,6 +7,7 @@ pub mod pairs;
 pub mod series;
 pub mod source;
 pub mod tasks;
+pub mod timeline;
 pub mod vocab;
 pub mod words;
 

@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
+use super::timeline::looks_like_time;
 use crate::error::{Error, Result};
 
 /// Named numeric columns of equal length, and an optional time column kept
@@ -197,20 +198,14 @@ fn parse(
                 Ok(v) if v.is_finite() => v,
                 _ if fill_forward && !column.is_empty() => column[column.len() - 1],
                 _ => {
-                    let what = if cell.is_empty() {
-                        "is empty".to_string()
-                    } else {
-                        format!("'{cell}' is not a number")
-                    };
-                    let hint = if fill_forward {
-                        ""
-                    } else {
-                        " (or pass --fill-forward)"
-                    };
-                    return Err(Error::Data(format!(
-                        "{name}:{line}: column '{}' {what}; give a number{hint}",
-                        header[i]
-                    )));
+                    return Err(bad_cell(
+                        name,
+                        line,
+                        &header[i],
+                        cell,
+                        column.is_empty(),
+                        fill_forward,
+                    ));
                 }
             };
             column.push(value);
@@ -230,6 +225,78 @@ fn parse(
         columns,
         time: times,
     })
+}
+
+/// The error for `cell`, in column `column` on line `line`, which is not a
+/// number: it says what helps. A date or time belongs to `--time`;
+/// `--fill-forward` repeats the previous value, so it is offered only below
+/// a column's first data row (`first` says whether this is it), and where
+/// it was given for a first row, the message says why it could not help.
+fn bad_cell(
+    name: &str,
+    line: usize,
+    column: &str,
+    cell: &str,
+    first: bool,
+    fill_forward: bool,
+) -> Error {
+    let at = format!("{name}:{line}: column '{column}'");
+    let message = if looks_like_time(cell) {
+        format!(
+            "{at} holds '{cell}', a date or time, not a number; a time column goes to --time {column}, not to --target or --features"
+        )
+    } else if !first {
+        let what = if cell.is_empty() {
+            "is empty".to_string()
+        } else {
+            format!("'{cell}' is not a number")
+        };
+        format!(
+            "{at} {what}; give a number there, or pass --fill-forward to repeat the previous value"
+        )
+    } else {
+        let no_fill = if fill_forward {
+            " (--fill-forward repeats the value above a cell, and the first data row has none)"
+        } else {
+            ""
+        };
+        if cell.is_empty() {
+            format!("{at} is empty in the first data row; give a number there{no_fill}")
+        } else {
+            format!(
+                "{at} '{cell}' is not a number in the first data row; --target and --features take numeric columns (if this one is, give a number there{no_fill})"
+            )
+        }
+    };
+    Error::Data(message)
+}
+
+/// The header and the first data row of a CSV file (an empty row if it has
+/// none), without reading further: enough to see which columns look like
+/// times.
+pub fn read_csv_head(path: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
+    let unreadable = |e: csv::Error| Error::Data(format!("{}: {e}", path.display()));
+    let header = reader
+        .headers()
+        .map_err(unreadable)?
+        .iter()
+        .map(String::from)
+        .collect();
+    let first = match reader.records().next() {
+        Some(record) => record
+            .map_err(unreadable)?
+            .iter()
+            .map(String::from)
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok((header, first))
 }
 
 /// Column names from a comma-separated list given to `flag` (`--target`,

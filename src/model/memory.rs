@@ -8,10 +8,10 @@ use crate::error::{Error, Result};
 use crate::layer::attention::Score;
 use crate::memory::{ENV, Footprint, human, limit};
 
-/// Training a network on blocks of `t` steps of `b` sequences split over
-/// `shards` threads with an optimizer keeping `moments` buffers: the
-/// weights, one gradient buffer per shard, the moments and the activations
-/// of a block (see [`crate::model::StackWorkspace`]).
+/// Training a network on blocks of `t` steps of `b` sequences split into
+/// `shards` shards (see `train::shard`) with an optimizer keeping `moments`
+/// buffers: the weights, one gradient buffer per shard, the moments and the
+/// activations of a block (see [`crate::model::StackWorkspace`]).
 ///
 /// ```
 /// use recur::model::memory::net_training;

@@ -18,7 +18,7 @@ static THREADS: AtomicUsize = AtomicUsize::new(0);
 
 /// Below this many multiply-adds a GEMM runs on one thread: splitting a
 /// small product costs more than it saves (see shared notes on this machine).
-const PARALLEL_MIN_MACS: usize = 1 << 22;
+pub(crate) const PARALLEL_MIN_MACS: usize = 1 << 22;
 
 /// Set the number of threads large GEMMs may use (0 = all cores).
 pub fn set_threads(n: usize) {
@@ -66,15 +66,6 @@ pub fn matmul<S: Scalar>(
         small_m(m, n, k, a, ta, b, tb, c, accumulate);
         return;
     }
-    // Strides (column stride, row stride) of each operand as used.
-    let (a_cs, a_rs) = match ta {
-        Trans::No => (1, k as isize),
-        Trans::Yes => (m as isize, 1),
-    };
-    let (b_cs, b_rs) = match tb {
-        Trans::No => (1, n as isize),
-        Trans::Yes => (k as isize, 1),
-    };
     // Never nest: a product inside a rayon task (a training shard) runs on
     // that task's thread.
     let par = if m * n * k >= PARALLEL_MIN_MACS
@@ -85,7 +76,37 @@ pub fn matmul<S: Scalar>(
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the asserts above guarantee every index the strides reach is
+    large(m, n, k, a, ta, b, tb, c, accumulate, par);
+}
+
+/// `matmul` through the GEMM crate with the given parallelism. Its threads
+/// split the output into tiles and every tile sums over `k` in the same
+/// order, so the result does not depend on how many threads there are
+/// (a test below holds it to that).
+#[allow(clippy::too_many_arguments)]
+fn large<S: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[S],
+    ta: Trans,
+    b: &[S],
+    tb: Trans,
+    c: &mut [S],
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    // Strides (column stride, row stride) of each operand as used.
+    let (a_cs, a_rs) = match ta {
+        Trans::No => (1, k as isize),
+        Trans::Yes => (m as isize, 1),
+    };
+    let (b_cs, b_rs) = match tb {
+        Trans::No => (1, n as isize),
+        Trans::Yes => (k as isize, 1),
+    };
+    // SAFETY: the assert above guarantees every index the strides reach is
     // inside its slice, and `c` does not alias `a` or `b` (borrow rules).
     unsafe {
         gemm::gemm(
@@ -357,6 +378,36 @@ mod tests {
             (40, 9, 21),
         ] {
             check(m, n, k);
+        }
+    }
+
+    /// The GEMM crate's threads split the output into tiles, never the sum
+    /// over `k`: any thread count gives the same bits. Training results
+    /// rely on it (`--threads` must not change a checkpoint's bytes).
+    #[test]
+    fn thread_count_does_not_change_the_bits() {
+        for (m, n, k) in [(600, 300, 1100), (61, 1030, 517), (2050, 70, 130)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            for ta in [Trans::No, Trans::Yes] {
+                for tb in [Trans::No, Trans::Yes] {
+                    let run = |par| {
+                        let mut c: Vec<f32> = (0..m * n).map(|i| (i as f32 * 0.01).sin()).collect();
+                        large(m, n, k, &a, ta, &b, tb, &mut c, true, par);
+                        c
+                    };
+                    let want = run(gemm::Parallelism::None);
+                    for t in [2, 3, 4, 7, 16] {
+                        let got = run(gemm::Parallelism::Rayon(t));
+                        assert!(
+                            got.iter()
+                                .zip(&want)
+                                .all(|(x, w)| x.to_bits() == w.to_bits()),
+                            "{m}x{n}x{k} {ta:?} {tb:?}: {t} threads differ from one"
+                        );
+                    }
+                }
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod gemm;
 
+pub(crate) use gemm::PARALLEL_MIN_MACS;
 pub use gemm::{SMALL_M, Trans, dot, matmul, set_threads, threads};
 
 use std::fmt::{Debug, Display};

@@ -76,10 +76,6 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Seed of every random choice (init, word order).
     pub seed: u64,
-    /// Split each batch over this many threads (data parallelism; capped
-    /// at the batch size). Part of the run's settings: the sum of the
-    /// shards' gradients is reproducible for a given count.
-    pub shards: usize,
 }
 
 impl Default for TrainConfig {
@@ -103,7 +99,6 @@ impl Default for TrainConfig {
             eval_every: 1000,
             log_every: 100,
             seed: 42,
-            shards: 1,
         }
     }
 }
@@ -115,7 +110,6 @@ impl TrainConfig {
         for (flag, v) in [
             ("--hidden", self.hidden),
             ("--layers", self.layers),
-            ("--threads", self.shards),
             ("--seq-len", self.seq_len),
             ("--batch", self.batch),
         ] {
@@ -169,7 +163,9 @@ pub struct Summary {
     pub elapsed_s: f64,
 }
 
-/// A training run in progress.
+/// A training run in progress. It runs on the threads of the current
+/// rayon pool (the CLI sizes the global one with `--threads`); its results
+/// do not depend on how many there are.
 pub struct Trainer {
     config: TrainConfig,
     net: Net<f32>,
@@ -183,7 +179,9 @@ pub struct Trainer {
     /// Word order of the current epoch (word lists only).
     order: Vec<u32>,
     rng: ChaCha8Rng,
-    /// The batch split over threads; the first holds the summed gradients.
+    /// The batch's shards (fixed by the batch size and the model; run on
+    /// the current rayon pool's threads); the first holds the summed
+    /// gradients.
     shards: Vec<Shard>,
     // Buffers reused every step.
     ws: NetWorkspace<f32>,
@@ -198,7 +196,8 @@ impl Trainer {
         config.validate()?;
         let vocab = data.vocab()?;
         let model = Trainer::net_config(&config, vocab.len());
-        let (t, b, n) = (data.steps(config.seq_len), config.batch, config.shards);
+        let n = shard::shard_rows(config.batch, config.cell.gates(), config.hidden).len();
+        let (t, b) = (data.steps(config.seq_len), config.batch);
         net_training(&model, t, b, n, config.optimizer.moments()).check(data.advice())?;
         let mut net = Net::new(model, config.init, config.seed)?;
         if let Some(v) = config.forget_bias {
@@ -235,7 +234,7 @@ impl Trainer {
             smooth: SmoothLoss::new(0.999),
             order: Vec::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
-            shards: shard::shards_for(&net, b, config.shards),
+            shards: shard::shards_for(&net, b),
             ws: net.workspace(),
             inputs: vec![0; t * b],
             targets: vec![0; t * b],

@@ -278,7 +278,7 @@ impl Seq2SeqTrainer {
     }
 
     /// Save the run into `dir`: `model.safetensors` and
-    /// `state.safetensors` (see [`super::state`]).
+    /// `state.safetensors` (see the `train::state` module).
     pub fn save(&self, dir: &Path) -> Result<()> {
         let progress = Progress {
             iter: self.iter,

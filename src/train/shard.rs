@@ -1,20 +1,71 @@
 //! Data parallelism on the CPU: the batch's rows (streams or words) are
-//! split into shards, each shard runs forward and backward on its own
-//! thread with its own workspace, and the gradients are summed, weighted by
-//! the characters each shard covered. The split and the summation order are
-//! fixed, so a run is reproducible for a given number of shards.
+//! split into shards, each shard runs forward and backward with its own
+//! workspace and gradient buffer, and the gradients are summed in shard
+//! order, weighted by the characters each shard covered.
+//!
+//! The split depends on the batch size and the model alone (see
+//! [`shard_rows`]), never on the number of threads: the shards run on the
+//! threads of the current rayon pool, however many there are (a single
+//! shard runs on the calling thread and its large products use the pool),
+//! and the sums come out the same. So the same command and seed give the same
+//! checkpoint bytes with any `--threads` (on one machine: another CPU may
+//! pick other SIMD kernels).
 
 use std::ops::Range;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use serde::Deserialize;
 
+use super::state::SavedState;
 use crate::cell::SeqInput;
 use crate::data::WordBatch;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layer::loss::Target;
 use crate::model::{Batch, Net, NetWorkspace};
+use crate::tensor::PARALLEL_MIN_MACS;
+
+/// The most rows (streams or words) one shard of a small model takes.
+/// Products of a small model are too small to split over threads, so its
+/// threads share the batch: B = 50 gives four shards (12, 13, 12 and 13
+/// rows), enough for one to four threads. Thinner shards would let more
+/// threads share a batch but cost every machine speed.
+pub(crate) const SMALL_MODEL_ROWS: usize = 16;
+
+/// The most rows one shard of a large model takes. A model is large when
+/// its product with the recurrent weights at each step, over
+/// [`SMALL_MODEL_ROWS`] rows, is big enough to be split over threads by
+/// itself ([`PARALLEL_MIN_MACS`]): its threads share each product rather
+/// than the batch, and its products run far slower when thinner than about
+/// 50 rows (a 2x512 LSTM trained about 30% slower on one thread in shards
+/// of 16 rows than of 64).
+pub(crate) const LARGE_MODEL_ROWS: usize = 64;
+
+/// The rows of each shard of a batch of `b` for a model with `g` gate
+/// blocks of hidden size `h`: contiguous ranges covering `0..b`, sizes
+/// differing by at most 1, each at most [`SMALL_MODEL_ROWS`] or
+/// [`LARGE_MODEL_ROWS`]. The batch and the model decide it, never the
+/// number of threads.
+pub(crate) fn shard_rows(b: usize, g: usize, h: usize) -> Vec<Range<usize>> {
+    let step_macs = SMALL_MODEL_ROWS
+        .saturating_mul(g)
+        .saturating_mul(h)
+        .saturating_mul(h);
+    let most = if step_macs >= PARALLEL_MIN_MACS {
+        LARGE_MODEL_ROWS
+    } else {
+        SMALL_MODEL_ROWS
+    };
+    split_rows(b, b.div_ceil(most))
+}
+
+/// `0..b` in `n` contiguous ranges (clamped to `1..=b`), sizes differing
+/// by at most 1.
+fn split_rows(b: usize, n: usize) -> Vec<Range<usize>> {
+    let n = n.clamp(1, b.max(1));
+    (0..n).map(|s| s * b / n..(s + 1) * b / n).collect()
+}
 
 /// One slice of the batch with everything its thread needs.
 pub(crate) struct Shard {
@@ -33,24 +84,22 @@ pub(crate) struct Shard {
     count: usize,
 }
 
-/// `n` shards over `b` rows: contiguous ranges, sizes differing by at most 1.
-pub(crate) fn shards_for(net: &Net<f32>, b: usize, n: usize) -> Vec<Shard> {
-    let n = n.clamp(1, b);
-    (0..n)
-        .map(|s| {
-            let rows = s * b / n..(s + 1) * b / n;
-            Shard {
-                carry: vec![0.0; net.config().state_len(rows.len())],
-                rows,
-                ws: net.workspace(),
-                grads: net.zero_grads(),
-                inputs: Vec::new(),
-                targets: Vec::new(),
-                words: WordBatch::default(),
-                rng: ChaCha8Rng::seed_from_u64(0),
-                loss: 0.0,
-                count: 0,
-            }
+/// The shards of a batch of `b` rows (see [`shard_rows`]).
+pub(crate) fn shards_for(net: &Net<f32>, b: usize) -> Vec<Shard> {
+    let c = net.config();
+    shard_rows(b, c.cell.gates(), c.hidden_size)
+        .into_iter()
+        .map(|rows| Shard {
+            carry: vec![0.0; net.config().state_len(rows.len())],
+            rows,
+            ws: net.workspace(),
+            grads: net.zero_grads(),
+            inputs: Vec::new(),
+            targets: Vec::new(),
+            words: WordBatch::default(),
+            rng: ChaCha8Rng::seed_from_u64(0),
+            loss: 0.0,
+            count: 0,
         })
         .collect()
 }
@@ -132,9 +181,10 @@ pub(crate) enum Work<'a> {
     Words(&'a [&'a (Vec<u32>, Vec<u32>)]),
 }
 
-/// Run every shard on `work` (in parallel when there are several), then sum
-/// the gradients into the first shard's buffer, weighted by the characters
-/// each covered. Returns the mean loss and the characters covered.
+/// Run every shard on `work` (on the current rayon pool's threads when
+/// there are several), then sum the gradients into the first shard's
+/// buffer, weighted by the characters each covered. Returns the mean loss
+/// and the characters covered.
 pub(crate) fn step(
     shards: &mut [Shard],
     net: &Net<f32>,
@@ -154,6 +204,7 @@ pub(crate) fn step(
         Work::Words(picked) => s.words_step(net, picked),
     };
     match shards {
+        // On this thread, so that its large products may use the others.
         [one] => run(one)?,
         _ => shards
             .par_iter_mut()
@@ -163,17 +214,169 @@ pub(crate) fn step(
     }
     let total: usize = shards.iter().map(|s| s.count).sum();
     let loss = shards.iter().map(|s| s.loss * s.count as f64).sum::<f64>() / total.max(1) as f64;
-    if let [first, rest @ ..] = shards
-        && !rest.is_empty()
-    {
-        let w0 = first.count as f32 / total.max(1) as f32;
-        first.grads.iter_mut().for_each(|g| *g *= w0);
-        for s in rest.iter() {
-            let w = s.count as f32 / total.max(1) as f32;
-            for (g, &o) in first.grads.iter_mut().zip(&s.grads) {
-                *g += w * o;
+    sum_grads(shards, total);
+    Ok((loss, total))
+}
+
+/// Parameters per task when the gradients are summed in parallel.
+const SUM_CHUNK: usize = 1 << 15;
+
+/// Sum the shards' gradients into the first one's buffer, each weighted by
+/// its share of the `total` characters. Every parameter is summed in shard
+/// order; the parameters are split over threads, which cannot change a
+/// result.
+fn sum_grads(shards: &mut [Shard], total: usize) {
+    let Some((first, rest)) = shards.split_first_mut() else {
+        return;
+    };
+    if rest.is_empty() {
+        return;
+    }
+    let total = total.max(1) as f32;
+    let w0 = first.count as f32 / total;
+    let rest: &[Shard] = rest;
+    first
+        .grads
+        .par_chunks_mut(SUM_CHUNK)
+        .enumerate()
+        .for_each(|(c, g)| {
+            let at = c * SUM_CHUNK;
+            g.iter_mut().for_each(|x| *x *= w0);
+            for s in rest {
+                let w = s.count as f32 / total;
+                for (x, &o) in g.iter_mut().zip(&s.grads[at..]) {
+                    *x += w * o;
+                }
+            }
+        });
+}
+
+/// The setting that runs saved while the split followed `--threads` have
+/// in their saved settings (`shards`, the thread count); newer runs do not.
+#[derive(Deserialize)]
+struct ThreadDependentRun {
+    #[serde(default)]
+    shards: Option<usize>,
+}
+
+/// An error for a run saved while its results depended on `--threads`:
+/// this version sums its gradients in another order, so it could not
+/// continue the run exactly.
+pub(crate) fn refuse_thread_dependent_run(state: &SavedState) -> Result<()> {
+    match state.config::<ThreadDependentRun>()?.shards {
+        Some(n) => Err(Error::Checkpoint(format!(
+            "{}: this run was saved by an older recur whose results depended on --threads (it ran on {n}); this version cannot continue it exactly. Its model.safetensors still samples and evaluates, or start a new run with --overwrite",
+            state.file.path().display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The shards' carried states as one state of the whole batch, laid out as
+/// a single shard's (`h (L·D, B, H)`, then `c` for the LSTM, with `h`
+/// hidden values per row): what a save stores, whatever the split.
+pub(crate) fn joined_carry(shards: &[Shard], h: usize) -> Vec<f32> {
+    let ranges: Vec<Range<usize>> = shards.iter().map(|s| s.rows.clone()).collect();
+    let split: Vec<f32> = shards.iter().flat_map(|s| s.carry.clone()).collect();
+    relayout(&split, &ranges, &split_rows(batch_rows(&ranges), 1), h)
+}
+
+/// Set the shards' carried states from a state of the whole batch (see
+/// [`joined_carry`]) holding as many values as theirs.
+pub(crate) fn split_carry(shards: &mut [Shard], saved: &[f32], h: usize) {
+    let ranges: Vec<Range<usize>> = shards.iter().map(|s| s.rows.clone()).collect();
+    let split = relayout(saved, &split_rows(batch_rows(&ranges), 1), &ranges, h);
+    let mut rest = &split[..];
+    for s in shards {
+        let (mine, more) = rest.split_at(s.carry.len());
+        s.carry.copy_from_slice(mine);
+        rest = more;
+    }
+}
+
+fn batch_rows(ranges: &[Range<usize>]) -> usize {
+    ranges.last().map_or(0, |r| r.end)
+}
+
+/// `state`, split by rows over `from` (each range's block `(planes, rows,
+/// h)` after the one before), split over `to` instead.
+fn relayout(state: &[f32], from: &[Range<usize>], to: &[Range<usize>], h: usize) -> Vec<f32> {
+    let b = batch_rows(from);
+    let planes = state.len().checked_div(b * h).unwrap_or(0);
+    let mut out = vec![0.0; state.len()];
+    for p in 0..planes {
+        for i in 0..b {
+            let (s, d) = (row_at(from, planes, h, p, i), row_at(to, planes, h, p, i));
+            out[d..d + h].copy_from_slice(&state[s..s + h]);
+        }
+    }
+    out
+}
+
+/// Where row `i` of plane `p` starts in a state split over `ranges`.
+fn row_at(ranges: &[Range<usize>], planes: usize, h: usize, p: usize, i: usize) -> usize {
+    let r = ranges
+        .iter()
+        .find(|r| r.contains(&i))
+        .expect("the ranges cover every row");
+    planes * h * r.start + (p * r.len() + i - r.start) * h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_split_follows_the_batch_and_the_model() {
+        let sizes = |b, g, h| {
+            let r = shard_rows(b, g, h);
+            assert_eq!((r[0].start, r[r.len() - 1].end), (0, b));
+            assert!(r.windows(2).all(|w| w[0].end == w[1].start));
+            r.iter().map(|r| r.len()).collect::<Vec<_>>()
+        };
+        // A 128-unit LSTM: shards of up to 16 rows.
+        assert_eq!(sizes(1, 4, 128), [1]);
+        assert_eq!(sizes(16, 4, 128), [16]);
+        assert_eq!(sizes(17, 4, 128), [8, 9]);
+        assert_eq!(sizes(50, 4, 128), [12, 13, 12, 13]);
+        // A 512-unit LSTM (and a 256-unit one): up to 64.
+        assert_eq!(sizes(64, 4, 512), [64]);
+        assert_eq!(sizes(100, 4, 256), [50, 50]);
+        assert_eq!(sizes(50, 3, 256), [12, 13, 12, 13]);
+        for b in 1..300 {
+            for (g, h) in [(1, 100), (4, 512), (3, 1 << 40)] {
+                let s = sizes(b, g, h);
+                assert!(s.iter().all(|&n| (1..=LARGE_MODEL_ROWS).contains(&n)));
             }
         }
     }
-    Ok((loss, total))
+
+    #[test]
+    fn relayout_moves_rows_between_splits() {
+        // 2 planes, 5 rows, h = 3: value = 100·plane + 10·row + unit.
+        let (planes, b, h) = (2, 5, 3);
+        let whole: Vec<f32> = (0..planes * b * h)
+            .map(|j| (100 * (j / (b * h)) + 10 * (j / h % b) + j % h) as f32)
+            .collect();
+        let two = split_rows(b, 2); // rows 0..2 and 2..5
+        let split = relayout(&whole, &split_rows(b, 1), &two, h);
+        // The first shard's block: plane 0 rows 0, 1, then plane 1 rows 0, 1.
+        assert_eq!(
+            split[..12],
+            [
+                0., 1., 2., 10., 11., 12., 100., 101., 102., 110., 111., 112.
+            ]
+        );
+        assert_eq!(relayout(&split, &two, &split_rows(b, 1), h), whole);
+        let three = split_rows(b, 3);
+        assert_eq!(
+            relayout(
+                &relayout(&split, &two, &three, h),
+                &three,
+                &split_rows(b, 1),
+                h
+            ),
+            whole
+        );
+    }
 }

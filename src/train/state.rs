@@ -25,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::data::fingerprint;
 use super::log::SmoothLoss;
+use super::shard;
 use super::{TrainConfig, TrainData, Trainer};
 use crate::checkpoint::{self, Contents, Loaded, TensorData};
 use crate::error::{Error, Result};
@@ -206,12 +207,7 @@ impl Trainer {
             config_json: serde_json::to_string(&self.config).expect("config serializes"),
             run_id: self.run_id(),
         };
-        // The shards' carried states, in shard order.
-        let carry: Vec<f32> = self
-            .shards
-            .iter()
-            .flat_map(|s| s.carry.iter().copied())
-            .collect();
+        let carry = shard::joined_carry(&self.shards, self.config.hidden);
         let extra = vec![
             ("carry", vec![carry.len()], TensorData::F32(&carry)),
             (
@@ -239,6 +235,7 @@ impl Trainer {
     pub fn resume(dir: &Path, data: TrainData) -> Result<Self> {
         let state = SavedState::open(dir)?;
         let config: TrainConfig = state.config()?;
+        shard::refuse_thread_dependent_run(&state)?;
         state.check_data(data.fingerprint(), "--corpus/--words")?;
         let ckpt = checkpoint::load_model(state.file.path())?;
         let vocab = data.vocab()?;
@@ -260,12 +257,7 @@ impl Trainer {
         )?;
         let n_carry: usize = t.shards.iter().map(|s| s.carry.len()).sum();
         let carry = state.file.f32("carry", &[n_carry])?;
-        let mut rest = &carry[..];
-        for s in &mut t.shards {
-            let (mine, more) = rest.split_at(s.carry.len());
-            s.carry.copy_from_slice(mine);
-            rest = more;
-        }
+        shard::split_carry(&mut t.shards, &carry, t.config.hidden);
         let order_len = match &t.data {
             super::Prepared::Words { train, .. } if state.iter > 0 => train.len(),
             _ => 0,

@@ -15,9 +15,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cell::SeqInput;
+use super::glyph;
+use super::input::{Input, run};
 use crate::checkpoint::write_atomic;
 use crate::data::CharVocab;
+use crate::data::vocab::{END, START};
 use crate::error::{Error, Result};
 use crate::model::Net;
 
@@ -97,13 +99,45 @@ pub const MAX_CHARS: usize = 100_000;
 /// 70 MB of page.
 pub const MAX_VALUES: usize = 10_000_000;
 
-/// Write the page for `text` (its first `max_chars` characters) to `out`,
-/// which must be named `.html` (or `.htm`). Pages past [`MAX_CHARS`]
-/// characters or [`MAX_VALUES`] activations are refused.
+/// A character as the page shows it: a word list's START marker as ▸ on
+/// a new line (after the first word), its END marker as ■, anything else
+/// as itself.
+fn shown(c: char, first: bool) -> String {
+    match c {
+        START if !first => format!("\n{}", glyph(c)),
+        START | END => glyph(c),
+        c => c.to_string(),
+    }
+}
+
+/// The 5 most likely next characters after `logits`, with probabilities
+/// rounded to 3 decimals.
+fn top_five(logits: &[f32], vocab: &CharVocab) -> Vec<(String, f32)> {
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let e: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
+    let sum: f32 = e.iter().sum();
+    let mut order: Vec<usize> = (0..e.len()).collect();
+    order.sort_by(|&a, &b| e[b].total_cmp(&e[a]));
+    order
+        .iter()
+        .take(5)
+        .map(|&i| {
+            (
+                shown(vocab.char(i as u32).unwrap_or('?'), true),
+                ((e[i] / sum) * 1000.0).round() / 1000.0,
+            )
+        })
+        .collect()
+}
+
+/// Write the page for `input` (its first `max_chars` characters; for a
+/// word list, each word from its START marker, the markers counted) to
+/// `out`, which must be named `.html` (or `.htm`). Pages past
+/// [`MAX_CHARS`] characters or [`MAX_VALUES`] activations are refused.
 pub fn write_page(
     net: &Net<f32>,
     vocab: &CharVocab,
-    text: &str,
+    input: &Input,
     max_chars: usize,
     out: &Path,
 ) -> Result<()> {
@@ -117,13 +151,18 @@ pub fn write_page(
             out.display()
         )));
     }
-    let tokens = vocab.encode(text)?;
-    let n = tokens.len().min(max_chars);
+    let seqs = input.sequences(vocab)?;
+    let words = input.is_words();
+    let n = seqs
+        .iter()
+        .map(|s| s.inputs.len())
+        .sum::<usize>()
+        .min(max_chars);
     if n < 2 {
         return Err(Error::Data("the text needs at least two characters".into()));
     }
     let c = net.config();
-    let (layers, width, v) = (c.layers, c.stack().output_size(), vocab.len());
+    let (layers, width) = (c.layers, c.stack().output_size());
     let per_char = layers.saturating_mul(width).max(1);
     let most = MAX_CHARS.min(MAX_VALUES / per_char).max(2);
     if n > most {
@@ -131,51 +170,46 @@ pub fn write_page(
             "a page of {n} characters is more than a browser can show with this model ({layers} × {width} activations each); use --max-chars {most} or less"
         )));
     }
-    let mut ws = net.workspace();
-    let mut state = vec![0.0; c.state_len(1)];
     let mut acts: Vec<Vec<Vec<f32>>> = vec![Vec::with_capacity(n); layers];
     let mut top5 = Vec::with_capacity(n);
-    for chunk in tokens[..n].chunks(256) {
-        net.forward(
-            SeqInput::Tokens(chunk),
-            Some(&state),
-            chunk.len(),
-            1,
-            &mut ws,
-        )?;
-        for (l, a) in acts.iter_mut().enumerate() {
-            a.extend(ws.layer_outputs(l).chunks_exact(width).map(|u| {
-                u.iter()
-                    .map(|x| (x * 1000.0).round() / 1000.0)
-                    .collect::<Vec<f32>>()
-            }));
+    let mut read: Vec<u32> = Vec::with_capacity(n);
+    for seq in &seqs {
+        let want = (n - read.len()).min(seq.inputs.len());
+        if want == 0 {
+            break;
         }
-        for logits in ws.outputs().chunks_exact(v) {
-            let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-            let e: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
-            let sum: f32 = e.iter().sum();
-            let mut order: Vec<usize> = (0..v).collect();
-            order.sort_by(|&a, &b| e[b].total_cmp(&e[a]));
-            top5.push(
-                order
-                    .iter()
-                    .take(5)
-                    .map(|&i| {
-                        (
-                            vocab.char(i as u32).unwrap_or('?').to_string(),
-                            ((e[i] / sum) * 1000.0).round() / 1000.0,
-                        )
-                    })
-                    .collect(),
+        // A word runs whole, as in training; running text only as far as needed.
+        let steps = if words {
+            &seq.inputs[..]
+        } else {
+            &seq.inputs[..want]
+        };
+        run(net, steps, words, |ws, range| {
+            let keep = range.end.min(want).saturating_sub(range.start);
+            for (l, a) in acts.iter_mut().enumerate() {
+                a.extend(ws.layer_outputs(l).chunks_exact(width).take(keep).map(|u| {
+                    u.iter()
+                        .map(|x| (x * 1000.0).round() / 1000.0)
+                        .collect::<Vec<f32>>()
+                }));
+            }
+            top5.extend(
+                ws.outputs()
+                    .chunks_exact(vocab.len())
+                    .take(keep)
+                    .map(|logits| top_five(logits, vocab)),
             );
-        }
-        state.copy_from_slice(ws.final_state());
+            Ok(())
+        })?;
+        read.extend_from_slice(&seq.inputs[..want]);
     }
-    let chars: Vec<char> = tokens[..n]
+    let chars: Vec<char> = read.iter().map(|&t| vocab.char(t).unwrap_or('?')).collect();
+    // Position in a word counts from its START, as from a line's start.
+    let lines: Vec<char> = chars
         .iter()
-        .map(|&t| vocab.char(t).unwrap_or('?'))
+        .map(|&c| if c == START { '\n' } else { c })
         .collect();
-    let feats = features(&chars);
+    let feats = features(&lines);
     let selective = FEATURES
         .iter()
         .zip(&feats)
@@ -195,7 +229,11 @@ pub fn write_page(
         })
         .collect();
     let page = Page {
-        text: chars.iter().map(char::to_string).collect(),
+        text: chars
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| shown(c, i == 0))
+            .collect(),
         acts,
         top5,
         selective,

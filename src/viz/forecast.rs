@@ -1,18 +1,22 @@
-//! A forecast against its history and, where known, the truth.
+//! A forecast against its history and, where known, the truth, the legend
+//! beside the chart.
 
 use std::path::Path;
 
 use plotters::prelude::*;
 
+use super::legend::{self, Entry, Swatch};
 use super::{ensure_font, format_of};
 use crate::error::Result;
 
-/// Picture size in pixels.
-pub const SIZE: (u32, u32) = (900, 420);
+/// Picture size in pixels: the chart left, the legend in the right
+/// [`legend::WIDTH`] pixels.
+pub const SIZE: (u32, u32) = (1100, 420);
 
 /// Draw `history` (steps `start..start+len`), `truth` and `forecast` (both
 /// from step `from`) of one series to `out` (PNG or SVG); with `times`, the
-/// x axis is labelled with the series' time column.
+/// x axis is labelled with the series' time column (give it cells past the
+/// series' end, continued, to label the forecast's steps).
 #[allow(clippy::too_many_arguments)]
 pub fn draw(
     out: &Path,
@@ -49,17 +53,24 @@ fn paint<DB: DrawingBackend>(
     });
     let pad = ((hi - lo) * 0.05).max(1e-6);
     let end = (from + truth.len().max(forecast.len())).max(start + history.len()) as f64;
-    let mut chart = ChartBuilder::on(root)
+    let (area, strip) = legend::split(root);
+    let mut chart = ChartBuilder::on(&area)
         .caption(
             format!("{name}: history, truth and forecast"),
             ("sans-serif", 18),
         )
         .margin(12)
+        .margin_right(28)
         .x_label_area_size(36)
         .y_label_area_size(56)
         .build_cartesian_2d(start as f64..end, (lo - pad)..(hi + pad))?;
-    let label = |x: &f64| match times.and_then(|t| t.get(x.round().max(0.0) as usize)) {
-        Some(t) => t.clone(),
+    // With a time column, a tick it does not reach stays blank rather than
+    // switching to a row number.
+    let label = |x: &f64| match times {
+        Some(t) => t
+            .get(x.round().max(0.0) as usize)
+            .cloned()
+            .unwrap_or_default(),
         None => format!("{x:.0}"),
     };
     chart
@@ -77,25 +88,19 @@ fn paint<DB: DrawingBackend>(
     };
     let series = [
         ("history", line(history, start), BLACK),
-        ("truth", line(truth, from), GREEN),
+        ("truth", line(truth, from), RGBColor(44, 160, 44)),
         ("forecast", line(forecast, from), RED),
     ];
+    let mut entries = Vec::new();
     for (label, pts, colour) in series {
         if pts.is_empty() {
             continue;
         }
-        chart
-            .draw_series(LineSeries::new(pts, colour.stroke_width(2)))?
-            .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-            });
+        chart.draw_series(LineSeries::new(pts, colour.stroke_width(2)))?;
+        entries.push(Entry {
+            label: label.into(),
+            swatch: Swatch::Line(colour.to_rgba()),
+        });
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()?;
-    Ok(())
+    legend::draw(&strip, 36, None, &entries)
 }

@@ -1,16 +1,18 @@
 //! Loss curves from training logs (JSON lines, as `recur train --log`
 //! writes them): training and validation loss of several runs overlaid,
-//! against iterations or seconds.
+//! against iterations or seconds, the legend beside the chart.
 
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
+use super::legend::{self, Entry, Swatch};
 use super::{ensure_font, format_of};
 use crate::error::{Error, Result};
 
-/// Picture size in pixels.
-pub const SIZE: (u32, u32) = (900, 560);
+/// Picture size in pixels: the chart left, the legend in the right
+/// [`legend::WIDTH`] pixels.
+pub const SIZE: (u32, u32) = (1100, 560);
 
 /// The x axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +83,16 @@ pub fn read_run(path: &Path, axis: Axis) -> Result<Run> {
     Ok(run)
 }
 
+/// The label of an x-axis tick at `x` on a chart spanning `span`:
+/// iterations are whole numbers ("500", not "500.0"), and so are seconds
+/// past a span of 10.
+pub fn tick_label(axis: Axis, span: f64, x: f64) -> String {
+    match axis {
+        Axis::Seconds if span < 10.0 => format!("{x:.1}"),
+        _ => format!("{x:.0}"),
+    }
+}
+
 /// Draw the runs of `logs` to `out` (PNG or SVG by extension).
 pub fn draw(logs: &[PathBuf], axis: Axis, out: &Path) -> Result<()> {
     format_of(out)?; // a bad extension fails before any work
@@ -109,12 +121,16 @@ fn paint<DB: DrawingBackend>(
         (a.min(p.1), b.max(p.1))
     });
     let pad = ((y1 - y0) * 0.05).max(1e-3);
-    let mut chart = ChartBuilder::on(root)
+    let (area, strip) = legend::split(root);
+    let x1 = x1.max(x0 + 1.0);
+    let mut chart = ChartBuilder::on(&area)
         .caption("loss (nats/char)", ("sans-serif", 20))
         .margin(12)
+        .margin_right(28)
         .x_label_area_size(40)
         .y_label_area_size(56)
-        .build_cartesian_2d(x0..x1.max(x0 + 1.0), (y0 - pad)..(y1 + pad))?;
+        .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))?;
+    let ticks = |x: &f64| tick_label(axis, x1 - x0, *x);
     chart
         .configure_mesh()
         .x_desc(match axis {
@@ -122,37 +138,31 @@ fn paint<DB: DrawingBackend>(
             Axis::Seconds => "seconds",
         })
         .y_desc("loss")
+        .x_label_formatter(&ticks)
         .label_style(("sans-serif", 14))
         .draw()?;
+    let mut entries = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let colour = Palette99::pick(i).to_rgba();
-        chart
-            .draw_series(LineSeries::new(
-                run.train.iter().copied(),
-                colour.stroke_width(2),
-            ))?
-            .label(format!("{} train", run.name))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-            });
+        chart.draw_series(LineSeries::new(
+            run.train.iter().copied(),
+            colour.stroke_width(2),
+        ))?;
+        entries.push(Entry {
+            label: format!("{} train", run.name),
+            swatch: Swatch::Line(colour),
+        });
         if !run.val.is_empty() {
-            chart
-                .draw_series(LineSeries::new(
-                    run.val.iter().copied(),
-                    colour.mix(0.5).stroke_width(2),
-                ))?
-                .label(format!("{} validation", run.name))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], colour.mix(0.5).stroke_width(2))
-                });
+            chart.draw_series(LineSeries::new(
+                run.val.iter().copied(),
+                colour.mix(0.5).stroke_width(2),
+            ))?;
             chart.draw_series(run.val.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+            entries.push(Entry {
+                label: format!("{} validation", run.name),
+                swatch: Swatch::Line(colour.mix(0.5)),
+            });
         }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()?;
-    Ok(())
+    legend::draw(&strip, 40, None, &entries)
 }

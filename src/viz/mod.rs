@@ -25,6 +25,8 @@ pub(crate) use render;
 pub mod activations;
 pub mod forecast;
 pub mod heatmap;
+pub mod input;
+pub mod legend;
 pub mod loss;
 pub mod probs;
 pub mod tsne;
@@ -47,6 +49,34 @@ pub(crate) fn ensure_font() {
             dejavu::sans::regular(),
         );
     });
+}
+
+/// The width in pixels of `text` in the bundled font at `size` pixels (an
+/// estimate of 0.6 × size per character if the font cannot measure it).
+pub fn text_width(text: &str, size: u32) -> u32 {
+    use plotters::style::IntoFont;
+    ensure_font();
+    ("sans-serif", size)
+        .into_font()
+        .box_size(text)
+        .map(|(w, _)| w)
+        .unwrap_or_else(|_| (text.chars().count() as u32 * size * 3).div_ceil(5))
+}
+
+/// A printable name for a character in a picture: white space spelled
+/// out (␣ space, ⏎ newline, ⇥ tab), a word list's markers as ▸ (START,
+/// the start of a word) and ■ (END, the end of a word), other control
+/// characters as `?`.
+pub fn glyph(c: char) -> String {
+    match c {
+        ' ' => "␣".into(),
+        '\n' => "⏎".into(),
+        '\t' => "⇥".into(),
+        crate::data::vocab::START => "▸".into(),
+        crate::data::vocab::END => "■".into(),
+        c if c.is_control() => "?".into(),
+        c => c.to_string(),
+    }
 }
 
 /// The image format a path asks for.

@@ -26,7 +26,8 @@
 # Built with `cargo fuzz build -O -a`: optimized, with debug assertions and
 # overflow checks, so an integer overflow is a panic, hence a failure.
 #
-# Corpora: seeds/TARGET (hand-written valid inputs), corpus/TARGET (the
+# Corpora: seeds/TARGET (hand-written valid inputs; seeds/checkpoint is
+# trained by tests/fuzz_regressions.rs before each run, not committed), corpus/TARGET (the
 # committed minimized corpus), regressions/TARGET (inputs that once failed;
 # tests/fuzz_regressions.rs replays all three) and work/TARGET (the working
 # corpus, not committed). Logs go to fuzz/logs/TARGET.log; crash inputs to
@@ -66,6 +67,14 @@ fuzz_one() {
     return $rc
 }
 
+# Train the checkpoint seeds (small model files of every kind) into
+# seeds/checkpoint with the test that replays them; model files are not
+# committed.
+checkpoint_seeds() {
+    RECUR_FUZZ_SEEDS="$PWD/seeds/checkpoint" \
+        cargo test --release --manifest-path ../Cargo.toml --test fuzz_regressions checkpoint_inputs -q
+}
+
 cmd=${1:-run}
 shift || true
 case $cmd in
@@ -77,6 +86,7 @@ run)
         shift
     fi
     mkdir -p logs
+    if targets "$@" | grep -qx checkpoint; then checkpoint_seeds; fi
     cargo fuzz build -O -a
     status=0
     for t in $(targets "$@"); do
@@ -87,6 +97,7 @@ run)
     exit $status
     ;;
 merge)
+    if targets "$@" | grep -qx checkpoint; then checkpoint_seeds; fi
     for t in $(targets "$@"); do
         rm -rf "corpus/$t.new"
         mkdir -p "corpus/$t.new"

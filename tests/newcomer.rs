@@ -3,18 +3,15 @@
 
 use std::process::{Command, Output};
 
-fn recur(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recur"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::recur;
 
+/// Assert success; the standard output.
 #[track_caller]
 fn ok(o: &Output) -> String {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    cli::assert_ok(o);
+    cli::stdout(o)
 }
 
 #[test]

@@ -11,61 +11,9 @@ use std::time::{Duration, Instant};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// A temporary folder, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("recur-safety-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn recur<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recur"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn p(path: &Path) -> String {
-    path.to_str().unwrap().to_string()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_ok(o: &Output) {
-    assert!(o.status.success(), "expected success:\n{}", stderr(o));
-}
-
-/// A failure with one `error:` line naming every keyword.
-#[track_caller]
-fn assert_fails(o: &Output, keywords: &[&str]) -> String {
-    let err = stderr(o);
-    assert!(!o.status.success(), "expected a failure:\n{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    for k in keywords {
-        assert!(lines[0].contains(k), "should mention {k:?}: {}", lines[0]);
-    }
-    lines[0].to_string()
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::{TempDir, assert_fails, assert_ok, p, recur, stderr};
 
 /// About 4 KB of text drawn from a small vocabulary of words.
 fn corpus(dir: &TempDir) -> PathBuf {
@@ -539,7 +487,7 @@ fn a_log_that_is_a_folder_fails_before_training() {
     let d = TempDir::new("logdir");
     let corpus = corpus(&d);
     let out = d.path("run");
-    let o = train(&corpus, &out, &["--log", &p(&d.0)]);
+    let o = train(&corpus, &out, &["--log", &d.arg("")]);
     assert_fails(&o, &["--log", "folder"]);
     assert!(!stderr(&o).contains("training "), "{}", stderr(&o));
     assert!(!out.join("model.safetensors").exists());

@@ -84,6 +84,36 @@ impl CellKind {
     }
 }
 
+impl std::str::FromStr for CellKind {
+    type Err = crate::error::Error;
+
+    /// `rnn` (tanh; pick relu with the activation separately), `lstm` or
+    /// `gru`: the one place a cell name is read.
+    fn from_str(s: &str) -> crate::error::Result<Self> {
+        match s {
+            "rnn" => Ok(CellKind::Rnn(Activation::Tanh)),
+            "lstm" => Ok(CellKind::Lstm),
+            "gru" => Ok(CellKind::Gru),
+            other => Err(crate::error::Error::Config(format!(
+                "unknown cell '{other}': choose one of {}",
+                CellKind::NAMES.join(", ")
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for CellKind {
+    /// The name [`CellKind::from_str`](std::str::FromStr) reads, with the
+    /// activation of a vanilla RNN: `rnn (tanh)`, `lstm`, `gru`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CellKind::Rnn(Activation::Tanh) => f.write_str("rnn (tanh)"),
+            CellKind::Rnn(Activation::Relu) => f.write_str("rnn (relu)"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
 /// Borrowed weights of one cell (one layer, one direction). `G·H` rows:
 /// `w_ih: (G·H, I)`, `w_hh: (G·H, H)`, `b_ih: (G·H)`, `b_hh: (G·H)` (empty
 /// for the vanilla RNN, whose single bias is `b_ih`).

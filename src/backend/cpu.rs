@@ -1,15 +1,153 @@
-//! The CPU reference backend: plain loops the compiler vectorizes, and the
-//! `gemm` crate for matrix products.
+//! The CPU reference backend: buffers are `Vec<S>`, views are slices,
+//! kernels are plain loops the compiler vectorizes, and the `gemm` crate
+//! does matrix products.
 
-use super::{Activation, Backend, IGNORE, cells};
-use crate::tensor::{Scalar, Trans, matmul, sum};
+use super::{Activation, Backend, IGNORE, RowKernel};
+use crate::tensor::{SMALL_M, Scalar, Trans, matmul, sum};
 
 /// The CPU backend (stateless; threads for large GEMMs follow
 /// [`crate::tensor::set_threads`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu;
 
+/// Rows of `x` that are padding at step `s` (`lengths[r] <= s`), each as
+/// its range in a `(B, n)` buffer.
+fn padded(lengths: &[usize], s: usize, n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    lengths
+        .iter()
+        .enumerate()
+        .filter(move |&(_, &len)| s >= len)
+        .map(move |(r, _)| r * n..(r + 1) * n)
+}
+
 impl<S: Scalar> Backend<S> for Cpu {
+    type Buf = Vec<S>;
+    type Ref<'a> = &'a [S];
+    type Mut<'a> = &'a mut [S];
+
+    fn resize(&self, buf: &mut Vec<S>, len: usize) {
+        buf.resize(len, S::zero());
+    }
+
+    #[inline]
+    fn buf_len(buf: &Vec<S>) -> usize {
+        buf.len()
+    }
+
+    fn upload(&self, host: &[S]) -> Vec<S> {
+        host.to_vec()
+    }
+
+    fn download(&self, src: &[S], dst: &mut [S]) {
+        dst.copy_from_slice(src);
+    }
+
+    #[inline]
+    fn host_view<'a>(&self, host: &'a [S], _staging: &'a mut Vec<S>) -> &'a [S] {
+        host
+    }
+
+    fn write_from_host(&self, dst: &mut [S], mut f: impl FnMut() -> S) {
+        dst.iter_mut().for_each(|v| *v = f());
+    }
+
+    #[inline]
+    fn view(buf: &Vec<S>) -> &[S] {
+        buf
+    }
+
+    #[inline]
+    fn view_mut(buf: &mut Vec<S>) -> &mut [S] {
+        buf
+    }
+
+    #[inline]
+    fn shorten<'a: 'b, 'b>(r: &'a [S]) -> &'b [S] {
+        r
+    }
+
+    #[inline]
+    fn reborrow<'b>(m: &'b mut &mut [S]) -> &'b mut [S] {
+        m
+    }
+
+    #[inline]
+    fn copy(&self, src: &[S], dst: &mut [S]) {
+        dst.copy_from_slice(src);
+    }
+
+    #[inline]
+    fn fill(&self, dst: &mut [S], value: S) {
+        dst.fill(value);
+    }
+
+    fn add(&self, src: &[S], dst: &mut [S]) {
+        for (o, &v) in dst.iter_mut().zip(src) {
+            *o += v;
+        }
+    }
+
+    fn mul(&self, src: &[S], dst: &mut [S]) {
+        for (o, &v) in dst.iter_mut().zip(src) {
+            *o *= v;
+        }
+    }
+
+    fn mul_into(&self, a: &[S], b: &[S], dst: &mut [S]) {
+        for ((o, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+            *o = x * y;
+        }
+    }
+
+    fn copy_block(&self, rows: usize, width: usize, src: (&[S], usize), dst: (&mut [S], usize)) {
+        let ((src, ss), (dst, ds)) = (src, dst);
+        for r in 0..rows {
+            dst[r * ds..r * ds + width].copy_from_slice(&src[r * ss..r * ss + width]);
+        }
+    }
+
+    fn set_padded_rows(&self, lengths: &[usize], s: usize, src: Option<&[S]>, dst: &mut [S]) {
+        let n = dst.len() / lengths.len().max(1);
+        for r in padded(lengths, s, n) {
+            match src {
+                Some(src) => dst[r.clone()].copy_from_slice(&src[r]),
+                None => dst[r].fill(S::zero()),
+            }
+        }
+    }
+
+    fn add_padded_rows(&self, lengths: &[usize], s: usize, src: &[S], dst: &mut [S]) {
+        let n = dst.len() / lengths.len().max(1);
+        for r in padded(lengths, s, n) {
+            for (o, &v) in dst[r.clone()].iter_mut().zip(&src[r]) {
+                *o += v;
+            }
+        }
+    }
+
+    #[inline]
+    fn rows<const N: usize, const M: usize>(
+        &self,
+        kernel: &impl RowKernel<S, N, M>,
+        rows: usize,
+        ins: [&[S]; N],
+        mut outs: [&mut [S]; M],
+    ) {
+        let rows = rows.max(1);
+        let in_len = ins.map(|x| x.len() / rows);
+        let out_len: [usize; M] = std::array::from_fn(|k| outs[k].len() / rows);
+        for r in 0..rows {
+            let i = std::array::from_fn(|k| &ins[k][r * in_len[k]..(r + 1) * in_len[k]]);
+            let mut k = 0;
+            let o = outs.each_mut().map(|x| {
+                let n = out_len[k];
+                k += 1;
+                &mut x[r * n..(r + 1) * n]
+            });
+            kernel.row(i, o);
+        }
+    }
+
     #[inline]
     fn matmul(
         &self,
@@ -26,18 +164,22 @@ impl<S: Scalar> Backend<S> for Cpu {
         matmul(m, n, k, a, ta, b, tb, c, accumulate);
     }
 
-    fn transpose(&self, rows: usize, cols: usize, src: &[S], dst: &mut [S]) {
-        // 16×16 tiles keep both sides in cache lines.
-        const TILE: usize = 16;
-        for i0 in (0..rows).step_by(TILE) {
-            for j0 in (0..cols).step_by(TILE) {
-                for i in i0..(i0 + TILE).min(rows) {
-                    for j in j0..(j0 + TILE).min(cols) {
-                        dst[j * rows + i] = src[i * cols + j];
-                    }
-                }
-            }
+    fn recurrent_weight<'a>(
+        &self,
+        rows: usize,
+        g: usize,
+        h: usize,
+        w_hh: &'a [S],
+        scratch: &'a mut Vec<S>,
+    ) -> (&'a [S], Trans) {
+        // One to a few rows take dot products with W_hh's rows directly;
+        // more multiply by a row-major W_hhᵀ.
+        if rows <= SMALL_M {
+            return (w_hh, Trans::Yes);
         }
+        scratch.resize(g * h, S::zero());
+        transpose(g, h, w_hh, scratch);
+        (scratch, Trans::No)
     }
 
     fn gather_rows(&self, table: &[S], tokens: &[u32], out: &mut [S]) {
@@ -56,58 +198,6 @@ impl<S: Scalar> Backend<S> for Cpu {
                 *o += g;
             }
         }
-    }
-
-    fn lstm_step(
-        &self,
-        h_size: usize,
-        gates: &mut [S],
-        c_prev: &[S],
-        c: &mut [S],
-        tanh_c: &mut [S],
-        h: &mut [S],
-    ) {
-        cells::lstm_step(h_size, gates, c_prev, c, tanh_c, h);
-    }
-
-    fn lstm_step_backward(
-        &self,
-        h_size: usize,
-        gates: &[S],
-        c_prev: &[S],
-        tanh_c: &[S],
-        dh: &[S],
-        dc: &mut [S],
-        dgates: &mut [S],
-    ) {
-        cells::lstm_step_backward(h_size, gates, c_prev, tanh_c, dh, dc, dgates);
-    }
-
-    fn gru_step(
-        &self,
-        h_size: usize,
-        xg: &[S],
-        gh: &[S],
-        h_prev: &[S],
-        gates: &mut [S],
-        hn: &mut [S],
-        h: &mut [S],
-    ) {
-        cells::gru_step(h_size, xg, gh, h_prev, gates, hn, h);
-    }
-
-    fn gru_step_backward(
-        &self,
-        h_size: usize,
-        gates: &[S],
-        hn: &[S],
-        h_prev: &[S],
-        dh: &[S],
-        dgx: &mut [S],
-        dgh: &mut [S],
-        dprev: &mut [S],
-    ) {
-        cells::gru_step_backward(h_size, gates, hn, h_prev, dh, dgx, dgh, dprev);
     }
 
     fn gather_columns(&self, w: &[S], v: usize, tokens: &[u32], out: &mut [S]) {
@@ -135,6 +225,12 @@ impl<S: Scalar> Backend<S> for Cpu {
             for (o, &b) in row.iter_mut().zip(bias) {
                 *o += b;
             }
+        }
+    }
+
+    fn set_rows(&self, x: &mut [S], bias: &[S]) {
+        for row in x.chunks_exact_mut(bias.len()) {
+            row.copy_from_slice(bias);
         }
     }
 
@@ -204,5 +300,20 @@ impl<S: Scalar> Backend<S> for Cpu {
             d[t] -= scale;
         }
         (loss, count)
+    }
+}
+
+/// `dst = srcᵀ`. `src: (rows, cols)`, `dst: (cols, rows)`.
+fn transpose<S: Copy>(rows: usize, cols: usize, src: &[S], dst: &mut [S]) {
+    // 16×16 tiles keep both sides in cache lines.
+    const TILE: usize = 16;
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                for j in j0..(j0 + TILE).min(cols) {
+                    dst[j * rows + i] = src[i * cols + j];
+                }
+            }
+        }
     }
 }

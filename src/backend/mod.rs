@@ -1,13 +1,25 @@
-//! The [`Backend`] trait: the handful of kernels every recurrent cell is
-//! written against (GEMM, gathers, fused pointwise activations, reductions,
-//! softmax cross-entropy). [`Cpu`] is the reference implementation.
+//! The [`Backend`] trait: where a model's numbers live and the handful of
+//! kernels every cell and layer is written against (GEMM, gathers,
+//! pointwise row kernels, reductions, softmax cross-entropy). [`Cpu`] is the
+//! reference implementation.
 //!
-//! Buffers are row-major slices; each method states the shapes it expects.
+//! A backend owns its buffers: a [`Backend::Buf`] holds scalars where the
+//! backend keeps them (host memory for the CPU, device memory for a GPU).
+//! Kernels read through shared views ([`Backend::Ref`]) and write through
+//! exclusive ones ([`Backend::Mut`]); a view is a range of one buffer, cut
+//! with [`View::sub`] and [`ViewMut::split`] the way slices are. The host
+//! only sees what it asks for with [`Backend::download`]. For the CPU the
+//! views *are* slices (`&[S]`, `&mut [S]`), so the reference costs nothing.
+//!
+//! Each method states the shapes it expects, row-major.
 
-mod cells;
 mod cpu;
+mod view;
 
 pub use cpu::Cpu;
+pub use view::{View, ViewMut, slot, slot_mut, slot_pair};
+
+use std::fmt::Debug;
 
 use crate::tensor::{Scalar, Trans};
 
@@ -35,8 +47,104 @@ impl std::str::FromStr for Activation {
     }
 }
 
-/// Kernels a model needs from a compute device.
-pub trait Backend<S: Scalar> {
+/// A pointwise kernel over the rows of a batch: `N` inputs and `M` outputs,
+/// each `(B, ·)`, row `r` of every buffer handled by one call of
+/// [`RowKernel::row`] (the CPU's body; a GPU backend would run the same
+/// equations in its own shader language). A cell's fused step maths is one
+/// of these, written in the cell's own file.
+pub trait RowKernel<S, const N: usize, const M: usize>: Sync {
+    /// One row: `ins[k]` and `outs[k]` are row `r` of each buffer.
+    fn row(&self, ins: [&[S]; N], outs: [&mut [S]; M]);
+}
+
+/// Where a model's buffers live and the kernels that work on them.
+///
+/// `Buf` is owned storage; `Ref` and `Mut` are views into one, as `&[S]` and
+/// `&mut [S]` are for the CPU. Kernels never allocate: every output is a
+/// view the caller sized.
+pub trait Backend<S: Scalar>: Clone + Debug + Default + Send + Sync + 'static {
+    /// A buffer of scalars, where this backend keeps them.
+    type Buf: Clone + Debug + Default + Send + Sync;
+    /// A shared view of (part of) a buffer.
+    type Ref<'a>: View;
+    /// An exclusive view of (part of) a buffer.
+    type Mut<'a>: ViewMut<Ref = Self::Ref<'a>>;
+
+    // ---- buffers ----
+
+    /// Resize `buf` to `len` scalars: kept values stay, new ones are zero.
+    fn resize(&self, buf: &mut Self::Buf, len: usize);
+    /// Number of scalars in `buf`.
+    fn buf_len(buf: &Self::Buf) -> usize;
+    /// A buffer holding a copy of `host`.
+    fn upload(&self, host: &[S]) -> Self::Buf;
+    /// Copy `src` to the host: `dst.len() == src.len()`.
+    fn download(&self, src: Self::Ref<'_>, dst: &mut [S]);
+    /// `host` where this backend reads it: in place where it can (the CPU),
+    /// else uploaded into `staging` (resized to fit).
+    fn host_view<'a>(&self, host: &'a [S], staging: &'a mut Self::Buf) -> Self::Ref<'a>;
+    /// Fill `dst` from the host, one value per call of `f`, in order
+    /// (random masks drawn on the host, so that every backend draws the same).
+    fn write_from_host(&self, dst: Self::Mut<'_>, f: impl FnMut() -> S);
+    /// The whole of `buf`, shared.
+    fn view(buf: &Self::Buf) -> Self::Ref<'_>;
+    /// The whole of `buf`, exclusive.
+    fn view_mut(buf: &mut Self::Buf) -> Self::Mut<'_>;
+    /// The same shared view with a shorter lifetime (views are invariant
+    /// in their lifetime, as projections of a generic backend are).
+    fn shorten<'a: 'b, 'b>(r: Self::Ref<'a>) -> Self::Ref<'b>;
+    /// A shorter-lived exclusive view of the same range, so that `m` can be
+    /// passed to one kernel and used again afterwards.
+    fn reborrow<'b>(m: &'b mut Self::Mut<'_>) -> Self::Mut<'b>;
+
+    // ---- copies and elementwise ----
+
+    /// `dst = src` (same length).
+    fn copy(&self, src: Self::Ref<'_>, dst: Self::Mut<'_>);
+    /// `dst = value` everywhere.
+    fn fill(&self, dst: Self::Mut<'_>, value: S);
+    /// `dst += src` (same length).
+    fn add(&self, src: Self::Ref<'_>, dst: Self::Mut<'_>);
+    /// `dst *= src` (same length).
+    fn mul(&self, src: Self::Ref<'_>, dst: Self::Mut<'_>);
+    /// `dst = a ⊙ b` (same lengths).
+    fn mul_into(&self, a: Self::Ref<'_>, b: Self::Ref<'_>, dst: Self::Mut<'_>);
+    /// Copy a block of `rows × width` between row-major buffers of different
+    /// row lengths: `dst[r·dst_stride + j] = src[r·src_stride + j]` for
+    /// `j < width` (the views start at the block's first value). Joins and
+    /// splits the directions of a bidirectional layer.
+    fn copy_block(
+        &self,
+        rows: usize,
+        width: usize,
+        src: (Self::Ref<'_>, usize),
+        dst: (Self::Mut<'_>, usize),
+    );
+    /// Rows of padding at step `s`: for every row `r` with `lengths[r] <= s`,
+    /// `dst[r, :] = src[r, :]` (`Some`) or `0` (`None`). `src, dst: (B, N)`,
+    /// `lengths: (B)`.
+    fn set_padded_rows(
+        &self,
+        lengths: &[usize],
+        s: usize,
+        src: Option<Self::Ref<'_>>,
+        dst: Self::Mut<'_>,
+    );
+    /// `dst[r, :] += src[r, :]` for the rows of padding at step `s` (see
+    /// [`Backend::set_padded_rows`]).
+    fn add_padded_rows(&self, lengths: &[usize], s: usize, src: Self::Ref<'_>, dst: Self::Mut<'_>);
+    /// Run a pointwise kernel over the `rows` rows of its buffers (each
+    /// buffer's row length is its length over `rows`).
+    fn rows<const N: usize, const M: usize>(
+        &self,
+        kernel: &impl RowKernel<S, N, M>,
+        rows: usize,
+        ins: [Self::Ref<'_>; N],
+        outs: [Self::Mut<'_>; M],
+    );
+
+    // ---- products and reductions ----
+
     /// `c (m×n) = [c +] op(a) (m×k) · op(b) (k×n)`; see [`crate::tensor::matmul`].
     #[allow(clippy::too_many_arguments)]
     fn matmul(
@@ -44,106 +152,58 @@ pub trait Backend<S: Scalar> {
         m: usize,
         n: usize,
         k: usize,
-        a: &[S],
+        a: Self::Ref<'_>,
         ta: Trans,
-        b: &[S],
+        b: Self::Ref<'_>,
         tb: Trans,
-        c: &mut [S],
+        c: Self::Mut<'_>,
         accumulate: bool,
     );
 
-    /// `dst = srcᵀ`. `src: (rows, cols)`, `dst: (cols, rows)`.
-    fn transpose(&self, rows: usize, cols: usize, src: &[S], dst: &mut [S]);
+    /// Prepare the recurrent weight `w_hh: (G, H)` for `rows × H` products
+    /// `h_prev · W_hhᵀ` repeated at every step: returns the weight to pass
+    /// to [`Backend::matmul`] as `b` and how to use it. The CPU keeps `W_hh`
+    /// for a few rows and writes `W_hhᵀ (H, G)` into `scratch` for more
+    /// (GEMM kernels would otherwise repack it at every step).
+    fn recurrent_weight<'a>(
+        &self,
+        rows: usize,
+        g: usize,
+        h: usize,
+        w_hh: Self::Ref<'a>,
+        scratch: &'a mut Self::Buf,
+    ) -> (Self::Ref<'a>, Trans);
 
     /// Embedding lookup: `out[r, :] = table[tokens[r], :]`.
     /// `table: (V, D)`, `tokens: (R)`, `out: (R, D)`.
-    fn gather_rows(&self, table: &[S], tokens: &[u32], out: &mut [S]);
+    fn gather_rows(&self, table: Self::Ref<'_>, tokens: &[u32], out: Self::Mut<'_>);
 
     /// Backward of [`Backend::gather_rows`]: `dtable[tokens[r], :] += d[r, :]`.
-    fn scatter_add_rows(&self, d: &[S], tokens: &[u32], dtable: &mut [S]);
-
-    /// LSTM step (hidden size `h_size` = H), PyTorch gate order (i, f, g, o). `gates: (B, 4H)` holds
-    /// the pre-activations on entry and `σ(i), σ(f), tanh(g), σ(o)` on return;
-    /// `c = f·c_prev + i·g`, `tanh_c = tanh(c)`, `h = o·tanh_c`, all `(B, H)`.
-    fn lstm_step(
-        &self,
-        h_size: usize,
-        gates: &mut [S],
-        c_prev: &[S],
-        c: &mut [S],
-        tanh_c: &mut [S],
-        h: &mut [S],
-    );
-
-    /// Backward of [`Backend::lstm_step`]. `dh: (B, H)` is `dL/dh`; `dc: (B, H)`
-    /// is `dL/dc` from the next step on entry and `dL/dc_prev` on return;
-    /// `dgates: (B, 4H)` receives the pre-activation gradients.
-    #[allow(clippy::too_many_arguments)]
-    fn lstm_step_backward(
-        &self,
-        h_size: usize,
-        gates: &[S],
-        c_prev: &[S],
-        tanh_c: &[S],
-        dh: &[S],
-        dc: &mut [S],
-        dgates: &mut [S],
-    );
-
-    /// GRU step (hidden size `h_size` = H), PyTorch's formula. `xg: (B, 3H)` is `W_i x + b_i` and
-    /// `gh: (B, 3H)` is `W_h h_prev + b_h` for (r, z, n):
-    /// `r = σ(xr + hr)`, `z = σ(xz + hz)`, `n = tanh(xn + r·hn)`,
-    /// `h = (1 - z)·n + z·h_prev`. Writes `gates: (B, 3H) = (r, z, n)`,
-    /// `hn: (B, H)` (kept for the backward) and `h: (B, H)`.
-    #[allow(clippy::too_many_arguments)]
-    fn gru_step(
-        &self,
-        h_size: usize,
-        xg: &[S],
-        gh: &[S],
-        h_prev: &[S],
-        gates: &mut [S],
-        hn: &mut [S],
-        h: &mut [S],
-    );
-
-    /// Backward of [`Backend::gru_step`] from `dh: (B, H)`: writes the
-    /// pre-activation gradients of the input side `dgx: (B, 3H)` and of the
-    /// hidden side `dgh: (B, 3H)` (they differ in n: `dgh_n = dgx_n·r`), and
-    /// the direct part of `dL/dh_prev`, `dprev = dh·z` `(B, H)`.
-    #[allow(clippy::too_many_arguments)]
-    fn gru_step_backward(
-        &self,
-        h_size: usize,
-        gates: &[S],
-        hn: &[S],
-        h_prev: &[S],
-        dh: &[S],
-        dgx: &mut [S],
-        dgh: &mut [S],
-        dprev: &mut [S],
-    );
+    fn scatter_add_rows(&self, d: Self::Ref<'_>, tokens: &[u32], dtable: Self::Mut<'_>);
 
     /// One-hot input projection as a gather: `out[r, :] = w[:, tokens[r]]`.
     /// `w: (H, V)`, `tokens: (R)`, `out: (R, H)`.
-    fn gather_columns(&self, w: &[S], v: usize, tokens: &[u32], out: &mut [S]);
+    fn gather_columns(&self, w: Self::Ref<'_>, v: usize, tokens: &[u32], out: Self::Mut<'_>);
 
     /// Backward of [`Backend::gather_columns`]: `dw[:, tokens[r]] += d[r, :]`.
     /// `d: (R, H)`, `tokens: (R)`, `dw: (H, V)`.
-    fn scatter_add_columns(&self, d: &[S], tokens: &[u32], dw: &mut [S], v: usize);
+    fn scatter_add_columns(&self, d: Self::Ref<'_>, tokens: &[u32], dw: Self::Mut<'_>, v: usize);
 
     /// `x[r, :] += bias` for every row. `x: (R, N)`, `bias: (N)`.
-    fn add_bias(&self, x: &mut [S], bias: &[S]);
+    fn add_bias(&self, x: Self::Mut<'_>, bias: Self::Ref<'_>);
+
+    /// `x[r, :] = bias` for every row. `x: (R, N)`, `bias: (N)`.
+    fn set_rows(&self, x: Self::Mut<'_>, bias: Self::Ref<'_>);
 
     /// `db += Σ_r d[r, :]`. `d: (R, N)`, `db: (N)`.
-    fn sum_rows_into(&self, d: &[S], db: &mut [S]);
+    fn sum_rows_into(&self, d: Self::Ref<'_>, db: Self::Mut<'_>);
 
     /// `x = act(x)` in place.
-    fn activate(&self, act: Activation, x: &mut [S]);
+    fn activate(&self, act: Activation, x: Self::Mut<'_>);
 
     /// `d *= act'(·)`, expressed through the activation's output `y`
     /// (`1 - y²` for tanh, `[y > 0]` for relu). `y, d: same shape`.
-    fn activate_backward(&self, act: Activation, y: &[S], d: &mut [S]);
+    fn activate_backward(&self, act: Activation, y: Self::Ref<'_>, d: Self::Mut<'_>);
 
     /// Softmax cross-entropy over rows of `logits (R, V)` against `targets (R)`
     /// (rows whose target is [`IGNORE`] are skipped). Writes
@@ -151,10 +211,10 @@ pub trait Backend<S: Scalar> {
     /// returns the summed loss and the number of counted rows.
     fn softmax_cross_entropy(
         &self,
-        logits: &[S],
+        logits: Self::Ref<'_>,
         v: usize,
         targets: &[u32],
         scale: S,
-        dlogits: &mut [S],
+        dlogits: Self::Mut<'_>,
     ) -> (f64, usize);
 }

@@ -1,7 +1,8 @@
 //! The vanilla (Elman) RNN cell, one step:
 //!
 //! ```text
-//! h_t = act(W_ih x_t + W_hh h_{t-1} + b)        act = tanh or relu
+//! forward:   h_t = act(W_ih x_t + W_hh h_{t-1} + b)        act = tanh or relu
+//! backward:  dg  = dh_t ⊙ act'(·)        (tanh: 1 - h_t², relu: [h_t > 0])
 //! ```
 //!
 //! `W_ih` is min-char-rnn's `Wxh`, `W_hh` is `Whh` and `b` is `bh`. PyTorch
@@ -9,36 +10,44 @@
 //! parameter with a doubled learning rate, so the cell keeps min-char-rnn's
 //! single `bh` and checkpoints write it as `bias_ih` (with a zero `bias_hh`).
 //! The input part `W_ih x_t + b` of every step is computed before the loop
-//! (see [`super::forward`]).
+//! (see [`super::driver`]), and the gradients of the weights from `dg` after
+//! it.
 
-use super::{Activation, Pass, StepWeights};
+use super::{Activation, Cell, HiddenBias, Step, StepBack, StepWeights};
 use crate::backend::Backend;
-use crate::tensor::{Scalar, Trans};
+use crate::tensor::Scalar;
 
-/// `out = act(xg + prev W_hhᵀ)`. `xg, prev, out: (B, H)`.
-pub fn step<S: Scalar, K: Backend<S>>(
-    k: &K,
-    act: Activation,
-    w: &StepWeights<'_, S>,
-    p: &Pass<'_>,
-    xg: &[S],
-    prev: &[S],
-    out: &mut [S],
-) {
-    out.copy_from_slice(xg);
-    k.matmul(p.b, p.h, p.h, prev, Trans::No, w.w, w.trans, out, true);
-    k.activate(act, out);
-}
+/// The vanilla RNN cell with its nonlinearity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rnn(pub Activation);
 
-/// `dg = dh ⊙ act'`, with the derivative taken from the step's output
-/// `out`. `out, dh, dg: (B, H)`.
-pub fn step_backward<S: Scalar, K: Backend<S>>(
-    k: &K,
-    act: Activation,
-    out: &[S],
-    dh: &[S],
-    dg: &mut [S],
-) {
-    dg.copy_from_slice(dh);
-    k.activate_backward(act, out, dg);
+impl Cell for Rnn {
+    fn name(&self) -> &'static str {
+        "rnn"
+    }
+    fn gates(&self) -> usize {
+        1
+    }
+    fn hidden_bias(&self) -> HiddenBias {
+        HiddenBias::None
+    }
+    /// The backward reads the derivative from `h_t` itself.
+    fn keeps_gates(&self) -> bool {
+        false
+    }
+
+    /// `h = act(xg + h_prev W_hhᵀ)`. `xg, h_prev, h: (B, H)`.
+    fn step<S: Scalar, K: Backend<S>>(&self, k: &K, w: &StepWeights<'_, S, K>, s: Step<'_, S, K>) {
+        let mut h = s.h;
+        k.copy(s.xg, K::reborrow(&mut h));
+        w.add_hidden(k, s.h_prev, K::reborrow(&mut h));
+        k.activate(self.0, h);
+    }
+
+    /// `dg = dh ⊙ act'`, the derivative taken from `h`. `h, dh, dg: (B, H)`.
+    fn step_backward<S: Scalar, K: Backend<S>>(&self, k: &K, s: StepBack<'_, S, K>) {
+        let mut dg = s.dg;
+        k.copy(s.dh, K::reborrow(&mut dg));
+        k.activate_backward(self.0, s.h, dg);
+    }
 }

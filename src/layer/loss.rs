@@ -25,14 +25,14 @@ pub enum Target<'a, S> {
 /// `logits: (R, V)`, `targets: (R)`, `dlogits: (R, V)` receives the gradient.
 pub fn softmax_cross_entropy<S: Scalar, K: Backend<S>>(
     k: &K,
-    logits: &[S],
+    logits: K::Ref<'_>,
     v: usize,
     targets: &[u32],
-    dlogits: &mut [S],
+    dlogits: K::Mut<'_>,
 ) -> f64 {
     let count = targets.iter().filter(|&&t| t != IGNORE).count();
     if count == 0 {
-        dlogits.fill(S::zero());
+        k.fill(dlogits, S::zero());
         return 0.0;
     }
     let (sum, _) = k.softmax_cross_entropy(logits, v, targets, S::of(1.0 / count as f64), dlogits);

@@ -255,7 +255,7 @@ impl<S: Scalar> Net<S> {
         dropout: Option<&mut ChaCha8Rng>,
     ) -> Result<()> {
         self.stack
-            .forward(&self.params, batch, &mut ws.stack, dropout)?;
+            .forward(&Cpu, &self.params, batch, &mut ws.stack, dropout)?;
         let c = &self.config;
         let (b, h, dirs) = (batch.b, c.hidden_size, c.directions());
         let rows = match c.readout {
@@ -356,7 +356,7 @@ impl<S: Scalar> Net<S> {
             }
         };
         self.stack
-            .backward(&self.params, grads, x, &mut ws.stack, dstate)
+            .backward(&Cpu, &self.params, grads, x, &mut ws.stack, dstate)
     }
 
     /// Forward, loss against `target`, backward: returns the loss and
@@ -437,7 +437,7 @@ impl<S: Scalar> Net<S> {
 /// gradient `(B, dirs·H)` (many-to-one), the outputs `ys` and their gradient
 /// `dys` `(R, V)` with `R = T·B` or `B`.
 #[derive(Clone, Debug, Default)]
-pub struct NetWorkspace<S> {
+pub struct NetWorkspace<S: Scalar> {
     stack: StackWorkspace<S>,
     feats: Vec<S>,
     dfeats: Vec<S>,

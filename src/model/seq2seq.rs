@@ -322,7 +322,7 @@ impl<S: Scalar> Seq2Seq<S> {
             ..Batch::new(SeqInput::Tokens(batch.src), s, b)
         };
         self.encoder
-            .forward(&self.params, &enc, &mut ws.enc, None)?;
+            .forward(&Cpu, &self.params, &enc, &mut ws.enc, None)?;
         bridge(&self.config, b, ws.enc.final_state(), &mut ws.dec_state0);
         let dec = Batch {
             lengths: Some(batch.tgt_lengths),
@@ -330,7 +330,7 @@ impl<S: Scalar> Seq2Seq<S> {
             ..Batch::new(SeqInput::Tokens(batch.tgt_in), t, b)
         };
         self.decoder
-            .forward(&self.params, &dec, &mut ws.dec, None)?;
+            .forward(&Cpu, &self.params, &dec, &mut ws.dec, None)?;
         let d = self.dims(t, s);
         let z = S::zero();
         ws.t = t;
@@ -502,6 +502,7 @@ impl<S: Scalar> Seq2Seq<S> {
             }
         }
         self.decoder.backward(
+            &Cpu,
             &self.params,
             grads,
             SeqInput::Tokens(batch.tgt_in),
@@ -516,6 +517,7 @@ impl<S: Scalar> Seq2Seq<S> {
         );
         ws.enc.output_grad().copy_from_slice(&ws.denc);
         self.encoder.backward(
+            &Cpu,
             &self.params,
             grads,
             SeqInput::Tokens(batch.src),
@@ -563,7 +565,7 @@ impl<S: Scalar> Seq2Seq<S> {
 
 /// A source run through the encoder, ready for step-by-step decoding.
 #[derive(Clone, Debug)]
-pub struct Encoded<S> {
+pub struct Encoded<S: Scalar> {
     /// `(S, E)` encoder outputs.
     pub keys: Vec<S>,
     /// S: the source's length.
@@ -574,7 +576,7 @@ pub struct Encoded<S> {
 
 /// Buffers of step-by-step decoding, reused.
 #[derive(Clone, Debug, Default)]
-pub struct DecodeWorkspace<S> {
+pub struct DecodeWorkspace<S: Scalar> {
     enc: StackWorkspace<S>,
     dec: StackWorkspace<S>,
     caches: Vec<AttnCache<S>>,
@@ -611,7 +613,7 @@ impl<S: Scalar> Seq2Seq<S> {
         }
         let batch = Batch::new(SeqInput::Tokens(src), src.len(), 1);
         self.encoder
-            .forward(&self.params, &batch, &mut ws.enc, None)?;
+            .forward(&Cpu, &self.params, &batch, &mut ws.enc, None)?;
         let mut state = Vec::new();
         bridge(&self.config, 1, ws.enc.final_state(), &mut state);
         Ok(Encoded {
@@ -638,7 +640,7 @@ impl<S: Scalar> Seq2Seq<S> {
             ..Batch::new(SeqInput::Tokens(tokens), 1, b)
         };
         self.decoder
-            .forward(&self.params, &batch, &mut ws.dec, None)?;
+            .forward(&Cpu, &self.params, &batch, &mut ws.dec, None)?;
         let d = self.dims(1, enc.len);
         let z = S::zero();
         if let Some((score, w)) = self.score_weights() {
@@ -751,7 +753,7 @@ fn for_bridge_rows(c: &Seq2SeqConfig, b: usize, mut f: impl FnMut(usize, usize, 
 
 /// Activations and gradients of one pair batch, reused.
 #[derive(Clone, Debug, Default)]
-pub struct Seq2SeqWorkspace<S> {
+pub struct Seq2SeqWorkspace<S: Scalar> {
     t: usize,
     s: usize,
     b: usize,

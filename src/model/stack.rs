@@ -20,9 +20,9 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::params::{ParamLayout, split_mut};
-use crate::backend::{Backend, Cpu};
-use crate::cell::{self, CellCache, CellGrads, CellKind, CellWeights, Pass, SeqInput};
+use super::params::ParamLayout;
+use crate::backend::{Backend, Cpu, View, ViewMut, slot, slot_mut};
+use crate::cell::{self, CellCache, CellGrads, CellKind, CellWeights, Input, Pass, SeqInput};
 use crate::error::{Error, Result};
 use crate::tensor::Scalar;
 
@@ -140,7 +140,8 @@ impl CellSlots {
     }
 }
 
-/// One block of sequences to run: input, sizes, lengths, initial state.
+/// One block of sequences to run, as the caller holds it on the host:
+/// input, sizes, lengths, initial state.
 #[derive(Clone, Copy, Debug)]
 pub struct Batch<'a, S> {
     /// Tokens `(T, B)` or dense `(T, B, I)`.
@@ -224,7 +225,8 @@ impl Stack {
     }
 
     /// Set every LSTM forget-gate bias to `value`: `b_ih`'s forget quarter to
-    /// `value`, `b_hh`'s to 0.
+    /// `value`, `b_hh`'s to 0 (on the host, before the parameters go to
+    /// their backend).
     pub fn set_forget_bias<S: Scalar>(&self, params: &mut [S], value: f64) {
         if self.config.cell != CellKind::Lstm {
             return;
@@ -236,13 +238,35 @@ impl Stack {
         }
     }
 
-    fn weights<'p, S>(&self, params: &'p [S], cell: usize) -> CellWeights<'p, S> {
+    fn weights<'p, S: Scalar, K: Backend<S>>(
+        &self,
+        params: K::Ref<'p>,
+        cell: usize,
+    ) -> CellWeights<'p, S, K> {
         let c = &self.cells[cell];
         CellWeights {
-            w_ih: &params[c.w_ih.clone()],
-            w_hh: &params[c.w_hh.clone()],
-            b_ih: &params[c.b_ih.clone()],
-            b_hh: &params[c.b_hh.clone()],
+            w_ih: params.sub(c.w_ih.clone()),
+            w_hh: params.sub(c.w_hh.clone()),
+            b_ih: params.sub(c.b_ih.clone()),
+            b_hh: params.sub(c.b_hh.clone()),
+        }
+    }
+
+    /// Exclusive views of one cell's gradients in the owner's buffer.
+    fn grads<'g, S: Scalar, K: Backend<S>>(
+        &self,
+        grads: K::Mut<'g>,
+        cell: usize,
+    ) -> CellGrads<'g, S, K> {
+        let c = &self.cells[cell];
+        let (w_ih, rest) = grads.sub(c.all()).split(c.w_ih.len());
+        let (w_hh, rest) = rest.split(c.w_hh.len());
+        let (b_ih, b_hh) = rest.split(c.b_ih.len());
+        CellGrads {
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh: b_hh.sub(0..c.b_hh.len()),
         }
     }
 
@@ -312,46 +336,57 @@ impl Stack {
         Ok(())
     }
 
-    /// Forward over a block; with `dropout` (a random generator) dropout is
-    /// applied between layers, as in training. Afterwards `ws.outputs()`
-    /// holds the last layer's outputs `(T, B, dirs·H)` (zeros at padded
-    /// steps, as PyTorch's packed sequences give) and `ws.final_state()` the
-    /// state after the block.
-    pub fn forward<S: Scalar>(
+    /// Forward over a block on backend `k`; with `dropout` (a random
+    /// generator) dropout is applied between layers, as in training.
+    /// Afterwards `ws.outputs()` holds the last layer's outputs
+    /// `(T, B, dirs·H)` (zeros at padded steps, as PyTorch's packed
+    /// sequences give) and `ws.final_state()` the state after the block.
+    pub fn forward<S: Scalar, K: Backend<S>>(
         &self,
-        params: &[S],
+        k: &K,
+        params: K::Ref<'_>,
         batch: &Batch<'_, S>,
-        ws: &mut StackWorkspace<S>,
+        ws: &mut StackWorkspace<S, K>,
         dropout: Option<&mut ChaCha8Rng>,
     ) -> Result<()> {
         self.check(batch)?;
         let c = &self.config;
         let (t, b, h, dirs) = (batch.t, batch.b, c.hidden_size, c.directions());
         let (bh, lds) = (b * h, c.layers * dirs);
-        ws.prepare(c, batch);
-        let k = &Cpu;
+        ws.prepare(k, c, batch);
         if let (Some(e), SeqInput::Tokens(tok)) = (&self.embedding, batch.x) {
-            k.gather_rows(&params[e.clone()], tok, &mut ws.emb);
+            k.gather_rows(params.sub(e.clone()), tok, K::view_mut(&mut ws.emb));
         }
         let mut rng = dropout.filter(|_| c.dropout > 0.0);
+        let StackWorkspace {
+            caches,
+            outs,
+            masks,
+            inputs,
+            emb,
+            state,
+            zeros,
+            x_in,
+            state_in,
+            ..
+        } = ws;
+        let x0 = Input::from_host(k, batch.x, x_in);
+        let state0 = batch.state.map(|s| k.host_view(s, state_in));
         for l in 0..c.layers {
-            let (done, rest) = ws.outs.split_at_mut(l);
-            let x: SeqInput<'_, S> = match l {
-                0 if self.embedding.is_some() => SeqInput::Dense(&ws.emb),
-                0 => batch.x,
+            let (done, rest) = outs.split_at_mut(l);
+            let x: Input<'_, S, K> = match l {
+                0 if self.embedding.is_some() => Input::Dense(K::view(emb)),
+                0 => x0.shorten(),
                 _ => {
-                    let prev = &done[l - 1];
+                    let prev = K::view(&done[l - 1]);
                     match rng.as_deref_mut() {
                         Some(r) => {
-                            fill_dropout_mask(r, c.dropout, &mut ws.masks[l - 1]);
-                            for ((o, &v), &m) in
-                                ws.inputs[l - 1].iter_mut().zip(prev).zip(&ws.masks[l - 1])
-                            {
-                                *o = v * m;
-                            }
-                            SeqInput::Dense(&ws.inputs[l - 1])
+                            let (mask, input) = (&mut masks[l - 1], &mut inputs[l - 1]);
+                            fill_dropout_mask(k, r, c.dropout, K::view_mut(mask));
+                            k.mul_into(prev, K::view(mask), K::view_mut(input));
+                            Input::Dense(K::view(input))
                         }
-                        None => SeqInput::Dense(prev),
+                        None => Input::Dense(prev),
                     }
                 }
             };
@@ -359,34 +394,32 @@ impl Stack {
             for d in 0..dirs {
                 let cell = l * dirs + d;
                 let p = self.pass(t, b, d, batch.lengths);
-                let (h0, c0) = match batch.state {
-                    Some(s) => (
-                        &s[cell * bh..(cell + 1) * bh],
-                        state_c(s, lds * bh, cell, bh),
-                    ),
-                    None => (&ws.zeros[..], &ws.zeros[..]),
+                let (h0, c0) = match state0 {
+                    Some(s) => (slot(s, bh, cell), state_c::<S, K>(s, lds * bh, cell, bh)),
+                    None => (K::view(zeros), K::view(zeros)),
                 };
-                let cache = &mut ws.caches[cell];
-                cell::forward(k, &self.weights(params, cell), x, &p, h0, c0, cache);
+                let cache = &mut caches[cell];
+                let w = self.weights(K::shorten(params), cell);
+                cell::forward(k, &w, x.shorten(), &p, h0, c0, cache);
                 // Concatenate the directions: out[s, r, d·H..(d+1)·H].
-                for (dst, src) in out
-                    .chunks_exact_mut(dirs * h)
-                    .zip(cache.outputs(&p).chunks_exact(h))
-                {
-                    dst[d * h..(d + 1) * h].copy_from_slice(src);
-                }
-                ws.state[cell * bh..(cell + 1) * bh].copy_from_slice(cache.final_h(&p));
+                let dst = K::view_mut(out);
+                let len = dst.len();
+                k.copy_block(
+                    t * b,
+                    h,
+                    (cache.outputs(&p), h),
+                    (dst.sub(d * h..len), dirs * h),
+                );
+                let (hs, cs) = K::view_mut(state).split(lds * bh);
+                k.copy(cache.final_h(&p), slot_mut(hs, bh, cell));
                 if c.cell.has_cell_state() {
-                    ws.state[(lds + cell) * bh..(lds + cell + 1) * bh]
-                        .copy_from_slice(cache.final_c(&p));
+                    k.copy(cache.final_c(&p), slot_mut(cs, bh, cell));
                 }
             }
             // Padded steps output zeros, as PyTorch's packed sequences do.
             if let Some(lengths) = batch.lengths {
-                for (s, row) in out.chunks_exact_mut(b * dirs * h).enumerate() {
-                    for (r, _) in lengths.iter().enumerate().filter(|&(_, &n)| s >= n) {
-                        row[r * dirs * h..(r + 1) * dirs * h].fill(S::zero());
-                    }
+                for s in 0..t {
+                    k.set_padded_rows(lengths, s, None, slot_mut(K::view_mut(out), bh * dirs, s));
                 }
             }
         }
@@ -399,29 +432,32 @@ impl Stack {
     /// Accumulates into `grads` (the owner's whole buffer); afterwards
     /// `ws.initial_state_grad()` holds `dL/d(initial state)` and, for dense
     /// input, `ws.input_grad()` holds `dL/dx`.
-    pub fn backward<S: Scalar>(
+    pub fn backward<S: Scalar, K: Backend<S>>(
         &self,
-        params: &[S],
-        grads: &mut [S],
+        k: &K,
+        params: K::Ref<'_>,
+        grads: K::Mut<'_>,
         x: SeqInput<'_, S>,
-        ws: &mut StackWorkspace<S>,
-        dstate: Option<&[S]>,
+        ws: &mut StackWorkspace<S, K>,
+        dstate: Option<K::Ref<'_>>,
     ) -> Result<()> {
         // Taken out for the duration (and put back below) so that the
         // workspace can be borrowed mutably meanwhile.
         let lengths = std::mem::take(&mut ws.lengths);
-        let result = self.backward_with(params, grads, x, ws, dstate, lengths.as_deref());
+        let result = self.backward_with(k, params, grads, x, ws, dstate, lengths.as_deref());
         ws.lengths = lengths;
         result
     }
 
-    fn backward_with<S: Scalar>(
+    #[allow(clippy::too_many_arguments)]
+    fn backward_with<S: Scalar, K: Backend<S>>(
         &self,
-        params: &[S],
-        grads: &mut [S],
+        k: &K,
+        params: K::Ref<'_>,
+        mut grads: K::Mut<'_>,
         x: SeqInput<'_, S>,
-        ws: &mut StackWorkspace<S>,
-        dstate: Option<&[S]>,
+        ws: &mut StackWorkspace<S, K>,
+        dstate: Option<K::Ref<'_>>,
         lengths: Option<&[usize]>,
     ) -> Result<()> {
         let c = &self.config;
@@ -440,13 +476,14 @@ impl Stack {
                 c.state_len(b)
             )));
         }
-        let k = &Cpu;
         let (bh, lds) = (b * h, c.layers * dirs);
-        ws.dstate0.fill(S::zero());
+        k.fill(K::view_mut(&mut ws.dstate0), S::zero());
+        let mut x_in = std::mem::take(&mut ws.x_in);
+        let x0 = Input::from_host(k, x, &mut x_in);
         for l in (0..c.layers).rev() {
             let input_len = ws.input_len(c, l);
-            ws.dinput.clear();
-            ws.dinput.resize(input_len, S::zero());
+            k.resize(&mut ws.dinput, input_len);
+            k.fill(K::view_mut(&mut ws.dinput), S::zero());
             for d in 0..dirs {
                 let cell = l * dirs + d;
                 let p = self.pass(t, b, d, batch.lengths);
@@ -463,167 +500,158 @@ impl Stack {
                 } = ws;
                 let cache = &mut caches[cell];
                 // dL/dh from above, this direction's half; none at padding.
-                for (dst, src) in cache
-                    .dh
-                    .chunks_exact_mut(h)
-                    .zip(dout.chunks_exact(dirs * h))
-                {
-                    dst.copy_from_slice(&src[d * h..(d + 1) * h]);
-                }
+                let src = K::view(dout);
+                let len = src.len();
+                k.copy_block(
+                    t * b,
+                    h,
+                    (src.sub(d * h..len), dirs * h),
+                    (cache.output_grad(), h),
+                );
                 if let Some(lengths) = batch.lengths {
-                    for (s, rows) in cache.dh.chunks_exact_mut(bh).enumerate() {
-                        for (r, _) in lengths.iter().enumerate().filter(|&(_, &n)| s >= n) {
-                            rows[r * h..(r + 1) * h].fill(S::zero());
-                        }
+                    for s in 0..t {
+                        k.set_padded_rows(lengths, s, None, slot_mut(cache.output_grad(), bh, s));
                     }
                 }
-                let dh_last = dstate.map(|ds| &ds[cell * bh..(cell + 1) * bh]);
+                let dh_last = dstate.map(|ds| slot(K::shorten(ds), bh, cell));
                 let dc_last = dstate
                     .filter(|_| c.cell.has_cell_state())
-                    .map(|ds| &ds[(lds + cell) * bh..(lds + cell + 1) * bh]);
-                let x_l: SeqInput<'_, S> = match l {
-                    0 if self.embedding.is_some() => SeqInput::Dense(&emb[..]),
-                    0 => x,
-                    _ if masks[l - 1].is_empty() => SeqInput::Dense(&outs[l - 1]),
-                    _ => SeqInput::Dense(&inputs[l - 1]),
+                    .map(|ds| slot(K::shorten(ds), bh, lds + cell));
+                let x_l: Input<'_, S, K> = match l {
+                    0 if self.embedding.is_some() => Input::Dense(K::view(emb)),
+                    0 => x0.shorten(),
+                    _ if K::buf_len(&masks[l - 1]) == 0 => Input::Dense(K::view(&outs[l - 1])),
+                    _ => Input::Dense(K::view(&inputs[l - 1])),
                 };
-                let cs = &self.cells[cell];
-                let [g_ih, g_hh, g_bi, g_bh] = split_mut(
-                    &mut grads[cs.all()],
-                    [cs.w_ih.len(), cs.w_hh.len(), cs.b_ih.len(), cs.b_hh.len()],
-                );
-                let mut g = CellGrads {
-                    w_ih: g_ih,
-                    w_hh: g_hh,
-                    b_ih: g_bi,
-                    b_hh: g_bh,
-                };
-                let (dh0s, dc0s) = dstate0.split_at_mut(lds * bh);
-                let dh0 = &mut dh0s[cell * bh..(cell + 1) * bh];
+                let g = self.grads(K::reborrow(&mut grads), cell);
+                let (dh0s, dc0s) = K::view_mut(dstate0).split(lds * bh);
+                let dh0 = slot_mut(dh0s, bh, cell);
                 let dc0 = if c.cell.has_cell_state() {
-                    &mut dc0s[cell * bh..(cell + 1) * bh]
+                    slot_mut(dc0s, bh, cell)
                 } else {
-                    &mut [][..]
+                    dc0s
                 };
                 let dx = match x_l {
-                    SeqInput::Dense(_) => Some(&mut dinput[..]),
-                    SeqInput::Tokens(_) => None,
+                    Input::Dense(_) => Some(K::view_mut(dinput)),
+                    Input::Tokens(_) => None,
                 };
-                cell::backward(
-                    k,
-                    &self.weights(params, cell),
-                    &mut g,
-                    x_l,
-                    &p,
-                    cache,
-                    dh_last,
-                    dc_last,
-                    dh0,
-                    dc0,
-                    dx,
-                );
+                let w = self.weights(K::shorten(params), cell);
+                cell::backward(k, &w, g, x_l, &p, cache, dh_last, dc_last, dh0, dc0, dx);
             }
             // dL/d(layer input) becomes dL/d(previous layer's output), through dropout.
             if l > 0 {
-                if !ws.masks[l - 1].is_empty() {
-                    for (g, &m) in ws.dinput.iter_mut().zip(&ws.masks[l - 1]) {
-                        *g *= m;
-                    }
+                let mask = &ws.masks[l - 1];
+                if K::buf_len(mask) > 0 {
+                    k.mul(K::view(mask), K::view_mut(&mut ws.dinput));
                 }
                 std::mem::swap(&mut ws.dout, &mut ws.dinput);
             }
         }
         match (&self.embedding, x) {
             (Some(e), SeqInput::Tokens(tok)) => {
-                k.scatter_add_rows(&ws.dinput, tok, &mut grads[e.clone()])
+                k.scatter_add_rows(K::view(&ws.dinput), tok, grads.sub(e.clone()))
             }
             (None, SeqInput::Dense(_)) => {
-                ws.dx.clear();
-                ws.dx.extend_from_slice(&ws.dinput);
+                k.resize(&mut ws.dx, K::buf_len(&ws.dinput));
+                k.copy(K::view(&ws.dinput), K::view_mut(&mut ws.dx));
             }
             _ => {}
         }
+        ws.x_in = x_in;
         Ok(())
     }
 }
 
 /// The `c` part of a state buffer for `cell` (empty without cell state).
-fn state_c<S>(s: &[S], h_len: usize, cell: usize, bh: usize) -> &[S] {
+fn state_c<S: Scalar, K: Backend<S>>(
+    s: K::Ref<'_>,
+    h_len: usize,
+    cell: usize,
+    bh: usize,
+) -> K::Ref<'_> {
     if s.len() > h_len {
-        &s[h_len + cell * bh..h_len + (cell + 1) * bh]
+        s.sub(h_len + cell * bh..h_len + (cell + 1) * bh)
     } else {
-        &[]
+        s.sub(0..0)
     }
 }
 
-/// Inverted dropout: each value is 0 with probability `p`, else `1/(1-p)`.
-fn fill_dropout_mask<S: Scalar>(rng: &mut ChaCha8Rng, p: f64, mask: &mut [S]) {
+/// Inverted dropout: each value is 0 with probability `p`, else `1/(1-p)`,
+/// drawn on the host so that every backend draws the same mask.
+fn fill_dropout_mask<S: Scalar, K: Backend<S>>(
+    k: &K,
+    rng: &mut ChaCha8Rng,
+    p: f64,
+    mask: K::Mut<'_>,
+) {
     let keep = S::of(1.0 / (1.0 - p));
-    for m in mask.iter_mut() {
-        *m = if rng.random::<f64>() < p {
+    k.write_from_host(mask, || {
+        if rng.random::<f64>() < p {
             S::zero()
         } else {
             keep
-        };
-    }
+        }
+    });
 }
 
-/// Activations and gradients of a stack over one block, allocated once and
-/// reused.
+/// Activations and gradients of a stack over one block, in the backend's
+/// buffers, allocated once and reused.
 ///
 /// Shapes (`DH = dirs·H`): `outs[l]: (T, B, DH)` per layer; `emb: (T, B, D)`;
 /// `masks[l], inputs[l]: (T, B, DH)` dropout masks and dropped inputs of
 /// layer `l+1` (empty without dropout); `state, dstate0`: state layout;
 /// `dout: (T, B, DH)`, `dinput: (T, B, I_l)` scratch of the backward.
 #[derive(Clone, Debug, Default)]
-pub struct StackWorkspace<S> {
+pub struct StackWorkspace<S: Scalar, K: Backend<S> = Cpu> {
     t: usize,
     b: usize,
     lengths: Option<Vec<usize>>,
-    caches: Vec<CellCache<S>>,
-    outs: Vec<Vec<S>>,
-    masks: Vec<Vec<S>>,
-    inputs: Vec<Vec<S>>,
-    emb: Vec<S>,
-    state: Vec<S>,
-    dstate0: Vec<S>,
-    dout: Vec<S>,
-    dinput: Vec<S>,
-    dx: Vec<S>,
-    zeros: Vec<S>,
+    caches: Vec<CellCache<S, K>>,
+    outs: Vec<K::Buf>,
+    masks: Vec<K::Buf>,
+    inputs: Vec<K::Buf>,
+    emb: K::Buf,
+    state: K::Buf,
+    dstate0: K::Buf,
+    dout: K::Buf,
+    dinput: K::Buf,
+    dx: K::Buf,
+    zeros: K::Buf,
+    /// Staging for host inputs and states a backend cannot read in place.
+    x_in: K::Buf,
+    state_in: K::Buf,
 }
 
-impl<S: Scalar> StackWorkspace<S> {
-    fn prepare(&mut self, c: &StackConfig, batch: &Batch<'_, S>) {
+impl<S: Scalar, K: Backend<S>> StackWorkspace<S, K> {
+    fn prepare(&mut self, k: &K, c: &StackConfig, batch: &Batch<'_, S>) {
         let (t, b, h, dirs) = (batch.t, batch.b, c.hidden_size, c.directions());
-        let z = S::zero();
         self.t = t;
         self.b = b;
         self.lengths = batch.lengths.map(<[usize]>::to_vec);
         self.caches.resize_with(c.layers * dirs, CellCache::default);
-        self.outs.resize_with(c.layers, Vec::new);
+        self.outs.resize_with(c.layers, K::Buf::default);
         for o in &mut self.outs {
-            o.resize(t * b * dirs * h, z);
+            k.resize(o, t * b * dirs * h);
         }
         let between = c.layers - 1;
         let dropout = c.dropout > 0.0;
-        self.masks.resize_with(between, Vec::new);
-        self.inputs.resize_with(between, Vec::new);
+        self.masks.resize_with(between, K::Buf::default);
+        self.inputs.resize_with(between, K::Buf::default);
         for (m, i) in self.masks.iter_mut().zip(&mut self.inputs) {
             // Emptied here; filled by a training forward.
-            m.clear();
-            i.clear();
+            k.resize(m, 0);
+            k.resize(i, 0);
             if dropout {
-                m.resize(t * b * dirs * h, z);
-                i.resize(t * b * dirs * h, z);
+                k.resize(m, t * b * dirs * h);
+                k.resize(i, t * b * dirs * h);
             }
         }
-        self.emb.resize(c.embed.map_or(0, |d| t * b * d), z);
-        self.state.resize(c.state_len(b), z);
-        self.dstate0.resize(c.state_len(b), z);
-        self.dout.resize(t * b * dirs * h, z);
-        self.zeros.clear();
-        self.zeros.resize(b * h, z);
+        k.resize(&mut self.emb, c.embed.map_or(0, |d| t * b * d));
+        k.resize(&mut self.state, c.state_len(b));
+        k.resize(&mut self.dstate0, c.state_len(b));
+        k.resize(&mut self.dout, t * b * dirs * h);
+        k.resize(&mut self.zeros, 0);
+        k.resize(&mut self.zeros, b * h);
     }
 
     /// Size of layer `l`'s input `(T, B, I_l)`.
@@ -635,43 +663,52 @@ impl<S: Scalar> StackWorkspace<S> {
         self.t * self.b * per
     }
 
+    /// An empty view (what an accessor gives before any forward).
+    fn empty(&self) -> K::Ref<'_> {
+        K::view(&self.zeros).sub(0..0)
+    }
+
     /// T and B of the last forward.
     pub fn dims(&self) -> (usize, usize) {
         (self.t, self.b)
     }
 
     /// Layer `l`'s outputs `(T, B, dirs·H)` (empty past the last layer).
-    pub fn layer_outputs(&self, l: usize) -> &[S] {
-        self.outs.get(l).map_or(&[][..], |o| &o[..])
+    pub fn layer_outputs(&self, l: usize) -> K::Ref<'_> {
+        self.outs.get(l).map_or_else(|| self.empty(), K::view)
     }
 
     /// The last layer's outputs `(T, B, dirs·H)`.
-    pub fn outputs(&self) -> &[S] {
-        self.outs.last().map_or(&[], |o| &o[..])
+    pub fn outputs(&self) -> K::Ref<'_> {
+        self.outs.last().map_or_else(|| self.empty(), K::view)
     }
 
     /// `dL/d(outputs)` `(T, B, dirs·H)` for the next backward: fill it.
-    pub fn output_grad(&mut self) -> &mut [S] {
-        &mut self.dout
+    pub fn output_grad(&mut self) -> K::Mut<'_> {
+        K::view_mut(&mut self.dout)
     }
 
     /// The outputs and their gradient buffer at once.
-    pub fn outputs_and_grad(&mut self) -> (&[S], &mut [S]) {
-        (self.outs.last().map_or(&[][..], |o| &o[..]), &mut self.dout)
+    pub fn outputs_and_grad(&mut self) -> (K::Ref<'_>, K::Mut<'_>) {
+        let outs = match self.outs.last() {
+            Some(o) => K::view(o),
+            None => K::view(&self.zeros).sub(0..0),
+        };
+        (outs, K::view_mut(&mut self.dout))
     }
 
     /// The state after the block.
-    pub fn final_state(&self) -> &[S] {
-        &self.state
+    pub fn final_state(&self) -> K::Ref<'_> {
+        K::view(&self.state)
     }
 
     /// `dL/d(initial state)` after a backward.
-    pub fn initial_state_grad(&self) -> &[S] {
-        &self.dstate0
+    pub fn initial_state_grad(&self) -> K::Ref<'_> {
+        K::view(&self.dstate0)
     }
 
     /// `dL/dx: (T, B, I)` after a backward with dense input.
-    pub fn input_grad(&self) -> &[S] {
-        &self.dx
+    pub fn input_grad(&self) -> K::Ref<'_> {
+        K::view(&self.dx)
     }
 }

@@ -99,10 +99,25 @@ impl<S: Scalar> Backend<S> for Cpu {
         }
     }
 
-    fn copy_block(&self, rows: usize, width: usize, src: (&[S], usize), dst: (&mut [S], usize)) {
+    fn copy_block(
+        &self,
+        rows: usize,
+        width: usize,
+        src: (&[S], usize),
+        dst: (&mut [S], usize),
+        accumulate: bool,
+    ) {
         let ((src, ss), (dst, ds)) = (src, dst);
         for r in 0..rows {
-            dst[r * ds..r * ds + width].copy_from_slice(&src[r * ss..r * ss + width]);
+            let (d, s) = (
+                &mut dst[r * ds..r * ds + width],
+                &src[r * ss..r * ss + width],
+            );
+            if accumulate {
+                self.add(s, d);
+            } else {
+                d.copy_from_slice(s);
+            }
         }
     }
 
@@ -265,6 +280,34 @@ impl<S: Scalar> Backend<S> for Cpu {
                 }
             }
         }
+    }
+
+    fn mse(&self, y: &[S], target: &[S], dy: &mut [S]) -> f64 {
+        let n = S::of(y.len().max(1) as f64);
+        let mut loss = 0.0;
+        for ((d, &y), &t) in dy.iter_mut().zip(y).zip(target) {
+            let e = y - t;
+            loss += (e * e).f64();
+            *d = (e + e) / n;
+        }
+        loss / n.f64()
+    }
+
+    fn mae(&self, y: &[S], target: &[S], dy: &mut [S]) -> f64 {
+        let n = S::of(y.len().max(1) as f64);
+        let mut loss = 0.0;
+        for ((d, &y), &t) in dy.iter_mut().zip(y).zip(target) {
+            let e = y - t;
+            loss += e.abs().f64();
+            *d = if e > S::zero() {
+                S::one() / n
+            } else if e < S::zero() {
+                -S::one() / n
+            } else {
+                S::zero()
+            };
+        }
+        loss / n.f64()
     }
 
     fn softmax_cross_entropy(

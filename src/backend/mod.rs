@@ -109,16 +109,18 @@ pub trait Backend<S: Scalar>: Clone + Debug + Default + Send + Sync + 'static {
     fn mul(&self, src: Self::Ref<'_>, dst: Self::Mut<'_>);
     /// `dst = a ⊙ b` (same lengths).
     fn mul_into(&self, a: Self::Ref<'_>, b: Self::Ref<'_>, dst: Self::Mut<'_>);
-    /// Copy a block of `rows × width` between row-major buffers of different
-    /// row lengths: `dst[r·dst_stride + j] = src[r·src_stride + j]` for
-    /// `j < width` (the views start at the block's first value). Joins and
-    /// splits the directions of a bidirectional layer.
+    /// Copy (or, with `accumulate`, add) a block of `rows × width` between
+    /// row-major buffers of different row lengths:
+    /// `dst[r·dst_stride + j] (+)= src[r·src_stride + j]` for `j < width`
+    /// (the views start at the block's first value). Joins and splits the
+    /// directions of a bidirectional layer.
     fn copy_block(
         &self,
         rows: usize,
         width: usize,
         src: (Self::Ref<'_>, usize),
         dst: (Self::Mut<'_>, usize),
+        accumulate: bool,
     );
     /// Rows of padding at step `s`: for every row `r` with `lengths[r] <= s`,
     /// `dst[r, :] = src[r, :]` (`Some`) or `0` (`None`). `src, dst: (B, N)`,
@@ -204,6 +206,14 @@ pub trait Backend<S: Scalar>: Clone + Debug + Default + Send + Sync + 'static {
     /// `d *= act'(·)`, expressed through the activation's output `y`
     /// (`1 - y²` for tanh, `[y > 0]` for relu). `y, d: same shape`.
     fn activate_backward(&self, act: Activation, y: Self::Ref<'_>, d: Self::Mut<'_>);
+
+    /// Mean squared error over all elements of `y` against `target` (same
+    /// shape): returns the loss and writes `dy = 2 (y - t) / N`.
+    fn mse(&self, y: Self::Ref<'_>, target: Self::Ref<'_>, dy: Self::Mut<'_>) -> f64;
+
+    /// Mean absolute error: returns the loss and writes
+    /// `dy = sign(y - t) / N` (0 where they are equal).
+    fn mae(&self, y: Self::Ref<'_>, target: Self::Ref<'_>, dy: Self::Mut<'_>) -> f64;
 
     /// Softmax cross-entropy over rows of `logits (R, V)` against `targets (R)`
     /// (rows whose target is [`IGNORE`] are skipped). Writes

@@ -1,6 +1,6 @@
 //! Losses and their gradients with respect to the model's outputs.
 
-use crate::backend::{Backend, Cpu, IGNORE};
+use crate::backend::{Backend, Cpu, IGNORE, View};
 use crate::error::{Error, Result};
 use crate::tensor::Scalar;
 
@@ -41,33 +41,13 @@ pub fn softmax_cross_entropy<S: Scalar, K: Backend<S>>(
 
 /// Mean squared error over all elements; `dy` receives `2 (y - t) / N`.
 pub fn mse<S: Scalar>(y: &[S], target: &[S], dy: &mut [S]) -> f64 {
-    let n = S::of(y.len().max(1) as f64);
-    let mut loss = 0.0;
-    for ((d, &y), &t) in dy.iter_mut().zip(y).zip(target) {
-        let e = y - t;
-        loss += (e * e).f64();
-        *d = (e + e) / n;
-    }
-    loss / n.f64()
+    Cpu.mse(y, target, dy)
 }
 
 /// Mean absolute error over all elements; `dy` receives `sign(y - t) / N`
 /// (0 where they are equal).
 pub fn mae<S: Scalar>(y: &[S], target: &[S], dy: &mut [S]) -> f64 {
-    let n = S::of(y.len().max(1) as f64);
-    let mut loss = 0.0;
-    for ((d, &y), &t) in dy.iter_mut().zip(y).zip(target) {
-        let e = y - t;
-        loss += e.abs().f64();
-        *d = if e > S::zero() {
-            S::one() / n
-        } else if e < S::zero() {
-            -S::one() / n
-        } else {
-            S::zero()
-        };
-    }
-    loss / n.f64()
+    Cpu.mae(y, target, dy)
 }
 
 /// The loss of outputs `y: (R, V)` against `target`, and its gradient `dy`.
@@ -79,6 +59,20 @@ pub fn loss_and_grad<S: Scalar>(
     v: usize,
     target: Target<'_, S>,
     dy: &mut [S],
+) -> Result<f64> {
+    loss_and_grad_on(&Cpu, y, v, target, dy, &mut Vec::new())
+}
+
+/// [`loss_and_grad`] on backend `k`: `y` and `dy` are views of its
+/// buffers; the targets come from the host (real values are read in place
+/// where the backend can, else uploaded into `staging`).
+pub fn loss_and_grad_on<S: Scalar, K: Backend<S>>(
+    k: &K,
+    y: K::Ref<'_>,
+    v: usize,
+    target: Target<'_, S>,
+    dy: K::Mut<'_>,
+    staging: &mut K::Buf,
 ) -> Result<f64> {
     let rows = y.len() / v;
     match target {
@@ -94,19 +88,19 @@ pub fn loss_and_grad<S: Scalar>(
                     "class target {bad} is outside the {v} outputs"
                 )));
             }
-            Ok(softmax_cross_entropy(&Cpu, y, v, t, dy))
+            Ok(softmax_cross_entropy(k, y, v, t, dy))
         }
         Target::Values(t) => {
             check_len("value targets", t.len(), y.len())?;
-            Ok(mse(y, t, dy))
+            Ok(k.mse(y, k.host_view(t, staging), dy))
         }
         Target::AbsValues(t) => {
             check_len("value targets", t.len(), y.len())?;
-            Ok(mae(y, t, dy))
+            Ok(k.mae(y, k.host_view(t, staging), dy))
         }
         Target::OutputGrad(g) => {
             check_len("output gradient", g.len(), y.len())?;
-            dy.copy_from_slice(g);
+            k.copy(k.host_view(g, staging), dy);
             Ok(0.0)
         }
     }

@@ -26,25 +26,28 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use super::config::{Init, NetConfig, Readout};
-use super::params::{ParamLayout, split_mut};
+use super::params::ParamLayout;
 use super::stack::{Batch, Stack, StackWorkspace};
-use crate::backend::Cpu;
+use crate::backend::{Backend, Cpu, View, ViewMut, slot, slot_mut};
 use crate::cell::SeqInput;
 use crate::error::{Error, Result};
 use crate::layer::linear;
-use crate::layer::loss::{Target, loss_and_grad};
+use crate::layer::loss::{Target, loss_and_grad_on};
 use crate::tensor::Scalar;
 
-/// A recurrent network with a linear output layer (see the module docs).
+/// A recurrent network with a linear output layer (see the module docs),
+/// on backend `K` (the CPU unless said otherwise).
 #[derive(Clone, Debug)]
-pub struct Net<S = f32> {
+pub struct Net<S: Scalar = f32, K: Backend<S> = Cpu> {
     config: NetConfig,
     layout: ParamLayout,
     stack: Stack,
     fc_w: Range<usize>,
     fc_b: Range<usize>,
-    /// Every parameter in one flat buffer, in [`Net::layout`] order.
-    pub params: Vec<S>,
+    backend: K,
+    /// Every parameter in one flat buffer, in [`Net::layout`] order, where
+    /// the backend keeps it (a `Vec<S>` on the CPU).
+    pub params: K::Buf,
 }
 
 /// min-char-rnn's model: one vanilla RNN layer and a linear output, built
@@ -114,19 +117,23 @@ pub(crate) fn init_params<S: Scalar>(
     }
 }
 
-impl<S: Scalar> Net<S> {
-    /// A freshly initialized model; the same `seed` gives the same weights.
+impl<S: Scalar, K: Backend<S>> Net<S, K> {
+    /// A freshly initialized model; the same `seed` gives the same weights
+    /// (drawn on the host, then placed on the backend).
     pub fn new(config: impl Into<NetConfig>, init: Init, seed: u64) -> Result<Self> {
-        let mut net = Self::zeros(config)?;
+        let mut net = Self::shell(config.into())?;
+        super::memory::check_params::<S>(net.layout.len())?;
+        let mut host = vec![S::zero(); net.layout.len()];
         let emb: Vec<_> = net.stack.embedding().into_iter().collect();
         init_params(
-            &mut net.params,
+            &mut host,
             &net.layout,
             &emb,
             net.config.hidden_size,
             init,
             seed,
         );
+        net.params = net.backend.upload(&host);
         Ok(net)
     }
 
@@ -134,7 +141,7 @@ impl<S: Scalar> Net<S> {
     pub fn zeros(config: impl Into<NetConfig>) -> Result<Self> {
         let mut net = Self::shell(config.into())?;
         super::memory::check_params::<S>(net.layout.len())?;
-        net.params = vec![S::zero(); net.layout.len()];
+        net.backend.resize(&mut net.params, net.layout.len());
         Ok(net)
     }
 
@@ -163,25 +170,33 @@ impl<S: Scalar> Net<S> {
             stack,
             fc_w,
             fc_b,
-            params: Vec::new(),
+            backend: K::default(),
+            params: K::Buf::default(),
         })
     }
 
-    /// A model from an existing flat parameter buffer.
+    /// A model from an existing flat parameter buffer (on the host).
     pub fn from_params(config: impl Into<NetConfig>, params: Vec<S>) -> Result<Self> {
-        let mut net = Self::zeros(config)?;
-        if params.len() != net.params.len() {
+        let mut net = Self::shell(config.into())?;
+        if params.len() != net.layout.len() {
             return Err(Error::Shape(format!(
                 "{} parameters given, the configuration needs {}",
                 params.len(),
-                net.params.len()
+                net.layout.len()
             )));
         }
-        net.params = params;
+        net.params = net.backend.upload(&params);
         Ok(net)
     }
 
-    /// The same model in another precision (f32 ↔ f64).
+    /// The parameters copied to the host, in [`Net::layout`] order.
+    pub fn params_to_host(&self) -> Vec<S> {
+        let mut host = vec![S::zero(); self.layout.len()];
+        self.backend.download(K::view(&self.params), &mut host);
+        host
+    }
+
+    /// The same model in another precision (f32 ↔ f64), on the CPU.
     pub fn cast<T: Scalar>(&self) -> Net<T> {
         Net {
             config: self.config.clone(),
@@ -189,13 +204,24 @@ impl<S: Scalar> Net<S> {
             stack: self.stack.clone(),
             fc_w: self.fc_w.clone(),
             fc_b: self.fc_b.clone(),
-            params: self.params.iter().map(|p| T::of(p.f64())).collect(),
+            backend: Cpu,
+            params: self
+                .params_to_host()
+                .iter()
+                .map(|p| T::of(p.f64()))
+                .collect(),
         }
+    }
+
+    /// The backend the model runs on.
+    pub fn backend(&self) -> &K {
+        &self.backend
     }
 
     /// Set every LSTM forget-gate bias to `value` (char-rnn starts at 1).
     pub fn set_forget_bias(&mut self, value: f64) {
-        self.stack.set_forget_bias(&mut self.params, value);
+        let params = K::view_mut(&mut self.params);
+        self.stack.set_forget_bias(&self.backend, params, value);
     }
 
     /// The model's shape.
@@ -209,17 +235,21 @@ impl<S: Scalar> Net<S> {
     }
 
     /// The tensor called `name` (e.g. `rnn.weight_hh_l0`, i.e. `Whh`).
-    pub fn param(&self, name: &str) -> Option<&[S]> {
-        self.layout.get(name).map(|s| &self.params[s.range()])
+    pub fn param(&self, name: &str) -> Option<K::Ref<'_>> {
+        self.layout
+            .get(name)
+            .map(|s| K::view(&self.params).sub(s.range()))
     }
 
     /// A zeroed gradient buffer with the layout of [`Net::params`].
-    pub fn zero_grads(&self) -> Vec<S> {
-        vec![S::zero(); self.params.len()]
+    pub fn zero_grads(&self) -> K::Buf {
+        let mut g = K::Buf::default();
+        self.backend.resize(&mut g, self.layout.len());
+        g
     }
 
     /// An empty workspace; it grows to the largest block it sees, once.
-    pub fn workspace(&self) -> NetWorkspace<S> {
+    pub fn workspace(&self) -> NetWorkspace<S, K> {
         NetWorkspace::default()
     }
 
@@ -231,7 +261,7 @@ impl<S: Scalar> Net<S> {
         h0: Option<&[S]>,
         t: usize,
         b: usize,
-        ws: &mut NetWorkspace<S>,
+        ws: &mut NetWorkspace<S, K>,
     ) -> Result<()> {
         self.forward_batch(
             &Batch {
@@ -251,42 +281,47 @@ impl<S: Scalar> Net<S> {
     pub fn forward_batch(
         &self,
         batch: &Batch<'_, S>,
-        ws: &mut NetWorkspace<S>,
+        ws: &mut NetWorkspace<S, K>,
         dropout: Option<&mut ChaCha8Rng>,
     ) -> Result<()> {
+        let k = &self.backend;
+        let params = K::view(&self.params);
         self.stack
-            .forward(&Cpu, &self.params, batch, &mut ws.stack, dropout)?;
+            .forward(k, params, batch, &mut ws.stack, dropout)?;
         let c = &self.config;
         let (b, h, dirs) = (batch.b, c.hidden_size, c.directions());
         let rows = match c.readout {
             Readout::ManyToMany => batch.t * b,
             Readout::ManyToOne => b,
         };
-        ws.ys.resize(rows * c.output_size, S::zero());
-        ws.dys.resize(rows * c.output_size, S::zero());
+        k.resize(&mut ws.ys, rows * c.output_size);
+        k.resize(&mut ws.dys, rows * c.output_size);
         // The output layer reads the last layer's outputs (T·B, dirs·H), or
         // its final states of both directions (B, dirs·H).
-        let readout: &[S] = match c.readout {
-            Readout::ManyToMany => ws.stack.outputs(),
+        let NetWorkspace {
+            stack, feats, ys, ..
+        } = ws;
+        let readout = match c.readout {
+            Readout::ManyToMany => stack.outputs(),
             Readout::ManyToOne => {
-                ws.feats.resize(b * dirs * h, S::zero());
+                k.resize(feats, b * dirs * h);
                 let first = (c.layers - 1) * dirs;
-                let state = ws.stack.final_state();
+                let state = stack.final_state();
                 for d in 0..dirs {
-                    let fin = &state[(first + d) * b * h..(first + d + 1) * b * h];
-                    for (dst, src) in ws.feats.chunks_exact_mut(dirs * h).zip(fin.chunks_exact(h)) {
-                        dst[d * h..(d + 1) * h].copy_from_slice(src);
-                    }
+                    let dst = K::view_mut(feats);
+                    let len = dst.len();
+                    let fin = slot(state, b * h, first + d);
+                    k.copy_block(b, h, (fin, h), (dst.sub(d * h..len), dirs * h), false);
                 }
-                &ws.feats
+                K::view(feats)
             }
         };
         linear::forward(
-            &Cpu,
+            k,
             readout,
-            &self.params[self.fc_w.clone()],
-            &self.params[self.fc_b.clone()],
-            &mut ws.ys,
+            params.sub(self.fc_w.clone()),
+            params.sub(self.fc_b.clone()),
+            K::view_mut(ys),
         );
         Ok(())
     }
@@ -300,63 +335,67 @@ impl<S: Scalar> Net<S> {
     pub fn backward(
         &self,
         x: SeqInput<'_, S>,
-        ws: &mut NetWorkspace<S>,
-        grads: &mut [S],
+        ws: &mut NetWorkspace<S, K>,
+        grads: K::Mut<'_>,
         dstate: Option<&[S]>,
     ) -> Result<()> {
-        if grads.len() != self.params.len() {
+        if grads.len() != self.layout.len() {
             return Err(Error::Shape(format!(
                 "{} gradients for {} parameters",
                 grads.len(),
-                self.params.len()
+                self.layout.len()
             )));
         }
+        let (k, params) = (&self.backend, K::view(&self.params));
         let c = &self.config;
         let (h, dirs) = (c.hidden_size, c.directions());
         let (_, b) = ws.stack.dims();
         // Output layer: dWhy, dby, and dL/d(features).
-        let [gw, gb] = split_mut(
-            &mut grads[self.fc_w.start..self.fc_b.end],
-            [self.fc_w.len(), self.fc_b.len()],
-        );
-        let w = &self.params[self.fc_w.clone()];
+        let (rest, fc) = grads.split(self.fc_w.start);
+        let (gw, gb) = fc.split(self.fc_w.len());
+        let gb = gb.sub(0..self.fc_b.len());
+        let w = params.sub(self.fc_w.clone());
+        let NetWorkspace {
+            stack,
+            feats,
+            dfeats,
+            dys,
+            dstate: dstate_buf,
+            staging,
+            ..
+        } = ws;
         match c.readout {
             Readout::ManyToMany => {
-                let (outs, dout) = ws.stack.outputs_and_grad();
-                linear::backward(&Cpu, outs, w, &ws.dys, gw, gb, Some(dout));
+                let (outs, dout) = stack.outputs_and_grad();
+                linear::backward(k, outs, w, K::view(dys), gw, gb, Some(dout));
             }
             Readout::ManyToOne => {
-                ws.dfeats.resize(b * dirs * h, S::zero());
-                linear::backward(&Cpu, &ws.feats, w, &ws.dys, gw, gb, Some(&mut ws.dfeats));
-                ws.stack.output_grad().fill(S::zero());
+                k.resize(dfeats, b * dirs * h);
+                let dx = Some(K::view_mut(dfeats));
+                linear::backward(k, K::view(feats), w, K::view(dys), gw, gb, dx);
+                k.fill(stack.output_grad(), S::zero());
             }
         }
         // Gradient into the final state: from the read-out and the caller.
         let dstate = match (c.readout, dstate) {
-            (Readout::ManyToMany, d) => d,
+            (Readout::ManyToMany, d) => d.map(|d| k.host_view(d, staging)),
             (Readout::ManyToOne, d) => {
-                ws.dstate.clear();
+                k.resize(dstate_buf, c.state_len(b));
                 match d {
-                    Some(d) => ws.dstate.extend_from_slice(d),
-                    None => ws.dstate.resize(c.state_len(b), S::zero()),
+                    Some(d) => k.copy(k.host_view(d, staging), K::view_mut(dstate_buf)),
+                    None => k.fill(K::view_mut(dstate_buf), S::zero()),
                 }
                 let first = (c.layers - 1) * dirs;
                 for d in 0..dirs {
-                    let blk = &mut ws.dstate[(first + d) * b * h..(first + d + 1) * b * h];
-                    for (dst, row) in blk
-                        .chunks_exact_mut(h)
-                        .zip(ws.dfeats.chunks_exact(dirs * h))
-                    {
-                        for (o, &v) in dst.iter_mut().zip(&row[d * h..(d + 1) * h]) {
-                            *o += v;
-                        }
-                    }
+                    let blk = slot_mut(K::view_mut(dstate_buf), b * h, first + d);
+                    let src = K::view(dfeats);
+                    let len = src.len();
+                    k.copy_block(b, h, (src.sub(d * h..len), dirs * h), (blk, h), true);
                 }
-                Some(&ws.dstate[..])
+                Some(K::view(dstate_buf))
             }
         };
-        self.stack
-            .backward(&Cpu, &self.params, grads, x, &mut ws.stack, dstate)
+        self.stack.backward(k, params, rest, x, stack, dstate)
     }
 
     /// Forward, loss against `target`, backward: returns the loss and
@@ -369,8 +408,8 @@ impl<S: Scalar> Net<S> {
         t: usize,
         b: usize,
         target: Target<'_, S>,
-        ws: &mut NetWorkspace<S>,
-        grads: &mut [S],
+        ws: &mut NetWorkspace<S, K>,
+        grads: K::Mut<'_>,
     ) -> Result<f64> {
         self.loss_and_grad_batch(
             &Batch {
@@ -390,12 +429,12 @@ impl<S: Scalar> Net<S> {
         &self,
         batch: &Batch<'_, S>,
         target: Target<'_, S>,
-        ws: &mut NetWorkspace<S>,
-        grads: &mut [S],
+        ws: &mut NetWorkspace<S, K>,
+        grads: K::Mut<'_>,
         dropout: Option<&mut ChaCha8Rng>,
     ) -> Result<f64> {
         self.forward_batch(batch, ws, dropout)?;
-        let loss = loss_and_grad(&ws.ys, self.config.output_size, target, &mut ws.dys)?;
+        let loss = self.ws_loss(target, ws)?;
         self.backward(batch.x, ws, grads, None)?;
         Ok(loss)
     }
@@ -408,7 +447,7 @@ impl<S: Scalar> Net<S> {
         t: usize,
         b: usize,
         target: Target<'_, S>,
-        ws: &mut NetWorkspace<S>,
+        ws: &mut NetWorkspace<S, K>,
     ) -> Result<f64> {
         self.loss_batch(
             &Batch {
@@ -425,10 +464,27 @@ impl<S: Scalar> Net<S> {
         &self,
         batch: &Batch<'_, S>,
         target: Target<'_, S>,
-        ws: &mut NetWorkspace<S>,
+        ws: &mut NetWorkspace<S, K>,
     ) -> Result<f64> {
         self.forward_batch(batch, ws, None)?;
-        loss_and_grad(&ws.ys, self.config.output_size, target, &mut ws.dys)
+        self.ws_loss(target, ws)
+    }
+
+    /// The loss of the outputs in `ws` against `target`, with its gradient
+    /// into `ws.output_grad()`.
+    fn ws_loss(&self, target: Target<'_, S>, ws: &mut NetWorkspace<S, K>) -> Result<f64> {
+        let v = self.config.output_size;
+        let NetWorkspace {
+            ys, dys, staging, ..
+        } = ws;
+        loss_and_grad_on(
+            &self.backend,
+            K::view(ys),
+            v,
+            target,
+            K::view_mut(dys),
+            staging,
+        )
     }
 }
 
@@ -437,48 +493,50 @@ impl<S: Scalar> Net<S> {
 /// gradient `(B, dirs·H)` (many-to-one), the outputs `ys` and their gradient
 /// `dys` `(R, V)` with `R = T·B` or `B`.
 #[derive(Clone, Debug, Default)]
-pub struct NetWorkspace<S: Scalar> {
-    stack: StackWorkspace<S>,
-    feats: Vec<S>,
-    dfeats: Vec<S>,
-    ys: Vec<S>,
-    dys: Vec<S>,
-    dstate: Vec<S>,
+pub struct NetWorkspace<S: Scalar, K: Backend<S> = Cpu> {
+    stack: StackWorkspace<S, K>,
+    feats: K::Buf,
+    dfeats: K::Buf,
+    ys: K::Buf,
+    dys: K::Buf,
+    dstate: K::Buf,
+    /// Host targets and state gradients a backend cannot read in place.
+    staging: K::Buf,
 }
 
-impl<S: Scalar> NetWorkspace<S> {
+impl<S: Scalar, K: Backend<S>> NetWorkspace<S, K> {
     /// The outputs `y` of the last forward: `(T, B, V)` or `(B, V)`.
-    pub fn outputs(&self) -> &[S] {
-        &self.ys
+    pub fn outputs(&self) -> K::Ref<'_> {
+        K::view(&self.ys)
     }
 
     /// `dL/dy`, filled by the loss; write into it to backpropagate your own.
-    pub fn output_grad(&mut self) -> &mut [S] {
-        &mut self.dys
+    pub fn output_grad(&mut self) -> K::Mut<'_> {
+        K::view_mut(&mut self.dys)
     }
 
     /// The state after the block (see [`NetConfig::state_len`]).
-    pub fn final_state(&self) -> &[S] {
+    pub fn final_state(&self) -> K::Ref<'_> {
         self.stack.final_state()
     }
 
     /// Layer `l`'s outputs `(T, B, dirs·H)` (empty past the last layer).
-    pub fn layer_outputs(&self, l: usize) -> &[S] {
+    pub fn layer_outputs(&self, l: usize) -> K::Ref<'_> {
         self.stack.layer_outputs(l)
     }
 
     /// The last layer's outputs `(T, B, dirs·H)`.
-    pub fn last_layer_outputs(&self) -> &[S] {
+    pub fn last_layer_outputs(&self) -> K::Ref<'_> {
         self.stack.outputs()
     }
 
     /// `dL/d(initial state)` after a backward.
-    pub fn initial_state_grad(&self) -> &[S] {
+    pub fn initial_state_grad(&self) -> K::Ref<'_> {
         self.stack.initial_state_grad()
     }
 
     /// `dL/dx: (T, B, I)` after a backward with dense input.
-    pub fn input_grad(&self) -> &[S] {
+    pub fn input_grad(&self) -> K::Ref<'_> {
         self.stack.input_grad()
     }
 }

@@ -225,16 +225,22 @@ impl Stack {
     }
 
     /// Set every LSTM forget-gate bias to `value`: `b_ih`'s forget quarter to
-    /// `value`, `b_hh`'s to 0 (on the host, before the parameters go to
-    /// their backend).
-    pub fn set_forget_bias<S: Scalar>(&self, params: &mut [S], value: f64) {
+    /// `value`, `b_hh`'s to 0.
+    pub fn set_forget_bias<S: Scalar, K: Backend<S>>(
+        &self,
+        k: &K,
+        mut params: K::Mut<'_>,
+        value: f64,
+    ) {
         if self.config.cell != CellKind::Lstm {
             return;
         }
         let h = self.config.hidden_size;
         for c in &self.cells {
-            params[c.b_ih.start + h..c.b_ih.start + 2 * h].fill(S::of(value));
-            params[c.b_hh.start + h..c.b_hh.start + 2 * h].fill(S::zero());
+            let p = K::reborrow(&mut params);
+            let (lo, hi) = p.split(c.b_hh.start);
+            k.fill(lo.sub(c.b_ih.start + h..c.b_ih.start + 2 * h), S::of(value));
+            k.fill(hi.sub(h..2 * h), S::zero());
         }
     }
 
@@ -409,6 +415,7 @@ impl Stack {
                     h,
                     (cache.outputs(&p), h),
                     (dst.sub(d * h..len), dirs * h),
+                    false,
                 );
                 let (hs, cs) = K::view_mut(state).split(lds * bh);
                 k.copy(cache.final_h(&p), slot_mut(hs, bh, cell));
@@ -507,6 +514,7 @@ impl Stack {
                     h,
                     (src.sub(d * h..len), dirs * h),
                     (cache.output_grad(), h),
+                    false,
                 );
                 if let Some(lengths) = batch.lengths {
                     for s in 0..t {

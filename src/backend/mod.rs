@@ -14,9 +14,11 @@
 //! Each method states the shapes it expects, row-major.
 
 mod cpu;
+mod update;
 mod view;
 
 pub use cpu::Cpu;
+pub use update::{ADAGRAD_EPS, EPS, Update};
 pub use view::{View, ViewMut, slot, slot_mut, slot_pair};
 
 use std::fmt::Debug;
@@ -214,6 +216,32 @@ pub trait Backend<S: Scalar>: Clone + Debug + Default + Send + Sync + 'static {
     /// Mean absolute error: returns the loss and writes
     /// `dy = sign(y - t) / N` (0 where they are equal).
     fn mae(&self, y: Self::Ref<'_>, target: Self::Ref<'_>, dy: Self::Mut<'_>) -> f64;
+
+    // ---- optimizers and clipping ----
+
+    /// One optimizer step: `params` from `grads` with moments `m0`, `m1`
+    /// (empty when the rule keeps fewer), all the same length.
+    fn update(
+        &self,
+        rule: Update<S>,
+        params: Self::Mut<'_>,
+        grads: Self::Ref<'_>,
+        m0: Self::Mut<'_>,
+        m1: Self::Mut<'_>,
+    );
+
+    /// `Σ x²`, in `S` widened at the end (NaN or infinite if any value is).
+    fn sum_squares(&self, x: Self::Ref<'_>) -> f64;
+
+    /// `x *= s`.
+    fn scale(&self, x: Self::Mut<'_>, s: S);
+
+    /// Clamp every value to `[lo, hi]`; returns whether all were finite
+    /// before (a NaN would otherwise be clamped silently).
+    fn clamp(&self, x: Self::Mut<'_>, lo: S, hi: S) -> bool;
+
+    /// Whether every value is finite.
+    fn all_finite(&self, x: Self::Ref<'_>) -> bool;
 
     /// Softmax cross-entropy over rows of `logits (R, V)` against `targets (R)`
     /// (rows whose target is [`IGNORE`] are skipped). Writes

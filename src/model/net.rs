@@ -117,11 +117,36 @@ pub(crate) fn init_params<S: Scalar>(
     }
 }
 
-impl<S: Scalar, K: Backend<S>> Net<S, K> {
-    /// A freshly initialized model; the same `seed` gives the same weights
-    /// (drawn on the host, then placed on the backend).
+impl<S: Scalar> Net<S, Cpu> {
+    /// A freshly initialized model on the CPU; the same `seed` gives the
+    /// same weights.
     pub fn new(config: impl Into<NetConfig>, init: Init, seed: u64) -> Result<Self> {
-        let mut net = Self::shell(config.into())?;
+        Self::new_on(Cpu, config, init, seed)
+    }
+
+    /// A model with every parameter zero (to be filled, e.g. from a file).
+    pub fn zeros(config: impl Into<NetConfig>) -> Result<Self> {
+        Self::zeros_on(Cpu, config)
+    }
+
+    /// A model from an existing flat parameter buffer.
+    pub fn from_params(config: impl Into<NetConfig>, params: Vec<S>) -> Result<Self> {
+        Self::from_params_on(Cpu, config, params)
+    }
+
+    /// The layout a model of `config` has (names, shapes, offsets), built
+    /// without allocating its parameters: what a loader checks a file
+    /// against before it allocates anything.
+    pub fn layout_of(config: impl Into<NetConfig>) -> Result<ParamLayout> {
+        Ok(Self::shell(Cpu, config.into())?.layout)
+    }
+}
+
+impl<S: Scalar, K: Backend<S>> Net<S, K> {
+    /// [`Net::new`] on `backend`: the weights are drawn on the host, then
+    /// placed on the backend.
+    pub fn new_on(backend: K, config: impl Into<NetConfig>, init: Init, seed: u64) -> Result<Self> {
+        let mut net = Self::shell(backend, config.into())?;
         super::memory::check_params::<S>(net.layout.len())?;
         let mut host = vec![S::zero(); net.layout.len()];
         let emb: Vec<_> = net.stack.embedding().into_iter().collect();
@@ -137,24 +162,17 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
         Ok(net)
     }
 
-    /// A model with every parameter zero (to be filled, e.g. from a file).
-    pub fn zeros(config: impl Into<NetConfig>) -> Result<Self> {
-        let mut net = Self::shell(config.into())?;
+    /// [`Net::zeros`] on `backend`.
+    pub fn zeros_on(backend: K, config: impl Into<NetConfig>) -> Result<Self> {
+        let mut net = Self::shell(backend, config.into())?;
         super::memory::check_params::<S>(net.layout.len())?;
         net.backend.resize(&mut net.params, net.layout.len());
         Ok(net)
     }
 
-    /// The layout a model of `config` has (names, shapes, offsets), built
-    /// without allocating its parameters: what a loader checks a file
-    /// against before it allocates anything.
-    pub fn layout_of(config: impl Into<NetConfig>) -> Result<ParamLayout> {
-        Ok(Self::shell(config.into())?.layout)
-    }
-
     /// The model's structure with no parameters yet; refused if its sizes
     /// are invalid or its parameter count overflows.
-    fn shell(config: NetConfig) -> Result<Self> {
+    fn shell(backend: K, config: NetConfig) -> Result<Self> {
         config.validate()?;
         super::memory::param_count(config.param_count())?;
         let mut layout = ParamLayout::new();
@@ -170,14 +188,19 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
             stack,
             fc_w,
             fc_b,
-            backend: K::default(),
+            backend,
             params: K::Buf::default(),
         })
     }
 
-    /// A model from an existing flat parameter buffer (on the host).
-    pub fn from_params(config: impl Into<NetConfig>, params: Vec<S>) -> Result<Self> {
-        let mut net = Self::shell(config.into())?;
+    /// [`Net::from_params`] on `backend`: `params` come from the host.
+    pub fn from_params_on(
+        backend: K,
+        config: impl Into<NetConfig>,
+        params: Vec<S>,
+    ) -> Result<Self> {
+        let mut net = Self::shell(backend, config.into())?;
+        super::memory::check_params::<S>(net.layout.len())?;
         if params.len() != net.layout.len() {
             return Err(Error::Shape(format!(
                 "{} parameters given, the configuration needs {}",

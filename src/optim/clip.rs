@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::tensor::{Scalar, dot};
+use crate::backend::{Backend, Cpu, ViewMut};
+use crate::tensor::Scalar;
 
 /// How gradients are clipped before each update.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,37 +22,41 @@ impl Clip {
     /// Clip `grads` in place. Returns `false` if any gradient is NaN or
     /// infinite (training has blown up), `true` otherwise.
     pub fn apply<S: Scalar>(&self, grads: &mut [S]) -> bool {
+        self.apply_on(&Cpu, grads)
+    }
+
+    /// [`Clip::apply`] to gradients in backend `k`'s buffers.
+    pub fn apply_on<S: Scalar, K: Backend<S>>(&self, k: &K, grads: K::Mut<'_>) -> bool {
         match *self {
-            Clip::None => grads.iter().all(|g| g.is_finite()),
-            Clip::Elementwise(c) => clip_elementwise(grads, c),
-            Clip::GlobalNorm(c) => clip_global_norm(grads, c).is_finite(),
+            Clip::None => k.all_finite(grads.into_ref()),
+            Clip::Elementwise(c) => k.clamp(grads, S::of(-c), S::of(c)),
+            Clip::GlobalNorm(c) => clip_global_norm_on(k, grads, c).is_finite(),
         }
     }
 }
 
 /// The L2 norm of all values (NaN or infinite if any value is).
 pub fn global_norm<S: Scalar>(grads: &[S]) -> f64 {
-    dot(grads, grads).f64().sqrt()
+    Cpu.sum_squares(grads).sqrt()
 }
 
 /// Clamp every value to `[-c, c]`; returns whether all were finite (a NaN
 /// would otherwise be clamped silently).
 pub fn clip_elementwise<S: Scalar>(grads: &mut [S], c: f64) -> bool {
-    let (lo, hi) = (S::of(-c), S::of(c));
-    let mut finite = true;
-    for g in grads.iter_mut() {
-        finite &= g.is_finite();
-        *g = g.max(lo).min(hi);
-    }
-    finite
+    Cpu.clamp(grads, S::of(-c), S::of(c))
 }
 
 /// Scale `grads` so their L2 norm is at most `c`; returns the norm before.
 pub fn clip_global_norm<S: Scalar>(grads: &mut [S], c: f64) -> f64 {
-    let n = global_norm(grads);
+    clip_global_norm_on(&Cpu, grads, c)
+}
+
+/// [`clip_global_norm`] on backend `k`: the norm is the one scalar that
+/// comes back to the host.
+fn clip_global_norm_on<S: Scalar, K: Backend<S>>(k: &K, mut grads: K::Mut<'_>, c: f64) -> f64 {
+    let n = k.sum_squares(K::reborrow(&mut grads).into_ref()).sqrt();
     if n > c {
-        let s = S::of(c / (n + 1e-6));
-        grads.iter_mut().for_each(|g| *g *= s);
+        k.scale(grads, S::of(c / (n + 1e-6)));
     }
     n
 }

@@ -10,6 +10,7 @@ pub use clip::{Clip, clip_elementwise, clip_global_norm, global_norm};
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{Backend, Cpu, Update};
 use crate::error::{Error, Result};
 use crate::tensor::Scalar;
 
@@ -105,27 +106,32 @@ impl Schedule {
     }
 }
 
-/// An optimizer with its state.
+/// An optimizer with its state, on backend `K` (the CPU unless said
+/// otherwise): the moments live where the parameters do.
 #[derive(Clone, Debug)]
-pub struct Optimizer<S> {
+pub struct Optimizer<S: Scalar, K: Backend<S> = Cpu> {
     kind: OptimizerKind,
     lr: f64,
     /// Number of steps taken (Adam's bias correction uses it).
     steps: u64,
     /// Moment buffers, each as long as the parameters.
-    moments: Vec<Vec<S>>,
+    moments: Vec<K::Buf>,
+    /// Empty stand-ins for the moments a rule does not keep.
+    unused: [K::Buf; 2],
+    backend: K,
 }
 
-const EPS: f64 = 1e-8;
-/// Adagrad's ε, added after the square root (PyTorch's form and value): the
-/// update is then invariant to the scale of the loss, so a mean loss trains
-/// like min-char-rnn's summed one.
-const ADAGRAD_EPS: f64 = 1e-10;
-
-impl<S: Scalar> Optimizer<S> {
-    /// A fresh optimizer for `n` parameters. The learning rate must be a
-    /// positive finite number.
+impl<S: Scalar> Optimizer<S, Cpu> {
+    /// A fresh optimizer for `n` parameters on the CPU. The learning rate
+    /// must be a positive finite number.
     pub fn new(kind: OptimizerKind, lr: f64, n: usize) -> Result<Self> {
+        Self::new_on(Cpu, kind, lr, n)
+    }
+}
+
+impl<S: Scalar, K: Backend<S>> Optimizer<S, K> {
+    /// A fresh optimizer for `n` parameters on `backend`.
+    pub fn new_on(backend: K, kind: OptimizerKind, lr: f64, n: usize) -> Result<Self> {
         if !(lr.is_finite() && lr > 0.0) {
             return Err(Error::Config(format!(
                 "learning rate must be a positive number, got {lr}"
@@ -138,12 +144,20 @@ impl<S: Scalar> Optimizer<S> {
                 "momentum must be in [0, 1), got {momentum}"
             )));
         }
-        let moments = (0..kind.moments()).map(|_| vec![S::zero(); n]).collect();
+        let moments = (0..kind.moments())
+            .map(|_| {
+                let mut m = K::Buf::default();
+                backend.resize(&mut m, n);
+                m
+            })
+            .collect();
         Ok(Optimizer {
             kind,
             lr,
             steps: 0,
             moments,
+            unused: Default::default(),
+            backend,
         })
     }
 
@@ -167,18 +181,19 @@ impl<S: Scalar> Optimizer<S> {
         self.steps
     }
 
-    /// The moment buffers (for checkpoints).
-    pub fn moments(&self) -> &[Vec<S>] {
+    /// The moment buffers (what a checkpoint saves).
+    pub fn moments(&self) -> &[K::Buf] {
         &self.moments
     }
 
-    /// Restore state saved from [`Optimizer::moments`] and [`Optimizer::steps`].
+    /// Restore the step count and moments saved by a checkpoint (host
+    /// values, placed on the backend).
     pub fn restore(&mut self, steps: u64, moments: Vec<Vec<S>>) -> Result<()> {
         let ok = moments.len() == self.moments.len()
             && moments
                 .iter()
                 .zip(&self.moments)
-                .all(|(a, b)| a.len() == b.len());
+                .all(|(a, b)| a.len() == K::buf_len(b));
         if !ok {
             return Err(Error::Checkpoint(format!(
                 "optimizer state does not fit a {} optimizer of this model",
@@ -186,123 +201,49 @@ impl<S: Scalar> Optimizer<S> {
             )));
         }
         self.steps = steps;
-        self.moments = moments;
+        self.moments = moments.iter().map(|m| self.backend.upload(m)).collect();
         Ok(())
     }
 
-    /// One update of `params` from `grads`.
-    pub fn step(&mut self, params: &mut [S], grads: &[S]) {
+    /// One update of `params` from `grads` (same length as the moments).
+    pub fn step(&mut self, params: K::Mut<'_>, grads: K::Ref<'_>) {
         self.steps += 1;
+        let rule = self.rule();
+        let Optimizer {
+            moments,
+            unused,
+            backend,
+            ..
+        } = self;
+        let [u0, u1] = unused;
+        let mut m = moments.iter_mut().map(K::view_mut);
+        let m0 = m.next().unwrap_or_else(|| K::view_mut(u0));
+        let m1 = m.next().unwrap_or_else(|| K::view_mut(u1));
+        backend.update(rule, params, grads, m0, m1);
+    }
+
+    /// This step's rule, its scalars worked out.
+    fn rule(&self) -> Update<S> {
         let lr = S::of(self.lr);
-        let rule = match self.kind {
-            OptimizerKind::Sgd { momentum: 0.0 } => Rule::Sgd { lr },
-            OptimizerKind::Sgd { momentum } => Rule::Momentum {
+        match self.kind {
+            OptimizerKind::Sgd { momentum: 0.0 } => Update::Sgd { lr },
+            OptimizerKind::Sgd { momentum } => Update::Momentum {
                 lr,
                 mu: S::of(momentum),
             },
-            OptimizerKind::Adagrad => Rule::Adagrad { lr },
-            OptimizerKind::Rmsprop { alpha } => Rule::Rmsprop {
+            OptimizerKind::Adagrad => Update::Adagrad { lr },
+            OptimizerKind::Rmsprop { alpha } => Update::Rmsprop {
                 lr,
                 a: S::of(alpha),
             },
             OptimizerKind::Adam { beta1, beta2 } => {
                 let t = self.steps as i32;
                 // Both bias corrections folded into the step size, as PyTorch does.
-                Rule::Adam {
+                Update::Adam {
                     step: S::of(self.lr / (1.0 - beta1.powi(t))),
                     b1: S::of(beta1),
                     b2: S::of(beta2),
                     corr2: S::of((1.0 - beta2.powi(t)).sqrt()),
-                }
-            }
-        };
-        let (m0, m1) = match self.moments.as_mut_slice() {
-            [] => (&mut [][..], &mut [][..]),
-            [a] => (&mut a[..], &mut [][..]),
-            [a, b, ..] => (&mut a[..], &mut b[..]),
-        };
-        rule.apply(params, grads, m0, m1);
-    }
-}
-
-/// One optimizer's update, with its constants for this step.
-#[derive(Clone, Copy)]
-enum Rule<S> {
-    Sgd { lr: S },
-    Momentum { lr: S, mu: S },
-    Adagrad { lr: S },
-    Rmsprop { lr: S, a: S },
-    Adam { step: S, b1: S, b2: S, corr2: S },
-}
-
-/// Below this many parameters an update runs on one thread (waking a
-/// second thread costs more than updating tens of thousands of values).
-const PARALLEL_MIN: usize = 1 << 18;
-
-/// Split `m` at `mid`, or into two empty pieces when `m` is empty (an
-/// optimizer without that moment).
-fn split_moment<S>(m: &mut [S], mid: usize) -> (&mut [S], &mut [S]) {
-    if m.is_empty() {
-        (&mut [], &mut [])
-    } else {
-        m.split_at_mut(mid)
-    }
-}
-
-impl<S: Scalar> Rule<S> {
-    /// Update `p` from `g` with moments `m0`, `m1` (empty when unused), in
-    /// halves on two threads for large buffers (elementwise, so the result
-    /// is the same either way).
-    fn apply(self, p: &mut [S], g: &[S], m0: &mut [S], m1: &mut [S]) {
-        if p.len() >= 2 * PARALLEL_MIN {
-            let mid = p.len() / 2;
-            let (pa, pb) = p.split_at_mut(mid);
-            let (ga, gb) = g.split_at(mid);
-            let (m0a, m0b) = split_moment(m0, mid);
-            let (m1a, m1b) = split_moment(m1, mid);
-            rayon::join(
-                || self.apply(pa, ga, m0a, m1a),
-                || self.apply(pb, gb, m0b, m1b),
-            );
-            return;
-        }
-        let eps = S::of(EPS);
-        match self {
-            Rule::Sgd { lr } => {
-                for (p, &g) in p.iter_mut().zip(g) {
-                    *p -= lr * g;
-                }
-            }
-            Rule::Momentum { lr, mu } => {
-                for ((p, &g), v) in p.iter_mut().zip(g).zip(m0) {
-                    *v = mu * *v + g;
-                    *p -= lr * *v;
-                }
-            }
-            Rule::Adagrad { lr } => {
-                for ((p, &g), m) in p.iter_mut().zip(g).zip(m0) {
-                    *m += g * g;
-                    *p -= lr * g / (m.sqrt() + S::of(ADAGRAD_EPS));
-                }
-            }
-            Rule::Rmsprop { lr, a } => {
-                let one_minus_a = S::one() - a;
-                for ((p, &g), s) in p.iter_mut().zip(g).zip(m0) {
-                    *s = a * *s + one_minus_a * g * g;
-                    *p -= lr * g / (s.sqrt() + eps);
-                }
-            }
-            Rule::Adam {
-                step,
-                b1,
-                b2,
-                corr2,
-            } => {
-                let (c1, c2) = (S::one() - b1, S::one() - b2);
-                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m0).zip(m1) {
-                    *m = b1 * *m + c1 * g;
-                    *v = b2 * *v + c2 * g * g;
-                    *p -= step * *m / (v.sqrt() / corr2 + eps);
                 }
             }
         }

@@ -2,8 +2,10 @@
 //! kernels are plain loops the compiler vectorizes, and the `gemm` crate
 //! does matrix products.
 
-use super::{Activation, Backend, IGNORE, RowKernel};
-use crate::tensor::{SMALL_M, Scalar, Trans, matmul, sum};
+mod update;
+
+use super::{Activation, Backend, IGNORE, RowKernel, Update};
+use crate::tensor::{SMALL_M, Scalar, Trans, dot, matmul, sum};
 
 /// The CPU backend (stateless; threads for large GEMMs follow
 /// [`crate::tensor::set_threads`]).
@@ -308,6 +310,31 @@ impl<S: Scalar> Backend<S> for Cpu {
             };
         }
         loss / n.f64()
+    }
+
+    fn update(&self, rule: Update<S>, p: &mut [S], g: &[S], m0: &mut [S], m1: &mut [S]) {
+        update::apply(rule, p, g, m0, m1);
+    }
+
+    fn sum_squares(&self, x: &[S]) -> f64 {
+        dot(x, x).f64()
+    }
+
+    fn scale(&self, x: &mut [S], s: S) {
+        x.iter_mut().for_each(|v| *v *= s);
+    }
+
+    fn clamp(&self, x: &mut [S], lo: S, hi: S) -> bool {
+        let mut finite = true;
+        for v in x.iter_mut() {
+            finite &= v.is_finite();
+            *v = v.max(lo).min(hi);
+        }
+        finite
+    }
+
+    fn all_finite(&self, x: &[S]) -> bool {
+        x.iter().all(|v| v.is_finite())
     }
 
     fn softmax_cross_entropy(

@@ -217,6 +217,43 @@ pub trait Backend<S: Scalar>: Clone + Debug + Default + Send + Sync + 'static {
     /// `dy = sign(y - t) / N` (0 where they are equal).
     fn mae(&self, y: Self::Ref<'_>, target: Self::Ref<'_>, dy: Self::Mut<'_>) -> f64;
 
+    // ---- attention ----
+
+    /// Softmax over the first `n` values of each row of `x: (R, cols)`, in
+    /// place; the rest (padding) get weight 0.
+    fn softmax_rows(&self, x: Self::Mut<'_>, cols: usize, n: usize);
+
+    /// Backward of [`Backend::softmax_rows`] from its output `y: (R, cols)`:
+    /// `d = y ⊙ (d - Σ_j y_j d_j)` per row, in place.
+    fn softmax_rows_backward(&self, y: Self::Ref<'_>, d: Self::Mut<'_>, cols: usize);
+
+    /// Bahdanau's additive scores: `z[t, s, :] = tanh(q[t, :] + u[s, :])`
+    /// and `e[t, s] = z[t, s, :]·v`. `q: (T, A)`, `u: (S, A)`, `v: (A)`,
+    /// `z: (T, S, A)`, `e: (T, S)`.
+    fn additive_scores(
+        &self,
+        q: Self::Ref<'_>,
+        u: Self::Ref<'_>,
+        v: Self::Ref<'_>,
+        z: Self::Mut<'_>,
+        e: Self::Mut<'_>,
+    );
+
+    /// Backward of [`Backend::additive_scores`] from `de: (T, S)` (pairs
+    /// whose `de` is exactly 0, padding, are skipped): `dv += Σ de·z`, and
+    /// `dq: (T, A)`, `du: (S, A)` are overwritten with
+    /// `Σ de·v⊙(1 - z²)` over the other index.
+    #[allow(clippy::too_many_arguments)]
+    fn additive_scores_backward(
+        &self,
+        z: Self::Ref<'_>,
+        v: Self::Ref<'_>,
+        de: Self::Ref<'_>,
+        dv: Self::Mut<'_>,
+        dq: Self::Mut<'_>,
+        du: Self::Mut<'_>,
+    );
+
     // ---- optimizers and clipping ----
 
     /// One optimizer step: `params` from `grads` with moments `m0`, `m1`

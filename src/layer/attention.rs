@@ -41,26 +41,26 @@ impl Score {
     }
 }
 
-/// The score's weights (empty slices where a score has none).
-#[derive(Clone, Copy, Debug)]
-pub struct ScoreWeights<'a, S> {
+/// The score's weights (empty views where a score has none).
+#[derive(Debug)]
+pub struct ScoreWeights<'a, S: Scalar, K: Backend<S> = Cpu> {
     /// `(Hd, E)` general; `(A, Hd)` additive.
-    pub w: &'a [S],
+    pub w: K::Ref<'a>,
     /// `(A, E)` additive.
-    pub u: &'a [S],
+    pub u: K::Ref<'a>,
     /// `(A)` additive.
-    pub v: &'a [S],
+    pub v: K::Ref<'a>,
 }
 
 /// Gradients of [`ScoreWeights`].
 #[derive(Debug)]
-pub struct ScoreGrads<'a, S> {
+pub struct ScoreGrads<'a, S: Scalar, K: Backend<S> = Cpu> {
     /// `dL/dW`.
-    pub w: &'a mut [S],
+    pub w: K::Mut<'a>,
     /// `dL/dU`.
-    pub u: &'a mut [S],
+    pub u: K::Mut<'a>,
     /// `dL/dv`.
-    pub v: &'a mut [S],
+    pub v: K::Mut<'a>,
 }
 
 /// Sizes of one attention: T decoder steps over S source steps.
@@ -78,229 +78,192 @@ pub struct Dims {
     pub a: usize,
 }
 
-/// What the backward needs from one sequence's forward.
+/// What the backward needs from one sequence's forward, in the backend's
+/// buffers.
 #[derive(Clone, Debug, Default)]
-pub struct AttnCache<S> {
+pub struct AttnCache<S: Scalar, K: Backend<S> = Cpu> {
     /// `(T, S)` attention weights (0 past the source's length).
-    pub alpha: Vec<S>,
+    pub alpha: K::Buf,
     /// `(S, Hd)`: `k Wᵀ` (general).
-    kw: Vec<S>,
+    kw: K::Buf,
     /// `(T, S, A)`: `tanh(W h_t + U k_s)` (additive).
-    z: Vec<S>,
+    z: K::Buf,
     /// Scratch: `(T, A)` and `(S, A)` projections / their gradients, `(T, S)`.
-    wq: Vec<S>,
-    uk: Vec<S>,
-    de: Vec<S>,
+    wq: K::Buf,
+    uk: K::Buf,
+    de: K::Buf,
 }
 
 /// Forward for one sequence: fills `cache.alpha` and writes `ctx: (T, E)`.
+/// `h: (T, Hd)`, `keys: (S, E)`, `n`: the source's length.
 #[allow(clippy::too_many_arguments)]
-pub fn forward<S: Scalar>(
+pub fn forward<S: Scalar, K: Backend<S>>(
+    k: &K,
     score: Score,
-    w: &ScoreWeights<'_, S>,
+    w: &ScoreWeights<'_, S, K>,
     d: Dims,
-    h: &[S],
-    k: &[S],
+    h: K::Ref<'_>,
+    keys: K::Ref<'_>,
     n: usize,
-    cache: &mut AttnCache<S>,
-    ctx: &mut [S],
+    cache: &mut AttnCache<S, K>,
+    ctx: K::Mut<'_>,
 ) {
-    let cpu = &Cpu;
-    let z = S::zero();
-    cache.alpha.resize(d.t * d.s, z);
-    let e = &mut cache.alpha; // scores first, softmax in place below
+    k.resize(&mut cache.alpha, d.t * d.s);
+    let AttnCache {
+        alpha,
+        kw,
+        z,
+        wq,
+        uk,
+        ..
+    } = cache;
+    // Scores first, softmax in place below.
+    let e = K::view_mut(alpha);
     match score {
-        Score::LuongDot => cpu.matmul(d.t, d.s, d.hd, h, Trans::No, k, Trans::Yes, e, false),
+        Score::LuongDot => k.matmul(d.t, d.s, d.hd, h, Trans::No, keys, Trans::Yes, e, false),
         Score::LuongGeneral => {
-            cache.kw.resize(d.s * d.hd, z);
-            cpu.matmul(
+            k.resize(kw, d.s * d.hd);
+            let kw_out = K::view_mut(kw);
+            k.matmul(
                 d.s,
                 d.hd,
                 d.e,
-                k,
+                keys,
                 Trans::No,
                 w.w,
                 Trans::Yes,
-                &mut cache.kw,
+                kw_out,
                 false,
             );
-            cpu.matmul(
+            k.matmul(
                 d.t,
                 d.s,
                 d.hd,
                 h,
                 Trans::No,
-                &cache.kw,
+                K::view(kw),
                 Trans::Yes,
                 e,
                 false,
             );
         }
         Score::Bahdanau => {
-            cache.wq.resize(d.t * d.a, z);
-            cache.uk.resize(d.s * d.a, z);
-            cache.z.resize(d.t * d.s * d.a, z);
-            cpu.matmul(
-                d.t,
-                d.a,
-                d.hd,
-                h,
-                Trans::No,
-                w.w,
-                Trans::Yes,
-                &mut cache.wq,
-                false,
-            );
-            cpu.matmul(
+            k.resize(wq, d.t * d.a);
+            k.resize(uk, d.s * d.a);
+            k.resize(z, d.t * d.s * d.a);
+            let (wq_out, uk_out) = (K::view_mut(wq), K::view_mut(uk));
+            k.matmul(d.t, d.a, d.hd, h, Trans::No, w.w, Trans::Yes, wq_out, false);
+            k.matmul(
                 d.s,
                 d.a,
                 d.e,
-                k,
+                keys,
                 Trans::No,
                 w.u,
                 Trans::Yes,
-                &mut cache.uk,
+                uk_out,
                 false,
             );
-            for t in 0..d.t {
-                let q = &cache.wq[t * d.a..(t + 1) * d.a];
-                for s in 0..d.s {
-                    let zs = &mut cache.z[(t * d.s + s) * d.a..(t * d.s + s + 1) * d.a];
-                    for ((o, &a), &b) in zs.iter_mut().zip(q).zip(&cache.uk[s * d.a..(s + 1) * d.a])
-                    {
-                        *o = (a + b).tanh_fast();
-                    }
-                    e[t * d.s + s] = zs.iter().zip(w.v).map(|(&a, &b)| a * b).sum();
-                }
-            }
+            k.additive_scores(K::view(wq), K::view(uk), w.v, K::view_mut(z), e);
         }
     }
     // Softmax over the real source steps; padding gets weight 0.
-    for row in e.chunks_exact_mut(d.s) {
-        let (real, pad) = row.split_at_mut(n);
-        let max = real.iter().fold(S::neg_infinity(), |m, &x| m.max(x));
-        let mut sum = S::zero();
-        for x in real.iter_mut() {
-            *x = (*x - max).exp_fast();
-            sum += *x;
-        }
-        real.iter_mut().for_each(|x| *x /= sum);
-        pad.fill(S::zero());
-    }
-    cpu.matmul(
-        d.t,
-        d.e,
-        d.s,
-        &cache.alpha,
-        Trans::No,
-        k,
-        Trans::No,
-        ctx,
-        false,
-    );
+    k.softmax_rows(K::view_mut(alpha), d.s, n);
+    let alpha = K::view(alpha);
+    k.matmul(d.t, d.e, d.s, alpha, Trans::No, keys, Trans::No, ctx, false);
 }
 
 /// Backward for one sequence from `dctx: (T, E)`: accumulates into the
 /// score's gradients, `dh: (T, Hd)` and `dk: (S, E)`.
 #[allow(clippy::too_many_arguments)]
-pub fn backward<S: Scalar>(
+pub fn backward<S: Scalar, K: Backend<S>>(
+    k: &K,
     score: Score,
-    w: &ScoreWeights<'_, S>,
-    g: &mut ScoreGrads<'_, S>,
+    w: &ScoreWeights<'_, S, K>,
+    g: &mut ScoreGrads<'_, S, K>,
     d: Dims,
-    h: &[S],
-    k: &[S],
-    cache: &mut AttnCache<S>,
-    dctx: &[S],
-    dh: &mut [S],
-    dk: &mut [S],
+    h: K::Ref<'_>,
+    keys: K::Ref<'_>,
+    cache: &mut AttnCache<S, K>,
+    dctx: K::Ref<'_>,
+    mut dh: K::Mut<'_>,
+    mut dk: K::Mut<'_>,
 ) {
-    let cpu = &Cpu;
-    let z = S::zero();
     // c = α k: dα = dc kᵀ, dk += αᵀ dc.
-    cache.de.resize(d.t * d.s, z);
-    cpu.matmul(
+    k.resize(&mut cache.de, d.t * d.s);
+    let AttnCache {
+        alpha,
+        kw,
+        z,
+        wq,
+        uk,
+        de,
+    } = cache;
+    let alpha = K::view(alpha);
+    k.matmul(
         d.t,
         d.s,
         d.e,
         dctx,
         Trans::No,
-        k,
+        keys,
         Trans::Yes,
-        &mut cache.de,
+        K::view_mut(de),
         false,
     );
-    cpu.matmul(
-        d.s,
-        d.e,
-        d.t,
-        &cache.alpha,
-        Trans::Yes,
-        dctx,
-        Trans::No,
-        dk,
-        true,
-    );
+    let dk1 = K::reborrow(&mut dk);
+    k.matmul(d.s, d.e, d.t, alpha, Trans::Yes, dctx, Trans::No, dk1, true);
     // Softmax: de = α ⊙ (dα - Σ_s α dα) (zero where α is).
-    for (de, a) in cache
-        .de
-        .chunks_exact_mut(d.s)
-        .zip(cache.alpha.chunks_exact(d.s))
-    {
-        let dot: S = de.iter().zip(a).map(|(&x, &y)| x * y).sum();
-        for (x, &y) in de.iter_mut().zip(a) {
-            *x = y * (*x - dot);
-        }
-    }
-    let de = &cache.de;
+    k.softmax_rows_backward(alpha, K::view_mut(de), d.s);
+    let de = K::view(de);
     match score {
         Score::LuongDot => {
-            cpu.matmul(d.t, d.hd, d.s, de, Trans::No, k, Trans::No, dh, true);
-            cpu.matmul(d.s, d.e, d.t, de, Trans::Yes, h, Trans::No, dk, true);
+            k.matmul(d.t, d.hd, d.s, de, Trans::No, keys, Trans::No, dh, true);
+            k.matmul(d.s, d.e, d.t, de, Trans::Yes, h, Trans::No, dk, true);
         }
         Score::LuongGeneral => {
             // e = h (k Wᵀ)ᵀ: dh += de kW; d(kW) = deᵀ h; dk += d(kW) W; dW += d(kW)ᵀ k.
-            cpu.matmul(
+            k.matmul(
                 d.t,
                 d.hd,
                 d.s,
                 de,
                 Trans::No,
-                &cache.kw,
+                K::view(kw),
                 Trans::No,
                 dh,
                 true,
             );
-            let dkw = &mut cache.wq; // (S, Hd) scratch
-            dkw.resize(d.s * d.hd, z);
-            cpu.matmul(d.s, d.hd, d.t, de, Trans::Yes, h, Trans::No, dkw, false);
-            cpu.matmul(d.s, d.e, d.hd, dkw, Trans::No, w.w, Trans::No, dk, true);
-            cpu.matmul(d.hd, d.e, d.s, dkw, Trans::Yes, k, Trans::No, g.w, true);
+            let dkw = wq; // (S, Hd) scratch
+            k.resize(dkw, d.s * d.hd);
+            k.matmul(
+                d.s,
+                d.hd,
+                d.t,
+                de,
+                Trans::Yes,
+                h,
+                Trans::No,
+                K::view_mut(dkw),
+                false,
+            );
+            let dkw = K::view(dkw);
+            k.matmul(d.s, d.e, d.hd, dkw, Trans::No, w.w, Trans::No, dk, true);
+            let gw = K::reborrow(&mut g.w);
+            k.matmul(d.hd, d.e, d.s, dkw, Trans::Yes, keys, Trans::No, gw, true);
         }
         Score::Bahdanau => {
             // e[t,s] = v·z_ts, z = tanh(Wq_t + Uk_s).
-            let (dwq, duk) = (&mut cache.wq, &mut cache.uk);
-            dwq.fill(z);
-            duk.fill(z);
-            for t in 0..d.t {
-                for s in 0..d.s {
-                    let det = de[t * d.s + s];
-                    if det == z {
-                        continue;
-                    }
-                    let zs = &cache.z[(t * d.s + s) * d.a..(t * d.s + s + 1) * d.a];
-                    for j in 0..d.a {
-                        g.v[j] += det * zs[j];
-                        let dpre = det * w.v[j] * (S::one() - zs[j] * zs[j]);
-                        dwq[t * d.a + j] += dpre;
-                        duk[s * d.a + j] += dpre;
-                    }
-                }
-            }
-            cpu.matmul(d.a, d.hd, d.t, dwq, Trans::Yes, h, Trans::No, g.w, true);
-            cpu.matmul(d.t, d.hd, d.a, dwq, Trans::No, w.w, Trans::No, dh, true);
-            cpu.matmul(d.a, d.e, d.s, duk, Trans::Yes, k, Trans::No, g.u, true);
-            cpu.matmul(d.s, d.e, d.a, duk, Trans::No, w.u, Trans::No, dk, true);
+            let gv = K::reborrow(&mut g.v);
+            k.additive_scores_backward(K::view(z), w.v, de, gv, K::view_mut(wq), K::view_mut(uk));
+            let (dwq, duk) = (K::view(wq), K::view(uk));
+            let gw = K::reborrow(&mut g.w);
+            k.matmul(d.a, d.hd, d.t, dwq, Trans::Yes, h, Trans::No, gw, true);
+            let dh1 = K::reborrow(&mut dh);
+            k.matmul(d.t, d.hd, d.a, dwq, Trans::No, w.w, Trans::No, dh1, true);
+            let gu = K::reborrow(&mut g.u);
+            k.matmul(d.a, d.e, d.s, duk, Trans::Yes, keys, Trans::No, gu, true);
+            k.matmul(d.s, d.e, d.a, duk, Trans::No, w.u, Trans::No, dk, true);
         }
     }
 }

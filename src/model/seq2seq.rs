@@ -21,14 +21,14 @@ use serde::{Deserialize, Serialize};
 
 use super::config::Init;
 use super::net::init_params;
-use super::params::{ParamLayout, split_mut};
+use super::params::ParamLayout;
 use super::stack::{Batch, Stack, StackConfig, StackWorkspace};
-use crate::backend::{Backend, Cpu};
+use crate::backend::{Activation, Backend, Cpu, View, ViewMut};
 use crate::cell::{CellKind, SeqInput};
 use crate::error::{Error, Result};
 use crate::layer::attention::{self, AttnCache, Dims, Score, ScoreGrads, ScoreWeights};
 use crate::layer::linear;
-use crate::layer::loss::{Target, loss_and_grad};
+use crate::layer::loss::{Target, loss_and_grad_on};
 use crate::tensor::Scalar;
 
 /// The shape of a [`Seq2Seq`].
@@ -137,9 +137,10 @@ struct AttnSlots {
     combine_b: Range<usize>,
 }
 
-/// An encoder-decoder (see the module docs).
+/// An encoder-decoder (see the module docs), on backend `K` (the CPU
+/// unless said otherwise).
 #[derive(Clone, Debug)]
-pub struct Seq2Seq<S = f32> {
+pub struct Seq2Seq<S: Scalar = f32, K: Backend<S> = Cpu> {
     config: Seq2SeqConfig,
     layout: ParamLayout,
     encoder: Stack,
@@ -147,8 +148,10 @@ pub struct Seq2Seq<S = f32> {
     attn: Option<AttnSlots>,
     fc_w: Range<usize>,
     fc_b: Range<usize>,
-    /// Every parameter in one flat buffer, in [`Seq2Seq::layout`] order.
-    pub params: Vec<S>,
+    backend: K,
+    /// Every parameter in one flat buffer, in [`Seq2Seq::layout`] order,
+    /// where the backend keeps it (a `Vec<S>` on the CPU).
+    pub params: K::Buf,
 }
 
 /// A batch of source and target sequences, time-major and padded.
@@ -175,13 +178,28 @@ impl PairBatch<'_> {
     }
 }
 
-impl<S: Scalar> Seq2Seq<S> {
-    /// A freshly initialized model (PyTorch-style uniform init unless
-    /// `init` says otherwise); the same `seed` gives the same weights.
+impl<S: Scalar> Seq2Seq<S, Cpu> {
+    /// A freshly initialized model on the CPU (PyTorch-style uniform init
+    /// unless `init` says otherwise); the same `seed` gives the same weights.
     pub fn new(config: Seq2SeqConfig, init: Init, seed: u64) -> Result<Self> {
-        let mut model = Self::shell(config)?;
+        Self::new_on(Cpu, config, init, seed)
+    }
+
+    /// The layout a model of `config` has (names, shapes, offsets), built
+    /// without allocating its parameters: what a loader checks a file
+    /// against before it allocates anything.
+    pub fn layout_of(config: Seq2SeqConfig) -> Result<ParamLayout> {
+        Ok(Self::shell(Cpu, config)?.layout)
+    }
+}
+
+impl<S: Scalar, K: Backend<S>> Seq2Seq<S, K> {
+    /// [`Seq2Seq::new`] on `backend`: the weights are drawn on the host,
+    /// then placed on the backend.
+    pub fn new_on(backend: K, config: Seq2SeqConfig, init: Init, seed: u64) -> Result<Self> {
+        let mut model = Self::shell(backend, config)?;
         super::memory::check_params::<S>(model.layout.len())?;
-        model.params = vec![S::zero(); model.layout.len()];
+        let mut host = vec![S::zero(); model.layout.len()];
         let emb: Vec<_> = model
             .encoder
             .embedding()
@@ -189,20 +207,21 @@ impl<S: Scalar> Seq2Seq<S> {
             .chain(model.decoder.embedding())
             .collect();
         let hd = model.config.decoder().hidden_size;
-        init_params(&mut model.params, &model.layout, &emb, hd, init, seed);
+        init_params(&mut host, &model.layout, &emb, hd, init, seed);
+        model.params = model.backend.upload(&host);
         Ok(model)
     }
 
-    /// The layout a model of `config` has (names, shapes, offsets), built
-    /// without allocating its parameters: what a loader checks a file
-    /// against before it allocates anything.
-    pub fn layout_of(config: Seq2SeqConfig) -> Result<ParamLayout> {
-        Ok(Self::shell(config)?.layout)
+    /// The parameters copied to the host, in [`Seq2Seq::layout`] order.
+    pub fn params_to_host(&self) -> Vec<S> {
+        let mut host = vec![S::zero(); self.layout.len()];
+        self.backend.download(K::view(&self.params), &mut host);
+        host
     }
 
     /// The model's structure with no parameters yet; refused if its sizes
     /// are invalid or its parameter count overflows.
-    fn shell(config: Seq2SeqConfig) -> Result<Self> {
+    fn shell(backend: K, config: Seq2SeqConfig) -> Result<Self> {
         config.validate()?;
         super::memory::param_count(config.param_count())?;
         let mut layout = ParamLayout::new();
@@ -246,7 +265,8 @@ impl<S: Scalar> Seq2Seq<S> {
             attn,
             fc_w,
             fc_b,
-            params: Vec::new(),
+            backend,
+            params: K::Buf::default(),
         })
     }
 
@@ -261,12 +281,14 @@ impl<S: Scalar> Seq2Seq<S> {
     }
 
     /// A zeroed gradient buffer with the layout of [`Seq2Seq::params`].
-    pub fn zero_grads(&self) -> Vec<S> {
-        vec![S::zero(); self.params.len()]
+    pub fn zero_grads(&self) -> K::Buf {
+        let mut g = K::Buf::default();
+        self.backend.resize(&mut g, self.layout.len());
+        g
     }
 
     /// An empty workspace.
-    pub fn workspace(&self) -> Seq2SeqWorkspace<S> {
+    pub fn workspace(&self) -> Seq2SeqWorkspace<S, K> {
         Seq2SeqWorkspace::default()
     }
 
@@ -281,15 +303,15 @@ impl<S: Scalar> Seq2Seq<S> {
         }
     }
 
-    fn score_weights(&self) -> Option<(Score, ScoreWeights<'_, S>)> {
+    fn score_weights(&self) -> Option<(Score, ScoreWeights<'_, S, K>)> {
         let (score, a) = (self.config.attention?, self.attn.as_ref()?);
-        let p = &self.params;
+        let p = K::view(&self.params);
         Some((
             score,
             ScoreWeights {
-                w: &p[a.w.clone()],
-                u: &p[a.u.clone()],
-                v: &p[a.v.clone()],
+                w: p.sub(a.w.clone()),
+                u: p.sub(a.u.clone()),
+                v: p.sub(a.v.clone()),
             },
         ))
     }
@@ -313,94 +335,104 @@ impl<S: Scalar> Seq2Seq<S> {
     /// Forward with teacher forcing. Afterwards `ws.outputs()` holds the
     /// logits `(T, B, V_target)` and `ws.attention(b)` each sequence's
     /// attention weights `(T, S)`.
-    pub fn forward(&self, batch: &PairBatch<'_>, ws: &mut Seq2SeqWorkspace<S>) -> Result<()> {
+    pub fn forward(&self, batch: &PairBatch<'_>, ws: &mut Seq2SeqWorkspace<S, K>) -> Result<()> {
         self.check(batch)?;
         let (s, t) = batch.steps();
         let b = batch.b;
+        let (k, params) = (&self.backend, K::view(&self.params));
         let enc = Batch {
             lengths: Some(batch.src_lengths),
             ..Batch::new(SeqInput::Tokens(batch.src), s, b)
         };
-        self.encoder
-            .forward(&Cpu, &self.params, &enc, &mut ws.enc, None)?;
-        bridge(&self.config, b, ws.enc.final_state(), &mut ws.dec_state0);
+        self.encoder.forward(k, params, &enc, &mut ws.enc, None)?;
+        k.resize(&mut ws.dec_state0, ws.enc.final_state().len());
+        bridge(
+            k,
+            &self.config,
+            b,
+            ws.enc.final_state(),
+            K::view_mut(&mut ws.dec_state0),
+            false,
+        );
         let dec = Batch {
             lengths: Some(batch.tgt_lengths),
-            state: Some(&ws.dec_state0),
             ..Batch::new(SeqInput::Tokens(batch.tgt_in), t, b)
         };
+        let state = Some(K::view(&ws.dec_state0));
         self.decoder
-            .forward(&Cpu, &self.params, &dec, &mut ws.dec, None)?;
+            .forward_from(k, params, &dec, state, &mut ws.dec, None)?;
         let d = self.dims(t, s);
-        let z = S::zero();
         ws.t = t;
         ws.s = s;
         ws.b = b;
         if let Some((score, w)) = self.score_weights() {
-            ws.ctx.resize(t * b * d.e, z);
+            k.resize(&mut ws.ctx, t * b * d.e);
             ws.caches.resize_with(b, AttnCache::default);
-            for r in 0..b {
-                gather(ws.enc.outputs(), s, b, d.e, r, &mut ws.kb);
-                gather(ws.dec.outputs(), t, b, d.hd, r, &mut ws.hb);
-                ws.cb.resize(t * d.e, z);
-                attention::forward(
-                    score,
-                    &w,
-                    d,
-                    &ws.hb,
-                    &ws.kb,
-                    batch.src_lengths[r],
-                    &mut ws.caches[r],
-                    &mut ws.cb,
-                );
-                scatter(&ws.cb, t, b, d.e, r, &mut ws.ctx, false);
+            let Seq2SeqWorkspace {
+                enc,
+                dec,
+                caches,
+                ctx,
+                kb,
+                hb,
+                cb,
+                ..
+            } = ws;
+            for (r, cache) in caches.iter_mut().enumerate().take(b) {
+                gather(k, enc.outputs(), s, b, d.e, r, kb);
+                gather(k, dec.outputs(), t, b, d.hd, r, hb);
+                k.resize(cb, t * d.e);
+                let (n, cb_out) = (batch.src_lengths[r], K::view_mut(cb));
+                attention::forward(k, score, &w, d, K::view(hb), K::view(kb), n, cache, cb_out);
+                scatter(k, K::view(cb), t, b, d.e, r, K::view_mut(ctx), false);
             }
         }
-        ws.dys.resize(t * b * self.config.tgt_vocab, z);
-        self.head(
-            ws.dec.outputs(),
-            &ws.ctx,
-            &mut ws.cat,
-            &mut ws.att,
-            &mut ws.ys,
-        );
+        k.resize(&mut ws.dys, t * b * self.config.tgt_vocab);
+        let Seq2SeqWorkspace {
+            dec,
+            ctx,
+            cat,
+            att,
+            ys,
+            ..
+        } = ws;
+        self.head(dec.outputs(), K::view(ctx), cat, att, ys);
         Ok(())
     }
 
     /// The output over decoder states `h: (R, Hd)`: `ys (R, V) = W_out h̃ +
     /// b_out`, where with attention `h̃ = tanh(W_c [ctx; h] + b_c)` (`ctx:
     /// (R, E)`, `cat` and `att` keep `[ctx; h]` and `h̃`) and without, `h̃ = h`.
-    fn head(&self, h: &[S], ctx: &[S], cat: &mut Vec<S>, att: &mut Vec<S>, ys: &mut Vec<S>) {
-        let (k, z) = (&Cpu, S::zero());
+    fn head(
+        &self,
+        h: K::Ref<'_>,
+        ctx: K::Ref<'_>,
+        cat: &mut K::Buf,
+        att: &mut K::Buf,
+        ys: &mut K::Buf,
+    ) {
+        let (k, params) = (&self.backend, K::view(&self.params));
         let d = self.dims(0, 0);
         let rows = h.len() / d.hd;
-        ys.resize(rows * self.config.tgt_vocab, z);
-        let (w, b) = (
-            &self.params[self.fc_w.clone()],
-            &self.params[self.fc_b.clone()],
-        );
+        k.resize(ys, rows * self.config.tgt_vocab);
+        let (w, b) = (params.sub(self.fc_w.clone()), params.sub(self.fc_b.clone()));
         let Some(slots) = &self.attn else {
-            return linear::forward(k, h, w, b, ys);
+            return linear::forward(k, h, w, b, K::view_mut(ys));
         };
-        cat.resize(rows * (d.e + d.hd), z);
-        for ((row, c), h) in cat
-            .chunks_exact_mut(d.e + d.hd)
-            .zip(ctx.chunks_exact(d.e))
-            .zip(h.chunks_exact(d.hd))
-        {
-            row[..d.e].copy_from_slice(c);
-            row[d.e..].copy_from_slice(h);
-        }
-        att.resize(rows * d.hd, z);
-        linear::forward(
-            k,
-            cat,
-            &self.params[slots.combine_w.clone()],
-            &self.params[slots.combine_b.clone()],
-            att,
+        let width = d.e + d.hd;
+        k.resize(cat, rows * width);
+        let cat_len = rows * width;
+        k.copy_block(rows, d.e, (ctx, d.e), (K::view_mut(cat), width), false);
+        let dst = K::view_mut(cat).sub(d.e..cat_len);
+        k.copy_block(rows, d.hd, (h, d.hd), (dst, width), false);
+        k.resize(att, rows * d.hd);
+        let (cw, cb) = (
+            params.sub(slots.combine_w.clone()),
+            params.sub(slots.combine_b.clone()),
         );
-        k.activate(crate::backend::Activation::Tanh, att);
-        linear::forward(k, att, w, b, ys);
+        linear::forward(k, K::view(cat), cw, cb, K::view_mut(att));
+        k.activate(Activation::Tanh, K::view_mut(att));
+        linear::forward(k, K::view(att), w, b, K::view_mut(ys));
     }
 
     /// Backward from `ws.output_grad()` (filled by [`Seq2Seq::loss_and_grad`]
@@ -408,122 +440,110 @@ impl<S: Scalar> Seq2Seq<S> {
     pub fn backward(
         &self,
         batch: &PairBatch<'_>,
-        ws: &mut Seq2SeqWorkspace<S>,
-        grads: &mut [S],
+        ws: &mut Seq2SeqWorkspace<S, K>,
+        mut grads: K::Mut<'_>,
     ) -> Result<()> {
         self.check(batch)?;
-        if grads.len() != self.params.len() {
+        if grads.len() != self.layout.len() {
             return Err(Error::Shape(format!(
                 "{} gradients for {} parameters",
                 grads.len(),
-                self.params.len()
+                self.layout.len()
             )));
         }
         let (t, s, b) = (ws.t, ws.s, ws.b);
         let d = self.dims(t, s);
-        let k = &Cpu;
-        let z = S::zero();
-        let [gw, gb] = split_mut(
-            &mut grads[self.fc_w.start..self.fc_b.end],
-            [self.fc_w.len(), self.fc_b.len()],
-        );
-        let w_out = &self.params[self.fc_w.clone()];
+        let (k, params) = (&self.backend, K::view(&self.params));
+        let (gw, gb) = grad_pair::<S, K>(K::reborrow(&mut grads), &self.fc_w, &self.fc_b);
+        let w_out = params.sub(self.fc_w.clone());
+        let Seq2SeqWorkspace {
+            enc,
+            dec,
+            caches,
+            cat,
+            att,
+            dys,
+            datt,
+            dcat,
+            denc,
+            kb,
+            hb,
+            dcb,
+            dhb,
+            dkb,
+            denc_state,
+            ..
+        } = ws;
+        k.resize(denc, s * b * d.e);
+        k.fill(K::view_mut(denc), S::zero());
         match (self.score_weights(), &self.attn) {
             (Some((score, w)), Some(slots)) => {
-                ws.datt.resize(t * b * d.hd, z);
-                linear::backward(k, &ws.att, w_out, &ws.dys, gw, gb, Some(&mut ws.datt));
+                k.resize(datt, t * b * d.hd);
+                let (att, dys) = (K::view(att), K::view(dys));
+                linear::backward(k, att, w_out, dys, gw, gb, Some(K::view_mut(datt)));
                 // Through the tanh and the combine layer: d[c; h].
-                k.activate_backward(crate::backend::Activation::Tanh, &ws.att, &mut ws.datt);
-                ws.dcat.resize(t * b * (d.e + d.hd), z);
-                let [gcw, gcb] = split_mut(
-                    &mut grads[slots.combine_w.start..slots.combine_b.end],
-                    [slots.combine_w.len(), slots.combine_b.len()],
-                );
-                linear::backward(
-                    k,
-                    &ws.cat,
-                    &self.params[slots.combine_w.clone()],
-                    &ws.datt,
-                    gcw,
-                    gcb,
-                    Some(&mut ws.dcat),
-                );
+                k.activate_backward(Activation::Tanh, att, K::view_mut(datt));
+                let width = d.e + d.hd;
+                k.resize(dcat, t * b * width);
+                let (gcw, gcb) =
+                    grad_pair::<S, K>(K::reborrow(&mut grads), &slots.combine_w, &slots.combine_b);
+                let cw = params.sub(slots.combine_w.clone());
+                let dcat_out = Some(K::view_mut(dcat));
+                linear::backward(k, K::view(cat), cw, K::view(datt), gcw, gcb, dcat_out);
                 // dL/dh (decoder outputs): the direct part, then attention's.
-                let ddec = ws.dec.output_grad();
-                for (dst, row) in ddec
-                    .chunks_exact_mut(d.hd)
-                    .zip(ws.dcat.chunks_exact(d.e + d.hd))
-                {
-                    dst.copy_from_slice(&row[d.e..]);
-                }
-                ws.denc.clear();
-                ws.denc.resize(s * b * d.e, z);
-                let [g_w, g_u, g_v] = split_mut(
-                    &mut grads[slots.w.start..slots.v.end],
-                    [slots.w.len(), slots.u.len(), slots.v.len()],
+                let rows = t * b;
+                let dcat_h = K::view(dcat).sub(d.e..rows * width);
+                k.copy_block(
+                    rows,
+                    d.hd,
+                    (dcat_h, width),
+                    (dec.output_grad(), d.hd),
+                    false,
                 );
+                let (g_w, rest) = K::reborrow(&mut grads)
+                    .sub(slots.w.start..slots.v.end)
+                    .split(slots.w.len());
+                let (g_u, g_v) = rest.split(slots.u.len());
                 let mut g = ScoreGrads {
                     w: g_w,
                     u: g_u,
                     v: g_v,
                 };
-                for r in 0..b {
-                    gather(ws.enc.outputs(), s, b, d.e, r, &mut ws.kb);
-                    gather(ws.dec.outputs(), t, b, d.hd, r, &mut ws.hb);
-                    ws.dcb.clear();
-                    for row in ws.dcat.chunks_exact(d.e + d.hd).skip(r).step_by(b) {
-                        ws.dcb.extend_from_slice(&row[..d.e]);
+                for (r, cache) in caches.iter_mut().enumerate().take(b) {
+                    gather(k, enc.outputs(), s, b, d.e, r, kb);
+                    gather(k, dec.outputs(), t, b, d.hd, r, hb);
+                    // This sequence's dL/dctx: (T, E) from dcat's first E columns.
+                    k.resize(dcb, t * d.e);
+                    let src = K::view(dcat).sub(r * width..rows * width);
+                    k.copy_block(t, d.e, (src, b * width), (K::view_mut(dcb), d.e), false);
+                    for (buf, len) in [(&mut *dhb, t * d.hd), (&mut *dkb, s * d.e)] {
+                        k.resize(buf, len);
+                        k.fill(K::view_mut(buf), S::zero());
                     }
-                    ws.dhb.clear();
-                    ws.dhb.resize(t * d.hd, z);
-                    ws.dkb.clear();
-                    ws.dkb.resize(s * d.e, z);
+                    let (dh_out, dk_out) = (K::view_mut(dhb), K::view_mut(dkb));
+                    let (h, keys, dctx) = (K::view(hb), K::view(kb), K::view(dcb));
                     attention::backward(
-                        score,
-                        &w,
-                        &mut g,
-                        d,
-                        &ws.hb,
-                        &ws.kb,
-                        &mut ws.caches[r],
-                        &ws.dcb,
-                        &mut ws.dhb,
-                        &mut ws.dkb,
+                        k, score, &w, &mut g, d, h, keys, cache, dctx, dh_out, dk_out,
                     );
-                    scatter(&ws.dhb, t, b, d.hd, r, ws.dec.output_grad(), true);
-                    scatter(&ws.dkb, s, b, d.e, r, &mut ws.denc, true);
+                    scatter(k, K::view(dhb), t, b, d.hd, r, dec.output_grad(), true);
+                    scatter(k, K::view(dkb), s, b, d.e, r, K::view_mut(denc), true);
                 }
             }
             _ => {
-                let (outs, dout) = ws.dec.outputs_and_grad();
-                linear::backward(k, outs, w_out, &ws.dys, gw, gb, Some(dout));
-                ws.denc.clear();
-                ws.denc.resize(s * b * d.e, z);
+                let (outs, dout) = dec.outputs_and_grad();
+                linear::backward(k, outs, w_out, K::view(dys), gw, gb, Some(dout));
             }
         }
-        self.decoder.backward(
-            &Cpu,
-            &self.params,
-            grads,
-            SeqInput::Tokens(batch.tgt_in),
-            &mut ws.dec,
-            None,
-        )?;
-        unbridge(
-            &self.config,
-            b,
-            ws.dec.initial_state_grad(),
-            &mut ws.denc_state,
-        );
-        ws.enc.output_grad().copy_from_slice(&ws.denc);
-        self.encoder.backward(
-            &Cpu,
-            &self.params,
-            grads,
-            SeqInput::Tokens(batch.src),
-            &mut ws.enc,
-            Some(&ws.denc_state),
-        )
+        let tgt = SeqInput::Tokens(batch.tgt_in);
+        self.decoder
+            .backward(k, params, K::reborrow(&mut grads), tgt, dec, None)?;
+        let ddec = dec.initial_state_grad();
+        k.resize(denc_state, ddec.len());
+        bridge(k, &self.config, b, ddec, K::view_mut(denc_state), true);
+        k.copy(K::view(denc), enc.output_grad());
+        let src = SeqInput::Tokens(batch.src);
+        self.encoder
+            .backward(k, params, grads, src, enc, Some(K::view(denc_state)))
     }
 
     /// Forward, cross-entropy against `targets: (T, B)` (`IGNORE` at
@@ -532,142 +552,141 @@ impl<S: Scalar> Seq2Seq<S> {
         &self,
         batch: &PairBatch<'_>,
         targets: &[u32],
-        ws: &mut Seq2SeqWorkspace<S>,
-        grads: &mut [S],
+        ws: &mut Seq2SeqWorkspace<S, K>,
+        grads: K::Mut<'_>,
     ) -> Result<f64> {
-        self.forward(batch, ws)?;
-        let loss = loss_and_grad(
-            &ws.ys,
-            self.config.tgt_vocab,
-            Target::Classes(targets),
-            &mut ws.dys,
-        )?;
+        let loss = self.loss(batch, targets, ws)?;
         self.backward(batch, ws, grads)?;
         Ok(loss)
     }
 
-    /// Forward and loss only.
+    /// Forward and loss only (its gradient is left in `ws.output_grad()`).
     pub fn loss(
         &self,
         batch: &PairBatch<'_>,
         targets: &[u32],
-        ws: &mut Seq2SeqWorkspace<S>,
+        ws: &mut Seq2SeqWorkspace<S, K>,
     ) -> Result<f64> {
         self.forward(batch, ws)?;
-        loss_and_grad(
-            &ws.ys,
-            self.config.tgt_vocab,
-            Target::Classes(targets),
-            &mut ws.dys,
+        let (v, target) = (self.config.tgt_vocab, Target::Classes(targets));
+        let Seq2SeqWorkspace {
+            ys, dys, staging, ..
+        } = ws;
+        loss_and_grad_on(
+            &self.backend,
+            K::view(ys),
+            v,
+            target,
+            K::view_mut(dys),
+            staging,
         )
     }
 }
 
 /// A source run through the encoder, ready for step-by-step decoding.
 #[derive(Clone, Debug)]
-pub struct Encoded<S: Scalar> {
+pub struct Encoded<S: Scalar, K: Backend<S> = Cpu> {
     /// `(S, E)` encoder outputs.
-    pub keys: Vec<S>,
+    pub keys: K::Buf,
     /// S: the source's length.
     pub len: usize,
     /// The decoder's initial state for one hypothesis.
-    pub state: Vec<S>,
+    pub state: K::Buf,
 }
 
 /// Buffers of step-by-step decoding, reused.
 #[derive(Clone, Debug, Default)]
-pub struct DecodeWorkspace<S: Scalar> {
-    enc: StackWorkspace<S>,
-    dec: StackWorkspace<S>,
-    caches: Vec<AttnCache<S>>,
-    ctx: Vec<S>,
-    cat: Vec<S>,
-    att: Vec<S>,
-    ys: Vec<S>,
+pub struct DecodeWorkspace<S: Scalar, K: Backend<S> = Cpu> {
+    enc: StackWorkspace<S, K>,
+    dec: StackWorkspace<S, K>,
+    caches: Vec<AttnCache<S, K>>,
+    ctx: K::Buf,
+    cat: K::Buf,
+    att: K::Buf,
+    ys: K::Buf,
 }
 
-impl<S: Scalar> DecodeWorkspace<S> {
+impl<S: Scalar, K: Backend<S>> DecodeWorkspace<S, K> {
     /// Logits `(B, V_target)` of the last step.
-    pub fn logits(&self) -> &[S] {
-        &self.ys
+    pub fn logits(&self) -> K::Ref<'_> {
+        K::view(&self.ys)
     }
 
     /// The decoder states after the last step (state layout for B).
-    pub fn state(&self) -> &[S] {
+    pub fn state(&self) -> K::Ref<'_> {
         self.dec.final_state()
     }
 
     /// Attention weights `(S)` of hypothesis `r` in the last step.
-    pub fn attention(&self, r: usize) -> Option<&[S]> {
-        self.caches.get(r).map(|c| &c.alpha[..])
+    pub fn attention(&self, r: usize) -> Option<K::Ref<'_>> {
+        self.caches.get(r).map(|c| K::view(&c.alpha))
     }
 }
 
-impl<S: Scalar> Seq2Seq<S> {
+impl<S: Scalar, K: Backend<S>> Seq2Seq<S, K> {
     /// Run one source (token ids) through the encoder.
-    pub fn encode(&self, src: &[u32], ws: &mut DecodeWorkspace<S>) -> Result<Encoded<S>> {
+    pub fn encode(&self, src: &[u32], ws: &mut DecodeWorkspace<S, K>) -> Result<Encoded<S, K>> {
         if src.is_empty() {
             return Err(Error::Data(
                 "the input is empty; give at least one character".into(),
             ));
         }
+        let (k, params) = (&self.backend, K::view(&self.params));
         let batch = Batch::new(SeqInput::Tokens(src), src.len(), 1);
-        self.encoder
-            .forward(&Cpu, &self.params, &batch, &mut ws.enc, None)?;
-        let mut state = Vec::new();
-        bridge(&self.config, 1, ws.enc.final_state(), &mut state);
+        self.encoder.forward(k, params, &batch, &mut ws.enc, None)?;
+        let mut state = K::Buf::default();
+        let fin = ws.enc.final_state();
+        k.resize(&mut state, fin.len());
+        bridge(k, &self.config, 1, fin, K::view_mut(&mut state), false);
+        let mut keys = K::Buf::default();
+        k.resize(&mut keys, ws.enc.outputs().len());
+        k.copy(ws.enc.outputs(), K::view_mut(&mut keys));
         Ok(Encoded {
-            keys: ws.enc.outputs().to_vec(),
+            keys,
             len: src.len(),
             state,
         })
     }
 
     /// One decoder step for `b = tokens.len()` hypotheses of one source, from
-    /// their states (state layout for B). Afterwards `ws.logits()` holds
-    /// `(B, V_target)`, `ws.state()` the new states and `ws.attention(r)`
-    /// each hypothesis' attention over the source.
+    /// their states (state layout for B, on the host). Afterwards
+    /// `ws.logits()` holds `(B, V_target)`, `ws.state()` the new states and
+    /// `ws.attention(r)` each hypothesis' attention over the source.
     pub fn decode_step(
         &self,
-        enc: &Encoded<S>,
+        enc: &Encoded<S, K>,
         tokens: &[u32],
         state: &[S],
-        ws: &mut DecodeWorkspace<S>,
+        ws: &mut DecodeWorkspace<S, K>,
     ) -> Result<()> {
         let b = tokens.len();
+        let (k, params) = (&self.backend, K::view(&self.params));
         let batch = Batch {
             state: Some(state),
             ..Batch::new(SeqInput::Tokens(tokens), 1, b)
         };
-        self.decoder
-            .forward(&Cpu, &self.params, &batch, &mut ws.dec, None)?;
+        self.decoder.forward(k, params, &batch, &mut ws.dec, None)?;
         let d = self.dims(1, enc.len);
-        let z = S::zero();
+        let DecodeWorkspace {
+            dec,
+            caches,
+            ctx,
+            cat,
+            att,
+            ys,
+            ..
+        } = ws;
         if let Some((score, w)) = self.score_weights() {
-            ws.ctx.resize(b * d.e, z);
-            ws.caches.resize_with(b, AttnCache::default);
-            let h = ws.dec.outputs();
-            for r in 0..b {
-                let ctx = &mut ws.ctx[r * d.e..(r + 1) * d.e];
-                attention::forward(
-                    score,
-                    &w,
-                    d,
-                    &h[r * d.hd..(r + 1) * d.hd],
-                    &enc.keys,
-                    enc.len,
-                    &mut ws.caches[r],
-                    ctx,
-                );
+            k.resize(ctx, b * d.e);
+            caches.resize_with(b, AttnCache::default);
+            let h = dec.outputs();
+            for (r, cache) in caches.iter_mut().enumerate().take(b) {
+                let ctx_r = K::view_mut(ctx).sub(r * d.e..(r + 1) * d.e);
+                let (hr, keys) = (h.sub(r * d.hd..(r + 1) * d.hd), K::view(&enc.keys));
+                attention::forward(k, score, &w, d, hr, keys, enc.len, cache, ctx_r);
             }
         }
-        self.head(
-            ws.dec.outputs(),
-            &ws.ctx,
-            &mut ws.cat,
-            &mut ws.att,
-            &mut ws.ys,
-        );
+        self.head(dec.outputs(), K::view(ctx), cat, att, ys);
         Ok(())
     }
 }
@@ -684,115 +703,122 @@ pub fn select_rows<S: Copy>(state: &[S], b: usize, n: usize, rows: &[usize]) -> 
     out
 }
 
-/// Rows of sequence `r` of a time-major `(T, B, n)` buffer, contiguous `(T, n)`.
-fn gather<S: Copy>(src: &[S], t: usize, b: usize, n: usize, r: usize, out: &mut Vec<S>) {
-    out.clear();
-    for s in 0..t {
-        out.extend_from_slice(&src[(s * b + r) * n..(s * b + r + 1) * n]);
-    }
-}
-
-/// The inverse of [`gather`]: write (or add) `(T, n)` rows into sequence `r`.
-fn scatter<S: Scalar>(
-    rows: &[S],
+/// Rows of sequence `r` of a time-major `(T, B, n)` buffer, contiguous
+/// `(T, n)` in `out`.
+fn gather<S: Scalar, K: Backend<S>>(
+    k: &K,
+    src: K::Ref<'_>,
     t: usize,
     b: usize,
     n: usize,
     r: usize,
-    dst: &mut [S],
+    out: &mut K::Buf,
+) {
+    k.resize(out, t * n);
+    let src = src.sub(r * n..t * b * n);
+    k.copy_block(t, n, (src, b * n), (K::view_mut(out), n), false);
+}
+
+/// The inverse of [`gather`]: write (or add) `(T, n)` rows into sequence `r`.
+#[allow(clippy::too_many_arguments)]
+fn scatter<S: Scalar, K: Backend<S>>(
+    k: &K,
+    rows: K::Ref<'_>,
+    t: usize,
+    b: usize,
+    n: usize,
+    r: usize,
+    dst: K::Mut<'_>,
     add: bool,
 ) {
-    for s in 0..t {
-        let (from, to) = (
-            &rows[s * n..(s + 1) * n],
-            &mut dst[(s * b + r) * n..(s * b + r + 1) * n],
-        );
-        if add {
-            to.iter_mut().zip(from).for_each(|(o, &v)| *o += v);
-        } else {
-            to.copy_from_slice(from);
-        }
-    }
+    let dst = dst.sub(r * n..t * b * n);
+    k.copy_block(t, n, (rows, n), (dst, b * n), add);
 }
 
 /// The decoder's initial state from the encoder's final one: per layer,
-/// the directions' `(B, H)` states side by side as `(B, dirs·H)`; h, then c.
-fn bridge<S: Scalar>(c: &Seq2SeqConfig, b: usize, enc: &[S], dec: &mut Vec<S>) {
-    dec.resize(enc.len(), S::zero());
-    for_bridge_rows(c, b, |e, d, h| {
-        dec[d..d + h].copy_from_slice(&enc[e..e + h])
-    });
-}
-
-/// The inverse of [`bridge`], for gradients.
-fn unbridge<S: Scalar>(c: &Seq2SeqConfig, b: usize, ddec: &[S], denc: &mut Vec<S>) {
-    denc.resize(ddec.len(), S::zero());
-    for_bridge_rows(c, b, |e, d, h| {
-        denc[e..e + h].copy_from_slice(&ddec[d..d + h])
-    });
-}
-
-/// Calls `f(encoder offset, decoder offset, H)` for every `H`-long row the
-/// bridge moves: encoder state `(parts·L·dirs, B, H)` to decoder state
-/// `(parts·L, B, dirs·H)`.
-fn for_bridge_rows(c: &Seq2SeqConfig, b: usize, mut f: impl FnMut(usize, usize, usize)) {
+/// the directions' `(B, H)` states side by side as `(B, dirs·H)`; h, then
+/// c. With `inverse`, the other way (for gradients). Encoder state
+/// `(parts·L·dirs, B, H)`, decoder state `(parts·L, B, dirs·H)`.
+fn bridge<S: Scalar, K: Backend<S>>(
+    k: &K,
+    c: &Seq2SeqConfig,
+    b: usize,
+    src: K::Ref<'_>,
+    mut dst: K::Mut<'_>,
+    inverse: bool,
+) {
     let (dirs, h) = (c.encoder().directions(), c.hidden);
     let parts = if c.cell.has_cell_state() { 2 } else { 1 };
+    let len = src.len();
     for block in 0..parts * c.layers {
         for d in 0..dirs {
-            for r in 0..b {
-                f(
-                    ((block * dirs + d) * b + r) * h,
-                    (block * b + r) * dirs * h + d * h,
-                    h,
-                );
-            }
+            // Encoder rows of (block, d): (B, H) at stride H; decoder rows:
+            // columns d·H.. of (B, dirs·H).
+            let enc = ((block * dirs + d) * b * h, h);
+            let dec = (block * b * dirs * h + d * h, dirs * h);
+            let ((from, s_stride), (to, d_stride)) = if inverse { (dec, enc) } else { (enc, dec) };
+            let out = K::reborrow(&mut dst).sub(to..len);
+            k.copy_block(b, h, (src.sub(from..len), s_stride), (out, d_stride), false);
         }
     }
 }
 
-/// Activations and gradients of one pair batch, reused.
+/// Activations and gradients of one pair batch, in the backend's buffers,
+/// reused.
 #[derive(Clone, Debug, Default)]
-pub struct Seq2SeqWorkspace<S: Scalar> {
+pub struct Seq2SeqWorkspace<S: Scalar, K: Backend<S> = Cpu> {
     t: usize,
     s: usize,
     b: usize,
-    enc: StackWorkspace<S>,
-    dec: StackWorkspace<S>,
-    dec_state0: Vec<S>,
-    caches: Vec<AttnCache<S>>,
-    ctx: Vec<S>,
-    cat: Vec<S>,
-    att: Vec<S>,
-    ys: Vec<S>,
-    dys: Vec<S>,
-    datt: Vec<S>,
-    dcat: Vec<S>,
-    denc: Vec<S>,
-    denc_state: Vec<S>,
-    kb: Vec<S>,
-    hb: Vec<S>,
-    cb: Vec<S>,
-    dcb: Vec<S>,
-    dhb: Vec<S>,
-    dkb: Vec<S>,
+    enc: StackWorkspace<S, K>,
+    dec: StackWorkspace<S, K>,
+    dec_state0: K::Buf,
+    caches: Vec<AttnCache<S, K>>,
+    ctx: K::Buf,
+    cat: K::Buf,
+    att: K::Buf,
+    ys: K::Buf,
+    dys: K::Buf,
+    datt: K::Buf,
+    dcat: K::Buf,
+    denc: K::Buf,
+    denc_state: K::Buf,
+    kb: K::Buf,
+    hb: K::Buf,
+    cb: K::Buf,
+    dcb: K::Buf,
+    dhb: K::Buf,
+    dkb: K::Buf,
+    /// Host targets a backend cannot read in place.
+    staging: K::Buf,
 }
 
-impl<S: Scalar> Seq2SeqWorkspace<S> {
+impl<S: Scalar, K: Backend<S>> Seq2SeqWorkspace<S, K> {
     /// The logits `(T, B, V_target)` of the last forward.
-    pub fn outputs(&self) -> &[S] {
-        &self.ys
+    pub fn outputs(&self) -> K::Ref<'_> {
+        K::view(&self.ys)
     }
 
     /// `dL/d(logits)`, filled by the loss; write into it to backpropagate
     /// your own.
-    pub fn output_grad(&mut self) -> &mut [S] {
-        &mut self.dys
+    pub fn output_grad(&mut self) -> K::Mut<'_> {
+        K::view_mut(&mut self.dys)
     }
 
     /// Attention weights `(T, S)` of sequence `r` in the last forward
     /// (`None` without attention).
-    pub fn attention(&self, r: usize) -> Option<&[S]> {
-        self.caches.get(r).map(|c| &c.alpha[..])
+    pub fn attention(&self, r: usize) -> Option<K::Ref<'_>> {
+        self.caches.get(r).map(|c| K::view(&c.alpha))
     }
+}
+
+/// Exclusive views of two consecutive tensors `a` then `b` of a gradient
+/// buffer (a weight and its bias).
+fn grad_pair<'g, S: Scalar, K: Backend<S>>(
+    grads: K::Mut<'g>,
+    a: &Range<usize>,
+    b: &Range<usize>,
+) -> (K::Mut<'g>, K::Mut<'g>) {
+    let (ga, gb) = grads.sub(a.start..b.end).split(a.len());
+    (ga, gb.sub(0..b.len()))
 }

@@ -356,6 +356,37 @@ impl Stack {
         dropout: Option<&mut ChaCha8Rng>,
     ) -> Result<()> {
         self.check(batch)?;
+        let mut staging = std::mem::take(&mut ws.state_in);
+        let state = batch.state.map(|s| k.host_view(s, &mut staging));
+        let result = self.forward_from(k, params, batch, state, ws, dropout);
+        ws.state_in = staging;
+        result
+    }
+
+    /// [`Stack::forward`] from an initial state in the backend's buffers
+    /// (`batch.state` is not read; `None`: zeros).
+    pub fn forward_from<S: Scalar, K: Backend<S>>(
+        &self,
+        k: &K,
+        params: K::Ref<'_>,
+        batch: &Batch<'_, S>,
+        state0: Option<K::Ref<'_>>,
+        ws: &mut StackWorkspace<S, K>,
+        dropout: Option<&mut ChaCha8Rng>,
+    ) -> Result<()> {
+        self.check(&Batch {
+            state: None,
+            ..*batch
+        })?;
+        if let Some(s) = state0
+            && s.len() != self.config.state_len(batch.b)
+        {
+            return Err(Error::Shape(format!(
+                "the initial state has {} values, this model needs {}",
+                s.len(),
+                self.config.state_len(batch.b)
+            )));
+        }
         let c = &self.config;
         let (t, b, h, dirs) = (batch.t, batch.b, c.hidden_size, c.directions());
         let (bh, lds) = (b * h, c.layers * dirs);
@@ -373,11 +404,9 @@ impl Stack {
             state,
             zeros,
             x_in,
-            state_in,
             ..
         } = ws;
         let x0 = Input::from_host(k, batch.x, x_in);
-        let state0 = batch.state.map(|s| k.host_view(s, state_in));
         for l in 0..c.layers {
             let (done, rest) = outs.split_at_mut(l);
             let x: Input<'_, S, K> = match l {
@@ -401,7 +430,10 @@ impl Stack {
                 let cell = l * dirs + d;
                 let p = self.pass(t, b, d, batch.lengths);
                 let (h0, c0) = match state0 {
-                    Some(s) => (slot(s, bh, cell), state_c::<S, K>(s, lds * bh, cell, bh)),
+                    Some(s) => {
+                        let s = K::shorten(s);
+                        (slot(s, bh, cell), state_c::<S, K>(s, lds * bh, cell, bh))
+                    }
                     None => (K::view(zeros), K::view(zeros)),
                 };
                 let cache = &mut caches[cell];

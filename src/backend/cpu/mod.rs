@@ -2,6 +2,7 @@
 //! kernels are plain loops the compiler vectorizes, and the `gemm` crate
 //! does matrix products.
 
+mod attention;
 mod update;
 
 use super::{Activation, Backend, IGNORE, RowKernel, Update};
@@ -310,6 +311,30 @@ impl<S: Scalar> Backend<S> for Cpu {
             };
         }
         loss / n.f64()
+    }
+
+    fn softmax_rows(&self, x: &mut [S], cols: usize, n: usize) {
+        attention::softmax_rows(x, cols, n);
+    }
+
+    fn softmax_rows_backward(&self, y: &[S], d: &mut [S], cols: usize) {
+        attention::softmax_rows_backward(y, d, cols);
+    }
+
+    fn additive_scores(&self, q: &[S], u: &[S], v: &[S], z: &mut [S], e: &mut [S]) {
+        attention::additive_scores(q, u, v, z, e);
+    }
+
+    fn additive_scores_backward(
+        &self,
+        z: &[S],
+        v: &[S],
+        de: &[S],
+        dv: &mut [S],
+        dq: &mut [S],
+        du: &mut [S],
+    ) {
+        attention::additive_scores_backward(z, v, de, dv, dq, du);
     }
 
     fn update(&self, rule: Update<S>, p: &mut [S], g: &[S], m0: &mut [S], m1: &mut [S]) {

@@ -23,7 +23,8 @@ use recur::Result;
 use recur::cell::CellKind;
 
 /// Recurrent neural networks from their equations: train a character-level
-/// language model on your text, sample from it, check its gradients.
+/// language model on your text and sample from it, translate sequences,
+/// forecast time series, draw what a model learned, check its gradients.
 #[derive(Parser, Debug)]
 #[command(name = "recur", version, about, long_about = None)]
 pub struct Cli {

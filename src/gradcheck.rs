@@ -44,7 +44,7 @@ pub struct TensorCheck {
 /// All tensors of one configuration.
 #[derive(Clone, Debug)]
 pub struct CaseReport {
-    /// What was checked, e.g. `rnn tanh many-to-many tokens cross-entropy`.
+    /// What was checked, e.g. `rnn (tanh) many-to-many one-hot cross-entropy`.
     pub case: String,
     /// One row per tensor.
     pub tensors: Vec<TensorCheck>,
@@ -146,16 +146,10 @@ pub struct Case {
 }
 
 impl Case {
-    /// `lstm 2x bidirectional many-to-one embedding cross-entropy padded`.
+    /// `lstm 2 layers bidirectional many-to-one embedding cross-entropy padded`.
     pub fn name(&self) -> String {
         let c = &self.config;
-        let cell = match c.cell {
-            CellKind::Rnn(Activation::Tanh) => "rnn tanh",
-            CellKind::Rnn(Activation::Relu) => "rnn relu",
-            CellKind::Lstm => "lstm",
-            CellKind::Gru => "gru",
-        };
-        let mut parts = vec![cell.to_string()];
+        let mut parts = vec![c.cell.to_string()];
         if c.layers > 1 {
             parts.push(format!("{} layers", c.layers));
         }
@@ -333,22 +327,25 @@ pub fn cases(cell: CellKind, seed: u64) -> Vec<Case> {
 /// where finite differences are meaningless.
 pub fn cells(name: &str) -> Result<Vec<(CellKind, u64)>> {
     let all = [
-        ("rnn", CellKind::Rnn(Activation::Tanh), 0),
-        ("rnn", CellKind::Rnn(Activation::Relu), 20),
-        ("lstm", CellKind::Lstm, 40),
-        ("gru", CellKind::Gru, 60),
+        (CellKind::Rnn(Activation::Tanh), 0),
+        (CellKind::Rnn(Activation::Relu), 20),
+        (CellKind::Lstm, 40),
+        (CellKind::Gru, 60),
     ];
-    let picked: Vec<_> = all
-        .iter()
-        .filter(|(n, ..)| name == "all" || *n == name)
-        .map(|&(_, c, s)| (c, s))
-        .collect();
-    if picked.is_empty() {
-        return Err(Error::Config(format!(
-            "unknown model '{name}': use rnn, lstm, gru or all"
-        )));
+    if name == "all" {
+        return Ok(all.to_vec());
     }
-    Ok(picked)
+    let wanted: CellKind = name.parse().map_err(|_| {
+        Error::Config(format!(
+            "unknown model '{name}': use {} or all",
+            CellKind::NAMES.join(", ")
+        ))
+    })?;
+    // `rnn` names the vanilla RNN with either activation.
+    Ok(all
+        .into_iter()
+        .filter(|(cell, _)| cell.name() == wanted.name())
+        .collect())
 }
 
 /// Run every case of the named models (`rnn`, `lstm`, `gru`, `seq2seq` or

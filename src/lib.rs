@@ -14,6 +14,18 @@
 //! Start with [`VanillaRnn`] for the model, [`CharVocab`] for text, and
 //! [`train::Trainer`] for the char-rnn training loop the `recur` CLI runs,
 //! and [`CharRnn`] for the notebook-style `train_words` / `predict`.
+//!
+//! ## Features
+//!
+//! Two Cargo features, both on by default. A program that only trains and
+//! runs models turns them off (`recur = { version = "0.1",
+//! default-features = false }`) and builds none of their dependencies.
+//!
+//! - `viz`: the `viz` module, pictures (PNG or SVG) with a bundled font:
+//!   heatmaps, loss curves, probabilities, t-SNE, the HTML activation
+//!   viewer (plotters, bhtsne, dejavu).
+//! - `cli`: the `recur` command line (clap, indicatif, and lipsum for its
+//!   built-in corpus). It draws pictures, so it turns on `viz`.
 
 #![warn(missing_docs)]
 
@@ -35,6 +47,7 @@ pub mod prelude;
 pub mod sample;
 pub mod tensor;
 pub mod train;
+#[cfg(feature = "viz")]
 pub mod viz;
 
 pub use backend::{Activation, Backend, Cpu, IGNORE};

@@ -2,15 +2,15 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use recur::Result;
 use recur::bench::{self, BenchConfig};
 use recur::cell::CellKind;
-use recur::{Activation, Result};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Recurrent cell: rnn, lstm or gru.
-    #[arg(long, default_value = "rnn", value_parser = ["rnn", "lstm", "gru"])]
-    model: String,
+    #[arg(long, default_value = "rnn", value_parser = super::cell_kind())]
+    model: CellKind,
     /// Stacked layers L.
     #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     layers: usize,
@@ -36,11 +36,7 @@ pub struct BenchArgs {
 
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
     super::use_threads(Some(a.threads))?;
-    let cell = match a.model.as_str() {
-        "lstm" => CellKind::Lstm,
-        "gru" => CellKind::Gru,
-        _ => CellKind::Rnn(Activation::Tanh),
-    };
+    let cell = a.model;
     let threads = rayon::current_num_threads();
     let c = BenchConfig {
         cell,
@@ -54,7 +50,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let r = bench::train_throughput(&c)?;
     println!(
         "{} {}x{} B={} T={} V={}, {threads} thread(s): {:.0} chars/s, {:.1} GFLOP/s ({:.1} MFLOP of matrix products per iteration)",
-        a.model,
+        cell.name(),
         c.layers,
         c.hidden,
         c.batch,

@@ -11,7 +11,7 @@ use recur::data::series::{Synthetic, column_list};
 use recur::data::source::{Series, Source};
 use recur::train::forecast::{ForecastConfig, Forecaster, RegressionLoss};
 use recur::train::{RunDir, model_path};
-use recur::{Activation, Error, Result};
+use recur::{Error, Result};
 
 use super::forecast_time::{hint_time_column, predict_time, row_labels};
 
@@ -98,8 +98,8 @@ struct TrainArgs {
     #[arg(long)]
     fill_forward: bool,
     /// Recurrent cell: rnn, lstm or gru.
-    #[arg(long, default_value = "lstm", value_parser = ["rnn", "lstm", "gru"])]
-    model: String,
+    #[arg(long, default_value = "lstm", value_parser = super::cell_kind())]
+    model: CellKind,
     /// Hidden size.
     #[arg(long, default_value_t = 32, allow_hyphen_values = true)]
     hidden: usize,
@@ -295,13 +295,8 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         let what_for = "so that the model remembers it and forecasts carry its times";
         hint_time_column(csv, &[&feature_names, &target_names], what_for);
     }
-    let cell = match a.model.as_str() {
-        "rnn" => CellKind::Rnn(Activation::Tanh),
-        "gru" => CellKind::Gru,
-        _ => CellKind::Lstm,
-    };
     let config = ForecastConfig {
-        cell,
+        cell: a.model,
         hidden: a.hidden,
         layers: a.layers,
         lookback: a.lookback,
@@ -325,7 +320,11 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
     config.validate_for(&features, &targets)?;
     eprintln!(
         "forecasting {source}: {} {}x{}, lookback {}, horizon {}",
-        a.model, a.layers, a.hidden, a.lookback, a.horizon
+        a.model.name(),
+        a.layers,
+        a.hidden,
+        a.lookback,
+        a.horizon
     );
     let dir = RunDir::open(&a.out, super::run_mode(false, a.overwrite), "--out")?;
     let start = std::time::Instant::now();

@@ -1,15 +1,22 @@
 use std::process::ExitCode;
 
 use clap::Args;
+use clap::builder::PossibleValuesParser;
 
 use recur::Result;
+use recur::cell::CellKind;
 use recur::gradcheck::{self, TOLERANCE};
 
 #[derive(Args, Debug)]
 pub struct GradcheckArgs {
     /// Which model's gradients to check.
-    #[arg(long, default_value = "all", value_parser = ["rnn", "lstm", "gru", "seq2seq", "all"])]
+    #[arg(long, default_value = "all", value_parser = models())]
     model: String,
+}
+
+/// The names `--model` takes: every cell's, then `seq2seq` and `all`.
+fn models() -> PossibleValuesParser {
+    PossibleValuesParser::new(CellKind::NAMES.into_iter().chain(["seq2seq", "all"]))
 }
 
 pub fn run(args: GradcheckArgs) -> Result<ExitCode> {

@@ -16,12 +16,15 @@ mod viz_probs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 
 use recur::Result;
+use recur::cell::CellKind;
 
 /// Recurrent neural networks from their equations: train a character-level
-/// language model on your text, sample from it, check its gradients.
+/// language model on your text and sample from it, translate sequences,
+/// forecast time series, draw what a model learned, check its gradients.
 #[derive(Parser, Debug)]
 #[command(name = "recur", version, about, long_about = None)]
 pub struct Cli {
@@ -64,6 +67,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Viz(a) => viz::run(a),
         Command::Forecast(a) => forecast::run(a),
     }
+}
+
+/// The value parser of a cell flag (`--model`, `--cell`): the names
+/// [`CellKind`] reads, listed in `--help` and in clap's error for any other
+/// word (`rnn` is the tanh RNN; `recur train --activation` picks relu).
+fn cell_kind() -> impl TypedValueParser<Value = CellKind> {
+    PossibleValuesParser::new(CellKind::NAMES).try_map(|name| name.parse::<CellKind>())
 }
 
 /// A checkpoint given as a file or as a run folder holding `model.safetensors`.

@@ -13,7 +13,7 @@ use recur::model::seq2seq::Seq2SeqConfig;
 use recur::optim::{Clip, OptimizerKind, Schedule};
 use recur::train::seq2seq::{Seq2SeqTrainConfig, Seq2SeqTrainer};
 use recur::train::{LogWriter, RunDir, RunMode};
-use recur::{Activation, Error, Result};
+use recur::{Error, Result};
 
 #[derive(Args, Debug)]
 pub struct Seq2SeqArgs {
@@ -50,8 +50,8 @@ struct TrainArgs {
     #[arg(long, default_value_t = 0.05, allow_hyphen_values = true)]
     val_frac: f64,
     /// Cell of encoder and decoder: gru, lstm or rnn [default: gru].
-    #[arg(long, value_parser = ["gru", "lstm", "rnn"])]
-    cell: Option<String>,
+    #[arg(long, value_parser = super::cell_kind())]
+    cell: Option<CellKind>,
     /// Attention: none, bahdanau, luong-dot or luong-general
     /// [default: luong-general].
     #[arg(long, value_parser = ["none", "bahdanau", "luong-dot", "luong-general"])]
@@ -134,12 +134,6 @@ fn default_model() -> Seq2SeqConfig {
 impl TrainArgs {
     /// The model the flags ask for, over `d`.
     fn model(&self, d: &Seq2SeqConfig) -> Seq2SeqConfig {
-        let cell = match self.cell.as_deref() {
-            Some("lstm") => CellKind::Lstm,
-            Some("rnn") => CellKind::Rnn(Activation::Tanh),
-            Some(_) => CellKind::Gru,
-            None => d.cell,
-        };
         let attention = match self.attention.as_deref() {
             Some("bahdanau") => Some(Score::Bahdanau),
             Some("luong-dot") => Some(Score::LuongDot),
@@ -148,7 +142,7 @@ impl TrainArgs {
             None => d.attention,
         };
         Seq2SeqConfig {
-            cell,
+            cell: self.cell.unwrap_or(d.cell),
             embed: self.embed.unwrap_or(d.embed),
             hidden: self.hidden.unwrap_or(d.hidden),
             layers: self.layers.unwrap_or(d.layers),

@@ -26,8 +26,8 @@ pub struct TrainArgs {
     #[arg(long)]
     words: Option<PathBuf>,
     /// Recurrent cell: rnn, lstm or gru [default: rnn].
-    #[arg(long, value_parser = ["rnn", "lstm", "gru"])]
-    model: Option<String>,
+    #[arg(long, value_parser = super::cell_kind())]
+    model: Option<CellKind>,
     /// Hidden size H [default: 100].
     #[arg(long, allow_hyphen_values = true)]
     hidden: Option<usize>,
@@ -141,12 +141,15 @@ impl TrainArgs {
             _ => d.clip,
         };
 
-        let cell = match (self.model.as_deref(), d.cell) {
-            (Some("lstm"), _) => CellKind::Lstm,
-            (Some("gru"), _) => CellKind::Gru,
-            (_, CellKind::Rnn(a)) => CellKind::Rnn(self.activation.unwrap_or(a)),
-            (Some(_), _) => CellKind::Rnn(self.activation.unwrap_or(Activation::Tanh)),
-            (None, other) => other,
+        // The given cell, else the saved (or default) one; a vanilla RNN
+        // keeps the saved activation (a new one is tanh) unless
+        // --activation picks another.
+        let cell = match (self.model, d.cell) {
+            (Some(CellKind::Rnn(_)) | None, CellKind::Rnn(a)) | (Some(CellKind::Rnn(a)), _) => {
+                CellKind::Rnn(self.activation.unwrap_or(a))
+            }
+            (Some(given), _) => given,
+            (None, saved) => saved,
         };
         if self.activation.is_some() && !matches!(cell, CellKind::Rnn(_)) {
             return Err(Error::Config(

@@ -74,6 +74,10 @@ pub trait Backend<S: Scalar>: Clone + Debug + Default + Send + Sync + 'static {
 
     // ---- buffers ----
 
+    /// Whether kernels read host memory in place (the CPU): host inputs are
+    /// then never staged, and [`Backend::host_view`] copies nothing.
+    const READS_HOST: bool = false;
+
     /// Resize `buf` to `len` scalars: kept values stay, new ones are zero.
     fn resize(&self, buf: &mut Self::Buf, len: usize);
     /// Number of scalars in `buf`.

@@ -465,7 +465,8 @@ impl Stack {
         Ok(())
     }
 
-    /// Backward through the block of the last [`Stack::forward`], from
+    /// Backward through the block of the last [`Stack::forward`] (`x` is
+    /// that forward's input), from
     /// `dL/d(outputs)` in `ws.output_grad()` `(T, B, dirs·H)` (which the
     /// caller fills) and an optional gradient into the final state.
     /// Accumulates into `grads` (the owner's whole buffer); afterwards
@@ -518,7 +519,14 @@ impl Stack {
         let (bh, lds) = (b * h, c.layers * dirs);
         k.fill(K::view_mut(&mut ws.dstate0), S::zero());
         let mut x_in = std::mem::take(&mut ws.x_in);
-        let x0 = Input::from_host(k, x, &mut x_in);
+        // A backend that cannot read the host reuses the copy of the dense
+        // input the forward staged, rather than uploading it again.
+        let x0 = match x {
+            SeqInput::Dense(xs) if !K::READS_HOST && K::buf_len(&x_in) == xs.len() => {
+                Input::Dense(K::view(&x_in))
+            }
+            _ => Input::from_host(k, x, &mut x_in),
+        };
         for l in (0..c.layers).rev() {
             let input_len = ws.input_len(c, l);
             k.resize(&mut ws.dinput, input_len);

@@ -28,6 +28,8 @@ impl<S: Scalar> Backend<S> for Cpu {
     type Ref<'a> = &'a [S];
     type Mut<'a> = &'a mut [S];
 
+    const READS_HOST: bool = true;
+
     fn resize(&self, buf: &mut Vec<S>, len: usize) {
         buf.resize(len, S::zero());
     }

@@ -4,10 +4,20 @@
 
 use super::net::{Net, NetWorkspace};
 use super::stack::Batch;
+use crate::backend::{Backend, View};
 use crate::error::Result;
 use crate::tensor::Scalar;
 
-impl<S: Scalar> Net<S> {
+impl<S: Scalar, K: Backend<S>> Net<S, K> {
+    /// Forward over `batch` (no dropout) and the outputs copied to the host:
+    /// what the user asked to see.
+    fn outputs_on_host(&self, batch: &Batch<'_, S>, ws: &mut NetWorkspace<S, K>) -> Result<Vec<S>> {
+        self.forward_batch(batch, ws, None)?;
+        let mut host = vec![S::zero(); ws.outputs().len()];
+        self.backend().download(ws.outputs(), &mut host);
+        Ok(host)
+    }
+
     /// Softmax probabilities of every output row for `batch` (no dropout):
     /// `(B, V)` for a many-to-one model, `(T, B, V)` time-major for a
     /// many-to-many one. Each row sums to 1.
@@ -27,11 +37,15 @@ impl<S: Scalar> Net<S> {
     /// assert_eq!(p.len(), 2 * 3);
     /// assert!((p[..3].iter().sum::<f32>() - 1.0).abs() < 1e-6);
     /// ```
-    pub fn probabilities(&self, batch: &Batch<'_, S>, ws: &mut NetWorkspace<S>) -> Result<Vec<S>> {
-        self.forward_batch(batch, ws, None)?;
+    pub fn probabilities(
+        &self,
+        batch: &Batch<'_, S>,
+        ws: &mut NetWorkspace<S, K>,
+    ) -> Result<Vec<S>> {
+        let ys = self.outputs_on_host(batch, ws)?;
         let v = self.config().output_size;
-        let mut probs = Vec::with_capacity(ws.outputs().len());
-        for row in ws.outputs().chunks_exact(v) {
+        let mut probs = Vec::with_capacity(ys.len());
+        for row in ys.chunks_exact(v) {
             let max = row
                 .iter()
                 .map(|x| x.f64())
@@ -45,11 +59,10 @@ impl<S: Scalar> Net<S> {
 
     /// The most likely class of every output row (the first on ties):
     /// `(B)` for a many-to-one model, `(T, B)` for a many-to-many one.
-    pub fn predict(&self, batch: &Batch<'_, S>, ws: &mut NetWorkspace<S>) -> Result<Vec<u32>> {
-        self.forward_batch(batch, ws, None)?;
+    pub fn predict(&self, batch: &Batch<'_, S>, ws: &mut NetWorkspace<S, K>) -> Result<Vec<u32>> {
+        let ys = self.outputs_on_host(batch, ws)?;
         let v = self.config().output_size;
-        Ok(ws
-            .outputs()
+        Ok(ys
             .chunks_exact(v)
             .map(|row| {
                 (0..v).fold(0, |best, i| {

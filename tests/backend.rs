@@ -7,13 +7,20 @@
 //!
 //! Checked, in f32 and f64:
 //! - a few training steps (forward, loss, backward, clipping, optimizer
-//!   step) give the CPU's losses and parameters bit for bit, for an LSTM
-//!   (2 layers, bidirectional, embedding, dropout), a GRU (dense padded
-//!   input, many-to-one, MSE) and a vanilla RNN (one-hot tokens, initial
-//!   state);
+//!   step) give the CPU's losses and parameters bit for bit, and move every
+//!   tensor, for an LSTM (2 layers, bidirectional, embedding, dropout), a
+//!   GRU (dense padded input, many-to-one, MSE) and a vanilla RNN (one-hot
+//!   tokens, initial state), and for sequence-to-sequence models (padded
+//!   pairs, ignored targets) with each attention (none, Luong's dot and
+//!   general, Bahdanau's) over a GRU, an LSTM (2 layers, bidirectional
+//!   encoder) and a vanilla RNN (2 layers);
 //! - once model and optimizer are set up, a step moves nothing back to the
-//!   host and stages exactly what it was given; `params_to_host` is one
-//!   download;
+//!   host and stages exactly what it was given (nothing at all for a
+//!   sequence-to-sequence model, whose inputs and targets are token ids);
+//!   `params_to_host` is one download;
+//! - greedy step-by-step decoding (`encode`, then `decode_step` from host
+//!   states) gives the CPU's logits, attention weights and states bit for
+//!   bit, staging only the states it is given;
 //! - the optimizer's moments (Adam, SGD with momentum) and the clipping
 //!   (global norm, elementwise) live and run on the backend.
 
@@ -21,9 +28,13 @@ use std::sync::{Arc, Mutex};
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use recur::backend::{Activation, Backend, IGNORE, RowKernel, Update};
+use recur::backend::{Activation, Backend, IGNORE, RowKernel, Update, View};
 use recur::cell::CellKind;
-use recur::model::{Batch, Init, Net, NetConfig, NetWorkspace, Readout};
+use recur::layer::attention::Score;
+use recur::model::seq2seq::{
+    DecodeWorkspace, Encoded, PairBatch, Seq2Seq, Seq2SeqConfig, Seq2SeqWorkspace, select_rows,
+};
+use recur::model::{Batch, Init, Net, NetConfig, NetWorkspace, ParamLayout, Readout};
 use recur::optim::{Clip, Optimizer, OptimizerKind};
 use recur::tensor::Trans;
 use recur::{Cpu, Scalar, SeqInput, Target};
@@ -81,6 +92,30 @@ impl Tally {
         };
         *field(&mut t) = 1;
         t
+    }
+}
+
+impl std::ops::Add for Tally {
+    type Output = Tally;
+
+    fn add(self, o: Tally) -> Tally {
+        Tally {
+            uploads: self.uploads + o.uploads,
+            downloads: self.downloads + o.downloads,
+            host_views: self.host_views + o.host_views,
+            writes_from_host: self.writes_from_host + o.writes_from_host,
+            scalars: self.scalars + o.scalars,
+            updates: self.updates + o.updates,
+            norms: self.norms + o.norms,
+            scales: self.scales + o.scales,
+            clamps: self.clamps + o.clamps,
+        }
+    }
+}
+
+impl std::iter::Sum for Tally {
+    fn sum<I: Iterator<Item = Tally>>(iter: I) -> Tally {
+        iter.fold(Tally::default(), |a, b| a + b)
     }
 }
 
@@ -354,12 +389,137 @@ impl<S: Scalar> Backend<S> for Staged {
 const LR: f64 = 0.05;
 /// Training steps per run.
 const STEPS: usize = 3;
+/// Seed of every model's initial weights.
+const SEED: u64 = 7;
 
 const ADAM: OptimizerKind = OptimizerKind::Adam {
     beta1: 0.9,
     beta2: 0.999,
 };
 const MOMENTUM: OptimizerKind = OptimizerKind::Sgd { momentum: 0.9 };
+
+/// A model being trained on some backend.
+trait Run<S: Scalar> {
+    /// One training step: zero the gradients, forward, loss, backward,
+    /// clip, update. Returns the loss.
+    fn step(&mut self) -> f64;
+    /// The parameters, copied to the host.
+    fn params_to_host(&self) -> Vec<S>;
+    /// Names and places of the tensors in them.
+    fn layout(&self) -> &ParamLayout;
+}
+
+/// A model, its data and how it is trained, ready to run on any backend.
+trait Trial<S: Scalar> {
+    /// The run on backend `K`.
+    type On<'c, K: Backend<S>>: Run<S>
+    where
+        Self: 'c;
+    fn name(&self) -> String;
+    /// The model's parameter count.
+    fn params(&self) -> usize;
+    /// What one training step should ask of `Staged`.
+    fn per_step(&self) -> Tally;
+    /// Model, optimizer and buffers set up on `k`.
+    fn on<K: Backend<S>>(&self, k: K) -> Self::On<'_, K>;
+}
+
+/// Every trial gives the CPU's losses and parameters on `Staged`, bit for
+/// bit, and moves every tensor of the model.
+fn same_numbers<S: Scalar, T: Trial<S>>(trials: &[T]) {
+    for trial in trials {
+        let name = trial.name();
+        let mut cpu = trial.on(Cpu);
+        let mut staged = trial.on(Staged::default());
+        let start = cpu.params_to_host();
+        for step in 0..STEPS {
+            let (on_cpu, on_staged) = (cpu.step(), staged.step());
+            let what = format!("{name}: loss at step {step}");
+            assert_same(&[on_staged], &[on_cpu], &what);
+        }
+        let trained = cpu.params_to_host();
+        for spec in cpu.layout().specs() {
+            let r = spec.range();
+            assert!(
+                trained[r.clone()] != start[r],
+                "{name}: {} unchanged",
+                spec.name
+            );
+        }
+        let on_staged = staged.params_to_host();
+        assert_same(&on_staged, &trained, &format!("{name}: parameters"));
+    }
+}
+
+/// Set-up uploads the weights, a step asks exactly `per_step` of `Staged`,
+/// and `params_to_host` is one download.
+fn host_transfers<S: Scalar, T: Trial<S>>(trials: &[T]) {
+    for trial in trials {
+        let name = trial.name();
+        let k = Staged::default();
+        let mut run = trial.on(k.clone());
+        let n = trial.params();
+        // Set-up: the initial weights, drawn on the host, go up once; the
+        // optimizer's moments, gradients and workspace start on the backend.
+        let upload = Tally::moved(n, |t| &mut t.uploads);
+        assert_eq!(k.take(), upload, "{name}: set-up");
+        for step in 0..STEPS {
+            run.step();
+            assert_eq!(k.take(), trial.per_step(), "{name}: step {step}");
+        }
+        run.params_to_host();
+        let download = Tally::moved(n, |t| &mut t.downloads);
+        assert_eq!(k.take(), download, "{name}: params_to_host");
+    }
+}
+
+/// Clip `grads` and take one optimizer step, on the backend that holds them.
+fn clip_and_step<S: Scalar, K: Backend<S>>(
+    k: &K,
+    clip: Clip,
+    opt: &mut Optimizer<S, K>,
+    params: &mut K::Buf,
+    grads: &mut K::Buf,
+) {
+    assert!(clip.apply_on(k, K::view_mut(grads)), "non-finite gradients");
+    opt.step(K::view_mut(params), K::view(grads));
+}
+
+/// An optimizer of `n` parameters on `k`.
+fn optimizer<S: Scalar, K: Backend<S>>(k: &K, kind: OptimizerKind, n: usize) -> Optimizer<S, K> {
+    Optimizer::new_on(k.clone(), kind, LR, n).unwrap()
+}
+
+/// A view copied to the host.
+fn to_host<S: Scalar, K: Backend<S>>(k: &K, view: K::Ref<'_>) -> Vec<S> {
+    let mut host = vec![S::zero(); view.len()];
+    k.download(view, &mut host);
+    host
+}
+
+/// Assert `a` and `b` equal bit for bit (f32 widens to f64 exactly),
+/// naming the first difference.
+fn assert_same<S: Scalar>(a: &[S], b: &[S], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let same = |i: &usize| a[*i].f64().to_bits() == b[*i].f64().to_bits();
+    if let Some(i) = (0..a.len()).find(|i| !same(i)) {
+        panic!("{what}: value {i} is {} and {}", a[i], b[i]);
+    }
+}
+
+/// `n` values in `[-1, 1)`.
+fn values<S: Scalar>(n: usize, seed: u64) -> Vec<S> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| S::of(rng.random_range(-1.0..1.0))).collect()
+}
+
+/// `n` tokens below `v`.
+fn tokens(n: usize, v: usize, seed: u64) -> Vec<u32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(0..v as u32)).collect()
+}
+
+// ---- networks ----
 
 /// A block's input as the caller holds it.
 enum Data<S> {
@@ -408,18 +568,6 @@ impl<S: Scalar> Case<S> {
             Goal::Values(v) => Target::Values(v),
         }
     }
-}
-
-/// `n` values in `[-1, 1)`.
-fn values<S: Scalar>(n: usize, seed: u64) -> Vec<S> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| S::of(rng.random_range(-1.0..1.0))).collect()
-}
-
-/// `n` tokens below `v`.
-fn tokens(n: usize, v: usize, seed: u64) -> Vec<u32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| rng.random_range(0..v as u32)).collect()
 }
 
 /// LSTM, 2 layers, bidirectional, embedding, dropout between the layers;
@@ -518,36 +666,7 @@ fn cases<S: Scalar>() -> [Case<S>; 3] {
     [lstm(), gru(), rnn()]
 }
 
-/// Clip `grads` and take one optimizer step, on the backend that holds them.
-fn clip_and_step<S: Scalar, K: Backend<S>>(
-    k: &K,
-    clip: Clip,
-    opt: &mut Optimizer<S, K>,
-    params: &mut K::Buf,
-    grads: &mut K::Buf,
-) {
-    assert!(clip.apply_on(k, K::view_mut(grads)), "non-finite gradients");
-    opt.step(K::view_mut(params), K::view(grads));
-}
-
-/// A buffer copied to the host.
-fn to_host<S: Scalar, K: Backend<S>>(k: &K, buf: &K::Buf) -> Vec<S> {
-    let mut host = vec![S::zero(); K::buf_len(buf)];
-    k.download(K::view(buf), &mut host);
-    host
-}
-
-/// Assert `a` and `b` equal bit for bit (f32 widens to f64 exactly),
-/// naming the first difference.
-fn assert_same<S: Scalar>(a: &[S], b: &[S], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    let same = |i: &usize| a[*i].f64().to_bits() == b[*i].f64().to_bits();
-    if let Some(i) = (0..a.len()).find(|i| !same(i)) {
-        panic!("{what}: value {i} is {} and {}", a[i], b[i]);
-    }
-}
-
-/// A model of `case` with its optimizer and buffers on backend `K`.
+/// A network of `case` with its optimizer and buffers on backend `K`.
 struct Session<'c, S: Scalar, K: Backend<S>> {
     case: &'c Case<S>,
     k: K,
@@ -559,23 +678,39 @@ struct Session<'c, S: Scalar, K: Backend<S>> {
     rng: ChaCha8Rng,
 }
 
-impl<'c, S: Scalar, K: Backend<S>> Session<'c, S, K> {
-    fn new(k: K, case: &'c Case<S>) -> Self {
-        let net = Net::new_on(k.clone(), case.config.clone(), Init::Uniform, 7).unwrap();
-        let opt = Optimizer::new_on(k.clone(), case.optimizer, LR, net.layout().len()).unwrap();
+impl<S: Scalar> Trial<S> for Case<S> {
+    type On<'c, K: Backend<S>>
+        = Session<'c, S, K>
+    where
+        Self: 'c;
+
+    fn name(&self) -> String {
+        self.name.into()
+    }
+
+    fn params(&self) -> usize {
+        self.config.param_count().unwrap()
+    }
+
+    fn per_step(&self) -> Tally {
+        self.step
+    }
+
+    fn on<K: Backend<S>>(&self, k: K) -> Session<'_, S, K> {
+        let net = Net::new_on(k.clone(), self.config.clone(), Init::Uniform, SEED).unwrap();
         Session {
-            case,
+            case: self,
+            opt: optimizer(&k, self.optimizer, net.layout().len()),
             ws: net.workspace(),
             grads: net.zero_grads(),
             rng: ChaCha8Rng::seed_from_u64(11),
             k,
             net,
-            opt,
         }
     }
+}
 
-    /// One training step: forward, loss, backward, clip, update. Returns
-    /// the loss.
+impl<S: Scalar, K: Backend<S>> Run<S> for Session<'_, S, K> {
     fn step(&mut self) -> f64 {
         self.k.fill(K::view_mut(&mut self.grads), S::zero());
         let loss = self
@@ -592,56 +727,355 @@ impl<'c, S: Scalar, K: Backend<S>> Session<'c, S, K> {
         clip_and_step(&self.k, self.case.clip, opt, params, &mut self.grads);
         loss
     }
-}
 
-fn same_numbers<S: Scalar>() {
-    for case in cases::<S>() {
-        let name = case.name;
-        let mut cpu = Session::new(Cpu, &case);
-        let mut staged = Session::new(Staged::default(), &case);
-        let start = cpu.net.params_to_host();
-        for step in 0..STEPS {
-            let (on_cpu, on_staged) = (cpu.step(), staged.step());
-            let what = format!("{name}: loss at step {step}");
-            assert_same(&[on_staged], &[on_cpu], &what);
-        }
-        let trained = cpu.net.params_to_host();
-        assert!(trained != start, "{name}: nothing trained");
-        let on_staged = staged.net.params_to_host();
-        assert_same(&on_staged, &trained, &format!("{name}: parameters"));
+    fn params_to_host(&self) -> Vec<S> {
+        self.net.params_to_host()
+    }
+
+    fn layout(&self) -> &ParamLayout {
+        self.net.layout()
     }
 }
 
 #[test]
 fn training_on_a_staged_backend_gives_the_cpus_numbers_bit_for_bit() {
-    same_numbers::<f32>();
-    same_numbers::<f64>();
-}
-
-fn host_transfers<S: Scalar>() {
-    for case in cases::<S>() {
-        let k = Staged::default();
-        let mut s = Session::new(k.clone(), &case);
-        let n = case.config.param_count().unwrap();
-        // Set-up: the initial weights, drawn on the host, go up once; the
-        // optimizer's moments, gradients and workspace start on the backend.
-        let upload = Tally::moved(n, |t| &mut t.uploads);
-        assert_eq!(k.take(), upload, "{}: set-up", case.name);
-        for step in 0..STEPS {
-            s.step();
-            assert_eq!(k.take(), case.step, "{}: step {step}", case.name);
-        }
-        s.net.params_to_host();
-        let download = Tally::moved(n, |t| &mut t.downloads);
-        assert_eq!(k.take(), download, "{}: params_to_host", case.name);
-    }
+    same_numbers::<f32, _>(&cases());
+    same_numbers::<f64, _>(&cases());
 }
 
 #[test]
 fn a_training_step_moves_nothing_to_the_host_and_stages_only_its_inputs() {
-    host_transfers::<f32>();
-    host_transfers::<f64>();
+    host_transfers::<f32, _>(&cases());
+    host_transfers::<f64, _>(&cases());
 }
+
+// ---- sequence to sequence ----
+
+/// A sequence-to-sequence model, one padded batch of pairs, and how it is
+/// trained.
+struct PairCase {
+    config: Seq2SeqConfig,
+    /// B.
+    b: usize,
+    /// `(S, B)` source tokens, padded past `src_lengths`.
+    src: Vec<u32>,
+    src_lengths: Vec<usize>,
+    /// `(T, B)` decoder inputs, padded past `tgt_lengths`.
+    tgt_in: Vec<u32>,
+    tgt_lengths: Vec<usize>,
+    /// `(T, B)` class targets, [`IGNORE`] at padding.
+    targets: Vec<u32>,
+    optimizer: OptimizerKind,
+    clip: Clip,
+}
+
+impl PairCase {
+    fn batch(&self) -> PairBatch<'_> {
+        PairBatch {
+            b: self.b,
+            src: &self.src,
+            src_lengths: &self.src_lengths,
+            tgt_in: &self.tgt_in,
+            tgt_lengths: &self.tgt_lengths,
+        }
+    }
+
+    /// Sequence `r` of the source, without its padding.
+    fn source(&self, r: usize) -> Vec<u32> {
+        let n = self.src_lengths[r];
+        self.src
+            .iter()
+            .skip(r)
+            .step_by(self.b)
+            .take(n)
+            .copied()
+            .collect()
+    }
+
+    /// Scalars in the decoder's state for one hypothesis: (h and, for the
+    /// LSTM, c) × layers × the encoder's output size.
+    fn state_len(&self) -> usize {
+        let c = &self.config;
+        let parts = if c.cell.has_cell_state() { 2 } else { 1 };
+        parts * c.layers * c.encoder_output_size()
+    }
+}
+
+/// `(T, B)` tokens below `v`, [`IGNORE`] past each sequence's length.
+fn padded_targets(lengths: &[usize], t: usize, v: usize, seed: u64) -> Vec<u32> {
+    let b = lengths.len();
+    let mut targets = tokens(t * b, v, seed);
+    for (i, x) in targets.iter_mut().enumerate() {
+        if i / b >= lengths[i % b] {
+            *x = IGNORE;
+        }
+    }
+    targets
+}
+
+/// Each attention (none, Luong's dot and general, Bahdanau's) over each of
+/// a GRU (bidirectional encoder; Adam, global-norm clipping), an LSTM (2
+/// layers, bidirectional encoder; SGD with momentum, elementwise clipping)
+/// and a vanilla RNN (2 layers; SGD with momentum, global-norm clipping),
+/// on one batch of 3 pairs of different lengths.
+fn pair_cases() -> Vec<PairCase> {
+    let (s, t, b, src_vocab, tgt_vocab) = (6, 5, 3, 7, 6);
+    let (src_lengths, tgt_lengths) = (vec![6, 4, 1], vec![3, 5, 1]);
+    let cells = [
+        (CellKind::Gru, 1, true, ADAM, Clip::GlobalNorm(1e-2)),
+        (CellKind::Lstm, 2, true, MOMENTUM, Clip::Elementwise(0.05)),
+        (
+            CellKind::Rnn(Activation::Tanh),
+            2,
+            false,
+            MOMENTUM,
+            Clip::GlobalNorm(1e-2),
+        ),
+    ];
+    let attentions = [
+        None,
+        Some(Score::LuongDot),
+        Some(Score::LuongGeneral),
+        Some(Score::Bahdanau),
+    ];
+    let mut cases = Vec::new();
+    for (cell, layers, bidirectional, optimizer, clip) in cells {
+        for attention in attentions {
+            cases.push(PairCase {
+                config: Seq2SeqConfig {
+                    cell,
+                    src_vocab,
+                    tgt_vocab,
+                    embed: 4,
+                    hidden: 5,
+                    layers,
+                    bidirectional,
+                    attention,
+                    attention_size: 3,
+                },
+                b,
+                src: tokens(s * b, src_vocab, 30),
+                tgt_in: tokens(t * b, tgt_vocab, 31),
+                targets: padded_targets(&tgt_lengths, t, tgt_vocab, 32),
+                src_lengths: src_lengths.clone(),
+                tgt_lengths: tgt_lengths.clone(),
+                optimizer,
+                clip,
+            });
+        }
+    }
+    cases
+}
+
+/// A sequence-to-sequence model of `case` with its optimizer and buffers
+/// on backend `K`.
+struct PairSession<'c, S: Scalar, K: Backend<S>> {
+    case: &'c PairCase,
+    k: K,
+    model: Seq2Seq<S, K>,
+    opt: Optimizer<S, K>,
+    ws: Seq2SeqWorkspace<S, K>,
+    grads: K::Buf,
+}
+
+impl<S: Scalar> Trial<S> for PairCase {
+    type On<'c, K: Backend<S>>
+        = PairSession<'c, S, K>
+    where
+        Self: 'c;
+
+    fn name(&self) -> String {
+        let c = &self.config;
+        let attention = c.attention.map_or("no attention", Score::name);
+        format!("seq2seq {}, {attention}", c.cell.name())
+    }
+
+    fn params(&self) -> usize {
+        self.config.param_count().unwrap()
+    }
+
+    fn per_step(&self) -> Tally {
+        // Source, decoder inputs and targets are token ids the kernels take
+        // from the host, the decoder starts from the encoder's state on the
+        // backend: nothing is staged, nothing comes back.
+        Tally::clipped_step(self.clip)
+    }
+
+    fn on<K: Backend<S>>(&self, k: K) -> PairSession<'_, S, K> {
+        let model = Seq2Seq::new_on(k.clone(), self.config.clone(), Init::Uniform, SEED).unwrap();
+        PairSession {
+            case: self,
+            opt: optimizer(&k, self.optimizer, model.layout().len()),
+            ws: model.workspace(),
+            grads: model.zero_grads(),
+            k,
+            model,
+        }
+    }
+}
+
+impl<S: Scalar, K: Backend<S>> Run<S> for PairSession<'_, S, K> {
+    fn step(&mut self) -> f64 {
+        self.k.fill(K::view_mut(&mut self.grads), S::zero());
+        let (batch, targets) = (self.case.batch(), &self.case.targets);
+        let grads = K::view_mut(&mut self.grads);
+        let loss = self
+            .model
+            .loss_and_grad(&batch, targets, &mut self.ws, grads)
+            .unwrap();
+        let (opt, params) = (&mut self.opt, &mut self.model.params);
+        clip_and_step(&self.k, self.case.clip, opt, params, &mut self.grads);
+        loss
+    }
+
+    fn params_to_host(&self) -> Vec<S> {
+        self.model.params_to_host()
+    }
+
+    fn layout(&self) -> &ParamLayout {
+        self.model.layout()
+    }
+}
+
+#[test]
+fn seq2seq_training_on_a_staged_backend_gives_the_cpus_numbers_bit_for_bit() {
+    same_numbers::<f32, _>(&pair_cases());
+    same_numbers::<f64, _>(&pair_cases());
+}
+
+#[test]
+fn a_seq2seq_training_step_moves_nothing_to_the_host_and_stages_nothing() {
+    host_transfers::<f32, _>(&pair_cases());
+    host_transfers::<f64, _>(&pair_cases());
+}
+
+/// Hypotheses decoded side by side, each greedily.
+const HYPOTHESES: usize = 2;
+/// Decoding steps.
+const DECODE_STEPS: usize = 4;
+
+/// Greedy decoding of a case's first source on backend `K`, one
+/// `decode_step` at a time, with what each step gives copied to the host.
+struct Greedy<S: Scalar, K: Backend<S>> {
+    k: K,
+    model: Seq2Seq<S, K>,
+    ws: DecodeWorkspace<S, K>,
+    enc: Encoded<S, K>,
+    /// Each hypothesis' last token: at first 0, 1, ...
+    tokens: Vec<u32>,
+    /// `(B, V)` logits of the last step.
+    logits: Vec<S>,
+    /// Each hypothesis' attention weights `(S)` in the last step.
+    attention: Vec<Option<Vec<S>>>,
+    /// The hypotheses' states (state layout for B).
+    state: Vec<S>,
+}
+
+impl<S: Scalar, K: Backend<S>> Greedy<S, K> {
+    /// The model of `case` on `k`, and its first source encoded.
+    fn new(k: K, case: &PairCase) -> Self {
+        let model = Seq2Seq::new_on(k.clone(), case.config.clone(), Init::Uniform, SEED).unwrap();
+        let mut ws = DecodeWorkspace::default();
+        let enc = model.encode(&case.source(0), &mut ws).unwrap();
+        Greedy {
+            k,
+            model,
+            ws,
+            enc,
+            tokens: (0..HYPOTHESES as u32).collect(),
+            logits: Vec::new(),
+            attention: Vec::new(),
+            state: Vec::new(),
+        }
+    }
+
+    /// Every hypothesis starts from the encoder's state, brought to the host.
+    fn start(&mut self) {
+        let one = to_host(&self.k, K::view(&self.enc.state));
+        let n = self.model.config().encoder_output_size();
+        self.state = select_rows(&one, 1, n, &[0; HYPOTHESES]);
+    }
+
+    /// One step of every hypothesis; each then continues from its most
+    /// likely token.
+    fn step(&mut self) {
+        let (model, k, ws) = (&self.model, &self.k, &mut self.ws);
+        model
+            .decode_step(&self.enc, &self.tokens, &self.state, ws)
+            .unwrap();
+        self.logits = to_host(k, ws.logits());
+        self.attention = (0..HYPOTHESES)
+            .map(|r| ws.attention(r).map(|a| to_host(k, a)))
+            .collect();
+        self.state = to_host(k, ws.state());
+        let v = model.config().tgt_vocab;
+        self.tokens = self.logits.chunks(v).map(argmax).collect();
+    }
+}
+
+/// The index of the largest value.
+fn argmax<S: Scalar>(row: &[S]) -> u32 {
+    let best = (0..row.len()).max_by(|&i, &j| row[i].f64().total_cmp(&row[j].f64()));
+    best.unwrap() as u32
+}
+
+fn greedy_decoding<S: Scalar>() {
+    for case in pair_cases() {
+        let name = Trial::<S>::name(&case);
+        let k = Staged::default();
+        let mut cpu = Greedy::<S, _>::new(Cpu, &case);
+        let mut staged = Greedy::<S, _>::new(k.clone(), &case);
+        // The weights go up; encoding moves nothing.
+        let n = case.config.param_count().unwrap();
+        let upload = Tally::moved(n, |t| &mut t.uploads);
+        assert_eq!(k.take(), upload, "{name}: set-up and encoding");
+        let (b, state_len) = (HYPOTHESES, case.state_len());
+        cpu.start();
+        staged.start();
+        let download = |n| Tally::moved(n, |t| &mut t.downloads);
+        assert_eq!(k.take(), download(state_len), "{name}: encoder state");
+        assert_same(&staged.state, &cpu.state, &format!("{name}: encoder state"));
+        let src_len = case.src_lengths[0];
+        let attends = case.config.attention.is_some();
+        // The states go up (staged by the decoder); logits, each
+        // hypothesis' attention weights and the new states come back.
+        let per_step = Tally::moved(b * state_len, |t| &mut t.host_views)
+            + download(b * case.config.tgt_vocab)
+            + (0..b).filter(|_| attends).map(|_| download(src_len)).sum()
+            + download(b * state_len);
+        for step in 0..DECODE_STEPS {
+            cpu.step();
+            staged.step();
+            assert_eq!(k.take(), per_step, "{name}: decoding step {step}");
+            let what = |x: &str| format!("{name}, step {step}: {x}");
+            assert_same(&staged.logits, &cpu.logits, &what("logits"));
+            assert_same(&staged.state, &cpu.state, &what("state"));
+            assert_eq!(staged.tokens, cpu.tokens, "{}", what("tokens"));
+            assert_eq!(staged.attention.len(), b);
+            for (r, (s, c)) in staged.attention.iter().zip(&cpu.attention).enumerate() {
+                let what = what(&format!("attention of hypothesis {r}"));
+                let (Some(s), Some(c)) = (s, c) else {
+                    assert!(!attends && s.is_none() && c.is_none(), "{what}");
+                    continue;
+                };
+                assert!(attends, "{what}: weights without attention");
+                assert_same(s, c, &what);
+                assert_eq!(s.len(), src_len, "{what}: length");
+                let sum: f64 = s.iter().map(|a| a.f64()).sum();
+                let positive = s.iter().all(|&a| a > S::zero());
+                assert!(positive && (sum - 1.0).abs() < 1e-5, "{what}: {s:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn greedy_decoding_on_a_staged_backend_gives_the_cpus_numbers_bit_for_bit() {
+    greedy_decoding::<f32>();
+    greedy_decoding::<f64>();
+}
+
+// ---- optimizers and clipping ----
 
 /// Parameters and an optimizer on backend `K`, fed gradients from the host.
 struct Stepper<S: Scalar, K: Backend<S>> {
@@ -654,7 +1088,7 @@ impl<S: Scalar, K: Backend<S>> Stepper<S, K> {
     fn new(k: K, kind: OptimizerKind, params: &[S]) -> Self {
         Stepper {
             params: k.upload(params),
-            opt: Optimizer::new_on(k.clone(), kind, LR, params.len()).unwrap(),
+            opt: optimizer(&k, kind, params.len()),
             k,
         }
     }
@@ -670,7 +1104,7 @@ impl<S: Scalar, K: Backend<S>> Stepper<S, K> {
         let moments = self.opt.moments().iter();
         std::iter::once(&self.params)
             .chain(moments)
-            .map(|b| to_host(&self.k, b))
+            .map(|b| to_host(&self.k, K::view(b)))
             .collect()
     }
 }

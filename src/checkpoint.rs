@@ -23,9 +23,9 @@ use crate::data::CharVocab;
 use crate::data::pairs::PairVocab;
 use crate::data::series::Normalizer;
 use crate::error::{Error, Result};
+use crate::model::forecaster::{ForecastConfig, Forecaster, check_parts};
 use crate::model::seq2seq::{Seq2Seq, Seq2SeqConfig};
 use crate::model::{Net, NetConfig, ParamLayout};
-use crate::train::forecast::{ForecastConfig, Forecaster, check_parts};
 
 /// Format version written into every file.
 pub const FORMAT: &str = "recur-1";

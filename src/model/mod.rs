@@ -3,6 +3,7 @@
 //! blocks.
 
 pub mod config;
+pub mod forecaster;
 pub mod memory;
 pub mod net;
 pub mod params;
@@ -11,6 +12,7 @@ pub mod seq2seq;
 pub mod stack;
 
 pub use config::{Init, NetConfig, Readout, RnnConfig};
+pub use forecaster::{ForecastConfig, Forecaster, RegressionLoss};
 pub use net::{Net, NetWorkspace, VanillaRnn};
 pub use params::{ParamLayout, ParamSpec};
 pub use stack::{Batch, Stack, StackConfig, StackWorkspace};

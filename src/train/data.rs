@@ -6,7 +6,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::words::word_vocab;
-use crate::data::{CharStreams, CharVocab, WordBatch, prepare_sequences, split_train_val};
+use crate::data::{CharStreams, CharVocab, prepare_sequences, split_train_val};
 use crate::error::{Error, Result};
 
 /// What to train on.
@@ -137,21 +137,4 @@ impl Prepared {
             Prepared::Words { val, .. } => !val.is_empty(),
         }
     }
-}
-
-/// Fill `batch` with words `k·b .. (k+1)·b` of `order`.
-pub(crate) fn word_batch(
-    seqs: &[(Vec<u32>, Vec<u32>)],
-    order: &[u32],
-    k: usize,
-    b: usize,
-    batch: &mut WordBatch,
-) {
-    let picked: Vec<&(Vec<u32>, Vec<u32>)> = order
-        .iter()
-        .skip(k * b)
-        .take(b)
-        .map(|&i| &seqs[i as usize])
-        .collect();
-    batch.fill(&picked);
 }

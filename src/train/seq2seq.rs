@@ -4,16 +4,16 @@
 //! and checkpoints.
 
 use std::path::Path;
-use std::time::Instant;
 
-use rand::seq::SliceRandom;
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
+use super::course::{Course, Update};
 use super::data::fingerprint;
-use super::log::{LogLine, LogWriter, SmoothLoss};
+use super::epoch::EpochOrder;
+use super::log::{LogLine, LogWriter};
 use super::run_dir::RunDir;
+use super::run_loop::{Cadence, Event, Fit, Saver, fit};
 use super::state::{Progress, SavedState, save_run};
 use crate::check;
 use crate::checkpoint::{TensorData, load_seq2seq, seq2seq_contents};
@@ -98,14 +98,11 @@ pub struct Seq2SeqTrainer {
     config: Seq2SeqTrainConfig,
     model: Seq2Seq<f32>,
     vocab: PairVocab,
-    optimizer: Optimizer<f32>,
     train: Vec<Pair>,
     test: Vec<Pair>,
-    order: Vec<usize>,
-    iter: u64,
-    total: u64,
-    smooth: SmoothLoss,
-    rng: ChaCha8Rng,
+    /// Iteration, target, optimizer, smoothed loss, random generator.
+    course: Course,
+    order: EpochOrder,
     buf: PairBuffers,
     ws: Seq2SeqWorkspace<f32>,
     grads: Vec<f32>,
@@ -135,19 +132,21 @@ impl Seq2SeqTrainer {
         seq2seq_training(&model, s, t, config.batch, moments).check(ADVICE)?;
         let model = Seq2Seq::new(model, Init::Uniform, config.seed)?;
         let optimizer = Optimizer::new(config.optimizer, config.lr, model.params.len())?;
+        let update = Update {
+            lr: config.lr,
+            schedule: config.schedule,
+            clip: config.clip,
+            advice: " or clip gradients harder (--clip-norm 1); the last checkpoint is left as it was",
+        };
         Ok(Seq2SeqTrainer {
             grads: model.zero_grads(),
             ws: model.workspace(),
-            rng: ChaCha8Rng::seed_from_u64(config.seed),
-            order: Vec::new(),
-            iter: 0,
-            total,
-            smooth: SmoothLoss::new(0.99),
+            course: Course::new(optimizer, update, config.seed, 0.99, total),
+            order: EpochOrder::default(),
             buf: PairBuffers::default(),
             config,
             model,
             vocab,
-            optimizer,
             train,
             test,
         })
@@ -180,22 +179,12 @@ impl Seq2SeqTrainer {
 
     /// One iteration; returns the batch's loss (nats per target token).
     pub fn step(&mut self) -> Result<f64> {
-        let b = self.config.batch;
-        let per_epoch = self.iters_per_epoch();
-        let k = (self.iter % per_epoch) as usize;
-        if k == 0 || self.order.len() != self.train.len() {
-            self.order = (0..self.train.len()).collect();
-            self.order.shuffle(&mut self.rng);
-        }
-        let picked: Vec<&Pair> = self
-            .order
-            .iter()
-            .skip(k * b)
-            .take(b)
-            .map(|&i| &self.train[i])
+        let (n, b, iter) = (self.train.len(), self.config.batch, self.course.iter);
+        let picked: Vec<&Pair> = (self.order.batch(n, b, iter, &mut self.course.rng).iter())
+            .map(|&i| &self.train[i as usize])
             .collect();
         self.buf.fill(&picked, &self.vocab)?;
-        if self.rng.random::<f64>() >= self.config.teacher_forcing {
+        if self.course.rng.random::<f64>() >= self.config.teacher_forcing {
             self.feed_own_outputs()?;
         }
         let buf = &self.buf;
@@ -210,20 +199,7 @@ impl Seq2SeqTrainer {
         let loss = self
             .model
             .loss_and_grad(&batch, &buf.tgt_out, &mut self.ws, &mut self.grads)?;
-        if !loss.is_finite() || !self.config.clip.apply(&mut self.grads) {
-            return Err(Error::Diverged(format!(
-                "training diverged at iteration {}: the loss or a gradient is not finite; lower --lr or clip",
-                self.iter + 1
-            )));
-        }
-        self.optimizer.set_lr(
-            self.config
-                .schedule
-                .lr(self.config.lr, self.iter, self.total),
-        );
-        self.optimizer.step(&mut self.model.params, &self.grads);
-        self.iter += 1;
-        self.smooth.add(loss);
+        (self.course).step(loss, &mut self.model.params, &mut self.grads)?;
         Ok(loss)
     }
 
@@ -281,21 +257,17 @@ impl Seq2SeqTrainer {
     /// `state.safetensors` (see the `train::state` module).
     pub fn save(&self, dir: &Path) -> Result<()> {
         let progress = Progress {
-            iter: self.iter,
-            total: self.total,
-            optimizer: &self.optimizer,
-            smooth: self.smooth,
-            rng: &self.rng,
+            course: &self.course,
             fingerprint: self.fingerprint(),
             config_json: serde_json::to_string(&self.config).expect("config serializes"),
             run_id: self.run_id(),
         };
-        let order: Vec<u32> = self.order.iter().map(|&i| i as u32).collect();
+        let order = self.order.as_slice();
         save_run(
             dir,
             seq2seq_contents(&self.model, &self.vocab),
             &progress,
-            vec![("order", vec![order.len()], TensorData::U32(&order))],
+            vec![("order", vec![order.len()], TensorData::U32(order))],
         )
     }
 
@@ -339,84 +311,70 @@ impl Seq2SeqTrainer {
         }
         state.check_run(&t.run_id())?;
         t.model = saved_model;
-        let n = t.model.params.len();
-        state.restore(
-            &mut t.optimizer,
-            n,
-            &mut t.smooth,
-            &mut t.rng,
-            t.config.seed,
-        )?;
-        let order_len = if state.iter > 0 { t.train.len() } else { 0 };
-        t.order = state
-            .file
-            .u32("order", &[order_len])?
-            .into_iter()
-            .map(|i| i as usize)
-            .collect();
-        t.iter = state.iter;
+        state.restore(&mut t.course, t.model.params.len(), t.config.seed)?;
+        t.order = EpochOrder::load(&state, t.train.len())?;
         Ok(t)
     }
 
     /// Iterations planned.
     pub fn total_iters(&self) -> u64 {
-        self.total
+        self.course.total
     }
 
     /// Plan `total` iterations in all (to train a resumed run further).
     pub fn set_total_iters(&mut self, total: u64) {
-        self.total = total;
+        self.course.total = total;
     }
 
     /// Iterations done.
     pub fn iter(&self) -> u64 {
-        self.iter
+        self.course.iter
     }
 
     /// Train to the planned iterations, measuring accuracy every
     /// `eval_every` (and at the end), logging, saving into `out` at each
-    /// measurement. `on_line` sees each log line.
+    /// measurement. `on_line` sees each log line, with the accuracy on
+    /// lines written at a measurement. Returns the last accuracy.
     pub fn run(
         &mut self,
         out: Option<&RunDir>,
-        mut log: Option<&mut LogWriter>,
+        log: Option<&mut LogWriter>,
         on_line: &mut dyn FnMut(&LogLine, Option<f64>),
     ) -> Result<Option<f64>> {
-        let start = Instant::now();
-        let (mut window, mut n, mut chars) = (0.0, 0u64, 0usize);
-        let mut window_start = Instant::now();
-        let mut accuracy = None;
-        super::finished_check(self.iter, self.total)?;
-        while self.iter < self.total {
-            window += self.step()?;
-            n += 1;
-            chars += self.buf.tgt_lengths.iter().sum::<usize>();
-            let last = self.iter == self.total;
-            let eval = last
-                || (self.config.eval_every > 0 && self.iter.is_multiple_of(self.config.eval_every));
-            if eval {
-                accuracy = self.accuracy()?;
+        let out = out.map(|dir| Saver {
+            dir,
+            save: Seq2SeqTrainer::save,
+        });
+        let (_, accuracy) = fit(self, out, log, &mut |event, accuracy| {
+            if let Event::Logged(line) = event {
+                on_line(line, accuracy)
             }
-            if eval || self.iter.is_multiple_of(self.config.log_every) {
-                let line = LogLine {
-                    iter: self.iter,
-                    train_loss: window / n as f64,
-                    smooth_loss: self.smooth.value(),
-                    val_loss: None,
-                    chars_per_sec: chars as f64 / window_start.elapsed().as_secs_f64().max(1e-9),
-                    elapsed_s: start.elapsed().as_secs_f64(),
-                };
-                if let Some(log) = log.as_deref_mut() {
-                    log.write(&line)?;
-                }
-                on_line(&line, if eval { accuracy } else { None });
-                (window, n, chars) = (0.0, 0, 0);
-                window_start = Instant::now();
-            }
-            if eval && let Some(dir) = out {
-                self.save(dir.path())?;
-            }
-        }
+        })?;
         Ok(accuracy)
+    }
+}
+
+impl Fit for Seq2SeqTrainer {
+    const MEASURES_LOSS: bool = false;
+
+    fn course(&self) -> &Course {
+        &self.course
+    }
+
+    fn cadence(&self) -> Cadence {
+        Cadence {
+            eval_every: self.config.eval_every,
+            log_every: self.config.log_every,
+        }
+    }
+
+    /// The loss, and the target tokens of the batch.
+    fn train_step(&mut self) -> Result<(f64, usize)> {
+        let loss = self.step()?;
+        Ok((loss, self.buf.tgt_lengths.iter().sum()))
+    }
+
+    fn evaluate(&mut self) -> Result<Option<f64>> {
+        self.accuracy()
     }
 }

@@ -23,13 +23,10 @@ use std::path::{Path, PathBuf};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::course::Course;
 use super::data::fingerprint;
-use super::log::SmoothLoss;
-use super::shard;
-use super::{TrainConfig, TrainData, Trainer};
-use crate::checkpoint::{self, Contents, Loaded, TensorData};
+use crate::checkpoint::{Contents, Loaded, TensorData};
 use crate::error::{Error, Result};
-use crate::optim::Optimizer;
 
 /// The weights file inside a run folder.
 pub fn model_path(dir: &Path) -> PathBuf {
@@ -51,13 +48,14 @@ pub(crate) fn run_id(config_json: &str, data_fingerprint: u64) -> String {
 
 /// What every trainer saves besides its model and its own buffers.
 pub(crate) struct Progress<'a> {
-    pub iter: u64,
-    pub total: u64,
-    pub optimizer: &'a Optimizer<f32>,
-    pub smooth: SmoothLoss,
-    pub rng: &'a ChaCha8Rng,
+    /// The run's course: iteration, target, optimizer, smoothed loss,
+    /// random generator.
+    pub course: &'a Course,
+    /// The data's fingerprint.
     pub fingerprint: u64,
+    /// The trainer's settings as JSON.
     pub config_json: String,
+    /// The run's id (see [`run_id`]).
     pub run_id: String,
 }
 
@@ -71,19 +69,20 @@ pub(crate) fn save_run<'a>(
     p: &'a Progress<'a>,
     extra: Vec<(&str, Vec<usize>, TensorData<'a>)>,
 ) -> Result<()> {
-    let mut state = model.with_meta(&[("iter", p.iter.to_string()), ("run", p.run_id.clone())]);
+    let c = p.course;
+    let mut state = model.with_meta(&[("iter", c.iter.to_string()), ("run", p.run_id.clone())]);
     state.write(&model_path(dir))?;
-    let (smooth_raw, smooth_steps) = p.smooth.raw();
+    let (smooth_raw, smooth_steps) = c.smooth.raw();
     state = state.with_meta(&[
-        ("total_iters", p.total.to_string()),
-        ("optimizer_steps", p.optimizer.steps().to_string()),
+        ("total_iters", c.total.to_string()),
+        ("optimizer_steps", c.optimizer.steps().to_string()),
         ("smooth_loss_raw", format!("{smooth_raw:?}")),
         ("smooth_loss_steps", smooth_steps.to_string()),
-        ("rng_word_pos", p.rng.get_word_pos().to_string()),
+        ("rng_word_pos", c.rng.get_word_pos().to_string()),
         ("data_fingerprint", format!("{:016x}", p.fingerprint)),
         ("train_config", p.config_json.clone()),
     ]);
-    for (k, m) in p.optimizer.moments().iter().enumerate() {
+    for (k, m) in c.optimizer.moments().iter().enumerate() {
         let name = format!("optimizer.moment{k}");
         state
             .tensors
@@ -160,26 +159,25 @@ impl SavedState {
         Ok(())
     }
 
-    /// Restore the optimizer (`n` parameters), smoothed loss and random
-    /// generator (seeded with `seed`, then moved to the saved position).
-    pub fn restore(
-        &self,
-        optimizer: &mut Optimizer<f32>,
-        n: usize,
-        smooth: &mut SmoothLoss,
-        rng: &mut ChaCha8Rng,
-        seed: u64,
-    ) -> Result<()> {
-        let moments = (0..optimizer.moments().len())
+    /// Restore the saved course into `course` (of a model with `n`
+    /// parameters): the iteration, the optimizer, the smoothed loss and
+    /// the random generator (seeded with `seed`, then moved to the saved
+    /// position). The target is the trainer's to set.
+    pub fn restore(&self, course: &mut Course, n: usize, seed: u64) -> Result<()> {
+        let moments = (0..course.optimizer.moments().len())
             .map(|k| self.file.f32(&format!("optimizer.moment{k}"), &[n]))
             .collect::<Result<Vec<_>>>()?;
-        optimizer.restore(parse(&self.file, "recur.optimizer_steps")?, moments)?;
-        smooth.restore(
+        let steps = parse(&self.file, "recur.optimizer_steps")?;
+        course.optimizer.restore(steps, moments)?;
+        course.smooth.restore(
             parse(&self.file, "recur.smooth_loss_raw")?,
             parse(&self.file, "recur.smooth_loss_steps")?,
         );
-        *rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_word_pos(parse(&self.file, "recur.rng_word_pos")?);
+        course.rng = ChaCha8Rng::seed_from_u64(seed);
+        course
+            .rng
+            .set_word_pos(parse(&self.file, "recur.rng_word_pos")?);
+        course.iter = self.iter;
         Ok(())
     }
 }
@@ -191,79 +189,4 @@ pub(crate) fn parse<T: std::str::FromStr>(file: &Loaded, key: &str) -> Result<T>
             file.path().display()
         ))
     })
-}
-
-impl Trainer {
-    /// Save the run into `dir`: `model.safetensors` and
-    /// `state.safetensors` (see the module's documentation).
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        let progress = Progress {
-            iter: self.iter,
-            total: self.total,
-            optimizer: &self.optimizer,
-            smooth: self.smooth,
-            rng: &self.rng,
-            fingerprint: self.fingerprint,
-            config_json: serde_json::to_string(&self.config).expect("config serializes"),
-            run_id: self.run_id(),
-        };
-        let carry = shard::joined_carry(&self.shards, self.config.hidden);
-        let extra = vec![
-            ("carry", vec![carry.len()], TensorData::F32(&carry)),
-            (
-                "order",
-                vec![self.order.len()],
-                TensorData::U32(&self.order),
-            ),
-        ];
-        let model = checkpoint::model_contents(&self.net, &self.vocab);
-        save_run(dir, model, &progress, extra)
-    }
-
-    /// The run's id: a hash of its settings and data, written into its
-    /// checkpoint files and log lines.
-    pub fn run_id(&self) -> String {
-        run_id(
-            &serde_json::to_string(&self.config).expect("config serializes"),
-            self.fingerprint,
-        )
-    }
-
-    /// Continue the run saved in `dir` on the same `data`, towards its
-    /// saved target (raise it with [`Trainer::set_total_iters`]). The
-    /// result is bit-for-bit the run that was never interrupted.
-    pub fn resume(dir: &Path, data: TrainData) -> Result<Self> {
-        let state = SavedState::open(dir)?;
-        let config: TrainConfig = state.config()?;
-        shard::refuse_thread_dependent_run(&state)?;
-        state.check_data(data.fingerprint(), "--corpus/--words")?;
-        let ckpt = checkpoint::load_model(state.file.path())?;
-        let vocab = data.vocab()?;
-        if ckpt.vocab != vocab || *ckpt.net.config() != Trainer::net_config(&config, vocab.len()) {
-            return Err(Error::Checkpoint(format!(
-                "{}: the model in the state file does not match the run's saved settings; the file was edited or mixed up",
-                state.file.path().display()
-            )));
-        }
-        let mut t = Trainer::assemble(config, data, ckpt.vocab, ckpt.net, state.total)?;
-        state.check_run(&t.run_id())?;
-        let n = t.net.params.len();
-        state.restore(
-            &mut t.optimizer,
-            n,
-            &mut t.smooth,
-            &mut t.rng,
-            t.config.seed,
-        )?;
-        let n_carry: usize = t.shards.iter().map(|s| s.carry.len()).sum();
-        let carry = state.file.f32("carry", &[n_carry])?;
-        shard::split_carry(&mut t.shards, &carry, t.config.hidden);
-        let order_len = match &t.data {
-            super::Prepared::Words { train, .. } if state.iter > 0 => train.len(),
-            _ => 0,
-        };
-        t.order = state.file.u32("order", &[order_len])?;
-        t.iter = state.iter;
-        Ok(t)
-    }
 }

@@ -1,0 +1,97 @@
+//! The settings of a language-model run ([`super::Trainer`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Activation;
+use crate::cell::CellKind;
+use crate::check;
+use crate::error::Result;
+use crate::model::Init;
+use crate::optim::{Clip, OptimizerKind, Schedule};
+
+/// Everything that decides a training run besides the data and its length.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// The recurrent cell (the vanilla RNN with its nonlinearity).
+    pub cell: CellKind,
+    /// Hidden size H.
+    pub hidden: usize,
+    /// Stacked layers.
+    pub layers: usize,
+    /// A learned embedding of this size instead of one-hot input.
+    pub embed: Option<usize>,
+    /// Dropout between layers.
+    pub dropout: f64,
+    /// Start every LSTM forget-gate bias at this value (char-rnn: 1).
+    pub forget_bias: Option<f64>,
+    /// Weight initialization.
+    pub init: Init,
+    /// T: characters per training window.
+    pub seq_len: usize,
+    /// B: parallel streams (or words) per batch.
+    pub batch: usize,
+    /// The optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    pub lr: f64,
+    /// Gradient clipping.
+    pub clip: Clip,
+    /// Fraction of the data held out for validation.
+    pub val_frac: f64,
+    /// Validate (and save) every this many iterations; 0 = only at the end.
+    pub eval_every: u64,
+    /// Write a log line every this many iterations.
+    pub log_every: u64,
+    /// Seed of every random choice (init, word order).
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    /// min-char-rnn's configuration: H=100, T=25, B=1, Adagrad 0.1, clip 5,
+    /// `randn · 0.01` init.
+    fn default() -> Self {
+        TrainConfig {
+            cell: CellKind::Rnn(Activation::Tanh),
+            hidden: 100,
+            layers: 1,
+            embed: None,
+            dropout: 0.0,
+            forget_bias: None,
+            init: Init::Classic,
+            seq_len: 25,
+            batch: 1,
+            optimizer: OptimizerKind::Adagrad,
+            lr: 0.1,
+            clip: Clip::Elementwise(5.0),
+            val_frac: 0.05,
+            eval_every: 1000,
+            log_every: 100,
+            seed: 42,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reject settings that cannot train; the message names the flag and
+    /// its valid range.
+    pub fn validate(&self) -> Result<()> {
+        for (flag, v) in [
+            ("--hidden", self.hidden),
+            ("--layers", self.layers),
+            ("--seq-len", self.seq_len),
+            ("--batch", self.batch),
+        ] {
+            check::at_least_one(flag, v)?;
+        }
+        if let Some(e) = self.embed {
+            check::at_least_one("--embed", e)?;
+        }
+        if let Some(b) = self.forget_bias {
+            check::finite("--forget-bias", b)?;
+        }
+        check::fraction("--dropout", self.dropout)?;
+        check::fraction("--val-frac", self.val_frac)?;
+        check::at_least_one("--log-every", self.log_every)?;
+        check::optimization(&self.optimizer, self.lr, &self.clip, &Schedule::Constant)
+    }
+}

@@ -1,0 +1,98 @@
+//! The course of a run: what every trainer carries from one iteration to
+//! the next (the count, the smoothed loss, the random generator, the
+//! optimizer) and the update that ends each iteration, with its
+//! divergence checks.
+//!
+//! A run's state file saves exactly this (see [`super::state`]) plus each
+//! trainer's own buffers.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::log::SmoothLoss;
+use crate::error::{Error, Result};
+use crate::optim::{Clip, Optimizer, Schedule};
+
+/// How a trainer turns a batch's gradients into an update.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Update {
+    /// The base learning rate (`--lr`).
+    pub lr: f64,
+    /// How the rate changes over the run.
+    pub schedule: Schedule,
+    /// Gradient clipping, applied before every update.
+    pub clip: Clip,
+    /// What a divergence error advises after "Lower the learning rate (now
+    /// --lr X)": the trainer's clipping flags, and whether a checkpoint is
+    /// kept.
+    pub advice: &'static str,
+}
+
+/// The progress of a run, shared in form by every trainer.
+pub(crate) struct Course {
+    /// Iterations done.
+    pub iter: u64,
+    /// Iterations planned.
+    pub total: u64,
+    /// The smoothed training loss.
+    pub smooth: SmoothLoss,
+    /// Every random choice of the run after initialization (batch order,
+    /// dropout, teacher forcing).
+    pub rng: ChaCha8Rng,
+    /// The optimizer with its moments.
+    pub optimizer: Optimizer<f32>,
+    /// How each iteration updates the parameters.
+    pub update: Update,
+}
+
+impl Course {
+    /// A run at iteration 0 of `total`: `rng` seeded with `seed`, the loss
+    /// smoothed with decay `decay` (see [`SmoothLoss`]).
+    pub fn new(
+        optimizer: Optimizer<f32>,
+        update: Update,
+        seed: u64,
+        decay: f64,
+        total: u64,
+    ) -> Self {
+        Course {
+            iter: 0,
+            total,
+            smooth: SmoothLoss::new(decay),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            optimizer,
+            update,
+        }
+    }
+
+    /// End an iteration whose batch had mean loss `loss` and left `grads`
+    /// (as long as `params`): refuse a non-finite loss or gradient, clip,
+    /// set the scheduled rate, update `params`, count the iteration and
+    /// smooth its loss.
+    pub fn step(&mut self, loss: f64, params: &mut [f32], grads: &mut [f32]) -> Result<()> {
+        if !loss.is_finite() {
+            return Err(self.diverged(&format!("the loss is {loss}")));
+        }
+        let u = self.update;
+        if !u.clip.apply(grads) {
+            return Err(self.diverged("a gradient is not finite"));
+        }
+        self.optimizer
+            .set_lr(u.schedule.lr(u.lr, self.iter, self.total));
+        self.optimizer.step(params, grads);
+        self.iter += 1;
+        self.smooth.add(loss);
+        Ok(())
+    }
+
+    /// The error of a run that blew up in the iteration under way: `what`
+    /// happened, with the trainer's advice.
+    pub fn diverged(&self, what: &str) -> Error {
+        Error::Diverged(format!(
+            "training diverged at iteration {}: {what}. Lower the learning rate (now --lr {}){}",
+            self.iter + 1,
+            self.update.lr,
+            self.update.advice
+        ))
+    }
+}

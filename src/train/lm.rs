@@ -1,0 +1,254 @@
+//! The language-model trainer: char-rnn over running text (B streams of
+//! T-character windows, the state carried across windows) or over a word
+//! list (shuffled batches of padded words), split into shards that run on
+//! the current rayon pool's threads. The loop, logging and checkpoint
+//! cadence are [`super::run_loop`]'s; saving and resuming are in
+//! `lm_state.rs`.
+
+use crate::data::{CharStreams, CharVocab, WordBatch};
+use crate::error::Result;
+use crate::model::memory::net_training;
+use crate::model::{Net, NetConfig, NetWorkspace};
+use crate::optim::{Optimizer, Schedule};
+
+use super::config::TrainConfig;
+use super::course::{Course, Update};
+use super::data::{Prepared, TrainData};
+use super::epoch::EpochOrder;
+use super::evaluate::{corpus_loss, words_loss};
+use super::log::LogWriter;
+use super::run_dir::RunDir;
+use super::run_loop::{Cadence, Event, Fit, Saver, Summary, fit};
+use super::shard::{self, Shard, Work};
+
+/// A training run in progress. It runs on the threads of the current
+/// rayon pool (the CLI sizes the global one with `--threads`); its results
+/// do not depend on how many there are.
+pub struct Trainer {
+    pub(super) config: TrainConfig,
+    pub(super) net: Net<f32>,
+    pub(super) vocab: CharVocab,
+    pub(super) data: Prepared,
+    pub(super) fingerprint: u64,
+    /// Iteration, target, optimizer, smoothed loss, random generator.
+    pub(super) course: Course,
+    /// Word order of the current epoch (word lists only).
+    pub(super) order: EpochOrder,
+    /// The batch's shards (fixed by the batch size and the model; run on
+    /// the current rayon pool's threads); the first holds the summed
+    /// gradients.
+    pub(super) shards: Vec<Shard>,
+    // Buffers reused every step.
+    ws: NetWorkspace<f32>,
+    inputs: Vec<u32>,
+    targets: Vec<u32>,
+    batch: WordBatch,
+}
+
+impl Trainer {
+    /// A fresh run of `total_iters` iterations on `data`.
+    pub fn new(config: TrainConfig, data: TrainData, total_iters: u64) -> Result<Self> {
+        config.validate()?;
+        let vocab = data.vocab()?;
+        let model = Trainer::net_config(&config, vocab.len());
+        let n = shard::shard_rows(config.batch, config.cell.gates(), config.hidden).len();
+        let (t, b) = (data.steps(config.seq_len), config.batch);
+        net_training(&model, t, b, n, config.optimizer.moments()).check(data.advice())?;
+        let mut net = Net::new(model, config.init, config.seed)?;
+        if let Some(v) = config.forget_bias {
+            net.set_forget_bias(v);
+        }
+        Self::assemble(config, data, vocab, net, total_iters)
+    }
+
+    /// The network `config` trains for a vocabulary of `vocab_len`.
+    pub(super) fn net_config(config: &TrainConfig, vocab_len: usize) -> NetConfig {
+        NetConfig {
+            layers: config.layers,
+            embed: config.embed,
+            dropout: config.dropout,
+            ..NetConfig::char_lm(config.cell, vocab_len, config.hidden)
+        }
+    }
+
+    /// A run at iteration 0 of `total` with `net` (fresh or loaded).
+    pub(super) fn assemble(
+        config: TrainConfig,
+        data: TrainData,
+        vocab: CharVocab,
+        net: Net<f32>,
+        total: u64,
+    ) -> Result<Self> {
+        let (t, b) = (config.seq_len, config.batch);
+        let prepared = Prepared::new(&data, &vocab, config.val_frac, t, b, config.seed)?;
+        let optimizer = Optimizer::new(config.optimizer, config.lr, net.params.len())?;
+        let update = Update {
+            lr: config.lr,
+            schedule: Schedule::Constant,
+            clip: config.clip,
+            advice: " or clip gradients (--clip 5 or --clip-norm 1); the last checkpoint is left as it was",
+        };
+        Ok(Trainer {
+            fingerprint: data.fingerprint(),
+            data: prepared,
+            course: Course::new(optimizer, update, config.seed, 0.999, total),
+            order: EpochOrder::default(),
+            shards: shard::shards_for(&net, b),
+            ws: net.workspace(),
+            inputs: vec![0; t * b],
+            targets: vec![0; t * b],
+            batch: WordBatch::default(),
+            config,
+            net,
+            vocab,
+        })
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &Net<f32> {
+        &self.net
+    }
+
+    /// Its vocabulary.
+    pub fn vocab(&self) -> &CharVocab {
+        &self.vocab
+    }
+
+    /// The run's settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Iterations done.
+    pub fn iter(&self) -> u64 {
+        self.course.iter
+    }
+
+    /// Iterations planned.
+    pub fn total_iters(&self) -> u64 {
+        self.course.total
+    }
+
+    /// Plan `total` iterations in all (to train a resumed run further).
+    pub fn set_total_iters(&mut self, total: u64) {
+        self.course.total = total;
+    }
+
+    /// Smoothed training loss, nats/char (see [`super::SmoothLoss`]).
+    pub fn smooth_loss(&self) -> f64 {
+        self.course.smooth.value()
+    }
+
+    /// Iterations in one pass over the training data.
+    pub fn iters_per_epoch(&self) -> Result<u64> {
+        self.data
+            .iters_per_epoch(self.config.seq_len, self.config.batch)
+    }
+
+    /// One training iteration; returns the batch's mean loss (nats/char) and
+    /// the number of characters it covered.
+    pub fn step(&mut self) -> Result<(f64, usize)> {
+        let (t, b) = (self.config.seq_len, self.config.batch);
+        let iter = self.course.iter;
+        let (loss, chars) = match &self.data {
+            Prepared::Corpus { train, .. } => {
+                let streams = CharStreams::new(train, t, b, "training text")?;
+                let w = (iter % streams.windows() as u64) as usize;
+                if w == 0 {
+                    // A new pass starts from a zero state.
+                    self.shards.iter_mut().for_each(|s| s.carry.fill(0.0));
+                }
+                streams.window(w, &mut self.inputs, &mut self.targets);
+                let work = Work::Corpus {
+                    t,
+                    b,
+                    inputs: &self.inputs,
+                    targets: &self.targets,
+                };
+                shard::step(&mut self.shards, &self.net, &work, &mut self.course.rng)?
+            }
+            Prepared::Words { train, .. } => {
+                let rng = &mut self.course.rng;
+                let picked: Vec<_> = (self.order.batch(train.len(), b, iter, rng).iter())
+                    .map(|&i| &train[i as usize])
+                    .collect();
+                let work = Work::Words(&picked);
+                shard::step(&mut self.shards, &self.net, &work, &mut self.course.rng)?
+            }
+        };
+        self.refuse_explosion(loss)?;
+        let grads = &mut self.shards[0].grads;
+        self.course.step(loss, &mut self.net.params, grads)?;
+        Ok((loss, chars))
+    }
+
+    /// Far worse than guessing uniformly (ln V): the run has blown up
+    /// (a non-finite loss is the shared update's to refuse).
+    fn refuse_explosion(&self, loss: f64) -> Result<()> {
+        let uniform = (self.vocab.len() as f64).ln();
+        if loss.is_finite() && loss > 3.0 * uniform + 3.0 {
+            return Err(self.course.diverged(&format!(
+                "the loss exploded to {loss:.2} nats/char (uniform guessing gives {uniform:.2})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Mean loss (nats/char) over the validation split, or `None` without one.
+    pub fn validate(&mut self) -> Result<Option<f64>> {
+        if !self.data.has_validation() {
+            return Ok(None);
+        }
+        let (t, b) = (self.config.seq_len, self.config.batch);
+        let (sum, count) = match &self.data {
+            Prepared::Corpus { val, .. } => {
+                let b = b.min(val.len() / (t + 1)).max(1);
+                corpus_loss(&self.net, val, t, b, &mut self.ws)?
+            }
+            Prepared::Words { val, .. } => {
+                words_loss(&self.net, val, b, &mut self.ws, &mut self.batch)?
+            }
+        };
+        Ok(Some(sum / count.max(1) as f64))
+    }
+
+    /// Train until the planned number of iterations, validating every
+    /// `eval_every`, logging every `log_every`, and saving to `out` at each
+    /// validation and at the end.
+    pub fn run(
+        &mut self,
+        out: Option<&RunDir>,
+        log: Option<&mut LogWriter>,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Summary> {
+        let out = out.map(|dir| Saver {
+            dir,
+            save: Trainer::save,
+        });
+        let (summary, _) = fit(self, out, log, &mut |event, _| on_event(event))?;
+        Ok(summary)
+    }
+}
+
+impl Fit for Trainer {
+    const MEASURES_LOSS: bool = true;
+
+    fn course(&self) -> &Course {
+        &self.course
+    }
+
+    fn cadence(&self) -> Cadence {
+        Cadence {
+            eval_every: self.config.eval_every,
+            log_every: self.config.log_every,
+        }
+    }
+
+    fn train_step(&mut self) -> Result<(f64, usize)> {
+        self.step()
+    }
+
+    fn evaluate(&mut self) -> Result<Option<f64>> {
+        self.validate()
+    }
+}

@@ -1,0 +1,206 @@
+//! The training loop every trainer runs: iterate to the planned count,
+//! evaluate every `eval_every` iterations (and at the end), write a log
+//! line every `log_every` (and at each evaluation), save the run at each
+//! evaluation, and report progress as it goes.
+//!
+//! A trainer brings what is its own through [`Fit`]: one iteration on its
+//! data and model, and its held-out measure.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::course::Course;
+use super::log::{LogLine, LogWriter};
+use super::run_dir::RunDir;
+use crate::error::{Error, Result};
+
+/// Something that happened during a run, for progress displays.
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    /// An iteration finished.
+    Step {
+        /// Iterations done.
+        iter: u64,
+        /// Iterations planned.
+        total: u64,
+        /// Smoothed training loss, nats/char.
+        smooth_loss: f64,
+        /// Training characters per second in this run so far (target
+        /// tokens for a sequence-to-sequence model, series steps read for
+        /// a forecaster).
+        chars_per_sec: f64,
+    },
+    /// A log line was produced (also written to the log file, if any).
+    Logged(&'a LogLine),
+    /// A checkpoint was written.
+    Saved(&'a Path),
+}
+
+/// The result of a run.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Iterations done in total.
+    pub iters: u64,
+    /// Smoothed training loss at the end, nats/char.
+    pub smooth_loss: f64,
+    /// Last validation loss, nats/char, if there is a validation split.
+    pub val_loss: Option<f64>,
+    /// Training characters per second over this run.
+    pub chars_per_sec: f64,
+    /// Wall time of this run.
+    pub elapsed_s: f64,
+}
+
+/// How often a run evaluates and logs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cadence {
+    /// Evaluate (and save) every this many iterations; 0: only at the end.
+    pub eval_every: u64,
+    /// Log every this many iterations (at least 1).
+    pub log_every: u64,
+}
+
+/// A trainer the loop can drive: what differs between trainers.
+pub(crate) trait Fit {
+    /// Whether [`Fit::evaluate`] measures a held-out loss, logged as
+    /// `val_loss`; otherwise (an accuracy) the measure only goes to the
+    /// caller.
+    const MEASURES_LOSS: bool;
+
+    /// The run's progress.
+    fn course(&self) -> &Course;
+
+    /// How often to evaluate and log.
+    fn cadence(&self) -> Cadence;
+
+    /// One iteration: the batch's mean loss, and the characters (tokens,
+    /// series steps) it covered.
+    fn train_step(&mut self) -> Result<(f64, usize)>;
+
+    /// The held-out measure, or `None` without held-out data.
+    fn evaluate(&mut self) -> Result<Option<f64>>;
+}
+
+/// A run folder and the function that saves a trainer of type `F` into it.
+pub(crate) struct Saver<'a, F> {
+    /// The folder.
+    pub dir: &'a RunDir,
+    /// Writes the run into a folder.
+    pub save: fn(&F, &Path) -> Result<()>,
+}
+
+/// Train `t` to its planned iterations, evaluating, logging into `log` and
+/// saving with `out` at its cadence. `on_event` sees every event, with the
+/// measure on a line logged at an evaluation. Returns the summary and the
+/// last measure.
+pub(crate) fn fit<F: Fit>(
+    t: &mut F,
+    out: Option<Saver<'_, F>>,
+    mut log: Option<&mut LogWriter>,
+    on_event: &mut dyn FnMut(Event<'_>, Option<f64>),
+) -> Result<(Summary, Option<f64>)> {
+    let Cadence {
+        eval_every,
+        log_every,
+    } = t.cadence();
+    let start = Instant::now();
+    let mut window = Window::new();
+    let (mut run_chars, mut measure) = (0usize, None);
+    finished_check(t.course().iter, t.course().total)?;
+    while t.course().iter < t.course().total {
+        let (loss, chars) = t.train_step()?;
+        window.add(loss, chars);
+        run_chars += chars;
+        let (iter, total) = (t.course().iter, t.course().total);
+        let elapsed = start.elapsed().as_secs_f64();
+        let step = Event::Step {
+            iter,
+            total,
+            smooth_loss: t.course().smooth.value(),
+            chars_per_sec: run_chars as f64 / elapsed.max(1e-9),
+        };
+        on_event(step, None);
+        let eval = iter == total || (eval_every > 0 && iter.is_multiple_of(eval_every));
+        if eval {
+            measure = t.evaluate()?;
+        }
+        if eval || iter.is_multiple_of(log_every) {
+            let at_eval = if eval { measure } else { None };
+            let val_loss = at_eval.filter(|_| F::MEASURES_LOSS);
+            let line = window.line(iter, t.course().smooth.value(), val_loss, start);
+            if let Some(log) = log.as_deref_mut() {
+                log.write(&line)?;
+            }
+            on_event(Event::Logged(&line), at_eval);
+            window = Window::new();
+        }
+        if eval && let Some(out) = &out {
+            (out.save)(t, out.dir.path())?;
+            on_event(Event::Saved(out.dir.path()), None);
+        }
+    }
+    let elapsed_s = start.elapsed().as_secs_f64();
+    let summary = Summary {
+        iters: t.course().iter,
+        smooth_loss: t.course().smooth.value(),
+        val_loss: measure.filter(|_| F::MEASURES_LOSS),
+        chars_per_sec: run_chars as f64 / elapsed_s.max(1e-9),
+        elapsed_s,
+    };
+    Ok((summary, measure))
+}
+
+/// The iterations since the last log line.
+struct Window {
+    loss: f64,
+    batches: u64,
+    chars: usize,
+    start: Instant,
+}
+
+impl Window {
+    fn new() -> Self {
+        Window {
+            loss: 0.0,
+            batches: 0,
+            chars: 0,
+            start: Instant::now(),
+        }
+    }
+
+    fn add(&mut self, loss: f64, chars: usize) {
+        self.loss += loss;
+        self.batches += 1;
+        self.chars += chars;
+    }
+
+    /// The log line at iteration `iter` of a run that started at
+    /// `run_start`.
+    fn line(
+        &self,
+        iter: u64,
+        smooth_loss: f64,
+        val_loss: Option<f64>,
+        run_start: Instant,
+    ) -> LogLine {
+        LogLine {
+            iter,
+            train_loss: self.loss / self.batches as f64,
+            smooth_loss,
+            val_loss,
+            chars_per_sec: self.chars as f64 / self.start.elapsed().as_secs_f64().max(1e-9),
+            elapsed_s: run_start.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// An error unless a run that has done `iter` of `total` iterations has
+/// some left.
+fn finished_check(iter: u64, total: u64) -> Result<()> {
+    if iter >= total {
+        return Err(Error::Config(format!(
+            "the run is finished: it has done {iter} of {total} iterations; ask for more (--iters N with N above {iter}) to train it further"
+        )));
+    }
+    Ok(())
+}

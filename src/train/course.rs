@@ -10,6 +10,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::log::SmoothLoss;
+use super::run_loop::Cadence;
 use crate::error::{Error, Result};
 use crate::optim::{Clip, Optimizer, Schedule};
 
@@ -43,6 +44,8 @@ pub(crate) struct Course {
     pub optimizer: Optimizer<f32>,
     /// How each iteration updates the parameters.
     pub update: Update,
+    /// How often the run evaluates and logs.
+    pub cadence: Cadence,
 }
 
 impl Course {
@@ -50,7 +53,7 @@ impl Course {
     /// smoothed with decay `decay` (see [`SmoothLoss`]).
     pub fn new(
         optimizer: Optimizer<f32>,
-        update: Update,
+        (update, cadence): (Update, Cadence),
         seed: u64,
         decay: f64,
         total: u64,
@@ -62,6 +65,7 @@ impl Course {
             rng: ChaCha8Rng::seed_from_u64(seed),
             optimizer,
             update,
+            cadence,
         }
     }
 

@@ -7,19 +7,23 @@
 //! [`crate::model::forecaster`]; its names are re-exported here, where
 //! they used to live.
 
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use super::course::{Course, Update};
+use super::data::fingerprint;
+use super::log::LogWriter;
+use super::run_loop::{Cadence, Event, Fit, Summary, fit};
+use super::state::run_id;
 use crate::cell::SeqInput;
+use crate::check;
 use crate::data::series::{Normalizer, Split, Windows, windows, windows_every_step};
 use crate::error::{Error, Result};
 use crate::layer::loss::Target;
 use crate::model::forecaster::{ADAM, CLIP};
 use crate::model::memory::net_training;
 use crate::model::{Batch, Init, Net, NetConfig, NetWorkspace};
-use crate::optim::Optimizer;
+use crate::optim::{Optimizer, Schedule};
 
 pub use crate::model::forecaster::{
     ForecastConfig, Forecaster, MAX_STEPS, RegressionLoss, check_parts,
@@ -122,98 +126,251 @@ fn gather(
     }
 }
 
-impl Forecaster {
-    /// Train on `features[f][t]` to predict `targets[k][t]`.
-    pub fn train(
+/// A forecasting run in progress: shuffled batches of training windows
+/// through the shared loop, the validation MSE (normalized units) as its
+/// held-out measure, and the test metrics at the end ([`ForecastTrainer::finish`]).
+///
+/// ```
+/// use recur::cell::CellKind;
+/// use recur::train::forecast::{ForecastConfig, ForecastTrainer, RegressionLoss};
+/// let wave: Vec<f64> = (0..400).map(|t| (t as f64 * 0.2).sin()).collect();
+/// let config = ForecastConfig {
+///     cell: CellKind::Gru, hidden: 8, layers: 1, lookback: 16, horizon: 1, stride: 1,
+///     batch: 16, lr: 3e-3, iters: 50, loss: RegressionLoss::Mse, val_frac: 0.1,
+///     test_frac: 0.2, season: 0, seed: 1, every_step: false, bidirectional: false,
+/// };
+/// let series = [wave];
+/// let mut trainer = ForecastTrainer::new(config, &series, &series).unwrap();
+/// trainer.set_cadence(10, 10).unwrap();
+/// let summary = trainer.run(None, &mut |_| {}).unwrap();
+/// assert_eq!(summary.iters, 50);
+/// let (forecaster, report) = trainer.finish().unwrap();
+/// assert!(report.mse.is_finite() && report.val_mse == summary.val_loss.unwrap());
+/// assert_eq!(forecaster.predict(&series, &series, 3).unwrap().len(), 3);
+/// ```
+pub struct ForecastTrainer {
+    config: ForecastConfig,
+    net: Net<f32>,
+    /// Normalization of the features and of the targets, fitted on the
+    /// training part.
+    norms: (Normalizer, Normalizer),
+    /// The target columns in original units (for the test metrics).
+    truth: Vec<Vec<f64>>,
+    split: Split,
+    /// Training windows (stride `stride`), validation and test windows
+    /// (stride 1; each part's first window reads `lookback` rows before it).
+    train_w: Windows,
+    val_w: Windows,
+    test_w: Windows,
+    fingerprint: u64,
+    /// Iteration, target, optimizer, smoothed loss, random generator.
+    course: Course,
+    /// Training windows in the current shuffled order, and the next to take.
+    order: Vec<usize>,
+    pos: usize,
+    /// The last validation MSE and the iteration it was measured at.
+    validated: Option<(u64, Option<f64>)>,
+    // Buffers reused every step.
+    ws: NetWorkspace<f32>,
+    grads: Vec<f32>,
+    x: Vec<f32>,
+    y: Vec<f32>,
+}
+
+impl ForecastTrainer {
+    /// A fresh run on `features[f][t]` to predict `targets[k][t]`, of
+    /// `config.iters` iterations, evaluated only at the end and logged
+    /// every 100 iterations (see [`ForecastTrainer::set_cadence`]).
+    pub fn new(
         config: ForecastConfig,
         features: &[Vec<f64>],
         targets: &[Vec<f64>],
-    ) -> Result<(Self, ForecastReport)> {
+    ) -> Result<Self> {
         let c = &config;
         let split = c.validate_for(features, targets)?;
-        let len = split.len;
-        let fnorm = Normalizer::fit(features, split.train);
-        let tnorm = Normalizer::fit(targets, split.train);
+        let norms = (
+            Normalizer::fit(features, split.train),
+            Normalizer::fit(targets, split.train),
+        );
         let norm = |cols: &[Vec<f64>], n: &Normalizer| -> Vec<Vec<f64>> {
             cols.iter()
                 .enumerate()
                 .map(|(i, col)| col.iter().map(|&v| n.forward(i, v)).collect())
                 .collect()
         };
-        let (fz, tz) = (norm(features, &fnorm), norm(targets, &tnorm));
-        let (nf, nk) = (features.len(), targets.len() * c.horizon);
-        let back = c.lookback;
-        let model = c.net_config(nf, nk);
+        let (fz, tz) = (norm(features, &norms.0), norm(targets, &norms.1));
+        let (l, h) = (c.lookback, c.horizon);
         let train_w = match c.every_step {
-            true => windows_every_step(&fz, &tz, 0, split.train, c.lookback, c.horizon, c.stride),
-            false => windows(&fz, &tz, 0, split.train, c.lookback, c.horizon, c.stride),
+            true => windows_every_step(&fz, &tz, 0, split.train, l, h, c.stride),
+            false => windows(&fz, &tz, 0, split.train, l, h, c.stride),
         };
-        let val_w = windows(
-            &fz,
-            &tz,
-            split.train.saturating_sub(back),
-            split.val,
-            c.lookback,
-            c.horizon,
-            1,
-        );
-        let test_w = windows(
-            &fz,
-            &tz,
-            split.val.saturating_sub(back),
-            len,
-            c.lookback,
-            c.horizon,
-            1,
-        );
-        let mut net = Net::<f32>::new(model, Init::Uniform, c.seed)?;
-        let mut opt = Optimizer::new(ADAM, c.lr, net.params.len())?;
-        let (mut ws, mut grads) = (net.workspace(), net.zero_grads());
-        let mut rng = ChaCha8Rng::seed_from_u64(c.seed);
-        let mut order: Vec<usize> = (0..train_w.n).collect();
-        let (mut x, mut y) = (Vec::new(), Vec::new());
-        let mut pos = order.len();
-        for _ in 0..c.iters {
-            if pos + c.batch > order.len() {
-                order.shuffle(&mut rng);
-                pos = 0;
-            }
-            let idx = &order[pos..(pos + c.batch).min(order.len())];
-            pos += idx.len();
-            gather(&train_w, idx, c.lookback, nf, nk, &mut x, &mut y);
-            grads.fill(0.0);
-            let target = match c.loss {
-                RegressionLoss::Mse => Target::Values(&y),
-                RegressionLoss::Mae => Target::AbsValues(&y),
-            };
-            let loss = net.loss_and_grad_batch(
-                &Batch::new(SeqInput::Dense(&x), c.lookback, idx.len()),
-                target,
-                &mut ws,
-                &mut grads,
-                None,
-            )?;
-            if !loss.is_finite() || !CLIP.apply(&mut grads) {
-                return Err(Error::Diverged(
-                    "forecast training diverged; lower --lr".into(),
-                ));
-            }
-            opt.step(&mut net.params, &grads);
-        }
-        let val_mse = predict_windows(&net, &val_w, c.lookback, nf, nk, &mut ws)?
+        let val_w = windows(&fz, &tz, split.train.saturating_sub(l), split.val, l, h, 1);
+        let test_w = windows(&fz, &tz, split.val.saturating_sub(l), split.len, l, h, 1);
+        let model = c.net_config(features.len(), targets.len() * h);
+        let net = Net::<f32>::new(model, Init::Uniform, c.seed)?;
+        let optimizer = Optimizer::new(ADAM, c.lr, net.params.len())?;
+        // Evaluated only at the end, a log line every 100 iterations.
+        let cadence = Cadence {
+            eval_every: 0,
+            log_every: 100,
+        };
+        let update = Update {
+            lr: c.lr,
+            schedule: Schedule::Constant,
+            clip: CLIP,
+            advice: "",
+        };
+        // The series' fingerprint: of each column's, one column in memory at a time.
+        let columns: Vec<[u8; 8]> = features
             .iter()
-            .zip(&val_w.y)
-            .map(|(p, t)| ((p - t) as f64).powi(2))
-            .sum::<f64>()
-            / val_w.y.len().max(1) as f64;
-        // Test metrics in the original units, beside the baselines.
-        let pred = predict_windows(&net, &test_w, c.lookback, nf, nk, &mut ws)?;
-        let first = split.val.saturating_sub(back);
+            .chain(targets)
+            .map(|col| {
+                let bytes: Vec<u8> = col.iter().flat_map(|v| v.to_le_bytes()).collect();
+                fingerprint([bytes.as_slice()]).to_le_bytes()
+            })
+            .collect();
+        Ok(ForecastTrainer {
+            course: Course::new(optimizer, (update, cadence), c.seed, 0.99, c.iters),
+            order: (0..train_w.n).collect(),
+            pos: train_w.n,
+            validated: None,
+            ws: net.workspace(),
+            grads: net.zero_grads(),
+            x: Vec::new(),
+            y: Vec::new(),
+            fingerprint: fingerprint(columns.iter().map(|h| h.as_slice())),
+            truth: targets.to_vec(),
+            norms,
+            split,
+            train_w,
+            val_w,
+            test_w,
+            net,
+            config,
+        })
+    }
+
+    /// Measure the validation MSE every `eval_every` iterations (0: only
+    /// at the end) and log every `log_every` (at least 1). Neither changes
+    /// the result.
+    pub fn set_cadence(&mut self, eval_every: u64, log_every: u64) -> Result<()> {
+        check::at_least_one("--log-every", log_every)?;
+        self.course.cadence = Cadence {
+            eval_every,
+            log_every,
+        };
+        Ok(())
+    }
+
+    /// The run's id: a hash of its settings and series, for the log
+    /// ([`LogWriter::open`]).
+    pub fn run_id(&self) -> String {
+        let settings = serde_json::to_string(&self.config).expect("config serializes");
+        run_id(&settings, self.fingerprint)
+    }
+
+    /// Iterations done.
+    pub fn iter(&self) -> u64 {
+        self.course.iter
+    }
+
+    /// One iteration on the next batch of training windows (reshuffled
+    /// when fewer than a batch are left); returns its loss (normalized
+    /// units, the configured loss).
+    pub fn step(&mut self) -> Result<f64> {
+        let c = &self.config;
+        let (l, nf, nk) = (c.lookback, self.n_features(), self.n_outputs());
+        if self.pos + c.batch > self.order.len() {
+            self.order.shuffle(&mut self.course.rng);
+            self.pos = 0;
+        }
+        let idx = &self.order[self.pos..(self.pos + c.batch).min(self.order.len())];
+        self.pos += idx.len();
+        gather(&self.train_w, idx, l, nf, nk, &mut self.x, &mut self.y);
+        self.grads.fill(0.0);
+        let target = match c.loss {
+            RegressionLoss::Mse => Target::Values(&self.y),
+            RegressionLoss::Mae => Target::AbsValues(&self.y),
+        };
+        let loss = self.net.loss_and_grad_batch(
+            &Batch::new(SeqInput::Dense(&self.x), l, idx.len()),
+            target,
+            &mut self.ws,
+            &mut self.grads,
+            None,
+        )?;
+        self.course
+            .step(loss, &mut self.net.params, &mut self.grads)?;
+        Ok(loss)
+    }
+
+    /// The mean squared error (normalized units) over the validation
+    /// windows, or `None` without any.
+    pub fn validate(&mut self) -> Result<Option<f64>> {
+        let mse = if self.val_w.n == 0 {
+            None
+        } else {
+            let (l, nf, nk) = (self.config.lookback, self.n_features(), self.n_outputs());
+            let pred = predict_windows(&self.net, &self.val_w, l, nf, nk, &mut self.ws)?;
+            Some(mse(&pred, &self.val_w.y))
+        };
+        self.validated = Some((self.course.iter, mse));
+        Ok(mse)
+    }
+
+    /// Train to `config.iters` iterations through the shared loop:
+    /// logging into `log` (its lines' `val_loss` is the validation MSE)
+    /// and reporting to `on_event`. A forecaster has no run folder: its
+    /// model file is written from [`ForecastTrainer::finish`]'s result.
+    pub fn run(
+        &mut self,
+        log: Option<&mut LogWriter>,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Summary> {
+        let (summary, _) = fit(self, None, log, &mut |event, _| on_event(event))?;
+        Ok(summary)
+    }
+
+    /// The trained forecaster and its metrics on the test part, in the
+    /// original units, beside the naive baselines'.
+    pub fn finish(mut self) -> Result<(Forecaster, ForecastReport)> {
+        let val_mse = match self.validated {
+            Some((iter, mse)) if iter == self.course.iter => mse,
+            _ => self.validate()?,
+        };
+        let report = self.test_report(val_mse.unwrap_or(0.0))?;
+        let (features, targets) = self.norms;
+        let forecaster = Forecaster {
+            net: self.net,
+            features,
+            targets,
+            config: self.config,
+        };
+        Ok((forecaster, report))
+    }
+
+    /// F: feature columns.
+    fn n_features(&self) -> usize {
+        self.net.config().input_size
+    }
+
+    /// K: values out, targets × horizon.
+    fn n_outputs(&self) -> usize {
+        self.net.config().output_size
+    }
+
+    /// The test metrics, with `val_mse`.
+    fn test_report(&mut self, val_mse: f64) -> Result<ForecastReport> {
+        let c = &self.config;
+        let (l, nf, nk) = (c.lookback, self.n_features(), self.n_outputs());
+        let pred = predict_windows(&self.net, &self.test_w, l, nf, nk, &mut self.ws)?;
+        let (targets, tnorm) = (&self.truth, &self.norms.1);
+        let first = self.split.val.saturating_sub(l);
         let (mut m, mut last, mut seas) = ([0.0f64; 2], [0.0f64; 2], [0.0f64; 2]);
         let mut count = 0usize;
-        for w in 0..test_w.n {
+        for w in 0..self.test_w.n {
             let start = first + w; // window start (stride 1)
-            let end = start + c.lookback; // first predicted step
+            let end = start + l; // first predicted step
             for h in 0..c.horizon {
                 for (k, col) in targets.iter().enumerate() {
                     let truth = col[end + h];
@@ -233,24 +390,58 @@ impl Forecaster {
             }
         }
         let n = count.max(1) as f64;
-        let report = ForecastReport {
-            windows: test_w.n,
+        Ok(ForecastReport {
+            windows: self.test_w.n,
             mse: m[0] / n,
             mae: m[1] / n,
             last_value: (last[0] / n, last[1] / n),
             seasonal: (c.season > 0).then(|| (seas[0] / n, seas[1] / n)),
             val_mse,
-        };
-        Ok((
-            Forecaster {
-                net,
-                features: fnorm,
-                targets: tnorm,
-                config,
-            },
-            report,
-        ))
+        })
     }
+}
+
+impl Fit for ForecastTrainer {
+    const MEASURES_LOSS: bool = true;
+
+    fn course(&self) -> &Course {
+        &self.course
+    }
+
+    /// The loss, and the series steps the batch read (windows × lookback).
+    fn train_step(&mut self) -> Result<(f64, usize)> {
+        let loss = self.step()?;
+        let windows = self.config.batch.min(self.order.len());
+        Ok((loss, windows * self.config.lookback))
+    }
+
+    fn evaluate(&mut self) -> Result<Option<f64>> {
+        self.validate()
+    }
+}
+
+impl Forecaster {
+    /// Train on `features[f][t]` to predict `targets[k][t]` (a
+    /// [`ForecastTrainer`] run to the end, without a log).
+    pub fn train(
+        config: ForecastConfig,
+        features: &[Vec<f64>],
+        targets: &[Vec<f64>],
+    ) -> Result<(Self, ForecastReport)> {
+        let mut trainer = ForecastTrainer::new(config, features, targets)?;
+        trainer.run(None, &mut |_| {})?;
+        trainer.finish()
+    }
+}
+
+/// Mean squared difference of predictions and truths.
+fn mse(pred: &[f32], truth: &[f32]) -> f64 {
+    let sum: f64 = pred
+        .iter()
+        .zip(truth)
+        .map(|(p, t)| ((p - t) as f64).powi(2))
+        .sum();
+    sum / truth.len().max(1) as f64
 }
 
 /// The step whose value the seasonal-naive baseline repeats for step
@@ -282,4 +473,66 @@ fn predict_windows(
         out.extend_from_slice(&o[o.len() - idx.len() * k..]);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cell::CellKind;
+
+    /// A sine wave of 300 steps, and settings for a short run on it.
+    fn wave() -> ([Vec<f64>; 1], ForecastConfig) {
+        let wave = (0..300).map(|t| (t as f64 * 0.3).sin()).collect();
+        let config = ForecastConfig {
+            cell: CellKind::Lstm,
+            hidden: 6,
+            layers: 1,
+            lookback: 12,
+            horizon: 2,
+            stride: 1,
+            batch: 8,
+            lr: 3e-3,
+            iters: 30,
+            loss: RegressionLoss::Mse,
+            val_frac: 0.1,
+            test_frac: 0.2,
+            season: 0,
+            seed: 3,
+            every_step: false,
+            bidirectional: false,
+        };
+        ([wave], config)
+    }
+
+    #[test]
+    fn evaluating_and_logging_leave_the_forecaster_as_it_was() {
+        let (series, config) = wave();
+        let (plain, plain_report) = Forecaster::train(config.clone(), &series, &series).unwrap();
+        let mut t = ForecastTrainer::new(config, &series, &series).unwrap();
+        t.set_cadence(7, 3).unwrap();
+        let (mut logged, mut measured) = (Vec::new(), 0);
+        t.run(None, &mut |e| {
+            if let Event::Logged(line) = e {
+                logged.push(line.iter);
+                measured += line.val_loss.is_some() as usize;
+            }
+        })
+        .unwrap();
+        assert_eq!(logged, [3, 6, 7, 9, 12, 14, 15, 18, 21, 24, 27, 28, 30]);
+        assert_eq!(measured, 5);
+        let (f, report) = t.finish().unwrap();
+        assert_eq!(f.net.params, plain.net.params);
+        assert_eq!(report.val_mse, plain_report.val_mse);
+        assert_eq!(report.mse, plain_report.mse);
+    }
+
+    #[test]
+    fn a_zero_log_cadence_is_refused_and_a_finished_run_says_so() {
+        let (series, config) = wave();
+        let mut t = ForecastTrainer::new(config, &series, &series).unwrap();
+        assert!(t.set_cadence(0, 0).is_err());
+        t.run(None, &mut |_| {}).unwrap();
+        let again = t.run(None, &mut |_| {}).unwrap_err().to_string();
+        assert!(again.contains("finished"), "{again}");
+    }
 }

@@ -82,6 +82,10 @@ impl Trainer {
         let (t, b) = (config.seq_len, config.batch);
         let prepared = Prepared::new(&data, &vocab, config.val_frac, t, b, config.seed)?;
         let optimizer = Optimizer::new(config.optimizer, config.lr, net.params.len())?;
+        let cadence = Cadence {
+            eval_every: config.eval_every,
+            log_every: config.log_every,
+        };
         let update = Update {
             lr: config.lr,
             schedule: Schedule::Constant,
@@ -91,7 +95,7 @@ impl Trainer {
         Ok(Trainer {
             fingerprint: data.fingerprint(),
             data: prepared,
-            course: Course::new(optimizer, update, config.seed, 0.999, total),
+            course: Course::new(optimizer, (update, cadence), config.seed, 0.999, total),
             order: EpochOrder::default(),
             shards: shard::shards_for(&net, b),
             ws: net.workspace(),
@@ -168,10 +172,8 @@ impl Trainer {
                 shard::step(&mut self.shards, &self.net, &work, &mut self.course.rng)?
             }
             Prepared::Words { train, .. } => {
-                let rng = &mut self.course.rng;
-                let picked: Vec<_> = (self.order.batch(train.len(), b, iter, rng).iter())
-                    .map(|&i| &train[i as usize])
-                    .collect();
+                let indices = self.order.batch(train.len(), b, iter, &mut self.course.rng);
+                let picked: Vec<_> = indices.iter().map(|&i| &train[i as usize]).collect();
                 let work = Work::Words(&picked);
                 shard::step(&mut self.shards, &self.net, &work, &mut self.course.rng)?
             }
@@ -235,13 +237,6 @@ impl Fit for Trainer {
 
     fn course(&self) -> &Course {
         &self.course
-    }
-
-    fn cadence(&self) -> Cadence {
-        Cadence {
-            eval_every: self.config.eval_every,
-            log_every: self.config.log_every,
-        }
     }
 
     fn train_step(&mut self) -> Result<(f64, usize)> {

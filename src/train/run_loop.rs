@@ -67,11 +67,8 @@ pub(crate) trait Fit {
     /// caller.
     const MEASURES_LOSS: bool;
 
-    /// The run's progress.
+    /// The run's progress (with its cadence).
     fn course(&self) -> &Course;
-
-    /// How often to evaluate and log.
-    fn cadence(&self) -> Cadence;
 
     /// One iteration: the batch's mean loss, and the characters (tokens,
     /// series steps) it covered.
@@ -102,7 +99,7 @@ pub(crate) fn fit<F: Fit>(
     let Cadence {
         eval_every,
         log_every,
-    } = t.cadence();
+    } = t.course().cadence;
     let start = Instant::now();
     let mut window = Window::new();
     let (mut run_chars, mut measure) = (0usize, None);

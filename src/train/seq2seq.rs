@@ -132,6 +132,10 @@ impl Seq2SeqTrainer {
         seq2seq_training(&model, s, t, config.batch, moments).check(ADVICE)?;
         let model = Seq2Seq::new(model, Init::Uniform, config.seed)?;
         let optimizer = Optimizer::new(config.optimizer, config.lr, model.params.len())?;
+        let cadence = Cadence {
+            eval_every: config.eval_every,
+            log_every: config.log_every,
+        };
         let update = Update {
             lr: config.lr,
             schedule: config.schedule,
@@ -141,7 +145,7 @@ impl Seq2SeqTrainer {
         Ok(Seq2SeqTrainer {
             grads: model.zero_grads(),
             ws: model.workspace(),
-            course: Course::new(optimizer, update, config.seed, 0.99, total),
+            course: Course::new(optimizer, (update, cadence), config.seed, 0.99, total),
             order: EpochOrder::default(),
             buf: PairBuffers::default(),
             config,
@@ -180,9 +184,8 @@ impl Seq2SeqTrainer {
     /// One iteration; returns the batch's loss (nats per target token).
     pub fn step(&mut self) -> Result<f64> {
         let (n, b, iter) = (self.train.len(), self.config.batch, self.course.iter);
-        let picked: Vec<&Pair> = (self.order.batch(n, b, iter, &mut self.course.rng).iter())
-            .map(|&i| &self.train[i as usize])
-            .collect();
+        let indices = self.order.batch(n, b, iter, &mut self.course.rng);
+        let picked: Vec<&Pair> = indices.iter().map(|&i| &self.train[i as usize]).collect();
         self.buf.fill(&picked, &self.vocab)?;
         if self.course.rng.random::<f64>() >= self.config.teacher_forcing {
             self.feed_own_outputs()?;
@@ -199,7 +202,8 @@ impl Seq2SeqTrainer {
         let loss = self
             .model
             .loss_and_grad(&batch, &buf.tgt_out, &mut self.ws, &mut self.grads)?;
-        (self.course).step(loss, &mut self.model.params, &mut self.grads)?;
+        self.course
+            .step(loss, &mut self.model.params, &mut self.grads)?;
         Ok(loss)
     }
 
@@ -359,13 +363,6 @@ impl Fit for Seq2SeqTrainer {
 
     fn course(&self) -> &Course {
         &self.course
-    }
-
-    fn cadence(&self) -> Cadence {
-        Cadence {
-            eval_every: self.config.eval_every,
-            log_every: self.config.log_every,
-        }
     }
 
     /// The loss, and the target tokens of the batch.

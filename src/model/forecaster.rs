@@ -16,6 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Batch, Net, NetConfig, Readout};
+use crate::backend::{Backend, Cpu, View};
 use crate::cell::{CellKind, SeqInput};
 use crate::check;
 use crate::data::series::Normalizer;
@@ -135,10 +136,11 @@ impl ForecastConfig {
     }
 }
 
-/// A trained forecaster with what it needs to forecast in original units.
-pub struct Forecaster {
+/// A trained forecaster with what it needs to forecast in original units,
+/// its network on backend `K` (the CPU unless said otherwise).
+pub struct Forecaster<K: Backend<f32> = Cpu> {
     /// The network.
-    pub net: Net<f32>,
+    pub net: Net<f32, K>,
     /// Normalization of the features (fitted on the training part).
     pub features: Normalizer,
     /// Normalization of the targets (fitted on the training part).
@@ -147,7 +149,7 @@ pub struct Forecaster {
     pub config: ForecastConfig,
 }
 
-impl Forecaster {
+impl<K: Backend<f32>> Forecaster<K> {
     /// Check that the parts fit together for `n_features` feature and
     /// `n_targets` target columns (see [`check_parts`]).
     pub fn check(&self, n_features: usize, n_targets: usize) -> Result<()> {
@@ -229,9 +231,13 @@ impl Forecaster {
                 &mut ws,
                 None,
             )?;
-            // Many-to-many outputs are (L, 1, K): the forecast is the last step's.
+            // Many-to-many outputs are (L, 1, K): the forecast is the last
+            // step's, the one thing brought back to the host.
             let o = ws.outputs();
-            let last = &o[o.len() - c.horizon * nt..];
+            let mut last = vec![0.0; c.horizon * nt];
+            self.net
+                .backend()
+                .download(o.sub(o.len() - last.len()..o.len()), &mut last);
             for h in 0..c.horizon.min(steps - out.len()) {
                 let row: Vec<f64> = (0..nt)
                     .map(|k| self.targets.inverse(k, last[h * nt + k] as f64))

@@ -284,7 +284,7 @@ impl Loaded {
             )));
         }
         let kind = self.meta("recur.model")?;
-        let is_lm = CellKind::NAMES.contains(&kind);
+        let is_lm = CellKind::names().contains(&kind);
         let wanted = match want {
             Some(w) => kind == w,
             None => is_lm,

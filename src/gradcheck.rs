@@ -338,7 +338,7 @@ pub fn cells(name: &str) -> Result<Vec<(CellKind, u64)>> {
     let wanted: CellKind = name.parse().map_err(|_| {
         Error::Config(format!(
             "unknown model '{name}': use {} or all",
-            CellKind::NAMES.join(", ")
+            CellKind::names().join(", ")
         ))
     })?;
     // `rnn` names the vanilla RNN with either activation.

@@ -8,9 +8,9 @@
 //! trait. [`CellKind`] names the cells a model can be built from.
 //!
 //! **Adding a cell**: write `cell/NAME.rs` (a type implementing [`Cell`],
-//! with its equations and a gradient check case), then register it in the
-//! block marked *Registry* below: a [`CellKind`] variant, its entry in
-//! [`CellKind::ALL`] and [`CellKind::NAMES`], and its arm in `with_cell!`.
+//! with its equations), then register it in the block marked *Registry*
+//! below: its [`CellKind`] variant and its line in `registry!`. Flags,
+//! checkpoints, the gradient checker and the driver then know it.
 
 pub mod driver;
 pub mod gru;
@@ -174,39 +174,47 @@ pub enum CellKind {
     Gru,
 }
 
-/// Run `$body` with `$c` bound to the [`Cell`] a [`CellKind`] names: the
-/// one place the kinds meet their types.
-macro_rules! with_cell {
-    ($kind:expr, $c:ident => $body:expr) => {
-        match $kind {
-            CellKind::Rnn(act) => {
-                let $c = $crate::cell::rnn::Rnn(act);
-                $body
-            }
-            CellKind::Lstm => {
-                let $c = $crate::cell::lstm::Lstm;
-                $body
-            }
-            CellKind::Gru => {
-                let $c = $crate::cell::gru::Gru;
-                $body
-            }
+/// Declares the registry: for each cell, the [`CellKind`] pattern, the kind
+/// with its default settings (for [`CellKind::ALL`]) and the [`Cell`] it
+/// runs. Defines `with_cell!(kind, c => body)`, which runs `body` with `c`
+/// bound to the cell a kind names: the one place kinds meet their types.
+/// (`$d` is a `$`, for the inner macro's own variables.)
+macro_rules! registry {
+    ($d:tt $($variant:ident $(($arg:ident))? = $default:expr => $cell:expr;)*) => {
+        macro_rules! with_cell {
+            ($d kind:expr, $d c:ident => $d body:expr) => {
+                match $d kind {
+                    $($crate::cell::CellKind::$variant $(($arg))? => {
+                        let $d c = $cell;
+                        $d body
+                    })*
+                }
+            };
+        }
+        pub(crate) use with_cell;
+
+        impl CellKind {
+            /// Every cell, with its default settings (the vanilla RNN with tanh).
+            pub const ALL: &'static [CellKind] = &[$($default),*];
         }
     };
 }
-pub(crate) use with_cell;
+
+// One line per cell: its pattern, its default, its type.
+registry! { $
+    Rnn(act) = CellKind::Rnn(Activation::Tanh) => crate::cell::rnn::Rnn(act);
+    Lstm = CellKind::Lstm => crate::cell::lstm::Lstm;
+    Gru = CellKind::Gru => crate::cell::gru::Gru;
+}
+
+// ---- end of the registry ----
 
 impl CellKind {
-    /// Every cell, with its default settings (the vanilla RNN with tanh).
-    pub const ALL: [CellKind; 3] = [
-        CellKind::Rnn(Activation::Tanh),
-        CellKind::Lstm,
-        CellKind::Gru,
-    ];
-    /// Every [`CellKind::name`], in the order of [`CellKind::ALL`].
-    pub const NAMES: [&'static str; 3] = ["rnn", "lstm", "gru"];
-
-    // ---- end of the registry ----
+    /// Every [`CellKind::name`], in the order of [`CellKind::ALL`]: what
+    /// flags and checkpoints accept.
+    pub fn names() -> Vec<&'static str> {
+        CellKind::ALL.iter().map(|c| c.name()).collect()
+    }
 
     /// Gates per hidden unit: 1, 4 or 3.
     pub fn gates(self) -> usize {
@@ -237,12 +245,13 @@ impl std::str::FromStr for CellKind {
     /// `gru`: the one place a cell name is read.
     fn from_str(s: &str) -> crate::error::Result<Self> {
         CellKind::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|c| c.name() == s)
             .ok_or_else(|| {
                 crate::error::Error::Config(format!(
                     "unknown cell '{s}': choose one of {}",
-                    CellKind::NAMES.join(", ")
+                    CellKind::names().join(", ")
                 ))
             })
     }
@@ -266,7 +275,8 @@ mod tests {
 
     #[test]
     fn names_parse_back_to_their_cells() {
-        for (kind, name) in CellKind::ALL.into_iter().zip(CellKind::NAMES) {
+        assert_eq!(CellKind::names(), ["rnn", "lstm", "gru"]);
+        for (&kind, name) in CellKind::ALL.iter().zip(CellKind::names()) {
             assert_eq!(kind.name(), name);
             assert_eq!(name.parse::<CellKind>().unwrap(), kind);
         }

@@ -16,7 +16,7 @@ pub struct GradcheckArgs {
 
 /// The names `--model` takes: every cell's, then `seq2seq` and `all`.
 fn models() -> PossibleValuesParser {
-    PossibleValuesParser::new(CellKind::NAMES.into_iter().chain(["seq2seq", "all"]))
+    PossibleValuesParser::new(CellKind::names().into_iter().chain(["seq2seq", "all"]))
 }
 
 pub fn run(args: GradcheckArgs) -> Result<ExitCode> {

@@ -73,7 +73,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// [`CellKind`] reads, listed in `--help` and in clap's error for any other
 /// word (`rnn` is the tanh RNN; `recur train --activation` picks relu).
 fn cell_kind() -> impl TypedValueParser<Value = CellKind> {
-    PossibleValuesParser::new(CellKind::NAMES).try_map(|name| name.parse::<CellKind>())
+    PossibleValuesParser::new(CellKind::names()).try_map(|name| name.parse::<CellKind>())
 }
 
 /// A checkpoint given as a file or as a run folder holding `model.safetensors`.

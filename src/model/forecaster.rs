@@ -218,6 +218,7 @@ impl<K: Backend<f32>> Forecaster<K> {
             .map(|col| col[len - c.lookback..].to_vec())
             .collect();
         let mut ws = self.net.workspace();
+        let mut last = vec![0.0; c.horizon * nt];
         let mut out = Vec::with_capacity(steps);
         // Each pass forecasts `horizon` (>= 1) steps: a bounded loop.
         for _ in 0..steps.div_ceil(c.horizon) {
@@ -234,7 +235,6 @@ impl<K: Backend<f32>> Forecaster<K> {
             // Many-to-many outputs are (L, 1, K): the forecast is the last
             // step's, the one thing brought back to the host.
             let o = ws.outputs();
-            let mut last = vec![0.0; c.horizon * nt];
             self.net
                 .backend()
                 .download(o.sub(o.len() - last.len()..o.len()), &mut last);

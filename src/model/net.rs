@@ -26,7 +26,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use super::config::{Init, NetConfig, Readout};
-use super::params::ParamLayout;
+use super::params::{ParamLayout, split_mut};
 use super::stack::{Batch, Stack, StackWorkspace};
 use crate::backend::{Backend, Cpu, View, ViewMut, slot, slot_mut};
 use crate::cell::SeqInput;
@@ -375,8 +375,7 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
         let (_, b) = ws.stack.dims();
         // Output layer: dWhy, dby, and dL/d(features).
         let (rest, fc) = grads.split(self.fc_w.start);
-        let (gw, gb) = fc.split(self.fc_w.len());
-        let gb = gb.sub(0..self.fc_b.len());
+        let [gw, gb] = split_mut(fc, [self.fc_w.len(), self.fc_b.len()]);
         let w = params.sub(self.fc_w.clone());
         let NetWorkspace {
             stack,

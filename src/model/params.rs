@@ -5,6 +5,8 @@
 
 use std::ops::Range;
 
+use crate::backend::ViewMut;
+
 /// One named tensor inside a flat parameter buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParamSpec {
@@ -80,16 +82,25 @@ impl ParamLayout {
     }
 }
 
-/// Split `data` into consecutive mutable pieces of the given sizes.
+/// Split `data` (a slice, or any backend's exclusive view) into consecutive
+/// exclusive pieces of the given sizes: the tensors of one part of a flat
+/// buffer, e.g. a cell's `[w_ih, w_hh, b_ih, b_hh]`.
 ///
 /// # Panics
 /// If the sizes add up to more than `data.len()` (a layout bug).
-pub fn split_mut<const N: usize, S>(mut data: &mut [S], sizes: [usize; N]) -> [&mut [S]; N] {
-    let mut out: [&mut [S]; N] = std::array::from_fn(|_| Default::default());
-    for (slot, n) in out.iter_mut().zip(sizes) {
-        let (head, tail) = std::mem::take(&mut data).split_at_mut(n);
-        *slot = head;
-        data = tail;
-    }
-    out
+pub fn split_mut<const N: usize, V: ViewMut>(data: V, sizes: [usize; N]) -> [V; N] {
+    let mut rest = Some(data);
+    sizes.map(|n| {
+        let (head, tail) = rest.take().expect("one piece left per size").split(n);
+        rest = Some(tail);
+        head
+    })
+}
+
+/// Exclusive views of the consecutive tensors at `ranges` (each starting
+/// where the previous ends) of a whole flat buffer `data`.
+pub fn tensors_mut<const N: usize, V: ViewMut>(data: V, ranges: [&Range<usize>; N]) -> [V; N] {
+    let start = ranges.first().map_or(0, |r| r.start);
+    let end = ranges.last().map_or(0, |r| r.end);
+    split_mut(data.sub(start..end), ranges.map(Range::len))
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::Init;
 use super::net::init_params;
-use super::params::ParamLayout;
+use super::params::{ParamLayout, tensors_mut};
 use super::stack::{Batch, Stack, StackConfig, StackWorkspace};
 use crate::backend::{Activation, Backend, Cpu, View, ViewMut};
 use crate::cell::{CellKind, SeqInput};
@@ -454,7 +454,7 @@ impl<S: Scalar, K: Backend<S>> Seq2Seq<S, K> {
         let (t, s, b) = (ws.t, ws.s, ws.b);
         let d = self.dims(t, s);
         let (k, params) = (&self.backend, K::view(&self.params));
-        let (gw, gb) = grad_pair::<S, K>(K::reborrow(&mut grads), &self.fc_w, &self.fc_b);
+        let [gw, gb] = tensors_mut(K::reborrow(&mut grads), [&self.fc_w, &self.fc_b]);
         let w_out = params.sub(self.fc_w.clone());
         let Seq2SeqWorkspace {
             enc,
@@ -485,8 +485,8 @@ impl<S: Scalar, K: Backend<S>> Seq2Seq<S, K> {
                 k.activate_backward(Activation::Tanh, att, K::view_mut(datt));
                 let width = d.e + d.hd;
                 k.resize(dcat, t * b * width);
-                let (gcw, gcb) =
-                    grad_pair::<S, K>(K::reborrow(&mut grads), &slots.combine_w, &slots.combine_b);
+                let combine = [&slots.combine_w, &slots.combine_b];
+                let [gcw, gcb] = tensors_mut(K::reborrow(&mut grads), combine);
                 let cw = params.sub(slots.combine_w.clone());
                 let dcat_out = Some(K::view_mut(dcat));
                 linear::backward(k, K::view(cat), cw, K::view(datt), gcw, gcb, dcat_out);
@@ -500,10 +500,8 @@ impl<S: Scalar, K: Backend<S>> Seq2Seq<S, K> {
                     (dec.output_grad(), d.hd),
                     false,
                 );
-                let (g_w, rest) = K::reborrow(&mut grads)
-                    .sub(slots.w.start..slots.v.end)
-                    .split(slots.w.len());
-                let (g_u, g_v) = rest.split(slots.u.len());
+                let [g_w, g_u, g_v] =
+                    tensors_mut(K::reborrow(&mut grads), [&slots.w, &slots.u, &slots.v]);
                 let mut g = ScoreGrads {
                     w: g_w,
                     u: g_u,
@@ -810,15 +808,4 @@ impl<S: Scalar, K: Backend<S>> Seq2SeqWorkspace<S, K> {
     pub fn attention(&self, r: usize) -> Option<K::Ref<'_>> {
         self.caches.get(r).map(|c| K::view(&c.alpha))
     }
-}
-
-/// Exclusive views of two consecutive tensors `a` then `b` of a gradient
-/// buffer (a weight and its bias).
-fn grad_pair<'g, S: Scalar, K: Backend<S>>(
-    grads: K::Mut<'g>,
-    a: &Range<usize>,
-    b: &Range<usize>,
-) -> (K::Mut<'g>, K::Mut<'g>) {
-    let (ga, gb) = grads.sub(a.start..b.end).split(a.len());
-    (ga, gb.sub(0..b.len()))
 }

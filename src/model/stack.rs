@@ -20,7 +20,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::params::ParamLayout;
+use super::params::{ParamLayout, tensors_mut};
 use crate::backend::{Backend, Cpu, View, ViewMut, slot, slot_mut};
 use crate::cell::{self, CellCache, CellGrads, CellKind, CellWeights, Input, Pass, SeqInput};
 use crate::error::{Error, Result};
@@ -131,13 +131,6 @@ struct CellSlots {
     w_hh: Range<usize>,
     b_ih: Range<usize>,
     b_hh: Range<usize>,
-}
-
-impl CellSlots {
-    /// The whole cell: its tensors are consecutive.
-    fn all(&self) -> Range<usize> {
-        self.w_ih.start..self.b_hh.end.max(self.b_ih.end)
-    }
 }
 
 /// One block of sequences to run, as the caller holds it on the host:
@@ -265,14 +258,12 @@ impl Stack {
         cell: usize,
     ) -> CellGrads<'g, S, K> {
         let c = &self.cells[cell];
-        let (w_ih, rest) = grads.sub(c.all()).split(c.w_ih.len());
-        let (w_hh, rest) = rest.split(c.w_hh.len());
-        let (b_ih, b_hh) = rest.split(c.b_ih.len());
+        let [w_ih, w_hh, b_ih, b_hh] = tensors_mut(grads, [&c.w_ih, &c.w_hh, &c.b_ih, &c.b_hh]);
         CellGrads {
             w_ih,
             w_hh,
             b_ih,
-            b_hh: b_hh.sub(0..c.b_hh.len()),
+            b_hh,
         }
     }
 
@@ -358,9 +349,9 @@ impl Stack {
         self.check(batch)?;
         let mut staging = std::mem::take(&mut ws.state_in);
         let state = batch.state.map(|s| k.host_view(s, &mut staging));
-        let result = self.forward_from(k, params, batch, state, ws, dropout);
+        self.run_forward(k, params, batch, state, ws, dropout);
         ws.state_in = staging;
-        result
+        Ok(())
     }
 
     /// [`Stack::forward`] from an initial state in the backend's buffers
@@ -387,6 +378,20 @@ impl Stack {
                 self.config.state_len(batch.b)
             )));
         }
+        self.run_forward(k, params, batch, state0, ws, dropout);
+        Ok(())
+    }
+
+    /// The forward of a checked batch from `state0`.
+    fn run_forward<S: Scalar, K: Backend<S>>(
+        &self,
+        k: &K,
+        params: K::Ref<'_>,
+        batch: &Batch<'_, S>,
+        state0: Option<K::Ref<'_>>,
+        ws: &mut StackWorkspace<S, K>,
+        dropout: Option<&mut ChaCha8Rng>,
+    ) {
         let c = &self.config;
         let (t, b, h, dirs) = (batch.t, batch.b, c.hidden_size, c.directions());
         let (bh, lds) = (b * h, c.layers * dirs);
@@ -462,7 +467,6 @@ impl Stack {
                 }
             }
         }
-        Ok(())
     }
 
     /// Backward through the block of the last [`Stack::forward`] (`x` is

@@ -10,7 +10,7 @@ pub use clip::{Clip, clip_elementwise, clip_global_norm, global_norm};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, Cpu, Update};
+use crate::backend::{Backend, Cpu, Update, ViewMut};
 use crate::error::{Error, Result};
 use crate::tensor::Scalar;
 
@@ -116,8 +116,6 @@ pub struct Optimizer<S: Scalar, K: Backend<S> = Cpu> {
     steps: u64,
     /// Moment buffers, each as long as the parameters.
     moments: Vec<K::Buf>,
-    /// Empty stand-ins for the moments a rule does not keep.
-    unused: [K::Buf; 2],
     backend: K,
 }
 
@@ -156,7 +154,6 @@ impl<S: Scalar, K: Backend<S>> Optimizer<S, K> {
             lr,
             steps: 0,
             moments,
-            unused: Default::default(),
             backend,
         })
     }
@@ -206,20 +203,15 @@ impl<S: Scalar, K: Backend<S>> Optimizer<S, K> {
     }
 
     /// One update of `params` from `grads` (same length as the moments).
-    pub fn step(&mut self, params: K::Mut<'_>, grads: K::Ref<'_>) {
+    pub fn step(&mut self, mut params: K::Mut<'_>, grads: K::Ref<'_>) {
         self.steps += 1;
         let rule = self.rule();
-        let Optimizer {
-            moments,
-            unused,
-            backend,
-            ..
-        } = self;
-        let [u0, u1] = unused;
-        let mut m = moments.iter_mut().map(K::view_mut);
-        let m0 = m.next().unwrap_or_else(|| K::view_mut(u0));
-        let m1 = m.next().unwrap_or_else(|| K::view_mut(u1));
-        backend.update(rule, params, grads, m0, m1);
+        // Moments the rule does not keep are empty views (cut from `params`).
+        let (none0, rest) = K::reborrow(&mut params).split(0);
+        let (none1, params) = rest.split(0);
+        let mut m = self.moments.iter_mut().map(K::view_mut);
+        let (m0, m1) = (m.next().unwrap_or(none0), m.next().unwrap_or(none1));
+        self.backend.update(rule, params, grads, m0, m1);
     }
 
     /// This step's rule, its scalars worked out.

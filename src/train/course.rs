@@ -16,7 +16,7 @@ use crate::optim::{Clip, Optimizer, Schedule};
 
 /// How a trainer turns a batch's gradients into an update.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Update {
+pub(crate) struct StepSettings {
     /// The base learning rate (`--lr`).
     pub lr: f64,
     /// How the rate changes over the run.
@@ -43,7 +43,7 @@ pub(crate) struct Course {
     /// The optimizer with its moments.
     pub optimizer: Optimizer<f32>,
     /// How each iteration updates the parameters.
-    pub update: Update,
+    pub update: StepSettings,
     /// How often the run evaluates and logs.
     pub cadence: Cadence,
 }
@@ -53,7 +53,7 @@ impl Course {
     /// smoothed with decay `decay` (see [`SmoothLoss`]).
     pub fn new(
         optimizer: Optimizer<f32>,
-        (update, cadence): (Update, Cadence),
+        (update, cadence): (StepSettings, Cadence),
         seed: u64,
         decay: f64,
         total: u64,

@@ -10,7 +10,7 @@
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
-use super::course::{Course, Update};
+use super::course::{Course, StepSettings};
 use super::data::fingerprint;
 use super::log::LogWriter;
 use super::run_loop::{Cadence, Event, Fit, Summary, fit};
@@ -214,7 +214,7 @@ impl ForecastTrainer {
             eval_every: 0,
             log_every: 100,
         };
-        let update = Update {
+        let update = StepSettings {
             lr: c.lr,
             schedule: Schedule::Constant,
             clip: CLIP,

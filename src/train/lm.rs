@@ -12,7 +12,7 @@ use crate::model::{Net, NetConfig, NetWorkspace};
 use crate::optim::{Optimizer, Schedule};
 
 use super::config::TrainConfig;
-use super::course::{Course, Update};
+use super::course::{Course, StepSettings};
 use super::data::{Prepared, TrainData};
 use super::epoch::EpochOrder;
 use super::evaluate::{corpus_loss, words_loss};
@@ -86,7 +86,7 @@ impl Trainer {
             eval_every: config.eval_every,
             log_every: config.log_every,
         };
-        let update = Update {
+        let update = StepSettings {
             lr: config.lr,
             schedule: Schedule::Constant,
             clip: config.clip,

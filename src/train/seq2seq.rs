@@ -8,7 +8,7 @@ use std::path::Path;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::course::{Course, Update};
+use super::course::{Course, StepSettings};
 use super::data::fingerprint;
 use super::epoch::EpochOrder;
 use super::log::{LogLine, LogWriter};
@@ -136,7 +136,7 @@ impl Seq2SeqTrainer {
             eval_every: config.eval_every,
             log_every: config.log_every,
         };
-        let update = Update {
+        let update = StepSettings {
             lr: config.lr,
             schedule: config.schedule,
             clip: config.clip,

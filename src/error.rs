@@ -33,6 +33,9 @@ pub enum Error {
     /// Training diverged (NaN or exploding loss).
     #[error("{}", one_line(.0))]
     Diverged(String),
+    /// The GPU (or the driver behind it) is missing or failed.
+    #[error("{}", one_line(.0))]
+    Device(String),
 }
 
 /// `Result` with [`Error`].

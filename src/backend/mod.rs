@@ -14,10 +14,14 @@
 //! Each method states the shapes it expects, row-major.
 
 mod cpu;
+#[cfg(feature = "gpu")]
+mod gpu;
 mod update;
 mod view;
 
 pub use cpu::Cpu;
+#[cfg(feature = "gpu")]
+pub use gpu::{AdapterSummary, Counters, Gpu, GpuBuf, GpuMut, GpuRef};
 pub use update::{ADAGRAD_EPS, EPS, Update};
 pub use view::{View, ViewMut, slot, slot_mut, slot_pair};
 
@@ -51,12 +55,22 @@ impl std::str::FromStr for Activation {
 
 /// A pointwise kernel over the rows of a batch: `N` inputs and `M` outputs,
 /// each `(B, ·)`, row `r` of every buffer handled by one call of
-/// [`RowKernel::row`] (the CPU's body; a GPU backend would run the same
-/// equations in its own shader language). A cell's fused step maths is one
-/// of these, written in the cell's own file.
+/// [`RowKernel::row`] (the CPU's body) or, on a GPU, by [`RowKernel::WGSL`]
+/// run once per unit of the row. A cell's fused step maths is one of
+/// these, written in the cell's own file in both languages.
 pub trait RowKernel<S, const N: usize, const M: usize>: Sync {
     /// One row: `ins[k]` and `outs[k]` are row `r` of each buffer.
     fn row(&self, ins: [&[S]; N], outs: [&mut [S]; M]);
+
+    /// The same maths in WGSL for the GPU backend: a function
+    /// `fn unit(r: u32, j: u32)` that computes unit `j < units()` of row
+    /// `r`, reading value `i` of row `r` of input `k` with `ink(r, i)` and of
+    /// output `k` with `outk(r, i)`, writing it with `set_outk(r, i, v)`.
+    /// `sigmoid` and `tanh_` (overflow-safe) are at hand.
+    const WGSL: &'static str;
+
+    /// How many units a row has (threads per row on the GPU; a cell's H).
+    fn units(&self) -> usize;
 }
 
 /// Where a model's buffers live and the kernels that work on them.
@@ -64,7 +78,7 @@ pub trait RowKernel<S, const N: usize, const M: usize>: Sync {
 /// `Buf` is owned storage; `Ref` and `Mut` are views into one, as `&[S]` and
 /// `&mut [S]` are for the CPU. Kernels never allocate: every output is a
 /// view the caller sized.
-pub trait Backend<S: Scalar>: Clone + Debug + Default + Send + Sync + 'static {
+pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
     /// A buffer of scalars, where this backend keeps them.
     type Buf: Clone + Debug + Default + Send + Sync;
     /// A shared view of (part of) a buffer.

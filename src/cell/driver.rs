@@ -181,7 +181,8 @@ impl Sizes {
 
 /// Activations of one cell over one block, kept for the backward, plus its
 /// scratch, in the backend's buffers. Sizes follow the last pass.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
+#[derive_where::derive_where(Default)]
 pub struct CellCache<S: Scalar, K: Backend<S> = crate::backend::Cpu> {
     /// `(T, B, G)`: input projections plus folded biases, by time.
     pub xg: K::Buf,

@@ -74,6 +74,24 @@ impl Cell for Gru {
 struct Forward(usize);
 
 impl<S: Scalar> RowKernel<S, 3, 3> for Forward {
+    const WGSL: &'static str = "
+fn unit(r: u32, j: u32) {
+    let h = units();
+    let rg = sigmoid(in0(r, j) + in1(r, j));
+    let z = sigmoid(in0(r, h + j) + in1(r, h + j));
+    let hv = in1(r, 2u * h + j);
+    let n = tanh_(in0(r, 2u * h + j) + rg * hv);
+    set_out0(r, j, rg);
+    set_out0(r, h + j, z);
+    set_out0(r, 2u * h + j, n);
+    set_out1(r, j, hv);
+    set_out2(r, j, (1.0 - z) * n + z * in2(r, j));
+}";
+
+    fn units(&self) -> usize {
+        self.0
+    }
+
     fn row(&self, [x, g, hp]: [&[S]; 3], [gt, hno, h]: [&mut [S]; 3]) {
         let hn = self.0;
         // r, z = σ(x + g) over the first 2H; n = tanh(xn + r·hn).
@@ -103,6 +121,29 @@ impl<S: Scalar> RowKernel<S, 3, 3> for Forward {
 struct Backward(usize);
 
 impl<S: Scalar> RowKernel<S, 4, 3> for Backward {
+    const WGSL: &'static str = "
+fn unit(r: u32, j: u32) {
+    let h = units();
+    let rg = in0(r, j);
+    let z = in0(r, h + j);
+    let n = in0(r, 2u * h + j);
+    let dh = in3(r, j);
+    let dn = dh * (1.0 - z) * (1.0 - n * n);
+    let dz = dh * (in2(r, j) - n) * z * (1.0 - z);
+    let dr = dn * in1(r, j) * rg * (1.0 - rg);
+    set_out0(r, j, dr);
+    set_out0(r, h + j, dz);
+    set_out0(r, 2u * h + j, dn);
+    set_out1(r, j, dr);
+    set_out1(r, h + j, dz);
+    set_out1(r, 2u * h + j, dn * rg);
+    set_out2(r, j, dh * z);
+}";
+
+    fn units(&self) -> usize {
+        self.0
+    }
+
     fn row(&self, [g, hnv, hp, dh]: [&[S]; 4], [dx, dhh, dp]: [&mut [S]; 3]) {
         let (hn, one) = (self.0, S::one());
         let (r, z, n) = (&g[..hn], &g[hn..2 * hn], &g[2 * hn..3 * hn]);

@@ -65,6 +65,28 @@ impl Cell for Lstm {
 struct Forward(usize);
 
 impl<S: Scalar> RowKernel<S, 1, 4> for Forward {
+    const WGSL: &'static str = "
+fn unit(r: u32, j: u32) {
+    let h = units();
+    let i = sigmoid(out0(r, j));
+    let f = sigmoid(out0(r, h + j));
+    let g = tanh_(out0(r, 2u * h + j));
+    let o = sigmoid(out0(r, 3u * h + j));
+    set_out0(r, j, i);
+    set_out0(r, h + j, f);
+    set_out0(r, 2u * h + j, g);
+    set_out0(r, 3u * h + j, o);
+    let c = f * in0(r, j) + i * g;
+    let tc = tanh_(c);
+    set_out1(r, j, c);
+    set_out2(r, j, tc);
+    set_out3(r, j, o * tc);
+}";
+
+    fn units(&self) -> usize {
+        self.0
+    }
+
     fn row(&self, [cp]: [&[S]; 1], [g, c, tc, h]: [&mut [S]; 4]) {
         let hn = self.0;
         sigmoid_all(&mut g[..2 * hn]);
@@ -93,6 +115,27 @@ impl<S: Scalar> RowKernel<S, 1, 4> for Forward {
 struct Backward(usize);
 
 impl<S: Scalar> RowKernel<S, 4, 2> for Backward {
+    const WGSL: &'static str = "
+fn unit(r: u32, j: u32) {
+    let h = units();
+    let i = in0(r, j);
+    let f = in0(r, h + j);
+    let g = in0(r, 2u * h + j);
+    let o = in0(r, 3u * h + j);
+    let tc = in2(r, j);
+    let dh = in3(r, j);
+    let dct = out0(r, j) + dh * o * (1.0 - tc * tc);
+    set_out1(r, j, dct * g * i * (1.0 - i));
+    set_out1(r, h + j, dct * in1(r, j) * f * (1.0 - f));
+    set_out1(r, 2u * h + j, dct * i * (1.0 - g * g));
+    set_out1(r, 3u * h + j, dh * tc * o * (1.0 - o));
+    set_out0(r, j, dct * f);
+}";
+
+    fn units(&self) -> usize {
+        self.0
+    }
+
     fn row(&self, [g, cp, tc, dh]: [&[S]; 4], [dc, dg]: [&mut [S]; 2]) {
         let (hn, one) = (self.0, S::one());
         let (i, f, gg, o) = (&g[..hn], &g[hn..2 * hn], &g[2 * hn..3 * hn], &g[3 * hn..]);

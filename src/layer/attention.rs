@@ -80,7 +80,8 @@ pub struct Dims {
 
 /// What the backward needs from one sequence's forward, in the backend's
 /// buffers.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
+#[derive_where::derive_where(Default)]
 pub struct AttnCache<S: Scalar, K: Backend<S> = Cpu> {
     /// `(T, S)` attention weights (0 past the source's length).
     pub alpha: K::Buf,

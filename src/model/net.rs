@@ -514,7 +514,8 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
 /// the stack's (see [`StackWorkspace`]), the read-out features and their
 /// gradient `(B, dirs·H)` (many-to-one), the outputs `ys` and their gradient
 /// `dys` `(R, V)` with `R = T·B` or `B`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
+#[derive_where::derive_where(Default)]
 pub struct NetWorkspace<S: Scalar, K: Backend<S> = Cpu> {
     stack: StackWorkspace<S, K>,
     feats: K::Buf,

@@ -593,7 +593,8 @@ pub struct Encoded<S: Scalar, K: Backend<S> = Cpu> {
 }
 
 /// Buffers of step-by-step decoding, reused.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
+#[derive_where::derive_where(Default)]
 pub struct DecodeWorkspace<S: Scalar, K: Backend<S> = Cpu> {
     enc: StackWorkspace<S, K>,
     dec: StackWorkspace<S, K>,
@@ -763,7 +764,8 @@ fn bridge<S: Scalar, K: Backend<S>>(
 
 /// Activations and gradients of one pair batch, in the backend's buffers,
 /// reused.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
+#[derive_where::derive_where(Default)]
 pub struct Seq2SeqWorkspace<S: Scalar, K: Backend<S> = Cpu> {
     t: usize,
     s: usize,

@@ -653,7 +653,8 @@ fn fill_dropout_mask<S: Scalar, K: Backend<S>>(
 /// `masks[l], inputs[l]: (T, B, DH)` dropout masks and dropped inputs of
 /// layer `l+1` (empty without dropout); `state, dstate0`: state layout;
 /// `dout: (T, B, DH)`, `dinput: (T, B, I_l)` scratch of the backward.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
+#[derive_where::derive_where(Default)]
 pub struct StackWorkspace<S: Scalar, K: Backend<S> = Cpu> {
     t: usize,
     b: usize,

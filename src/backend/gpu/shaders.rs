@@ -1,0 +1,85 @@
+//! The WGSL kernels of the GPU backend (in `wgsl/`), one [`Kernel`] per
+//! entry point.
+
+use super::context::Kernel;
+
+/// Prepended to every module: thread indexing and the numerically safe
+/// `sigmoid`, `tanh_` and `finite`.
+pub(super) const PRELUDE: &str = include_str!("wgsl/prelude.wgsl");
+
+const ELEMENTWISE: &str = include_str!("wgsl/elementwise.wgsl");
+const INDEX: &str = include_str!("wgsl/index.wgsl");
+const REDUCE: &str = include_str!("wgsl/reduce.wgsl");
+const SOFTMAX: &str = include_str!("wgsl/softmax.wgsl");
+const ATTENTION: &str = include_str!("wgsl/attention.wgsl");
+const UPDATE: &str = include_str!("wgsl/update.wgsl");
+const GEMM: &str = include_str!("wgsl/gemm.wgsl");
+
+/// Declares kernels of one module: `NAME = "entry"`.
+macro_rules! kernels {
+    ($module:ident, $source:expr, $buffers:expr; $($name:ident = $entry:literal),* $(,)?) => {
+        $(
+            pub(super) const $name: Kernel = Kernel {
+                module: stringify!($module),
+                source: $source,
+                entry: $entry,
+                buffers: $buffers,
+            };
+        )*
+    };
+}
+
+kernels!(elementwise, ELEMENTWISE, 3;
+    COPY = "copy",
+    FILL = "fill",
+    ADD = "add",
+    MUL = "mul",
+    MUL_INTO = "mul_into",
+    SCALE = "scale",
+    CLAMP = "clamp_",
+    TANH = "tanh_forward",
+    RELU = "relu_forward",
+    TANH_BACKWARD = "tanh_backward",
+    RELU_BACKWARD = "relu_backward",
+    ADD_BIAS = "add_bias",
+    SET_ROWS = "set_rows",
+    COPY_BLOCK = "copy_block",
+    ADD_BLOCK = "add_block",
+    SUM_ROWS = "sum_rows",
+);
+
+kernels!(index, INDEX, 3;
+    GATHER_ROWS = "gather_rows",
+    GATHER_COLUMNS = "gather_columns",
+    SCATTER_ROWS = "scatter_rows",
+    SCATTER_COLUMNS = "scatter_columns",
+    SET_PADDED = "set_padded",
+    ZERO_PADDED = "zero_padded",
+    ADD_PADDED = "add_padded",
+);
+
+kernels!(reduce, REDUCE, 4;
+    SUM_SQUARES = "sum_squares",
+    NON_FINITE = "non_finite",
+    MSE = "mse",
+    MAE = "mae",
+    SUM = "sum",
+    FINISH = "finish",
+);
+
+kernels!(softmax, SOFTMAX, 4;
+    CROSS_ENTROPY = "cross_entropy",
+    SOFTMAX_ROWS = "softmax",
+    SOFTMAX_BACKWARD = "softmax_backward",
+);
+
+kernels!(attention, ATTENTION, 6;
+    SCORES = "scores",
+    SCORES_BACKWARD_V = "backward_v",
+    SCORES_BACKWARD_Q = "backward_q",
+    SCORES_BACKWARD_U = "backward_u",
+);
+
+kernels!(update, UPDATE, 4; UPDATE_PARAMS = "update");
+
+kernels!(gemm, GEMM, 3; MATMUL = "matmul");

@@ -1,0 +1,37 @@
+// Shared by every kernel of recur's GPU backend (prepended to each module).
+
+const WG: u32 = 256u;
+
+// This thread's index in a one-dimensional dispatch folded into two
+// dimensions (`Grid::Threads` on the host).
+fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
+    return (wid.y * nwg.x + wid.x) * WG + lid.x;
+}
+
+// This workgroup's index in a dispatch of one workgroup per item
+// (`Grid::Groups` on the host).
+fn group_id(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.y * nwg.x + wid.x;
+}
+
+// 1 / (1 + e^-x) without overflow for large |x|.
+fn sigmoid(x: f32) -> f32 {
+    if (x >= 0.0) {
+        return 1.0 / (1.0 + exp(-x));
+    }
+    let e = exp(x);
+    return e / (1.0 + e);
+}
+
+// tanh without overflow for large |x| (some drivers' tanh returns NaN there).
+fn tanh_(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    let t = (1.0 - e) / (1.0 + e);
+    return select(-t, t, x >= 0.0);
+}
+
+// Whether x is neither infinite nor NaN, from its bits (compilers may
+// assume that x == x).
+fn finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}

@@ -106,6 +106,14 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
     /// Fill `dst` from the host, one value per call of `f`, in order
     /// (random masks drawn on the host, so that every backend draws the same).
     fn write_from_host(&self, dst: Self::Mut<'_>, f: impl FnMut() -> S);
+    /// The values of `m` as a host slice, for a backend that keeps them in
+    /// host memory ([`Backend::READS_HOST`]); `None` elsewhere. Host-side
+    /// work with no kernel of its own (the CPU's threads summing their
+    /// shards' gradients) goes through it.
+    fn host_mut<'a>(m: Self::Mut<'a>) -> Option<&'a mut [S]> {
+        let _ = m;
+        None
+    }
     /// The whole of `buf`, shared.
     fn view(buf: &Self::Buf) -> Self::Ref<'_>;
     /// The whole of `buf`, exclusive.

@@ -1,6 +1,7 @@
 //! Argument definitions and dispatch for each subcommand.
 
 mod bench;
+mod device;
 mod eval;
 mod forecast;
 mod forecast_time;
@@ -53,6 +54,8 @@ enum Command {
     /// Forecast numeric time series: train on a CSV or a synthetic series,
     /// predict ahead, plot.
     Forecast(forecast::ForecastArgs),
+    /// List the GPU adapters --device gpu can use.
+    Devices,
 }
 
 /// Run the parsed command.
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Seq2seq(a) => seq2seq::run(a),
         Command::Viz(a) => viz::run(a),
         Command::Forecast(a) => forecast::run(a),
+        Command::Devices => device::list(),
     }
 }
 

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use recur::backend::Backend;
 use recur::cell::CellKind;
 use recur::data::{read_text, read_words};
 use recur::model::Init;
@@ -12,6 +13,8 @@ use recur::optim::{Clip, OptimizerKind};
 use recur::sample::{SampleOptions, generate};
 use recur::train::{Event, LogWriter, RunDir, RunMode, TrainConfig, TrainData, Trainer};
 use recur::{Activation, Error, Result};
+
+use super::device::on_device;
 
 /// Iterations when neither --iters nor --epochs is given.
 const DEFAULT_ITERS: u64 = 100_000;
@@ -115,6 +118,8 @@ pub struct TrainArgs {
     /// use another.
     #[arg(long, allow_hyphen_values = true)]
     threads: Option<usize>,
+    #[command(flatten)]
+    device: super::device::DeviceArgs,
 }
 
 impl TrainArgs {
@@ -222,16 +227,26 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         return Err(Error::Config(format!("{flag} must be at least 1")));
     }
     let (data, source) = a.data()?;
+    on_device!(a.device.open()?, k => train_on(k, &a, data, &source))
+}
+
+/// Train on backend `k` (the rest of [`run`]).
+fn train_on<K: Backend<f32>>(
+    k: K,
+    a: &TrainArgs,
+    data: TrainData,
+    source: &str,
+) -> Result<ExitCode> {
     let (mut trainer, dir) = if a.resume {
         let dir = RunDir::open(&a.out, RunMode::Resume, "--out")?;
-        let mut t = Trainer::resume(dir.path(), data)?;
+        let mut t = Trainer::resume_on(k, dir.path(), data)?;
         let saved = t.config().clone();
         super::check_resume_flags(&saved, &a.config(&saved, false)?, FLAGS)?;
         match super::resume_target(
             &a.out,
             t.iter(),
             t.total_iters(),
-            target(&a, t.iters_per_epoch()?),
+            target(a, t.iters_per_epoch()?),
         )? {
             Some(total) => t.set_total_iters(total),
             None => return Ok(ExitCode::SUCCESS),
@@ -240,8 +255,8 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
     } else {
         let config = a.config(&TrainConfig::default(), true)?;
         let t = Trainer::new(config, data.clone(), 1)?;
-        let total = target(&a, t.iters_per_epoch()?).unwrap_or(DEFAULT_ITERS);
-        let t = Trainer::new(t.config().clone(), data, total)?;
+        let total = target(a, t.iters_per_epoch()?).unwrap_or(DEFAULT_ITERS);
+        let t = Trainer::new_on(k, t.config().clone(), data, total)?;
         let dir = RunDir::open(&a.out, super::run_mode(false, a.overwrite), "--out")?;
         (t, dir)
     };
@@ -254,7 +269,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         "training {} (H={}, {} parameters) on {source}: {} characters in the vocabulary, T={} B={}, {} lr {}, iterations {}..{}",
         describe(&c),
         c.hidden,
-        trainer.model().params.len(),
+        trainer.model().layout().len(),
         trainer.vocab().len(),
         c.seq_len,
         c.batch,
@@ -339,7 +354,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
     );
     if a.sample_len > 0 {
         let text = generate(
-            trainer.model(),
+            &trainer.model().cast::<f32>(),
             trainer.vocab(),
             "",
             a.sample_len,

@@ -307,10 +307,34 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
         ws: &mut NetWorkspace<S, K>,
         dropout: Option<&mut ChaCha8Rng>,
     ) -> Result<()> {
-        let k = &self.backend;
-        let params = K::view(&self.params);
+        let (k, params) = (&self.backend, K::view(&self.params));
         self.stack
             .forward(k, params, batch, &mut ws.stack, dropout)?;
+        self.read_out(batch, ws);
+        Ok(())
+    }
+
+    /// [`Net::forward_batch`] from an initial state in the backend's
+    /// buffers (`None`: zeros; `batch.state` is not read): a state carried
+    /// from block to block never leaves the device.
+    pub fn forward_from(
+        &self,
+        batch: &Batch<'_, S>,
+        state0: Option<K::Ref<'_>>,
+        ws: &mut NetWorkspace<S, K>,
+        dropout: Option<&mut ChaCha8Rng>,
+    ) -> Result<()> {
+        let (k, params) = (&self.backend, K::view(&self.params));
+        self.stack
+            .forward_from(k, params, batch, state0, &mut ws.stack, dropout)?;
+        self.read_out(batch, ws);
+        Ok(())
+    }
+
+    /// The output layer over the stack's outputs (many-to-many) or final
+    /// states (many-to-one) of the block just run: `ws.ys`.
+    fn read_out(&self, batch: &Batch<'_, S>, ws: &mut NetWorkspace<S, K>) {
+        let (k, params) = (&self.backend, K::view(&self.params));
         let c = &self.config;
         let (b, h, dirs) = (batch.b, c.hidden_size, c.directions());
         let rows = match c.readout {
@@ -346,7 +370,6 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
             params.sub(self.fc_b.clone()),
             K::view_mut(ys),
         );
-        Ok(())
     }
 
     /// Backward through the block of the last forward, from the output
@@ -459,6 +482,36 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
         let loss = self.ws_loss(target, ws)?;
         self.backward(batch.x, ws, grads, None)?;
         Ok(loss)
+    }
+
+    /// [`Net::loss_and_grad_batch`] from an initial state in the
+    /// backend's buffers (see [`Net::forward_from`]).
+    pub fn loss_and_grad_from(
+        &self,
+        batch: &Batch<'_, S>,
+        state0: Option<K::Ref<'_>>,
+        target: Target<'_, S>,
+        ws: &mut NetWorkspace<S, K>,
+        grads: K::Mut<'_>,
+        dropout: Option<&mut ChaCha8Rng>,
+    ) -> Result<f64> {
+        self.forward_from(batch, state0, ws, dropout)?;
+        let loss = self.ws_loss(target, ws)?;
+        self.backward(batch.x, ws, grads, None)?;
+        Ok(loss)
+    }
+
+    /// Forward and loss only, from an initial state in the backend's
+    /// buffers (see [`Net::forward_from`]).
+    pub fn loss_from(
+        &self,
+        batch: &Batch<'_, S>,
+        state0: Option<K::Ref<'_>>,
+        target: Target<'_, S>,
+        ws: &mut NetWorkspace<S, K>,
+    ) -> Result<f64> {
+        self.forward_from(batch, state0, ws, None)?;
+        self.ws_loss(target, ws)
     }
 
     /// Forward and loss only (evaluation).

@@ -158,6 +158,11 @@ impl<S: Scalar, K: Backend<S>> Optimizer<S, K> {
         })
     }
 
+    /// The backend its moments live on.
+    pub fn backend(&self) -> &K {
+        &self.backend
+    }
+
     /// The kind and hyper-parameters.
     pub fn kind(&self) -> OptimizerKind {
         self.kind

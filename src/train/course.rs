@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::log::SmoothLoss;
 use super::run_loop::Cadence;
+use crate::backend::{Backend, Cpu, ViewMut};
 use crate::error::{Error, Result};
 use crate::optim::{Clip, Optimizer, Schedule};
 
@@ -29,8 +30,9 @@ pub(crate) struct StepSettings {
     pub advice: &'static str,
 }
 
-/// The progress of a run, shared in form by every trainer.
-pub(crate) struct Course {
+/// The progress of a run, shared in form by every trainer; the optimizer
+/// lives on backend `K`, where the parameters do.
+pub(crate) struct Course<K: Backend<f32> = Cpu> {
     /// Iterations done.
     pub iter: u64,
     /// Iterations planned.
@@ -41,18 +43,18 @@ pub(crate) struct Course {
     /// dropout, teacher forcing).
     pub rng: ChaCha8Rng,
     /// The optimizer with its moments.
-    pub optimizer: Optimizer<f32>,
+    pub optimizer: Optimizer<f32, K>,
     /// How each iteration updates the parameters.
     pub update: StepSettings,
     /// How often the run evaluates and logs.
     pub cadence: Cadence,
 }
 
-impl Course {
+impl<K: Backend<f32>> Course<K> {
     /// A run at iteration 0 of `total`: `rng` seeded with `seed`, the loss
     /// smoothed with decay `decay` (see [`SmoothLoss`]).
     pub fn new(
-        optimizer: Optimizer<f32>,
+        optimizer: Optimizer<f32, K>,
         (update, cadence): (StepSettings, Cadence),
         seed: u64,
         decay: f64,
@@ -73,17 +75,18 @@ impl Course {
     /// (as long as `params`): refuse a non-finite loss or gradient, clip,
     /// set the scheduled rate, update `params`, count the iteration and
     /// smooth its loss.
-    pub fn step(&mut self, loss: f64, params: &mut [f32], grads: &mut [f32]) -> Result<()> {
+    pub fn step(&mut self, loss: f64, params: K::Mut<'_>, mut grads: K::Mut<'_>) -> Result<()> {
         if !loss.is_finite() {
             return Err(self.diverged(&format!("the loss is {loss}")));
         }
         let u = self.update;
-        if !u.clip.apply(grads) {
+        let k = self.optimizer.backend().clone();
+        if !u.clip.apply_on(&k, K::reborrow(&mut grads)) {
             return Err(self.diverged("a gradient is not finite"));
         }
         self.optimizer
             .set_lr(u.schedule.lr(u.lr, self.iter, self.total));
-        self.optimizer.step(params, grads);
+        self.optimizer.step(params, grads.into_ref());
         self.iter += 1;
         self.smooth.add(loss);
         Ok(())

@@ -1,6 +1,7 @@
 //! Mean losses of a language model: over running text (state carried
 //! across windows) and over separate words.
 
+use crate::backend::Backend;
 use crate::cell::SeqInput;
 use crate::data::{CharStreams, CharVocab, WordBatch};
 use crate::error::{Error, Result};
@@ -9,28 +10,25 @@ use crate::model::{Batch, Net, NetWorkspace};
 
 /// Summed loss and character count of `net` over `tokens`, read as `b`
 /// streams of `t`-character windows with the state carried across windows.
-pub fn corpus_loss(
-    net: &Net<f32>,
+pub fn corpus_loss<K: Backend<f32>>(
+    net: &Net<f32, K>,
     tokens: &[u32],
     t: usize,
     b: usize,
-    ws: &mut NetWorkspace<f32>,
+    ws: &mut NetWorkspace<f32, K>,
 ) -> Result<(f64, usize)> {
     let streams = CharStreams::new(tokens, t, b, "text")?;
     let (mut inputs, mut targets) = (vec![0; t * b], vec![0; t * b]);
-    let mut state = vec![0.0; net.config().state_len(b)];
     let mut sum = 0.0;
+    // The state carried from window to window stays on the backend.
+    let (k, mut state) = (net.backend(), K::Buf::default());
+    k.resize(&mut state, net.config().state_len(b));
     for w in 0..streams.windows() {
         streams.window(w, &mut inputs, &mut targets);
-        sum += net.loss(
-            SeqInput::Tokens(&inputs),
-            Some(&state),
-            t,
-            b,
-            Target::Classes(&targets),
-            ws,
-        )? * (t * b) as f64;
-        state.copy_from_slice(ws.final_state());
+        let batch = Batch::new(SeqInput::Tokens(&inputs), t, b);
+        let target = Target::Classes(&targets);
+        sum += net.loss_from(&batch, Some(K::view(&state)), target, ws)? * (t * b) as f64;
+        k.copy(ws.final_state(), K::view_mut(&mut state));
     }
     Ok((sum, streams.windows() * t * b))
 }
@@ -85,11 +83,11 @@ pub fn evaluate_words<S: AsRef<str>>(
 /// Summed loss and target count of `net` over the word sequences `seqs`
 /// (`(inputs, targets)` each), `b` per batch in their order; `batch` is
 /// the reusable padded batch.
-pub(crate) fn words_loss(
-    net: &Net<f32>,
+pub(crate) fn words_loss<K: Backend<f32>>(
+    net: &Net<f32, K>,
     seqs: &[(Vec<u32>, Vec<u32>)],
     b: usize,
-    ws: &mut NetWorkspace<f32>,
+    ws: &mut NetWorkspace<f32, K>,
     batch: &mut WordBatch,
 ) -> Result<(f64, usize)> {
     let (mut sum, mut count) = (0.0, 0);

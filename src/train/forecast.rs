@@ -404,6 +404,8 @@ impl ForecastTrainer {
 impl Fit for ForecastTrainer {
     const MEASURES_LOSS: bool = true;
 
+    type Device = crate::backend::Cpu;
+
     fn course(&self) -> &Course {
         &self.course
     }

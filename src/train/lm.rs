@@ -5,6 +5,7 @@
 //! cadence are [`super::run_loop`]'s; saving and resuming are in
 //! `lm_state.rs`.
 
+use crate::backend::{Backend, Cpu};
 use crate::data::{CharStreams, CharVocab, WordBatch};
 use crate::error::Result;
 use crate::model::memory::net_training;
@@ -21,40 +22,53 @@ use super::run_dir::RunDir;
 use super::run_loop::{Cadence, Event, Fit, Saver, Summary, fit};
 use super::shard::{self, Shard, Work};
 
-/// A training run in progress. It runs on the threads of the current
-/// rayon pool (the CLI sizes the global one with `--threads`); its results
-/// do not depend on how many there are.
-pub struct Trainer {
+/// A training run in progress, its model, gradients, optimizer and
+/// activations on backend `K`. On the CPU it runs on the threads of the
+/// current rayon pool (the CLI sizes the global one with `--threads`); its
+/// results do not depend on how many there are.
+pub struct Trainer<K: Backend<f32> = Cpu> {
     pub(super) config: TrainConfig,
-    pub(super) net: Net<f32>,
+    pub(super) net: Net<f32, K>,
     pub(super) vocab: CharVocab,
     pub(super) data: Prepared,
     pub(super) fingerprint: u64,
     /// Iteration, target, optimizer, smoothed loss, random generator.
-    pub(super) course: Course,
+    pub(super) course: Course<K>,
     /// Word order of the current epoch (word lists only).
     pub(super) order: EpochOrder,
     /// The batch's shards (fixed by the batch size and the model; run on
     /// the current rayon pool's threads); the first holds the summed
     /// gradients.
-    pub(super) shards: Vec<Shard>,
+    pub(super) shards: Vec<Shard<K>>,
     // Buffers reused every step.
-    ws: NetWorkspace<f32>,
+    ws: NetWorkspace<f32, K>,
     inputs: Vec<u32>,
     targets: Vec<u32>,
     batch: WordBatch,
 }
 
 impl Trainer {
-    /// A fresh run of `total_iters` iterations on `data`.
+    /// A fresh run of `total_iters` iterations on `data`, on the CPU.
     pub fn new(config: TrainConfig, data: TrainData, total_iters: u64) -> Result<Self> {
+        Trainer::new_on(Cpu, config, data, total_iters)
+    }
+}
+
+impl<K: Backend<f32>> Trainer<K> {
+    /// A fresh run of `total_iters` iterations on `data`, on `backend`.
+    pub fn new_on(
+        backend: K,
+        config: TrainConfig,
+        data: TrainData,
+        total_iters: u64,
+    ) -> Result<Self> {
         config.validate()?;
         let vocab = data.vocab()?;
-        let model = Trainer::net_config(&config, vocab.len());
+        let model = Trainer::<K>::net_config(&config, vocab.len());
         let n = shard::shard_rows(config.batch, config.cell.gates(), config.hidden).len();
         let (t, b) = (data.steps(config.seq_len), config.batch);
         net_training(&model, t, b, n, config.optimizer.moments()).check(data.advice())?;
-        let mut net = Net::new(model, config.init, config.seed)?;
+        let mut net = Net::new_on(backend, model, config.init, config.seed)?;
         if let Some(v) = config.forget_bias {
             net.set_forget_bias(v);
         }
@@ -76,12 +90,13 @@ impl Trainer {
         config: TrainConfig,
         data: TrainData,
         vocab: CharVocab,
-        net: Net<f32>,
+        net: Net<f32, K>,
         total: u64,
     ) -> Result<Self> {
         let (t, b) = (config.seq_len, config.batch);
         let prepared = Prepared::new(&data, &vocab, config.val_frac, t, b, config.seed)?;
-        let optimizer = Optimizer::new(config.optimizer, config.lr, net.params.len())?;
+        let n = net.layout().len();
+        let optimizer = Optimizer::new_on(net.backend().clone(), config.optimizer, config.lr, n)?;
         let cadence = Cadence {
             eval_every: config.eval_every,
             log_every: config.log_every,
@@ -109,7 +124,7 @@ impl Trainer {
     }
 
     /// The model being trained.
-    pub fn model(&self) -> &Net<f32> {
+    pub fn model(&self) -> &Net<f32, K> {
         &self.net
     }
 
@@ -160,7 +175,10 @@ impl Trainer {
                 let w = (iter % streams.windows() as u64) as usize;
                 if w == 0 {
                     // A new pass starts from a zero state.
-                    self.shards.iter_mut().for_each(|s| s.carry.fill(0.0));
+                    let k = self.net.backend();
+                    for s in &mut self.shards {
+                        k.fill(K::view_mut(&mut s.carry), 0.0);
+                    }
                 }
                 streams.window(w, &mut self.inputs, &mut self.targets);
                 let work = Work::Corpus {
@@ -179,8 +197,9 @@ impl Trainer {
             }
         };
         self.refuse_explosion(loss)?;
-        let grads = &mut self.shards[0].grads;
-        self.course.step(loss, &mut self.net.params, grads)?;
+        let grads = K::view_mut(&mut self.shards[0].grads);
+        self.course
+            .step(loss, K::view_mut(&mut self.net.params), grads)?;
         Ok((loss, chars))
     }
 
@@ -225,17 +244,19 @@ impl Trainer {
     ) -> Result<Summary> {
         let out = out.map(|dir| Saver {
             dir,
-            save: Trainer::save,
+            save: Trainer::<K>::save,
         });
         let (summary, _) = fit(self, out, log, &mut |event, _| on_event(event))?;
         Ok(summary)
     }
 }
 
-impl Fit for Trainer {
+impl<K: Backend<f32>> Fit for Trainer<K> {
     const MEASURES_LOSS: bool = true;
 
-    fn course(&self) -> &Course {
+    type Device = K;
+
+    fn course(&self) -> &Course<K> {
         &self.course
     }
 

@@ -8,28 +8,42 @@ use super::epoch::EpochOrder;
 use super::lm::Trainer;
 use super::shard;
 use super::state::{Progress, SavedState, run_id, save_run};
+use crate::backend::{Backend, Cpu};
 use crate::checkpoint::{self, TensorData};
 use crate::error::{Error, Result};
+use crate::model::Net;
 
 impl Trainer {
+    /// Continue the run saved in `dir` on the same `data`, on the CPU,
+    /// towards its saved target (raise it with [`Trainer::set_total_iters`]).
+    /// The result is bit-for-bit the run that was never interrupted.
+    pub fn resume(dir: &Path, data: TrainData) -> Result<Self> {
+        Trainer::resume_on(Cpu, dir, data)
+    }
+}
+
+impl<K: Backend<f32>> Trainer<K> {
     /// Save the run into `dir`: `model.safetensors` and
     /// `state.safetensors` (see the `train::state` module), with the
     /// hidden state carried across windows (`carry`) and the word order
     /// (`order`).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let progress = Progress {
-            course: &self.course,
-            fingerprint: self.fingerprint,
-            config_json: serde_json::to_string(&self.config).expect("config serializes"),
-            run_id: self.run_id(),
-        };
-        let carry = shard::joined_carry(&self.shards, self.config.hidden);
+        let progress = Progress::new(
+            &self.course,
+            self.fingerprint,
+            serde_json::to_string(&self.config).expect("config serializes"),
+            self.run_id(),
+        );
+        let k = self.net.backend();
+        let carry = shard::joined_carry(k, &self.shards, self.config.hidden);
         let order = self.order.as_slice();
         let extra = vec![
             ("carry", vec![carry.len()], TensorData::F32(&carry)),
             ("order", vec![order.len()], TensorData::U32(order)),
         ];
-        let model = checkpoint::model_contents(&self.net, &self.vocab);
+        // The file is the same from any backend: the weights on the host.
+        let on_host = Net::from_params(self.net.config().clone(), self.net.params_to_host())?;
+        let model = checkpoint::model_contents(&on_host, &self.vocab);
         save_run(dir, model, &progress, extra)
     }
 
@@ -42,28 +56,31 @@ impl Trainer {
         )
     }
 
-    /// Continue the run saved in `dir` on the same `data`, towards its
-    /// saved target (raise it with [`Trainer::set_total_iters`]). The
-    /// result is bit-for-bit the run that was never interrupted.
-    pub fn resume(dir: &Path, data: TrainData) -> Result<Self> {
+    /// [`Trainer::resume`] on `backend`: a run saved on any backend
+    /// continues on this one (bit for bit where both are the same).
+    pub fn resume_on(backend: K, dir: &Path, data: TrainData) -> Result<Self> {
         let state = SavedState::open(dir)?;
         let config: super::TrainConfig = state.config()?;
         shard::refuse_thread_dependent_run(&state)?;
         state.check_data(data.fingerprint(), "--corpus/--words")?;
         let ckpt = checkpoint::load_model(state.file.path())?;
         let vocab = data.vocab()?;
-        if ckpt.vocab != vocab || *ckpt.net.config() != Trainer::net_config(&config, vocab.len()) {
+        if ckpt.vocab != vocab
+            || *ckpt.net.config() != Trainer::<K>::net_config(&config, vocab.len())
+        {
             return Err(Error::Checkpoint(format!(
                 "{}: the model in the state file does not match the run's saved settings; the file was edited or mixed up",
                 state.file.path().display()
             )));
         }
-        let mut t = Trainer::assemble(config, data, ckpt.vocab, ckpt.net, state.total)?;
+        let net = Net::from_params_on(backend, ckpt.net.config().clone(), ckpt.net.params)?;
+        let mut t = Trainer::assemble(config, data, ckpt.vocab, net, state.total)?;
         state.check_run(&t.run_id())?;
-        state.restore(&mut t.course, t.net.params.len(), t.config.seed)?;
-        let n_carry: usize = t.shards.iter().map(|s| s.carry.len()).sum();
+        state.restore(&mut t.course, t.net.layout().len(), t.config.seed)?;
+        let n_carry: usize = t.shards.iter().map(|s| K::buf_len(&s.carry)).sum();
         let carry = state.file.f32("carry", &[n_carry])?;
-        shard::split_carry(&mut t.shards, &carry, t.config.hidden);
+        let k = t.net.backend().clone();
+        shard::split_carry(&k, &mut t.shards, &carry, t.config.hidden);
         let words = match &t.data {
             Prepared::Words { train, .. } => train.len(),
             Prepared::Corpus { .. } => 0,

@@ -12,6 +12,7 @@ use std::time::Instant;
 use super::course::Course;
 use super::log::{LogLine, LogWriter};
 use super::run_dir::RunDir;
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 
 /// Something that happened during a run, for progress displays.
@@ -67,8 +68,11 @@ pub(crate) trait Fit {
     /// caller.
     const MEASURES_LOSS: bool;
 
+    /// Where the trainer's model and optimizer live.
+    type Device: Backend<f32>;
+
     /// The run's progress (with its cadence).
-    fn course(&self) -> &Course;
+    fn course(&self) -> &Course<Self::Device>;
 
     /// One iteration: the batch's mean loss, and the characters (tokens,
     /// series steps) it covered.

@@ -260,12 +260,12 @@ impl Seq2SeqTrainer {
     /// Save the run into `dir`: `model.safetensors` and
     /// `state.safetensors` (see the `train::state` module).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let progress = Progress {
-            course: &self.course,
-            fingerprint: self.fingerprint(),
-            config_json: serde_json::to_string(&self.config).expect("config serializes"),
-            run_id: self.run_id(),
-        };
+        let progress = Progress::new(
+            &self.course,
+            self.fingerprint(),
+            serde_json::to_string(&self.config).expect("config serializes"),
+            self.run_id(),
+        );
         let order = self.order.as_slice();
         save_run(
             dir,
@@ -360,6 +360,8 @@ impl Seq2SeqTrainer {
 
 impl Fit for Seq2SeqTrainer {
     const MEASURES_LOSS: bool = false;
+
+    type Device = crate::backend::Cpu;
 
     fn course(&self) -> &Course {
         &self.course

@@ -1,5 +1,6 @@
 //! Data parallelism on the CPU: the batch's rows (streams or words) are
-//! split into shards, each shard runs forward and backward with its own
+//! split into shards (on a backend with its own memory, a GPU, the whole
+//! batch is one shard), each shard runs forward and backward with its own
 //! workspace and gradient buffer, and the gradients are summed in shard
 //! order, weighted by the characters each shard covered.
 //!
@@ -19,6 +20,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::state::SavedState;
+use crate::backend::{Backend, Cpu};
 use crate::cell::SeqInput;
 use crate::data::WordBatch;
 use crate::error::{Error, Result};
@@ -67,14 +69,15 @@ fn split_rows(b: usize, n: usize) -> Vec<Range<usize>> {
     (0..n).map(|s| s * b / n..(s + 1) * b / n).collect()
 }
 
-/// One slice of the batch with everything its thread needs.
-pub(crate) struct Shard {
+/// One slice of the batch with everything its thread needs, its buffers
+/// on backend `K`.
+pub(crate) struct Shard<K: Backend<f32> = Cpu> {
     /// The batch rows (streams or words) it owns.
     pub rows: Range<usize>,
-    pub ws: NetWorkspace<f32>,
-    pub grads: Vec<f32>,
+    pub ws: NetWorkspace<f32, K>,
+    pub grads: K::Buf,
     /// The recurrent state of its streams, carried between corpus windows.
-    pub carry: Vec<f32>,
+    pub carry: K::Buf,
     inputs: Vec<u32>,
     targets: Vec<u32>,
     words: WordBatch,
@@ -84,32 +87,41 @@ pub(crate) struct Shard {
     count: usize,
 }
 
-/// The shards of a batch of `b` rows (see [`shard_rows`]).
-pub(crate) fn shards_for(net: &Net<f32>, b: usize) -> Vec<Shard> {
+/// The shards of a batch of `b` rows: split over the host's threads (see
+/// [`shard_rows`]) on the CPU, one on a backend with its own memory.
+pub(crate) fn shards_for<K: Backend<f32>>(net: &Net<f32, K>, b: usize) -> Vec<Shard<K>> {
     let c = net.config();
-    shard_rows(b, c.cell.gates(), c.hidden_size)
-        .into_iter()
-        .map(|rows| Shard {
-            carry: vec![0.0; net.config().state_len(rows.len())],
-            rows,
-            ws: net.workspace(),
-            grads: net.zero_grads(),
-            inputs: Vec::new(),
-            targets: Vec::new(),
-            words: WordBatch::default(),
-            rng: ChaCha8Rng::seed_from_u64(0),
-            loss: 0.0,
-            count: 0,
+    let rows = if K::READS_HOST {
+        shard_rows(b, c.cell.gates(), c.hidden_size)
+    } else {
+        split_rows(b, 1)
+    };
+    rows.into_iter()
+        .map(|rows| {
+            let mut carry = K::Buf::default();
+            net.backend().resize(&mut carry, c.state_len(rows.len()));
+            Shard {
+                carry,
+                rows,
+                ws: net.workspace(),
+                grads: net.zero_grads(),
+                inputs: Vec::new(),
+                targets: Vec::new(),
+                words: WordBatch::default(),
+                rng: ChaCha8Rng::seed_from_u64(0),
+                loss: 0.0,
+                count: 0,
+            }
         })
         .collect()
 }
 
-impl Shard {
+impl<K: Backend<f32>> Shard<K> {
     /// Forward and backward on this shard's columns of a corpus window
     /// (`inputs, targets: (T, B)` time-major), from its carried state.
     fn corpus_step(
         &mut self,
-        net: &Net<f32>,
+        net: &Net<f32, K>,
         t: usize,
         b: usize,
         inputs: &[u32],
@@ -124,28 +136,26 @@ impl Shard {
             self.targets
                 .extend_from_slice(&targets[s * b + r.start..s * b + r.end]);
         }
-        self.grads.fill(0.0);
-        let batch = Batch {
-            state: Some(&self.carry),
-            ..Batch::new(SeqInput::Tokens(&self.inputs), t, r.len())
-        };
-        let target = Target::Classes(&self.targets);
-        self.loss = net.loss_and_grad_batch(
+        let k = net.backend();
+        k.fill(K::view_mut(&mut self.grads), 0.0);
+        let batch = Batch::new(SeqInput::Tokens(&self.inputs), t, r.len());
+        self.loss = net.loss_and_grad_from(
             &batch,
-            target,
+            Some(K::view(&self.carry)),
+            Target::Classes(&self.targets),
             &mut self.ws,
-            &mut self.grads,
+            K::view_mut(&mut self.grads),
             Some(&mut self.rng),
         )?;
-        self.carry.copy_from_slice(self.ws.final_state());
+        k.copy(self.ws.final_state(), K::view_mut(&mut self.carry));
         self.count = t * r.len();
         Ok(())
     }
 
     /// Forward and backward on this shard's words of `picked`.
-    fn words_step(&mut self, net: &Net<f32>, picked: &[&(Vec<u32>, Vec<u32>)]) -> Result<()> {
+    fn words_step(&mut self, net: &Net<f32, K>, picked: &[&(Vec<u32>, Vec<u32>)]) -> Result<()> {
         let mine = &picked[self.rows.start.min(picked.len())..self.rows.end.min(picked.len())];
-        self.grads.fill(0.0);
+        net.backend().fill(K::view_mut(&mut self.grads), 0.0);
         self.words.fill(mine);
         (self.loss, self.count) = (0.0, 0);
         if mine.is_empty() {
@@ -160,7 +170,7 @@ impl Shard {
             &batch,
             Target::Classes(&wb.targets),
             &mut self.ws,
-            &mut self.grads,
+            K::view_mut(&mut self.grads),
             Some(&mut self.rng),
         )?;
         self.count = wb.target_count();
@@ -185,16 +195,16 @@ pub(crate) enum Work<'a> {
 /// there are several), then sum the gradients into the first shard's
 /// buffer, weighted by the characters each covered. Returns the mean loss
 /// and the characters covered.
-pub(crate) fn step(
-    shards: &mut [Shard],
-    net: &Net<f32>,
+pub(crate) fn step<K: Backend<f32>>(
+    shards: &mut [Shard<K>],
+    net: &Net<f32, K>,
     work: &Work<'_>,
     rng: &mut ChaCha8Rng,
 ) -> Result<(f64, usize)> {
     for s in shards.iter_mut() {
         s.rng = ChaCha8Rng::seed_from_u64(rng.next_u64());
     }
-    let run = |s: &mut Shard| match work {
+    let run = |s: &mut Shard<K>| match work {
         Work::Corpus {
             t,
             b,
@@ -214,7 +224,7 @@ pub(crate) fn step(
     }
     let total: usize = shards.iter().map(|s| s.count).sum();
     let loss = shards.iter().map(|s| s.loss * s.count as f64).sum::<f64>() / total.max(1) as f64;
-    sum_grads(shards, total);
+    sum_grads(net.backend(), shards, total);
     Ok((loss, total))
 }
 
@@ -223,9 +233,9 @@ const SUM_CHUNK: usize = 1 << 15;
 
 /// Sum the shards' gradients into the first one's buffer, each weighted by
 /// its share of the `total` characters. Every parameter is summed in shard
-/// order; the parameters are split over threads, which cannot change a
-/// result.
-fn sum_grads(shards: &mut [Shard], total: usize) {
+/// order; on the host the parameters are split over threads, which cannot
+/// change a result.
+fn sum_grads<K: Backend<f32>>(k: &K, shards: &mut [Shard<K>], total: usize) {
     let Some((first, rest)) = shards.split_first_mut() else {
         return;
     };
@@ -234,17 +244,32 @@ fn sum_grads(shards: &mut [Shard], total: usize) {
     }
     let total = total.max(1) as f32;
     let w0 = first.count as f32 / total;
-    let rest: &[Shard] = rest;
-    first
-        .grads
-        .par_chunks_mut(SUM_CHUNK)
+    let Some(sum) = K::host_mut(K::view_mut(&mut first.grads)) else {
+        // Elsewhere: scale each shard's gradients by its weight, then add.
+        k.scale(K::view_mut(&mut first.grads), w0);
+        for s in rest.iter_mut() {
+            k.scale(K::view_mut(&mut s.grads), s.count as f32 / total);
+            k.add(K::view(&s.grads), K::view_mut(&mut first.grads));
+        }
+        return;
+    };
+    let rest: Vec<(f32, &mut [f32])> = rest
+        .iter_mut()
+        .map(|s| {
+            let w = s.count as f32 / total;
+            (
+                w,
+                K::host_mut(K::view_mut(&mut s.grads)).expect("host memory"),
+            )
+        })
+        .collect();
+    sum.par_chunks_mut(SUM_CHUNK)
         .enumerate()
         .for_each(|(c, g)| {
             let at = c * SUM_CHUNK;
             g.iter_mut().for_each(|x| *x *= w0);
-            for s in rest {
-                let w = s.count as f32 / total;
-                for (x, &o) in g.iter_mut().zip(&s.grads[at..]) {
+            for (w, o) in &rest {
+                for (x, &o) in g.iter_mut().zip(&o[at..]) {
                     *x += w * o;
                 }
             }
@@ -274,22 +299,33 @@ pub(crate) fn refuse_thread_dependent_run(state: &SavedState) -> Result<()> {
 
 /// The shards' carried states as one state of the whole batch, laid out as
 /// a single shard's (`h (L·D, B, H)`, then `c` for the LSTM, with `h`
-/// hidden values per row): what a save stores, whatever the split.
-pub(crate) fn joined_carry(shards: &[Shard], h: usize) -> Vec<f32> {
+/// hidden values per row), on the host: what a save stores, whatever the
+/// split and the backend.
+pub(crate) fn joined_carry<K: Backend<f32>>(k: &K, shards: &[Shard<K>], h: usize) -> Vec<f32> {
     let ranges: Vec<Range<usize>> = shards.iter().map(|s| s.rows.clone()).collect();
-    let split: Vec<f32> = shards.iter().flat_map(|s| s.carry.clone()).collect();
+    let mut split = Vec::new();
+    for s in shards {
+        let at = split.len();
+        split.resize(at + K::buf_len(&s.carry), 0.0);
+        k.download(K::view(&s.carry), &mut split[at..]);
+    }
     relayout(&split, &ranges, &split_rows(batch_rows(&ranges), 1), h)
 }
 
 /// Set the shards' carried states from a state of the whole batch (see
 /// [`joined_carry`]) holding as many values as theirs.
-pub(crate) fn split_carry(shards: &mut [Shard], saved: &[f32], h: usize) {
+pub(crate) fn split_carry<K: Backend<f32>>(
+    k: &K,
+    shards: &mut [Shard<K>],
+    saved: &[f32],
+    h: usize,
+) {
     let ranges: Vec<Range<usize>> = shards.iter().map(|s| s.rows.clone()).collect();
     let split = relayout(saved, &split_rows(batch_rows(&ranges), 1), &ranges, h);
     let mut rest = &split[..];
     for s in shards {
-        let (mine, more) = rest.split_at(s.carry.len());
-        s.carry.copy_from_slice(mine);
+        let (mine, more) = rest.split_at(K::buf_len(&s.carry));
+        s.carry = k.upload(mine);
         rest = more;
     }
 }

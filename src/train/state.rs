@@ -25,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::course::Course;
 use super::data::fingerprint;
+use crate::backend::{Backend, Cpu};
 use crate::checkpoint::{Contents, Loaded, TensorData};
 use crate::error::{Error, Result};
 
@@ -47,26 +48,57 @@ pub(crate) fn run_id(config_json: &str, data_fingerprint: u64) -> String {
 }
 
 /// What every trainer saves besides its model and its own buffers.
-pub(crate) struct Progress<'a> {
+pub(crate) struct Progress<'a, K: Backend<f32> = Cpu> {
     /// The run's course: iteration, target, optimizer, smoothed loss,
     /// random generator.
-    pub course: &'a Course,
+    pub course: &'a Course<K>,
     /// The data's fingerprint.
     pub fingerprint: u64,
     /// The trainer's settings as JSON.
     pub config_json: String,
     /// The run's id (see [`run_id`]).
     pub run_id: String,
+    /// The optimizer's moments, copied to the host.
+    moments: Vec<Vec<f32>>,
+}
+
+impl<'a, K: Backend<f32>> Progress<'a, K> {
+    /// The progress of `course` in a run with these settings and data.
+    pub fn new(
+        course: &'a Course<K>,
+        fingerprint: u64,
+        config_json: String,
+        run_id: String,
+    ) -> Self {
+        let k = course.optimizer.backend();
+        let moments = course
+            .optimizer
+            .moments()
+            .iter()
+            .map(|m| {
+                let mut host = vec![0.0; K::buf_len(m)];
+                k.download(K::view(m), &mut host);
+                host
+            })
+            .collect();
+        Progress {
+            course,
+            fingerprint,
+            config_json,
+            run_id,
+            moments,
+        }
+    }
 }
 
 /// Save a run into `dir`: `model` (a model file's contents) as
 /// `model.safetensors`, then the state file: the same contents with the
 /// progress, the optimizer's moments and the trainer's own `extra`
 /// tensors.
-pub(crate) fn save_run<'a>(
+pub(crate) fn save_run<'a, K: Backend<f32>>(
     dir: &Path,
     model: Contents<'a>,
-    p: &'a Progress<'a>,
+    p: &'a Progress<'a, K>,
     extra: Vec<(&str, Vec<usize>, TensorData<'a>)>,
 ) -> Result<()> {
     let c = p.course;
@@ -82,7 +114,7 @@ pub(crate) fn save_run<'a>(
         ("data_fingerprint", format!("{:016x}", p.fingerprint)),
         ("train_config", p.config_json.clone()),
     ]);
-    for (k, m) in c.optimizer.moments().iter().enumerate() {
+    for (k, m) in p.moments.iter().enumerate() {
         let name = format!("optimizer.moment{k}");
         state
             .tensors
@@ -163,7 +195,12 @@ impl SavedState {
     /// parameters): the iteration, the optimizer, the smoothed loss and
     /// the random generator (seeded with `seed`, then moved to the saved
     /// position). The target is the trainer's to set.
-    pub fn restore(&self, course: &mut Course, n: usize, seed: u64) -> Result<()> {
+    pub fn restore<K: Backend<f32>>(
+        &self,
+        course: &mut Course<K>,
+        n: usize,
+        seed: u64,
+    ) -> Result<()> {
         let moments = (0..course.optimizer.moments().len())
             .map(|k| self.file.f32(&format!("optimizer.moment{k}"), &[n]))
             .collect::<Result<Vec<_>>>()?;

@@ -57,6 +57,11 @@ impl<S: Scalar> Backend<S> for Cpu {
     }
 
     #[inline]
+    fn host_mut<'a>(m: Self::Mut<'a>) -> Option<&'a mut [S]> {
+        Some(m)
+    }
+
+    #[inline]
     fn view(buf: &Vec<S>) -> &[S] {
         buf
     }

@@ -5,12 +5,13 @@
 
 use std::time::Instant;
 
+use crate::backend::{Backend, Cpu, View};
 use crate::cell::CellKind;
 use crate::check;
 use crate::error::Result;
 use crate::model::{Init, NetConfig};
 use crate::optim::{Clip, OptimizerKind};
-use crate::tensor::{Trans, matmul};
+use crate::tensor::Trans;
 use crate::train::{TrainConfig, TrainData, Trainer};
 
 /// A benchmark's shape.
@@ -94,6 +95,18 @@ pub fn flop_per_iter(c: &NetConfig, t: usize, b: usize) -> f64 {
 /// Train on random text for `iters` iterations with Adam and time it, on
 /// the current rayon pool's threads.
 pub fn train_throughput(c: &BenchConfig) -> Result<BenchReport> {
+    train_throughput_on(Cpu, c, || {})
+}
+
+/// [`train_throughput`] on backend `k`; `mark` is called just before and
+/// just after the timed iterations (to read a backend's counters). Each
+/// iteration ends with its loss on the host, so the time covers all its
+/// work.
+pub fn train_throughput_on<K: Backend<f32>>(
+    k: K,
+    c: &BenchConfig,
+    mut mark: impl FnMut(),
+) -> Result<BenchReport> {
     c.validate()?;
     let (t, b) = (c.seq_len, c.batch);
     let alphabet: Vec<char> = (0..c.vocab as u32)
@@ -121,37 +134,61 @@ pub fn train_throughput(c: &BenchConfig) -> Result<BenchReport> {
         ..TrainConfig::default()
     };
     let warmup = c.iters.div_ceil(10).max(2);
-    let mut trainer = Trainer::new(config, TrainData::Corpus(text), (warmup + c.iters) as u64)?;
+    let total = (warmup + c.iters) as u64;
+    let mut trainer = Trainer::new_on(k.clone(), config, TrainData::Corpus(text), total)?;
     for _ in 0..warmup {
         trainer.step()?;
     }
+    mark();
     let start = Instant::now();
     for _ in 0..c.iters {
         trainer.step()?;
     }
     let secs = start.elapsed().as_secs_f64();
+    mark();
     let flop = flop_per_iter(trainer.model().config(), t, b);
     let g = c.cell.gates();
     Ok(BenchReport {
         chars_per_sec: (c.iters * t * b) as f64 / secs,
         flop_per_iter: flop,
         gflops: flop * c.iters as f64 / secs / 1e9,
-        gemm_gflops: gemm_gflops(t * b, g * c.hidden, c.hidden),
+        gemm_gflops: gemm_gflops_on(&k, t * b, g * c.hidden, c.hidden),
     })
 }
 
-/// GFLOP/s of `(m × k) · (k × n)` in f32, best of several timed runs.
+/// GFLOP/s of `(m × k) · (k × n)` in f32 on the CPU, best of several
+/// timed runs.
 pub fn gemm_gflops(m: usize, n: usize, k: usize) -> f64 {
-    let a = vec![0.5f32; m * k];
-    let bm = vec![0.25f32; k * n];
-    let mut c = vec![0.0f32; m * n];
+    gemm_gflops_on(&Cpu, m, n, k)
+}
+
+/// [`gemm_gflops`] on backend `kb` (each timed run ends by reading a value
+/// back, so a device's queue is drained).
+pub fn gemm_gflops_on<K: Backend<f32>>(kb: &K, m: usize, n: usize, k: usize) -> f64 {
+    let a = kb.upload(&vec![0.5f32; m * k]);
+    let bm = kb.upload(&vec![0.25f32; k * n]);
+    let mut c = kb.upload(&vec![0.0f32; m * n]);
     let reps = (2e9 / (2.0 * (m * n * k) as f64)).clamp(3.0, 10_000.0) as usize;
+    let reps = if K::READS_HOST { reps } else { reps.min(50) };
     let mut best = f64::INFINITY;
+    let mut last = [0.0f32];
     for _ in 0..5 {
         let start = Instant::now();
         for _ in 0..reps {
-            matmul(m, n, k, &a, Trans::No, &bm, Trans::No, &mut c, false);
+            let (av, bv) = (K::view(&a), K::view(&bm));
+            kb.matmul(
+                m,
+                n,
+                k,
+                av,
+                Trans::No,
+                bv,
+                Trans::No,
+                K::view_mut(&mut c),
+                false,
+            );
         }
+        kb.download(K::view(&c).sub(0..1), &mut last);
         best = best.min(start.elapsed().as_secs_f64() / reps as f64);
     }
     2.0 * (m * n * k) as f64 / best / 1e9

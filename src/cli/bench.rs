@@ -32,6 +32,8 @@ pub struct BenchArgs {
     /// Threads (0 = all cores).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     threads: usize,
+    #[command(flatten)]
+    device: super::device::DeviceArgs,
 }
 
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
@@ -47,9 +49,29 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         vocab: a.vocab,
         iters: a.iters,
     };
-    let r = bench::train_throughput(&c)?;
+    let device = a.device.open()?;
+    let (r, on) = match device {
+        super::device::Device::Cpu => {
+            (bench::train_throughput(&c)?, format!("{threads} thread(s)"))
+        }
+        #[cfg(feature = "gpu")]
+        super::device::Device::Gpu(gpu) => {
+            let mut n = Default::default();
+            let r = bench::train_throughput_on(gpu.clone(), &c, || n = gpu.take_counters())?;
+            let per = |x: u64| x as f64 / c.iters as f64;
+            println!(
+                "per training iteration on {}: {:.0} kernel dispatches, {:.1} host round trips (values read back), {:.1} submissions, {:.1} uploads (token ids, targets)",
+                gpu.adapter().name,
+                per(n.dispatches),
+                per(n.round_trips),
+                per(n.submissions),
+                per(n.uploads)
+            );
+            (r, gpu.adapter().name.clone())
+        }
+    };
     println!(
-        "{} {}x{} B={} T={} V={}, {threads} thread(s): {:.0} chars/s, {:.1} GFLOP/s ({:.1} MFLOP of matrix products per iteration)",
+        "{} {}x{} B={} T={} V={}, {on}: {:.0} chars/s, {:.1} GFLOP/s ({:.1} MFLOP of matrix products per iteration)",
         cell.name(),
         c.layers,
         c.hidden,

@@ -36,7 +36,11 @@ pub fn corpus_loss<K: Backend<f32>>(
 /// Mean loss (nats/char) of a language model over `text`, every character
 /// after the first predicted from all before it (batch 1, state carried
 /// across chunks of 256 characters).
-pub fn evaluate_text(net: &Net<f32>, vocab: &CharVocab, text: &str) -> Result<f64> {
+pub fn evaluate_text<K: Backend<f32>>(
+    net: &Net<f32, K>,
+    vocab: &CharVocab,
+    text: &str,
+) -> Result<f64> {
     let tokens = vocab.encode(text)?;
     if tokens.len() < 2 {
         return Err(Error::Data(
@@ -44,7 +48,8 @@ pub fn evaluate_text(net: &Net<f32>, vocab: &CharVocab, text: &str) -> Result<f6
         ));
     }
     let mut ws = net.workspace();
-    let mut state = vec![0.0; net.config().state_len(1)];
+    let (k, mut state) = (net.backend(), K::Buf::default());
+    k.resize(&mut state, net.config().state_len(1));
     let mut sum = 0.0;
     let n = tokens.len() - 1;
     for start in (0..n).step_by(256) {
@@ -53,15 +58,10 @@ pub fn evaluate_text(net: &Net<f32>, vocab: &CharVocab, text: &str) -> Result<f6
             &tokens[start..start + len],
             &tokens[start + 1..start + 1 + len],
         );
-        sum += net.loss(
-            SeqInput::Tokens(x),
-            Some(&state),
-            len,
-            1,
-            Target::Classes(y),
-            &mut ws,
-        )? * len as f64;
-        state.copy_from_slice(ws.final_state());
+        let batch = Batch::new(SeqInput::Tokens(x), len, 1);
+        sum +=
+            net.loss_from(&batch, Some(K::view(&state)), Target::Classes(y), &mut ws)? * len as f64;
+        k.copy(ws.final_state(), K::view_mut(&mut state));
     }
     Ok(sum / n as f64)
 }
@@ -69,8 +69,8 @@ pub fn evaluate_text(net: &Net<f32>, vocab: &CharVocab, text: &str) -> Result<f6
 /// Mean loss (nats/char, the end marker included) of a word model over
 /// `words`, each word its own sequence after the start marker, 32 words
 /// per batch.
-pub fn evaluate_words<S: AsRef<str>>(
-    net: &Net<f32>,
+pub fn evaluate_words<S: AsRef<str>, K: Backend<f32>>(
+    net: &Net<f32, K>,
     vocab: &CharVocab,
     words: &[S],
 ) -> Result<f64> {

@@ -2,6 +2,7 @@
 //! at the end marker or a maximum length, with the attention weights of the
 //! chosen output.
 
+use crate::backend::{Backend, to_host};
 use crate::check;
 use crate::data::pairs::PairVocab;
 use crate::error::{Error, Result};
@@ -80,8 +81,8 @@ fn log_softmax(row: &[f32]) -> Vec<f64> {
 }
 
 /// Translate `input` (characters of the source vocabulary).
-pub fn translate(
-    model: &Seq2Seq<f32>,
+pub fn translate<K: Backend<f32>>(
+    model: &Seq2Seq<f32, K>,
     vocab: &PairVocab,
     input: &str,
     opts: &DecodeOptions,
@@ -115,14 +116,17 @@ fn finish(h: Hyp, vocab: &PairVocab) -> Translation {
 }
 
 /// Beam search of width `k` (greedy for 1).
-fn search(
-    model: &Seq2Seq<f32>,
+fn search<K: Backend<f32>>(
+    model: &Seq2Seq<f32, K>,
     vocab: &PairVocab,
-    enc: &Encoded<f32>,
+    enc: &Encoded<f32, K>,
     k: usize,
     opts: &DecodeOptions,
-    ws: &mut DecodeWorkspace<f32>,
+    ws: &mut DecodeWorkspace<f32, K>,
 ) -> Result<Hyp> {
+    // The hypotheses are ranked on the host: each step's logits, states and
+    // attention weights come back.
+    let kb = model.backend();
     let (start, end) = (vocab.start(), vocab.end());
     let n = model.config().encoder_output_size();
     let mut beams = vec![Hyp {
@@ -131,7 +135,7 @@ fn search(
         attention: Vec::new(),
         done: false,
     }];
-    let mut states = enc.state.clone();
+    let mut states = to_host(kb, K::view(&enc.state));
     for _ in 0..opts.max_len {
         let live: Vec<usize> = (0..beams.len()).filter(|&i| !beams[i].done).collect();
         if live.is_empty() {
@@ -144,7 +148,8 @@ fn search(
         let live_states = select_rows(&states, beams.len(), n, &live);
         model.decode_step(enc, &tokens, &live_states, ws)?;
         let v = model.config().tgt_vocab;
-        let lps: Vec<Vec<f64>> = ws.logits().chunks_exact(v).map(log_softmax).collect();
+        let logits = to_host(kb, ws.logits());
+        let lps: Vec<Vec<f64>> = logits.chunks_exact(v).map(log_softmax).collect();
         // Candidates: finished beams carry over; live ones extend by each token.
         let mut cands: Vec<(f64, usize, Option<u32>)> = Vec::new();
         for (i, h) in beams.iter().enumerate().filter(|(_, h)| h.done) {
@@ -166,7 +171,7 @@ fn search(
         }
         cands.sort_by(|a, b| b.0.total_cmp(&a.0));
         cands.truncate(k);
-        let new_state = ws.state().to_vec();
+        let new_state = to_host(kb, ws.state());
         let mut next = Vec::with_capacity(k);
         let mut rows = Vec::with_capacity(k);
         for &(_, i, tok) in &cands {
@@ -180,8 +185,8 @@ fn search(
                         .expect("extended from a live beam");
                     h.log_prob += lps[row][tok as usize];
                     h.tokens.push(tok);
-                    h.attention
-                        .push(ws.attention(row).map(<[f32]>::to_vec).unwrap_or_default());
+                    let attention = ws.attention(row).map(|a| to_host(kb, a));
+                    h.attention.push(attention.unwrap_or_default());
                     h.done = tok == end;
                     rows.push(row);
                 }

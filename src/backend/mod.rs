@@ -29,6 +29,13 @@ use std::fmt::Debug;
 
 use crate::tensor::{Scalar, Trans};
 
+/// `view` copied to the host.
+pub fn to_host<S: Scalar, K: Backend<S>>(k: &K, view: K::Ref<'_>) -> Vec<S> {
+    let mut host = vec![S::zero(); view.len()];
+    k.download(view, &mut host);
+    host
+}
+
 /// Marks a target position that contributes nothing to the loss (padding).
 pub const IGNORE: u32 = u32::MAX;
 

@@ -3,15 +3,20 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use recur::backend::Backend;
 use recur::cell::CellKind;
 use recur::checkpoint::load_seq2seq;
+use recur::data::pairs::PairVocab;
 use recur::data::pairs::{Pair, hold_out, read_pairs};
 use recur::data::tasks::{Task, split};
 use recur::decode::{DecodeOptions, translate};
 use recur::layer::attention::Score;
+use recur::model::seq2seq::Seq2Seq;
 use recur::model::seq2seq::Seq2SeqConfig;
 use recur::optim::{Clip, OptimizerKind, Schedule};
 use recur::train::seq2seq::{Seq2SeqTrainConfig, Seq2SeqTrainer};
+
+use super::device::on_device;
 use recur::train::{LogWriter, RunDir, RunMode};
 use recur::{Error, Result};
 
@@ -114,6 +119,8 @@ struct TrainArgs {
     /// into a folder that holds a run is refused).
     #[arg(long, conflicts_with = "resume")]
     overwrite: bool,
+    #[command(flatten)]
+    device: super::device::DeviceArgs,
 }
 
 /// The model `recur seq2seq train` builds without flags.
@@ -245,6 +252,8 @@ struct TranslateArgs {
     /// Draw the attention matrix to this file (.png or .svg).
     #[arg(long)]
     show_attention: Option<PathBuf>,
+    #[command(flatten)]
+    device: super::device::DeviceArgs,
 }
 
 pub fn run(a: Seq2SeqArgs) -> Result<ExitCode> {
@@ -255,13 +264,18 @@ pub fn run(a: Seq2SeqArgs) -> Result<ExitCode> {
 }
 
 fn train(a: TrainArgs) -> Result<ExitCode> {
+    on_device!(a.device.open()?, k => train_on(k, &a))
+}
+
+/// Train on backend `k` (the rest of [`train`]).
+fn train_on<K: Backend<f32>>(k: K, a: &TrainArgs) -> Result<ExitCode> {
     let (mut trainer, dir, source) = if a.resume {
         let dir = RunDir::open(&a.out, RunMode::Resume, "--out")?;
         let (saved_model, saved) = Seq2SeqTrainer::saved_settings(dir.path())?;
         super::check_resume_flags(&saved_model, &a.model(&saved_model), &[])?;
         super::check_resume_flags(&saved, &a.config(&saved)?, &[("clip", "--clip-norm")])?;
         let (train, test, source) = a.pairs(saved.seed)?;
-        let mut t = Seq2SeqTrainer::resume(dir.path(), train, test)?;
+        let mut t = Seq2SeqTrainer::resume_on(k, dir.path(), train, test)?;
         match super::resume_target(
             &a.out,
             t.iter(),
@@ -278,7 +292,8 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         let per_epoch = train.len().div_ceil(config.batch.max(1)) as u64;
         // Ten passes, but never so few that a small pairs file learns nothing.
         let total = a.target(per_epoch)?.unwrap_or((10 * per_epoch).max(2000));
-        let t = Seq2SeqTrainer::new(a.model(&default_model()), config, train, test, total)?;
+        let model = a.model(&default_model());
+        let t = Seq2SeqTrainer::new_on(k, model, config, train, test, total)?;
         let dir = RunDir::open(&a.out, super::run_mode(false, a.overwrite), "--out")?;
         (t, dir, source)
     };
@@ -340,6 +355,18 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
 
 fn translate_cmd(a: TranslateArgs) -> Result<ExitCode> {
     let (model, vocab) = load_seq2seq(&super::model_file(&a.checkpoint))?;
+    let (config, params) = (model.config().clone(), model.params);
+    on_device!(a.device.open()?, k => {
+        translate_on(&Seq2Seq::from_params_on(k, config, params)?, &vocab, &a)
+    })
+}
+
+/// Translate with `model` (the rest of [`translate_cmd`]).
+fn translate_on<K: Backend<f32>>(
+    model: &Seq2Seq<f32, K>,
+    vocab: &PairVocab,
+    a: &TranslateArgs,
+) -> Result<ExitCode> {
     let opts = DecodeOptions {
         beam: a.beam,
         max_len: a.max_len,
@@ -362,7 +389,7 @@ fn translate_cmd(a: TranslateArgs) -> Result<ExitCode> {
                     "--show-attention draws one translation; give it with --input".into(),
                 ));
             }
-            return translate_lines(&model, &vocab, file, &opts);
+            return translate_lines(model, vocab, file, &opts);
         }
         (None, None) => {
             return Err(Error::Config(
@@ -370,7 +397,7 @@ fn translate_cmd(a: TranslateArgs) -> Result<ExitCode> {
             ));
         }
     };
-    let out = translate(&model, &vocab, &input, &opts)?;
+    let out = translate(model, vocab, &input, &opts)?;
     println!("{}", out.text);
     eprintln!("log-probability {:.4}", out.log_prob);
     if let Some(path) = &a.show_attention {
@@ -401,9 +428,9 @@ fn translate_cmd(a: TranslateArgs) -> Result<ExitCode> {
 
 /// Translate every line of `file` (`-`: standard input), printing one line
 /// each; a line the model cannot read is an error naming it.
-fn translate_lines(
-    model: &recur::model::seq2seq::Seq2Seq<f32>,
-    vocab: &recur::data::pairs::PairVocab,
+fn translate_lines<K: Backend<f32>>(
+    model: &Seq2Seq<f32, K>,
+    vocab: &PairVocab,
     file: &std::path::Path,
     opts: &DecodeOptions,
 ) -> Result<ExitCode> {

@@ -212,6 +212,33 @@ impl<S: Scalar, K: Backend<S>> Seq2Seq<S, K> {
         Ok(model)
     }
 
+    /// A model of `config` on `backend` holding `params` (in
+    /// [`Seq2Seq::layout`] order; a checkpoint's, or another backend's).
+    pub fn from_params_on(backend: K, config: Seq2SeqConfig, params: Vec<S>) -> Result<Self> {
+        let mut model = Self::shell(backend, config)?;
+        if params.len() != model.layout.len() {
+            return Err(Error::Shape(format!(
+                "{} parameters given, the configuration needs {}",
+                params.len(),
+                model.layout.len()
+            )));
+        }
+        model.params = model.backend.upload(&params);
+        Ok(model)
+    }
+
+    /// The same model on the CPU.
+    pub fn to_cpu(&self) -> Seq2Seq<S> {
+        let mut cpu = Seq2Seq::shell(Cpu, self.config.clone()).expect("a valid model's shape");
+        cpu.params = self.params_to_host();
+        cpu
+    }
+
+    /// The backend the model runs on.
+    pub fn backend(&self) -> &K {
+        &self.backend
+    }
+
     /// The parameters copied to the host, in [`Seq2Seq::layout`] order.
     pub fn params_to_host(&self) -> Vec<S> {
         let mut host = vec![S::zero(); self.layout.len()];

@@ -15,6 +15,7 @@ use super::log::{LogLine, LogWriter};
 use super::run_dir::RunDir;
 use super::run_loop::{Cadence, Event, Fit, Saver, fit};
 use super::state::{Progress, SavedState, save_run};
+use crate::backend::{Backend, Cpu, to_host};
 use crate::check;
 use crate::checkpoint::{TensorData, load_seq2seq, seq2seq_contents};
 use crate::data::pairs::{Pair, PairBuffers, PairVocab, longest_steps};
@@ -94,23 +95,51 @@ impl Seq2SeqTrainConfig {
 }
 
 /// A sequence-to-sequence run in progress.
-pub struct Seq2SeqTrainer {
+pub struct Seq2SeqTrainer<K: Backend<f32> = Cpu> {
     config: Seq2SeqTrainConfig,
-    model: Seq2Seq<f32>,
+    model: Seq2Seq<f32, K>,
     vocab: PairVocab,
     train: Vec<Pair>,
     test: Vec<Pair>,
     /// Iteration, target, optimizer, smoothed loss, random generator.
-    course: Course,
+    course: Course<K>,
     order: EpochOrder,
     buf: PairBuffers,
-    ws: Seq2SeqWorkspace<f32>,
-    grads: Vec<f32>,
+    ws: Seq2SeqWorkspace<f32, K>,
+    grads: K::Buf,
 }
 
 impl Seq2SeqTrainer {
-    /// A fresh run of `total` iterations on `train`, measured on `test`.
+    /// A fresh run of `total` iterations on the CPU (see
+    /// [`Seq2SeqTrainer::new_on`]).
     pub fn new(
+        model: Seq2SeqConfig,
+        config: Seq2SeqTrainConfig,
+        train: Vec<Pair>,
+        test: Vec<Pair>,
+        total: u64,
+    ) -> Result<Self> {
+        Seq2SeqTrainer::new_on(Cpu, model, config, train, test, total)
+    }
+
+    /// Continue the run saved in `dir` on the CPU (see
+    /// [`Seq2SeqTrainer::resume_on`]).
+    pub fn resume(dir: &Path, train: Vec<Pair>, test: Vec<Pair>) -> Result<Self> {
+        Seq2SeqTrainer::resume_on(Cpu, dir, train, test)
+    }
+
+    /// The model and training settings of the run saved in `dir`.
+    pub fn saved_settings(dir: &Path) -> Result<(Seq2SeqConfig, Seq2SeqTrainConfig)> {
+        let state = SavedState::open(dir)?;
+        Ok((state.file.meta_json("recur.config")?, state.config()?))
+    }
+}
+
+impl<K: Backend<f32>> Seq2SeqTrainer<K> {
+    /// A fresh run of `total` iterations on `train`, measured on `test`,
+    /// on `backend`.
+    pub fn new_on(
+        backend: K,
         model: Seq2SeqConfig,
         config: Seq2SeqTrainConfig,
         train: Vec<Pair>,
@@ -130,8 +159,9 @@ impl Seq2SeqTrainer {
         };
         let ((s, t), moments) = (longest_steps(&all), config.optimizer.moments());
         seq2seq_training(&model, s, t, config.batch, moments).check(ADVICE)?;
-        let model = Seq2Seq::new(model, Init::Uniform, config.seed)?;
-        let optimizer = Optimizer::new(config.optimizer, config.lr, model.params.len())?;
+        let model = Seq2Seq::new_on(backend.clone(), model, Init::Uniform, config.seed)?;
+        let n = model.layout().len();
+        let optimizer = Optimizer::new_on(backend, config.optimizer, config.lr, n)?;
         let cadence = Cadence {
             eval_every: config.eval_every,
             log_every: config.log_every,
@@ -167,7 +197,7 @@ impl Seq2SeqTrainer {
     }
 
     /// The model.
-    pub fn model(&self) -> &Seq2Seq<f32> {
+    pub fn model(&self) -> &Seq2Seq<f32, K> {
         &self.model
     }
 
@@ -198,12 +228,17 @@ impl Seq2SeqTrainer {
             tgt_in: &buf.tgt_in,
             tgt_lengths: &buf.tgt_lengths,
         };
-        self.grads.fill(0.0);
+        let k = self.model.backend();
+        k.fill(K::view_mut(&mut self.grads), 0.0);
+        let grads = K::view_mut(&mut self.grads);
         let loss = self
             .model
-            .loss_and_grad(&batch, &buf.tgt_out, &mut self.ws, &mut self.grads)?;
-        self.course
-            .step(loss, &mut self.model.params, &mut self.grads)?;
+            .loss_and_grad(&batch, &buf.tgt_out, &mut self.ws, grads)?;
+        self.course.step(
+            loss,
+            K::view_mut(&mut self.model.params),
+            K::view_mut(&mut self.grads),
+        )?;
         Ok(loss)
     }
 
@@ -219,15 +254,16 @@ impl Seq2SeqTrainer {
                 .map(|s| self.buf.src[s * b + r])
                 .collect();
             let enc = self.model.encode(&src, &mut dws)?;
-            let mut state = enc.state.clone();
+            let k = self.model.backend();
+            let mut state = to_host(k, K::view(&enc.state));
             let mut token = self.vocab.start();
             for step in 1..self.buf.tgt_lengths[r].min(t) {
                 self.model.decode_step(&enc, &[token], &state, &mut dws)?;
-                let logits = &dws.logits()[..v];
+                let logits = &to_host(k, dws.logits())[..v];
                 token = (0..v)
                     .max_by(|&i, &j| logits[i].total_cmp(&logits[j]))
                     .unwrap_or(0) as u32;
-                state.copy_from_slice(dws.state());
+                state = to_host(k, dws.state());
                 self.buf.tgt_in[step * b + r] = token;
             }
         }
@@ -267,9 +303,11 @@ impl Seq2SeqTrainer {
             self.run_id(),
         );
         let order = self.order.as_slice();
+        // The file is the same from any backend: the weights on the host.
+        let on_host = self.model.to_cpu();
         save_run(
             dir,
-            seq2seq_contents(&self.model, &self.vocab),
+            seq2seq_contents(&on_host, &self.vocab),
             &progress,
             vec![("order", vec![order.len()], TensorData::U32(order))],
         )
@@ -285,21 +323,16 @@ impl Seq2SeqTrainer {
         )
     }
 
-    /// The model and training settings of the run saved in `dir`.
-    pub fn saved_settings(dir: &Path) -> Result<(Seq2SeqConfig, Seq2SeqTrainConfig)> {
-        let state = SavedState::open(dir)?;
-        Ok((state.file.meta_json("recur.config")?, state.config()?))
-    }
-
     /// Continue the run saved in `dir` on the same pairs (which must be the
     /// saved run's), with its saved settings and target (raise it with
-    /// [`Seq2SeqTrainer::set_total_iters`]); bit-for-bit the run that was
-    /// never interrupted.
-    pub fn resume(dir: &Path, train: Vec<Pair>, test: Vec<Pair>) -> Result<Self> {
+    /// [`Seq2SeqTrainer::set_total_iters`]), on `backend`; bit-for-bit the
+    /// run that was never interrupted where it ran on the same backend.
+    pub fn resume_on(backend: K, dir: &Path, train: Vec<Pair>, test: Vec<Pair>) -> Result<Self> {
         let state = SavedState::open(dir)?;
         let config: Seq2SeqTrainConfig = state.config()?;
         let (saved_model, vocab) = load_seq2seq(state.file.path())?;
-        let mut t = Seq2SeqTrainer::new(
+        let mut t = Seq2SeqTrainer::new_on(
+            backend.clone(),
             saved_model.config().clone(),
             config,
             train,
@@ -314,8 +347,9 @@ impl Seq2SeqTrainer {
             )));
         }
         state.check_run(&t.run_id())?;
-        t.model = saved_model;
-        state.restore(&mut t.course, t.model.params.len(), t.config.seed)?;
+        let (config, params) = (saved_model.config().clone(), saved_model.params);
+        t.model = Seq2Seq::from_params_on(backend, config, params)?;
+        state.restore(&mut t.course, t.model.layout().len(), t.config.seed)?;
         t.order = EpochOrder::load(&state, t.train.len())?;
         Ok(t)
     }
@@ -358,12 +392,12 @@ impl Seq2SeqTrainer {
     }
 }
 
-impl Fit for Seq2SeqTrainer {
+impl<K: Backend<f32>> Fit for Seq2SeqTrainer<K> {
     const MEASURES_LOSS: bool = false;
 
-    type Device = crate::backend::Cpu;
+    type Device = K;
 
-    fn course(&self) -> &Course {
+    fn course(&self) -> &Course<K> {
         &self.course
     }
 

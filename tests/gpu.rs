@@ -1,6 +1,13 @@
-//! The GPU backend against the CPU: every kernel, then whole models
-//! (forward outputs, final states, every gradient) within 1e-4 of the
-//! CPU's, and optimizer steps within 1e-5.
+//! The GPU backend against the CPU: every kernel; whole networks (forward
+//! outputs, final states, every gradient) within 1e-4 of the CPU's;
+//! optimizer steps within 1e-5; then, with the harness of tests/backend.rs
+//! (tests/common/trials.rs) compared within 1e-4 instead of bit for bit,
+//! a few training steps (losses, each step's gradients, trained weights)
+//! of its networks and of its sequence-to-sequence models (each cell, each
+//! attention), greedy decoding (logits, states, attention weights,
+//! tokens), the forecaster (forecasts, training steps of its networks), a
+//! 200-step training run (its loss curve within 1e-3), and a checkpoint
+//! taken to the GPU, trained and brought back.
 //!
 //! Runs on whatever adapter wgpu finds; in CI that is Mesa's software
 //! Vulkan driver (lavapipe). Without an adapter the tests skip with a
@@ -9,16 +16,32 @@
 //! "Within ε" means per tensor: the largest difference is at most ε times
 //! the largest magnitude of the CPU's values (f32 sums taken in another
 //! order differ by rounding relative to the tensor's scale, not each value's).
+//! In the harness's comparisons of a model's gradients and weights, a
+//! tensor whose values are all below 1e-3 of the buffer's largest is held
+//! to that larger scale (`trials::Tolerance::check_tensors` says why).
 
 #![cfg(feature = "gpu")]
 
-use rand::{RngExt, SeedableRng};
+#[path = "common/trials.rs"]
+mod trials;
+
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use recur::backend::{Activation, Backend, Gpu, IGNORE, Update, View};
 use recur::cell::CellKind;
-use recur::model::{Batch, Init, Net, NetConfig};
+use recur::checkpoint::{load_model, save_model};
+use recur::data::series::Synthetic;
+use recur::model::{
+    Batch, ForecastConfig, Forecaster, Init, Net, NetConfig, Readout, RegressionLoss,
+};
+use recur::optim::Clip;
 use recur::tensor::Trans;
-use recur::{Cpu, SeqInput, Target};
+use recur::{CharVocab, Cpu, SeqInput, Target};
+use trials::{
+    ADAM, Case, DECODE_STEPS, Data, Goal, Greedy, SEED, Tolerance, Trial, assert_close,
+    assert_same, cases, clip_and_step, optimizer, padded_targets, pair_cases, to_host, tokens,
+    train_side_by_side, values,
+};
 
 /// The GPU, or `None` (with a message) where there is none and `CI` is unset.
 fn gpu() -> Option<Gpu> {
@@ -32,41 +55,6 @@ fn gpu() -> Option<Gpu> {
             None
         }
     }
-}
-
-/// `n` values in `[-1, 1)`.
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
-}
-
-/// `n` tokens below `v`.
-fn tokens(n: usize, v: usize, seed: u64) -> Vec<u32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| rng.random_range(0..v as u32)).collect()
-}
-
-/// Assert `gpu` within `eps` of `cpu`, relative to `cpu`'s largest magnitude.
-#[track_caller]
-fn assert_close(gpu: &[f32], cpu: &[f32], eps: f64, what: &str) {
-    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
-    let scale = cpu
-        .iter()
-        .fold(0f64, |m, &x| m.max((x as f64).abs()))
-        .max(1e-30);
-    for (i, (&g, &c)) in gpu.iter().zip(cpu).enumerate() {
-        let d = (g as f64 - c as f64).abs();
-        assert!(
-            d <= eps * scale,
-            "{what}: value {i} is {g} on the GPU and {c} on the CPU (tensor scale {scale:.3e})"
-        );
-    }
-}
-
-fn host(k: &Gpu, view: <Gpu as Backend<f32>>::Ref<'_>) -> Vec<f32> {
-    let mut out = vec![0.0; view.len()];
-    k.download(view, &mut out);
-    out
 }
 
 // ---- kernels ----
@@ -94,7 +82,7 @@ fn matmul_in_every_transpose_matches_the_cpu() {
                     let (va, vb) = (Gpu::view(&ga), Gpu::view(&gb));
                     k.matmul(m, n, kk, va, ta, vb, tb, Gpu::view_mut(&mut gc), acc);
                     let what = format!("matmul {m}x{n}x{kk} {ta:?} {tb:?} acc {acc}");
-                    assert_close(&host(&k, Gpu::view(&gc)), &c, 1e-5, &what);
+                    assert_close(&to_host(&k, Gpu::view(&gc)), &c, 1e-5, &what);
                 }
             }
         }
@@ -126,7 +114,7 @@ fn views_offset_into_buffers() {
     let vb = Gpu::view(&gb).sub(7..7 + kk * n);
     let vc = recur::backend::ViewMut::sub(Gpu::view_mut(&mut gc), 1..1 + m * n);
     k.matmul(m, n, kk, va, Trans::No, vb, Trans::No, vc, false);
-    assert_close(&host(&k, Gpu::view(&gc)), &c, 1e-5, "matmul of views");
+    assert_close(&to_host(&k, Gpu::view(&gc)), &c, 1e-5, "matmul of views");
 }
 
 /// A `(V, D)` table gathered and scattered by repeated tokens, as columns
@@ -145,29 +133,34 @@ fn gathers_and_scatters_match_the_cpu() {
     Cpu.gather_rows(&table, &toks, &mut out);
     let mut gout = k.upload(&vec![0.0; r * d]);
     k.gather_rows(Gpu::view(&gt), &toks, Gpu::view_mut(&mut gout));
-    assert_close(&host(&k, Gpu::view(&gout)), &out, 0.0, "gather_rows");
+    assert_close(&to_host(&k, Gpu::view(&gout)), &out, 0.0, "gather_rows");
     let mut dt = table.clone();
     Cpu.scatter_add_rows(&grad, &toks, &mut dt);
     let mut gdt = k.upload(&table);
     k.scatter_add_rows(Gpu::view(&gg), &toks, Gpu::view_mut(&mut gdt));
-    assert_close(&host(&k, Gpu::view(&gdt)), &dt, 0.0, "scatter_add_rows");
+    assert_close(&to_host(&k, Gpu::view(&gdt)), &dt, 0.0, "scatter_add_rows");
     // Columns: w (D, V).
     let mut out = vec![0.0; r * d];
     Cpu.gather_columns(&table, v, &toks, &mut out);
     k.gather_columns(Gpu::view(&gt), v, &toks, Gpu::view_mut(&mut gout));
-    assert_close(&host(&k, Gpu::view(&gout)), &out, 0.0, "gather_columns");
+    assert_close(&to_host(&k, Gpu::view(&gout)), &out, 0.0, "gather_columns");
     let mut dw = table.clone();
     Cpu.scatter_add_columns(&grad, &toks, &mut dw, v);
     let mut gdw = k.upload(&table);
     k.scatter_add_columns(Gpu::view(&gg), &toks, Gpu::view_mut(&mut gdw), v);
-    assert_close(&host(&k, Gpu::view(&gdw)), &dw, 0.0, "scatter_add_columns");
+    assert_close(
+        &to_host(&k, Gpu::view(&gdw)),
+        &dw,
+        0.0,
+        "scatter_add_columns",
+    );
 }
 
 #[test]
 fn losses_and_reductions_match_the_cpu() {
     let Some(k) = gpu() else { return };
     let (r, v) = (37, 300);
-    let logits: Vec<f32> = values(r * v, 9).iter().map(|x| 8.0 * x).collect();
+    let logits: Vec<f32> = values::<f32>(r * v, 9).iter().map(|x| 8.0 * x).collect();
     let mut targets = tokens(r, v, 10);
     targets[3] = IGNORE;
     targets[20] = IGNORE;
@@ -182,7 +175,7 @@ fn losses_and_reductions_match_the_cpu() {
         (gloss - loss).abs() <= 1e-5 * loss,
         "loss {gloss} vs {loss}"
     );
-    assert_close(&host(&k, Gpu::view(&gd)), &d, 1e-5, "dlogits");
+    assert_close(&to_host(&k, Gpu::view(&gd)), &d, 1e-5, "dlogits");
     // MSE and MAE, with their gradients.
     let (y, t) = (values(1000, 11), values(1000, 12));
     let (gy, gt) = (k.upload(&y), k.upload(&t));
@@ -201,7 +194,7 @@ fn losses_and_reductions_match_the_cpu() {
             )
         };
         assert!((g - c).abs() <= 1e-5 * c, "mae {mae}: {g} vs {c}");
-        assert_close(&host(&k, Gpu::view(&gd)), &d, 1e-6, "error gradient");
+        assert_close(&to_host(&k, Gpu::view(&gd)), &d, 1e-6, "error gradient");
     }
     // A sum of squares over more values than one pass's workgroups cover.
     let x = values(300_000, 13);
@@ -228,19 +221,19 @@ fn attention_kernels_match_the_cpu() {
         Gpu::view_mut(&mut gz),
         Gpu::view_mut(&mut ge),
     );
-    assert_close(&host(&k, Gpu::view(&gz)), &z, 1e-5, "z");
-    assert_close(&host(&k, Gpu::view(&ge)), &e, 1e-5, "scores");
+    assert_close(&to_host(&k, Gpu::view(&gz)), &z, 1e-5, "z");
+    assert_close(&to_host(&k, Gpu::view(&ge)), &e, 1e-5, "scores");
     // Masked softmax over the first 4 of 6 columns, and its backward.
     let mut sm = e.clone();
     Cpu.softmax_rows(&mut sm, s, 4);
     k.softmax_rows(Gpu::view_mut(&mut ge), s, 4);
-    assert_close(&host(&k, Gpu::view(&ge)), &sm, 1e-6, "softmax");
+    assert_close(&to_host(&k, Gpu::view(&ge)), &sm, 1e-6, "softmax");
     let mut de = values(t * s, 17);
     de[5] = 0.0;
     let mut gde = k.upload(&de);
     Cpu.softmax_rows_backward(&sm, &mut de, s);
     k.softmax_rows_backward(Gpu::view(&ge), Gpu::view_mut(&mut gde), s);
-    assert_close(&host(&k, Gpu::view(&gde)), &de, 1e-6, "softmax backward");
+    assert_close(&to_host(&k, Gpu::view(&gde)), &de, 1e-6, "softmax backward");
     let dv0 = values(a, 18);
     let (mut dv, mut dq, mut du) = (dv0.clone(), vec![0.0; t * a], vec![0.0; s * a]);
     Cpu.additive_scores_backward(&z, &v, &de, &mut dv, &mut dq, &mut du);
@@ -255,9 +248,9 @@ fn attention_kernels_match_the_cpu() {
         Gpu::view_mut(&mut gdq),
         Gpu::view_mut(&mut gdu),
     );
-    assert_close(&host(&k, Gpu::view(&gdv)), &dv, 1e-5, "dv");
-    assert_close(&host(&k, Gpu::view(&gdq)), &dq, 1e-5, "dq");
-    assert_close(&host(&k, Gpu::view(&gdu)), &du, 1e-5, "du");
+    assert_close(&to_host(&k, Gpu::view(&gdv)), &dv, 1e-5, "dv");
+    assert_close(&to_host(&k, Gpu::view(&gdq)), &dq, 1e-5, "dq");
+    assert_close(&to_host(&k, Gpu::view(&gdu)), &du, 1e-5, "du");
 }
 
 #[test]
@@ -292,19 +285,19 @@ fn optimizer_updates_match_the_cpu_to_1e_5() {
             );
         }
         assert_close(
-            &host(&k, Gpu::view(&gp)),
+            &to_host(&k, Gpu::view(&gp)),
             &p,
             1e-5,
             &format!("{rule:?}: parameters"),
         );
         assert_close(
-            &host(&k, Gpu::view(&gm0)),
+            &to_host(&k, Gpu::view(&gm0)),
             &m0,
             1e-5,
             &format!("{rule:?}: first moment"),
         );
         assert_close(
-            &host(&k, Gpu::view(&gm1)),
+            &to_host(&k, Gpu::view(&gm1)),
             &m1,
             1e-5,
             &format!("{rule:?}: second moment"),
@@ -322,7 +315,7 @@ fn clipping_matches_the_cpu_and_reports_non_finite_values() {
         assert!(clip.apply_on(&Cpu, &mut c[..]));
         let mut gg = k.upload(&g);
         assert!(clip.apply_on(&k, Gpu::view_mut(&mut gg)));
-        assert_close(&host(&k, Gpu::view(&gg)), &c, 1e-5, &format!("{clip:?}"));
+        assert_close(&to_host(&k, Gpu::view(&gg)), &c, 1e-5, &format!("{clip:?}"));
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
             let mut g = g.clone();
             g[1234] = bad;
@@ -375,14 +368,10 @@ fn net_parity(
     };
     let lengths = padded.then(|| vec![5, 2, 4]);
     let state = values(config.state_len(b), 4);
-    let mut targets = tokens(t * b, v, 5);
-    if let Some(lengths) = &lengths {
-        for (q, x) in targets.iter_mut().enumerate() {
-            if q / b >= lengths[q % b] {
-                *x = IGNORE;
-            }
-        }
-    }
+    let targets = match &lengths {
+        Some(lengths) => padded_targets(lengths, t, v, 5),
+        None => tokens(t * b, v, 5),
+    };
     let batch = Batch {
         lengths: lengths.as_deref(),
         state: Some(&state),
@@ -419,18 +408,18 @@ fn net_parity(
         "{name}: loss {gloss} vs {loss}"
     );
     assert_close(
-        &host(k, gws.outputs()),
+        &to_host(k, gws.outputs()),
         ws.outputs(),
         1e-4,
         &format!("{name}: outputs"),
     );
     assert_close(
-        &host(k, gws.final_state()),
+        &to_host(k, gws.final_state()),
         ws.final_state(),
         1e-4,
         &format!("{name}: final state"),
     );
-    let gg = host(k, Gpu::view(&ggrads));
+    let gg = to_host(k, Gpu::view(&ggrads));
     for spec in cpu.layout().specs() {
         let r = spec.range();
         assert_close(
@@ -441,14 +430,14 @@ fn net_parity(
         );
     }
     assert_close(
-        &host(k, gws.initial_state_grad()),
+        &to_host(k, gws.initial_state_grad()),
         ws.initial_state_grad(),
         1e-4,
         &format!("{name}: initial state gradient"),
     );
     if matches!(input, Input::Dense) {
         assert_close(
-            &host(k, gws.input_grad()),
+            &to_host(k, gws.input_grad()),
             ws.input_grad(),
             1e-4,
             &format!("{name}: input gradient"),
@@ -476,4 +465,314 @@ fn every_network_matches_the_cpu_within_1e_4() {
             }
         }
     }
+}
+
+// ---- training, decoding, forecasting, checkpoints ----
+
+/// How closely whole models on the GPU give the CPU's numbers.
+const MODEL: Tolerance = Tolerance::Within(1e-4);
+
+/// The networks of tests/backend.rs (an LSTM language model with
+/// embedding, dropout and Adam; a many-to-one GRU regression on padded
+/// dense input with momentum and elementwise clipping; a vanilla RNN from an
+/// initial state): a few training steps give the CPU's losses, gradients
+/// and trained weights within 1e-4.
+#[test]
+fn network_training_matches_the_cpu_within_1e_4() {
+    let Some(k) = gpu() else { return };
+    for case in cases::<f32>() {
+        train_side_by_side(&case, k.clone(), MODEL);
+    }
+}
+
+/// Sequence-to-sequence models, each cell with each attention, on padded
+/// pairs with ignored targets: a few training steps give the CPU's losses,
+/// gradients and trained weights within 1e-4.
+#[test]
+fn seq2seq_training_matches_the_cpu_within_1e_4() {
+    let Some(k) = gpu() else { return };
+    for case in pair_cases() {
+        train_side_by_side::<f32, _, _>(&case, k.clone(), MODEL);
+    }
+}
+
+/// Greedy step-by-step decoding (`encode`, then `decode_step` from host
+/// states) of each sequence-to-sequence model: the encoder's state, then
+/// each step's logits, states and attention weights within 1e-4 of the
+/// CPU's, and the same tokens.
+#[test]
+fn greedy_decoding_matches_the_cpu_within_1e_4() {
+    let Some(k) = gpu() else { return };
+    for case in pair_cases() {
+        let mut cpu = Greedy::<f32, _>::new(Cpu, &case);
+        let mut on_gpu = Greedy::new(k.clone(), &case);
+        cpu.start();
+        on_gpu.start();
+        let what = format!("{}: encoder state", case.name());
+        MODEL.check(&on_gpu.state, &cpu.state, &what);
+        for step in 0..DECODE_STEPS {
+            cpu.step();
+            on_gpu.step();
+            on_gpu.assert_matches(&cpu, &case, MODEL, &format!("step {step}"));
+        }
+    }
+}
+
+/// A forecaster's settings and the series it learns.
+struct Forecast {
+    name: &'static str,
+    config: ForecastConfig,
+    features: Vec<Vec<f64>>,
+    targets: Vec<Vec<f64>>,
+}
+
+/// A many-to-one GRU with MSE and a bidirectional GRU with MAE on a
+/// one-column series (their forecasts roll past the horizon on their own
+/// predictions), a two-layer many-to-many LSTM with MAE on two features.
+fn forecasts() -> [Forecast; 3] {
+    let sine = Synthetic::NoisySine.generate(240, 1);
+    let sines = Synthetic::SinesTrend.generate(240, 2);
+    let config = ForecastConfig {
+        cell: CellKind::Gru,
+        hidden: 8,
+        layers: 1,
+        lookback: 12,
+        horizon: 3,
+        stride: 2,
+        batch: 8,
+        lr: 0.01,
+        iters: 15,
+        loss: RegressionLoss::Mse,
+        val_frac: 0.1,
+        test_frac: 0.1,
+        season: 0,
+        seed: 3,
+        every_step: false,
+        bidirectional: false,
+    };
+    [
+        Forecast {
+            name: "gru forecaster",
+            config: config.clone(),
+            features: vec![sine.clone()],
+            targets: vec![sine.clone()],
+        },
+        Forecast {
+            name: "lstm forecaster, every step",
+            config: ForecastConfig {
+                cell: CellKind::Lstm,
+                layers: 2,
+                loss: RegressionLoss::Mae,
+                every_step: true,
+                ..config.clone()
+            },
+            features: vec![sines.clone(), sine.clone()],
+            targets: vec![sines],
+        },
+        Forecast {
+            name: "bidirectional gru forecaster",
+            config: ForecastConfig {
+                bidirectional: true,
+                loss: RegressionLoss::Mae,
+                ..config
+            },
+            features: vec![sine.clone()],
+            targets: vec![sine],
+        },
+    ]
+}
+
+impl Forecast {
+    /// The forecaster trained on the CPU.
+    fn train(&self) -> Forecaster {
+        let (f, _) = Forecaster::train(self.config.clone(), &self.features, &self.targets).unwrap();
+        f
+    }
+
+    /// `steps` forecasts of `f` after the series, flattened.
+    fn predict<K: Backend<f32>>(&self, f: &Forecaster<K>, steps: usize) -> Vec<f64> {
+        let rows = f.predict(&self.features, &self.targets, steps).unwrap();
+        assert_eq!(rows.len(), steps, "{}: steps", self.name);
+        rows.concat()
+    }
+}
+
+/// Forecasters trained on the CPU, their networks taken to the GPU with
+/// their normalization: the forecasts, in the series' units, within 1e-4
+/// of the CPU's (the horizon's; for a one-column series, 8 steps: three
+/// passes, the later ones reading the model's own predictions).
+#[test]
+fn forecasts_match_the_cpu_within_1e_4() {
+    let Some(k) = gpu() else { return };
+    for series in forecasts() {
+        let cpu = series.train();
+        let net = &cpu.net;
+        let on_gpu = Forecaster {
+            net: Net::from_params_on(k.clone(), net.config().clone(), net.params_to_host())
+                .unwrap(),
+            features: cpu.features.clone(),
+            targets: cpu.targets.clone(),
+            config: cpu.config.clone(),
+        };
+        let horizon = series.config.horizon;
+        let rolls = series.features == series.targets;
+        let steps = if rolls { 3 * horizon - 1 } else { horizon };
+        let (want, got) = (series.predict(&cpu, steps), series.predict(&on_gpu, steps));
+        assert_close(&got, &want, 1e-4, &format!("{}: forecasts", series.name));
+    }
+}
+
+/// The forecasters' networks (their shapes, their losses, their Adam and
+/// global-norm clipping) on a batch of random normalized windows: a few
+/// training steps give the CPU's losses, gradients and trained weights
+/// within 1e-4. (The forecaster's own trainer runs on the CPU only.)
+#[test]
+fn forecaster_training_steps_match_the_cpu_within_1e_4() {
+    let Some(k) = gpu() else { return };
+    for series in forecasts() {
+        let (l, b) = (series.config.lookback, series.config.batch);
+        let net = series.train().net.config().clone();
+        let rows = match net.readout {
+            Readout::ManyToOne => b,
+            Readout::ManyToMany => l * b,
+        };
+        let y = values(rows * net.output_size, 41);
+        let case = Case {
+            name: series.name,
+            x: Data::Dense(values(l * b * net.input_size, 40)),
+            t: l,
+            b,
+            lengths: None,
+            state: None,
+            target: match series.config.loss {
+                RegressionLoss::Mse => Goal::Values(y),
+                RegressionLoss::Mae => Goal::AbsValues(y),
+            },
+            optimizer: ADAM,
+            lr: series.config.lr,
+            clip: Clip::GlobalNorm(5.0),
+            config: net,
+        };
+        train_side_by_side(&case, k.clone(), MODEL);
+    }
+}
+
+/// Training iterations of the long run.
+const LONG_RUN: usize = 200;
+
+/// An LSTM language model (H = 32, V = 20) trained 200 steps with Adam
+/// (learning rate 0.01) and global-norm clipping on one block (T = 16,
+/// B = 8) of a noisy counter (each token the previous plus one, mod V; one
+/// in five drawn at random), driven by `Net`, `Optimizer` and
+/// `Clip::apply_on` on each backend: the GPU's loss at every step within
+/// 1e-3 of the CPU's, and training that learns (the loss falls below a
+/// tenth). (At learning rate 0.05 the run is chaotic: the CPU's own f32
+/// and f64 curves part by 2e-3 within 20 steps.)
+#[test]
+fn a_200_step_training_run_follows_the_cpus_loss_curve_within_1e_3() {
+    let Some(k) = gpu() else { return };
+    let (t, b, v, h) = (16, 8, 20, 32);
+    let jumps = values::<f64>((t + 1) * b, 50);
+    let mut stream = tokens(b, v, 51);
+    for q in b..(t + 1) * b {
+        let next = (stream[q - b] + 1) % v as u32;
+        let drawn = tokens(1, v, 52 + q as u64)[0];
+        stream.push(if jumps[q] < -0.6 { drawn } else { next });
+    }
+    // (T, B) inputs and, one step on, their targets.
+    let (x, y) = (stream[..t * b].to_vec(), stream[b..].to_vec());
+    let case = Case {
+        name: "language model",
+        config: NetConfig::char_lm(CellKind::Lstm, v, h),
+        x: Data::Tokens(x),
+        t,
+        b,
+        lengths: None,
+        state: None,
+        target: Goal::Classes(y),
+        optimizer: ADAM,
+        lr: 0.01,
+        clip: Clip::GlobalNorm(1.0),
+    };
+    let (mut cpu, mut on_gpu) = (case.on(Cpu), case.on(k));
+    let curve = |run: &mut dyn trials::Run<f32>| -> Vec<f64> {
+        (0..LONG_RUN).map(|_| run.step()).collect()
+    };
+    let (want, got) = (curve(&mut cpu), curve(&mut on_gpu));
+    for (i, (g, c)) in got.iter().zip(&want).enumerate() {
+        assert_close(&[*g], &[*c], 1e-3, &format!("loss at step {i}"));
+    }
+    let (first, last) = (want[0], want[LONG_RUN - 1]);
+    assert!(last < first / 10.0, "the loss went from {first} to {last}");
+}
+
+/// A language model saved on the CPU, loaded (exactly its weights), taken
+/// to the GPU, trained one step there and brought back: the CPU network
+/// from the GPU's
+/// weights gives the GPU network's outputs and final state within 1e-4,
+/// and a checkpoint of it saved and loaded again holds exactly the bytes
+/// of the weights the GPU gave.
+#[test]
+fn a_checkpoint_trained_on_the_gpu_comes_back_to_the_cpu() {
+    let Some(k) = gpu() else { return };
+    let dir = std::env::temp_dir().join(format!(
+        "recur-gpu-checkpoint-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let vocab = CharVocab::from_chars("abcdefghij".chars().collect()).unwrap();
+    let (t, b, v) = (7, 3, vocab.len());
+    let config = NetConfig {
+        layers: 2,
+        embed: Some(6),
+        ..NetConfig::char_lm(CellKind::Lstm, v, 9)
+    };
+    // CPU → file → GPU.
+    let start = Net::<f32>::new(config, Init::Uniform, SEED).unwrap();
+    let (first, second) = (
+        dir.join("start.safetensors"),
+        dir.join("trained.safetensors"),
+    );
+    save_model(&first, &start, &vocab, &[]).unwrap();
+    let loaded = load_model(&first).unwrap().net;
+    assert_same(&loaded.params, &start.params, "loaded weights");
+    let params = loaded.params_to_host();
+    let mut on_gpu = Net::from_params_on(k.clone(), loaded.config().clone(), params).unwrap();
+    // One training step on the GPU.
+    let (x, y) = (tokens(t * b, v, 60), tokens(t * b, v, 61));
+    let batch = Batch::new(SeqInput::Tokens(&x), t, b);
+    let (mut ws, mut grads) = (on_gpu.workspace(), on_gpu.zero_grads());
+    let mut opt = optimizer(&k, ADAM, on_gpu.layout().len());
+    let target = Target::Classes(&y);
+    let grad = Gpu::view_mut(&mut grads);
+    on_gpu
+        .loss_and_grad_batch(&batch, target, &mut ws, grad, None)
+        .unwrap();
+    clip_and_step(
+        &k,
+        Clip::GlobalNorm(1.0),
+        &mut opt,
+        &mut on_gpu.params,
+        &mut grads,
+    );
+    on_gpu.forward_batch(&batch, &mut ws, None).unwrap();
+    let (outputs, state) = (to_host(&k, ws.outputs()), to_host(&k, ws.final_state()));
+    // GPU → CPU.
+    let trained = on_gpu.params_to_host();
+    assert!(trained != start.params, "the step changed nothing");
+    let back = Net::<f32>::from_params(on_gpu.config().clone(), trained.clone()).unwrap();
+    let mut cpu_ws = back.workspace();
+    back.forward_batch(&batch, &mut cpu_ws, None).unwrap();
+    assert_close(cpu_ws.outputs(), &outputs, 1e-4, "outputs");
+    assert_close(cpu_ws.final_state(), &state, 1e-4, "final state");
+    // CPU → file → CPU.
+    save_model(&second, &back, &vocab, &[]).unwrap();
+    let reloaded = load_model(&second).unwrap().net;
+    assert_eq!(reloaded.config(), back.config());
+    assert_same(&reloaded.params, &trained, "reloaded weights");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -124,6 +124,10 @@ pub(super) enum Grid {
 
 /// The recording state: the open encoder and this submission's parameters.
 struct Recorder {
+    /// The compute pass dispatches go into, open until a copy needs the
+    /// encoder (dispatches in one pass are still ordered: wgpu puts a
+    /// barrier between two that touch the same buffer).
+    pass: Option<wgpu::ComputePass<'static>>,
     encoder: Option<wgpu::CommandEncoder>,
     /// Parameter blocks of the dispatches recorded since the last submission.
     params: Vec<u8>,
@@ -214,6 +218,7 @@ impl Context {
             info,
             limits,
             recorder: Mutex::new(Recorder {
+                pass: None,
                 encoder: None,
                 params: Vec::new(),
                 chunks: Vec::new(),
@@ -353,13 +358,16 @@ impl Context {
         encoder.copy_buffer_to_buffer(src, src_off, dst, dst_off, Some(bytes));
     }
 
+    /// The encoder, for a copy: the open compute pass (if any) ends first.
     fn encoder<'r>(&self, rec: &'r mut Recorder) -> &'r mut wgpu::CommandEncoder {
+        rec.pass = None;
         rec.encoder
             .get_or_insert_with(|| self.device.create_command_encoder(&Default::default()))
     }
 
     /// Submit everything recorded (without waiting for it).
     fn submit(&self, rec: &mut Recorder) {
+        rec.pass = None;
         let Some(encoder) = rec.encoder.take() else {
             return;
         };
@@ -504,13 +512,16 @@ impl Context {
             entries: &entries,
         });
         rec.counters.dispatches += 1;
-        {
-            let encoder = self.encoder(&mut rec);
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &group, &[]);
-            pass.dispatch_workgroups(x, y, 1);
+        if rec.pass.is_none() {
+            let pass = self
+                .encoder(&mut rec)
+                .begin_compute_pass(&Default::default());
+            rec.pass = Some(pass.forget_lifetime());
         }
+        let pass = rec.pass.as_mut().expect("opened above");
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &group, &[]);
+        pass.dispatch_workgroups(x, y, 1);
         if rec.params.len() / PARAM_SLOT >= FLUSH_AFTER {
             self.submit(&mut rec);
         }

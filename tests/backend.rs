@@ -182,6 +182,11 @@ impl<S: Scalar> Backend<S> for Staged {
         &staging.0
     }
 
+    fn dropout_mask(&self, mask: &mut [S], p: f64, key: u64) {
+        // Drawn in place, as a GPU draws it: nothing moves.
+        Cpu.dropout_mask(mask, p, key);
+    }
+
     fn write_from_host(&self, dst: &mut [S], mut f: impl FnMut() -> S) {
         // Drawn into host memory, then copied over, as a GPU uploads.
         self.moved(dst.len(), |t| &mut t.writes_from_host);
@@ -398,11 +403,10 @@ impl<S: Scalar> Expected for Case<S> {
     /// Tokens and class ids are indices the kernels take from the host:
     /// nothing is staged for them. A dense input `(T, B, I)` is staged once,
     /// by the forward (the backward reuses that copy), real-valued targets
-    /// once by the loss, an initial state once by the forward; each dropout
-    /// mask between two layers, `(T, B, D·H)`, is drawn on the host.
+    /// once by the loss, an initial state once by the forward; dropout masks
+    /// are drawn by the backend, in place.
     fn per_step(&self) -> Tally {
         let staged = |n| Tally::moved(n, |t| &mut t.host_views);
-        let c = &self.config;
         let input = match &self.x {
             Data::Dense(x) => staged(x.len()),
             Data::Tokens(_) => Tally::default(),
@@ -415,14 +419,7 @@ impl<S: Scalar> Expected for Case<S> {
             .state
             .as_ref()
             .map_or(Tally::default(), |s| staged(s.len()));
-        let mask = Tally::moved(self.t * self.b * c.directions() * c.hidden_size, |t| {
-            &mut t.writes_from_host
-        });
-        let masks = (1..c.layers)
-            .filter(|_| c.dropout > 0.0)
-            .map(|_| mask)
-            .sum();
-        Tally::clipped_step(self.clip) + input + target + state + masks
+        Tally::clipped_step(self.clip) + input + target + state
     }
 }
 

@@ -156,6 +156,26 @@ fn gathers_and_scatters_match_the_cpu() {
     );
 }
 
+/// Dropout masks are drawn on the device, the CPU's bits exactly, for every
+/// key and probability; a view's mask starts at its own value 0.
+#[test]
+fn dropout_masks_are_the_cpus_bit_for_bit() {
+    let Some(k) = gpu() else { return };
+    let n = 5000;
+    for (p, key) in [(0.3, 42u64), (0.5, u64::MAX), (0.1, 1 << 40), (0.0, 7)] {
+        let mut mask = vec![0.0f32; n];
+        Cpu.dropout_mask(&mut mask, p, key);
+        let mut gm = k.upload(&vec![9.0; n + 3]);
+        let view = recur::backend::ViewMut::sub(Gpu::view_mut(&mut gm), 3..n + 3);
+        k.dropout_mask(view, p, key);
+        let on_gpu = to_host(&k, Gpu::view(&gm));
+        assert_eq!(&on_gpu[..3], &[9.0; 3], "values before the view");
+        assert_close(&on_gpu[3..], &mask, 0.0, &format!("mask p {p} key {key}"));
+        let dropped = mask.iter().filter(|&&m| m == 0.0).count() as f64 / n as f64;
+        assert!((dropped - p).abs() < 0.03, "p {p}: {dropped} dropped");
+    }
+}
+
 #[test]
 fn losses_and_reductions_match_the_cpu() {
     let Some(k) = gpu() else { return };

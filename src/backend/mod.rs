@@ -16,6 +16,7 @@
 mod cpu;
 #[cfg(feature = "gpu")]
 mod gpu;
+pub mod random;
 mod update;
 mod view;
 
@@ -170,6 +171,11 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
     /// `dst[r, :] += src[r, :]` for the rows of padding at step `s` (see
     /// [`Backend::set_padded_rows`]).
     fn add_padded_rows(&self, lengths: &[usize], s: usize, src: Self::Ref<'_>, dst: Self::Mut<'_>);
+    /// An inverted dropout mask: value `i` is 0 where
+    /// [`random::bits24`]`(key, i)` is below [`random::drop_threshold`]`(p)`
+    /// (probability `p`), else `1/(1-p)`. Drawn where the mask lives; every
+    /// backend draws the same.
+    fn dropout_mask(&self, mask: Self::Mut<'_>, p: f64, key: u64);
     /// Run a pointwise kernel over the `rows` rows of its buffers (each
     /// buffer's row length is its length over `rows`).
     fn rows<const N: usize, const M: usize>(

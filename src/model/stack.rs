@@ -629,21 +629,15 @@ fn state_c<S: Scalar, K: Backend<S>>(
 }
 
 /// Inverted dropout: each value is 0 with probability `p`, else `1/(1-p)`,
-/// drawn on the host so that every backend draws the same mask.
+/// drawn by the backend where the mask lives from a key taken from `rng`
+/// (so every backend draws the same mask).
 fn fill_dropout_mask<S: Scalar, K: Backend<S>>(
     k: &K,
     rng: &mut ChaCha8Rng,
     p: f64,
     mask: K::Mut<'_>,
 ) {
-    let keep = S::of(1.0 / (1.0 - p));
-    k.write_from_host(mask, || {
-        if rng.random::<f64>() < p {
-            S::zero()
-        } else {
-            keep
-        }
-    });
+    k.dropout_mask(mask, p, rng.random::<u64>());
 }
 
 /// Activations and gradients of a stack over one block, in the backend's

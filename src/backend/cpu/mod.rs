@@ -5,7 +5,7 @@
 mod attention;
 mod update;
 
-use super::{Activation, Backend, IGNORE, RowKernel, Update};
+use super::{Activation, Backend, IGNORE, RowKernel, Update, random};
 use crate::tensor::{SMALL_M, Scalar, Trans, dot, matmul, sum};
 
 /// The CPU backend (stateless; threads for large GEMMs follow
@@ -147,6 +147,14 @@ impl<S: Scalar> Backend<S> for Cpu {
             for (o, &v) in dst[r.clone()].iter_mut().zip(&src[r]) {
                 *o += v;
             }
+        }
+    }
+
+    fn dropout_mask(&self, mask: &mut [S], p: f64, key: u64) {
+        let (threshold, keep) = (random::drop_threshold(p), S::of(1.0 / (1.0 - p)));
+        for (i, m) in mask.iter_mut().enumerate() {
+            let dropped = random::bits24(key, i as u32) < threshold;
+            *m = if dropped { S::zero() } else { keep };
         }
     }
 

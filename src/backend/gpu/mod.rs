@@ -382,6 +382,21 @@ impl Backend<f32> for Gpu {
         self.indexed(&ADD_PADDED, src, dst, &lens, [n as u32, 0, s as u32], len);
     }
 
+    fn dropout_mask(&self, mask: GpuMut<'_>, p: f64, key: u64) {
+        let n = mask.len;
+        let (c, oc) = mask.arg();
+        let keep = (1.0 / (1.0 - p)) as f32;
+        let words = [
+            n as u32,
+            oc,
+            key as u32,
+            (key >> 32) as u32,
+            super::random::drop_threshold(p),
+            keep.to_bits(),
+        ];
+        self.run(&DROPOUT_MASK, &words, &[c], Grid::Threads(n));
+    }
+
     fn rows<const N: usize, const M: usize>(
         &self,
         kernel: &impl RowKernel<f32, N, M>,

@@ -14,6 +14,7 @@ const SOFTMAX: &str = include_str!("wgsl/softmax.wgsl");
 const ATTENTION: &str = include_str!("wgsl/attention.wgsl");
 const UPDATE: &str = include_str!("wgsl/update.wgsl");
 const GEMM: &str = include_str!("wgsl/gemm.wgsl");
+const RANDOM: &str = include_str!("wgsl/random.wgsl");
 
 /// Declares kernels of one module: `NAME = "entry"`.
 macro_rules! kernels {
@@ -83,3 +84,5 @@ kernels!(attention, ATTENTION, 6;
 kernels!(update, UPDATE, 4; UPDATE_PARAMS = "update");
 
 kernels!(gemm, GEMM, 3; MATMUL = "matmul");
+
+kernels!(random, RANDOM, 1; DROPOUT_MASK = "dropout_mask");

@@ -319,6 +319,88 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
     /// Whether every value is finite.
     fn all_finite(&self, x: Self::Ref<'_>) -> bool;
 
+    // ---- the same, leaving their result on the backend ----
+    //
+    // A training iteration's scalars (the loss, the clip's norm and its
+    // verdict on the gradients) stay where they are computed, and the
+    // update reads the verdict there: the host reads them all back once, at
+    // the end. The defaults go through the methods above (a host backend
+    // reads in place, so they cost nothing there); a device overrides them
+    // with kernels.
+
+    /// [`Backend::softmax_cross_entropy`] with the summed loss left in
+    /// `loss[0]`; returns the number of counted rows.
+    fn softmax_cross_entropy_to(
+        &self,
+        logits: Self::Ref<'_>,
+        v: usize,
+        targets: &[u32],
+        scale: S,
+        dlogits: Self::Mut<'_>,
+        loss: Self::Mut<'_>,
+    ) -> usize {
+        let (sum, count) = self.softmax_cross_entropy(logits, v, targets, scale, dlogits);
+        self.fill(loss, S::of(sum));
+        count
+    }
+
+    /// `out[0] = Σ x²` (see [`Backend::sum_squares`]).
+    fn sum_squares_to(&self, x: Self::Ref<'_>, out: Self::Mut<'_>) {
+        let v = self.sum_squares(x);
+        self.fill(out, S::of(v));
+    }
+
+    /// `out[0] = 0` if every value of `x` is finite, else NaN: a verdict
+    /// that is finite exactly when the values are.
+    fn finite_flag_to(&self, x: Self::Ref<'_>, out: Self::Mut<'_>) {
+        let flag = if self.all_finite(x) {
+            S::zero()
+        } else {
+            S::nan()
+        };
+        self.fill(out, flag);
+    }
+
+    /// [`Backend::clamp`] with its verdict left in `out[0]` (see
+    /// [`Backend::finite_flag_to`]).
+    fn clamp_to(&self, x: Self::Mut<'_>, lo: S, hi: S, out: Self::Mut<'_>) {
+        let flag = if self.clamp(x, lo, hi) {
+            S::zero()
+        } else {
+            S::nan()
+        };
+        self.fill(out, flag);
+    }
+
+    /// Global-norm clipping from a norm left on the backend: with
+    /// `n = √norm_sq[0]`, `x *= c / (n + 1e-6)` where `n > c`.
+    fn scale_to_norm(&self, x: Self::Mut<'_>, norm_sq: Self::Ref<'_>, c: f64) {
+        let mut n2 = [S::zero()];
+        self.download(norm_sq, &mut n2);
+        let n = n2[0].f64().sqrt();
+        if n > c {
+            self.scale(x, S::of(c / (n + 1e-6)));
+        }
+    }
+
+    /// [`Backend::update`] only where `guard[0]` is finite (a verdict of
+    /// the gradients): non-finite gradients leave parameters and moments
+    /// as they were.
+    fn update_guarded(
+        &self,
+        rule: Update<S>,
+        params: Self::Mut<'_>,
+        grads: Self::Ref<'_>,
+        m: (Self::Mut<'_>, Self::Mut<'_>),
+        guard: Self::Ref<'_>,
+    ) {
+        let mut g = [S::zero()];
+        self.download(guard, &mut g);
+        if g[0].is_finite() {
+            self.update(rule, params, grads, m.0, m.1);
+        }
+    }
+
     /// Softmax cross-entropy over rows of `logits (R, V)` against `targets (R)`
     /// (rows whose target is [`IGNORE`] are skipped). Writes
     /// `dlogits = (softmax - onehot) * scale` (zero on ignored rows) and

@@ -39,6 +39,26 @@ pub fn softmax_cross_entropy<S: Scalar, K: Backend<S>>(
     sum / count as f64
 }
 
+/// [`softmax_cross_entropy`] with the summed loss left in `loss[0]` on the
+/// backend (divide by the returned count of counted rows for the mean).
+pub fn softmax_cross_entropy_to<S: Scalar, K: Backend<S>>(
+    k: &K,
+    logits: K::Ref<'_>,
+    v: usize,
+    targets: &[u32],
+    dlogits: K::Mut<'_>,
+    loss: K::Mut<'_>,
+) -> usize {
+    let count = targets.iter().filter(|&&t| t != IGNORE).count();
+    if count == 0 {
+        k.fill(dlogits, S::zero());
+        k.fill(loss, S::zero());
+        return 0;
+    }
+    let scale = S::of(1.0 / count as f64);
+    k.softmax_cross_entropy_to(logits, v, targets, scale, dlogits, loss)
+}
+
 /// Mean squared error over all elements; `dy` receives `2 (y - t) / N`.
 pub fn mse<S: Scalar>(y: &[S], target: &[S], dy: &mut [S]) -> f64 {
     Cpu.mse(y, target, dy)
@@ -77,17 +97,7 @@ pub fn loss_and_grad_on<S: Scalar, K: Backend<S>>(
     let rows = y.len() / v;
     match target {
         Target::Classes(t) => {
-            if t.len() != rows {
-                return Err(Error::Shape(format!(
-                    "{} class targets for {rows} output rows",
-                    t.len()
-                )));
-            }
-            if let Some(&bad) = t.iter().find(|&&c| c != IGNORE && c as usize >= v) {
-                return Err(Error::Shape(format!(
-                    "class target {bad} is outside the {v} outputs"
-                )));
-            }
+            check_classes(t, rows, v)?;
             Ok(softmax_cross_entropy(k, y, v, t, dy))
         }
         Target::Values(t) => {
@@ -104,6 +114,23 @@ pub fn loss_and_grad_on<S: Scalar, K: Backend<S>>(
             Ok(0.0)
         }
     }
+}
+
+/// An error unless `t` holds one class id below `v` (or [`IGNORE`]) for
+/// each of `rows` output rows.
+pub fn check_classes(t: &[u32], rows: usize, v: usize) -> Result<()> {
+    if t.len() != rows {
+        return Err(Error::Shape(format!(
+            "{} class targets for {rows} output rows",
+            t.len()
+        )));
+    }
+    if let Some(&bad) = t.iter().find(|&&c| c != IGNORE && c as usize >= v) {
+        return Err(Error::Shape(format!(
+            "class target {bad} is outside the {v} outputs"
+        )));
+    }
+    Ok(())
 }
 
 /// The loss of outputs `y: (R, V)` against `target`, without the gradient.

@@ -33,6 +33,29 @@ impl Clip {
             Clip::GlobalNorm(c) => clip_global_norm_on(k, grads, c).is_finite(),
         }
     }
+
+    /// [`Clip::apply_on`] without a round trip: the verdict goes to
+    /// `verdict[0]` on the backend, finite exactly when the gradients are
+    /// (for the global norm it is the sum of squares, which the scaling
+    /// reads there too).
+    pub fn apply_to<S: Scalar, K: Backend<S>>(
+        &self,
+        k: &K,
+        mut grads: K::Mut<'_>,
+        mut verdict: K::Mut<'_>,
+    ) {
+        match *self {
+            Clip::None => k.finite_flag_to(grads.into_ref(), verdict),
+            Clip::Elementwise(c) => k.clamp_to(grads, S::of(-c), S::of(c), verdict),
+            Clip::GlobalNorm(c) => {
+                k.sum_squares_to(
+                    K::reborrow(&mut grads).into_ref(),
+                    K::reborrow(&mut verdict),
+                );
+                k.scale_to_norm(grads, verdict.into_ref(), c);
+            }
+        }
+    }
 }
 
 /// The L2 norm of all values (NaN or infinite if any value is).

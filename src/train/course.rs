@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::log::SmoothLoss;
 use super::run_loop::Cadence;
-use crate::backend::{Backend, Cpu, ViewMut};
+use crate::backend::{Backend, Cpu, View, ViewMut};
 use crate::error::{Error, Result};
 use crate::optim::{Clip, Optimizer, Schedule};
 
@@ -90,6 +90,40 @@ impl<K: Backend<f32>> Course<K> {
         self.iter += 1;
         self.smooth.add(loss);
         Ok(())
+    }
+
+    /// [`Course::step`] for an iteration whose summed loss over `count`
+    /// targets the backend left in `scalars[0]`: clip (the verdict into
+    /// `scalars[1]`), update where the verdict allows, then read both back
+    /// at once (the iteration's one round trip on a device) and refuse a
+    /// non-finite loss or gradient. Returns the mean loss.
+    pub fn step_deferred(
+        &mut self,
+        count: usize,
+        params: K::Mut<'_>,
+        mut grads: K::Mut<'_>,
+        scalars: &mut K::Buf,
+    ) -> Result<f64> {
+        let u = self.update;
+        let k = self.optimizer.backend().clone();
+        let verdict = K::view_mut(scalars).sub(1..2);
+        u.clip.apply_to(&k, K::reborrow(&mut grads), verdict);
+        self.optimizer
+            .set_lr(u.schedule.lr(u.lr, self.iter, self.total));
+        let guard = K::view(scalars).sub(1..2);
+        self.optimizer.step_guarded(params, grads.into_ref(), guard);
+        let mut host = [0.0f32; 2];
+        k.download(K::view(scalars).sub(0..2), &mut host);
+        let loss = host[0] as f64 / count.max(1) as f64;
+        if !loss.is_finite() {
+            return Err(self.diverged(&format!("the loss is {loss}")));
+        }
+        if !host[1].is_finite() {
+            return Err(self.diverged("a gradient is not finite"));
+        }
+        self.iter += 1;
+        self.smooth.add(loss);
+        Ok(loss)
     }
 
     /// The error of a run that blew up in the iteration under way: `what`

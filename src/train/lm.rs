@@ -169,7 +169,7 @@ impl<K: Backend<f32>> Trainer<K> {
     pub fn step(&mut self) -> Result<(f64, usize)> {
         let (t, b) = (self.config.seq_len, self.config.batch);
         let iter = self.course.iter;
-        let (loss, chars) = match &self.data {
+        let chars = match &self.data {
             Prepared::Corpus { train, .. } => {
                 let streams = CharStreams::new(train, t, b, "training text")?;
                 let w = (iter % streams.windows() as u64) as usize;
@@ -196,15 +196,20 @@ impl<K: Backend<f32>> Trainer<K> {
                 shard::step(&mut self.shards, &self.net, &work, &mut self.course.rng)?
             }
         };
+        // The loss, the clip's verdict and the update stay on the backend
+        // until the course reads them back, together.
+        let shard::Shard { grads, scalars, .. } = &mut self.shards[0];
+        let params = K::view_mut(&mut self.net.params);
+        let loss = self
+            .course
+            .step_deferred(chars, params, K::view_mut(grads), scalars)?;
         self.refuse_explosion(loss)?;
-        let grads = K::view_mut(&mut self.shards[0].grads);
-        self.course
-            .step(loss, K::view_mut(&mut self.net.params), grads)?;
         Ok((loss, chars))
     }
 
-    /// Far worse than guessing uniformly (ln V): the run has blown up
-    /// (a non-finite loss is the shared update's to refuse).
+    /// Far worse than guessing uniformly (ln V): the run has blown up (a
+    /// non-finite loss is the shared update's to refuse). The update has
+    /// been applied, but the run stops here, unsaved.
     fn refuse_explosion(&self, loss: f64) -> Result<()> {
         let uniform = (self.vocab.len() as f64).ln();
         if loss.is_finite() && loss > 3.0 * uniform + 3.0 {

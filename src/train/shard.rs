@@ -20,11 +20,10 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::state::SavedState;
-use crate::backend::{Backend, Cpu};
+use crate::backend::{Backend, Cpu, View, ViewMut};
 use crate::cell::SeqInput;
 use crate::data::WordBatch;
 use crate::error::{Error, Result};
-use crate::layer::loss::Target;
 use crate::model::{Batch, Net, NetWorkspace};
 use crate::tensor::PARALLEL_MIN_MACS;
 
@@ -78,12 +77,14 @@ pub(crate) struct Shard<K: Backend<f32> = Cpu> {
     pub grads: K::Buf,
     /// The recurrent state of its streams, carried between corpus windows.
     pub carry: K::Buf,
+    /// The step's summed loss and, in the first shard, the clip's verdict
+    /// (see [`crate::train`]'s `Course::step_deferred`), on the backend.
+    pub scalars: K::Buf,
     inputs: Vec<u32>,
     targets: Vec<u32>,
     words: WordBatch,
     /// Dropout masks; reseeded every step from the trainer's generator.
     rng: ChaCha8Rng,
-    loss: f64,
     count: usize,
 }
 
@@ -98,10 +99,12 @@ pub(crate) fn shards_for<K: Backend<f32>>(net: &Net<f32, K>, b: usize) -> Vec<Sh
     };
     rows.into_iter()
         .map(|rows| {
-            let mut carry = K::Buf::default();
+            let (mut carry, mut scalars) = (K::Buf::default(), K::Buf::default());
             net.backend().resize(&mut carry, c.state_len(rows.len()));
+            net.backend().resize(&mut scalars, 2);
             Shard {
                 carry,
+                scalars,
                 rows,
                 ws: net.workspace(),
                 grads: net.zero_grads(),
@@ -109,7 +112,6 @@ pub(crate) fn shards_for<K: Backend<f32>>(net: &Net<f32, K>, b: usize) -> Vec<Sh
                 targets: Vec::new(),
                 words: WordBatch::default(),
                 rng: ChaCha8Rng::seed_from_u64(0),
-                loss: 0.0,
                 count: 0,
             }
         })
@@ -139,25 +141,27 @@ impl<K: Backend<f32>> Shard<K> {
         let k = net.backend();
         k.fill(K::view_mut(&mut self.grads), 0.0);
         let batch = Batch::new(SeqInput::Tokens(&self.inputs), t, r.len());
-        self.loss = net.loss_and_grad_from(
+        self.count = net.class_loss_and_grad_to(
             &batch,
             Some(K::view(&self.carry)),
-            Target::Classes(&self.targets),
+            &self.targets,
             &mut self.ws,
             K::view_mut(&mut self.grads),
             Some(&mut self.rng),
+            K::view_mut(&mut self.scalars).sub(0..1),
         )?;
         k.copy(self.ws.final_state(), K::view_mut(&mut self.carry));
-        self.count = t * r.len();
         Ok(())
     }
 
     /// Forward and backward on this shard's words of `picked`.
     fn words_step(&mut self, net: &Net<f32, K>, picked: &[&(Vec<u32>, Vec<u32>)]) -> Result<()> {
         let mine = &picked[self.rows.start.min(picked.len())..self.rows.end.min(picked.len())];
-        net.backend().fill(K::view_mut(&mut self.grads), 0.0);
+        let k = net.backend();
+        k.fill(K::view_mut(&mut self.grads), 0.0);
+        k.fill(K::view_mut(&mut self.scalars).sub(0..1), 0.0);
         self.words.fill(mine);
-        (self.loss, self.count) = (0.0, 0);
+        self.count = 0;
         if mine.is_empty() {
             return Ok(()); // the epoch's last batch can be short
         }
@@ -166,14 +170,15 @@ impl<K: Backend<f32>> Shard<K> {
             lengths: Some(&wb.lengths),
             ..Batch::new(SeqInput::Tokens(&wb.inputs), wb.t, wb.b)
         };
-        self.loss = net.loss_and_grad_batch(
+        self.count = net.class_loss_and_grad_to(
             &batch,
-            Target::Classes(&wb.targets),
+            None,
+            &wb.targets,
             &mut self.ws,
             K::view_mut(&mut self.grads),
             Some(&mut self.rng),
+            K::view_mut(&mut self.scalars).sub(0..1),
         )?;
-        self.count = wb.target_count();
         Ok(())
     }
 }
@@ -193,14 +198,14 @@ pub(crate) enum Work<'a> {
 
 /// Run every shard on `work` (on the current rayon pool's threads when
 /// there are several), then sum the gradients into the first shard's
-/// buffer, weighted by the characters each covered. Returns the mean loss
-/// and the characters covered.
+/// buffer, weighted by the characters each covered, and the summed losses
+/// into its `scalars[0]`, on the backend. Returns the characters covered.
 pub(crate) fn step<K: Backend<f32>>(
     shards: &mut [Shard<K>],
     net: &Net<f32, K>,
     work: &Work<'_>,
     rng: &mut ChaCha8Rng,
-) -> Result<(f64, usize)> {
+) -> Result<usize> {
     for s in shards.iter_mut() {
         s.rng = ChaCha8Rng::seed_from_u64(rng.next_u64());
     }
@@ -223,9 +228,15 @@ pub(crate) fn step<K: Backend<f32>>(
             .map(drop)?,
     }
     let total: usize = shards.iter().map(|s| s.count).sum();
-    let loss = shards.iter().map(|s| s.loss * s.count as f64).sum::<f64>() / total.max(1) as f64;
-    sum_grads(net.backend(), shards, total);
-    Ok((loss, total))
+    let k = net.backend();
+    if let Some((first, rest)) = shards.split_first_mut() {
+        for s in rest.iter() {
+            let one = K::view(&s.scalars).sub(0..1);
+            k.add(one, K::view_mut(&mut first.scalars).sub(0..1));
+        }
+    }
+    sum_grads(k, shards, total);
+    Ok(total)
 }
 
 /// Parameters per task when the gradients are summed in parallel.

@@ -162,6 +162,100 @@ impl Gpu {
         f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
     }
 
+    /// One optimizer step, skipped on the device where `guard` (a verdict)
+    /// is not finite.
+    fn apply_update(
+        &self,
+        rule: Update<f32>,
+        params: GpuMut<'_>,
+        grads: GpuRef<'_>,
+        (m0, m1): (GpuMut<'_>, GpuMut<'_>),
+        guard: Option<GpuRef<'_>>,
+    ) {
+        let (code, f, eps) = match rule {
+            Update::Sgd { lr } => (0, [lr, 0.0, 0.0, 0.0], EPS),
+            Update::Momentum { lr, mu } => (1, [lr, mu, 0.0, 0.0], EPS),
+            Update::Adagrad { lr } => (2, [lr, 0.0, 0.0, 0.0], ADAGRAD_EPS),
+            Update::Rmsprop { lr, a } => (3, [lr, a, 0.0, 0.0], EPS),
+            Update::Adam {
+                step,
+                b1,
+                b2,
+                corr2,
+            } => (4, [step, b1, b2, corr2], EPS),
+        };
+        let n = params.len;
+        let [(p, op), (m0, o0), (m1, o1)] = [params.arg(), m0.arg(), m1.arg()];
+        let (g, og) = grads.arg();
+        let (guard, og_guard) = guard.map_or((None, 0), |g| g.arg());
+        let words = [
+            n as u32,
+            op,
+            og,
+            o0,
+            o1,
+            code,
+            f[0].to_bits(),
+            f[1].to_bits(),
+            f[2].to_bits(),
+            f[3].to_bits(),
+            (eps as f32).to_bits(),
+            guard.is_some() as u32,
+            og_guard,
+        ];
+        self.run(
+            &UPDATE_PARAMS,
+            &words,
+            &[p, g, m0, m1, guard],
+            Grid::Threads(n),
+        );
+    }
+
+    /// Copy value `at` of `buf` into `out[0]` (recorded, not waited for).
+    fn place(&self, (buf, at): (wgpu::Buffer, u32), out: GpuMut<'_>) {
+        if let (Some(dst), off) = out.arg() {
+            self.ctx.copy(&buf, at as u64 * 4, dst, off as u64 * 4, 4);
+        }
+    }
+
+    /// Record softmax cross-entropy (see the trait); returns where its
+    /// summed loss will be.
+    fn cross_entropy_sum(
+        &self,
+        logits: GpuRef<'_>,
+        v: usize,
+        targets: &[u32],
+        scale: f32,
+        dlogits: GpuMut<'_>,
+    ) -> (wgpu::Buffer, u32) {
+        let rows = targets.len();
+        let losses = self.ctx.buffer(rows);
+        let t = self.ctx.upload_u32(targets);
+        let ((x, ox), (d, od)) = (logits.arg(), dlogits.arg());
+        let words = [rows as u32, v as u32, 0, ox, od, scale.to_bits()];
+        self.softmax_kernel(&CROSS_ENTROPY, rows, words, [x, d, Some(&t), Some(&losses)]);
+        let view = GpuRef {
+            buf: Some(&losses),
+            off: 0,
+            len: rows,
+        };
+        self.reduce(&SUM, rows, view, None, None)
+    }
+
+    /// Record a count of the non-finite values of `x` and turn it into a
+    /// verdict in `out[0]` (0 or NaN).
+    fn flag_non_finite(&self, x: GpuRef<'_>, out: GpuMut<'_>) {
+        let (part, at) = self.reduce(&NON_FINITE, x.len, x, None, None);
+        let (d, od) = out.arg();
+        let words = [0, 0, 0, od, 0, 0, at];
+        self.run(
+            &FLAG,
+            &words,
+            &[None, None, d, Some(&part)],
+            Grid::Tiles(1, 1),
+        );
+    }
+
     /// A one-dimensional row kernel over the rows of a softmax.
     fn softmax_kernel(&self, kernel: &Kernel, rows: usize, words: [u32; 6], args: [Arg<'_>; 4]) {
         self.run(kernel, &words, &args, Grid::Groups(rows));
@@ -626,35 +720,18 @@ impl Backend<f32> for Gpu {
         m0: GpuMut<'_>,
         m1: GpuMut<'_>,
     ) {
-        let (code, f, eps) = match rule {
-            Update::Sgd { lr } => (0, [lr, 0.0, 0.0, 0.0], EPS),
-            Update::Momentum { lr, mu } => (1, [lr, mu, 0.0, 0.0], EPS),
-            Update::Adagrad { lr } => (2, [lr, 0.0, 0.0, 0.0], ADAGRAD_EPS),
-            Update::Rmsprop { lr, a } => (3, [lr, a, 0.0, 0.0], EPS),
-            Update::Adam {
-                step,
-                b1,
-                b2,
-                corr2,
-            } => (4, [step, b1, b2, corr2], EPS),
-        };
-        let n = params.len;
-        let [(p, op), (m0, o0), (m1, o1)] = [params.arg(), m0.arg(), m1.arg()];
-        let (g, og) = grads.arg();
-        let words = [
-            n as u32,
-            op,
-            og,
-            o0,
-            o1,
-            code,
-            f[0].to_bits(),
-            f[1].to_bits(),
-            f[2].to_bits(),
-            f[3].to_bits(),
-            (eps as f32).to_bits(),
-        ];
-        self.run(&UPDATE_PARAMS, &words, &[p, g, m0, m1], Grid::Threads(n));
+        self.apply_update(rule, params, grads, (m0, m1), None);
+    }
+
+    fn update_guarded(
+        &self,
+        rule: Update<f32>,
+        params: GpuMut<'_>,
+        grads: GpuRef<'_>,
+        m: (GpuMut<'_>, GpuMut<'_>),
+        guard: GpuRef<'_>,
+    ) {
+        self.apply_update(rule, params, grads, m, Some(guard));
     }
 
     fn sum_squares(&self, x: GpuRef<'_>) -> f64 {
@@ -696,6 +773,63 @@ impl Backend<f32> for Gpu {
         x.len == 0 || self.read(self.reduce(&NON_FINITE, x.len, x, None, None)) == 0.0
     }
 
+    fn softmax_cross_entropy_to(
+        &self,
+        logits: GpuRef<'_>,
+        v: usize,
+        targets: &[u32],
+        scale: f32,
+        dlogits: GpuMut<'_>,
+        loss: GpuMut<'_>,
+    ) -> usize {
+        if targets.is_empty() {
+            self.fill(loss, 0.0);
+            return 0;
+        }
+        self.place(
+            self.cross_entropy_sum(logits, v, targets, scale, dlogits),
+            loss,
+        );
+        targets.iter().filter(|&&t| t != IGNORE).count()
+    }
+
+    fn sum_squares_to(&self, x: GpuRef<'_>, out: GpuMut<'_>) {
+        if x.len == 0 {
+            return self.fill(out, 0.0);
+        }
+        self.place(self.reduce(&SUM_SQUARES, x.len, x, None, None), out);
+    }
+
+    fn finite_flag_to(&self, x: GpuRef<'_>, out: GpuMut<'_>) {
+        if x.len == 0 {
+            return self.fill(out, 0.0);
+        }
+        self.flag_non_finite(x, out);
+    }
+
+    fn clamp_to(&self, x: GpuMut<'_>, lo: f32, hi: f32, out: GpuMut<'_>) {
+        let before = GpuRef {
+            buf: x.buf,
+            off: x.off,
+            len: x.len,
+        };
+        self.finite_flag_to(before, out);
+        let e = Ew {
+            f: lo,
+            g: hi,
+            ..Ew::n(x.len)
+        };
+        self.elementwise(&CLAMP, x, None, None, e);
+    }
+
+    fn scale_to_norm(&self, x: GpuMut<'_>, norm_sq: GpuRef<'_>, c: f64) {
+        let e = Ew {
+            f: c as f32,
+            ..Ew::n(x.len)
+        };
+        self.elementwise(&SCALE_TO_NORM, x, Some(norm_sq), None, e);
+    }
+
     fn softmax_cross_entropy(
         &self,
         logits: GpuRef<'_>,
@@ -704,21 +838,10 @@ impl Backend<f32> for Gpu {
         scale: f32,
         dlogits: GpuMut<'_>,
     ) -> (f64, usize) {
-        let rows = targets.len();
-        if rows == 0 {
+        if targets.is_empty() {
             return (0.0, 0);
         }
-        let losses = self.ctx.buffer(rows);
-        let t = self.ctx.upload_u32(targets);
-        let ((x, ox), (d, od)) = (logits.arg(), dlogits.arg());
-        let words = [rows as u32, v as u32, 0, ox, od, scale.to_bits()];
-        self.softmax_kernel(&CROSS_ENTROPY, rows, words, [x, d, Some(&t), Some(&losses)]);
-        let view = GpuRef {
-            buf: Some(&losses),
-            off: 0,
-            len: rows,
-        };
-        let loss = self.read(self.reduce(&SUM, rows, view, None, None)) as f64;
+        let loss = self.read(self.cross_entropy_sum(logits, v, targets, scale, dlogits)) as f64;
         (loss, targets.iter().filter(|&&t| t != IGNORE).count())
     }
 }

@@ -47,6 +47,7 @@ kernels!(elementwise, ELEMENTWISE, 3;
     COPY_BLOCK = "copy_block",
     ADD_BLOCK = "add_block",
     SUM_ROWS = "sum_rows",
+    SCALE_TO_NORM = "scale_to_norm",
 );
 
 kernels!(index, INDEX, 3;
@@ -66,6 +67,7 @@ kernels!(reduce, REDUCE, 4;
     MAE = "mae",
     SUM = "sum",
     FINISH = "finish",
+    FLAG = "flag",
 );
 
 kernels!(softmax, SOFTMAX, 4;
@@ -81,7 +83,7 @@ kernels!(attention, ATTENTION, 6;
     SCORES_BACKWARD_U = "backward_u",
 );
 
-kernels!(update, UPDATE, 4; UPDATE_PARAMS = "update");
+kernels!(update, UPDATE, 5; UPDATE_PARAMS = "update");
 
 kernels!(gemm, GEMM, 3; MATMUL = "matmul");
 

@@ -141,3 +141,12 @@ fn sum_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         c[p.oc + j] = acc;
     }
 }
+
+// Global-norm clipping from the sum of squares in a[oa]: with n its root,
+// c *= f / (n + 1e-6) where n > f.
+@compute @workgroup_size(256)
+fn scale_to_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    let n = sqrt(a[p.oa]);
+    if (i < p.n && n > p.f) { c[p.oc + i] *= p.f / (n + 1e-6); }
+}

@@ -105,3 +105,10 @@ fn finish(@builtin(local_invocation_id) lid: vec3<u32>) {
     reduce_group(lid.x, acc);
     if (lid.x == 0u) { part[p.out] = red[0]; }
 }
+
+// d[od] = 0 if part[out] (a count of non-finite values) is 0, else NaN:
+// a verdict that is finite exactly when the values were. One thread.
+@compute @workgroup_size(1)
+fn flag() {
+    d[p.od] = select(0.0, bitcast<f32>(0x7fc00000u), part[p.out] > 0.0);
+}

@@ -15,6 +15,9 @@ struct P {
     f2: f32,
     f3: f32,
     eps: f32,
+    // 1: update only where guard[og] is finite (the gradients' verdict).
+    guarded: u32,
+    og_guard: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: P;
@@ -22,11 +25,12 @@ struct P {
 @group(0) @binding(2) var<storage, read_write> g: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m0: array<f32>;
 @group(0) @binding(4) var<storage, read_write> m1: array<f32>;
+@group(0) @binding(5) var<storage, read_write> guard: array<f32>;
 
 @compute @workgroup_size(256)
 fn update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
-    if (i >= p.n) { return; }
+    if (i >= p.n || (p.guarded == 1u && !finite(guard[p.og_guard]))) { return; }
     let gi = g[p.og + i];
     let pi = p.op + i;
     switch p.rule {

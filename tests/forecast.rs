@@ -234,3 +234,67 @@ fn trained_forecaster_saves_predicts_rolls_and_plots() {
     assert_eq!(img.dimensions(), recur::viz::forecast::SIZE);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `forecast train --device gpu` trains on the GPU, and `forecast predict
+/// --device gpu` forecasts from its checkpoint what `--device cpu` does
+/// within 1e-4 (of the largest forecast), rolling past the horizon. Skipped
+/// with a message without a GPU adapter, except where `CI` is set.
+#[cfg(feature = "gpu")]
+#[test]
+fn forecasts_train_and_predict_on_the_gpu() {
+    match recur::backend::Gpu::open(None) {
+        Ok(_) => {}
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but there is no GPU adapter (install mesa-vulkan-drivers): {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            return;
+        }
+    }
+    let d = std::env::temp_dir().join(format!("recur-forecast-gpu-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let out = d.join("run");
+    let series = ["--synthetic", "noisy-sine", "--length", "300"];
+    let bin = env!("CARGO_BIN_EXE_recur");
+    let o = Command::new(bin)
+        .args(["forecast", "train", "--device", "gpu"])
+        .args(series)
+        .args(["--iters", "6", "--lookback", "10", "--hidden", "8"])
+        .args(["--batch", "8", "--horizon", "2", "--model", "gru"])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("on the GPU"), "{err}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("repeat last value"));
+    let predict = |device: &str| -> Vec<f64> {
+        let o = Command::new(bin)
+            .args(["forecast", "predict", "--device", device])
+            .args(["--checkpoint", out.to_str().unwrap()])
+            .args(series)
+            .args(["--from", "280", "--steps", "5"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "step,noisy-sine", "{text}");
+        assert_eq!(lines.len(), 6, "5 steps rolled past a horizon of 2: {text}");
+        lines[1..]
+            .iter()
+            .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+            .collect()
+    };
+    let (cpu, gpu) = (predict("cpu"), predict("gpu"));
+    let scale = cpu.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (g, c) in gpu.iter().zip(&cpu) {
+        assert!(
+            (g - c).abs() <= 1e-4 * scale,
+            "the GPU forecasts {gpu:?}, the CPU {cpu:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -5,9 +5,10 @@
 //! a few training steps (losses, each step's gradients, trained weights)
 //! of its networks and of its sequence-to-sequence models (each cell, each
 //! attention), greedy decoding (logits, states, attention weights,
-//! tokens), the forecaster (forecasts, training steps of its networks), a
-//! 200-step training run (its loss curve within 1e-3), and a checkpoint
-//! taken to the GPU, trained and brought back.
+//! tokens), the forecaster (forecasts, training steps of its networks, its
+//! own trainer's losses, a run saved on one device and resumed on the
+//! other), a 200-step training run (its loss curve within 1e-3), and a
+//! checkpoint taken to the GPU, trained and brought back.
 //!
 //! Runs on whatever adapter wgpu finds; in CI that is Mesa's software
 //! Vulkan driver (lavapipe). Without an adapter the tests skip with a
@@ -29,13 +30,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use recur::backend::{Activation, Backend, Gpu, IGNORE, Update, View};
 use recur::cell::CellKind;
-use recur::checkpoint::{load_model, save_model};
+use recur::checkpoint::{Loaded, load_forecaster, load_model, save_model};
 use recur::data::series::Synthetic;
 use recur::model::{
     Batch, ForecastConfig, Forecaster, Init, Net, NetConfig, Readout, RegressionLoss,
 };
 use recur::optim::Clip;
 use recur::tensor::Trans;
+use recur::train::forecast::ForecastTrainer;
+use recur::train::{Event, RunDir, RunMode, model_path};
 use recur::{CharVocab, Cpu, SeqInput, Target};
 use trials::{
     ADAM, Case, DECODE_STEPS, Data, Goal, Greedy, SEED, Tolerance, Trial, assert_close,
@@ -645,7 +648,7 @@ fn forecasts_match_the_cpu_within_1e_4() {
 /// The forecasters' networks (their shapes, their losses, their Adam and
 /// global-norm clipping) on a batch of random normalized windows: a few
 /// training steps give the CPU's losses, gradients and trained weights
-/// within 1e-4. (The forecaster's own trainer runs on the CPU only.)
+/// within 1e-4. (The tests below drive the forecaster's own trainer.)
 #[test]
 fn forecaster_training_steps_match_the_cpu_within_1e_4() {
     let Some(k) = gpu() else { return };
@@ -675,6 +678,130 @@ fn forecaster_training_steps_match_the_cpu_within_1e_4() {
         };
         train_side_by_side(&case, k.clone(), MODEL);
     }
+}
+
+/// Iterations of the forecaster's trainer on each device (lavapipe is slow).
+const FORECAST_ITERS: u64 = 10;
+
+/// The forecaster's own trainer ([`ForecastTrainer`]: its windows, batches,
+/// Adam and clipping) on each of [`forecasts`]' settings, on the CPU and on
+/// the GPU: every iteration's loss within 1e-4 of the CPU's, and at the
+/// end the validation and test MSE within 1e-3 and the trained forecasts
+/// within 1e-3.
+#[test]
+fn the_forecast_trainer_on_the_gpu_follows_the_cpus_losses_within_1e_4() {
+    let Some(k) = gpu() else { return };
+    for series in forecasts() {
+        let (f, y) = (&series.features, &series.targets);
+        let config = ForecastConfig {
+            iters: FORECAST_ITERS,
+            ..series.config.clone()
+        };
+        let mut cpu = ForecastTrainer::new(config.clone(), f, y).unwrap();
+        let mut on_gpu = ForecastTrainer::new_on(k.clone(), config, f, y).unwrap();
+        for i in 1..=FORECAST_ITERS {
+            let (want, got) = (cpu.step().unwrap(), on_gpu.step().unwrap());
+            assert_close(&[got], &[want], 1e-4, &format!("{}: loss {i}", series.name));
+        }
+        let ((cpu, want), (on_gpu, got)) = (cpu.finish().unwrap(), on_gpu.finish().unwrap());
+        let what = format!("{}: validation and test MSE", series.name);
+        assert_close(
+            &[got.val_mse, got.mse],
+            &[want.val_mse, want.mse],
+            1e-3,
+            &what,
+        );
+        let steps = series.config.horizon;
+        let what = format!("{}: trained forecasts", series.name);
+        assert_close(
+            &series.predict(&on_gpu, steps),
+            &series.predict(&cpu, steps),
+            1e-3,
+            &what,
+        );
+    }
+}
+
+/// Train `t` to `total` iterations in the run folder `dir`, saving there at
+/// the end; returns each iteration's loss (logged every iteration).
+fn train_in<K: Backend<f32>>(t: &mut ForecastTrainer<K>, total: u64, dir: &RunDir) -> Vec<f64> {
+    t.set_total_iters(total);
+    t.set_cadence(0, 1).unwrap();
+    let mut losses = Vec::new();
+    t.run_in(dir, None, &mut |e| {
+        if let Event::Logged(line) = e {
+            losses.push(line.train_loss);
+        }
+    })
+    .unwrap();
+    losses
+}
+
+/// A forecasting run trained 5 iterations on the GPU, saved into its run
+/// folder and resumed on the CPU for 5 more, and one trained on the CPU
+/// and resumed on the GPU: both follow the CPU's uninterrupted run within
+/// 1e-4 at every iteration. The GPU's save holds exactly its weights, in
+/// a file otherwise the CPU's (the same settings, normalization, columns,
+/// iteration and run id).
+#[test]
+fn a_forecasting_run_saved_on_one_device_resumes_on_the_other() {
+    let Some(k) = gpu() else { return };
+    let series = &forecasts()[1]; // two features, many-to-many, MAE
+    let (f, y) = (&series.features, &series.targets);
+    let config = ForecastConfig {
+        iters: FORECAST_ITERS,
+        ..series.config.clone()
+    };
+    let half = FORECAST_ITERS / 2;
+    let mut whole = ForecastTrainer::new(config.clone(), f, y).unwrap();
+    let want: Vec<f64> = (0..FORECAST_ITERS).map(|_| whole.step().unwrap()).collect();
+    let meta_keys = ["config", "forecast", "features", "targets", "feature_norm"];
+    let meta_keys = [&meta_keys[..], &["target_norm", "iter", "run"]].concat();
+    let mut saved_meta = Vec::new();
+    for gpu_first in [true, false] {
+        let path = std::env::temp_dir().join(format!(
+            "recur-gpu-forecast-resume-{gpu_first}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        let dir = RunDir::open(&path, RunMode::New, "--out").unwrap();
+        let mut losses = if gpu_first {
+            let mut t = ForecastTrainer::new_on(k.clone(), config.clone(), f, y).unwrap();
+            let losses = train_in(&mut t, half, &dir);
+            let (saved, _, _) = load_forecaster(&model_path(&path)).unwrap();
+            let weights = t.model().params_to_host();
+            assert_same(&saved.net.params, &weights, "the GPU's saved weights");
+            losses
+        } else {
+            let mut t = ForecastTrainer::new(config.clone(), f, y).unwrap();
+            train_in(&mut t, half, &dir)
+        };
+        let file = Loaded::open(&model_path(&path)).unwrap();
+        let meta: Vec<String> = meta_keys
+            .iter()
+            .map(|key| file.meta(&format!("recur.{key}")).unwrap().to_string())
+            .collect();
+        saved_meta.push(meta);
+        let rest = if gpu_first {
+            let mut t = ForecastTrainer::resume(&path, f, y).unwrap();
+            assert_eq!(t.iter(), half);
+            train_in(&mut t, FORECAST_ITERS, &dir)
+        } else {
+            let mut t = ForecastTrainer::resume_on(k.clone(), &path, f, y).unwrap();
+            assert_eq!(t.iter(), half);
+            train_in(&mut t, FORECAST_ITERS, &dir)
+        };
+        losses.extend(rest);
+        let first = if gpu_first { "GPU" } else { "CPU" };
+        assert_eq!(losses.len(), want.len(), "iterations, {first} first");
+        for (i, (got, want)) in losses.iter().zip(&want).enumerate() {
+            let what = format!("loss {} of the run begun on the {first}", i + 1);
+            assert_close(&[*got], &[*want], 1e-4, &what);
+        }
+        drop(dir);
+        std::fs::remove_dir_all(&path).unwrap();
+    }
+    assert_eq!(saved_meta[0], saved_meta[1], "the saves' metadata");
 }
 
 /// Training iterations of the long run.

@@ -3,16 +3,20 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use recur::backend::Backend;
 use recur::cell::CellKind;
 use recur::checkpoint::{
     Loaded, forecaster_contents, forecaster_time, load_forecaster_from, time_meta,
 };
 use recur::data::series::{Synthetic, column_list};
 use recur::data::source::{Series, Source};
-use recur::train::forecast::{ForecastConfig, Forecaster, RegressionLoss};
+use recur::train::forecast::{
+    ForecastConfig, ForecastReport, ForecastTrainer, Forecaster, RegressionLoss,
+};
 use recur::train::{RunDir, model_path};
 use recur::{Error, Result};
 
+use super::device::on_device;
 use super::forecast_time::{hint_time_column, predict_time, row_labels};
 
 #[derive(Args, Debug)]
@@ -26,7 +30,7 @@ enum ForecastCommand {
     /// Train a forecaster and report test metrics beside naive baselines.
     Train(Box<TrainArgs>),
     /// Forecast from a series with a trained checkpoint, as CSV.
-    Predict(PredictArgs),
+    Predict(Box<PredictArgs>),
 }
 
 /// Where a series comes from.
@@ -70,6 +74,8 @@ struct PredictArgs {
     /// Also draw history, truth and forecast (.png or .svg).
     #[arg(long)]
     plot: Option<PathBuf>,
+    #[command(flatten)]
+    device: super::device::DeviceArgs,
 }
 
 #[derive(Args, Debug)]
@@ -152,12 +158,14 @@ struct TrainArgs {
     /// Read each window both ways (many-to-one only).
     #[arg(long)]
     bidirectional: bool,
+    #[command(flatten)]
+    device: super::device::DeviceArgs,
 }
 
 pub fn run(a: ForecastArgs) -> Result<ExitCode> {
     match a.command {
         ForecastCommand::Train(t) => train(*t),
-        ForecastCommand::Predict(p) => predict(p),
+        ForecastCommand::Predict(p) => predict(*p),
     }
 }
 
@@ -194,6 +202,7 @@ fn predict(a: PredictArgs) -> Result<ExitCode> {
     let file = Loaded::open(&super::model_file(&a.checkpoint))?;
     let remembered = forecaster_time(&file)?;
     let (model, feature_names, target_names) = load_forecaster_from(file)?;
+    let device = a.device.open()?;
     let s = &a.source;
     let time = predict_time(s.time.as_deref(), remembered, s.csv.as_deref());
     let series = source(
@@ -211,7 +220,10 @@ fn predict(a: PredictArgs) -> Result<ExitCode> {
     let cut =
         |cols: &[Vec<f64>]| -> Vec<Vec<f64>> { cols.iter().map(|c| c[..from].to_vec()).collect() };
     let steps = a.steps.unwrap_or(model.config.horizon);
-    let forecast = model.predict(&cut(&features), &cut(&targets), steps)?;
+    let (features_in, targets_in) = (cut(&features), cut(&targets));
+    let forecast = on_device!(device, k => {
+        model.to_backend(k)?.predict(&features_in, &targets_in, steps)?
+    });
     let labels = match (time.as_deref(), times) {
         (Some(name), Some(cells)) => row_labels(name, cells, from + forecast.len()),
         _ => {
@@ -326,9 +338,10 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         a.lookback,
         a.horizon
     );
+    let device = a.device.open()?;
     let dir = RunDir::open(&a.out, super::run_mode(false, a.overwrite), "--out")?;
     let start = std::time::Instant::now();
-    let (model, r) = Forecaster::train(config, &features, &targets)?;
+    let (model, r) = on_device!(device, k => train_on(k, config, &features, &targets)?);
     let time = a.time.as_deref().filter(|_| a.csv.is_some());
     let time: Vec<_> = time.map(time_meta).into_iter().collect();
     forecaster_contents(&model, &feature_names, &target_names)
@@ -359,4 +372,19 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Train a forecaster on backend `k`: the trained model (on the CPU, from
+/// which its file is written the same whatever device trained it) and its
+/// test report.
+fn train_on<K: Backend<f32>>(
+    k: K,
+    config: ForecastConfig,
+    features: &[Vec<f64>],
+    targets: &[Vec<f64>],
+) -> Result<(Forecaster, ForecastReport)> {
+    let mut trainer = ForecastTrainer::new_on(k, config, features, targets)?;
+    trainer.run(None, &mut |_| {})?;
+    let (model, report) = trainer.finish()?;
+    Ok((model.to_cpu(), report))
 }

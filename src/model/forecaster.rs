@@ -150,6 +150,29 @@ pub struct Forecaster<K: Backend<f32> = Cpu> {
 }
 
 impl<K: Backend<f32>> Forecaster<K> {
+    /// The same forecaster on the CPU: its weights copied to the host (what
+    /// a checkpoint is written from, so that the file is the same whatever
+    /// device trained it).
+    pub fn to_cpu(&self) -> Forecaster {
+        Forecaster {
+            net: self.net.cast(),
+            features: self.features.clone(),
+            targets: self.targets.clone(),
+            config: self.config.clone(),
+        }
+    }
+
+    /// The same forecaster on `backend` (its weights through the host).
+    pub fn to_backend<B: Backend<f32>>(&self, backend: B) -> Result<Forecaster<B>> {
+        let net = &self.net;
+        Ok(Forecaster {
+            net: Net::from_params_on(backend, net.config().clone(), net.params_to_host())?,
+            features: self.features.clone(),
+            targets: self.targets.clone(),
+            config: self.config.clone(),
+        })
+    }
+
     /// Check that the parts fit together for `n_features` feature and
     /// `n_targets` target columns (see [`check_parts`]).
     pub fn check(&self, n_features: usize, n_targets: usize) -> Result<()> {

@@ -5,7 +5,8 @@
 //!
 //! The forecaster itself (its settings, prediction, checks) is
 //! [`crate::model::forecaster`]; its names are re-exported here, where
-//! they used to live.
+//! they used to live. The trainer runs on any backend; saving a run into
+//! its folder and resuming it (on either device) are in `forecast_state.rs`.
 
 use rand::seq::SliceRandom;
 use serde::Serialize;
@@ -13,8 +14,10 @@ use serde::Serialize;
 use super::course::{Course, StepSettings};
 use super::data::fingerprint;
 use super::log::LogWriter;
-use super::run_loop::{Cadence, Event, Fit, Summary, fit};
+use super::run_dir::RunDir;
+use super::run_loop::{Cadence, Event, Fit, Saver, Summary, fit};
 use super::state::run_id;
+use crate::backend::{Backend, Cpu, View};
 use crate::cell::SeqInput;
 use crate::check;
 use crate::data::series::{Normalizer, Split, Windows, windows, windows_every_step};
@@ -129,6 +132,9 @@ fn gather(
 /// A forecasting run in progress: shuffled batches of training windows
 /// through the shared loop, the validation MSE (normalized units) as its
 /// held-out measure, and the test metrics at the end ([`ForecastTrainer::finish`]).
+/// Its network, gradients, optimizer and activations live on backend `K`
+/// (the CPU unless made with [`ForecastTrainer::new_on`]); the windows stay
+/// on the host and each batch goes to the device as it is taken.
 ///
 /// ```
 /// use recur::cell::CellKind;
@@ -148,12 +154,14 @@ fn gather(
 /// assert!(report.mse.is_finite() && report.val_mse == summary.val_loss.unwrap());
 /// assert_eq!(forecaster.predict(&series, &series, 3).unwrap().len(), 3);
 /// ```
-pub struct ForecastTrainer {
-    config: ForecastConfig,
-    net: Net<f32>,
+pub struct ForecastTrainer<K: Backend<f32> = Cpu> {
+    pub(super) config: ForecastConfig,
+    pub(super) net: Net<f32, K>,
     /// Normalization of the features and of the targets, fitted on the
     /// training part.
-    norms: (Normalizer, Normalizer),
+    pub(super) norms: (Normalizer, Normalizer),
+    /// The names of the feature and target columns, for the saved model.
+    pub(super) columns: (Vec<String>, Vec<String>),
     /// The target columns in original units (for the test metrics).
     truth: Vec<Vec<f64>>,
     split: Split,
@@ -162,17 +170,17 @@ pub struct ForecastTrainer {
     train_w: Windows,
     val_w: Windows,
     test_w: Windows,
-    fingerprint: u64,
+    pub(super) fingerprint: u64,
     /// Iteration, target, optimizer, smoothed loss, random generator.
-    course: Course,
+    pub(super) course: Course<K>,
     /// Training windows in the current shuffled order, and the next to take.
-    order: Vec<usize>,
-    pos: usize,
+    pub(super) order: Vec<usize>,
+    pub(super) pos: usize,
     /// The last validation MSE and the iteration it was measured at.
     validated: Option<(u64, Option<f64>)>,
     // Buffers reused every step.
-    ws: NetWorkspace<f32>,
-    grads: Vec<f32>,
+    ws: NetWorkspace<f32, K>,
+    grads: K::Buf,
     x: Vec<f32>,
     y: Vec<f32>,
 }
@@ -180,8 +188,22 @@ pub struct ForecastTrainer {
 impl ForecastTrainer {
     /// A fresh run on `features[f][t]` to predict `targets[k][t]`, of
     /// `config.iters` iterations, evaluated only at the end and logged
-    /// every 100 iterations (see [`ForecastTrainer::set_cadence`]).
+    /// every 100 iterations (see [`ForecastTrainer::set_cadence`]), on the
+    /// CPU.
     pub fn new(
+        config: ForecastConfig,
+        features: &[Vec<f64>],
+        targets: &[Vec<f64>],
+    ) -> Result<Self> {
+        ForecastTrainer::new_on(Cpu, config, features, targets)
+    }
+}
+
+impl<K: Backend<f32>> ForecastTrainer<K> {
+    /// [`ForecastTrainer::new`] on `backend`: the same initial weights,
+    /// drawn on the host and placed there.
+    pub fn new_on(
+        backend: K,
         config: ForecastConfig,
         features: &[Vec<f64>],
         targets: &[Vec<f64>],
@@ -207,8 +229,8 @@ impl ForecastTrainer {
         let val_w = windows(&fz, &tz, split.train.saturating_sub(l), split.val, l, h, 1);
         let test_w = windows(&fz, &tz, split.val.saturating_sub(l), split.len, l, h, 1);
         let model = c.net_config(features.len(), targets.len() * h);
-        let net = Net::<f32>::new(model, Init::Uniform, c.seed)?;
-        let optimizer = Optimizer::new(ADAM, c.lr, net.params.len())?;
+        let net = Net::new_on(backend.clone(), model, Init::Uniform, c.seed)?;
+        let optimizer = Optimizer::new_on(backend, ADAM, c.lr, net.layout().len())?;
         // Evaluated only at the end, a log line every 100 iterations.
         let cadence = Cadence {
             eval_every: 0,
@@ -239,6 +261,10 @@ impl ForecastTrainer {
             x: Vec::new(),
             y: Vec::new(),
             fingerprint: fingerprint(columns.iter().map(|h| h.as_slice())),
+            columns: (
+                (0..features.len()).map(|i| format!("feature{i}")).collect(),
+                (0..targets.len()).map(|i| format!("target{i}")).collect(),
+            ),
             truth: targets.to_vec(),
             norms,
             split,
@@ -262,16 +288,53 @@ impl ForecastTrainer {
         Ok(())
     }
 
+    /// Name the feature and target columns (`feature0`, `target0`, ...
+    /// unless named) for the model a save writes: `forecast predict` reads
+    /// a CSV's columns by these names.
+    pub fn set_columns(&mut self, features: Vec<String>, targets: Vec<String>) -> Result<()> {
+        let (nf, nt) = (self.columns.0.len(), self.columns.1.len());
+        if features.len() != nf || targets.len() != nt {
+            return Err(Error::Config(format!(
+                "{} feature and {} target names given for a run on {nf} features and {nt} targets",
+                features.len(),
+                targets.len()
+            )));
+        }
+        self.columns = (features, targets);
+        Ok(())
+    }
+
     /// The run's id: a hash of its settings and series, for the log
-    /// ([`LogWriter::open`]).
+    /// ([`LogWriter::open`]) and its saved files.
     pub fn run_id(&self) -> String {
         let settings = serde_json::to_string(&self.config).expect("config serializes");
         run_id(&settings, self.fingerprint)
     }
 
+    /// The network being trained.
+    pub fn model(&self) -> &Net<f32, K> {
+        &self.net
+    }
+
+    /// The run's settings.
+    pub fn config(&self) -> &ForecastConfig {
+        &self.config
+    }
+
     /// Iterations done.
     pub fn iter(&self) -> u64 {
         self.course.iter
+    }
+
+    /// Iterations planned (`config.iters`, or the saved target of a
+    /// resumed run).
+    pub fn total_iters(&self) -> u64 {
+        self.course.total
+    }
+
+    /// Plan `total` iterations in all (to train a resumed run further).
+    pub fn set_total_iters(&mut self, total: u64) {
+        self.course.total = total;
     }
 
     /// One iteration on the next batch of training windows (reshuffled
@@ -287,7 +350,7 @@ impl ForecastTrainer {
         let idx = &self.order[self.pos..(self.pos + c.batch).min(self.order.len())];
         self.pos += idx.len();
         gather(&self.train_w, idx, l, nf, nk, &mut self.x, &mut self.y);
-        self.grads.fill(0.0);
+        self.net.backend().fill(K::view_mut(&mut self.grads), 0.0);
         let target = match c.loss {
             RegressionLoss::Mse => Target::Values(&self.y),
             RegressionLoss::Mae => Target::AbsValues(&self.y),
@@ -296,11 +359,14 @@ impl ForecastTrainer {
             &Batch::new(SeqInput::Dense(&self.x), l, idx.len()),
             target,
             &mut self.ws,
-            &mut self.grads,
+            K::view_mut(&mut self.grads),
             None,
         )?;
-        self.course
-            .step(loss, &mut self.net.params, &mut self.grads)?;
+        self.course.step(
+            loss,
+            K::view_mut(&mut self.net.params),
+            K::view_mut(&mut self.grads),
+        )?;
         Ok(loss)
     }
 
@@ -318,10 +384,11 @@ impl ForecastTrainer {
         Ok(mse)
     }
 
-    /// Train to `config.iters` iterations through the shared loop:
+    /// Train to the planned iterations through the shared loop:
     /// logging into `log` (its lines' `val_loss` is the validation MSE)
-    /// and reporting to `on_event`. A forecaster has no run folder: its
-    /// model file is written from [`ForecastTrainer::finish`]'s result.
+    /// and reporting to `on_event`. Nothing is saved: the model file is
+    /// written from [`ForecastTrainer::finish`]'s result, or the run into a
+    /// folder with [`ForecastTrainer::run_in`] or [`ForecastTrainer::save`].
     pub fn run(
         &mut self,
         log: Option<&mut LogWriter>,
@@ -331,9 +398,27 @@ impl ForecastTrainer {
         Ok(summary)
     }
 
-    /// The trained forecaster and its metrics on the test part, in the
+    /// [`ForecastTrainer::run`], saving the run into `out` at each
+    /// validation and at the end, so that [`ForecastTrainer::resume`]
+    /// continues it.
+    pub fn run_in(
+        &mut self,
+        out: &RunDir,
+        log: Option<&mut LogWriter>,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Summary> {
+        let out = Saver {
+            dir: out,
+            save: ForecastTrainer::<K>::save,
+        };
+        let (summary, _) = fit(self, Some(out), log, &mut |event, _| on_event(event))?;
+        Ok(summary)
+    }
+
+    /// The trained forecaster (its network still on `K`; see
+    /// [`Forecaster::to_cpu`]) and its metrics on the test part, in the
     /// original units, beside the naive baselines'.
-    pub fn finish(mut self) -> Result<(Forecaster, ForecastReport)> {
+    pub fn finish(mut self) -> Result<(Forecaster<K>, ForecastReport)> {
         let val_mse = match self.validated {
             Some((iter, mse)) if iter == self.course.iter => mse,
             _ => self.validate()?,
@@ -401,12 +486,12 @@ impl ForecastTrainer {
     }
 }
 
-impl Fit for ForecastTrainer {
+impl<K: Backend<f32>> Fit for ForecastTrainer<K> {
     const MEASURES_LOSS: bool = true;
 
-    type Device = crate::backend::Cpu;
+    type Device = K;
 
-    fn course(&self) -> &Course {
+    fn course(&self) -> &Course<K> {
         &self.course
     }
 
@@ -455,24 +540,31 @@ fn seasonal_index(end: usize, h: usize, season: usize) -> usize {
     end + h - season * (h / season + 1)
 }
 
-/// The network's normalized predictions `(N, K)` for every window.
-fn predict_windows(
-    net: &Net<f32>,
+/// The network's normalized predictions `(N, K)` for every window, brought
+/// to the host.
+fn predict_windows<B: Backend<f32>>(
+    net: &Net<f32, B>,
     w: &Windows,
     l: usize,
     f: usize,
     k: usize,
-    ws: &mut NetWorkspace<f32>,
+    ws: &mut NetWorkspace<f32, B>,
 ) -> Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(w.n * k);
+    let mut out = vec![0.0; w.n * k];
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let all: Vec<usize> = (0..w.n).collect();
-    for idx in all.chunks(256) {
+    // Windows per forward pass.
+    const CHUNK: usize = 256;
+    for (c, idx) in all.chunks(CHUNK).enumerate() {
         gather(w, idx, l, f, k, &mut x, &mut y);
         net.forward_batch(&Batch::new(SeqInput::Dense(&x), l, idx.len()), ws, None)?;
-        // Many-to-many outputs are (L, B, K): the forecast is the last step's.
+        // Many-to-many outputs are (L, B, K): the forecast is the last
+        // step's, the only rows copied to the host.
         let o = ws.outputs();
-        out.extend_from_slice(&o[o.len() - idx.len() * k..]);
+        let n = idx.len() * k;
+        let at = c * CHUNK * k;
+        net.backend()
+            .download(o.sub(o.len() - n..o.len()), &mut out[at..at + n]);
     }
     Ok(out)
 }

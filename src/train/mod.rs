@@ -21,7 +21,8 @@
 //! - `state.rs`, `run_dir.rs`, `log.rs`: the run folder, what a save
 //!   writes into it, and the JSON-lines log.
 //! - `lm.rs` (with `config.rs`, `data.rs`, `shard.rs`, `lm_state.rs`,
-//!   `evaluate.rs`), `seq2seq.rs`, `forecast.rs`: the three trainers.
+//!   `evaluate.rs`), `seq2seq.rs`, `forecast.rs` (with `forecast_state.rs`):
+//!   the three trainers.
 
 mod config;
 mod course;
@@ -29,6 +30,7 @@ mod data;
 mod epoch;
 mod evaluate;
 pub mod forecast;
+mod forecast_state;
 mod lm;
 mod lm_state;
 mod log;

@@ -23,8 +23,11 @@
 
 #![cfg(feature = "gpu")]
 
+#[path = "common/gpu.rs"]
+mod common_gpu;
 #[path = "common/trials.rs"]
 mod trials;
+use common_gpu::gpu;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -45,20 +48,6 @@ use trials::{
     assert_same, cases, clip_and_step, optimizer, padded_targets, pair_cases, to_host, tokens,
     train_side_by_side, values,
 };
-
-/// The GPU, or `None` (with a message) where there is none and `CI` is unset.
-fn gpu() -> Option<Gpu> {
-    match Gpu::open(None) {
-        Ok(gpu) => Some(gpu),
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but there is no GPU adapter (install mesa-vulkan-drivers): {e}")
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 // ---- kernels ----
 
@@ -325,6 +314,61 @@ fn optimizer_updates_match_the_cpu_to_1e_5() {
             1e-5,
             &format!("{rule:?}: second moment"),
         );
+    }
+}
+
+/// One clipped Adam step as a trainer takes it on a device: the clip's
+/// verdict left in a backend scalar, the update guarded by it. Returns the
+/// parameters, the first moment and the verdict, on the host.
+fn deferred_step<K: Backend<f32>>(k: &K, clip: Clip, p0: &[f32], g: &[f32]) -> [Vec<f32>; 3] {
+    let n = p0.len();
+    let mut opt = recur::optim::Optimizer::new_on(k.clone(), ADAM, 0.01, n).unwrap();
+    let (mut p, mut g) = (k.upload(p0), k.upload(g));
+    let mut verdict = k.upload(&[5.0]);
+    clip.apply_to(k, K::view_mut(&mut g), K::view_mut(&mut verdict));
+    opt.step_guarded(K::view_mut(&mut p), K::view(&g), K::view(&verdict));
+    [
+        to_host(k, K::view(&p)),
+        to_host(k, K::view(&opt.moments()[0])),
+        to_host(k, K::view(&verdict)),
+    ]
+}
+
+/// The deferred clip and the guarded update (what keeps a training
+/// iteration to one round trip) give the CPU's update for finite
+/// gradients; with a NaN or an infinity the verdict is not finite and the
+/// parameters and moments are left exactly as they were, on both.
+#[test]
+fn a_guarded_update_matches_the_cpu_and_skips_non_finite_gradients() {
+    let Some(k) = gpu() else { return };
+    let n = 3000;
+    let p0: Vec<f32> = values(n, 30);
+    for clip in [Clip::GlobalNorm(0.5), Clip::Elementwise(0.05), Clip::None] {
+        for bad in [None, Some(f32::NAN), Some(f32::INFINITY)] {
+            let mut g: Vec<f32> = values(n, 31);
+            if let Some(b) = bad {
+                g[1717] = b;
+            }
+            let what = format!("{clip:?} with {bad:?}");
+            let on_cpu = deferred_step(&Cpu, clip, &p0, &g);
+            let on_gpu = deferred_step(&k, clip, &p0, &g);
+            for (name, [p, m, v]) in [("CPU", &on_cpu), ("GPU", &on_gpu)] {
+                assert_eq!(
+                    v[0].is_finite(),
+                    bad.is_none(),
+                    "{what}: {name}'s verdict {}",
+                    v[0]
+                );
+                if bad.is_some() {
+                    assert_same(p, &p0, &format!("{what}: {name}'s parameters"));
+                    assert!(m.iter().all(|&x| x == 0.0), "{what}: {name}'s moment moved");
+                } else {
+                    assert!(*p != p0, "{what}: {name} did not update");
+                }
+            }
+            assert_close(&on_gpu[0], &on_cpu[0], 1e-5, &format!("{what}: parameters"));
+            assert_close(&on_gpu[1], &on_cpu[1], 1e-5, &format!("{what}: moment"));
+        }
     }
 }
 

@@ -208,7 +208,18 @@ impl<S: Scalar, K: Backend<S>> Optimizer<S, K> {
     }
 
     /// One update of `params` from `grads` (same length as the moments).
-    pub fn step(&mut self, mut params: K::Mut<'_>, grads: K::Ref<'_>) {
+    pub fn step(&mut self, params: K::Mut<'_>, grads: K::Ref<'_>) {
+        self.apply(params, grads, None);
+    }
+
+    /// [`Optimizer::step`] where `guard[0]` (a clip's verdict, see
+    /// [`Clip::apply_to`]) is finite; elsewhere the parameters and moments
+    /// stay as they were.
+    pub fn step_guarded(&mut self, params: K::Mut<'_>, grads: K::Ref<'_>, guard: K::Ref<'_>) {
+        self.apply(params, grads, Some(guard));
+    }
+
+    fn apply(&mut self, mut params: K::Mut<'_>, grads: K::Ref<'_>, guard: Option<K::Ref<'_>>) {
         self.steps += 1;
         let rule = self.rule();
         // Moments the rule does not keep are empty views (cut from `params`).
@@ -216,21 +227,12 @@ impl<S: Scalar, K: Backend<S>> Optimizer<S, K> {
         let (none1, params) = rest.split(0);
         let mut m = self.moments.iter_mut().map(K::view_mut);
         let (m0, m1) = (m.next().unwrap_or(none0), m.next().unwrap_or(none1));
-        self.backend.update(rule, params, grads, m0, m1);
-    }
-
-    /// [`Optimizer::step`] where `guard[0]` (a clip's verdict, see
-    /// [`Clip::apply_to`]) is finite; elsewhere the parameters and moments
-    /// stay as they were.
-    pub fn step_guarded(&mut self, mut params: K::Mut<'_>, grads: K::Ref<'_>, guard: K::Ref<'_>) {
-        self.steps += 1;
-        let rule = self.rule();
-        let (none0, rest) = K::reborrow(&mut params).split(0);
-        let (none1, params) = rest.split(0);
-        let mut m = self.moments.iter_mut().map(K::view_mut);
-        let (m0, m1) = (m.next().unwrap_or(none0), m.next().unwrap_or(none1));
-        self.backend
-            .update_guarded(rule, params, grads, (m0, m1), guard);
+        match guard {
+            Some(g) => self
+                .backend
+                .update_guarded(rule, params, grads, (m0, m1), g),
+            None => self.backend.update(rule, params, grads, m0, m1),
+        }
     }
 
     /// This step's rule, its scalars worked out.

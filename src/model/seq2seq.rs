@@ -28,7 +28,7 @@ use crate::cell::{CellKind, SeqInput};
 use crate::error::{Error, Result};
 use crate::layer::attention::{self, AttnCache, Dims, Score, ScoreGrads, ScoreWeights};
 use crate::layer::linear;
-use crate::layer::loss::{Target, loss_and_grad_on};
+use crate::layer::loss::{Target, check_classes, loss_and_grad_on, softmax_cross_entropy_to};
 use crate::tensor::Scalar;
 
 /// The shape of a [`Seq2Seq`].
@@ -583,6 +583,26 @@ impl<S: Scalar, K: Backend<S>> Seq2Seq<S, K> {
         let loss = self.loss(batch, targets, ws)?;
         self.backward(batch, ws, grads)?;
         Ok(loss)
+    }
+
+    /// [`Seq2Seq::loss_and_grad`] leaving the summed loss in `loss[0]` on
+    /// the backend (no round trip: a trainer reads it with the step's other
+    /// scalars); returns the number of counted targets.
+    pub fn loss_and_grad_to(
+        &self,
+        batch: &PairBatch<'_>,
+        targets: &[u32],
+        ws: &mut Seq2SeqWorkspace<S, K>,
+        grads: K::Mut<'_>,
+        loss: K::Mut<'_>,
+    ) -> Result<usize> {
+        self.forward(batch, ws)?;
+        let v = self.config.tgt_vocab;
+        let (ys, dys) = (K::view(&ws.ys), K::view_mut(&mut ws.dys));
+        check_classes(targets, ys.len() / v, v)?;
+        let count = softmax_cross_entropy_to(&self.backend, ys, v, targets, dys, loss);
+        self.backward(batch, ws, grads)?;
+        Ok(count)
     }
 
     /// Forward and loss only (its gradient is left in `ws.output_grad()`).

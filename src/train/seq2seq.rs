@@ -15,7 +15,7 @@ use super::log::{LogLine, LogWriter};
 use super::run_dir::RunDir;
 use super::run_loop::{Cadence, Event, Fit, Saver, fit};
 use super::state::{Progress, SavedState, save_run};
-use crate::backend::{Backend, Cpu, to_host};
+use crate::backend::{Backend, Cpu, ViewMut, to_host};
 use crate::check;
 use crate::checkpoint::{TensorData, load_seq2seq, seq2seq_contents};
 use crate::data::pairs::{Pair, PairBuffers, PairVocab, longest_steps};
@@ -27,6 +27,13 @@ use crate::model::seq2seq::{DecodeWorkspace, PairBatch, Seq2Seq, Seq2SeqConfig, 
 use crate::optim::{Clip, Optimizer, OptimizerKind, Schedule};
 
 /// The flags that shrink a sequence-to-sequence run, for a memory error.
+/// Two zeros on the model's backend: a step's loss and clip verdict.
+fn backend_scalars<K: Backend<f32>>(model: &Seq2Seq<f32, K>) -> K::Buf {
+    let mut b = K::Buf::default();
+    model.backend().resize(&mut b, 2);
+    b
+}
+
 const ADVICE: &str = "lower --hidden, --layers or --batch, or use shorter pairs (--lengths)";
 
 /// Everything that decides a sequence-to-sequence run besides the data.
@@ -107,6 +114,8 @@ pub struct Seq2SeqTrainer<K: Backend<f32> = Cpu> {
     buf: PairBuffers,
     ws: Seq2SeqWorkspace<f32, K>,
     grads: K::Buf,
+    /// The step's summed loss and the clip's verdict, on the backend.
+    scalars: K::Buf,
 }
 
 impl Seq2SeqTrainer {
@@ -174,6 +183,7 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
         };
         Ok(Seq2SeqTrainer {
             grads: model.zero_grads(),
+            scalars: backend_scalars(&model),
             ws: model.workspace(),
             course: Course::new(optimizer, (update, cadence), config.seed, 0.99, total),
             order: EpochOrder::default(),
@@ -230,15 +240,20 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
         };
         let k = self.model.backend();
         k.fill(K::view_mut(&mut self.grads), 0.0);
+        let (grads, loss) = (K::view_mut(&mut self.grads), K::view_mut(&mut self.scalars));
+        let count = self.model.loss_and_grad_to(
+            &batch,
+            &buf.tgt_out,
+            &mut self.ws,
+            grads,
+            loss.sub(0..1),
+        )?;
+        // Loss and clip verdict come back together, after the update.
+        let params = K::view_mut(&mut self.model.params);
         let grads = K::view_mut(&mut self.grads);
         let loss = self
-            .model
-            .loss_and_grad(&batch, &buf.tgt_out, &mut self.ws, grads)?;
-        self.course.step(
-            loss,
-            K::view_mut(&mut self.model.params),
-            K::view_mut(&mut self.grads),
-        )?;
+            .course
+            .step_deferred(count, params, grads, &mut self.scalars)?;
         Ok(loss)
     }
 

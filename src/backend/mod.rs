@@ -344,6 +344,33 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
         count
     }
 
+    /// [`Backend::mse`] with the summed squared error (not the mean) left
+    /// in `out[0]`.
+    fn mse_to(
+        &self,
+        y: Self::Ref<'_>,
+        target: Self::Ref<'_>,
+        dy: Self::Mut<'_>,
+        out: Self::Mut<'_>,
+    ) {
+        let n = y.len().max(1) as f64;
+        let mean = self.mse(y, target, dy);
+        self.fill(out, S::of(mean * n));
+    }
+
+    /// [`Backend::mae`] with the summed absolute error left in `out[0]`.
+    fn mae_to(
+        &self,
+        y: Self::Ref<'_>,
+        target: Self::Ref<'_>,
+        dy: Self::Mut<'_>,
+        out: Self::Mut<'_>,
+    ) {
+        let n = y.len().max(1) as f64;
+        let mean = self.mae(y, target, dy);
+        self.fill(out, S::of(mean * n));
+    }
+
     /// `out[0] = Σ x²` (see [`Backend::sum_squares`]).
     fn sum_squares_to(&self, x: Self::Ref<'_>, out: Self::Mut<'_>) {
         let v = self.sum_squares(x);

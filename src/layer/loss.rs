@@ -116,6 +116,42 @@ pub fn loss_and_grad_on<S: Scalar, K: Backend<S>>(
     }
 }
 
+/// [`loss_and_grad_on`] with the summed loss left in `loss[0]` on the
+/// backend: returns the count to divide it by for the mean (counted rows,
+/// or elements for the regression losses; 0 for an output gradient, whose
+/// loss is 0).
+pub fn loss_and_grad_to<S: Scalar, K: Backend<S>>(
+    k: &K,
+    y: K::Ref<'_>,
+    v: usize,
+    target: Target<'_, S>,
+    dy: K::Mut<'_>,
+    staging: &mut K::Buf,
+    loss: K::Mut<'_>,
+) -> Result<usize> {
+    match target {
+        Target::Classes(t) => {
+            check_classes(t, y.len() / v, v)?;
+            Ok(softmax_cross_entropy_to(k, y, v, t, dy, loss))
+        }
+        Target::Values(t) => {
+            check_len("value targets", t.len(), y.len())?;
+            k.mse_to(y, k.host_view(t, staging), dy, loss);
+            Ok(y.len())
+        }
+        Target::AbsValues(t) => {
+            check_len("value targets", t.len(), y.len())?;
+            k.mae_to(y, k.host_view(t, staging), dy, loss);
+            Ok(y.len())
+        }
+        Target::OutputGrad(_) => {
+            loss_and_grad_on(k, y, v, target, dy, staging)?;
+            k.fill(loss, S::zero());
+            Ok(0)
+        }
+    }
+}
+
 /// An error unless `t` holds one class id below `v` (or [`IGNORE`]) for
 /// each of `rows` output rows.
 pub fn check_classes(t: &[u32], rows: usize, v: usize) -> Result<()> {

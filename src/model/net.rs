@@ -32,7 +32,7 @@ use crate::backend::{Backend, Cpu, View, ViewMut, slot, slot_mut};
 use crate::cell::SeqInput;
 use crate::error::{Error, Result};
 use crate::layer::linear;
-use crate::layer::loss::{Target, check_classes, loss_and_grad_on, softmax_cross_entropy_to};
+use crate::layer::loss::{Target, loss_and_grad_on, loss_and_grad_to};
 use crate::tensor::Scalar;
 
 /// A recurrent network with a linear output layer (see the module docs),
@@ -501,16 +501,16 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
         Ok(loss)
     }
 
-    /// [`Net::loss_and_grad_from`] against class targets, leaving the
-    /// summed loss in `loss[0]` on the backend (no round trip: a trainer
-    /// reads it with the step's other scalars); returns the number of
-    /// counted targets.
+    /// [`Net::loss_and_grad_from`] leaving the summed loss in `loss[0]` on
+    /// the backend (no round trip: a trainer reads it with the step's
+    /// other scalars); returns the count that divides it into the mean
+    /// (see [`crate::layer::loss::loss_and_grad_to`]).
     #[allow(clippy::too_many_arguments)]
-    pub fn class_loss_and_grad_to(
+    pub fn loss_and_grad_to(
         &self,
         batch: &Batch<'_, S>,
         state0: Option<K::Ref<'_>>,
-        targets: &[u32],
+        target: Target<'_, S>,
         ws: &mut NetWorkspace<S, K>,
         grads: K::Mut<'_>,
         dropout: Option<&mut ChaCha8Rng>,
@@ -518,9 +518,11 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
     ) -> Result<usize> {
         self.forward_from(batch, state0, ws, dropout)?;
         let v = self.config.output_size;
-        let (ys, dys) = (K::view(&ws.ys), K::view_mut(&mut ws.dys));
-        check_classes(targets, ys.len() / v, v)?;
-        let count = softmax_cross_entropy_to(&self.backend, ys, v, targets, dys, loss);
+        let NetWorkspace {
+            ys, dys, staging, ..
+        } = ws;
+        let (ys, dys) = (K::view(ys), K::view_mut(dys));
+        let count = loss_and_grad_to(&self.backend, ys, v, target, dys, staging, loss)?;
         self.backward(batch.x, ws, grads, None)?;
         Ok(count)
     }

@@ -30,6 +30,14 @@ pub(crate) struct StepSettings {
     pub advice: &'static str,
 }
 
+/// A step's scalars on backend `k`, zeroed: the summed loss and the
+/// clip's verdict (see [`Course::step`]).
+pub(crate) fn step_scalars<K: Backend<f32>>(k: &K) -> K::Buf {
+    let mut b = K::Buf::default();
+    k.resize(&mut b, 2);
+    b
+}
+
 /// The progress of a run, shared in form by every trainer; the optimizer
 /// lives on backend `K`, where the parameters do.
 pub(crate) struct Course<K: Backend<f32> = Cpu> {
@@ -71,33 +79,14 @@ impl<K: Backend<f32>> Course<K> {
         }
     }
 
-    /// End an iteration whose batch had mean loss `loss` and left `grads`
-    /// (as long as `params`): refuse a non-finite loss or gradient, clip,
-    /// set the scheduled rate, update `params`, count the iteration and
-    /// smooth its loss.
-    pub fn step(&mut self, loss: f64, params: K::Mut<'_>, mut grads: K::Mut<'_>) -> Result<()> {
-        if !loss.is_finite() {
-            return Err(self.diverged(&format!("the loss is {loss}")));
-        }
-        let u = self.update;
-        let k = self.optimizer.backend().clone();
-        if !u.clip.apply_on(&k, K::reborrow(&mut grads)) {
-            return Err(self.diverged("a gradient is not finite"));
-        }
-        self.optimizer
-            .set_lr(u.schedule.lr(u.lr, self.iter, self.total));
-        self.optimizer.step(params, grads.into_ref());
-        self.iter += 1;
-        self.smooth.add(loss);
-        Ok(())
-    }
-
-    /// [`Course::step`] for an iteration whose summed loss over `count`
-    /// targets the backend left in `scalars[0]`: clip (the verdict into
-    /// `scalars[1]`), update where the verdict allows, then read both back
-    /// at once (the iteration's one round trip on a device) and refuse a
-    /// non-finite loss or gradient. Returns the mean loss.
-    pub fn step_deferred(
+    /// End an iteration whose summed loss over `count` targets the backend
+    /// left in `scalars[0]` (see [`step_scalars`]), with `grads` (as long
+    /// as `params`): clip (the verdict into `scalars[1]`), set the
+    /// scheduled rate, update where the verdict allows, then read loss and
+    /// verdict back at once (the iteration's one round trip on a device),
+    /// refuse a non-finite loss or gradient, count the iteration and smooth
+    /// its loss. Returns the mean loss.
+    pub fn step(
         &mut self,
         count: usize,
         params: K::Mut<'_>,

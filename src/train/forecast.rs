@@ -11,13 +11,13 @@
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
-use super::course::{Course, StepSettings};
+use super::course::{Course, StepSettings, step_scalars};
 use super::data::fingerprint;
 use super::log::LogWriter;
 use super::run_dir::RunDir;
 use super::run_loop::{Cadence, Event, Fit, Saver, Summary, fit};
 use super::state::run_id;
-use crate::backend::{Backend, Cpu, View};
+use crate::backend::{Backend, Cpu, View, ViewMut};
 use crate::cell::SeqInput;
 use crate::check;
 use crate::data::series::{Normalizer, Split, Windows, windows, windows_every_step};
@@ -181,6 +181,8 @@ pub struct ForecastTrainer<K: Backend<f32> = Cpu> {
     // Buffers reused every step.
     ws: NetWorkspace<f32, K>,
     grads: K::Buf,
+    /// The step's summed loss and the clip's verdict, on the backend.
+    scalars: K::Buf,
     x: Vec<f32>,
     y: Vec<f32>,
 }
@@ -258,6 +260,7 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
             validated: None,
             ws: net.workspace(),
             grads: net.zero_grads(),
+            scalars: step_scalars(net.backend()),
             x: Vec::new(),
             y: Vec::new(),
             fingerprint: fingerprint(columns.iter().map(|h| h.as_slice())),
@@ -355,19 +358,19 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
             RegressionLoss::Mse => Target::Values(&self.y),
             RegressionLoss::Mae => Target::AbsValues(&self.y),
         };
-        let loss = self.net.loss_and_grad_batch(
+        let count = self.net.loss_and_grad_to(
             &Batch::new(SeqInput::Dense(&self.x), l, idx.len()),
+            None,
             target,
             &mut self.ws,
             K::view_mut(&mut self.grads),
             None,
+            K::view_mut(&mut self.scalars).sub(0..1),
         )?;
-        self.course.step(
-            loss,
-            K::view_mut(&mut self.net.params),
-            K::view_mut(&mut self.grads),
-        )?;
-        Ok(loss)
+        // Loss and clip verdict come back together, after the update.
+        let params = K::view_mut(&mut self.net.params);
+        let grads = K::view_mut(&mut self.grads);
+        self.course.step(count, params, grads, &mut self.scalars)
     }
 
     /// The mean squared error (normalized units) over the validation

@@ -202,7 +202,7 @@ impl<K: Backend<f32>> Trainer<K> {
         let params = K::view_mut(&mut self.net.params);
         let loss = self
             .course
-            .step_deferred(chars, params, K::view_mut(grads), scalars)?;
+            .step(chars, params, K::view_mut(grads), scalars)?;
         self.refuse_explosion(loss)?;
         Ok((loss, chars))
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::course::{Course, StepSettings};
+use super::course::{Course, StepSettings, step_scalars};
 use super::data::fingerprint;
 use super::epoch::EpochOrder;
 use super::log::{LogLine, LogWriter};
@@ -27,13 +27,6 @@ use crate::model::seq2seq::{DecodeWorkspace, PairBatch, Seq2Seq, Seq2SeqConfig, 
 use crate::optim::{Clip, Optimizer, OptimizerKind, Schedule};
 
 /// The flags that shrink a sequence-to-sequence run, for a memory error.
-/// Two zeros on the model's backend: a step's loss and clip verdict.
-fn backend_scalars<K: Backend<f32>>(model: &Seq2Seq<f32, K>) -> K::Buf {
-    let mut b = K::Buf::default();
-    model.backend().resize(&mut b, 2);
-    b
-}
-
 const ADVICE: &str = "lower --hidden, --layers or --batch, or use shorter pairs (--lengths)";
 
 /// Everything that decides a sequence-to-sequence run besides the data.
@@ -183,7 +176,7 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
         };
         Ok(Seq2SeqTrainer {
             grads: model.zero_grads(),
-            scalars: backend_scalars(&model),
+            scalars: step_scalars(model.backend()),
             ws: model.workspace(),
             course: Course::new(optimizer, (update, cadence), config.seed, 0.99, total),
             order: EpochOrder::default(),
@@ -251,9 +244,7 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
         // Loss and clip verdict come back together, after the update.
         let params = K::view_mut(&mut self.model.params);
         let grads = K::view_mut(&mut self.grads);
-        let loss = self
-            .course
-            .step_deferred(count, params, grads, &mut self.scalars)?;
+        let loss = self.course.step(count, params, grads, &mut self.scalars)?;
         Ok(loss)
     }
 

@@ -24,6 +24,7 @@ use crate::backend::{Backend, Cpu, View, ViewMut};
 use crate::cell::SeqInput;
 use crate::data::WordBatch;
 use crate::error::{Error, Result};
+use crate::layer::loss::Target;
 use crate::model::{Batch, Net, NetWorkspace};
 use crate::tensor::PARALLEL_MIN_MACS;
 
@@ -78,7 +79,7 @@ pub(crate) struct Shard<K: Backend<f32> = Cpu> {
     /// The recurrent state of its streams, carried between corpus windows.
     pub carry: K::Buf,
     /// The step's summed loss and, in the first shard, the clip's verdict
-    /// (see [`crate::train`]'s `Course::step_deferred`), on the backend.
+    /// (see [`crate::train`]'s `Course::step`), on the backend.
     pub scalars: K::Buf,
     inputs: Vec<u32>,
     targets: Vec<u32>,
@@ -99,12 +100,11 @@ pub(crate) fn shards_for<K: Backend<f32>>(net: &Net<f32, K>, b: usize) -> Vec<Sh
     };
     rows.into_iter()
         .map(|rows| {
-            let (mut carry, mut scalars) = (K::Buf::default(), K::Buf::default());
+            let mut carry = K::Buf::default();
             net.backend().resize(&mut carry, c.state_len(rows.len()));
-            net.backend().resize(&mut scalars, 2);
             Shard {
                 carry,
-                scalars,
+                scalars: super::course::step_scalars(net.backend()),
                 rows,
                 ws: net.workspace(),
                 grads: net.zero_grads(),
@@ -141,10 +141,10 @@ impl<K: Backend<f32>> Shard<K> {
         let k = net.backend();
         k.fill(K::view_mut(&mut self.grads), 0.0);
         let batch = Batch::new(SeqInput::Tokens(&self.inputs), t, r.len());
-        self.count = net.class_loss_and_grad_to(
+        self.count = net.loss_and_grad_to(
             &batch,
             Some(K::view(&self.carry)),
-            &self.targets,
+            Target::Classes(&self.targets),
             &mut self.ws,
             K::view_mut(&mut self.grads),
             Some(&mut self.rng),
@@ -170,10 +170,10 @@ impl<K: Backend<f32>> Shard<K> {
             lengths: Some(&wb.lengths),
             ..Batch::new(SeqInput::Tokens(&wb.inputs), wb.t, wb.b)
         };
-        self.count = net.class_loss_and_grad_to(
+        self.count = net.loss_and_grad_to(
             &batch,
             None,
-            &wb.targets,
+            Target::Classes(&wb.targets),
             &mut self.ws,
             K::view_mut(&mut self.grads),
             Some(&mut self.rng),

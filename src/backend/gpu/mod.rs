@@ -793,6 +793,20 @@ impl Backend<f32> for Gpu {
         targets.iter().filter(|&&t| t != IGNORE).count()
     }
 
+    fn mse_to(&self, y: GpuRef<'_>, target: GpuRef<'_>, dy: GpuMut<'_>, out: GpuMut<'_>) {
+        if y.len == 0 {
+            return self.fill(out, 0.0);
+        }
+        self.place(self.reduce(&MSE, y.len, y, Some(target), Some(dy)), out);
+    }
+
+    fn mae_to(&self, y: GpuRef<'_>, target: GpuRef<'_>, dy: GpuMut<'_>, out: GpuMut<'_>) {
+        if y.len == 0 {
+            return self.fill(out, 0.0);
+        }
+        self.place(self.reduce(&MAE, y.len, y, Some(target), Some(dy)), out);
+    }
+
     fn sum_squares_to(&self, x: GpuRef<'_>, out: GpuMut<'_>) {
         if x.len == 0 {
             return self.fill(out, 0.0);

@@ -3,12 +3,14 @@
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::backend::random::Draw;
+use crate::backend::{Backend, View, ViewMut, to_host};
 use crate::cell::SeqInput;
 use crate::check;
 use crate::data::CharVocab;
 use crate::data::vocab::{END, START};
 use crate::error::{Error, Result};
-use crate::model::{Readout, VanillaRnn};
+use crate::model::{Batch, Net, Readout, VanillaRnn};
 
 /// How the next character is chosen from the model's output.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -98,6 +100,21 @@ pub fn pick<R: Rng>(
     probs.iter().rposition(|&p| p > 0.0).unwrap_or(0) as u32
 }
 
+/// The tokens a sample starts from: the START marker of a word model,
+/// then `prime` (an empty prime with no marker starts from a newline, or
+/// the first vocabulary character if there is no newline).
+fn start_context(vocab: &CharVocab, prime: &str) -> Result<Vec<u32>> {
+    let mut context = Vec::new();
+    if let Some(start) = vocab.id(START) {
+        context.push(start);
+    }
+    context.extend(vocab.encode(prime)?);
+    if context.is_empty() {
+        context.push(vocab.id('\n').unwrap_or(0));
+    }
+    Ok(context)
+}
+
 /// The most characters [`generate`] writes in one call.
 pub const MAX_LENGTH: usize = 10_000_000;
 
@@ -120,14 +137,7 @@ pub fn generate(
             "sampling needs a many-to-many (language) model".into(),
         ));
     }
-    let mut context = Vec::new();
-    if let Some(start) = vocab.id(START) {
-        context.push(start);
-    }
-    context.extend(vocab.encode(prime)?);
-    if context.is_empty() {
-        context.push(vocab.id('\n').unwrap_or(0));
-    }
+    let context = start_context(vocab, prime)?;
     let end = vocab.id(END);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut ws = rnn.workspace();
@@ -147,6 +157,69 @@ pub fn generate(
         h.copy_from_slice(ws.final_state());
         logits.copy_from_slice(ws.outputs());
     }
+    Ok(vocab.decode(&out))
+}
+
+/// [`generate`] on backend `k`'s model with every draw on the backend: the
+/// prime runs as one block, then each step samples its token where the
+/// logits are ([`Backend::sample_token`], with the counter-based generator
+/// keyed by `seed`) and feeds it back as a one-hot row; the tokens come back
+/// to the host once, at the end. The same seed gives the same text on every
+/// backend (up to float rounding at the edge of a draw), though not the
+/// text [`generate`] gives: it draws from another generator.
+pub fn generate_on<K: Backend<f32>>(
+    net: &Net<f32, K>,
+    vocab: &CharVocab,
+    prime: &str,
+    length: usize,
+    opts: &SampleOptions,
+    seed: u64,
+) -> Result<String> {
+    opts.validate()?;
+    check::between("the sample length", length, 0, MAX_LENGTH)?;
+    if net.config().readout != Readout::ManyToMany {
+        return Err(Error::Config(
+            "sampling needs a many-to-many (language) model".into(),
+        ));
+    }
+    let context = start_context(vocab, prime)?;
+    let (k, v) = (net.backend(), vocab.len());
+    let mut ws = net.workspace();
+    let batch = Batch::new(SeqInput::Tokens(&context), context.len(), 1);
+    net.forward_batch(&batch, &mut ws, None)?;
+    let buf = |n| {
+        let mut b = K::Buf::default();
+        k.resize(&mut b, n);
+        b
+    };
+    let (mut state, mut onehot, mut tokens) = (buf(net.config().state_len(1)), buf(v), buf(length));
+    k.copy(ws.final_state(), K::view_mut(&mut state));
+    let draw = Draw {
+        temperature: opts.temperature as f32,
+        top_k: opts.top_k.unwrap_or(0),
+        greedy: opts.greedy,
+    };
+    for step in 0..length {
+        let outputs = ws.outputs();
+        let logits = outputs.sub(outputs.len() - v..outputs.len());
+        let token = K::view_mut(&mut tokens).sub(step..step + 1);
+        k.sample_token(
+            logits,
+            draw,
+            (seed, step as u32),
+            token,
+            K::view_mut(&mut onehot),
+        );
+        net.forward_one_hot(K::view(&onehot), (1, 1), Some(K::view(&state)), &mut ws)?;
+        k.copy(ws.final_state(), K::view_mut(&mut state));
+    }
+    let drawn = to_host(k, K::view(&tokens));
+    let end = vocab.id(END);
+    let out: Vec<u32> = drawn
+        .iter()
+        .map(|&t| t as u32)
+        .take_while(|&t| Some(t) != end)
+        .collect();
     Ok(vocab.decode(&out))
 }
 

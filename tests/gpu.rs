@@ -372,6 +372,67 @@ fn a_guarded_update_matches_the_cpu_and_skips_non_finite_gradients() {
     }
 }
 
+/// A language model trained a little on a short text, on the CPU.
+fn small_language_model() -> (Net<f32>, CharVocab) {
+    let text = "the cat sat on the mat; the rat ate the cat's hat. ".repeat(20);
+    let vocab = CharVocab::from_text(&text).unwrap();
+    let config = NetConfig {
+        layers: 2,
+        embed: Some(6),
+        ..NetConfig::char_lm(CellKind::Lstm, vocab.len(), 16)
+    };
+    let mut net = Net::new(config, Init::Uniform, 5).unwrap();
+    let tokens = vocab.encode(&text).unwrap();
+    let mut opt = recur::optim::Optimizer::new(ADAM, 0.02, net.layout().len()).unwrap();
+    let (mut ws, t) = (net.workspace(), 40);
+    for w in 0..30 {
+        let at = (w * t) % (tokens.len() - t - 1);
+        let (x, y) = (&tokens[at..at + t], &tokens[at + 1..at + t + 1]);
+        let mut grads = net.zero_grads();
+        let target = Target::Classes(y);
+        net.loss_and_grad(SeqInput::Tokens(x), None, t, 1, target, &mut ws, &mut grads)
+            .unwrap();
+        opt.step(&mut net.params, &grads);
+    }
+    (net, vocab)
+}
+
+/// Sampling on the device: every draw made there, the text read back in
+/// one round trip; the same seed gives the host's text (the same rule and
+/// random bits), greedy decoding gives the CPU's `generate`.
+#[test]
+fn sampling_draws_on_the_device_and_reads_the_text_back_once() {
+    let Some(k) = gpu() else { return };
+    use recur::sample::{SampleOptions, generate, generate_on};
+    let (net, vocab) = small_language_model();
+    let on_gpu =
+        Net::from_params_on(k.clone(), net.config().clone(), net.params_to_host()).unwrap();
+    let tempered = SampleOptions {
+        temperature: 0.9,
+        top_k: Some(4),
+        greedy: false,
+    };
+    k.take_counters();
+    let text = generate_on(&on_gpu, &vocab, "the ", 200, &tempered, 7).unwrap();
+    let counted = k.take_counters();
+    assert_eq!(counted.round_trips, 1, "{counted:?}");
+    assert_eq!(text.chars().count(), 200);
+    assert_eq!(
+        text,
+        generate_on(&net, &vocab, "the ", 200, &tempered, 7).unwrap()
+    );
+    assert_ne!(
+        text,
+        generate_on(&on_gpu, &vocab, "the ", 200, &tempered, 8).unwrap()
+    );
+    let greedy = SampleOptions {
+        greedy: true,
+        ..SampleOptions::default()
+    };
+    let g = generate_on(&on_gpu, &vocab, "the ", 40, &greedy, 1).unwrap();
+    assert_eq!(g, generate(&net, &vocab, "the ", 40, &greedy, 1).unwrap());
+}
+
 #[test]
 fn clipping_matches_the_cpu_and_reports_non_finite_values() {
     let Some(k) = gpu() else { return };

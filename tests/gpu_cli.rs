@@ -1,6 +1,6 @@
 //! The command line on the GPU (`--device gpu`): a run trained on the GPU
 //! resumes to the same bytes as one never interrupted; a run moves between
-//! devices through its folder; `recur devices` lists the adapter; no
+//! devices through its folder; sampling draws on the GPU; `recur devices` lists the adapter; no
 //! adapter is a clear error; `recur bench --device gpu` reports kernel
 //! dispatches and one host round trip per iteration.
 //!
@@ -136,6 +136,45 @@ fn a_run_moves_between_devices_and_both_evaluate_it_alike() {
     assert!(
         (on_cpu - on_gpu).abs() <= 1e-4 * on_cpu,
         "eval: {on_cpu} on the CPU, {on_gpu} on the GPU"
+    );
+}
+
+#[test]
+fn sample_on_the_gpu_draws_greedily_what_the_cpu_draws() {
+    if gpu::gpu().is_none() {
+        return;
+    }
+    let dir = TempDir::new("gpu-sample");
+    let text = corpus(&dir);
+    let out = dir.arg("run");
+    assert_ok(&train(&text, &out, &["--iters", "4"]));
+    let sample = |device: &str, extra: &[&str]| {
+        let mut args = vec![
+            "sample",
+            "--checkpoint",
+            &out,
+            "--length",
+            "30",
+            "--prime",
+            "arma ",
+            "--device",
+            device,
+        ];
+        args.extend_from_slice(extra);
+        let o = recur(&args);
+        assert_ok(&o);
+        stdout(&o)
+    };
+    assert_eq!(sample("gpu", &["--greedy"]), sample("cpu", &["--greedy"]));
+    let drawn = sample("gpu", &["--seed", "3"]);
+    assert_eq!(
+        drawn,
+        sample("gpu", &["--seed", "3"]),
+        "a seed gives one text"
+    );
+    assert!(
+        drawn.starts_with("arma ") && drawn.trim_end().chars().count() >= 30,
+        "{drawn:?}"
     );
 }
 

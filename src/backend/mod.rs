@@ -176,6 +176,29 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
     /// (probability `p`), else `1/(1-p)`. Drawn where the mask lives; every
     /// backend draws the same.
     fn dropout_mask(&self, mask: Self::Mut<'_>, p: f64, key: u64);
+    /// Draw token `step` of a batch-1 sample where its logits `(V)` are:
+    /// [`random::pick`] with [`random::bits24`]`(key, step)`. Writes its id
+    /// (as a value) to `token[0]` and its one-hot row to `onehot: (V)`, the
+    /// next step's input. The default reads the logits on the host.
+    fn sample_token(
+        &self,
+        logits: Self::Ref<'_>,
+        draw: random::Draw,
+        (key, step): (u64, u32),
+        token: Self::Mut<'_>,
+        onehot: Self::Mut<'_>,
+    ) {
+        let mut host = vec![S::zero(); logits.len()];
+        self.download(logits, &mut host);
+        let host: Vec<f32> = host.iter().map(|x| x.f64() as f32).collect();
+        let i = random::pick(&host, &draw, random::bits24(key, step));
+        self.fill(token, S::of(i as f64));
+        let mut j = 0;
+        self.write_from_host(onehot, || {
+            j += 1;
+            if j - 1 == i { S::one() } else { S::zero() }
+        });
+    }
     /// Run a pointwise kernel over the `rows` rows of its buffers (each
     /// buffer's row length is its length over `rows`).
     fn rows<const N: usize, const M: usize>(

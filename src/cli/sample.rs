@@ -30,6 +30,10 @@ pub struct SampleArgs {
     /// Seed of the sampler [default: from the clock].
     #[arg(long)]
     seed: Option<u64>,
+    /// (With --device gpu every character is drawn on the GPU, from another
+    /// generator than the CPU's: the same seed gives another text there.)
+    #[command(flatten)]
+    device: super::device::DeviceArgs,
 }
 
 pub fn run(a: SampleArgs) -> Result<ExitCode> {
@@ -47,7 +51,17 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
             .unwrap_or(0)
     });
     let start = std::time::Instant::now();
-    let text = generate(&ckpt.net, &ckpt.vocab, &a.prime, a.length, &opts, seed)?;
+    let text = match a.device.open()? {
+        super::device::Device::Cpu => {
+            generate(&ckpt.net, &ckpt.vocab, &a.prime, a.length, &opts, seed)?
+        }
+        #[cfg(feature = "gpu")]
+        super::device::Device::Gpu(gpu) => {
+            let (config, params) = (ckpt.net.config().clone(), ckpt.net.params);
+            let net = recur::model::Net::from_params_on(gpu, config, params)?;
+            recur::sample::generate_on(&net, &ckpt.vocab, &a.prime, a.length, &opts, seed)?
+        }
+    };
     let secs = start.elapsed().as_secs_f64();
     println!("{}{text}", a.prime);
     let n = text.chars().count();

@@ -331,6 +331,23 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
         Ok(())
     }
 
+    /// [`Net::forward_from`] over token input given on the backend as
+    /// one-hot rows `onehot: (T, B, V)` (see [`Stack::forward_one_hot`]):
+    /// a sample's next step, whose token never leaves the device.
+    pub fn forward_one_hot(
+        &self,
+        onehot: K::Ref<'_>,
+        (t, b): (usize, usize),
+        state0: Option<K::Ref<'_>>,
+        ws: &mut NetWorkspace<S, K>,
+    ) -> Result<()> {
+        let (k, params) = (&self.backend, K::view(&self.params));
+        self.stack
+            .forward_one_hot(k, params, onehot, (t, b), state0, &mut ws.stack)?;
+        self.read_out(&Batch::new(SeqInput::Tokens(&[]), t, b), ws);
+        Ok(())
+    }
+
     /// The output layer over the stack's outputs (many-to-many) or final
     /// states (many-to-one) of the block just run: `ws.ys`.
     fn read_out(&self, batch: &Batch<'_, S>, ws: &mut NetWorkspace<S, K>) {

@@ -24,7 +24,7 @@ use super::params::{ParamLayout, tensors_mut};
 use crate::backend::{Backend, Cpu, View, ViewMut, slot, slot_mut};
 use crate::cell::{self, CellCache, CellGrads, CellKind, CellWeights, Input, Pass, SeqInput};
 use crate::error::{Error, Result};
-use crate::tensor::Scalar;
+use crate::tensor::{Scalar, Trans};
 
 /// The most layers a stack has. Deep recurrent stacks have a handful; the
 /// bound keeps a layout (a few named tensors per layer) small whatever a
@@ -349,7 +349,7 @@ impl Stack {
         self.check(batch)?;
         let mut staging = std::mem::take(&mut ws.state_in);
         let state = batch.state.map(|s| k.host_view(s, &mut staging));
-        self.run_forward(k, params, batch, state, ws, dropout);
+        self.run_forward(k, params, batch, (state, None), ws, dropout);
         ws.state_in = staging;
         Ok(())
     }
@@ -378,17 +378,54 @@ impl Stack {
                 self.config.state_len(batch.b)
             )));
         }
-        self.run_forward(k, params, batch, state0, ws, dropout);
+        self.run_forward(k, params, batch, (state0, None), ws, dropout);
         Ok(())
     }
 
-    /// The forward of a checked batch from `state0`.
+    /// [`Stack::forward_from`] over token input given on the backend as
+    /// one-hot rows `onehot: (T, B, V)` (a sample's last draw, which never
+    /// leaves the device): the same outputs as the token ids would give.
+    /// Forward only (no backward follows it). An error for dense input.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_one_hot<S: Scalar, K: Backend<S>>(
+        &self,
+        k: &K,
+        params: K::Ref<'_>,
+        onehot: K::Ref<'_>,
+        (t, b): (usize, usize),
+        state0: Option<K::Ref<'_>>,
+        ws: &mut StackWorkspace<S, K>,
+    ) -> Result<()> {
+        let c = &self.config;
+        if onehot.len() != t * b * c.input_size || t * b == 0 {
+            return Err(Error::Shape(format!(
+                "{} one-hot values for {t} steps of {b} rows over {} tokens",
+                onehot.len(),
+                c.input_size
+            )));
+        }
+        if let Some(s) = state0
+            && s.len() != c.state_len(b)
+        {
+            return Err(Error::Shape(format!(
+                "the initial state has {} values, this model needs {}",
+                s.len(),
+                c.state_len(b)
+            )));
+        }
+        let batch = Batch::new(SeqInput::Tokens(&[]), t, b);
+        self.run_forward(k, params, &batch, (state0, Some(onehot)), ws, None);
+        Ok(())
+    }
+
+    /// The forward of a checked batch from `state0`; with `onehot`, the
+    /// tokens are those one-hot rows on the backend instead of `batch.x`.
     fn run_forward<S: Scalar, K: Backend<S>>(
         &self,
         k: &K,
         params: K::Ref<'_>,
         batch: &Batch<'_, S>,
-        state0: Option<K::Ref<'_>>,
+        (state0, onehot): (Option<K::Ref<'_>>, Option<K::Ref<'_>>),
         ws: &mut StackWorkspace<S, K>,
         dropout: Option<&mut ChaCha8Rng>,
     ) {
@@ -396,8 +433,18 @@ impl Stack {
         let (t, b, h, dirs) = (batch.t, batch.b, c.hidden_size, c.directions());
         let (bh, lds) = (b * h, c.layers * dirs);
         ws.prepare(k, c, batch);
-        if let (Some(e), SeqInput::Tokens(tok)) = (&self.embedding, batch.x) {
-            k.gather_rows(params.sub(e.clone()), tok, K::view_mut(&mut ws.emb));
+        match (&self.embedding, onehot, batch.x) {
+            // The rows of the table the one-hot rows pick: (T·B, V)·(V, D).
+            (Some(e), Some(oh), _) => {
+                let (v, d) = (c.input_size, c.embed.unwrap_or(0));
+                let table = params.sub(e.clone());
+                let emb = K::view_mut(&mut ws.emb);
+                k.matmul(t * b, d, v, oh, Trans::No, table, Trans::No, emb, false);
+            }
+            (Some(e), None, SeqInput::Tokens(tok)) => {
+                k.gather_rows(params.sub(e.clone()), tok, K::view_mut(&mut ws.emb));
+            }
+            _ => {}
         }
         let mut rng = dropout.filter(|_| c.dropout > 0.0);
         let StackWorkspace {
@@ -411,7 +458,11 @@ impl Stack {
             x_in,
             ..
         } = ws;
-        let x0 = Input::from_host(k, batch.x, x_in);
+        let x0 = match onehot {
+            // One-hot rows are dense input to W_ih (G, V): its columns.
+            Some(oh) => Input::Dense(K::shorten(oh)),
+            None => Input::from_host(k, batch.x, x_in),
+        };
         for l in 0..c.layers {
             let (done, rest) = outs.split_at_mut(l);
             let x: Input<'_, S, K> = match l {

@@ -476,6 +476,31 @@ impl Backend<f32> for Gpu {
         self.indexed(&ADD_PADDED, src, dst, &lens, [n as u32, 0, s as u32], len);
     }
 
+    fn sample_token(
+        &self,
+        logits: GpuRef<'_>,
+        draw: super::random::Draw,
+        (key, step): (u64, u32),
+        token: GpuMut<'_>,
+        onehot: GpuMut<'_>,
+    ) {
+        let [(l, ol)] = [logits.arg()];
+        let [(t, ot), (o, oo)] = [token.arg(), onehot.arg()];
+        let words = [
+            logits.len as u32,
+            ol,
+            ot,
+            oo,
+            key as u32,
+            (key >> 32) as u32,
+            step,
+            draw.top_k as u32,
+            draw.greedy as u32,
+            draw.temperature.to_bits(),
+        ];
+        self.run(&SAMPLE_TOKEN, &words, &[l, t, o], Grid::Tiles(1, 1));
+    }
+
     fn dropout_mask(&self, mask: GpuMut<'_>, p: f64, key: u64) {
         let n = mask.len;
         let (c, oc) = mask.arg();

@@ -15,6 +15,7 @@ const ATTENTION: &str = include_str!("wgsl/attention.wgsl");
 const UPDATE: &str = include_str!("wgsl/update.wgsl");
 const GEMM: &str = include_str!("wgsl/gemm.wgsl");
 const RANDOM: &str = include_str!("wgsl/random.wgsl");
+const SAMPLE: &str = include_str!("wgsl/sample.wgsl");
 
 /// Declares kernels of one module: `NAME = "entry"`.
 macro_rules! kernels {
@@ -88,3 +89,5 @@ kernels!(update, UPDATE, 5; UPDATE_PARAMS = "update");
 kernels!(gemm, GEMM, 3; MATMUL = "matmul");
 
 kernels!(random, RANDOM, 1; DROPOUT_MASK = "dropout_mask");
+
+kernels!(sample, SAMPLE, 3; SAMPLE_TOKEN = "sample");

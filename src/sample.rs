@@ -102,8 +102,23 @@ pub fn pick<R: Rng>(
 
 /// The tokens a sample starts from: the START marker of a word model,
 /// then `prime` (an empty prime with no marker starts from a newline, or
-/// the first vocabulary character if there is no newline).
-fn start_context(vocab: &CharVocab, prime: &str) -> Result<Vec<u32>> {
+/// the first vocabulary character if there is no newline), once the
+/// settings are checked (a language model's read-out, the options, the
+/// length).
+fn start_context(
+    vocab: &CharVocab,
+    prime: &str,
+    readout: Readout,
+    opts: &SampleOptions,
+    length: usize,
+) -> Result<Vec<u32>> {
+    opts.validate()?;
+    check::between("the sample length", length, 0, MAX_LENGTH)?;
+    if readout != Readout::ManyToMany {
+        return Err(Error::Config(
+            "sampling needs a many-to-many (language) model".into(),
+        ));
+    }
     let mut context = Vec::new();
     if let Some(start) = vocab.id(START) {
         context.push(start);
@@ -130,14 +145,7 @@ pub fn generate(
     opts: &SampleOptions,
     seed: u64,
 ) -> Result<String> {
-    opts.validate()?;
-    check::between("the sample length", length, 0, MAX_LENGTH)?;
-    if rnn.config().readout != Readout::ManyToMany {
-        return Err(Error::Config(
-            "sampling needs a many-to-many (language) model".into(),
-        ));
-    }
-    let context = start_context(vocab, prime)?;
+    let context = start_context(vocab, prime, rnn.config().readout, opts, length)?;
     let end = vocab.id(END);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut ws = rnn.workspace();
@@ -175,14 +183,7 @@ pub fn generate_on<K: Backend<f32>>(
     opts: &SampleOptions,
     seed: u64,
 ) -> Result<String> {
-    opts.validate()?;
-    check::between("the sample length", length, 0, MAX_LENGTH)?;
-    if net.config().readout != Readout::ManyToMany {
-        return Err(Error::Config(
-            "sampling needs a many-to-many (language) model".into(),
-        ));
-    }
-    let context = start_context(vocab, prime)?;
+    let context = start_context(vocab, prime, net.config().readout, opts, length)?;
     let (k, v) = (net.backend(), vocab.len());
     let mut ws = net.workspace();
     let batch = Batch::new(SeqInput::Tokens(&context), context.len(), 1);

@@ -81,6 +81,30 @@ fn matmul_in_every_transpose_matches_the_cpu() {
     }
 }
 
+/// `c = d + a·bᵀ` in one kernel (a step's input part plus its recurrent
+/// product) gives the CPU's copy-then-accumulate.
+#[test]
+fn matmul_onto_an_addend_matches_the_cpu() {
+    let Some(k) = gpu() else { return };
+    let (m, n, kk) = (3, 70, 9);
+    let (a, b, d) = (values(m * kk, 40), values(n * kk, 41), values(m * n, 42));
+    let mut c = vec![7.0f32; m * n];
+    Cpu.matmul_onto((m, n, kk), &a, Trans::No, &b, Trans::Yes, &d, &mut c);
+    let (ga, gb, gd) = (k.upload(&a), k.upload(&b), k.upload(&d));
+    let mut gc = k.upload(&vec![7.0; m * n]);
+    let (va, vb, vd) = (Gpu::view(&ga), Gpu::view(&gb), Gpu::view(&gd));
+    k.matmul_onto(
+        (m, n, kk),
+        va,
+        Trans::No,
+        vb,
+        Trans::Yes,
+        vd,
+        Gpu::view_mut(&mut gc),
+    );
+    assert_close(&to_host(&k, Gpu::view(&gc)), &c, 1e-6, "matmul_onto");
+}
+
 #[test]
 fn views_offset_into_buffers() {
     let Some(k) = gpu() else { return };

@@ -226,6 +226,24 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
         accumulate: bool,
     );
 
+    /// `c = d + op(a) · op(b)` with `d` shaped like `c` (a step's input
+    /// part plus its recurrent product, one kernel on a device). The
+    /// default copies `d`, then accumulates.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_onto(
+        &self,
+        (m, n, k): (usize, usize, usize),
+        a: Self::Ref<'_>,
+        ta: Trans,
+        b: Self::Ref<'_>,
+        tb: Trans,
+        d: Self::Ref<'_>,
+        mut c: Self::Mut<'_>,
+    ) {
+        self.copy(d, Self::reborrow(&mut c));
+        self.matmul(m, n, k, a, ta, b, tb, c, true);
+    }
+
     /// Prepare the recurrent weight `w_hh: (G, H)` for `rows × H` products
     /// `h_prev · W_hhᵀ` repeated at every step: returns the weight to pass
     /// to [`Backend::matmul`] as `b` and how to use it. The CPU keeps `W_hh`

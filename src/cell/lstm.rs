@@ -42,8 +42,7 @@ impl Cell for Lstm {
     /// `σ(i), σ(f), tanh(g), σ(o)`; `c, aux = tanh(c), h: (B, H)`.
     fn step<S: Scalar, K: Backend<S>>(&self, k: &K, w: &StepWeights<'_, S, K>, s: Step<'_, S, K>) {
         let mut gates = s.gates;
-        k.copy(s.xg, K::reborrow(&mut gates));
-        w.add_hidden(k, s.h_prev, K::reborrow(&mut gates));
+        w.hidden_onto(k, s.h_prev, s.xg, K::reborrow(&mut gates));
         k.rows(&Forward(w.h), w.b, [s.c_prev], [gates, s.c, s.aux, s.h]);
     }
 

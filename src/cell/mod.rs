@@ -93,6 +93,14 @@ pub struct StepWeights<'a, S: Scalar, K: Backend<S>> {
 }
 
 impl<S: Scalar, K: Backend<S>> StepWeights<'_, S, K> {
+    /// `out (B, G·H) = base + h_prev (B, H) · W_hhᵀ` (`base`: the step's
+    /// input part), one kernel where the backend fuses it.
+    pub fn hidden_onto(&self, k: &K, h_prev: K::Ref<'_>, base: K::Ref<'_>, out: K::Mut<'_>) {
+        let g = out.len() / self.b;
+        let dims = (self.b, g, self.h);
+        k.matmul_onto(dims, h_prev, Trans::No, self.w, self.trans, base, out);
+    }
+
     /// `out (B, G·H) += h_prev (B, H) · W_hhᵀ`.
     pub fn add_hidden(&self, k: &K, h_prev: K::Ref<'_>, out: K::Mut<'_>) {
         let g = out.len() / self.b;

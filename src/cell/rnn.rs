@@ -39,8 +39,7 @@ impl Cell for Rnn {
     /// `h = act(xg + h_prev W_hhᵀ)`. `xg, h_prev, h: (B, H)`.
     fn step<S: Scalar, K: Backend<S>>(&self, k: &K, w: &StepWeights<'_, S, K>, s: Step<'_, S, K>) {
         let mut h = s.h;
-        k.copy(s.xg, K::reborrow(&mut h));
-        w.add_hidden(k, s.h_prev, K::reborrow(&mut h));
+        w.hidden_onto(k, s.h_prev, s.xg, K::reborrow(&mut h));
         k.activate(self.0, h);
     }
 

@@ -256,6 +256,38 @@ impl Gpu {
         );
     }
 
+    /// `c (m×n) = op(a)·op(b)`, plus `c` (mode 1) or `d` (mode 2).
+    fn gemm(
+        &self,
+        (m, n, k): (usize, usize, usize),
+        (a, ta): (GpuRef<'_>, Trans),
+        (b, tb): (GpuRef<'_>, Trans),
+        c: GpuMut<'_>,
+        (mode, d): (u32, Option<GpuRef<'_>>),
+    ) {
+        let ((a, oa), (b, ob), (c, oc)) = (a.arg(), b.arg(), c.arg());
+        let (d, od) = d.map_or((None, 0), |d| d.arg());
+        let params = [
+            m as u32,
+            n as u32,
+            k as u32,
+            oa,
+            ob,
+            oc,
+            trans(ta),
+            trans(tb),
+            mode,
+            od,
+        ];
+        let tiles = (n.div_ceil(64) as u32, m.div_ceil(64) as u32);
+        self.run(
+            &MATMUL,
+            &params,
+            &[a, b, c, d],
+            Grid::Tiles(tiles.0, tiles.1),
+        );
+    }
+
     /// A one-dimensional row kernel over the rows of a softmax.
     fn softmax_kernel(&self, kernel: &Kernel, rows: usize, words: [u32; 6], args: [Arg<'_>; 4]) {
         self.run(kernel, &words, &args, Grid::Groups(rows));
@@ -557,20 +589,20 @@ impl Backend<f32> for Gpu {
         c: GpuMut<'_>,
         accumulate: bool,
     ) {
-        let ((a, oa), (b, ob), (c, oc)) = (a.arg(), b.arg(), c.arg());
-        let params = [
-            m as u32,
-            n as u32,
-            k as u32,
-            oa,
-            ob,
-            oc,
-            trans(ta),
-            trans(tb),
-            accumulate as u32,
-        ];
-        let tiles = (n.div_ceil(64) as u32, m.div_ceil(64) as u32);
-        self.run(&MATMUL, &params, &[a, b, c], Grid::Tiles(tiles.0, tiles.1));
+        self.gemm((m, n, k), (a, ta), (b, tb), c, (accumulate as u32, None));
+    }
+
+    fn matmul_onto(
+        &self,
+        dims: (usize, usize, usize),
+        a: GpuRef<'_>,
+        ta: Trans,
+        b: GpuRef<'_>,
+        tb: Trans,
+        d: GpuRef<'_>,
+        c: GpuMut<'_>,
+    ) {
+        self.gemm(dims, (a, ta), (b, tb), c, (2, Some(d)));
     }
 
     /// The GEMM kernel reads `W_hh` transposed in place: nothing to prepare.

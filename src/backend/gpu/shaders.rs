@@ -86,7 +86,7 @@ kernels!(attention, ATTENTION, 6;
 
 kernels!(update, UPDATE, 5; UPDATE_PARAMS = "update");
 
-kernels!(gemm, GEMM, 3; MATMUL = "matmul");
+kernels!(gemm, GEMM, 4; MATMUL = "matmul");
 
 kernels!(random, RANDOM, 1; DROPOUT_MASK = "dropout_mask");
 

@@ -1,4 +1,4 @@
-// c (m×n) = [c +] op(a) (m×k) · op(b) (k×n), row-major, in all four
+// c (m×n) = [c or d +] op(a) (m×k) · op(b) (k×n), row-major, in all four
 // transpose combinations. Each workgroup of 16×16 threads computes a 64×64
 // tile of c, each thread 4×4 values strided by 16 (so neighbouring threads
 // touch neighbouring columns); the k dimension is walked in slices of 16
@@ -15,14 +15,16 @@ struct P {
     ta: u32,
     // op(b) = bᵀ (b stored n×k) when 1.
     tb: u32,
-    // c += when 1, c = when 0.
+    // c = when 0, c += when 1, c = d + when 2.
     acc: u32,
+    od: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> a: array<f32>;
 @group(0) @binding(2) var<storage, read_write> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read_write> d: array<f32>;
 
 const BM: u32 = 64u;
 const BN: u32 = 64u;
@@ -92,6 +94,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
                 let at = p.oc + i * p.n + j;
                 var v = acc[r * 4u + s];
                 if (p.acc == 1u) { v += c[at]; }
+                if (p.acc == 2u) { v += d[p.od + i * p.n + j]; }
                 c[at] = v;
             }
         }

@@ -27,11 +27,11 @@ pub struct SampleArgs {
     /// Always take the most likely character.
     #[arg(long)]
     greedy: bool,
-    /// Seed of the sampler [default: from the clock].
+    /// Seed of the sampler [default: from the clock]. With --device gpu
+    /// every character is drawn on the GPU, from another generator than the
+    /// CPU's: a seed gives another text there (--greedy the same).
     #[arg(long)]
     seed: Option<u64>,
-    /// (With --device gpu every character is drawn on the GPU, from another
-    /// generator than the CPU's: the same seed gives another text there.)
     #[command(flatten)]
     device: super::device::DeviceArgs,
 }

@@ -92,6 +92,7 @@ pub fn translate<K: Backend<f32>>(
     let mut ws = DecodeWorkspace::default();
     let enc = model.encode(&src, &mut ws)?;
     let greedy = search(model, vocab, &enc, 1, opts, &mut ws)?;
+    model.backend().check()?;
     if opts.beam == 1 {
         return Ok(finish(greedy, vocab));
     }

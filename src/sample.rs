@@ -215,6 +215,7 @@ pub fn generate_on<K: Backend<f32>>(
         k.copy(ws.final_state(), K::view_mut(&mut state));
     }
     let drawn = to_host(k, K::view(&tokens));
+    k.check()?;
     let end = vocab.id(END);
     let out: Vec<u32> = drawn
         .iter()

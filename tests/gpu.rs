@@ -105,6 +105,29 @@ fn matmul_onto_an_addend_matches_the_cpu() {
     assert_close(&to_host(&k, Gpu::view(&gc)), &c, 1e-6, "matmul_onto");
 }
 
+/// A buffer larger than the adapter can hold is a clear error from
+/// `check`, not a panic: the kernels and transfers after it are skipped.
+#[test]
+fn a_buffer_too_large_for_the_gpu_is_an_error_not_a_panic() {
+    let Some(k) = gpu() else { return };
+    assert!(Backend::<f32>::check(&k).is_ok());
+    let mut big = <Gpu as Backend<f32>>::Buf::default();
+    k.resize(&mut big, k.max_buffer_len() + 1);
+    let small = k.upload(&[1.0, 2.0]);
+    k.fill(
+        recur::backend::ViewMut::sub(Gpu::view_mut(&mut big), 0..4),
+        1.0,
+    );
+    let mut host = [5.0f32; 2];
+    k.download(Gpu::view(&small), &mut host);
+    let e = Backend::<f32>::check(&k).expect_err("an oversized buffer passes");
+    let message = e.to_string();
+    assert!(
+        message.contains("holds at most") && message.contains("--device cpu"),
+        "{message}"
+    );
+}
+
 #[test]
 fn views_offset_into_buffers() {
     let Some(k) = gpu() else { return };

@@ -100,6 +100,15 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
     /// then never staged, and [`Backend::host_view`] copies nothing.
     const READS_HOST: bool = false;
 
+    /// An error if the backend could not do what it was asked since it
+    /// was made (a GPU asked for a buffer larger than it can hold: kernels
+    /// and transfers are skipped from then on, so results are meaningless
+    /// until this is reported). Trainers call it at every step, the other
+    /// users of a model when they are done. The CPU never fails.
+    fn check(&self) -> crate::error::Result<()> {
+        Ok(())
+    }
+
     /// Resize `buf` to `len` scalars: kept values stay, new ones are zero.
     fn resize(&self, buf: &mut Self::Buf, len: usize);
     /// Number of scalars in `buf`.

@@ -261,6 +261,7 @@ impl<K: Backend<f32>> Forecaster<K> {
             self.net
                 .backend()
                 .download(o.sub(o.len() - last.len()..o.len()), &mut last);
+            self.net.backend().check()?;
             for h in 0..c.horizon.min(steps - out.len()) {
                 let row: Vec<f64> = (0..nt)
                     .map(|k| self.targets.inverse(k, last[h * nt + k] as f64))

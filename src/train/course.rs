@@ -103,6 +103,7 @@ impl<K: Backend<f32>> Course<K> {
         self.optimizer.step_guarded(params, grads.into_ref(), guard);
         let mut host = [0.0f32; 2];
         k.download(K::view(scalars).sub(0..2), &mut host);
+        k.check()?;
         let loss = host[0] as f64 / count.max(1) as f64;
         if !loss.is_finite() {
             return Err(self.diverged(&format!("the loss is {loss}")));

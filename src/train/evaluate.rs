@@ -30,6 +30,7 @@ pub fn corpus_loss<K: Backend<f32>>(
         sum += net.loss_from(&batch, Some(K::view(&state)), target, ws)? * (t * b) as f64;
         k.copy(ws.final_state(), K::view_mut(&mut state));
     }
+    net.backend().check()?;
     Ok((sum, streams.windows() * t * b))
 }
 
@@ -63,6 +64,7 @@ pub fn evaluate_text<K: Backend<f32>>(
             net.loss_from(&batch, Some(K::view(&state)), Target::Classes(y), &mut ws)? * len as f64;
         k.copy(ws.final_state(), K::view_mut(&mut state));
     }
+    k.check()?;
     Ok(sum / n as f64)
 }
 
@@ -101,5 +103,6 @@ pub(crate) fn words_loss<K: Backend<f32>>(
         sum += net.loss_batch(&input, Target::Classes(&batch.targets), ws)? * n as f64;
         count += n;
     }
+    net.backend().check()?;
     Ok((sum, count))
 }

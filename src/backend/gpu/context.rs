@@ -147,6 +147,8 @@ pub(super) struct Context {
     layouts: Mutex<HashMap<u32, Arc<(wgpu::BindGroupLayout, wgpu::PipelineLayout)>>>,
     /// Bound where a kernel's view is empty.
     placeholder: wgpu::Buffer,
+    /// Why a buffer could not be made, if one could not.
+    failed: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -227,6 +229,7 @@ impl Context {
             pipelines: Mutex::default(),
             layouts: Mutex::default(),
             placeholder,
+            failed: Mutex::default(),
         })
     }
 
@@ -245,34 +248,65 @@ impl Context {
         self.recorder.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A zeroed data buffer of `len` f32 values.
-    ///
-    /// # Panics
-    /// If `len` values exceed what the adapter can bind in one buffer (the
-    /// memory estimate refuses such models before they reach the device).
+    /// A zeroed data buffer of `len` f32 values. More than the adapter
+    /// can bind in one buffer is not an allocation: the context records
+    /// the failure (see [`Context::check`]), returns a placeholder and does
+    /// nothing more until the failure is reported.
     pub fn buffer(&self, len: usize) -> wgpu::Buffer {
-        let bytes = (len.max(1) * 4) as u64;
-        let max = self
-            .limits
-            .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size);
-        assert!(
-            bytes <= max,
-            "a buffer of {len} values ({bytes} bytes) is more than {} can bind ({max} bytes)",
-            self.info.name
-        );
+        let bytes = (len.max(1) as u64).saturating_mul(4);
+        let max = self.max_buffer_len() as u64 * 4;
+        let size = if bytes <= max {
+            bytes
+        } else {
+            let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+            failed.get_or_insert_with(|| {
+                format!(
+                    "the model needs a buffer of {len} values ({} MB) on the GPU, and {} holds at most {} MB in one buffer: lower --batch, --seq-len, --hidden or --layers, or use --device cpu",
+                    bytes / 1_000_000,
+                    self.info.name,
+                    max / 1_000_000
+                )
+            });
+            16
+        };
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
-            size: bytes,
+            size,
             usage: STORAGE,
             mapped_at_creation: false,
         })
     }
 
+    /// The most f32 values one buffer can hold on this adapter.
+    pub fn max_buffer_len(&self) -> usize {
+        let max = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
+        (max / 4) as usize
+    }
+
+    /// An error if a buffer could not be made since the context opened;
+    /// after one, every transfer and kernel is skipped.
+    pub fn check(&self) -> Result<()> {
+        match &*self.failed.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(message) => Err(Error::Device(message.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a buffer could not be made (everything is skipped then).
+    fn broken(&self) -> bool {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     /// A buffer holding `data`, uploaded in program order (a copy recorded
     /// in the encoder from a host-written staging buffer).
     pub fn upload_bytes(&self, data: &[u8], dst: &wgpu::Buffer, dst_offset: u64) {
-        if data.is_empty() {
+        if data.is_empty() || self.broken() {
             return;
         }
         let size = data.len().next_multiple_of(4) as u64;
@@ -309,6 +343,10 @@ impl Context {
     pub fn download_bytes(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Vec<u8> {
         if bytes == 0 {
             return Vec::new();
+        }
+        if self.broken() {
+            // Zeros: the caller's next check reports the failure.
+            return vec![0; bytes as usize];
         }
         let readback = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -350,7 +388,7 @@ impl Context {
         dst_off: u64,
         bytes: u64,
     ) {
-        if bytes == 0 {
+        if bytes == 0 || self.broken() {
             return;
         }
         let mut rec = self.lock();
@@ -455,6 +493,9 @@ impl Context {
     /// Record one dispatch of `kernel` with parameter words `params` (at
     /// most 64) and storage buffers `args`.
     pub fn dispatch(&self, kernel: &Kernel, params: &[u32], args: &[Arg<'_>], grid: Grid) {
+        if self.broken() {
+            return;
+        }
         assert_eq!(
             args.len(),
             kernel.buffers as usize,

@@ -65,6 +65,13 @@ impl Gpu {
         self.ctx.adapter()
     }
 
+    /// The most values one buffer can hold on this adapter: a model whose
+    /// parameters or one step's activations need more cannot run on it
+    /// (the failure is reported by [`Backend::check`]).
+    pub fn max_buffer_len(&self) -> usize {
+        self.ctx.max_buffer_len()
+    }
+
     /// Dispatches, round trips, uploads and submissions since the last call.
     pub fn take_counters(&self) -> Counters {
         self.ctx.take_counters()
@@ -344,6 +351,10 @@ impl Backend<f32> for Gpu {
     type Buf = GpuBuf;
     type Ref<'a> = GpuRef<'a>;
     type Mut<'a> = GpuMut<'a>;
+
+    fn check(&self) -> Result<()> {
+        self.ctx.check()
+    }
 
     fn resize(&self, buf: &mut GpuBuf, len: usize) {
         if buf.inner.is_some() && buf.len == len {

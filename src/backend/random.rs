@@ -5,7 +5,8 @@
 //! (exact resume).
 //!
 //! The hash is Chris Wellons' `lowbias32` mixer applied twice, with the
-//! key's halves folded in between; the GPU's copy is `wgsl/random.wgsl`.
+//! key's halves folded in between; the GPU's copy is `bits24` in
+//! `gpu/wgsl/prelude.wgsl`.
 
 /// One round of the 32-bit mixer.
 fn mix(mut x: u32) -> u32 {

@@ -501,25 +501,9 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
         Ok(loss)
     }
 
-    /// [`Net::loss_and_grad_batch`] from an initial state in the
-    /// backend's buffers (see [`Net::forward_from`]).
-    pub fn loss_and_grad_from(
-        &self,
-        batch: &Batch<'_, S>,
-        state0: Option<K::Ref<'_>>,
-        target: Target<'_, S>,
-        ws: &mut NetWorkspace<S, K>,
-        grads: K::Mut<'_>,
-        dropout: Option<&mut ChaCha8Rng>,
-    ) -> Result<f64> {
-        self.forward_from(batch, state0, ws, dropout)?;
-        let loss = self.ws_loss(target, ws)?;
-        self.backward(batch.x, ws, grads, None)?;
-        Ok(loss)
-    }
-
-    /// [`Net::loss_and_grad_from`] leaving the summed loss in `loss[0]` on
-    /// the backend (no round trip: a trainer reads it with the step's
+    /// [`Net::loss_and_grad_batch`] from an initial state in the backend's
+    /// buffers (see [`Net::forward_from`]), leaving the summed loss in
+    /// `loss[0]` on the backend (no round trip: a trainer reads it with the step's
     /// other scalars); returns the count that divides it into the mean
     /// (see [`crate::layer::loss::loss_and_grad_to`]).
     #[allow(clippy::too_many_arguments)]

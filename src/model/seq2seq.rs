@@ -28,7 +28,7 @@ use crate::cell::{CellKind, SeqInput};
 use crate::error::{Error, Result};
 use crate::layer::attention::{self, AttnCache, Dims, Score, ScoreGrads, ScoreWeights};
 use crate::layer::linear;
-use crate::layer::loss::{Target, check_classes, loss_and_grad_on, softmax_cross_entropy_to};
+use crate::layer::loss::{Target, loss_and_grad_on, loss_and_grad_to};
 use crate::tensor::Scalar;
 
 /// The shape of a [`Seq2Seq`].
@@ -597,10 +597,12 @@ impl<S: Scalar, K: Backend<S>> Seq2Seq<S, K> {
         loss: K::Mut<'_>,
     ) -> Result<usize> {
         self.forward(batch, ws)?;
-        let v = self.config.tgt_vocab;
-        let (ys, dys) = (K::view(&ws.ys), K::view_mut(&mut ws.dys));
-        check_classes(targets, ys.len() / v, v)?;
-        let count = softmax_cross_entropy_to(&self.backend, ys, v, targets, dys, loss);
+        let (v, target) = (self.config.tgt_vocab, Target::Classes(targets));
+        let Seq2SeqWorkspace {
+            ys, dys, staging, ..
+        } = ws;
+        let (ys, dys) = (K::view(ys), K::view_mut(dys));
+        let count = loss_and_grad_to(&self.backend, ys, v, target, dys, staging, loss)?;
         self.backward(batch, ws, grads)?;
         Ok(count)
     }

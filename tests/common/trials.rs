@@ -19,7 +19,7 @@
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use recur::backend::{Activation, Backend, IGNORE, View};
+use recur::backend::{Activation, Backend, IGNORE};
 use recur::cell::CellKind;
 use recur::layer::attention::Score;
 use recur::model::seq2seq::{
@@ -69,11 +69,7 @@ pub fn padded_targets(lengths: &[usize], t: usize, v: usize, seed: u64) -> Vec<u
 }
 
 /// A view copied to the host.
-pub fn to_host<S: Scalar, K: Backend<S>>(k: &K, view: K::Ref<'_>) -> Vec<S> {
-    let mut host = vec![S::zero(); view.len()];
-    k.download(view, &mut host);
-    host
-}
+pub use recur::backend::to_host;
 
 /// The index of the largest value.
 pub fn argmax<S: Scalar>(row: &[S]) -> u32 {

@@ -35,3 +35,18 @@ fn tanh_(x: f32) -> f32 {
 fn finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }
+
+// The counter-based generator of `backend/random.rs`: 24 random bits for
+// value i of the stream keyed (key_lo, key_hi), the CPU's bits exactly.
+fn mix(v: u32) -> u32 {
+    var x = v;
+    x ^= x >> 16u;
+    x *= 0x7feb352du;
+    x ^= x >> 15u;
+    x *= 0x846ca68bu;
+    return x ^ (x >> 16u);
+}
+
+fn bits24(key_lo: u32, key_hi: u32, i: u32) -> u32 {
+    return mix(mix(i ^ key_lo) ^ key_hi) >> 8u;
+}

@@ -14,20 +14,11 @@ struct P {
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> c: array<f32>;
 
-fn mix(v: u32) -> u32 {
-    var x = v;
-    x ^= x >> 16u;
-    x *= 0x7feb352du;
-    x ^= x >> 15u;
-    x *= 0x846ca68bu;
-    return x ^ (x >> 16u);
-}
-
 @compute @workgroup_size(256)
 fn dropout_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i < p.n) {
-        let bits = mix(mix(i ^ p.key_lo) ^ p.key_hi) >> 8u;
+        let bits = bits24(p.key_lo, p.key_hi, i);
         c[p.oc + i] = select(p.keep, 0.0, bits < p.threshold);
     }
 }

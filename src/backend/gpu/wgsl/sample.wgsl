@@ -25,15 +25,6 @@ var<workgroup> rv: array<f32, 256>;
 var<workgroup> ri: array<u32, 256>;
 var<workgroup> chosen: u32;
 
-fn mix(v: u32) -> u32 {
-    var x = v;
-    x ^= x >> 16u;
-    x *= 0x7feb352du;
-    x ^= x >> 15u;
-    x *= 0x846ca68bu;
-    return x ^ (x >> 16u);
-}
-
 fn group_min(t: u32, v: f32) -> f32 {
     rv[t] = v;
     workgroupBarrier();
@@ -109,7 +100,7 @@ fn sample(@builtin(local_invocation_id) lid: vec3<u32>) {
     if (t == 0u) {
         var pick = max_at;
         if (p.greedy == 0u) {
-            let bits = mix(mix(p.step ^ p.key_lo) ^ p.key_hi) >> 8u;
+            let bits = bits24(p.key_lo, p.key_hi, p.step);
             var u = f32(bits) / 16777216.0 * total;
             var found = false;
             var last = max_at;

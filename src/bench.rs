@@ -99,9 +99,12 @@ pub fn train_throughput(c: &BenchConfig) -> Result<BenchReport> {
 }
 
 /// [`train_throughput`] on backend `k`; `mark` is called just before and
-/// just after the timed iterations (to read a backend's counters). Each
-/// iteration ends with its loss on the host, so the time covers all its
-/// work.
+/// just after the timed iterations (to read a backend's counters). The
+/// iterations run as `recur train` runs them when it logs only at the
+/// end: a device reads the losses back every [`DEFER_MAX`] iterations and
+/// at the end, so the time covers all their work.
+///
+/// [`DEFER_MAX`]: crate::train::DEFER_MAX
 pub fn train_throughput_on<K: Backend<f32>>(
     k: K,
     c: &BenchConfig,
@@ -135,15 +138,12 @@ pub fn train_throughput_on<K: Backend<f32>>(
     };
     let warmup = c.iters.div_ceil(10).max(2);
     let total = (warmup + c.iters) as u64;
-    let mut trainer = Trainer::new_on(k.clone(), config, TrainData::Corpus(text), total)?;
-    for _ in 0..warmup {
-        trainer.step()?;
-    }
+    let mut trainer = Trainer::new_on(k.clone(), config, TrainData::Corpus(text), warmup as u64)?;
+    trainer.run(None, None, &mut |_| {})?;
+    trainer.set_total_iters(total);
     mark();
     let start = Instant::now();
-    for _ in 0..c.iters {
-        trainer.step()?;
-    }
+    trainer.run(None, None, &mut |_| {})?;
     let secs = start.elapsed().as_secs_f64();
     mark();
     let flop = flop_per_iter(trainer.model().config(), t, b);

@@ -34,11 +34,13 @@ use std::sync::{Arc, Mutex};
 mod trials;
 
 use recur::backend::{Activation, Backend, RowKernel, Update};
+use recur::model::Init;
+use recur::model::seq2seq::{GreedyWorkspace, Seq2Seq};
 use recur::optim::{Clip, Optimizer, OptimizerKind};
 use recur::tensor::Trans;
 use recur::{Cpu, Scalar};
 use trials::{
-    ADAM, Case, DECODE_STEPS, Data, Goal, Greedy, HYPOTHESES, MOMENTUM, PairCase, Run, STEPS,
+    ADAM, Case, DECODE_STEPS, Data, Goal, Greedy, HYPOTHESES, MOMENTUM, PairCase, Run, SEED, STEPS,
     Tolerance, Trial, assert_same, cases, clip_and_step, optimizer, pair_cases, to_host,
     train_side_by_side, values,
 };
@@ -528,6 +530,37 @@ fn greedy_decoding<S: Scalar>() {
 fn greedy_decoding_on_a_staged_backend_gives_the_cpus_numbers_bit_for_bit() {
     greedy_decoding::<f32>();
     greedy_decoding::<f64>();
+}
+
+/// Training without teacher forcing decodes its padded batch greedily as
+/// one batch (`Seq2Seq::greedy_batch`): every sequence gets the tokens of
+/// decoding it alone, step by step, and a staged backend gets the CPU's.
+#[test]
+fn greedy_decoding_of_a_padded_batch_is_each_sequence_decoded_alone() {
+    fn check<S: Scalar>() {
+        for case in pair_cases() {
+            let name = case.name();
+            let cpu = Seq2Seq::<S>::new(case.config.clone(), Init::Uniform, SEED).unwrap();
+            let staged = Seq2Seq::<S, _>::new_on(
+                Staged::default(),
+                case.config.clone(),
+                Init::Uniform,
+                SEED,
+            )
+            .unwrap();
+            let batch = case.batch();
+            let got = cpu
+                .greedy_batch(&batch, &mut GreedyWorkspace::default())
+                .unwrap();
+            assert_eq!(got, trials::greedy_alone(&cpu, &case), "{name}");
+            let on_staged = staged
+                .greedy_batch(&batch, &mut GreedyWorkspace::default())
+                .unwrap();
+            assert_eq!(on_staged, got, "{name}: staged");
+        }
+    }
+    check::<f32>();
+    check::<f64>();
 }
 
 // ---- optimizers and clipping ----

@@ -7,7 +7,8 @@
 //! attention), greedy decoding (logits, states, attention weights,
 //! tokens), the forecaster (forecasts, training steps of its networks, its
 //! own trainer's losses, a run saved on one device and resumed on the
-//! other), a 200-step training run (its loss curve within 1e-3), and a
+//! other), a 200-step training run (its loss curve within 1e-3), a
+//! trainer's run reading its losses back only where it logs, and a
 //! checkpoint taken to the GPU, trained and brought back.
 //!
 //! Runs on whatever adapter wgpu finds; in CI that is Mesa's software
@@ -1003,6 +1004,103 @@ fn a_200_step_training_run_follows_the_cpus_loss_curve_within_1e_3() {
     }
     let (first, last) = (want[0], want[LONG_RUN - 1]);
     assert!(last < first / 10.0, "the loss went from {first} to {last}");
+}
+
+/// Training without teacher forcing decodes its padded batch greedily on
+/// the device (`Seq2Seq::greedy_batch`): the CPU's tokens, every step's
+/// choice made there and the tokens read back once.
+#[test]
+fn greedy_decoding_of_a_padded_batch_reads_its_tokens_back_once() {
+    use recur::model::seq2seq::{GreedyWorkspace, Seq2Seq};
+    let Some(k) = gpu() else { return };
+    for case in pair_cases() {
+        let name = case.name();
+        let cpu = Seq2Seq::<f32>::new(case.config.clone(), Init::Uniform, SEED).unwrap();
+        let on_gpu =
+            Seq2Seq::<f32, _>::new_on(k.clone(), case.config.clone(), Init::Uniform, SEED).unwrap();
+        let batch = case.batch();
+        let want = cpu
+            .greedy_batch(&batch, &mut GreedyWorkspace::default())
+            .unwrap();
+        k.take_counters();
+        let got = on_gpu
+            .greedy_batch(&batch, &mut GreedyWorkspace::default())
+            .unwrap();
+        let counted = k.take_counters();
+        assert_eq!(got, want, "{name}");
+        assert_eq!(counted.round_trips, 1, "{name}: {counted:?}");
+    }
+}
+
+/// A run of the language-model trainer reads its losses back only where
+/// it logs (every 5 of 15 iterations: 3 round trips, not 15), and its log
+/// lines (each the mean of the settled iterations' losses) and smoothed
+/// loss follow the CPU's run within 1e-3. A run that blows up is stopped
+/// at the same iteration on both, though the GPU notices it late.
+#[test]
+fn training_reads_its_losses_back_only_where_it_logs() {
+    let Some(k) = gpu() else { return };
+    use recur::train::{TrainConfig, TrainData, Trainer};
+    let text = "the cat sat on the mat; the rat ate the cat's hat. ".repeat(8);
+    let config = TrainConfig {
+        cell: CellKind::Lstm,
+        hidden: 12,
+        seq_len: 10,
+        batch: 4,
+        lr: 0.01,
+        val_frac: 0.0,
+        eval_every: 0,
+        log_every: 5,
+        ..TrainConfig::default()
+    };
+    let data = || TrainData::Corpus(text.clone());
+    // The training losses logged and the smoothed loss at the end.
+    fn run<K: Backend<f32>>(t: &mut Trainer<K>) -> (Vec<f64>, f64) {
+        let mut lines = Vec::new();
+        let summary = t
+            .run(None, None, &mut |e| {
+                if let Event::Logged(line) = e {
+                    lines.push(line.train_loss);
+                }
+            })
+            .unwrap();
+        (lines, summary.smooth_loss)
+    }
+    let mut cpu = Trainer::new(config.clone(), data(), 15).unwrap();
+    let mut on_gpu = Trainer::new_on(k.clone(), config.clone(), data(), 15).unwrap();
+    let want = run(&mut cpu);
+    k.take_counters();
+    let got = run(&mut on_gpu);
+    let counted = k.take_counters();
+    assert_eq!(counted.round_trips, 3, "{counted:?}");
+    assert_eq!(got.0.len(), 3);
+    assert_close(&got.0, &want.0, 1e-3, "logged training losses");
+    assert_close(&[got.1], &[want.1], 1e-3, "smoothed loss");
+
+    // At this rate the loss blows up within a few iterations.
+    let wild = TrainConfig {
+        lr: 50.0,
+        optimizer: recur::optim::OptimizerKind::Sgd { momentum: 0.0 },
+        clip: Clip::None,
+        log_every: 50,
+        ..config
+    };
+    let diverged = |err: recur::Error| {
+        let text = err.to_string();
+        assert!(text.contains("training diverged at iteration"), "{text}");
+        text.split("iteration ")
+            .nth(1)
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let mut cpu = Trainer::new(wild.clone(), data(), 50).unwrap();
+    let mut on_gpu = Trainer::new_on(k, wild, data(), 50).unwrap();
+    let at_cpu = diverged(cpu.run(None, None, &mut |_| {}).unwrap_err());
+    let at_gpu = diverged(on_gpu.run(None, None, &mut |_| {}).unwrap_err());
+    assert_eq!(at_gpu, at_cpu);
 }
 
 /// A language model saved on the CPU, loaded (exactly its weights), taken

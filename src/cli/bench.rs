@@ -60,10 +60,11 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             let r = bench::train_throughput_on(gpu.clone(), &c, || n = gpu.take_counters())?;
             let per = |x: u64| x as f64 / c.iters as f64;
             println!(
-                "per training iteration on {}: {:.0} kernel dispatches, {:.1} host round trips (values read back), {:.1} submissions, {:.1} uploads (token ids, targets)",
+                "per training iteration on {}: {:.0} kernel dispatches, {:.2} host round trips (losses read back every {} iterations and at the end, as a run that logs that rarely), {:.2} submissions, {:.1} uploads (token ids, targets)",
                 gpu.adapter().name,
                 per(n.dispatches),
                 per(n.round_trips),
+                recur::train::DEFER_MAX,
                 per(n.submissions),
                 per(n.uploads)
             );

@@ -31,6 +31,9 @@ use crate::layer::linear;
 use crate::layer::loss::{Target, loss_and_grad_on, loss_and_grad_to};
 use crate::tensor::Scalar;
 
+mod greedy;
+pub use greedy::GreedyWorkspace;
+
 /// The shape of a [`Seq2Seq`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Seq2SeqConfig {
@@ -714,7 +717,17 @@ impl<S: Scalar, K: Backend<S>> Seq2Seq<S, K> {
             ..Batch::new(SeqInput::Tokens(tokens), 1, b)
         };
         self.decoder.forward(k, params, &batch, &mut ws.dec, None)?;
-        let d = self.dims(1, enc.len);
+        let keys = vec![(K::view(&enc.keys), enc.len); b];
+        self.attend_step(&keys, enc.len, ws);
+        Ok(())
+    }
+
+    /// The rest of a decoder step after the decoder stack's (in
+    /// `ws.dec`): each of its rows `r` attends over `keys[r] = (keys (S,
+    /// E), valid rows)`, then the output layer, into `ws.ys`.
+    fn attend_step(&self, keys: &[(K::Ref<'_>, usize)], s: usize, ws: &mut DecodeWorkspace<S, K>) {
+        let k = &self.backend;
+        let d = self.dims(1, s);
         let DecodeWorkspace {
             dec,
             caches,
@@ -725,17 +738,17 @@ impl<S: Scalar, K: Backend<S>> Seq2Seq<S, K> {
             ..
         } = ws;
         if let Some((score, w)) = self.score_weights() {
+            let b = keys.len();
             k.resize(ctx, b * d.e);
             caches.resize_with(b, AttnCache::default);
             let h = dec.outputs();
-            for (r, cache) in caches.iter_mut().enumerate().take(b) {
+            for (r, (cache, &(keys, n))) in caches.iter_mut().zip(keys).enumerate() {
                 let ctx_r = K::view_mut(ctx).sub(r * d.e..(r + 1) * d.e);
-                let (hr, keys) = (h.sub(r * d.hd..(r + 1) * d.hd), K::view(&enc.keys));
-                attention::forward(k, score, &w, d, hr, keys, enc.len, cache, ctx_r);
+                let hr = h.sub(r * d.hd..(r + 1) * d.hd);
+                attention::forward(k, score, &w, d, hr, keys, n, cache, ctx_r);
             }
         }
         self.head(dec.outputs(), K::view(ctx), cat, att, ys);
-        Ok(())
     }
 }
 

@@ -3,6 +3,15 @@
 //! optimizer) and the update that ends each iteration, with its
 //! divergence checks.
 //!
+//! On a device the update is recorded and the host goes on: each
+//! iteration's summed loss and clip verdict wait on the backend, and the
+//! host reads every waiting iteration's pair back at once when the run
+//! logs, evaluates or has [`DEFER_MAX`] waiting ([`Course::settle`]).
+//! Only then are the iterations checked for divergence and their losses
+//! smoothed, in order, so the smoothed loss, the log and the saved state
+//! are those of a run that read every loss at once. On the CPU reading is
+//! free, and every iteration settles at once.
+//!
 //! A run's state file saves exactly this (see [`super::state`]) plus each
 //! trainer's own buffers.
 
@@ -28,13 +37,22 @@ pub(crate) struct StepSettings {
     /// --lr X)": the trainer's clipping flags, and whether a checkpoint is
     /// kept.
     pub advice: &'static str,
+    /// The loss of guessing uniformly (ln V) where the loss is a
+    /// cross-entropy over V symbols: a finite loss far above it (over 3×
+    /// it + 3) means the run has blown up.
+    pub uniform: Option<f64>,
 }
 
-/// A step's scalars on backend `k`, zeroed: the summed loss and the
-/// clip's verdict (see [`Course::step`]).
-pub(crate) fn step_scalars<K: Backend<f32>>(k: &K) -> K::Buf {
+/// The most iterations a device runs ahead of the host before their losses
+/// are read back (bounds the memory of recorded work and how late a
+/// divergence is noticed).
+pub const DEFER_MAX: usize = 64;
+
+/// `len` scalars on backend `k`, zeroed; a step's two are the summed loss
+/// and the clip's verdict (see [`Course::record`]).
+pub(crate) fn step_scalars<K: Backend<f32>>(k: &K, len: usize) -> K::Buf {
     let mut b = K::Buf::default();
-    k.resize(&mut b, 2);
+    k.resize(&mut b, len);
     b
 }
 
@@ -56,6 +74,11 @@ pub(crate) struct Course<K: Backend<f32> = Cpu> {
     pub update: StepSettings,
     /// How often the run evaluates and logs.
     pub cadence: Cadence,
+    /// The loss and verdict of each iteration not yet settled, two scalars
+    /// each, on the backend.
+    waiting: K::Buf,
+    /// The targets each unsettled iteration's loss is summed over, in order.
+    counts: Vec<usize>,
 }
 
 impl<K: Backend<f32>> Course<K> {
@@ -68,6 +91,7 @@ impl<K: Backend<f32>> Course<K> {
         decay: f64,
         total: u64,
     ) -> Self {
+        let k = optimizer.backend().clone();
         Course {
             iter: 0,
             total,
@@ -76,23 +100,43 @@ impl<K: Backend<f32>> Course<K> {
             optimizer,
             update,
             cadence,
+            waiting: step_scalars(&k, 2 * Self::depth()),
+            counts: Vec::new(),
         }
+    }
+
+    /// How many iterations may wait on the backend: one on the host.
+    fn depth() -> usize {
+        if K::READS_HOST { 1 } else { DEFER_MAX }
+    }
+
+    /// Whether iterations wait to be settled.
+    pub fn unsettled(&self) -> bool {
+        !self.counts.is_empty()
+    }
+
+    /// Whether the next iteration must be settled before another is
+    /// recorded.
+    pub fn due(&self) -> bool {
+        self.counts.len() >= Self::depth()
     }
 
     /// End an iteration whose summed loss over `count` targets the backend
     /// left in `scalars[0]` (see [`step_scalars`]), with `grads` (as long
     /// as `params`): clip (the verdict into `scalars[1]`), set the
-    /// scheduled rate, update where the verdict allows, then read loss and
-    /// verdict back at once (the iteration's one round trip on a device),
-    /// refuse a non-finite loss or gradient, count the iteration and smooth
-    /// its loss. Returns the mean loss.
-    pub fn step(
+    /// scheduled rate, update where the verdict allows, keep loss and
+    /// verdict on the backend until [`Course::settle`], and count the
+    /// iteration (settling the waiting ones first if [`Course::due`]).
+    pub fn record(
         &mut self,
         count: usize,
         params: K::Mut<'_>,
         mut grads: K::Mut<'_>,
         scalars: &mut K::Buf,
-    ) -> Result<f64> {
+    ) -> Result<()> {
+        if self.due() {
+            self.settle()?;
+        }
         let u = self.update;
         let k = self.optimizer.backend().clone();
         let verdict = K::view_mut(scalars).sub(1..2);
@@ -101,29 +145,62 @@ impl<K: Backend<f32>> Course<K> {
             .set_lr(u.schedule.lr(u.lr, self.iter, self.total));
         let guard = K::view(scalars).sub(1..2);
         self.optimizer.step_guarded(params, grads.into_ref(), guard);
-        let mut host = [0.0f32; 2];
-        k.download(K::view(scalars).sub(0..2), &mut host);
-        k.check()?;
-        let loss = host[0] as f64 / count.max(1) as f64;
-        if !loss.is_finite() {
-            return Err(self.diverged(&format!("the loss is {loss}")));
-        }
-        if !host[1].is_finite() {
-            return Err(self.diverged("a gradient is not finite"));
-        }
+        let slot = 2 * self.counts.len();
+        let dst = K::view_mut(&mut self.waiting).sub(slot..slot + 2);
+        k.copy(K::view(scalars).sub(0..2), dst);
+        self.counts.push(count);
         self.iter += 1;
-        self.smooth.add(loss);
-        Ok(loss)
+        k.check()
     }
 
-    /// The error of a run that blew up in the iteration under way: `what`
-    /// happened, with the trainer's advice.
-    pub fn diverged(&self, what: &str) -> Error {
+    /// Read the unsettled iterations' losses and verdicts back at once
+    /// (one round trip on a device), refuse the first non-finite loss or
+    /// gradient or exploded loss (the update was applied, but the run
+    /// stops there, unsaved), and smooth the losses in
+    /// order. Returns each iteration's mean loss.
+    pub fn settle(&mut self) -> Result<Vec<f64>> {
+        let n = self.counts.len();
+        let mut host = vec![0.0f32; 2 * n];
+        let k = self.optimizer.backend();
+        k.download(K::view(&self.waiting).sub(0..2 * n), &mut host);
+        k.check()?;
+        let first = self.iter - n as u64 + 1;
+        let counts = std::mem::take(&mut self.counts);
+        let mut losses = Vec::with_capacity(n);
+        for ((i, pair), count) in (first..).zip(host.chunks(2)).zip(counts) {
+            let loss = pair[0] as f64 / count.max(1) as f64;
+            if !loss.is_finite() {
+                return Err(self.diverged(i, &format!("the loss is {loss}")));
+            }
+            if !pair[1].is_finite() {
+                return Err(self.diverged(i, "a gradient is not finite"));
+            }
+            if let Some(uniform) = self.update.uniform
+                && loss > 3.0 * uniform + 3.0
+            {
+                return Err(self.diverged(i, &format!(
+                    "the loss exploded to {loss:.2} nats/char (uniform guessing gives {uniform:.2})"
+                )));
+            }
+            self.smooth.add(loss);
+            losses.push(loss);
+        }
+        Ok(losses)
+    }
+
+    /// [`Course::settle`], for one who records and settles every
+    /// iteration: the last iteration's mean loss.
+    pub fn settle_last(&mut self) -> Result<f64> {
+        let losses = self.settle()?;
+        Ok(*losses.last().expect("an iteration was recorded"))
+    }
+
+    /// The error of a run that blew up at iteration `iter` (counted from
+    /// 1): `what` happened, with the trainer's advice.
+    fn diverged(&self, iter: u64, what: &str) -> Error {
         Error::Diverged(format!(
-            "training diverged at iteration {}: {what}. Lower the learning rate (now --lr {}){}",
-            self.iter + 1,
-            self.update.lr,
-            self.update.advice
+            "training diverged at iteration {iter}: {what}. Lower the learning rate (now --lr {}){}",
+            self.update.lr, self.update.advice
         ))
     }
 }

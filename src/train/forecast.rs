@@ -243,6 +243,7 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
             schedule: Schedule::Constant,
             clip: CLIP,
             advice: "",
+            uniform: None,
         };
         // The series' fingerprint: of each column's, one column in memory at a time.
         let columns: Vec<[u8; 8]> = features
@@ -260,7 +261,7 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
             validated: None,
             ws: net.workspace(),
             grads: net.zero_grads(),
-            scalars: step_scalars(net.backend()),
+            scalars: step_scalars(net.backend(), 2),
             x: Vec::new(),
             y: Vec::new(),
             fingerprint: fingerprint(columns.iter().map(|h| h.as_slice())),
@@ -344,6 +345,13 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
     /// when fewer than a batch are left); returns its loss (normalized
     /// units, the configured loss).
     pub fn step(&mut self) -> Result<f64> {
+        self.record()?;
+        self.course.settle_last()
+    }
+
+    /// One iteration, its loss left on the backend for the course to
+    /// settle; returns the series steps it read (windows × lookback).
+    fn record(&mut self) -> Result<usize> {
         let c = &self.config;
         let (l, nf, nk) = (c.lookback, self.n_features(), self.n_outputs());
         if self.pos + c.batch > self.order.len() {
@@ -352,6 +360,7 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
         }
         let idx = &self.order[self.pos..(self.pos + c.batch).min(self.order.len())];
         self.pos += idx.len();
+        let read = idx.len() * l;
         gather(&self.train_w, idx, l, nf, nk, &mut self.x, &mut self.y);
         self.net.backend().fill(K::view_mut(&mut self.grads), 0.0);
         let target = match c.loss {
@@ -367,10 +376,13 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
             None,
             K::view_mut(&mut self.scalars).sub(0..1),
         )?;
-        // Loss and clip verdict come back together, after the update.
+        // Loss and clip verdict stay on the backend until the course
+        // settles them.
         let params = K::view_mut(&mut self.net.params);
         let grads = K::view_mut(&mut self.grads);
-        self.course.step(count, params, grads, &mut self.scalars)
+        self.course
+            .record(count, params, grads, &mut self.scalars)?;
+        Ok(read)
     }
 
     /// The mean squared error (normalized units) over the validation
@@ -498,11 +510,12 @@ impl<K: Backend<f32>> Fit for ForecastTrainer<K> {
         &self.course
     }
 
-    /// The loss, and the series steps the batch read (windows × lookback).
-    fn train_step(&mut self) -> Result<(f64, usize)> {
-        let loss = self.step()?;
-        let windows = self.config.batch.min(self.order.len());
-        Ok((loss, windows * self.config.lookback))
+    fn course_mut(&mut self) -> &mut Course<K> {
+        &mut self.course
+    }
+
+    fn record_step(&mut self) -> Result<usize> {
+        self.record()
     }
 
     fn evaluate(&mut self) -> Result<Option<f64>> {

@@ -106,6 +106,7 @@ impl<K: Backend<f32>> Trainer<K> {
             schedule: Schedule::Constant,
             clip: config.clip,
             advice: " or clip gradients (--clip 5 or --clip-norm 1); the last checkpoint is left as it was",
+            uniform: Some((vocab.len() as f64).ln()),
         };
         Ok(Trainer {
             fingerprint: data.fingerprint(),
@@ -167,6 +168,13 @@ impl<K: Backend<f32>> Trainer<K> {
     /// One training iteration; returns the batch's mean loss (nats/char) and
     /// the number of characters it covered.
     pub fn step(&mut self) -> Result<(f64, usize)> {
+        let chars = self.record()?;
+        Ok((self.course.settle_last()?, chars))
+    }
+
+    /// One training iteration, its loss left on the backend for the course
+    /// to settle; returns the characters it covered.
+    fn record(&mut self) -> Result<usize> {
         let (t, b) = (self.config.seq_len, self.config.batch);
         let iter = self.course.iter;
         let chars = match &self.data {
@@ -200,24 +208,9 @@ impl<K: Backend<f32>> Trainer<K> {
         // until the course reads them back, together.
         let shard::Shard { grads, scalars, .. } = &mut self.shards[0];
         let params = K::view_mut(&mut self.net.params);
-        let loss = self
-            .course
-            .step(chars, params, K::view_mut(grads), scalars)?;
-        self.refuse_explosion(loss)?;
-        Ok((loss, chars))
-    }
-
-    /// Far worse than guessing uniformly (ln V): the run has blown up (a
-    /// non-finite loss is the shared update's to refuse). The update has
-    /// been applied, but the run stops here, unsaved.
-    fn refuse_explosion(&self, loss: f64) -> Result<()> {
-        let uniform = (self.vocab.len() as f64).ln();
-        if loss.is_finite() && loss > 3.0 * uniform + 3.0 {
-            return Err(self.course.diverged(&format!(
-                "the loss exploded to {loss:.2} nats/char (uniform guessing gives {uniform:.2})"
-            )));
-        }
-        Ok(())
+        self.course
+            .record(chars, params, K::view_mut(grads), scalars)?;
+        Ok(chars)
     }
 
     /// Mean loss (nats/char) over the validation split, or `None` without one.
@@ -265,8 +258,12 @@ impl<K: Backend<f32>> Fit for Trainer<K> {
         &self.course
     }
 
-    fn train_step(&mut self) -> Result<(f64, usize)> {
-        self.step()
+    fn course_mut(&mut self) -> &mut Course<K> {
+        &mut self.course
+    }
+
+    fn record_step(&mut self) -> Result<usize> {
+        self.record()
     }
 
     fn evaluate(&mut self) -> Result<Option<f64>> {

@@ -41,6 +41,7 @@ mod shard;
 mod state;
 
 pub use config::TrainConfig;
+pub use course::DEFER_MAX;
 pub use data::TrainData;
 pub use evaluate::{corpus_loss, evaluate_text, evaluate_words};
 pub use lm::Trainer;

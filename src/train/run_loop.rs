@@ -5,6 +5,13 @@
 //!
 //! A trainer brings what is its own through [`Fit`]: one iteration on its
 //! data and model, and its held-out measure.
+//!
+//! The losses are read back (settled, see [`Course::settle`]) only where a
+//! line is logged, at an evaluation, or when the course holds as many
+//! unsettled iterations as it may: on a device the host records iteration
+//! after iteration without waiting, and logging less often means fewer
+//! round trips. Progress events in between carry the smoothed loss as of
+//! the last settled iteration.
 
 use std::path::Path;
 use std::time::Instant;
@@ -74,9 +81,13 @@ pub(crate) trait Fit {
     /// The run's progress (with its cadence).
     fn course(&self) -> &Course<Self::Device>;
 
-    /// One iteration: the batch's mean loss, and the characters (tokens,
-    /// series steps) it covered.
-    fn train_step(&mut self) -> Result<(f64, usize)>;
+    /// The run's progress, to settle.
+    fn course_mut(&mut self) -> &mut Course<Self::Device>;
+
+    /// One iteration, recorded in the course but not yet settled (see
+    /// [`Course::settle`]): the characters (target tokens, series steps)
+    /// it covered.
+    fn record_step(&mut self) -> Result<usize>;
 
     /// The held-out measure, or `None` without held-out data.
     fn evaluate(&mut self) -> Result<Option<f64>>;
@@ -109,10 +120,15 @@ pub(crate) fn fit<F: Fit>(
     let (mut run_chars, mut measure) = (0usize, None);
     finished_check(t.course().iter, t.course().total)?;
     while t.course().iter < t.course().total {
-        let (loss, chars) = t.train_step()?;
-        window.add(loss, chars);
+        let chars = t.record_step()?;
+        window.chars += chars;
         run_chars += chars;
         let (iter, total) = (t.course().iter, t.course().total);
+        let eval = iter == total || (eval_every > 0 && iter.is_multiple_of(eval_every));
+        let logs = eval || iter.is_multiple_of(log_every);
+        if logs || t.course().due() {
+            window.add(&t.course_mut().settle()?);
+        }
         let elapsed = start.elapsed().as_secs_f64();
         let step = Event::Step {
             iter,
@@ -121,11 +137,10 @@ pub(crate) fn fit<F: Fit>(
             chars_per_sec: run_chars as f64 / elapsed.max(1e-9),
         };
         on_event(step, None);
-        let eval = iter == total || (eval_every > 0 && iter.is_multiple_of(eval_every));
         if eval {
             measure = t.evaluate()?;
         }
-        if eval || iter.is_multiple_of(log_every) {
+        if logs {
             let at_eval = if eval { measure } else { None };
             let val_loss = at_eval.filter(|_| F::MEASURES_LOSS);
             let line = window.line(iter, t.course().smooth.value(), val_loss, start);
@@ -169,10 +184,10 @@ impl Window {
         }
     }
 
-    fn add(&mut self, loss: f64, chars: usize) {
-        self.loss += loss;
-        self.batches += 1;
-        self.chars += chars;
+    /// Settled iterations' losses.
+    fn add(&mut self, losses: &[f64]) {
+        self.loss += losses.iter().sum::<f64>();
+        self.batches += losses.len() as u64;
     }
 
     /// The log line at iteration `iter` of a run that started at

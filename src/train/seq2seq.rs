@@ -15,7 +15,7 @@ use super::log::{LogLine, LogWriter};
 use super::run_dir::RunDir;
 use super::run_loop::{Cadence, Event, Fit, Saver, fit};
 use super::state::{Progress, SavedState, save_run};
-use crate::backend::{Backend, Cpu, ViewMut, to_host};
+use crate::backend::{Backend, Cpu, ViewMut};
 use crate::check;
 use crate::checkpoint::{TensorData, load_seq2seq, seq2seq_contents};
 use crate::data::pairs::{Pair, PairBuffers, PairVocab, longest_steps};
@@ -23,7 +23,7 @@ use crate::decode::{DecodeOptions, translate};
 use crate::error::{Error, Result};
 use crate::model::Init;
 use crate::model::memory::seq2seq_training;
-use crate::model::seq2seq::{DecodeWorkspace, PairBatch, Seq2Seq, Seq2SeqConfig, Seq2SeqWorkspace};
+use crate::model::seq2seq::{GreedyWorkspace, PairBatch, Seq2Seq, Seq2SeqConfig, Seq2SeqWorkspace};
 use crate::optim::{Clip, Optimizer, OptimizerKind, Schedule};
 
 /// The flags that shrink a sequence-to-sequence run, for a memory error.
@@ -106,6 +106,8 @@ pub struct Seq2SeqTrainer<K: Backend<f32> = Cpu> {
     order: EpochOrder,
     buf: PairBuffers,
     ws: Seq2SeqWorkspace<f32, K>,
+    /// Buffers of the model's own greedy choices (without teacher forcing).
+    greedy: GreedyWorkspace<f32, K>,
     grads: K::Buf,
     /// The step's summed loss and the clip's verdict, on the backend.
     scalars: K::Buf,
@@ -173,11 +175,13 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
             schedule: config.schedule,
             clip: config.clip,
             advice: " or clip gradients harder (--clip-norm 1); the last checkpoint is left as it was",
+            uniform: None,
         };
         Ok(Seq2SeqTrainer {
             grads: model.zero_grads(),
-            scalars: step_scalars(model.backend()),
+            scalars: step_scalars(model.backend(), 2),
             ws: model.workspace(),
+            greedy: GreedyWorkspace::default(),
             course: Course::new(optimizer, (update, cadence), config.seed, 0.99, total),
             order: EpochOrder::default(),
             buf: PairBuffers::default(),
@@ -216,6 +220,13 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
 
     /// One iteration; returns the batch's loss (nats per target token).
     pub fn step(&mut self) -> Result<f64> {
+        self.record()?;
+        self.course.settle_last()
+    }
+
+    /// One iteration, its loss left on the backend for the course to
+    /// settle; returns the target tokens it covered.
+    fn record(&mut self) -> Result<usize> {
         let (n, b, iter) = (self.train.len(), self.config.batch, self.course.iter);
         let indices = self.order.batch(n, b, iter, &mut self.course.rng);
         let picked: Vec<&Pair> = indices.iter().map(|&i| &self.train[i as usize]).collect();
@@ -241,36 +252,34 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
             grads,
             loss.sub(0..1),
         )?;
-        // Loss and clip verdict come back together, after the update.
+        // Loss and clip verdict stay on the backend until the course
+        // settles them.
         let params = K::view_mut(&mut self.model.params);
         let grads = K::view_mut(&mut self.grads);
-        let loss = self.course.step(count, params, grads, &mut self.scalars)?;
-        Ok(loss)
+        self.course
+            .record(count, params, grads, &mut self.scalars)?;
+        Ok(self.buf.tgt_lengths.iter().sum())
     }
 
     /// Replace the decoder inputs after START by the model's own greedy
-    /// outputs (no teacher forcing for this batch). The inputs are data, so
-    /// the backward is the usual one on them.
+    /// outputs (no teacher forcing for this batch; one round trip on a
+    /// device). The inputs are data, so the backward is the usual one on
+    /// them.
     fn feed_own_outputs(&mut self) -> Result<()> {
-        let (b, v) = (self.buf.b, self.vocab.tgt.len());
-        let t = self.buf.tgt_in.len() / b;
-        let mut dws = DecodeWorkspace::default();
-        for r in 0..b {
-            let src: Vec<u32> = (0..self.buf.src_lengths[r])
-                .map(|s| self.buf.src[s * b + r])
-                .collect();
-            let enc = self.model.encode(&src, &mut dws)?;
-            let k = self.model.backend();
-            let mut state = to_host(k, K::view(&enc.state));
-            let mut token = self.vocab.start();
-            for step in 1..self.buf.tgt_lengths[r].min(t) {
-                self.model.decode_step(&enc, &[token], &state, &mut dws)?;
-                let logits = &to_host(k, dws.logits())[..v];
-                token = (0..v)
-                    .max_by(|&i, &j| logits[i].total_cmp(&logits[j]))
-                    .unwrap_or(0) as u32;
-                state = to_host(k, dws.state());
-                self.buf.tgt_in[step * b + r] = token;
+        let buf = &self.buf;
+        let batch = PairBatch {
+            b: buf.b,
+            src: &buf.src,
+            src_lengths: &buf.src_lengths,
+            tgt_in: &buf.tgt_in,
+            tgt_lengths: &buf.tgt_lengths,
+        };
+        let fed = self.model.greedy_batch(&batch, &mut self.greedy)?;
+        // Only positions inside each target are read by training.
+        let b = self.buf.b;
+        for (at, token) in fed.into_iter().enumerate().skip(b) {
+            if at / b < self.buf.tgt_lengths[at % b] {
+                self.buf.tgt_in[at] = token;
             }
         }
         Ok(())
@@ -407,10 +416,12 @@ impl<K: Backend<f32>> Fit for Seq2SeqTrainer<K> {
         &self.course
     }
 
-    /// The loss, and the target tokens of the batch.
-    fn train_step(&mut self) -> Result<(f64, usize)> {
-        let loss = self.step()?;
-        Ok((loss, self.buf.tgt_lengths.iter().sum()))
+    fn course_mut(&mut self) -> &mut Course<K> {
+        &mut self.course
+    }
+
+    fn record_step(&mut self) -> Result<usize> {
+        self.record()
     }
 
     fn evaluate(&mut self) -> Result<Option<f64>> {

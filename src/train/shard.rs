@@ -104,7 +104,7 @@ pub(crate) fn shards_for<K: Backend<f32>>(net: &Net<f32, K>, b: usize) -> Vec<Sh
             net.backend().resize(&mut carry, c.state_len(rows.len()));
             Shard {
                 carry,
-                scalars: super::course::step_scalars(net.backend()),
+                scalars: super::course::step_scalars(net.backend(), 2),
                 rows,
                 ws: net.workspace(),
                 grads: net.zero_grads(),

@@ -70,6 +70,10 @@ impl<'a, K: Backend<f32>> Progress<'a, K> {
         config_json: String,
         run_id: String,
     ) -> Self {
+        assert!(
+            !course.unsettled(),
+            "a run is saved only where its iterations are settled"
+        );
         let k = course.optimizer.backend();
         let moments = course
             .optimizer

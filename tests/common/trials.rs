@@ -650,6 +650,29 @@ impl<S: Scalar, K: Backend<S>> Run<S> for PairSession<'_, S, K> {
 
 /// Hypotheses decoded side by side, each greedily.
 pub const HYPOTHESES: usize = 2;
+/// The decoder inputs `(T, B)` that greedy decoding gives each of
+/// `case`'s sequences decoded alone, one `decode_step` at a time, every
+/// step of the window: step 0 is `case.tgt_in`'s, each later step the
+/// previous step's most likely token.
+pub fn greedy_alone<S: Scalar, K: Backend<S>>(model: &Seq2Seq<S, K>, case: &PairCase) -> Vec<u32> {
+    let (b, k) = (case.b, model.backend());
+    let t = case.tgt_in.len() / b;
+    let mut out = case.tgt_in[..b].to_vec();
+    out.resize(t * b, 0);
+    let mut ws = DecodeWorkspace::default();
+    for r in 0..b {
+        let enc = model.encode(&case.source(r), &mut ws).unwrap();
+        let mut state = to_host(k, K::view(&enc.state));
+        for step in 1..t {
+            let token = [out[(step - 1) * b + r]];
+            model.decode_step(&enc, &token, &state, &mut ws).unwrap();
+            out[step * b + r] = argmax(&to_host(k, ws.logits()));
+            state = to_host(k, ws.state());
+        }
+    }
+    out
+}
+
 /// Decoding steps.
 pub const DECODE_STEPS: usize = 4;
 

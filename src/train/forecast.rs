@@ -15,7 +15,7 @@ use super::course::{Course, StepSettings, step_scalars};
 use super::data::fingerprint;
 use super::log::LogWriter;
 use super::run_dir::RunDir;
-use super::run_loop::{Cadence, Event, Fit, Saver, Summary, fit};
+use super::run_loop::{Cadence, Event, Fit, Flow, Saver, Summary, fit};
 use super::state::run_id;
 use crate::backend::{Backend, Cpu, View, ViewMut};
 use crate::cell::SeqInput;
@@ -409,7 +409,10 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
         log: Option<&mut LogWriter>,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Summary> {
-        let (summary, _) = fit(self, None, log, &mut |event, _| on_event(event))?;
+        let (summary, _) = fit(self, None, log, &mut |event, _| {
+            on_event(event);
+            Flow::Continue(())
+        })?;
         Ok(summary)
     }
 
@@ -426,7 +429,10 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
             dir: out,
             save: ForecastTrainer::<K>::save,
         };
-        let (summary, _) = fit(self, Some(out), log, &mut |event, _| on_event(event))?;
+        let (summary, _) = fit(self, Some(out), log, &mut |event, _| {
+            on_event(event);
+            Flow::Continue(())
+        })?;
         Ok(summary)
     }
 

@@ -7,7 +7,7 @@
 
 use crate::backend::{Backend, Cpu};
 use crate::data::{CharStreams, CharVocab, WordBatch};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::memory::net_training;
 use crate::model::{Net, NetConfig, NetWorkspace};
 use crate::optim::{Optimizer, Schedule};
@@ -19,7 +19,7 @@ use super::epoch::EpochOrder;
 use super::evaluate::{corpus_loss, words_loss};
 use super::log::LogWriter;
 use super::run_dir::RunDir;
-use super::run_loop::{Cadence, Event, Fit, Saver, Summary, fit};
+use super::run_loop::{Cadence, Event, Fit, Flow, Saver, Summary, fit};
 use super::shard::{self, Shard, Work};
 
 /// A training run in progress, its model, gradients, optimizer and
@@ -73,6 +73,46 @@ impl<K: Backend<f32>> Trainer<K> {
             net.set_forget_bias(v);
         }
         Self::assemble(config, data, vocab, net, total_iters)
+    }
+
+    /// A run of `total_iters` iterations on `data` that goes on from a
+    /// model trained before (or loaded): `net` with its vocabulary `vocab`,
+    /// an optimizer started afresh. `config`'s model settings (cell, hidden
+    /// size, layers, embedding) must be `net`'s (its dropout is
+    /// `config`'s), and `data` may use only `vocab`'s characters.
+    pub fn from_model(
+        config: TrainConfig,
+        data: TrainData,
+        (net, vocab): (Net<f32, K>, CharVocab),
+        total_iters: u64,
+    ) -> Result<Self> {
+        config.validate()?;
+        let model = Trainer::<K>::net_config(&config, vocab.len());
+        let same = NetConfig {
+            dropout: model.dropout,
+            ..net.config().clone()
+        };
+        if same != model {
+            return Err(Error::Config(format!(
+                "the model to go on from is a {} and these settings describe a {}: train it with its own settings",
+                describe(net.config()),
+                describe(&model)
+            )));
+        }
+        let n = shard::shard_rows(config.batch, config.cell.gates(), config.hidden).len();
+        let (t, b) = (data.steps(config.seq_len), config.batch);
+        net_training(&model, t, b, n, config.optimizer.moments()).check(data.advice())?;
+        let net = if net.config().dropout == model.dropout {
+            net
+        } else {
+            Net::from_params_on(net.backend().clone(), model, net.params_to_host())?
+        };
+        Self::assemble(config, data, vocab, net, total_iters)
+    }
+
+    /// The model and its vocabulary, ending the run.
+    pub fn into_model(self) -> (Net<f32, K>, CharVocab) {
+        (self.net, self.vocab)
     }
 
     /// The network `config` trains for a vocabulary of `vocab_len`.
@@ -240,6 +280,20 @@ impl<K: Backend<f32>> Trainer<K> {
         log: Option<&mut LogWriter>,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Summary> {
+        self.run_until(out, log, &mut |event| {
+            on_event(event);
+            Flow::Continue(())
+        })
+    }
+
+    /// [`Trainer::run`], with an `on_event` that may stop the run early
+    /// (see [`Flow`]; the summary says it stopped).
+    pub fn run_until(
+        &mut self,
+        out: Option<&RunDir>,
+        log: Option<&mut LogWriter>,
+        on_event: &mut dyn FnMut(Event<'_>) -> Flow,
+    ) -> Result<Summary> {
         let out = out.map(|dir| Saver {
             dir,
             save: Trainer::<K>::save,
@@ -269,4 +323,19 @@ impl<K: Backend<f32>> Fit for Trainer<K> {
     fn evaluate(&mut self) -> Result<Option<f64>> {
         self.validate()
     }
+}
+
+/// A model's shape in words: "2-layer lstm, hidden 128, embedding 16, 65 tokens".
+fn describe(c: &NetConfig) -> String {
+    let embed = c
+        .embed
+        .map(|e| format!(", embedding {e}"))
+        .unwrap_or_default();
+    format!(
+        "{}-layer {}, hidden {}{embed}, {} tokens",
+        c.layers,
+        c.cell.name(),
+        c.hidden_size,
+        c.input_size
+    )
 }

@@ -47,5 +47,5 @@ pub use evaluate::{corpus_loss, evaluate_text, evaluate_words};
 pub use lm::Trainer;
 pub use log::{LogLine, LogWriter, SmoothLoss};
 pub use run_dir::{RunDir, RunMode};
-pub use run_loop::{Event, Summary};
+pub use run_loop::{Event, Flow, Summary};
 pub use state::{model_path, state_path};

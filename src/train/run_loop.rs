@@ -13,6 +13,7 @@
 //! round trips. Progress events in between carry the smoothed loss as of
 //! the last settled iteration.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
@@ -57,7 +58,16 @@ pub struct Summary {
     pub chars_per_sec: f64,
     /// Wall time of this run.
     pub elapsed_s: f64,
+    /// The run was stopped by its caller before the planned iterations
+    /// (see [`Flow`]).
+    pub stopped: bool,
 }
+
+/// What a run's event callback answers: go on, or stop the run once the
+/// iteration under way is done (its loss read and checked, its log line
+/// and save, if due, written). Nothing is saved at the stop: the last
+/// save stays as it was.
+pub type Flow = ControlFlow<()>;
 
 /// How often a run evaluates and logs.
 #[derive(Clone, Copy, Debug)]
@@ -103,13 +113,13 @@ pub(crate) struct Saver<'a, F> {
 
 /// Train `t` to its planned iterations, evaluating, logging into `log` and
 /// saving with `out` at its cadence. `on_event` sees every event, with the
-/// measure on a line logged at an evaluation. Returns the summary and the
-/// last measure.
+/// measure on a line logged at an evaluation, and may stop the run (see
+/// [`Flow`]). Returns the summary and the last measure.
 pub(crate) fn fit<F: Fit>(
     t: &mut F,
     out: Option<Saver<'_, F>>,
     mut log: Option<&mut LogWriter>,
-    on_event: &mut dyn FnMut(Event<'_>, Option<f64>),
+    on_event: &mut dyn FnMut(Event<'_>, Option<f64>) -> Flow,
 ) -> Result<(Summary, Option<f64>)> {
     let Cadence {
         eval_every,
@@ -119,7 +129,8 @@ pub(crate) fn fit<F: Fit>(
     let mut window = Window::new();
     let (mut run_chars, mut measure) = (0usize, None);
     finished_check(t.course().iter, t.course().total)?;
-    while t.course().iter < t.course().total {
+    let mut stopped = false;
+    while !stopped && t.course().iter < t.course().total {
         let chars = t.record_step()?;
         window.chars += chars;
         run_chars += chars;
@@ -136,7 +147,7 @@ pub(crate) fn fit<F: Fit>(
             smooth_loss: t.course().smooth.value(),
             chars_per_sec: run_chars as f64 / elapsed.max(1e-9),
         };
-        on_event(step, None);
+        stopped |= on_event(step, None).is_break();
         if eval {
             measure = t.evaluate()?;
         }
@@ -147,13 +158,16 @@ pub(crate) fn fit<F: Fit>(
             if let Some(log) = log.as_deref_mut() {
                 log.write(&line)?;
             }
-            on_event(Event::Logged(&line), at_eval);
+            stopped |= on_event(Event::Logged(&line), at_eval).is_break();
             window = Window::new();
         }
         if eval && let Some(out) = &out {
             (out.save)(t, out.dir.path())?;
-            on_event(Event::Saved(out.dir.path()), None);
+            stopped |= on_event(Event::Saved(out.dir.path()), None).is_break();
         }
+    }
+    if t.course().unsettled() {
+        window.add(&t.course_mut().settle()?);
     }
     let elapsed_s = start.elapsed().as_secs_f64();
     let summary = Summary {
@@ -162,6 +176,7 @@ pub(crate) fn fit<F: Fit>(
         val_loss: measure.filter(|_| F::MEASURES_LOSS),
         chars_per_sec: run_chars as f64 / elapsed_s.max(1e-9),
         elapsed_s,
+        stopped,
     };
     Ok((summary, measure))
 }

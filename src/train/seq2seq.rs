@@ -13,7 +13,7 @@ use super::data::fingerprint;
 use super::epoch::EpochOrder;
 use super::log::{LogLine, LogWriter};
 use super::run_dir::RunDir;
-use super::run_loop::{Cadence, Event, Fit, Saver, fit};
+use super::run_loop::{Cadence, Event, Fit, Flow, Saver, fit};
 use super::state::{Progress, SavedState, save_run};
 use crate::backend::{Backend, Cpu, ViewMut};
 use crate::check;
@@ -402,6 +402,7 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
             if let Event::Logged(line) = event {
                 on_line(line, accuracy)
             }
+            Flow::Continue(())
         })?;
         Ok(accuracy)
     }

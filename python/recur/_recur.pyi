@@ -1,0 +1,91 @@
+"""Type stubs of recur's native module (recur._recur)."""
+
+from os import PathLike
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is not a recur model of the kind asked for, or is damaged."""
+
+class TrainingDiverged(ArithmeticError):
+    """Training blew up; the message says what to change."""
+
+class DeviceError(RuntimeError):
+    """The compute device could not do what was asked."""
+
+LogRecord = Dict[str, Any]
+"""One log line: iter, train_loss, smooth_loss, val_loss (or None), chars_per_sec, elapsed_s."""
+
+class CharRNN:
+    """A character-level language model: a vanilla RNN, an LSTM or a GRU."""
+
+    def __init__(
+        self,
+        model: str = "lstm",
+        hidden: int = 128,
+        layers: int = 1,
+        embed: Optional[int] = None,
+        dropout: float = 0.0,
+        activation: str = "tanh",
+        forget_bias: Optional[float] = None,
+        init: Optional[str] = None,
+        seed: int = 42,
+    ) -> None: ...
+    def fit(
+        self,
+        data: Union[str, Sequence[str]],
+        *,
+        batch: int = 32,
+        seq_len: int = 64,
+        optimizer: str = "adam",
+        lr: float = 2e-3,
+        momentum: float = 0.0,
+        iters: Optional[int] = None,
+        epochs: Optional[int] = None,
+        val_frac: float = 0.05,
+        clip: Optional[float] = 5.0,
+        clip_norm: Optional[float] = None,
+        eval_every: Optional[int] = None,
+        log_every: Optional[int] = None,
+        out: Union[str, PathLike, None] = None,
+        overwrite: bool = False,
+        progress: bool = False,
+        callback: Optional[Callable[[LogRecord], Any]] = None,
+        on_step: Optional[Callable[[int, int, float], Any]] = None,
+    ) -> List[LogRecord]:
+        """Train on running text or a list of words; returns the log records."""
+    def sample(
+        self,
+        length: int = 200,
+        prime: str = "",
+        temperature: float = 1.0,
+        top_k: Optional[int] = None,
+        greedy: bool = False,
+        seed: int = 0,
+    ) -> str:
+        """Generate text after `prime`."""
+    def evaluate(self, data: Union[str, Sequence[str]]) -> float:
+        """Mean loss in nats per character."""
+    def save(self, path: Union[str, PathLike]) -> None:
+        """Write the model as the CLI's checkpoint."""
+    def hidden_states(self, text: str, layer: int = -1) -> npt.NDArray[np.float32]:
+        """Hidden states (T, H) of one layer at every character."""
+    def next_char_probs(self, text: str) -> npt.NDArray[np.float32]:
+        """(T, V): the distribution of the next character after each prefix."""
+    @property
+    def vocab(self) -> List[str]:
+        """One str per token id."""
+    def parameters(self) -> Dict[str, npt.NDArray[np.float32]]:
+        """Parameters under PyTorch's names."""
+    def gradients(self, text: str) -> Dict[str, npt.NDArray[np.float32]]:
+        """Gradients of the mean loss of `text` for every parameter."""
+    @property
+    def config(self) -> Dict[str, Any]:
+        """The model's settings."""
+
+def load(path: Union[str, PathLike]) -> CharRNN:
+    """Open a model file written by the CLI or by save (or a run folder)."""

@@ -1,0 +1,28 @@
+//! `recur._recur`: recur's Rust core as a Python extension module. The
+//! Python package `recur` (python/recur/) re-exports it and adds what is
+//! easier in Python (progress bars, pandas).
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+
+mod errors;
+mod lm;
+mod progress;
+
+/// Open a model file written by the CLI or by `save` (or a run folder
+/// holding one).
+#[pyfunction]
+fn load(path: PathBuf) -> PyResult<lm::CharRnn> {
+    lm::load(&path)
+}
+
+/// The native half of the `recur` package.
+#[pymodule]
+fn _recur(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<lm::CharRnn>()?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    errors::register(m)?;
+    Ok(())
+}

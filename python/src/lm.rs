@@ -1,0 +1,528 @@
+//! `recur.CharRNN`: a character-level language model (vanilla RNN, LSTM or
+//! GRU, stacked, with an optional embedding) that trains on running text or
+//! on a word list, samples, evaluates, saves the CLI's checkpoints and
+//! hands its insides to numpy.
+
+use std::path::{Path, PathBuf};
+
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray2};
+use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+use recur::backend::Activation;
+use recur::cell::{CellKind, SeqInput};
+use recur::checkpoint::{load_model, save_model};
+use recur::model::{Init, Net};
+use recur::optim::{Clip, OptimizerKind};
+use recur::sample::{SampleOptions, generate};
+use recur::train::{
+    RunDir, RunMode, TrainConfig, TrainData, Trainer, evaluate_text, evaluate_words, model_path,
+};
+use recur::{CharVocab, Target};
+
+use crate::errors::OrPy;
+use crate::progress::{Watch, record};
+
+/// The model's shape and how it starts, before it has seen its data.
+#[derive(Clone, Debug)]
+struct Shape {
+    cell: CellKind,
+    hidden: usize,
+    layers: usize,
+    embed: Option<usize>,
+    dropout: f64,
+    forget_bias: Option<f64>,
+    init: Init,
+    seed: u64,
+}
+
+/// A character-level language model: a vanilla RNN (`model="rnn"`), an
+/// LSTM or a GRU, `layers` deep, over one-hot characters or an `embed`-sized
+/// embedding. It learns its vocabulary from the first data it is fitted
+/// on (running text, or a list of words).
+#[pyclass(module = "recur", name = "CharRNN")]
+pub struct CharRnn {
+    shape: Shape,
+    /// The network and its vocabulary, once fitted or loaded.
+    model: Option<(Net<f32>, CharVocab)>,
+}
+
+/// Running text or a list of words, from Python.
+fn train_data(data: &Bound<'_, PyAny>) -> PyResult<TrainData> {
+    if let Ok(text) = data.cast::<PyString>() {
+        return Ok(TrainData::Corpus(text.extract::<String>()?));
+    }
+    match data.extract::<Vec<String>>() {
+        Ok(words) if !data.is_instance_of::<PyString>() => Ok(TrainData::Words(words)),
+        _ => Err(PyTypeError::new_err(format!(
+            "data must be a str (running text) or a list of str (words), not {}",
+            data.get_type().name()?
+        ))),
+    }
+}
+
+/// The clipping `clip` (elementwise) and `clip_norm` (global norm) ask for.
+fn clipping(clip: Option<f64>, clip_norm: Option<f64>) -> PyResult<Clip> {
+    match (clip, clip_norm) {
+        (Some(_), Some(_)) => Err(PyValueError::new_err(
+            "give clip (each gradient value clamped) or clip_norm (the global norm bounded), not both; clip=None turns the first off",
+        )),
+        (_, Some(c)) => Ok(Clip::GlobalNorm(c)),
+        (Some(c), None) => Ok(Clip::Elementwise(c)),
+        (None, None) => Ok(Clip::None),
+    }
+}
+
+impl CharRnn {
+    /// The fitted network and vocabulary, or an error saying to fit first.
+    fn fitted(&self) -> PyResult<&(Net<f32>, CharVocab)> {
+        self.model.as_ref().ok_or_else(|| {
+            PyValueError::new_err(
+                "the model has not been trained yet: call fit(text) or train_words(words) first, or recur.load(path)",
+            )
+        })
+    }
+
+    /// The model of a loaded checkpoint.
+    pub fn from_checkpoint(net: Net<f32>, vocab: CharVocab) -> Self {
+        let c = net.config().clone();
+        CharRnn {
+            shape: Shape {
+                cell: c.cell,
+                hidden: c.hidden_size,
+                layers: c.layers,
+                embed: c.embed,
+                dropout: c.dropout,
+                forget_bias: None,
+                init: Init::Uniform,
+                seed: 42,
+            },
+            model: Some((net, vocab)),
+        }
+    }
+
+    /// Token ids of `text` in the model's vocabulary.
+    fn encode(&self, text: &str) -> PyResult<Vec<u32>> {
+        let (_, vocab) = self.fitted()?;
+        let tokens = vocab.encode(text).or_py()?;
+        if tokens.is_empty() {
+            return Err(PyValueError::new_err("the text is empty"));
+        }
+        Ok(tokens)
+    }
+}
+
+#[pymethods]
+impl CharRnn {
+    /// A model not yet trained: `model` is "rnn", "lstm" or "gru"
+    /// (`activation` "tanh" or "relu" for "rnn"), `hidden` units per layer,
+    /// `layers` stacked, `embed` the size of a learned character embedding
+    /// (None: one-hot input), `dropout` between layers in training,
+    /// `forget_bias` the LSTM's initial forget-gate bias, `init` "uniform"
+    /// (PyTorch's) or "classic" (min-char-rnn's small normal weights; the
+    /// default for "rnn"), `seed` the initial weights and the data order.
+    #[new]
+    #[pyo3(signature = (model="lstm", hidden=128, layers=1, embed=None, dropout=0.0, activation="tanh", forget_bias=None, init=None, seed=42))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        model: &str,
+        hidden: usize,
+        layers: usize,
+        embed: Option<usize>,
+        dropout: f64,
+        activation: &str,
+        forget_bias: Option<f64>,
+        init: Option<&str>,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let cell: CellKind = model.parse().or_py()?;
+        let act: Activation = activation.parse().map_err(PyValueError::new_err)?;
+        let cell = match cell {
+            CellKind::Rnn(_) => CellKind::Rnn(act),
+            _ if activation != "tanh" => {
+                return Err(PyValueError::new_err(
+                    "activation applies to model=\"rnn\" only",
+                ));
+            }
+            other => other,
+        };
+        let init = match (init, cell) {
+            (Some("uniform"), _) | (None, CellKind::Lstm | CellKind::Gru) => Init::Uniform,
+            (Some("classic"), _) | (None, _) => Init::Classic,
+            (Some(other), _) => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown init '{other}': use \"uniform\" (PyTorch's) or \"classic\" (min-char-rnn's)"
+                )));
+            }
+        };
+        let shape = Shape {
+            cell,
+            hidden,
+            layers,
+            embed,
+            dropout,
+            forget_bias,
+            init,
+            seed,
+        };
+        // Settings that cannot train are refused now, not at fit.
+        TrainConfig {
+            cell,
+            hidden,
+            layers,
+            embed,
+            dropout,
+            forget_bias,
+            ..TrainConfig::default()
+        }
+        .validate()
+        .or_py()?;
+        Ok(CharRnn { shape, model: None })
+    }
+
+    /// Train on `data`: running text (a str; char-rnn's B streams of
+    /// `seq_len` characters, the state carried across windows) or a list
+    /// of words (each its own sequence, shuffled batches). A model that
+    /// was trained or loaded goes on from its weights (with a fresh
+    /// optimizer); data may then use only its characters.
+    ///
+    /// Runs `iters` iterations, or `epochs` passes over the data (default:
+    /// 1000 iterations), holding out `val_frac` of the data to validate
+    /// on every `eval_every` iterations (and at the end), logging every
+    /// `log_every`. `optimizer` is "adam", "rmsprop", "adagrad" or "sgd"
+    /// (with `momentum`); `clip` clamps every gradient value to
+    /// ±clip, `clip_norm` bounds their global norm instead (`clip=None`
+    /// and no `clip_norm`: no clipping). With `out` (a folder) the run is
+    /// saved there at each validation, as `recur train --out` saves it
+    /// (`overwrite=True` replaces a run already there).
+    ///
+    /// `progress=True` shows a tqdm bar (where tqdm is installed);
+    /// `callback(record)` receives each log record as it is written;
+    /// `on_step(iter, total, smooth_loss)` the progress (at most every 50
+    /// ms). Ctrl-C stops the run within a second (after the iteration
+    /// under way), keeps the weights trained so far and the last save,
+    /// and raises KeyboardInterrupt. Returns the log records: dicts with
+    /// `iter`, `train_loss`, `smooth_loss`, `val_loss` (None where not
+    /// validated), `chars_per_sec`, `elapsed_s`.
+    #[pyo3(signature = (data, *, batch=32, seq_len=64, optimizer="adam", lr=2e-3, momentum=0.0, iters=None, epochs=None, val_frac=0.05, clip=Some(5.0), clip_norm=None, eval_every=None, log_every=None, out=None, overwrite=false, progress=false, callback=None, on_step=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn fit<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        batch: usize,
+        seq_len: usize,
+        optimizer: &str,
+        lr: f64,
+        momentum: f64,
+        iters: Option<u64>,
+        epochs: Option<u64>,
+        val_frac: f64,
+        clip: Option<f64>,
+        clip_norm: Option<f64>,
+        eval_every: Option<u64>,
+        log_every: Option<u64>,
+        out: Option<PathBuf>,
+        overwrite: bool,
+        progress: bool,
+        callback: Option<Py<PyAny>>,
+        on_step: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let data = train_data(data)?;
+        let s = self.shape.clone();
+        let d = TrainConfig::default();
+        let config = TrainConfig {
+            cell: s.cell,
+            hidden: s.hidden,
+            layers: s.layers,
+            embed: s.embed,
+            dropout: s.dropout,
+            forget_bias: s.forget_bias,
+            init: s.init,
+            seq_len,
+            batch,
+            optimizer: OptimizerKind::from_name(optimizer, momentum).or_py()?,
+            lr,
+            clip: clipping(clip, clip_norm)?,
+            val_frac,
+            eval_every: eval_every.unwrap_or(d.eval_every),
+            log_every: log_every.unwrap_or(d.log_every).max(1),
+            seed: s.seed,
+        };
+        let total = match (iters, epochs) {
+            (Some(_), Some(_)) => {
+                return Err(PyValueError::new_err("give iters or epochs, not both"));
+            }
+            (Some(0), _) | (_, Some(0)) => {
+                return Err(PyValueError::new_err("iters and epochs must be at least 1"));
+            }
+            (Some(n), None) => n,
+            (None, _) => 1000,
+        };
+        let mut trainer = match &self.model {
+            Some((net, vocab)) => {
+                Trainer::from_model(config, data, (net.clone(), vocab.clone()), total).or_py()?
+            }
+            None => Trainer::new(config, data, total).or_py()?,
+        };
+        if let Some(e) = epochs {
+            let per = trainer.iters_per_epoch().or_py()?;
+            trainer.set_total_iters(e.saturating_mul(per));
+        }
+        let mode = if overwrite {
+            RunMode::Overwrite
+        } else {
+            RunMode::New
+        };
+        let dir = out
+            .as_deref()
+            .map(|p| RunDir::open(p, mode, "out="))
+            .transpose()
+            .or_py()?;
+        let (total, done) = (trainer.total_iters(), trainer.iter());
+        let mut watch = Watch::new(py, (callback, on_step), progress, total, done)?;
+        let ran =
+            py.detach(|| trainer.run_until(dir.as_ref(), None, &mut |event| watch.see(event)));
+        watch.finish(py)?;
+        // The weights trained so far stay, however the run ended.
+        self.model = Some(trainer.into_model());
+        ran.or_py()?;
+        if let Some(e) = watch.error {
+            return Err(e);
+        }
+        let records = watch
+            .history
+            .iter()
+            .map(|line| record(py, line))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, records)
+    }
+
+    /// `length` characters generated after `prime` (an empty prime starts
+    /// from a newline, or from the start of a word for a word-list
+    /// model, which stops at the end of its word). `temperature` below 1
+    /// is safer, above 1 more surprising; `top_k` draws only among the k
+    /// most likely; `greedy` always takes the most likely. The same seed
+    /// gives the text `recur sample --seed` gives from the same checkpoint.
+    #[pyo3(signature = (length=200, prime="", temperature=1.0, top_k=None, greedy=false, seed=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn sample(
+        &self,
+        py: Python<'_>,
+        length: usize,
+        prime: &str,
+        temperature: f64,
+        top_k: Option<usize>,
+        greedy: bool,
+        seed: u64,
+    ) -> PyResult<String> {
+        recur::check::between("length", length, 0, recur::sample::MAX_LENGTH).or_py()?;
+        let (net, vocab) = self.fitted()?;
+        let opts = SampleOptions {
+            temperature,
+            top_k,
+            greedy,
+        };
+        py.detach(|| generate(net, vocab, prime, length, &opts, seed))
+            .or_py()
+    }
+
+    /// Mean loss in nats per character: of running text (a str), every
+    /// character after the first predicted from all before it (as `recur
+    /// eval --corpus`); or of a list of words (as `recur eval --words`).
+    fn evaluate(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<f64> {
+        let (net, vocab) = self.fitted()?;
+        match train_data(data)? {
+            TrainData::Corpus(text) => py.detach(|| evaluate_text(net, vocab, &text)).or_py(),
+            TrainData::Words(words) => py.detach(|| evaluate_words(net, vocab, &words)).or_py(),
+        }
+    }
+
+    /// Write the model to `path` (a `.safetensors` file, or a folder,
+    /// where it becomes `model.safetensors`): the file `recur sample`,
+    /// `recur eval` and `recur train --resume`-less fine-tuning read, and
+    /// PyTorch's `load_state_dict` takes (see README).
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let (net, vocab) = self.fitted()?;
+        let file = if path.is_dir() {
+            model_path(&path)
+        } else {
+            path
+        };
+        py.detach(|| save_model(&file, net, vocab, &[])).or_py()
+    }
+
+    /// The hidden states of `layer` (negative counts from the last) at
+    /// every character of `text`, read from a zero state: a float32
+    /// array `(T, H)` (`(T, 2H)` for a bidirectional model), one row per
+    /// character, ready for t-SNE and plots.
+    #[pyo3(signature = (text, layer=-1))]
+    fn hidden_states<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        layer: i64,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let tokens = self.encode(text)?;
+        let (net, _) = self.fitted()?;
+        let layers = net.config().layers as i64;
+        let l = if layer < 0 { layers + layer } else { layer };
+        if !(0..layers).contains(&l) {
+            return Err(PyIndexError::new_err(format!(
+                "layer {layer} out of range: the model has {layers} layer(s) (0..{layers}, or -1 for the last)"
+            )));
+        }
+        let t = tokens.len();
+        let values = py.detach(|| -> recur::Result<Vec<f32>> {
+            let mut ws = net.workspace();
+            net.forward(SeqInput::Tokens(&tokens), None, t, 1, &mut ws)?;
+            Ok(ws.layer_outputs(l as usize).to_vec())
+        });
+        let values = values.or_py()?;
+        let width = values.len() / t;
+        array2(py, t, width, values)
+    }
+
+    /// The model's distribution of the next character after each prefix of
+    /// `text` (read from a zero state): a float32 array `(T, V)` whose row
+    /// t is P(character t+1 | characters 0..=t); the columns follow
+    /// `vocab`.
+    fn next_char_probs<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let tokens = self.encode(text)?;
+        let (net, vocab) = self.fitted()?;
+        let t = tokens.len();
+        let batch = recur::model::Batch::new(SeqInput::Tokens(&tokens), t, 1);
+        let probs = py
+            .detach(|| net.probabilities(&batch, &mut net.workspace()))
+            .or_py()?;
+        array2(py, t, vocab.len(), probs)
+    }
+
+    /// The vocabulary: one str per token id (a word-list model's start
+    /// and end markers included).
+    #[getter]
+    fn vocab(&self) -> PyResult<Vec<String>> {
+        Ok(self.fitted()?.1.to_strings())
+    }
+
+    /// The parameters as a dict of float32 arrays under PyTorch's names
+    /// (`rnn.weight_ih_l0`, ..., `fc.weight`, `fc.bias`), copies.
+    fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (net, _) = self.fitted()?;
+        tensors(py, net, &net.params)
+    }
+
+    /// The gradients of the mean loss (nats/char) of `text`, every
+    /// character after the first predicted from those before it from a
+    /// zero state, with respect to every parameter: a dict like
+    /// `parameters()`. No dropout.
+    fn gradients<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyDict>> {
+        let tokens = self.encode(text)?;
+        if tokens.len() < 2 {
+            return Err(PyValueError::new_err(
+                "the text needs at least two characters: each is predicted from those before it",
+            ));
+        }
+        let (net, _) = self.fitted()?;
+        let t = tokens.len() - 1;
+        let grads = py.detach(|| -> recur::Result<Vec<f32>> {
+            let mut grads = net.zero_grads();
+            let (x, y) = (&tokens[..t], &tokens[1..]);
+            let target = Target::Classes(y);
+            let mut ws = net.workspace();
+            net.loss_and_grad(SeqInput::Tokens(x), None, t, 1, target, &mut ws, &mut grads)?;
+            Ok(grads)
+        });
+        tensors(py, net, &grads.or_py()?)
+    }
+
+    /// The model's settings: a dict with `model`, `activation`, `hidden`,
+    /// `layers`, `embed`, `dropout`, and `vocab_size` once fitted.
+    #[getter]
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = &self.shape;
+        let d = PyDict::new(py);
+        d.set_item("model", s.cell.name())?;
+        if let CellKind::Rnn(a) = s.cell {
+            let name = match a {
+                Activation::Tanh => "tanh",
+                Activation::Relu => "relu",
+            };
+            d.set_item("activation", name)?;
+        }
+        d.set_item("hidden", s.hidden)?;
+        d.set_item("layers", s.layers)?;
+        d.set_item("embed", s.embed)?;
+        d.set_item("dropout", s.dropout)?;
+        if let Some((_, vocab)) = &self.model {
+            d.set_item("vocab_size", vocab.len())?;
+        }
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let s = &self.shape;
+        let embed = s.embed.map(|e| format!(", embed={e}")).unwrap_or_default();
+        let state = match &self.model {
+            Some((_, v)) => format!("trained, {} tokens", v.len()),
+            None => "not trained".into(),
+        };
+        format!(
+            "CharRNN(model={:?}, hidden={}, layers={}{embed}, dropout={}) <{state}>",
+            s.cell.name(),
+            s.hidden,
+            s.layers,
+            s.dropout
+        )
+    }
+}
+
+/// `values` as a `(rows, cols)` float32 array.
+fn array2(
+    py: Python<'_>,
+    rows: usize,
+    cols: usize,
+    values: Vec<f32>,
+) -> PyResult<Bound<'_, PyArray2<f32>>> {
+    let a = Array2::from_shape_vec((rows, cols), values)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(a.into_pyarray(py))
+}
+
+/// Each tensor of `net`'s layout, cut from the flat buffer `flat`, as a
+/// float32 array of its shape, under its name.
+fn tensors<'py>(py: Python<'py>, net: &Net<f32>, flat: &[f32]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for spec in net.layout().specs() {
+        let values = flat[spec.range()].to_vec();
+        let a = numpy::ndarray::ArrayD::from_shape_vec(spec.shape.clone(), values)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        d.set_item(&spec.name, a.into_pyarray(py))?;
+    }
+    Ok(d)
+}
+
+/// Open a model file the CLI or `CharRNN.save` wrote (or a run folder
+/// holding one).
+pub fn load(path: &Path) -> PyResult<CharRnn> {
+    let file = if path.is_dir() {
+        model_path(path)
+    } else {
+        path.to_path_buf()
+    };
+    let ckpt = match load_model(&file) {
+        // Python's kind for a missing file, with the CLI's message.
+        Err(e) if !file.exists() => {
+            return Err(pyo3::exceptions::PyFileNotFoundError::new_err(
+                e.to_string(),
+            ));
+        }
+        loaded => loaded.or_py()?,
+    };
+    Ok(CharRnn::from_checkpoint(ckpt.net, ckpt.vocab))
+}

@@ -14,6 +14,7 @@ Checkpoints are the CLI's (``recur sample --checkpoint model.safetensors``)
 and PyTorch loads them.
 """
 
+from . import layers
 from ._recur import (
     CharRNN,
     CheckpointError,
@@ -28,6 +29,7 @@ __all__ = [
     "CheckpointError",
     "DeviceError",
     "TrainingDiverged",
+    "layers",
     "load",
     "__version__",
 ]

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 
+mod arrays;
 mod errors;
+mod layers;
 mod lm;
 mod progress;
 
@@ -22,6 +24,7 @@ fn load(path: PathBuf) -> PyResult<lm::CharRnn> {
 fn _recur(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<lm::CharRnn>()?;
+    m.add_class::<layers::Layers>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     errors::register(m)?;
     Ok(())

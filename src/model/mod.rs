@@ -8,6 +8,7 @@ pub mod memory;
 pub mod net;
 pub mod params;
 mod predict;
+pub mod recurrent;
 pub mod seq2seq;
 pub mod stack;
 
@@ -15,4 +16,5 @@ pub use config::{Init, NetConfig, Readout, RnnConfig};
 pub use forecaster::{ForecastConfig, Forecaster, RegressionLoss};
 pub use net::{Net, NetWorkspace, VanillaRnn};
 pub use params::{ParamLayout, ParamSpec};
+pub use recurrent::{Recurrent, RecurrentGrads};
 pub use stack::{Batch, Stack, StackConfig, StackWorkspace};

@@ -1,0 +1,62 @@
+"""Recurrent layers on their own, as PyTorch's ``nn.RNN``, ``nn.LSTM`` and
+``nn.GRU`` (time-major input, the same parameter names and state shapes),
+computed in float64 by recur's Rust core, with numpy in and out.
+
+``forward(x, h0=None)`` returns ``(output, h_n)``; ``backward(d_output,
+d_hn=None)`` returns the gradient of every parameter, of the input
+(``"input"``) and of the initial state (``"h0"``, and ``"c0"`` for the
+LSTM). Check your own numpy RNN against them::
+
+    import numpy as np
+    from recur.layers import RNN
+    rnn = RNN(input_size=3, hidden_size=4)
+    x = np.random.randn(5, 2, 3)              # (T, B, I)
+    out, h_n = rnn.forward(x)                 # (5, 2, 4), (1, 2, 4)
+    grads = rnn.backward(np.ones_like(out))   # L = out.sum()
+    grads["weight_hh_l0"].shape               # (4, 4)
+"""
+
+from ._recur import Recurrent
+
+__all__ = ["Recurrent", "RNN", "LSTM", "GRU"]
+
+
+class RNN(Recurrent):
+    """Elman RNN: ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1})`` (or relu).
+
+    recur keeps one bias (``bias_ih_l{k}``): PyTorch's two add up, so its
+    ``bias_hh`` folds into ``bias_ih`` when weights move between them.
+    """
+
+    def __new__(cls, input_size, hidden_size, num_layers=1, bidirectional=False,
+                nonlinearity="tanh", seed=0):
+        return super().__new__(cls, "rnn", input_size, hidden_size, num_layers,
+                               bidirectional, nonlinearity, seed)
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
+                 nonlinearity="tanh", seed=0):
+        pass
+
+
+class LSTM(Recurrent):
+    """LSTM with PyTorch's gate order (input, forget, cell, output); the
+    state is a tuple ``(h, c)``."""
+
+    def __new__(cls, input_size, hidden_size, num_layers=1, bidirectional=False, seed=0):
+        return super().__new__(cls, "lstm", input_size, hidden_size, num_layers,
+                               bidirectional, "tanh", seed)
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, seed=0):
+        pass
+
+
+class GRU(Recurrent):
+    """GRU with PyTorch's gate order (reset, update, new) and its
+    ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``."""
+
+    def __new__(cls, input_size, hidden_size, num_layers=1, bidirectional=False, seed=0):
+        return super().__new__(cls, "gru", input_size, hidden_size, num_layers,
+                               bidirectional, "tanh", seed)
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, seed=0):
+        pass

@@ -1,0 +1,182 @@
+"""recur.layers: forward and backward of recurrent layers on numpy arrays,
+checked against finite differences computed here, against a numpy RNN
+written from the equations, and (where installed) against PyTorch."""
+
+import numpy as np
+import pytest
+
+from recur.layers import GRU, LSTM, RNN
+
+T, B, I, H = 4, 3, 3, 5
+
+
+def make(kind, **kw):
+    return {"rnn": RNN, "lstm": LSTM, "gru": GRU}[kind](I, H, **kw)
+
+
+def loss_weights(shape, seed):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def state_parts(layer, b):
+    """The initial state(s) as arrays: (h,) or (h, c)."""
+    n = layer.config["num_layers"] * (2 if layer.config["bidirectional"] else 1)
+    rng = np.random.default_rng(4)
+    parts = [0.5 * rng.standard_normal((n, b, H))]
+    if layer.config["cell"] == "lstm":
+        parts.append(0.5 * rng.standard_normal((n, b, H)))
+    return parts
+
+
+def as_state(layer, parts):
+    return tuple(parts) if layer.config["cell"] == "lstm" else parts[0]
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("layers,bidirectional", [(1, False), (2, True)])
+def test_gradients_match_numpy_finite_differences(kind, layers, bidirectional):
+    layer = make(kind, num_layers=layers, bidirectional=bidirectional, seed=1)
+    x = np.random.default_rng(2).standard_normal((T, B, I))
+    h0 = state_parts(layer, B)
+    out, hn = layer.forward(x, as_state(layer, h0))
+    hn_parts = list(hn) if kind == "lstm" else [hn]
+    w_out = loss_weights(out.shape, 5)
+    w_state = [loss_weights(p.shape, 6 + i) for i, p in enumerate(hn_parts)]
+
+    def loss(x=x, h0=h0, params=None):
+        probe = make(kind, num_layers=layers, bidirectional=bidirectional, seed=1)
+        if params is not None:
+            probe.load_state_dict(params)
+        o, s = probe.forward(x, as_state(probe, h0))
+        s = list(s) if kind == "lstm" else [s]
+        return float((w_out * o).sum() + sum((w * p).sum() for w, p in zip(w_state, s)))
+
+    d_hn = tuple(w_state) if kind == "lstm" else w_state[0]
+    grads = layer.backward(w_out, d_hn)
+    eps = 1e-6
+
+    def numeric(array, rebuild):
+        g = np.zeros_like(array)
+        for idx in np.ndindex(array.shape):
+            up, down = array.copy(), array.copy()
+            up[idx] += eps
+            down[idx] -= eps
+            g[idx] = (rebuild(up) - rebuild(down)) / (2 * eps)
+        return g
+
+    np.testing.assert_allclose(grads["input"], numeric(x, lambda v: loss(x=v)), atol=1e-7, rtol=1e-6)
+    names = ["h0", "c0"][: len(h0)]
+    for i, name in enumerate(names):
+        def with_state(v, i=i):
+            parts = list(h0)
+            parts[i] = v
+            return loss(h0=parts)
+        np.testing.assert_allclose(grads[name], numeric(h0[i], with_state), atol=1e-7, rtol=1e-6)
+    params = layer.parameters()
+    for name, value in params.items():
+        def with_param(v, name=name):
+            changed = dict(params)
+            changed[name] = v
+            return loss(params=changed)
+        np.testing.assert_allclose(grads[name], numeric(value, with_param), atol=1e-7, rtol=1e-6,
+                                   err_msg=name)
+
+
+def test_a_numpy_rnn_written_from_the_equations_gives_recurs_numbers():
+    """The vanilla RNN of the notebooks, forward and BPTT in numpy."""
+    rnn = RNN(I, H, seed=3)
+    p = rnn.parameters()
+    w_ih, w_hh, b = p["weight_ih_l0"], p["weight_hh_l0"], p["bias_ih_l0"]
+    assert set(p) == {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0"}
+    x = np.random.default_rng(0).standard_normal((T, B, I))
+    hs = [np.zeros((B, H))]
+    for t in range(T):
+        hs.append(np.tanh(x[t] @ w_ih.T + hs[-1] @ w_hh.T + b))
+    out, hn = rnn.forward(x)
+    np.testing.assert_allclose(out, np.stack(hs[1:]), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(hn[0], hs[-1], rtol=1e-12, atol=1e-12)
+    # L = sum(out): BPTT by hand.
+    d_out = np.ones_like(out)
+    dw_ih, dw_hh, db = np.zeros_like(w_ih), np.zeros_like(w_hh), np.zeros_like(b)
+    dx, dh_next = np.zeros_like(x), np.zeros((B, H))
+    for t in reversed(range(T)):
+        dh = d_out[t] + dh_next
+        draw = dh * (1 - hs[t + 1] ** 2)
+        dw_ih += draw.T @ x[t]
+        dw_hh += draw.T @ hs[t]
+        db += draw.sum(axis=0)
+        dx[t] = draw @ w_ih
+        dh_next = draw @ w_hh
+    g = rnn.backward(d_out)
+    for name, mine in [("weight_ih_l0", dw_ih), ("weight_hh_l0", dw_hh), ("bias_ih_l0", db),
+                       ("input", dx), ("h0", dh_next[None])]:
+        np.testing.assert_allclose(g[name], mine, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_float32_input_is_accepted_and_computed_in_float64():
+    gru = GRU(I, H)
+    x = np.random.default_rng(1).standard_normal((T, B, I))
+    out64, _ = gru.forward(x)
+    out32, _ = gru.forward(x.astype(np.float32))
+    assert out32.dtype == np.float64
+    np.testing.assert_allclose(out32, out64, rtol=1e-6, atol=1e-7)
+
+
+def test_parameters_load_and_round_trip():
+    a, b = LSTM(I, H, seed=1), LSTM(I, H, seed=2)
+    x = np.random.default_rng(1).standard_normal((T, B, I))
+    assert not np.allclose(a.forward(x)[0], b.forward(x)[0])
+    b.load_state_dict(a.parameters())
+    np.testing.assert_array_equal(a.forward(x)[0], b.forward(x)[0])
+    params = a.parameters()
+    params["weight_hh_l0"][:] = 0  # a copy: the layer is unchanged
+    assert np.any(a.parameters()["weight_hh_l0"] != 0)
+
+
+def test_bad_arrays_are_errors_that_name_the_expected_shape():
+    lstm = LSTM(I, H, num_layers=2)
+    with pytest.raises(ValueError, match=r"expected \(T, B, input_size=3\)"):
+        lstm.forward(np.zeros((T, B, 4)))
+    with pytest.raises(ValueError, match=r"expected \(T, B, input_size=3\)"):
+        lstm.forward(np.zeros((T, I)))
+    with pytest.raises(TypeError, match="float32 or float64 numpy array.*int64"):
+        lstm.forward(np.zeros((T, B, I), dtype=np.int64))
+    with pytest.raises(TypeError, match="float32 or float64 numpy array.*list"):
+        lstm.forward([[[0.0] * I]])
+    with pytest.raises(ValueError, match=r"tuple \(h, c\)"):
+        lstm.forward(np.zeros((T, B, I)), np.zeros((2, B, H)))
+    with pytest.raises(ValueError, match=r"num_layers\*num_directions=2, B=3"):
+        lstm.forward(np.zeros((T, B, I)), (np.zeros((1, B, H)), np.zeros((2, B, H))))
+    with pytest.raises(ValueError, match="forward first"):
+        LSTM(I, H).backward(np.zeros((T, B, H)))
+    out, _ = lstm.forward(np.zeros((T, B, I)))
+    with pytest.raises(ValueError, match="the output's"):
+        lstm.backward(np.zeros((T, B, H + 1)))
+    with pytest.raises(KeyError, match="weight_hh_l1"):
+        lstm.load_state_dict({k: v for k, v in lstm.parameters().items() if k != "weight_hh_l1"})
+    with pytest.raises(KeyError, match="extra"):
+        lstm.load_state_dict({**lstm.parameters(), "extra": np.zeros(1)})
+    with pytest.raises(ValueError, match="unknown cell"):
+        from recur.layers import Recurrent
+        Recurrent("transformer", I, H)
+    with pytest.raises(ValueError, match="hidden size must be at least 1"):
+        RNN(I, 0)
+
+
+def test_pytorch_gives_the_same_numbers():
+    torch = pytest.importorskip("torch")
+    for kind, cls, tcls in [("lstm", LSTM, torch.nn.LSTM), ("gru", GRU, torch.nn.GRU)]:
+        ours = cls(I, H, num_layers=2, bidirectional=True, seed=3)
+        theirs = tcls(I, H, num_layers=2, bidirectional=True).double()
+        theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.parameters().items()})
+        x = np.random.default_rng(0).standard_normal((T, B, I))
+        xt = torch.tensor(x, requires_grad=True)
+        out_t, _ = theirs(xt)
+        out, _ = ours.forward(x)
+        np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+        out_t.sum().backward()
+        g = ours.backward(np.ones_like(out))
+        np.testing.assert_allclose(g["input"], xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+        for name, param in theirs.named_parameters():
+            np.testing.assert_allclose(g[name], param.grad.numpy(), rtol=1e-9, atol=1e-12,
+                                       err_msg=f"{kind} {name}")

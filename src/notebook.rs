@@ -51,18 +51,37 @@ impl CharRnn {
             ..RnnConfig::char_lm(vocab.len(), hidden)
         };
         let rnn = VanillaRnn::new(config, Init::Uniform, seed)?;
+        CharRnn::from_model(rnn, vocab, seed)
+    }
+
+    /// The notebook's training on a model built elsewhere (any cell, size
+    /// and depth, e.g. a trained or loaded one): `net` with its vocabulary
+    /// `vocab`, which must have the word markers (see
+    /// [`crate::data::words::word_vocab`]). Adam (lr 0.01), gradients
+    /// clipped to ±5; `seed` orders the words.
+    pub fn from_model(net: VanillaRnn<f32>, vocab: CharVocab, seed: u64) -> Result<Self> {
+        if !vocab.has_markers() {
+            return Err(Error::Vocab(
+                "this model reads running text; word training needs a model built for words (its vocabulary has start and end markers)".into(),
+            ));
+        }
         let optimizer = Optimizer::new(
             OptimizerKind::from_name("adam", 0.0)?,
             0.01,
-            rnn.params.len(),
+            net.params.len(),
         )?;
         Ok(CharRnn {
-            rnn,
+            rnn: net,
             vocab,
             optimizer,
             clip: Clip::Elementwise(5.0),
             rng: ChaCha8Rng::seed_from_u64(seed),
         })
+    }
+
+    /// The network and its vocabulary.
+    pub fn into_model(self) -> (VanillaRnn<f32>, CharVocab) {
+        (self.rnn, self.vocab)
     }
 
     /// Use another optimizer and learning rate (state starts afresh).

@@ -1,7 +1,7 @@
 """Type stubs of recur's native module (recur._recur)."""
 
 from os import PathLike
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +58,16 @@ class CharRNN:
         on_step: Optional[Callable[[int, int, float], Any]] = None,
     ) -> List[LogRecord]:
         """Train on running text or a list of words; returns the log records."""
+    def train_words(
+        self, words: Sequence[str], epochs: int = 100, lr: float = 0.01, print_every: int = 0
+    ) -> List[float]:
+        """The notebook's training on a word list; each epoch's mean loss."""
+    def predict(self, prefix: str, length: int = 20) -> str:
+        """The most likely continuation of `prefix` (greedy)."""
+    def prepare_sequences(self, words: Sequence[str]) -> List[Tuple[List[int], List[int]]]:
+        """Each word as (inputs, targets) token ids: START w..., w... END."""
+    def compute_loss(self, words: Sequence[str]) -> float:
+        """Mean loss over words in nats per character."""
     def sample(
         self,
         length: int = 200,
@@ -89,3 +99,28 @@ class CharRNN:
 
 def load(path: Union[str, PathLike]) -> CharRNN:
     """Open a model file written by the CLI or by save (or a run folder)."""
+
+class Recurrent:
+    """Recurrent layers on their own (see recur.layers)."""
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        nonlinearity: str = "tanh",
+        seed: int = 0,
+    ) -> None: ...
+    def forward(self, x: npt.NDArray[Any], h0: Any = None) -> Tuple[npt.NDArray[np.float64], Any]:
+        """(output (T, B, D*H), h_n) -- h_n is (h_n, c_n) for the LSTM."""
+    def backward(self, d_output: npt.NDArray[Any], d_hn: Any = None) -> Dict[str, npt.NDArray[np.float64]]:
+        """Gradients of every parameter, "input" and "h0" (and "c0")."""
+    def parameters(self) -> Dict[str, npt.NDArray[np.float64]]:
+        """Parameters under PyTorch's names (copies)."""
+    def load_state_dict(self, state: Dict[str, npt.NDArray[Any]]) -> None:
+        """Set every parameter from a dict like parameters()."""
+    @property
+    def config(self) -> Dict[str, Any]:
+        """cell, input_size, hidden_size, num_layers, bidirectional."""

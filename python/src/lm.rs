@@ -13,7 +13,9 @@ use pyo3::types::{PyDict, PyList, PyString};
 use recur::backend::Activation;
 use recur::cell::{CellKind, SeqInput};
 use recur::checkpoint::{load_model, save_model};
-use recur::model::{Init, Net};
+use recur::data::words::word_vocab;
+use recur::model::{Init, Net, NetConfig};
+use recur::notebook::CharRnn as Notebook;
 use recur::optim::{Clip, OptimizerKind};
 use recur::sample::{SampleOptions, generate};
 use recur::train::{
@@ -297,6 +299,96 @@ impl CharRnn {
             .map(|line| record(py, line))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, records)
+    }
+
+    /// The classroom notebook's training on a word list: `epochs` passes
+    /// over `words`, 32 words per update, shuffled every epoch (by a
+    /// generator seeded with the model's seed), Adam at `lr` (its moments
+    /// start afresh each call), every gradient clipped to ±5; prints the
+    /// mean loss every `print_every` epochs (0: never). A model not yet
+    /// trained is built for these words (its vocabulary: their characters
+    /// and the start and end markers). Ctrl-C stops after the epoch under
+    /// way, keeping the weights. Returns each epoch's mean loss
+    /// (nats/char).
+    #[pyo3(signature = (words, epochs=100, lr=0.01, print_every=0))]
+    fn train_words(
+        &mut self,
+        py: Python<'_>,
+        words: Vec<String>,
+        epochs: usize,
+        lr: f64,
+        print_every: usize,
+    ) -> PyResult<Vec<f64>> {
+        let (net, vocab) = match self.model.take() {
+            Some(model) => model,
+            None => {
+                let vocab = word_vocab(&words).or_py()?;
+                let s = &self.shape;
+                let config = NetConfig {
+                    layers: s.layers,
+                    embed: s.embed,
+                    ..NetConfig::char_lm(s.cell, vocab.len(), s.hidden)
+                };
+                let mut net = Net::new(config, s.init, s.seed).or_py()?;
+                if let Some(v) = s.forget_bias {
+                    net.set_forget_bias(v);
+                }
+                (net, vocab)
+            }
+        };
+        let kept = (net.clone(), vocab.clone());
+        let mut book = match Notebook::from_model(net, vocab, self.shape.seed) {
+            Ok(book) => book,
+            Err(e) => {
+                self.model = Some(kept);
+                return Err(crate::errors::to_py(e));
+            }
+        };
+        let adam = OptimizerKind::from_name("adam", 0.0).or_py()?;
+        let mut losses = Vec::with_capacity(epochs);
+        let mut outcome = book.set_optimizer(adam, lr).or_py();
+        for epoch in 1..=epochs {
+            if outcome.is_err() {
+                break;
+            }
+            outcome = py
+                .detach(|| book.train_words(&words, 1, 0))
+                .or_py()
+                .and_then(|l| {
+                    losses.extend(&l);
+                    if print_every > 0 && epoch % print_every == 0 {
+                        let line = format!("epoch {epoch}: loss {:.4} nats/char", l[0]);
+                        py.import("builtins")?.call_method1("print", (line,))?;
+                    }
+                    py.check_signals()
+                });
+        }
+        self.model = Some(book.into_model());
+        outcome.map(|()| losses)
+    }
+
+    /// The most likely continuation of `prefix`, up to `length`
+    /// characters (a word-list model stops at the end of its word):
+    /// greedy decoding. Returns only the new characters.
+    #[pyo3(signature = (prefix, length=20))]
+    fn predict(&self, py: Python<'_>, prefix: &str, length: usize) -> PyResult<String> {
+        self.sample(py, length, prefix, 1.0, None, true, 0)
+    }
+
+    /// Each word as the notebook's `(inputs, targets)` token ids: `START
+    /// w1 ... wn` and `w1 ... wn END`, in the model's vocabulary (see
+    /// `vocab`).
+    fn prepare_sequences(&self, words: Vec<String>) -> PyResult<Vec<(Vec<u32>, Vec<u32>)>> {
+        let (_, vocab) = self.fitted()?;
+        recur::prepare_sequences(&words, vocab).or_py()
+    }
+
+    /// The notebook's loss: the mean loss over `words` in nats per
+    /// character (the end marker included), each word its own sequence,
+    /// without training (as `evaluate(words)`).
+    fn compute_loss(&self, py: Python<'_>, words: Vec<String>) -> PyResult<f64> {
+        let (net, vocab) = self.fitted()?;
+        py.detach(|| evaluate_words(net, vocab, &words)).or_py()
     }
 
     /// `length` characters generated after `prime` (an empty prime starts

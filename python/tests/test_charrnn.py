@@ -275,3 +275,29 @@ def test_repr_and_config():
     model = recur.CharRNN(model="gru", hidden=12, layers=2, embed=4)
     assert "not trained" in repr(model) and "gru" in repr(model)
     assert model.config == {"model": "gru", "hidden": 12, "layers": 2, "embed": 4, "dropout": 0.0}
+
+
+def test_the_notebook_api_on_a_word_list(capsys):
+    model = recur.CharRNN(model="lstm", hidden=32, seed=4)
+    losses = model.train_words(["hello"], epochs=150, print_every=50)
+    assert len(losses) == 150 and losses[-1] < 0.05 < losses[0]
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in printed] == ["epoch 50", "epoch 100", "epoch 150"]
+    assert model.predict("h", 10) == "ello"
+    assert model.predict("he") == "llo"
+    inputs, targets = model.prepare_sequences(["hello"])[0]
+    assert len(inputs) == len(targets) == 6
+    assert inputs[1:] == targets[:-1]
+    assert [model.vocab[i] for i in targets[:-1]] == list("hello")
+    assert model.compute_loss(["hello"]) == pytest.approx(losses[-1], abs=0.05)
+    assert model.compute_loss(["hello"]) == model.evaluate(["hello"])
+
+
+def test_train_words_needs_a_word_model(trained):
+    model, _ = trained
+    with pytest.raises(ValueError, match="running text"):
+        model.train_words(["the"], epochs=1)
+    # The model is unchanged.
+    assert model.sample(5, seed=1) == model.sample(5, seed=1)
+    with pytest.raises(ValueError, match="markers"):
+        model.prepare_sequences(["the"])

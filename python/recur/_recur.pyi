@@ -124,3 +124,41 @@ class Recurrent:
     @property
     def config(self) -> Dict[str, Any]:
         """cell, input_size, hidden_size, num_layers, bidirectional."""
+
+class ManyToOne:
+    """A many-to-one RNN: sequences of vectors in, one output from the last state."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        model: str = "rnn",
+        layers: int = 1,
+        loss: str = "cross_entropy",
+        activation: str = "tanh",
+        seed: int = 0,
+    ) -> None: ...
+    def forward(self, x: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        """Outputs (B, output_size) for x (T, B, input_size)."""
+    def compute_loss(self, x: npt.NDArray[Any], y: npt.NDArray[Any]) -> float:
+        """Mean loss against class ids (B,) or values (B, output_size)."""
+    def gradients(self, x: npt.NDArray[Any], y: npt.NDArray[Any]) -> Dict[str, npt.NDArray[np.float64]]:
+        """Gradients of compute_loss for every parameter and "input"."""
+    def fit(
+        self,
+        x: npt.NDArray[Any],
+        y: npt.NDArray[Any],
+        epochs: int = 100,
+        batch: int = 32,
+        optimizer: str = "adam",
+        lr: float = 0.01,
+        clip: Optional[float] = 5.0,
+    ) -> List[float]:
+        """Train; each epoch's mean loss."""
+    def predict(self, x: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Class ids (B,) or values (B, output_size)."""
+    def parameters(self) -> Dict[str, npt.NDArray[np.float64]]:
+        """Parameters under PyTorch's names."""
+    def load_state_dict(self, state: Dict[str, npt.NDArray[Any]]) -> None:
+        """Set every parameter from a dict like parameters()."""

@@ -4,14 +4,14 @@
 //! of every parameter, of the input and of the initial state, so a student
 //! can check their own numpy code against recur's, value by value.
 
-use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use recur::backend::Activation;
 use recur::cell::CellKind;
 use recur::model::{Recurrent, StackConfig};
 
-use crate::arrays::{floats, to_array};
+use crate::arrays::{floats, from_named, named, to_array};
 use crate::errors::OrPy;
 
 /// The prefix of the stack's tensor names, which PyTorch's layer names
@@ -96,19 +96,6 @@ impl Layers {
         } else {
             Ok(to_array(py, &shape, flat)?.into_any())
         }
-    }
-
-    /// Flat tensors in layout order as a dict under PyTorch's names.
-    fn named<'py>(&self, py: Python<'py>, flat: &[f64]) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        for spec in self.inner.layout().specs() {
-            let name = spec.name.strip_prefix(PREFIX).unwrap_or(&spec.name);
-            d.set_item(
-                name,
-                to_array(py, &spec.shape, flat[spec.range()].to_vec())?,
-            )?;
-        }
-        Ok(d)
     }
 }
 
@@ -205,7 +192,7 @@ impl Layers {
         let (d_out, _) = floats(d_output, "d_output", &dims, &expected)?;
         let d_state = d_hn.map(|s| self.state_in(s, b, "d_hn")).transpose()?;
         let g = self.inner.backward(&d_out, d_state.as_deref()).or_py()?;
-        let d = self.named(py, &g.params)?;
+        let d = named(py, self.inner.layout(), &g.params, PREFIX)?;
         let i = self.shape().input_size;
         d.set_item("input", to_array(py, &[t, b, i], g.input)?)?;
         let shape = self.state_shape(b);
@@ -222,45 +209,14 @@ impl Layers {
     /// The parameters as a dict of float64 arrays under PyTorch's names
     /// (copies).
     fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        self.named(py, &self.inner.params)
+        named(py, self.inner.layout(), &self.inner.params, PREFIX)
     }
 
     /// Set the parameters from a dict like `parameters()` (e.g. your own
     /// numpy weights, or a PyTorch layer's `state_dict()` as numpy): every
     /// name must be there with its shape, and nothing else.
     fn load_state_dict(&mut self, state: &Bound<'_, PyDict>) -> PyResult<()> {
-        let mut params = self.inner.params.clone();
-        let specs = self.inner.layout().specs();
-        for spec in specs {
-            let name = spec.name.strip_prefix(PREFIX).unwrap_or(&spec.name);
-            let value = state.get_item(name)?.ok_or_else(|| {
-                PyKeyError::new_err(format!(
-                    "the state has no '{name}' (shape {:?})",
-                    spec.shape
-                ))
-            })?;
-            let dims: Vec<Option<usize>> = spec.shape.iter().map(|&n| Some(n)).collect();
-            let (v, _) = floats(&value, name, &dims, &format!("{:?}", spec.shape))?;
-            params[spec.range()].copy_from_slice(&v);
-        }
-        if state.len() != specs.len() {
-            let known: Vec<&str> = specs
-                .iter()
-                .map(|s| s.name.strip_prefix(PREFIX).unwrap_or(&s.name))
-                .collect();
-            let extra: Vec<String> = state
-                .keys()
-                .iter()
-                .map(|k| k.str().map(|s| s.to_string()))
-                .collect::<PyResult<Vec<_>>>()?
-                .into_iter()
-                .filter(|k| !known.contains(&k.as_str()))
-                .collect();
-            return Err(PyKeyError::new_err(format!(
-                "the state has names these layers do not: {extra:?}"
-            )));
-        }
-        self.inner.params = params;
+        self.inner.params = from_named(state, self.inner.layout(), PREFIX)?;
         Ok(())
     }
 

@@ -10,6 +10,7 @@ mod arrays;
 mod errors;
 mod layers;
 mod lm;
+mod many_to_one;
 mod progress;
 
 /// Open a model file written by the CLI or by `save` (or a run folder
@@ -25,6 +26,7 @@ fn _recur(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<lm::CharRnn>()?;
     m.add_class::<layers::Layers>()?;
+    m.add_class::<many_to_one::ManyToOne>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     errors::register(m)?;
     Ok(())

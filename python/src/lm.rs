@@ -23,6 +23,7 @@ use recur::train::{
 };
 use recur::{CharVocab, Target};
 
+use crate::arrays::named;
 use crate::errors::OrPy;
 use crate::progress::{Watch, record};
 
@@ -506,7 +507,7 @@ impl CharRnn {
     /// (`rnn.weight_ih_l0`, ..., `fc.weight`, `fc.bias`), copies.
     fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let (net, _) = self.fitted()?;
-        tensors(py, net, &net.params)
+        named(py, net.layout(), &net.params, "")
     }
 
     /// The gradients of the mean loss (nats/char) of `text`, every
@@ -530,7 +531,7 @@ impl CharRnn {
             net.loss_and_grad(SeqInput::Tokens(x), None, t, 1, target, &mut ws, &mut grads)?;
             Ok(grads)
         });
-        tensors(py, net, &grads.or_py()?)
+        named(py, net.layout(), &grads.or_py()?, "")
     }
 
     /// The model's settings: a dict with `model`, `activation`, `hidden`,
@@ -584,19 +585,6 @@ fn array2(
     let a = Array2::from_shape_vec((rows, cols), values)
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(a.into_pyarray(py))
-}
-
-/// Each tensor of `net`'s layout, cut from the flat buffer `flat`, as a
-/// float32 array of its shape, under its name.
-fn tensors<'py>(py: Python<'py>, net: &Net<f32>, flat: &[f32]) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    for spec in net.layout().specs() {
-        let values = flat[spec.range()].to_vec();
-        let a = numpy::ndarray::ArrayD::from_shape_vec(spec.shape.clone(), values)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        d.set_item(&spec.name, a.into_pyarray(py))?;
-    }
-    Ok(d)
 }
 
 /// Open a model file the CLI or `CharRNN.save` wrote (or a run folder

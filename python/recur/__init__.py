@@ -22,6 +22,7 @@ from ._recur import (
     ManyToOne,
     TrainingDiverged,
     __version__,
+    corpus,
     load,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "DeviceError",
     "ManyToOne",
     "TrainingDiverged",
+    "corpus",
     "layers",
     "load",
     "__version__",

@@ -97,6 +97,9 @@ class CharRNN:
     def config(self) -> Dict[str, Any]:
         """The model's settings."""
 
+def corpus() -> str:
+    """The built-in corpus (Cicero, De finibus I, Latin), the CLI's default."""
+
 def load(path: Union[str, PathLike]) -> CharRNN:
     """Open a model file written by the CLI or by save (or a run folder)."""
 

@@ -20,6 +20,14 @@ fn load(path: PathBuf) -> PyResult<lm::CharRnn> {
     lm::load(&path)
 }
 
+/// The built-in corpus the CLI trains on by default: Cicero's *De
+/// finibus*, book I, in Latin (about 70,000 characters; nothing to
+/// download).
+#[pyfunction]
+fn corpus() -> &'static str {
+    lipsum::LIBER_PRIMUS
+}
+
 /// The native half of the `recur` package.
 #[pymodule]
 fn _recur(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -28,6 +36,7 @@ fn _recur(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<layers::Layers>()?;
     m.add_class::<many_to_one::ManyToOne>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(corpus, m)?)?;
     errors::register(m)?;
     Ok(())
 }

@@ -301,3 +301,37 @@ def test_train_words_needs_a_word_model(trained):
     assert model.sample(5, seed=1) == model.sample(5, seed=1)
     with pytest.raises(ValueError, match="markers"):
         model.prepare_sequences(["the"])
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_pytorch_loads_a_python_checkpoint_and_gives_its_numbers(tmp_path, kind):
+    torch = pytest.importorskip("torch")
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    embed = 6 if kind == "lstm" else None
+    model = recur.CharRNN(model=kind, hidden=16, layers=2, embed=embed, seed=2)
+    model.fit(TEXT, batch=4, seq_len=16, iters=30)
+    path = tmp_path / "model.safetensors"
+    model.save(path)
+    v = len(model.vocab)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            if embed:
+                self.embedding = torch.nn.Embedding(v, embed)
+            layer = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+            self.rnn = layer(embed or v, 16, num_layers=2)
+            self.fc = torch.nn.Linear(16, v)
+
+        def forward(self, ids):
+            x = self.embedding(ids) if embed else torch.nn.functional.one_hot(ids, v).double()
+            out, _ = self.rnn(x[:, None])
+            return self.fc(out[:, 0])
+
+    net = Net().double()
+    weights = {k: t.double() for k, t in safetensors_torch.load_file(str(path)).items()}
+    net.load_state_dict(weights, strict=True)
+    text = "the cat sat on the mat"
+    ids = torch.tensor([model.vocab.index(c) for c in text])
+    probs = torch.softmax(net(ids), dim=1).detach().numpy()
+    np.testing.assert_allclose(model.next_char_probs(text), probs, atol=1e-5)

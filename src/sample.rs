@@ -1,4 +1,5 @@
-//! Generating text: temperature, top-k, greedy (argmax).
+//! Generating text: temperature, top-k, greedy (argmax); whole words from
+//! a word-list model ([`sample_words`], in `sample/words.rs`).
 
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -10,7 +11,10 @@ use crate::check;
 use crate::data::CharVocab;
 use crate::data::vocab::{END, START};
 use crate::error::{Error, Result};
-use crate::model::{Batch, Net, Readout, VanillaRnn};
+use crate::model::{Batch, Net, NetConfig, NetWorkspace, Readout, VanillaRnn};
+
+mod words;
+pub use words::{MAX_WORDS, Novelty, novelty, sample_words, sample_words_with_prefix};
 
 /// How the next character is chosen from the model's output.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -103,21 +107,28 @@ pub fn pick<R: Rng>(
 /// The tokens a sample starts from: the START marker of a word model,
 /// then `prime` (an empty prime with no marker starts from a newline, or
 /// the first vocabulary character if there is no newline), once the
-/// settings are checked (a language model's read-out, the options, the
-/// length).
+/// settings are checked (a language model's read-out, one output per
+/// vocabulary character, the options, the length).
 fn start_context(
     vocab: &CharVocab,
     prime: &str,
-    readout: Readout,
+    config: &NetConfig,
     opts: &SampleOptions,
     length: usize,
 ) -> Result<Vec<u32>> {
     opts.validate()?;
     check::between("the sample length", length, 0, MAX_LENGTH)?;
-    if readout != Readout::ManyToMany {
+    if config.readout != Readout::ManyToMany {
         return Err(Error::Config(
             "sampling needs a many-to-many (language) model".into(),
         ));
+    }
+    if config.output_size != vocab.len() {
+        return Err(Error::Config(format!(
+            "the model has {} outputs but the vocabulary {} characters: sample with the vocabulary saved with the model",
+            config.output_size,
+            vocab.len()
+        )));
     }
     let mut context = Vec::new();
     if let Some(start) = vocab.id(START) {
@@ -145,27 +156,62 @@ pub fn generate(
     opts: &SampleOptions,
     seed: u64,
 ) -> Result<String> {
-    let context = start_context(vocab, prime, rnn.config().readout, opts, length)?;
-    let end = vocab.id(END);
+    let context = start_context(vocab, prime, rnn.config(), opts, length)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut ws = rnn.workspace();
-    let v = vocab.len();
-    rnn.forward(SeqInput::Tokens(&context), None, context.len(), 1, &mut ws)?;
-    let mut h = ws.final_state().to_vec();
-    let mut logits = ws.outputs()[ws.outputs().len() - v..].to_vec();
-    let mut probs = Vec::with_capacity(v);
-    let mut out = Vec::with_capacity(length);
-    for _ in 0..length {
-        let next = pick(&logits, opts, &mut rng, &mut probs);
-        if Some(next) == end {
-            break;
-        }
-        out.push(next);
-        rnn.forward(SeqInput::Tokens(&[next]), Some(&h), 1, 1, &mut ws)?;
-        h.copy_from_slice(ws.final_state());
-        logits.copy_from_slice(ws.outputs());
-    }
+    let mut cursor = Cursor::after(rnn, &context, &mut ws)?;
+    let out = cursor.draw(rnn, &mut ws, length, vocab.id(END), opts, &mut rng)?;
     Ok(vocab.decode(&out))
+}
+
+/// A sample in progress on the CPU: the recurrent state after the tokens
+/// read so far, `h (state_len)`, and the logits of the next token,
+/// `logits (V)`.
+#[derive(Clone, Debug)]
+struct Cursor {
+    h: Vec<f32>,
+    logits: Vec<f32>,
+    /// Scratch space for [`pick`].
+    probs: Vec<f64>,
+}
+
+impl Cursor {
+    /// Read `context (T)` from the zero state.
+    fn after(net: &Net<f32>, context: &[u32], ws: &mut NetWorkspace<f32>) -> Result<Self> {
+        net.forward(SeqInput::Tokens(context), None, context.len(), 1, ws)?;
+        let v = net.config().output_size;
+        let outputs = ws.outputs();
+        Ok(Cursor {
+            h: ws.final_state().to_vec(),
+            logits: outputs[outputs.len() - v..].to_vec(),
+            probs: Vec::with_capacity(v),
+        })
+    }
+
+    /// Draw up to `length` tokens, each fed back into the model, stopping
+    /// before the first `end` (which is not returned).
+    fn draw<R: Rng>(
+        &mut self,
+        net: &Net<f32>,
+        ws: &mut NetWorkspace<f32>,
+        length: usize,
+        end: Option<u32>,
+        opts: &SampleOptions,
+        rng: &mut R,
+    ) -> Result<Vec<u32>> {
+        let mut out = Vec::with_capacity(length);
+        for _ in 0..length {
+            let next = pick(&self.logits, opts, rng, &mut self.probs);
+            if Some(next) == end {
+                break;
+            }
+            out.push(next);
+            net.forward(SeqInput::Tokens(&[next]), Some(&self.h), 1, 1, ws)?;
+            self.h.copy_from_slice(ws.final_state());
+            self.logits.copy_from_slice(ws.outputs());
+        }
+        Ok(out)
+    }
 }
 
 /// [`generate`] on backend `k`'s model with every draw on the backend: the
@@ -183,7 +229,7 @@ pub fn generate_on<K: Backend<f32>>(
     opts: &SampleOptions,
     seed: u64,
 ) -> Result<String> {
-    let context = start_context(vocab, prime, net.config().readout, opts, length)?;
+    let context = start_context(vocab, prime, net.config(), opts, length)?;
     let (k, v) = (net.backend(), vocab.len());
     let mut ws = net.workspace();
     let batch = Batch::new(SeqInput::Tokens(&context), context.len(), 1);
@@ -228,6 +274,15 @@ pub fn generate_on<K: Backend<f32>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vocabulary_of_another_size_is_refused() {
+        let vocab = CharVocab::from_text("abc").unwrap();
+        let net =
+            VanillaRnn::new(crate::RnnConfig::char_lm(5, 4), crate::Init::Uniform, 0).unwrap();
+        let e = generate(&net, &vocab, "", 10, &SampleOptions::default(), 0).unwrap_err();
+        assert!(e.to_string().contains("5 outputs"), "{e}");
+    }
 
     #[test]
     fn greedy_takes_the_argmax() {

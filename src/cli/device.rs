@@ -31,6 +31,12 @@ pub enum Device {
 }
 
 impl DeviceArgs {
+    /// Whether the flags ask for a GPU (`--device gpu`), before opening it:
+    /// a command with a CPU-only mode refuses it up front.
+    pub fn is_gpu(&self) -> bool {
+        self.device == "gpu"
+    }
+
     /// Open the device the flags name: a clear error where `--device gpu`
     /// finds no adapter or this build has no GPU support.
     pub fn open(&self) -> Result<Device> {

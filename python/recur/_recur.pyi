@@ -62,6 +62,18 @@ class CharRNN:
         self, words: Sequence[str], epochs: int = 100, lr: float = 0.01, print_every: int = 0
     ) -> List[float]:
         """The notebook's training on a word list; each epoch's mean loss."""
+    def sample_words(
+        self,
+        n: int = 10,
+        prefix: str = "",
+        temperature: float = 1.0,
+        top_k: Optional[int] = None,
+        greedy: bool = False,
+        seed: int = 0,
+        max_len: int = 50,
+        training: Optional[Sequence[str]] = None,
+    ) -> "WordSample":
+        """n whole words from a word-list model, marked new or known."""
     def predict(self, prefix: str, length: int = 20) -> str:
         """The most likely continuation of `prefix` (greedy)."""
     def prepare_sequences(self, words: Sequence[str]) -> List[Tuple[List[int], List[int]]]:
@@ -165,3 +177,18 @@ class ManyToOne:
         """Parameters under PyTorch's names."""
     def load_state_dict(self, state: Dict[str, npt.NDArray[Any]]) -> None:
         """Set every parameter from a dict like parameters()."""
+
+class WordSample(Sequence[str]):
+    """Words sampled from a word-list model."""
+
+    @property
+    def words(self) -> List[str]:
+        """The words, in the order drawn."""
+    @property
+    def new(self) -> Optional[List[bool]]:
+        """Whether each word is missing from the training list (None if unknown)."""
+    @property
+    def new_fraction(self) -> Optional[float]:
+        """The fraction of new words (None if the training list is unknown)."""
+    def __len__(self) -> int: ...
+    def __getitem__(self, i: int) -> str: ...  # type: ignore[override]

@@ -12,6 +12,7 @@ mod layers;
 mod lm;
 mod many_to_one;
 mod progress;
+mod words;
 
 /// Open a model file written by the CLI or by `save` (or a run folder
 /// holding one).
@@ -35,6 +36,7 @@ fn _recur(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<lm::CharRnn>()?;
     m.add_class::<layers::Layers>()?;
     m.add_class::<many_to_one::ManyToOne>()?;
+    m.add_class::<words::WordSample>()?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(corpus, m)?)?;
     errors::register(m)?;

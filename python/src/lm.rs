@@ -17,7 +17,7 @@ use recur::data::words::word_vocab;
 use recur::model::{Init, Net, NetConfig};
 use recur::notebook::CharRnn as Notebook;
 use recur::optim::{Clip, OptimizerKind};
-use recur::sample::{SampleOptions, generate};
+use recur::sample::{SampleOptions, generate, sample_words_with_prefix};
 use recur::train::{
     RunDir, RunMode, TrainConfig, TrainData, Trainer, evaluate_text, evaluate_words, model_path,
 };
@@ -26,6 +26,7 @@ use recur::{CharVocab, Target};
 use crate::arrays::named;
 use crate::errors::OrPy;
 use crate::progress::{Watch, record};
+use crate::words::WordSample;
 
 /// The model's shape and how it starts, before it has seen its data.
 #[derive(Clone, Debug)]
@@ -49,6 +50,8 @@ pub struct CharRnn {
     shape: Shape,
     /// The network and its vocabulary, once fitted or loaded.
     model: Option<(Net<f32>, CharVocab)>,
+    /// The word list it was last trained on, for telling new samples.
+    words: Option<Vec<String>>,
 }
 
 /// Running text or a list of words, from Python.
@@ -102,6 +105,7 @@ impl CharRnn {
                 seed: 42,
             },
             model: Some((net, vocab)),
+            words: None,
         }
     }
 
@@ -181,7 +185,11 @@ impl CharRnn {
         }
         .validate()
         .or_py()?;
-        Ok(CharRnn { shape, model: None })
+        Ok(CharRnn {
+            shape,
+            model: None,
+            words: None,
+        })
     }
 
     /// Train on `data`: running text (a str; char-rnn's B streams of
@@ -233,6 +241,10 @@ impl CharRnn {
         on_step: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let data = train_data(data)?;
+        let words = match &data {
+            TrainData::Words(w) => Some(w.clone()),
+            TrainData::Corpus(_) => None,
+        };
         let s = self.shape.clone();
         let d = TrainConfig::default();
         let config = TrainConfig {
@@ -290,6 +302,7 @@ impl CharRnn {
         watch.finish(py)?;
         // The weights trained so far stay, however the run ended.
         self.model = Some(trainer.into_model());
+        self.words = words;
         ran.or_py()?;
         if let Some(e) = watch.error {
             return Err(e);
@@ -365,7 +378,44 @@ impl CharRnn {
                 });
         }
         self.model = Some(book.into_model());
+        self.words = Some(words);
         outcome.map(|()| losses)
+    }
+
+    /// `n` whole words from a model trained on a word list, each drawn
+    /// from the start of a word to its end (starting with `prefix`, cut
+    /// at `max_len` characters if the model has not ended it), characters
+    /// chosen as in `sample`; the same seed gives the same words (and
+    /// `recur sample --count n --seed` gives them from the same
+    /// checkpoint). Each word is marked as new or as present in the
+    /// training list: the one the model was last trained on, or `training`.
+    #[pyo3(signature = (n=10, prefix="", temperature=1.0, top_k=None, greedy=false, seed=0, max_len=50, training=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn sample_words(
+        &self,
+        py: Python<'_>,
+        n: usize,
+        prefix: &str,
+        temperature: f64,
+        top_k: Option<usize>,
+        greedy: bool,
+        seed: u64,
+        max_len: usize,
+        training: Option<Vec<String>>,
+    ) -> PyResult<WordSample> {
+        let (net, vocab) = self.fitted()?;
+        let opts = SampleOptions {
+            temperature,
+            top_k,
+            greedy,
+        };
+        let words = py
+            .detach(|| sample_words_with_prefix(net, vocab, prefix, n, &opts, seed, max_len))
+            .or_py()?;
+        Ok(WordSample::from_words(
+            words,
+            training.as_deref().or(self.words.as_deref()),
+        ))
     }
 
     /// The most likely continuation of `prefix`, up to `length`

@@ -335,3 +335,32 @@ def test_pytorch_loads_a_python_checkpoint_and_gives_its_numbers(tmp_path, kind)
     ids = torch.tensor([model.vocab.index(c) for c in text])
     probs = torch.softmax(net(ids), dim=1).detach().numpy()
     np.testing.assert_allclose(model.next_char_probs(text), probs, atol=1e-5)
+
+
+def test_sample_words_gives_whole_words_marked_new_or_known(tmp_path, cli):
+    model = recur.CharRNN(model="gru", hidden=32, seed=2)
+    model.fit(WORDS, batch=5, iters=300, lr=1e-2, val_frac=0.0, log_every=300)
+    sample = model.sample_words(12, seed=3)
+    assert len(sample) == 12 and list(sample) == sample.words
+    assert all(w and "\n" not in w for w in sample)
+    assert sample.new == [w not in WORDS for w in sample]
+    assert sample.new_fraction == pytest.approx(sum(sample.new) / 12)
+    assert 0 < sample.new_fraction < 1, sample.words  # some learned, some invented
+    assert "(new)" in repr(sample) and repr(sample).endswith("% new")
+    assert sample[-1] == sample.words[11]
+    # The CLI draws the same words from the same checkpoint and seed.
+    path = tmp_path / "names.safetensors"
+    model.save(path)
+    printed = cli("sample", "--checkpoint", path, "--count", 12, "--seed", 3).stdout.split()
+    assert printed == sample.words
+    # A loaded model knows no training list unless given one.
+    loaded = recur.load(path)
+    assert loaded.sample_words(12, seed=3).new is None
+    assert loaded.sample_words(12, seed=3, training=WORDS).new == sample.new
+    assert all(w.startswith("em") for w in model.sample_words(5, prefix="em", seed=1))
+
+
+def test_sample_words_needs_a_word_model(trained):
+    model, _ = trained
+    with pytest.raises(ValueError, match="model trained on a word list"):
+        model.sample_words(3)

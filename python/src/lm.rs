@@ -80,6 +80,23 @@ fn clipping(clip: Option<f64>, clip_norm: Option<f64>) -> PyResult<Clip> {
     }
 }
 
+impl Shape {
+    /// The CLI's training settings for a model of this shape.
+    fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            cell: self.cell,
+            hidden: self.hidden,
+            layers: self.layers,
+            embed: self.embed,
+            dropout: self.dropout,
+            forget_bias: self.forget_bias,
+            init: self.init,
+            seed: self.seed,
+            ..TrainConfig::default()
+        }
+    }
+}
+
 impl CharRnn {
     /// The fitted network and vocabulary, or an error saying to fit first.
     fn fitted(&self) -> PyResult<&(Net<f32>, CharVocab)> {
@@ -174,17 +191,7 @@ impl CharRnn {
             seed,
         };
         // Settings that cannot train are refused now, not at fit.
-        TrainConfig {
-            cell,
-            hidden,
-            layers,
-            embed,
-            dropout,
-            forget_bias,
-            ..TrainConfig::default()
-        }
-        .validate()
-        .or_py()?;
+        shape.train_config().validate().or_py()?;
         Ok(CharRnn {
             shape,
             model: None,
@@ -245,16 +252,8 @@ impl CharRnn {
             TrainData::Words(w) => Some(w.clone()),
             TrainData::Corpus(_) => None,
         };
-        let s = self.shape.clone();
         let d = TrainConfig::default();
         let config = TrainConfig {
-            cell: s.cell,
-            hidden: s.hidden,
-            layers: s.layers,
-            embed: s.embed,
-            dropout: s.dropout,
-            forget_bias: s.forget_bias,
-            init: s.init,
             seq_len,
             batch,
             optimizer: OptimizerKind::from_name(optimizer, momentum).or_py()?,
@@ -263,7 +262,7 @@ impl CharRnn {
             val_frac,
             eval_every: eval_every.unwrap_or(d.eval_every),
             log_every: log_every.unwrap_or(d.log_every).max(1),
-            seed: s.seed,
+            ..self.shape.train_config()
         };
         let total = match (iters, epochs) {
             (Some(_), Some(_)) => {

@@ -235,13 +235,7 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
             self.feed_own_outputs()?;
         }
         let buf = &self.buf;
-        let batch = PairBatch {
-            b: buf.b,
-            src: &buf.src,
-            src_lengths: &buf.src_lengths,
-            tgt_in: &buf.tgt_in,
-            tgt_lengths: &buf.tgt_lengths,
-        };
+        let batch = pair_batch(buf);
         let k = self.model.backend();
         k.fill(K::view_mut(&mut self.grads), 0.0);
         let (grads, loss) = (K::view_mut(&mut self.grads), K::view_mut(&mut self.scalars));
@@ -267,13 +261,7 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
     /// them.
     fn feed_own_outputs(&mut self) -> Result<()> {
         let buf = &self.buf;
-        let batch = PairBatch {
-            b: buf.b,
-            src: &buf.src,
-            src_lengths: &buf.src_lengths,
-            tgt_in: &buf.tgt_in,
-            tgt_lengths: &buf.tgt_lengths,
-        };
+        let batch = pair_batch(buf);
         let fed = self.model.greedy_batch(&batch, &mut self.greedy)?;
         // Only positions inside each target are read by training.
         let b = self.buf.b;
@@ -427,5 +415,16 @@ impl<K: Backend<f32>> Fit for Seq2SeqTrainer<K> {
 
     fn evaluate(&mut self) -> Result<Option<f64>> {
         self.accuracy()
+    }
+}
+
+/// The model's view of the batch in `buf`.
+fn pair_batch(buf: &PairBuffers) -> PairBatch<'_> {
+    PairBatch {
+        b: buf.b,
+        src: &buf.src,
+        src_lengths: &buf.src_lengths,
+        tgt_in: &buf.tgt_in,
+        tgt_lengths: &buf.tgt_lengths,
     }
 }

@@ -1,7 +1,7 @@
 """Type stubs of recur's native module (recur._recur)."""
 
 from os import PathLike
-from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union, overload
+from typing import Any, Callable, Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -116,7 +116,7 @@ class Seq2Seq:
     ) -> None: ...
     def fit(
         self,
-        pairs: Optional[Sequence[Tuple[str, str]]] = None,
+        pairs: Optional[Iterable[Sequence[str]]] = None,
         *,
         task: Optional[str] = None,
         lengths: Optional[Tuple[int, int]] = None,

@@ -54,39 +54,52 @@ fn score(name: Option<&str>) -> PyResult<Option<Score>> {
     }
 }
 
-/// The pairs of a Python list of `(source, target)` str tuples; an empty
-/// side is an error naming the pair.
+/// The pairs of a Python iterable of `(source, target)` str pairs (tuples
+/// or lists; a `zip` will do); an empty side is an error naming the pair.
 fn pairs_from(data: &Bound<'_, PyAny>) -> PyResult<Vec<Pair>> {
-    let wrong = || -> PyResult<PyErr> {
-        Ok(PyTypeError::new_err(format!(
-            "pairs must be a list of (source, target) str tuples, not {}",
-            data.get_type().name()?
-        )))
+    let items = match data.try_iter() {
+        Ok(items) if !data.is_instance_of::<PyString>() => items,
+        _ => {
+            return Err(PyTypeError::new_err(format!(
+                "pairs must be a list of (source, target) str tuples, not {}",
+                data.get_type().name()?
+            )));
+        }
     };
-    if data.is_instance_of::<PyString>() {
-        return Err(wrong()?);
+    let mut pairs = Vec::new();
+    for (i, item) in items.enumerate() {
+        let item = item?;
+        let pair = item.extract::<(String, String)>().or_else(|_| {
+            match item.extract::<Vec<String>>() {
+                Ok(v) if v.len() == 2 && !item.is_instance_of::<PyString>() => {
+                    let mut v = v.into_iter();
+                    Ok((v.next().unwrap_or_default(), v.next().unwrap_or_default()))
+                }
+                _ => Err(PyTypeError::new_err(format!(
+                    "pairs[{i}] must be a (source, target) pair of str, not {}",
+                    item.repr()?
+                ))),
+            }
+        })?;
+        let (source, target) = pair;
+        let empty = match (source.is_empty(), target.is_empty()) {
+            (true, _) => "source",
+            (_, true) => "target",
+            _ => {
+                pairs.push(Pair::new(source, target));
+                continue;
+            }
+        };
+        return Err(PyValueError::new_err(format!(
+            "pairs[{i}]: the {empty} is empty; both sides need text"
+        )));
     }
-    let Ok(list) = data.extract::<Vec<(String, String)>>() else {
-        return Err(wrong()?);
-    };
-    if list.is_empty() {
+    if pairs.is_empty() {
         return Err(PyValueError::new_err(
             "no pairs: give a list of (source, target) str tuples",
         ));
     }
-    list.into_iter()
-        .enumerate()
-        .map(|(i, (source, target))| {
-            let empty = match (source.is_empty(), target.is_empty()) {
-                (true, _) => "source",
-                (_, true) => "target",
-                _ => return Ok(Pair::new(source, target)),
-            };
-            Err(PyValueError::new_err(format!(
-                "pairs[{i}]: the {empty} is empty; both sides need text"
-            )))
-        })
-        .collect()
+    Ok(pairs)
 }
 
 /// The training and held-out pairs of `task` (with `lengths`) or of
@@ -190,8 +203,9 @@ impl Seq2Seq {
         })
     }
 
-    /// Train on `pairs`, a list of `(source, target)` str tuples (the last
-    /// `val_frac` of them held out to measure accuracy on), or on a
+    /// Train on `pairs`, a list of `(source, target)` str tuples (or any
+    /// iterable of str pairs; the last `val_frac` of them held out to
+    /// measure accuracy on), or on a
     /// built-in `task`: "reverse" (5-20 letters, `lengths=(min, max)` to
     /// change), "sort" (5-15 digits), "add" ("12+345" → "357") or "dates"
     /// ("3 March 2021" → "2021-03-03"), `train_size` training and

@@ -37,7 +37,7 @@ def test_fit_on_a_task_learns_it(reverser):
 def test_the_same_seed_trains_the_same_model():
     def run():
         model = recur.Seq2Seq(cell="lstm", hidden=8, embed=4, seed=5)
-        history = model.fit(PAIRS, iters=20, batch=4, log_every=10)
+        history = model.fit([list(p) for p in PAIRS], iters=20, batch=4, log_every=10)
         return [r["train_loss"] for r in history], model.translate("cat")
 
     assert run() == run()
@@ -112,7 +112,9 @@ def test_a_python_run_folder_is_resumed_by_the_cli(tmp_path, cli):
 
 def test_fit_on_pairs_holds_some_out_and_goes_on():
     model = recur.Seq2Seq(hidden=32, embed=16, seed=2)
-    history = model.fit(PAIRS, iters=300, batch=10, lr=1e-2, val_frac=0.1,
+    # Any iterable of pairs, tuples or lists.
+    sources, targets = [s for s, _ in PAIRS], [t for _, t in PAIRS]
+    history = model.fit(zip(sources, targets), iters=300, batch=10, lr=1e-2, val_frac=0.1,
                         eval_every=100, log_every=100)
     # Two of the twenty pairs are held out; their accuracy is measured.
     assert history[-1]["accuracy"] is not None
@@ -170,8 +172,12 @@ def test_bad_settings_and_data_are_python_errors(tmp_path):
         model.fit()
     with pytest.raises(TypeError, match=r"list of \(source, target\) str tuples"):
         model.fit("abc")
-    with pytest.raises(TypeError, match=r"list of \(source, target\)"):
-        model.fit([("a", 1)])
+    with pytest.raises(TypeError, match=r"pairs\[1\] must be a \(source, target\) pair of str, not \('a', 1\)"):
+        model.fit([("a", "b"), ("a", 1)])
+    with pytest.raises(TypeError, match=r"pairs\[0\] must be a \(source, target\) pair"):
+        model.fit(["ab"])
+    with pytest.raises(ValueError, match="no pairs"):
+        model.fit([])
     with pytest.raises(ValueError, match=r"pairs\[1\]: the target is empty"):
         model.fit([("a", "b"), ("c", "")])
     with pytest.raises(ValueError, match="not both"):

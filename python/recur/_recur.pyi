@@ -1,7 +1,7 @@
 """Type stubs of recur's native module (recur._recur)."""
 
 from os import PathLike
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -112,8 +112,145 @@ class CharRNN:
 def corpus() -> str:
     """The built-in corpus (Cicero, De finibus I, Latin), the CLI's default."""
 
-def load(path: Union[str, PathLike]) -> CharRNN:
-    """Open a model file written by the CLI or by save (or a run folder)."""
+Seq2SeqRecord = Dict[str, Any]
+"""One log line of Seq2Seq.fit: iter, train_loss, smooth_loss, accuracy (or None), chars_per_sec, elapsed_s."""
+
+class Seq2Seq:
+    """A sequence-to-sequence model over characters, with optional attention."""
+
+    def __init__(
+        self,
+        cell: str = "gru",
+        hidden: int = 128,
+        embed: int = 32,
+        layers: int = 1,
+        bidirectional: bool = False,
+        attention: Optional[str] = "luong-general",
+        attention_size: Optional[int] = None,
+        seed: int = 42,
+    ) -> None: ...
+    def fit(
+        self,
+        pairs: Optional[Iterable[Sequence[str]]] = None,
+        *,
+        task: Optional[str] = None,
+        lengths: Optional[Tuple[int, int]] = None,
+        train_size: int = 20000,
+        test_size: int = 500,
+        val_frac: float = 0.05,
+        batch: int = 32,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        clip_norm: Optional[float] = 5.0,
+        schedule: str = "cosine",
+        teacher_forcing: float = 1.0,
+        iters: Optional[int] = None,
+        epochs: Optional[int] = None,
+        eval_every: int = 500,
+        log_every: int = 100,
+        out: Union[str, PathLike, None] = None,
+        overwrite: bool = False,
+        progress: bool = False,
+        callback: Optional[Callable[[Seq2SeqRecord], Any]] = None,
+        on_step: Optional[Callable[[int, int, float], Any]] = None,
+    ) -> List[Seq2SeqRecord]:
+        """Train on (source, target) pairs or a built-in task; returns the log records."""
+    @overload
+    def translate(
+        self,
+        text: str,
+        beam: int = 1,
+        max_len: int = 100,
+        length_alpha: float = 0.0,
+        attention: Literal[False] = False,
+    ) -> str: ...
+    @overload
+    def translate(
+        self,
+        text: str,
+        beam: int = 1,
+        max_len: int = 100,
+        length_alpha: float = 0.0,
+        *,
+        attention: Literal[True],
+    ) -> Tuple[str, npt.NDArray[np.float32]]: ...
+    def attention(
+        self, text: str, beam: int = 1, max_len: int = 100, length_alpha: float = 0.0
+    ) -> npt.NDArray[np.float32]:
+        """(T, S): the attention of each output token over the source characters."""
+    def save(self, path: Union[str, PathLike]) -> None:
+        """Write the model as `recur seq2seq`'s checkpoint."""
+    @property
+    def source_vocab(self) -> List[str]:
+        """One str per source token id."""
+    @property
+    def target_vocab(self) -> List[str]:
+        """One str per target token id (start and end markers included)."""
+    @property
+    def config(self) -> Dict[str, Any]:
+        """The model's settings."""
+
+class Forecaster:
+    """A recurrent forecaster of a series' next values."""
+
+    def __init__(
+        self,
+        model: str = "lstm",
+        hidden: int = 32,
+        layers: int = 1,
+        lookback: int = 32,
+        horizon: int = 1,
+        every_step: bool = False,
+        bidirectional: bool = False,
+        seed: int = 42,
+    ) -> None: ...
+    def fit(
+        self,
+        data: Any = None,
+        *,
+        targets: Union[int, str, Sequence[Union[int, str]], None] = None,
+        columns: Optional[Sequence[str]] = None,
+        synthetic: Optional[str] = None,
+        length: int = 4000,
+        iters: int = 2000,
+        batch: int = 32,
+        lr: float = 3e-3,
+        stride: int = 1,
+        loss: str = "mse",
+        val_frac: float = 0.1,
+        test_frac: float = 0.2,
+        season: int = 0,
+        eval_every: int = 0,
+        log_every: int = 100,
+        out: Union[str, PathLike, None] = None,
+        overwrite: bool = False,
+        progress: bool = False,
+        callback: Optional[Callable[[LogRecord], Any]] = None,
+        on_step: Optional[Callable[[int, int, float], Any]] = None,
+    ) -> List[LogRecord]:
+        """Train on a numpy array (T,) / (T, F), a DataFrame or a built-in series; returns the log records."""
+    def predict(self, steps: Optional[int] = None, data: Any = None) -> npt.NDArray[np.float64]:
+        """(steps, K): forecasts of every target after the end of the series."""
+    def save(self, path: Union[str, PathLike]) -> None:
+        """Write the model as `recur forecast`'s checkpoint."""
+    @property
+    def report(self) -> Optional[Dict[str, Any]]:
+        """Test metrics of the last fit beside the naive baselines'."""
+    @property
+    def features(self) -> List[str]:
+        """Names of the columns the model reads."""
+    @property
+    def targets(self) -> List[str]:
+        """Names of the columns it forecasts."""
+    @property
+    def columns(self) -> List[str]:
+        """The columns a series given to predict holds, in order."""
+    @property
+    def config(self) -> Dict[str, Any]:
+        """The model's and its last training's settings."""
+
+def load(path: Union[str, PathLike]) -> Union[CharRNN, Seq2Seq, Forecaster]:
+    """Open a model file written by the CLI or by save (or a run folder), as the class of its kind."""
 
 class Recurrent:
     """Recurrent layers on their own (see recur.layers)."""

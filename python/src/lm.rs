@@ -3,7 +3,7 @@
 //! on a word list, samples, evaluates, saves the CLI's checkpoints and
 //! hands its insides to numpy.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2};
@@ -12,20 +12,19 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use recur::backend::Activation;
 use recur::cell::{CellKind, SeqInput};
-use recur::checkpoint::{load_model, save_model};
+use recur::checkpoint::save_model;
 use recur::data::words::word_vocab;
 use recur::model::{Init, Net, NetConfig};
 use recur::notebook::CharRnn as Notebook;
 use recur::optim::{Clip, OptimizerKind};
 use recur::sample::{SampleOptions, generate, sample_words_with_prefix};
-use recur::train::{
-    RunDir, RunMode, TrainConfig, TrainData, Trainer, evaluate_text, evaluate_words, model_path,
-};
+use recur::train::{TrainConfig, TrainData, Trainer, evaluate_text, evaluate_words, model_path};
 use recur::{CharVocab, Target};
 
 use crate::arrays::named;
 use crate::errors::OrPy;
 use crate::progress::{Watch, record};
+use crate::runs::{Length, length, run_dir};
 use crate::words::WordSample;
 
 /// The model's shape and how it starts, before it has seen its data.
@@ -223,7 +222,10 @@ impl CharRnn {
     /// and raises KeyboardInterrupt. Returns the log records: dicts with
     /// `iter`, `train_loss`, `smooth_loss`, `val_loss` (None where not
     /// validated), `chars_per_sec`, `elapsed_s`.
-    #[pyo3(signature = (data, *, batch=32, seq_len=64, optimizer="adam", lr=2e-3, momentum=0.0, iters=None, epochs=None, val_frac=0.05, clip=Some(5.0), clip_norm=None, eval_every=None, log_every=None, out=None, overwrite=false, progress=false, callback=None, on_step=None))]
+    #[pyo3(
+        signature = (data, *, batch=32, seq_len=64, optimizer="adam", lr=2e-3, momentum=0.0, iters=None, epochs=None, val_frac=0.05, clip=Some(5.0), clip_norm=None, eval_every=None, log_every=None, out=None, overwrite=false, progress=false, callback=None, on_step=None),
+        text_signature = "(self, /, data, *, batch=32, seq_len=64, optimizer='adam', lr=0.002, momentum=0.0, iters=None, epochs=None, val_frac=0.05, clip=5.0, clip_norm=None, eval_every=None, log_every=None, out=None, overwrite=False, progress=False, callback=None, on_step=None)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn fit<'py>(
         &mut self,
@@ -264,15 +266,10 @@ impl CharRnn {
             log_every: log_every.unwrap_or(d.log_every).max(1),
             ..self.shape.train_config()
         };
-        let total = match (iters, epochs) {
-            (Some(_), Some(_)) => {
-                return Err(PyValueError::new_err("give iters or epochs, not both"));
-            }
-            (Some(0), _) | (_, Some(0)) => {
-                return Err(PyValueError::new_err("iters and epochs must be at least 1"));
-            }
-            (Some(n), None) => n,
-            (None, _) => 1000,
+        let length = length(iters, epochs)?;
+        let total = match length {
+            Length::Iters(n) => n,
+            _ => 1000,
         };
         let mut trainer = match &self.model {
             Some((net, vocab)) => {
@@ -280,38 +277,20 @@ impl CharRnn {
             }
             None => Trainer::new(config, data, total).or_py()?,
         };
-        if let Some(e) = epochs {
+        if let Length::Epochs(e) = length {
             let per = trainer.iters_per_epoch().or_py()?;
             trainer.set_total_iters(e.saturating_mul(per));
         }
-        let mode = if overwrite {
-            RunMode::Overwrite
-        } else {
-            RunMode::New
-        };
-        let dir = out
-            .as_deref()
-            .map(|p| RunDir::open(p, mode, "out="))
-            .transpose()
-            .or_py()?;
+        let dir = run_dir(out.as_deref(), overwrite)?;
         let (total, done) = (trainer.total_iters(), trainer.iter());
-        let mut watch = Watch::new(py, (callback, on_step), progress, total, done)?;
-        let ran =
-            py.detach(|| trainer.run_until(dir.as_ref(), None, &mut |event| watch.see(event)));
-        watch.finish(py)?;
+        let hooks = (callback, on_step);
+        let mut watch = Watch::new(py, hooks, record, progress, (total, done))?;
+        let ran = py
+            .detach(|| trainer.run_until(dir.as_ref(), None, &mut |event| watch.see(event, None)));
         // The weights trained so far stay, however the run ended.
         self.model = Some(trainer.into_model());
         self.words = words;
-        ran.or_py()?;
-        if let Some(e) = watch.error {
-            return Err(e);
-        }
-        let records = watch
-            .history
-            .iter()
-            .map(|line| record(py, line))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, records)
+        watch.end(py, ran)
     }
 
     /// The classroom notebook's training on a word list: `epochs` passes
@@ -634,24 +613,4 @@ fn array2(
     let a = Array2::from_shape_vec((rows, cols), values)
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(a.into_pyarray(py))
-}
-
-/// Open a model file the CLI or `CharRNN.save` wrote (or a run folder
-/// holding one).
-pub fn load(path: &Path) -> PyResult<CharRnn> {
-    let file = if path.is_dir() {
-        model_path(path)
-    } else {
-        path.to_path_buf()
-    };
-    let ckpt = match load_model(&file) {
-        // Python's kind for a missing file, with the CLI's message.
-        Err(e) if !file.exists() => {
-            return Err(pyo3::exceptions::PyFileNotFoundError::new_err(
-                e.to_string(),
-            ));
-        }
-        loaded => loaded.or_py()?,
-    };
-    Ok(CharRnn::from_checkpoint(ckpt.net, ckpt.vocab))
 }

@@ -409,11 +409,10 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
         log: Option<&mut LogWriter>,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Summary> {
-        let (summary, _) = fit(self, None, log, &mut |event, _| {
+        self.run_until(None, log, &mut |event| {
             on_event(event);
             Flow::Continue(())
-        })?;
-        Ok(summary)
+        })
     }
 
     /// [`ForecastTrainer::run`], saving the run into `out` at each
@@ -425,14 +424,27 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
         log: Option<&mut LogWriter>,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Summary> {
-        let out = Saver {
-            dir: out,
-            save: ForecastTrainer::<K>::save,
-        };
-        let (summary, _) = fit(self, Some(out), log, &mut |event, _| {
+        self.run_until(Some(out), log, &mut |event| {
             on_event(event);
             Flow::Continue(())
-        })?;
+        })
+    }
+
+    /// [`ForecastTrainer::run`] (with `out`: [`ForecastTrainer::run_in`]),
+    /// with an `on_event` that may stop the run early (see [`Flow`]; the
+    /// summary says it stopped; [`ForecastTrainer::finish`] then gives the
+    /// forecaster as trained so far).
+    pub fn run_until(
+        &mut self,
+        out: Option<&RunDir>,
+        log: Option<&mut LogWriter>,
+        on_event: &mut dyn FnMut(Event<'_>) -> Flow,
+    ) -> Result<Summary> {
+        let out = out.map(|dir| Saver {
+            dir,
+            save: ForecastTrainer::<K>::save,
+        });
+        let (summary, _) = fit(self, out, log, &mut |event, _| on_event(event))?;
         Ok(summary)
     }
 
@@ -640,6 +652,23 @@ mod tests {
         assert_eq!(f.net.params, plain.net.params);
         assert_eq!(report.val_mse, plain_report.val_mse);
         assert_eq!(report.mse, plain_report.mse);
+    }
+
+    #[test]
+    fn a_run_stopped_by_its_callback_still_gives_its_forecaster() {
+        let (series, config) = wave();
+        let mut t = ForecastTrainer::new(config, &series, &series).unwrap();
+        t.set_cadence(0, 5).unwrap();
+        let summary = t
+            .run_until(None, None, &mut |e| match e {
+                Event::Logged(line) if line.iter == 10 => Flow::Break(()),
+                _ => Flow::Continue(()),
+            })
+            .unwrap();
+        assert!(summary.stopped && summary.iters == 10);
+        let (f, report) = t.finish().unwrap();
+        assert!(report.mse.is_finite());
+        assert_eq!(f.predict(&series, &series, 2).unwrap().len(), 2);
     }
 
     #[test]

@@ -13,12 +13,13 @@ use super::data::fingerprint;
 use super::epoch::EpochOrder;
 use super::log::{LogLine, LogWriter};
 use super::run_dir::RunDir;
-use super::run_loop::{Cadence, Event, Fit, Flow, Saver, fit};
+use super::run_loop::{Cadence, Event, Fit, Flow, Saver, Summary, fit};
 use super::state::{Progress, SavedState, save_run};
 use crate::backend::{Backend, Cpu, ViewMut};
 use crate::check;
 use crate::checkpoint::{TensorData, load_seq2seq, seq2seq_contents};
 use crate::data::pairs::{Pair, PairBuffers, PairVocab, longest_steps};
+use crate::data::vocab::{END, START};
 use crate::decode::{DecodeOptions, translate};
 use crate::error::{Error, Result};
 use crate::model::Init;
@@ -163,8 +164,63 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
         };
         let ((s, t), moments) = (longest_steps(&all), config.optimizer.moments());
         seq2seq_training(&model, s, t, config.batch, moments).check(ADVICE)?;
-        let model = Seq2Seq::new_on(backend.clone(), model, Init::Uniform, config.seed)?;
+        let model = Seq2Seq::new_on(backend, model, Init::Uniform, config.seed)?;
+        Seq2SeqTrainer::assemble(config, (model, vocab), train, test, total)
+    }
+
+    /// A run of `total` iterations on `train`, measured on `test`, that
+    /// goes on from a model trained before (or loaded) with its
+    /// vocabularies, an optimizer started afresh. The pairs may use only
+    /// the vocabularies' characters.
+    pub fn from_model(
+        (model, vocab): (Seq2Seq<f32, K>, PairVocab),
+        config: Seq2SeqTrainConfig,
+        train: Vec<Pair>,
+        test: Vec<Pair>,
+        total: u64,
+    ) -> Result<Self> {
+        config.validate(model.config())?;
+        if train.is_empty() {
+            return Err(Error::Data("no training pairs".into()));
+        }
+        for p in train.iter().chain(&test) {
+            let unknown = |side: &str, e: Error| {
+                Error::Data(format!(
+                    "the pair {:?} → {:?}: {e} (the model's {side} vocabulary); train a new model for new characters",
+                    p.source, p.target
+                ))
+            };
+            vocab
+                .src
+                .encode(&p.source)
+                .map_err(|e| unknown("source", e))?;
+            if p.target.contains([START, END]) {
+                return Err(Error::Data(
+                    "targets may not contain the control characters U+0002 / U+0003".into(),
+                ));
+            }
+            vocab
+                .tgt
+                .encode(&p.target)
+                .map_err(|e| unknown("target", e))?;
+        }
+        let ((s0, t0), (s1, t1)) = (longest_steps(&train), longest_steps(&test));
+        let (s, t) = (s0.max(s1), t0.max(t1));
+        let moments = config.optimizer.moments();
+        seq2seq_training(model.config(), s, t, config.batch, moments).check(ADVICE)?;
+        Seq2SeqTrainer::assemble(config, (model, vocab), train, test, total)
+    }
+
+    /// A run at iteration 0 of `total` with `model` (fresh or trained).
+    fn assemble(
+        config: Seq2SeqTrainConfig,
+        (model, vocab): (Seq2Seq<f32, K>, PairVocab),
+        train: Vec<Pair>,
+        test: Vec<Pair>,
+        total: u64,
+    ) -> Result<Self> {
         let n = model.layout().len();
+        let backend = model.backend().clone();
         let optimizer = Optimizer::new_on(backend, config.optimizer, config.lr, n)?;
         let cadence = Cadence {
             eval_every: config.eval_every,
@@ -191,6 +247,11 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
             train,
             test,
         })
+    }
+
+    /// The model and its vocabularies, ending the run.
+    pub fn into_model(self) -> (Seq2Seq<f32, K>, PairVocab) {
+        (self.model, self.vocab)
     }
 
     /// The run's settings.
@@ -382,17 +443,30 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
         log: Option<&mut LogWriter>,
         on_line: &mut dyn FnMut(&LogLine, Option<f64>),
     ) -> Result<Option<f64>> {
-        let out = out.map(|dir| Saver {
-            dir,
-            save: Seq2SeqTrainer::save,
-        });
-        let (_, accuracy) = fit(self, out, log, &mut |event, accuracy| {
+        let (_, accuracy) = self.run_until(out, log, &mut |event, accuracy| {
             if let Event::Logged(line) = event {
                 on_line(line, accuracy)
             }
             Flow::Continue(())
         })?;
         Ok(accuracy)
+    }
+
+    /// [`Seq2SeqTrainer::run`] reporting every event (with the accuracy on
+    /// a line logged at a measurement) to `on_event`, which may stop the
+    /// run early (see [`Flow`]; the summary says it stopped). Returns the
+    /// summary and the last accuracy.
+    pub fn run_until(
+        &mut self,
+        out: Option<&RunDir>,
+        log: Option<&mut LogWriter>,
+        on_event: &mut dyn FnMut(Event<'_>, Option<f64>) -> Flow,
+    ) -> Result<(Summary, Option<f64>)> {
+        let out = out.map(|dir| Saver {
+            dir,
+            save: Seq2SeqTrainer::save,
+        });
+        fit(self, out, log, on_event)
     }
 }
 
@@ -426,5 +500,82 @@ fn pair_batch(buf: &PairBuffers) -> PairBatch<'_> {
         src_lengths: &buf.src_lengths,
         tgt_in: &buf.tgt_in,
         tgt_lengths: &buf.tgt_lengths,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cell::CellKind;
+    use crate::data::tasks::{Task, split};
+
+    /// A tiny run on the reverse task: its model, settings and pairs.
+    fn tiny() -> (Seq2SeqConfig, Seq2SeqTrainConfig, Vec<Pair>, Vec<Pair>) {
+        let model = Seq2SeqConfig {
+            cell: CellKind::Gru,
+            src_vocab: 1,
+            tgt_vocab: 1,
+            embed: 4,
+            hidden: 8,
+            layers: 1,
+            bidirectional: false,
+            attention: Some(crate::layer::attention::Score::LuongGeneral),
+            attention_size: 8,
+        };
+        let config = Seq2SeqTrainConfig {
+            batch: 4,
+            eval_every: 3,
+            log_every: 1,
+            ..Seq2SeqTrainConfig::default()
+        };
+        let task = Task::Reverse { min: 2, max: 4 };
+        let (train, test) = split(task, 40, 5, 1).unwrap();
+        (model, config, train, test)
+    }
+
+    #[test]
+    fn a_run_stops_when_its_callback_says_so() {
+        let (model, config, train, test) = tiny();
+        let mut t = Seq2SeqTrainer::new(model, config, train, test, 20).unwrap();
+        let mut measured = Vec::new();
+        let (summary, accuracy) = t
+            .run_until(None, None, &mut |event, acc| {
+                if let Event::Logged(line) = event {
+                    measured.push((line.iter, acc.is_some()));
+                    if line.iter == 6 {
+                        return Flow::Break(());
+                    }
+                }
+                Flow::Continue(())
+            })
+            .unwrap();
+        assert!(summary.stopped);
+        assert_eq!((summary.iters, t.iter()), (6, 6));
+        assert!(accuracy.is_some());
+        let at_eval: Vec<u64> = measured.iter().filter(|m| m.1).map(|m| m.0).collect();
+        assert_eq!(at_eval, [3, 6]);
+    }
+
+    #[test]
+    fn a_trained_model_goes_on_and_refuses_new_characters() {
+        let (model, config, train, test) = tiny();
+        let mut t =
+            Seq2SeqTrainer::new(model, config.clone(), train.clone(), test.clone(), 5).unwrap();
+        t.run(None, None, &mut |_, _| {}).unwrap();
+        let trained = t.into_model();
+        let params = trained.0.params.clone();
+        let mut again =
+            Seq2SeqTrainer::from_model(trained, config.clone(), train, test, 5).unwrap();
+        assert_eq!(again.model().params, params);
+        again.run(None, None, &mut |_, _| {}).unwrap();
+        assert_ne!(again.model().params, params);
+        let vocab = again.vocab().clone();
+        let (model, _) = again.into_model();
+        let new = vec![Pair::new("ab", "ba"), Pair::new("ab!", "!ba")];
+        let e = Seq2SeqTrainer::from_model((model, vocab), config, new, Vec::new(), 5)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("source vocabulary") && e.contains('!'), "{e}");
     }
 }

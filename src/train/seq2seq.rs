@@ -340,7 +340,7 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
             return Ok(None);
         }
         let opts = DecodeOptions {
-            max_len: self.config.max_len,
+            max_len: self.decode_limit(),
             ..Default::default()
         };
         let mut right = 0;
@@ -350,6 +350,14 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
             }
         }
         Ok(Some(right as f64 / self.test.len() as f64))
+    }
+
+    /// The longest output decoded when measuring accuracy: the configured
+    /// limit, or room for the longest held-out target and its end marker
+    /// where that is longer (else a long target could never be matched).
+    fn decode_limit(&self) -> usize {
+        let longest = self.test.iter().map(|p| p.target.chars().count() + 1);
+        longest.fold(self.config.max_len, usize::max)
     }
 
     fn fingerprint(&self) -> u64 {
@@ -531,6 +539,19 @@ mod tests {
         let task = Task::Reverse { min: 2, max: 4 };
         let (train, test) = split(task, 40, 5, 1).unwrap();
         (model, config, train, test)
+    }
+
+    /// Held-out targets longer than the configured decoding limit can
+    /// still be matched: the limit grows to the longest one.
+    #[test]
+    fn accuracy_decodes_as_far_as_the_longest_target() {
+        let (model, config, train, _) = tiny();
+        // 60 characters the training pairs hold.
+        let long: String = train[0].target.chars().cycle().take(60).collect();
+        let test = vec![train[1].clone(), Pair::new(train[0].source.clone(), long)];
+        let t = Seq2SeqTrainer::new(model, config.clone(), train, test, 5).unwrap();
+        assert!(config.max_len < 61);
+        assert_eq!(t.decode_limit(), 61);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -50,3 +51,14 @@ def trained():
     model = recur.CharRNN(model="lstm", hidden=32, layers=2, embed=8, seed=3)
     history = model.fit(TEXT, batch=4, seq_len=16, iters=150, log_every=50, eval_every=75)
     return model, history
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_raises_keyboard_interrupt():
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt, as in a terminal or a
+    notebook, even where the test runner was started with SIGINT ignored
+    (as a shell starts background jobs): Python then never installs its
+    handler, and an interrupt would be lost."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

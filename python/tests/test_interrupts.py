@@ -1,6 +1,8 @@
 """Long calls release the GIL, and Ctrl-C stops training cleanly."""
 
 import _thread
+import os
+import signal
 import threading
 import time
 
@@ -44,7 +46,7 @@ def test_ctrl_c_stops_fit_within_a_second_and_keeps_the_last_save(tmp_path):
 
     def ctrl_c():
         fired.append(time.perf_counter())
-        _thread.interrupt_main()
+        os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C in a terminal sends
 
     def on_record(record):
         # Ctrl-C from another thread once a save is on disk (the save at
@@ -54,7 +56,7 @@ def test_ctrl_c_stops_fit_within_a_second_and_keeps_the_last_save(tmp_path):
             threading.Timer(0.1, ctrl_c).start()
 
     with pytest.raises(KeyboardInterrupt):
-        model.fit(TEXT, batch=4, seq_len=16, iters=10_000_000, eval_every=20, log_every=20,
+        model.fit(TEXT, batch=4, seq_len=16, iters=5000, eval_every=20, log_every=20,
                   out=out, callback=on_record)
     assert fired and time.perf_counter() - fired[0] < 1.0
     # The last save is whole: it loads, and the CLI could resume it; the
@@ -76,7 +78,7 @@ def test_ctrl_c_is_noticed_within_a_second():
             _thread.interrupt_main()
 
     with pytest.raises(KeyboardInterrupt):
-        model.fit(TEXT, batch=4, seq_len=16, iters=10_000_000, on_step=on_step)
+        model.fit(TEXT, batch=4, seq_len=16, iters=5000, on_step=on_step)
     assert time.perf_counter() - stamps["fired"] < 1.0
 
 
@@ -97,7 +99,7 @@ def test_ctrl_c_stops_every_fit_within_a_second_keeping_the_last_save(tmp_path, 
 
     def ctrl_c():
         fired.append(time.perf_counter())
-        _thread.interrupt_main()
+        os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C in a terminal sends
 
     def on_record(record):
         if record["iter"] == 40:
@@ -105,7 +107,7 @@ def test_ctrl_c_stops_every_fit_within_a_second_keeping_the_last_save(tmp_path, 
             threading.Timer(0.1, ctrl_c).start()
 
     with pytest.raises(KeyboardInterrupt):
-        fit(iters=100_000_000, eval_every=20, log_every=20, out=out, callback=on_record)
+        fit(iters=5000, eval_every=20, log_every=20, out=out, callback=on_record)
     assert fired and time.perf_counter() - fired[0] < 1.0
     saved = recur.load(out)
     assert type(saved) is type(model)

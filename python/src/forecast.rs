@@ -65,11 +65,7 @@ pub struct Forecaster {
 impl Forecaster {
     /// The fitted model, or an error saying to fit first.
     fn fitted(&self) -> PyResult<&Fitted> {
-        self.fitted.as_ref().ok_or_else(|| {
-            PyValueError::new_err(
-                "the model has not been trained yet: call fit(data) or fit(synthetic=...) first, or recur.load(path)",
-            )
-        })
+        crate::runs::fitted(&self.fitted, "fit(data) or fit(synthetic=...)")
     }
 
     /// The model of a loaded checkpoint, with its column names.

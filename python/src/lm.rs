@@ -99,11 +99,7 @@ impl Shape {
 impl CharRnn {
     /// The fitted network and vocabulary, or an error saying to fit first.
     fn fitted(&self) -> PyResult<&(Net<f32>, CharVocab)> {
-        self.model.as_ref().ok_or_else(|| {
-            PyValueError::new_err(
-                "the model has not been trained yet: call fit(text) or train_words(words) first, or recur.load(path)",
-            )
-        })
+        crate::runs::fitted(&self.model, "fit(text) or train_words(words)")
     }
 
     /// The model of a loaded checkpoint.

@@ -1,5 +1,6 @@
 //! What every `fit` reads the same way: how long to train (`iters` or
-//! `epochs`) and where to save the run (`out`, `overwrite`).
+//! `epochs`) and where to save the run (`out`, `overwrite`); and the
+//! error of a model used before it was fitted.
 
 use std::path::Path;
 
@@ -44,4 +45,14 @@ pub fn run_dir(out: Option<&Path>, overwrite: bool) -> PyResult<Option<RunDir>> 
     out.map(|p| RunDir::open(p, mode, "out="))
         .transpose()
         .or_py()
+}
+
+/// The fitted model in `model`, or an error saying to train it first
+/// (with `fit`, the calls that do it) or to load one.
+pub fn fitted<'a, T>(model: &'a Option<T>, fit: &str) -> PyResult<&'a T> {
+    model.as_ref().ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "the model has not been trained yet: call {fit} first, or recur.load(path)"
+        ))
+    })
 }

@@ -137,11 +137,7 @@ fn training_pairs(
 impl Seq2Seq {
     /// The fitted model and vocabularies, or an error saying to fit first.
     fn fitted(&self) -> PyResult<&(Model<f32>, PairVocab)> {
-        self.model.as_ref().ok_or_else(|| {
-            PyValueError::new_err(
-                "the model has not been trained yet: call fit(pairs) or fit(task=...) first, or recur.load(path)",
-            )
-        })
+        crate::runs::fitted(&self.model, "fit(pairs) or fit(task=...)")
     }
 
     /// The model of a loaded checkpoint.

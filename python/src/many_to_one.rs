@@ -75,6 +75,11 @@ impl ManyToOne {
         let i = self.config().input_size;
         let expected = format!("(T, B, input_size={i})");
         let (values, shape) = floats(x, "x", &[None, None, Some(i)], &expected)?;
+        if shape[0] == 0 || shape[1] == 0 {
+            return Err(PyValueError::new_err(format!(
+                "x has shape {shape:?}: it needs at least one step and one sequence"
+            )));
+        }
         Ok((values, shape[0], shape[1]))
     }
 

@@ -93,6 +93,10 @@ def test_bad_input_is_an_error_naming_the_expected_shape():
         net.compute_loss(x, y[:3])
     with pytest.raises(ValueError, match="class id 2 is outside 0..2"):
         net.compute_loss(x, np.array([0, 1, 2, 0]))
+    with pytest.raises(ValueError, match="at least one step and one sequence"):
+        net.predict(np.zeros((T, 0, I)))
+    with pytest.raises(ValueError, match="at least one step and one sequence"):
+        net.forward(np.zeros((0, B, I)))
     with pytest.raises(ValueError, match="unknown loss"):
         recur.ManyToOne(I, H, 2, loss="hinge")
     with pytest.raises(KeyError, match="fc.bias"):

@@ -115,8 +115,13 @@ impl<S: Scalar> Recurrent<S> {
         h0: Option<&[S]>,
     ) -> Result<(&[S], &[S])> {
         let c = self.stack.config();
+        if t == 0 || b == 0 {
+            return Err(Error::Shape(format!(
+                "T={t} steps of B={b} sequences: give at least one step and one sequence"
+            )));
+        }
         let want = t.checked_mul(b).and_then(|n| n.checked_mul(c.input_size));
-        if t == 0 || b == 0 || want != Some(x.len()) {
+        if want != Some(x.len()) {
             return Err(Error::Shape(format!(
                 "the input holds {} values; T={t} steps of B={b} sequences of {} features need {}",
                 x.len(),

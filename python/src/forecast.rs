@@ -17,7 +17,6 @@ use recur::data::series::Synthetic;
 use recur::train::forecast::{
     ForecastConfig, ForecastReport, ForecastTrainer, Forecaster as Model, RegressionLoss,
 };
-use recur::train::model_path;
 
 use crate::errors::OrPy;
 use crate::progress::{Watch, record};
@@ -342,11 +341,7 @@ impl Forecaster {
     /// file's columns by.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let f = self.fitted()?;
-        let file = if path.is_dir() {
-            model_path(&path)
-        } else {
-            path
-        };
+        let file = crate::runs::model_file(&path);
         py.detach(|| forecaster_contents(&f.model, &f.features, &f.targets).write(&file))
             .or_py()
     }

@@ -5,8 +5,7 @@
 
 use std::path::PathBuf;
 
-use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray2};
+use numpy::PyArrayDyn;
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
@@ -18,10 +17,10 @@ use recur::model::{Init, Net, NetConfig};
 use recur::notebook::CharRnn as Notebook;
 use recur::optim::{Clip, OptimizerKind};
 use recur::sample::{SampleOptions, generate, sample_words_with_prefix};
-use recur::train::{TrainConfig, TrainData, Trainer, evaluate_text, evaluate_words, model_path};
+use recur::train::{TrainConfig, TrainData, Trainer, evaluate_text, evaluate_words};
 use recur::{CharVocab, Target};
 
-use crate::arrays::named;
+use crate::arrays::{named, to_array};
 use crate::errors::OrPy;
 use crate::progress::{Watch, record};
 use crate::runs::{Length, length, run_dir};
@@ -462,11 +461,7 @@ impl CharRnn {
     /// PyTorch's `load_state_dict` takes (see README).
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let (net, vocab) = self.fitted()?;
-        let file = if path.is_dir() {
-            model_path(&path)
-        } else {
-            path
-        };
+        let file = crate::runs::model_file(&path);
         py.detach(|| save_model(&file, net, vocab, &[])).or_py()
     }
 
@@ -480,7 +475,7 @@ impl CharRnn {
         py: Python<'py>,
         text: &str,
         layer: i64,
-    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
         let tokens = self.encode(text)?;
         let (net, _) = self.fitted()?;
         let layers = net.config().layers as i64;
@@ -498,7 +493,7 @@ impl CharRnn {
         });
         let values = values.or_py()?;
         let width = values.len() / t;
-        array2(py, t, width, values)
+        to_array(py, &[t, width], values)
     }
 
     /// The model's distribution of the next character after each prefix of
@@ -509,7 +504,7 @@ impl CharRnn {
         &self,
         py: Python<'py>,
         text: &str,
-    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
         let tokens = self.encode(text)?;
         let (net, vocab) = self.fitted()?;
         let t = tokens.len();
@@ -517,7 +512,7 @@ impl CharRnn {
         let probs = py
             .detach(|| net.probabilities(&batch, &mut net.workspace()))
             .or_py()?;
-        array2(py, t, vocab.len(), probs)
+        to_array(py, &[t, vocab.len()], probs)
     }
 
     /// The vocabulary: one str per token id (a word-list model's start
@@ -597,16 +592,4 @@ impl CharRnn {
             s.dropout
         )
     }
-}
-
-/// `values` as a `(rows, cols)` float32 array.
-fn array2(
-    py: Python<'_>,
-    rows: usize,
-    cols: usize,
-    values: Vec<f32>,
-) -> PyResult<Bound<'_, PyArray2<f32>>> {
-    let a = Array2::from_shape_vec((rows, cols), values)
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
-    Ok(a.into_pyarray(py))
 }

@@ -6,7 +6,6 @@ use std::path::Path;
 use pyo3::exceptions::PyFileNotFoundError;
 use pyo3::prelude::*;
 use recur::checkpoint::{Loaded, load_forecaster_from, load_model_from, load_seq2seq_from};
-use recur::train::model_path;
 
 use crate::errors::OrPy;
 use crate::forecast::Forecaster;
@@ -16,11 +15,7 @@ use crate::seq2seq::Seq2Seq;
 /// The model in `path` (a `.safetensors` file, or a run folder holding
 /// `model.safetensors`): a `Seq2Seq`, a `Forecaster` or a `CharRNN`.
 pub fn load(py: Python<'_>, path: &Path) -> PyResult<Py<PyAny>> {
-    let file = if path.is_dir() {
-        model_path(path)
-    } else {
-        path.to_path_buf()
-    };
+    let file = crate::runs::model_file(path);
     let loaded = match Loaded::open(&file) {
         // Python's kind for a missing file, with the CLI's message.
         Err(e) if !file.exists() => return Err(PyFileNotFoundError::new_err(e.to_string())),

@@ -1,12 +1,12 @@
 //! What every `fit` reads the same way: how long to train (`iters` or
-//! `epochs`) and where to save the run (`out`, `overwrite`); and the
-//! error of a model used before it was fitted.
+//! `epochs`) and where to save the run (`out`, `overwrite`); where a model
+//! file is; and the error of a model used before it was fitted.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use recur::train::{RunDir, RunMode};
+use recur::train::{RunDir, RunMode, model_path};
 
 use crate::errors::OrPy;
 
@@ -55,4 +55,14 @@ pub fn fitted<'a, T>(model: &'a Option<T>, fit: &str) -> PyResult<&'a T> {
             "the model has not been trained yet: call {fit} first, or recur.load(path)"
         ))
     })
+}
+
+/// The model file `path` names: the file itself, or a run folder's
+/// `model.safetensors`.
+pub fn model_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        model_path(path)
+    } else {
+        path.to_path_buf()
+    }
 }

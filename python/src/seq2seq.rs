@@ -19,7 +19,6 @@ use recur::decode::{DecodeOptions, translate};
 use recur::layer::attention::Score;
 use recur::model::seq2seq::{Seq2Seq as Model, Seq2SeqConfig};
 use recur::optim::{Clip, OptimizerKind, Schedule};
-use recur::train::model_path;
 use recur::train::seq2seq::{Seq2SeqTrainConfig, Seq2SeqTrainer};
 
 use crate::errors::OrPy;
@@ -379,11 +378,7 @@ impl Seq2Seq {
     /// translate --checkpoint` reads.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let (model, vocab) = self.fitted()?;
-        let file = if path.is_dir() {
-            model_path(&path)
-        } else {
-            path
-        };
+        let file = crate::runs::model_file(&path);
         py.detach(|| save_seq2seq(&file, model, vocab, &[])).or_py()
     }
 

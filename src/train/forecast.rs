@@ -15,7 +15,7 @@ use super::course::{Course, StepSettings, step_scalars};
 use super::data::fingerprint;
 use super::log::LogWriter;
 use super::run_dir::RunDir;
-use super::run_loop::{Cadence, Event, Fit, Flow, Saver, Summary, fit};
+use super::run_loop::{Cadence, Event, Fit, Flow, Saver, Summary, fit, watching};
 use super::state::run_id;
 use crate::backend::{Backend, Cpu, View, ViewMut};
 use crate::cell::SeqInput;
@@ -409,10 +409,7 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
         log: Option<&mut LogWriter>,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Summary> {
-        self.run_until(None, log, &mut |event| {
-            on_event(event);
-            Flow::Continue(())
-        })
+        self.run_until(None, log, &mut watching(on_event))
     }
 
     /// [`ForecastTrainer::run`], saving the run into `out` at each
@@ -424,10 +421,7 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
         log: Option<&mut LogWriter>,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Summary> {
-        self.run_until(Some(out), log, &mut |event| {
-            on_event(event);
-            Flow::Continue(())
-        })
+        self.run_until(Some(out), log, &mut watching(on_event))
     }
 
     /// [`ForecastTrainer::run`] (with `out`: [`ForecastTrainer::run_in`]),

@@ -19,7 +19,7 @@ use super::epoch::EpochOrder;
 use super::evaluate::{corpus_loss, words_loss};
 use super::log::LogWriter;
 use super::run_dir::RunDir;
-use super::run_loop::{Cadence, Event, Fit, Flow, Saver, Summary, fit};
+use super::run_loop::{Cadence, Event, Fit, Flow, Saver, Summary, fit, watching};
 use super::shard::{self, Shard, Work};
 
 /// A training run in progress, its model, gradients, optimizer and
@@ -280,10 +280,7 @@ impl<K: Backend<f32>> Trainer<K> {
         log: Option<&mut LogWriter>,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Summary> {
-        self.run_until(out, log, &mut |event| {
-            on_event(event);
-            Flow::Continue(())
-        })
+        self.run_until(out, log, &mut watching(on_event))
     }
 
     /// [`Trainer::run`], with an `on_event` that may stop the run early

@@ -69,6 +69,17 @@ pub struct Summary {
 /// save stays as it was.
 pub type Flow = ControlFlow<()>;
 
+/// An event callback that never stops the run, from one that only
+/// watches it (what each trainer's `run` gives its `run_until`).
+pub(crate) fn watching<'a>(
+    on_event: &'a mut dyn FnMut(Event<'_>),
+) -> impl FnMut(Event<'_>) -> Flow + 'a {
+    move |event| {
+        on_event(event);
+        Flow::Continue(())
+    }
+}
+
 /// How often a run evaluates and logs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Cadence {

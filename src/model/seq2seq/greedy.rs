@@ -87,17 +87,18 @@ impl<S: Scalar, K: Backend<S>> Seq2Seq<S, K> {
             top_k: 0,
             greedy: true,
         };
+        // Each sequence attends over its own keys, up to its length.
+        let rows: Vec<_> = keys
+            .iter()
+            .zip(batch.src_lengths)
+            .map(|(key, &n)| (K::view(key), n))
+            .collect();
         for step in 1..t {
             let input = K::view(onehot);
             let from = Some(K::view(state));
             self.decoder
                 .forward_one_hot(k, params, input, (1, b), from, &mut steps.dec)?;
             k.copy(steps.dec.final_state(), K::view_mut(state));
-            let rows: Vec<_> = keys
-                .iter()
-                .zip(batch.src_lengths)
-                .map(|(key, &n)| (K::view(key), n))
-                .collect();
             self.attend_step(&rows, s, steps);
             for r in 0..b {
                 let at = step * b + r;

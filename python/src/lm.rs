@@ -4,6 +4,7 @@
 //! hands its insides to numpy.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use numpy::PyArrayDyn;
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
@@ -15,9 +16,11 @@ use recur::checkpoint::save_model;
 use recur::data::words::word_vocab;
 use recur::model::{Init, Net, NetConfig};
 use recur::notebook::CharRnn as Notebook;
-use recur::optim::{Clip, OptimizerKind};
+use recur::optim::{Clip, OptimizerKind, Schedule};
 use recur::sample::{SampleOptions, generate, sample_words_with_prefix};
-use recur::train::{TrainConfig, TrainData, Trainer, evaluate_text, evaluate_words};
+use recur::train::{
+    MAX_BUDGET, TrainConfig, TrainData, Trainer, evaluate_text, evaluate_words, parse_duration,
+};
 use recur::{CharVocab, Target};
 
 use crate::arrays::{named, to_array};
@@ -200,7 +203,11 @@ impl CharRnn {
     /// optimizer); data may then use only its characters.
     ///
     /// Runs `iters` iterations, or `epochs` passes over the data (default:
-    /// 1000 iterations), holding out `val_frac` of the data to validate
+    /// 1000 iterations), or for `time` (seconds, or a duration such as
+    /// "30m"; then evaluates and saves at the end). `schedule` is
+    /// "constant" or "cosine" (down to a tenth of `lr` at the end of the
+    /// run), after a linear warm-up over the first `warmup` iterations.
+    /// It holds out `val_frac` of the data to validate
     /// on every `eval_every` iterations (and at the end), logging every
     /// `log_every`. `optimizer` is "adam", "rmsprop", "adagrad" or "sgd"
     /// (with `momentum`); `clip` clamps every gradient value to
@@ -218,8 +225,8 @@ impl CharRnn {
     /// `iter`, `train_loss`, `smooth_loss`, `val_loss` (None where not
     /// validated), `chars_per_sec`, `elapsed_s`.
     #[pyo3(
-        signature = (data, *, batch=32, seq_len=64, optimizer="adam", lr=2e-3, momentum=0.0, iters=None, epochs=None, val_frac=0.05, clip=Some(5.0), clip_norm=None, eval_every=None, log_every=None, out=None, overwrite=false, progress=false, callback=None, on_step=None),
-        text_signature = "(self, /, data, *, batch=32, seq_len=64, optimizer='adam', lr=0.002, momentum=0.0, iters=None, epochs=None, val_frac=0.05, clip=5.0, clip_norm=None, eval_every=None, log_every=None, out=None, overwrite=False, progress=False, callback=None, on_step=None)"
+        signature = (data, *, batch=32, seq_len=64, optimizer="adam", lr=2e-3, momentum=0.0, iters=None, epochs=None, time=None, schedule="constant", warmup=0, val_frac=0.05, clip=Some(5.0), clip_norm=None, eval_every=None, log_every=None, out=None, overwrite=false, progress=false, callback=None, on_step=None),
+        text_signature = "(self, /, data, *, batch=32, seq_len=64, optimizer='adam', lr=0.002, momentum=0.0, iters=None, epochs=None, time=None, schedule='constant', warmup=0, val_frac=0.05, clip=5.0, clip_norm=None, eval_every=None, log_every=None, out=None, overwrite=False, progress=False, callback=None, on_step=None)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn fit<'py>(
@@ -233,6 +240,9 @@ impl CharRnn {
         momentum: f64,
         iters: Option<u64>,
         epochs: Option<u64>,
+        time: Option<&Bound<'py, PyAny>>,
+        schedule: &str,
+        warmup: u64,
         val_frac: f64,
         clip: Option<f64>,
         clip_norm: Option<f64>,
@@ -244,6 +254,21 @@ impl CharRnn {
         callback: Option<Py<PyAny>>,
         on_step: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let budget = time.map(duration).transpose()?;
+        if budget.is_some() && (iters.is_some() || epochs.is_some()) {
+            return Err(PyValueError::new_err(
+                "give iters, epochs or time, not two of them",
+            ));
+        }
+        let schedule = match schedule {
+            "constant" => Schedule::Constant,
+            "cosine" => Schedule::Cosine { floor: 0.1 },
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "schedule must be 'constant' or 'cosine', not {other:?}"
+                )));
+            }
+        };
         let data = train_data(data)?;
         let words = match &data {
             TrainData::Words(w) => Some(w.clone()),
@@ -255,6 +280,8 @@ impl CharRnn {
             batch,
             optimizer: OptimizerKind::from_name(optimizer, momentum).or_py()?,
             lr,
+            schedule,
+            warmup,
             clip: clipping(clip, clip_norm)?,
             val_frac,
             eval_every: eval_every.unwrap_or(d.eval_every),
@@ -275,6 +302,16 @@ impl CharRnn {
         if let Length::Epochs(e) = length {
             let per = trainer.iters_per_epoch().or_py()?;
             trainer.set_total_iters(e.saturating_mul(per));
+        }
+        match budget {
+            Some(limit) => trainer.set_time_budget(limit).or_py()?,
+            None if warmup >= trainer.total_iters() => {
+                return Err(PyValueError::new_err(format!(
+                    "warmup={warmup} is not below the run's {} iterations: give a shorter warm-up or more iters",
+                    trainer.total_iters()
+                )));
+            }
+            None => {}
         }
         let dir = run_dir(out.as_deref(), overwrite)?;
         let (total, done) = (trainer.total_iters(), trainer.iter());
@@ -592,4 +629,20 @@ impl CharRnn {
             s.dropout
         )
     }
+}
+
+/// A duration from Python: seconds (a number) or a string such as "30m".
+fn duration(time: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    if let Ok(text) = time.extract::<String>() {
+        return parse_duration(&text).or_py();
+    }
+    let secs: f64 = time.extract().map_err(|_| {
+        PyValueError::new_err("time must be a number of seconds or a duration such as '30m'")
+    })?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(PyValueError::new_err(format!(
+            "time must be a positive number of seconds, got {secs}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(secs.min(MAX_BUDGET.as_secs_f64())))
 }

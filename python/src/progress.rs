@@ -198,7 +198,8 @@ fn bar(py: Python<'_>, total: u64, done: u64) -> PyResult<Option<Py<PyAny>>> {
         return Ok(None);
     };
     let kwargs = PyDict::new(py);
-    kwargs.set_item("total", total)?;
+    // A run that trains for a time has no count to show.
+    kwargs.set_item("total", (total != u64::MAX).then_some(total))?;
     kwargs.set_item("initial", done)?;
     kwargs.set_item("unit", "it")?;
     let bar = tqdm.getattr("tqdm")?.call((), Some(&kwargs))?;

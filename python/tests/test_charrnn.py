@@ -54,6 +54,32 @@ def test_epochs_count_passes_over_the_data():
     assert history[-1]["iter"] == 2 * per_epoch
 
 
+def test_time_trains_for_a_duration_and_evaluates_at_the_end():
+    model = recur.CharRNN(hidden=16, seed=3)
+    history = model.fit(TEXT, batch=2, seq_len=8, time=0.5, schedule="cosine", warmup=5)
+    assert history[-1]["elapsed_s"] >= 0.5, history[-1]
+    assert history[-1]["val_loss"] is not None
+    assert history[-1]["iter"] > 5
+    with pytest.raises(ValueError, match="not two"):
+        model.fit(TEXT, time="1s", iters=5)
+    with pytest.raises(ValueError, match="30m"):
+        model.fit(TEXT, time="5 minutes")
+    with pytest.raises(ValueError, match="schedule"):
+        model.fit(TEXT, iters=5, schedule="linear")
+    with pytest.raises(ValueError, match="warmup"):
+        model.fit(TEXT, batch=2, seq_len=8, iters=5, warmup=5)
+
+
+def test_a_warm_up_changes_the_run():
+    def run(**kw):
+        model = recur.CharRNN(hidden=16, seed=5)
+        model.fit(TEXT, batch=2, seq_len=8, iters=10, **kw)
+        return model.parameters()
+
+    plain, warmed = run(), run(warmup=5, schedule="cosine")
+    assert any(not np.array_equal(plain[k], warmed[k]) for k in plain)
+
+
 def test_sample_is_reproducible_and_respects_its_options(trained):
     model, _ = trained
     a = model.sample(80, prime="the ", seed=7)

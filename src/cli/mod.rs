@@ -102,16 +102,25 @@ fn check_resume_flags<T: serde::Serialize>(
     let (Some(saved), Some(given)) = (saved.as_object(), given.as_object()) else {
         return Ok(());
     };
-    let differing: Vec<String> = saved
-        .iter()
-        .filter(|(k, v)| given.get(*k) != Some(v))
-        .map(|(k, v)| {
+    // Settings at their defaults may be left out of either side.
+    let shown = |v: Option<&serde_json::Value>| v.map_or("the default".to_string(), |v| v.to_string());
+    let mut keys: Vec<&String> = saved.keys().chain(given.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let differing: Vec<String> = keys
+        .into_iter()
+        .filter(|k| saved.get(*k) != given.get(*k))
+        .map(|k| {
             let flag = flags
                 .iter()
                 .find(|f| f.0 == k)
                 .map(|f| f.1.to_string())
                 .unwrap_or_else(|| format!("--{}", k.replace('_', "-")));
-            format!("{flag} (the run has {v}, the command gives {})", given[k])
+            format!(
+                "{flag} (the run has {}, the command gives {})",
+                shown(saved.get(k)),
+                shown(given.get(k))
+            )
         })
         .collect();
     if differing.is_empty() {

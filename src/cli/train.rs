@@ -9,9 +9,12 @@ use recur::backend::Backend;
 use recur::cell::CellKind;
 use recur::data::{read_text, read_words};
 use recur::model::Init;
-use recur::optim::{Clip, OptimizerKind};
+use recur::optim::{Clip, OptimizerKind, Schedule};
 use recur::sample::{SampleOptions, generate};
-use recur::train::{Event, LogWriter, RunDir, RunMode, TrainConfig, TrainData, Trainer};
+use recur::train::{
+    Event, LogWriter, RunDir, RunMode, TrainConfig, TrainData, Trainer, format_duration,
+    parse_duration,
+};
 use recur::{Activation, Error, Result};
 
 use super::device::on_device;
@@ -65,6 +68,15 @@ pub struct TrainArgs {
     /// Learning rate [default: 0.1].
     #[arg(long, allow_hyphen_values = true)]
     lr: Option<f64>,
+    /// Learning-rate schedule: constant, or cosine (half a cosine from
+    /// --lr down to a tenth of it at the last iteration, or at the end of
+    /// --time) [default: constant].
+    #[arg(long, value_parser = ["constant", "cosine"])]
+    schedule: Option<String>,
+    /// Raise the learning rate linearly from lr/N to lr over the first N
+    /// iterations [default: 0, none].
+    #[arg(long, allow_hyphen_values = true)]
+    warmup: Option<u64>,
     /// Momentum for sgd [default: 0].
     #[arg(long, allow_hyphen_values = true)]
     momentum: Option<f64>,
@@ -78,8 +90,14 @@ pub struct TrainArgs {
     #[arg(long)]
     no_clip: bool,
     /// Training iterations [default: 100000].
-    #[arg(long, allow_hyphen_values = true, conflicts_with = "epochs")]
+    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["epochs", "time"])]
     iters: Option<u64>,
+    /// Train for this long instead (90s, 30m, 1h30m): then evaluate, save
+    /// and sample. With --resume, the run's whole budget, the time it has
+    /// spent included. How far a run gets depends on the machine, so it is
+    /// not repeatable bit for bit as an --iters run is.
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "epochs")]
+    time: Option<String>,
     /// Passes over the training data, instead of --iters.
     #[arg(long, allow_hyphen_values = true)]
     epochs: Option<u64>,
@@ -179,6 +197,12 @@ impl TrainArgs {
             batch: self.batch.unwrap_or(d.batch),
             optimizer,
             lr: self.lr.unwrap_or(d.lr),
+            schedule: match self.schedule.as_deref() {
+                Some("cosine") => Schedule::Cosine { floor: 0.1 },
+                Some(_) => Schedule::Constant,
+                None => d.schedule,
+            },
+            warmup: self.warmup.unwrap_or(d.warmup),
             clip,
             val_frac: self.val_frac.unwrap_or(d.val_frac),
             eval_every: self.eval_every.unwrap_or(d.eval_every),
@@ -213,6 +237,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("cell", "--model/--activation"),
     ("optimizer", "--optimizer/--momentum"),
     ("clip", "--clip/--clip-norm/--no-clip"),
+    ("schedule", "--schedule"),
 ];
 
 pub fn run(a: TrainArgs) -> Result<ExitCode> {
@@ -237,26 +262,60 @@ fn train_on<K: Backend<f32>>(
     data: TrainData,
     source: &str,
 ) -> Result<ExitCode> {
+    let budget = a.time.as_deref().map(parse_duration).transpose()?;
     let (mut trainer, dir) = if a.resume {
         let dir = RunDir::open(&a.out, RunMode::Resume, "--out")?;
         let mut t = Trainer::resume_on(k, dir.path(), data)?;
         let saved = t.config().clone();
         super::check_resume_flags(&saved, &a.config(&saved, false)?, FLAGS)?;
-        match super::resume_target(
-            &a.out,
-            t.iter(),
-            t.total_iters(),
-            target(a, t.iters_per_epoch()?),
-        )? {
-            Some(total) => t.set_total_iters(total),
-            None => return Ok(ExitCode::SUCCESS),
+        let spent = t.time_budget().map(|b| (b.spent(), b.exhausted()));
+        match (budget, spent) {
+            (Some(limit), _) => {
+                let (spent, _) = spent.unwrap_or_default();
+                if limit.as_secs_f64() <= spent {
+                    return Err(Error::Config(format!(
+                        "--time {}: the run has already trained for {}; with --resume, --time is the whole budget: give more than that",
+                        a.time.as_deref().unwrap_or_default(),
+                        format_duration(spent)
+                    )));
+                }
+                t.set_time_budget(limit)?;
+            }
+            (None, Some((spent, true))) if a.iters.is_none() && a.epochs.is_none() => {
+                eprintln!(
+                    "the run in {} is finished: it has spent its time budget ({}); add --time T (T above that) or --iters N to train it further",
+                    a.out.display(),
+                    format_duration(spent)
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            (None, Some(_)) if a.iters.is_none() && a.epochs.is_none() => {}
+            (None, _) => match super::resume_target(
+                &a.out,
+                t.iter(),
+                t.total_iters(),
+                target(a, t.iters_per_epoch()?),
+            )? {
+                Some(total) => t.set_total_iters(total),
+                None => return Ok(ExitCode::SUCCESS),
+            },
         }
         (t, dir)
     } else {
         let config = a.config(&TrainConfig::default(), true)?;
         let t = Trainer::new(config, data.clone(), 1)?;
         let total = target(a, t.iters_per_epoch()?).unwrap_or(DEFAULT_ITERS);
-        let t = Trainer::new_on(k, t.config().clone(), data, total)?;
+        let config = t.config().clone();
+        if budget.is_none() && config.warmup >= total {
+            return Err(Error::Config(format!(
+                "--warmup {} is not below the run's {total} iterations: give a shorter warm-up (a few percent of the run) or more --iters",
+                config.warmup
+            )));
+        }
+        let mut t = Trainer::new_on(k, config, data, total)?;
+        if let Some(limit) = budget {
+            t.set_time_budget(limit)?;
+        }
         let dir = RunDir::open(&a.out, super::run_mode(false, a.overwrite), "--out")?;
         (t, dir)
     };
@@ -265,8 +324,17 @@ fn train_on<K: Backend<f32>>(
         None => None,
     };
     let c = trainer.config().clone();
+    let span = match trainer.time_budget() {
+        Some(b) => format!(
+            "for {} (from iteration {}, {} spent)",
+            format_duration(b.seconds()),
+            trainer.iter(),
+            format_duration(b.spent())
+        ),
+        None => format!("iterations {}..{}", trainer.iter(), trainer.total_iters()),
+    };
     eprintln!(
-        "training {} (H={}, {} parameters) on {source}: {} characters in the vocabulary, T={} B={}, {} lr {}, iterations {}..{}",
+        "training {} (H={}, {} parameters) on {source}: {} characters in the vocabulary, T={} B={}, {} lr {}{}, {span}",
         describe(&c),
         c.hidden,
         trainer.model().layout().len(),
@@ -275,12 +343,12 @@ fn train_on<K: Backend<f32>>(
         c.batch,
         c.optimizer.name(),
         c.lr,
-        trainer.iter(),
-        trainer.total_iters()
+        schedule_words(&c),
     );
+    let timed = trainer.time_budget().is_some();
     let total = trainer.total_iters();
     let interactive = std::io::stderr().is_terminal();
-    let bar = ProgressBar::new(trainer.total_iters());
+    let bar = ProgressBar::new(if timed { trainer.iter() + 1 } else { total });
     bar.set_position(trainer.iter());
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} loss {msg} ETA {eta}")
@@ -291,11 +359,14 @@ fn train_on<K: Backend<f32>>(
     let summary = trainer.run(Some(&dir), log.as_mut(), &mut |e| match e {
         Event::Step {
             iter,
+            total: planned,
             smooth_loss,
             chars_per_sec,
-            ..
         } => {
             if iter % 50 == 0 {
+                if timed {
+                    bar.set_length(planned);
+                }
                 bar.set_position(iter);
                 bar.set_message(format!(
                     "{smooth_loss:.3} nats/char, {:.0}k chars/s",
@@ -305,8 +376,9 @@ fn train_on<K: Backend<f32>>(
             // Without a terminal (no progress bar), a line at the first
             // iteration and then at least every 10 seconds.
             if !interactive && (iter == first_iter || last_line.elapsed().as_secs() >= 10) {
+                let of = if timed { format!("~{planned}") } else { planned.to_string() };
                 eprintln!(
-                    "iter {iter:>7}/{total}  smooth {smooth_loss:.4}  {chars_per_sec:.0} chars/s"
+                    "iter {iter:>7}/{of}  smooth {smooth_loss:.4}  {chars_per_sec:.0} chars/s"
                 );
                 last_line = std::time::Instant::now();
             }
@@ -364,6 +436,19 @@ fn train_on<K: Backend<f32>>(
         println!("{text}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// ", cosine schedule, 100 warm-up iterations", or nothing for a constant
+/// rate from the start.
+fn schedule_words(c: &TrainConfig) -> String {
+    let mut words = String::new();
+    if let Schedule::Cosine { floor } = c.schedule {
+        words += &format!(", cosine schedule to {floor}x");
+    }
+    if c.warmup > 0 {
+        words += &format!(", {} warm-up iterations", c.warmup);
+    }
+    words
 }
 
 /// The target the command line asks for, if any.

@@ -79,10 +79,11 @@ impl OptimizerKind {
 }
 
 /// How the learning rate changes over a run.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Schedule {
     /// The same rate throughout.
+    #[default]
     Constant,
     /// Half a cosine from the rate down to `floor` times it at the last
     /// iteration.
@@ -95,14 +96,38 @@ pub enum Schedule {
 impl Schedule {
     /// The rate at iteration `iter` (0-based) of `total`, from `base`.
     pub fn lr(&self, base: f64, iter: u64, total: u64) -> f64 {
+        let progress = iter as f64 / total.saturating_sub(1).max(1) as f64;
+        base * self.factor(progress)
+    }
+
+    /// The fraction of the base rate where the run has done `progress`
+    /// of its course (0 at the first iteration, 1 at the last; a run with
+    /// a time budget measures it in time).
+    pub fn factor(&self, progress: f64) -> f64 {
         match *self {
-            Schedule::Constant => base,
+            Schedule::Constant => 1.0,
             Schedule::Cosine { floor } => {
-                let progress = iter as f64 / total.saturating_sub(1).max(1) as f64;
-                let cos = 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos());
-                base * (floor + (1.0 - floor) * cos)
+                let cos = 0.5 * (1.0 + (std::f64::consts::PI * progress.clamp(0.0, 1.0)).cos());
+                floor + (1.0 - floor) * cos
             }
         }
+    }
+
+    /// Whether this is [`Schedule::Constant`] (settings files leave the
+    /// default out).
+    pub fn is_constant(&self) -> bool {
+        *self == Schedule::Constant
+    }
+}
+
+/// The warm-up's fraction of the rate at iteration `iter` (0-based): it
+/// rises linearly over the first `warmup` iterations, `1/warmup` at the
+/// first, and is 1 from then on (and throughout without a warm-up).
+pub fn warmup_factor(iter: u64, warmup: u64) -> f64 {
+    if iter < warmup {
+        (iter + 1) as f64 / warmup as f64
+    } else {
+        1.0
     }
 }
 
@@ -304,6 +329,16 @@ mod tests {
         assert!((s.lr(1.0, 50, 101) - 0.55).abs() < 1e-12);
         assert!((s.lr(1.0, 100, 101) - 0.1).abs() < 1e-12);
         assert_eq!(Schedule::Constant.lr(0.3, 7, 10), 0.3);
+        assert!((s.factor(0.5) - 0.55).abs() < 1e-12);
+        assert_eq!(s.factor(2.0), s.factor(1.0));
+    }
+
+    #[test]
+    fn warmup_rises_linearly_to_the_rate() {
+        assert_eq!(warmup_factor(0, 4), 0.25);
+        assert_eq!(warmup_factor(3, 4), 1.0);
+        assert_eq!(warmup_factor(9, 4), 1.0);
+        assert_eq!(warmup_factor(0, 0), 1.0);
     }
 
     #[test]

@@ -34,6 +34,14 @@ pub struct TrainConfig {
     pub optimizer: OptimizerKind,
     /// Learning rate.
     pub lr: f64,
+    /// How the learning rate changes over the run (saved settings leave
+    /// the constant rate out, so runs saved before it existed resume).
+    #[serde(default, skip_serializing_if = "Schedule::is_constant")]
+    pub schedule: Schedule,
+    /// Iterations over which the rate rises linearly from `lr / warmup`
+    /// to the schedule's rate; 0: none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup: u64,
     /// Gradient clipping.
     pub clip: Clip,
     /// Fraction of the data held out for validation.
@@ -62,6 +70,8 @@ impl Default for TrainConfig {
             batch: 1,
             optimizer: OptimizerKind::Adagrad,
             lr: 0.1,
+            schedule: Schedule::Constant,
+            warmup: 0,
             clip: Clip::Elementwise(5.0),
             val_frac: 0.05,
             eval_every: 1000,
@@ -92,6 +102,11 @@ impl TrainConfig {
         check::fraction("--dropout", self.dropout)?;
         check::fraction("--val-frac", self.val_frac)?;
         check::at_least_one("--log-every", self.log_every)?;
-        check::optimization(&self.optimizer, self.lr, &self.clip, &Schedule::Constant)
+        check::optimization(&self.optimizer, self.lr, &self.clip, &self.schedule)
     }
+}
+
+/// Whether a count is zero (settings files leave a zero warm-up out).
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -22,7 +22,8 @@ use super::log::SmoothLoss;
 use super::run_loop::Cadence;
 use crate::backend::{Backend, Cpu, View, ViewMut};
 use crate::error::{Error, Result};
-use crate::optim::{Clip, Optimizer, Schedule};
+use super::budget::Budget;
+use crate::optim::{Clip, Optimizer, Schedule, warmup_factor};
 
 /// How a trainer turns a batch's gradients into an update.
 #[derive(Clone, Copy, Debug)]
@@ -31,6 +32,9 @@ pub(crate) struct StepSettings {
     pub lr: f64,
     /// How the rate changes over the run.
     pub schedule: Schedule,
+    /// Iterations over which the rate rises linearly to the schedule's
+    /// (see [`warmup_factor`]); 0: none.
+    pub warmup: u64,
     /// Gradient clipping, applied before every update.
     pub clip: Clip,
     /// What a divergence error advises after "Lower the learning rate (now
@@ -61,8 +65,12 @@ pub(crate) fn step_scalars<K: Backend<f32>>(k: &K, len: usize) -> K::Buf {
 pub(crate) struct Course<K: Backend<f32> = Cpu> {
     /// Iterations done.
     pub iter: u64,
-    /// Iterations planned.
+    /// Iterations planned (`u64::MAX` for a run that ends with its time
+    /// budget).
     pub total: u64,
+    /// The time the run may train, if it ends with a time budget rather
+    /// than an iteration count.
+    pub budget: Option<Budget>,
     /// The smoothed training loss.
     pub smooth: SmoothLoss,
     /// Every random choice of the run after initialization (batch order,
@@ -95,6 +103,7 @@ impl<K: Backend<f32>> Course<K> {
         Course {
             iter: 0,
             total,
+            budget: None,
             smooth: SmoothLoss::new(decay),
             rng: ChaCha8Rng::seed_from_u64(seed),
             optimizer,
@@ -108,6 +117,47 @@ impl<K: Backend<f32>> Course<K> {
     /// How many iterations may wait on the backend: one on the host.
     fn depth() -> usize {
         if K::READS_HOST { 1 } else { DEFER_MAX }
+    }
+
+    /// Give the run a time budget instead of an iteration count: it ends
+    /// when the budget is spent, and its schedule follows the time.
+    pub fn set_budget(&mut self, budget: Budget) {
+        self.budget = Some(budget);
+        self.total = u64::MAX;
+    }
+
+    /// Whether the run has done its iterations or spent its time.
+    pub fn finished(&self) -> bool {
+        self.iter >= self.total || self.budget.as_ref().is_some_and(Budget::exhausted)
+    }
+
+    /// The iterations the run plans: its target, or with a time budget the
+    /// estimate of where the budget ends (the iteration after this one
+    /// until the pace is known).
+    pub fn planned(&self) -> u64 {
+        match &self.budget {
+            Some(b) => b
+                .estimated_iters(self.iter)
+                .unwrap_or(self.iter + 1)
+                .max(self.iter),
+            None => self.total,
+        }
+    }
+
+    /// How far through its course the run is, from 0 at the first
+    /// iteration to 1 at the last (or at the end of its time budget).
+    fn progress(&self) -> f64 {
+        match &self.budget {
+            Some(b) => b.progress(),
+            None => self.iter as f64 / self.total.saturating_sub(1).max(1) as f64,
+        }
+    }
+
+    /// The learning rate of the next iteration: the base rate, shaped by
+    /// the schedule and the warm-up.
+    pub fn rate(&self) -> f64 {
+        let u = &self.update;
+        u.lr * u.schedule.factor(self.progress()) * warmup_factor(self.iter, u.warmup)
     }
 
     /// Whether iterations wait to be settled.
@@ -141,8 +191,7 @@ impl<K: Backend<f32>> Course<K> {
         let k = self.optimizer.backend().clone();
         let verdict = K::view_mut(scalars).sub(1..2);
         u.clip.apply_to(&k, K::reborrow(&mut grads), verdict);
-        self.optimizer
-            .set_lr(u.schedule.lr(u.lr, self.iter, self.total));
+        self.optimizer.set_lr(self.rate());
         let guard = K::view(scalars).sub(1..2);
         self.optimizer.step_guarded(params, grads.into_ref(), guard);
         let slot = 2 * self.counts.len();

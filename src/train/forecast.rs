@@ -241,6 +241,7 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
         let update = StepSettings {
             lr: c.lr,
             schedule: Schedule::Constant,
+            warmup: 0,
             clip: CLIP,
             advice: "",
             uniform: None,

@@ -10,7 +10,7 @@ use crate::data::{CharStreams, CharVocab, WordBatch};
 use crate::error::{Error, Result};
 use crate::model::memory::net_training;
 use crate::model::{Net, NetConfig, NetWorkspace};
-use crate::optim::{Optimizer, Schedule};
+use crate::optim::Optimizer;
 
 use super::config::TrainConfig;
 use super::course::{Course, StepSettings};
@@ -143,7 +143,8 @@ impl<K: Backend<f32>> Trainer<K> {
         };
         let update = StepSettings {
             lr: config.lr,
-            schedule: Schedule::Constant,
+            schedule: config.schedule,
+            warmup: config.warmup,
             clip: config.clip,
             advice: " or clip gradients (--clip 5 or --clip-norm 1); the last checkpoint is left as it was",
             uniform: Some((vocab.len() as f64).ln()),
@@ -184,14 +185,41 @@ impl<K: Backend<f32>> Trainer<K> {
         self.course.iter
     }
 
-    /// Iterations planned.
+    /// Iterations planned (`u64::MAX` for a run that trains for a time:
+    /// see [`Trainer::time_budget`]).
     pub fn total_iters(&self) -> u64 {
         self.course.total
     }
 
-    /// Plan `total` iterations in all (to train a resumed run further).
+    /// Plan `total` iterations in all (to train a resumed run further);
+    /// a time budget, if any, no longer applies.
     pub fn set_total_iters(&mut self, total: u64) {
+        self.course.budget = None;
         self.course.total = total;
+    }
+
+    /// Train for `limit` of wall-clock time instead of an iteration
+    /// count: [`Trainer::run`] goes on until the time is spent, then
+    /// evaluates and saves, and the schedule (with any warm-up) follows
+    /// the time. A run that has a budget (resumed) keeps what it spent.
+    pub fn set_time_budget(&mut self, limit: std::time::Duration) -> Result<()> {
+        let budget = match &self.course.budget {
+            Some(b) => super::Budget::resumed(super::Budget::new(limit)?.seconds(), b.spent())?,
+            None => super::Budget::new(limit)?,
+        };
+        self.course.set_budget(budget);
+        Ok(())
+    }
+
+    /// The run's time budget, if it trains for a time.
+    pub fn time_budget(&self) -> Option<&super::Budget> {
+        self.course.budget.as_ref()
+    }
+
+    /// The learning rate of the next iteration (the schedule and warm-up
+    /// applied).
+    pub fn learning_rate(&self) -> f64 {
+        self.course.rate()
     }
 
     /// Smoothed training loss, nats/char (see [`super::SmoothLoss`]).

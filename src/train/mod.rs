@@ -14,6 +14,8 @@
 //!
 //! - `run_loop.rs`: the loop itself, and the [`Event`]s and [`Summary`] it
 //!   reports; a trainer plugs in one iteration and its held-out measure.
+//! - `budget.rs`: a run that trains for a time (`--time 30m`) instead of
+//!   an iteration count.
 //! - `course.rs`: what every trainer carries between iterations (count,
 //!   optimizer, smoothed loss, random generator) and the update that ends
 //!   an iteration, refusing a run that diverged.
@@ -24,6 +26,7 @@
 //!   `evaluate.rs`), `seq2seq.rs`, `forecast.rs` (with `forecast_state.rs`):
 //!   the three trainers.
 
+mod budget;
 mod config;
 mod course;
 mod data;
@@ -40,6 +43,7 @@ pub mod seq2seq;
 mod shard;
 mod state;
 
+pub use budget::{Budget, MAX_BUDGET, format_duration, parse_duration};
 pub use config::TrainConfig;
 pub use course::DEFER_MAX;
 pub use data::TrainData;

@@ -6,6 +6,10 @@
 //! A trainer brings what is its own through [`Fit`]: one iteration on its
 //! data and model, and its held-out measure.
 //!
+//! A run with a time budget (see [`super::Budget`]) ends at the first
+//! iteration that finds the budget spent, and evaluates, logs and saves
+//! there.
+//!
 //! The losses are read back (settled, see [`Course::settle`]) only where a
 //! line is logged, at an evaluation, or when the course holds as many
 //! unsettled iterations as it may: on a device the host records iteration
@@ -17,6 +21,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
+use super::budget::format_duration;
 use super::course::Course;
 use super::log::{LogLine, LogWriter};
 use super::run_dir::RunDir;
@@ -30,7 +35,8 @@ pub enum Event<'a> {
     Step {
         /// Iterations done.
         iter: u64,
-        /// Iterations planned.
+        /// Iterations planned (with a time budget, an estimate of where
+        /// it ends, revised as the run goes).
         total: u64,
         /// Smoothed training loss, nats/char.
         smooth_loss: f64,
@@ -129,6 +135,25 @@ pub(crate) struct Saver<'a, F> {
 pub(crate) fn fit<F: Fit>(
     t: &mut F,
     out: Option<Saver<'_, F>>,
+    log: Option<&mut LogWriter>,
+    on_event: &mut dyn FnMut(Event<'_>, Option<f64>) -> Flow,
+) -> Result<(Summary, Option<f64>)> {
+    finished_check(t.course())?;
+    let iter = t.course().iter;
+    if let Some(b) = &mut t.course_mut().budget {
+        b.start(iter);
+    }
+    let result = iterate(t, out, log, on_event);
+    if let Some(b) = &mut t.course_mut().budget {
+        b.stop();
+    }
+    result
+}
+
+/// [`fit`]'s loop, while the time budget's clock (if any) runs.
+fn iterate<F: Fit>(
+    t: &mut F,
+    out: Option<Saver<'_, F>>,
     mut log: Option<&mut LogWriter>,
     on_event: &mut dyn FnMut(Event<'_>, Option<f64>) -> Flow,
 ) -> Result<(Summary, Option<f64>)> {
@@ -139,14 +164,16 @@ pub(crate) fn fit<F: Fit>(
     let start = Instant::now();
     let mut window = Window::new();
     let (mut run_chars, mut measure) = (0usize, None);
-    finished_check(t.course().iter, t.course().total)?;
     let mut stopped = false;
-    while !stopped && t.course().iter < t.course().total {
+    loop {
         let chars = t.record_step()?;
         window.chars += chars;
         run_chars += chars;
-        let (iter, total) = (t.course().iter, t.course().total);
-        let eval = iter == total || (eval_every > 0 && iter.is_multiple_of(eval_every));
+        // Decided once: a time budget may run out while this iteration
+        // evaluates and saves.
+        let done = t.course().finished();
+        let (iter, total) = (t.course().iter, t.course().planned());
+        let eval = done || (eval_every > 0 && iter.is_multiple_of(eval_every));
         let logs = eval || iter.is_multiple_of(log_every);
         if logs || t.course().due() {
             window.add(&t.course_mut().settle()?);
@@ -175,6 +202,9 @@ pub(crate) fn fit<F: Fit>(
         if eval && let Some(out) = &out {
             (out.save)(t, out.dir.path())?;
             stopped |= on_event(Event::Saved(out.dir.path()), None).is_break();
+        }
+        if done || stopped {
+            break;
         }
     }
     if t.course().unsettled() {
@@ -236,12 +266,22 @@ impl Window {
     }
 }
 
-/// An error unless a run that has done `iter` of `total` iterations has
-/// some left.
-fn finished_check(iter: u64, total: u64) -> Result<()> {
-    if iter >= total {
+/// An error unless the run has iterations (or time) left.
+fn finished_check<K: Backend<f32>>(c: &Course<K>) -> Result<()> {
+    if let Some(b) = &c.budget {
+        if b.exhausted() {
+            return Err(Error::Config(format!(
+                "the run is finished: it has spent its time budget ({} of {}, {} iterations); ask for more (--time above {}) to train it further",
+                format_duration(b.spent()),
+                format_duration(b.seconds()),
+                c.iter,
+                format_duration(b.seconds())
+            )));
+        }
+    } else if c.iter >= c.total {
         return Err(Error::Config(format!(
-            "the run is finished: it has done {iter} of {total} iterations; ask for more (--iters N with N above {iter}) to train it further"
+            "the run is finished: it has done {} of {} iterations; ask for more (--iters N with N above {}) to train it further",
+            c.iter, c.total, c.iter
         )));
     }
     Ok(())

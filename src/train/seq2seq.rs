@@ -229,6 +229,7 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
         let update = StepSettings {
             lr: config.lr,
             schedule: config.schedule,
+            warmup: 0,
             clip: config.clip,
             advice: " or clip gradients harder (--clip-norm 1); the last checkpoint is left as it was",
             uniform: None,

@@ -8,7 +8,8 @@
 //!    PyTorch read.
 //! 2. `state.safetensors`: the same weights and metadata, plus everything a
 //!    resumed run needs (optimizer moments, carried hidden state, word
-//!    order, iteration, target, random generator position, smoothed loss).
+//!    order, iteration, target, random generator position, smoothed loss,
+//!    and a time budget with what it has spent).
 //!
 //! A resume reads the state file alone, so every save is committed by one
 //! rename. Killed before that rename, the previous save stands (the model
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::budget::Budget;
 use super::course::Course;
 use super::data::fingerprint;
 use crate::backend::{Backend, Cpu};
@@ -118,6 +120,12 @@ pub(crate) fn save_run<'a, K: Backend<f32>>(
         ("data_fingerprint", format!("{:016x}", p.fingerprint)),
         ("train_config", p.config_json.clone()),
     ]);
+    if let Some(b) = &c.budget {
+        state = state.with_meta(&[
+            ("time_budget_s", format!("{:?}", b.seconds())),
+            ("time_spent_s", format!("{:?}", b.spent())),
+        ]);
+    }
     for (k, m) in p.moments.iter().enumerate() {
         let name = format!("optimizer.moment{k}");
         state
@@ -196,9 +204,10 @@ impl SavedState {
     }
 
     /// Restore the saved course into `course` (of a model with `n`
-    /// parameters): the iteration, the optimizer, the smoothed loss and
-    /// the random generator (seeded with `seed`, then moved to the saved
-    /// position). The target is the trainer's to set.
+    /// parameters): the iteration, the optimizer, the smoothed loss, the
+    /// random generator (seeded with `seed`, then moved to the saved
+    /// position) and the time budget with what it has spent. The target is
+    /// the trainer's to set.
     pub fn restore<K: Backend<f32>>(
         &self,
         course: &mut Course<K>,
@@ -219,6 +228,12 @@ impl SavedState {
             .rng
             .set_word_pos(parse(&self.file, "recur.rng_word_pos")?);
         course.iter = self.iter;
+        if self.file.meta("recur.time_budget_s").is_ok() {
+            course.set_budget(Budget::resumed(
+                parse(&self.file, "recur.time_budget_s")?,
+                parse(&self.file, "recur.time_spent_s")?,
+            )?);
+        }
         Ok(())
     }
 }

@@ -44,7 +44,10 @@ fn the_rate_warms_up_linearly_then_follows_half_a_cosine_to_a_tenth() {
         let cos = 0.1 + 0.9 * 0.5 * (1.0 + (PI * i as f64 / (total - 1) as f64).cos());
         let expected = lr * ramp * cos;
         let got = t.learning_rate();
-        assert!((got - expected).abs() < 1e-12, "iteration {i}: {got} != {expected}");
+        assert!(
+            (got - expected).abs() < 1e-12,
+            "iteration {i}: {got} != {expected}"
+        );
         t.step().unwrap();
     }
     assert!((t.learning_rate() - lr * 0.1).abs() < 1e-12);
@@ -86,15 +89,18 @@ fn settings_files_of_constant_runs_are_those_saved_before_schedules_existed() {
 #[test]
 fn a_time_budget_trains_until_spent_then_saves_and_resumes_with_the_rest() {
     let d = TempDir::new("budget-lib");
-    let dir = recur::train::RunDir::open(&d.path("run"), recur::train::RunMode::New, "--out")
-        .unwrap();
+    let dir =
+        recur::train::RunDir::open(&d.path("run"), recur::train::RunMode::New, "--out").unwrap();
     let c = config(Schedule::Cosine { floor: 0.1 }, 0);
     let mut t = Trainer::new(c.clone(), TrainData::Corpus(text()), 1).unwrap();
     t.set_time_budget(Duration::from_millis(600)).unwrap();
     assert_eq!(t.time_budget().unwrap().spent(), 0.0);
     let summary = t.run(Some(&dir), None, &mut |_| {}).unwrap();
     assert!(summary.elapsed_s >= 0.6, "{summary:?}");
-    assert!(summary.iters > 1 && summary.val_loss.is_some(), "{summary:?}");
+    assert!(
+        summary.iters > 1 && summary.val_loss.is_some(),
+        "{summary:?}"
+    );
     let budget = t.time_budget().unwrap();
     assert!(budget.exhausted() && budget.spent() >= 0.6);
     // The cosine reached its floor where the budget ended.
@@ -108,7 +114,10 @@ fn a_time_budget_trains_until_spent_then_saves_and_resumes_with_the_rest() {
     let err = r.run(None, None, &mut |_| {}).unwrap_err().to_string();
     assert!(err.contains("spent its time budget"), "{err}");
     r.set_time_budget(Duration::from_millis(1000)).unwrap();
-    assert!(r.learning_rate() < c.lr * 0.5, "the schedule goes on from where it was");
+    assert!(
+        r.learning_rate() < c.lr * 0.5,
+        "the schedule goes on from where it was"
+    );
     let more = r.run(None, None, &mut |_| {}).unwrap();
     assert!(more.iters > summary.iters);
     assert!(more.elapsed_s >= 0.3 && r.time_budget().unwrap().spent() >= 1.0);
@@ -122,32 +131,64 @@ fn recur_train_time_runs_for_the_budget_and_says_so() {
     let log = d.arg("log.jsonl");
     let train = |extra: &[&str]| {
         let mut args = vec![
-            "train", "--corpus", &corpus, "--out", &out, "--hidden", "8", "--sample-len", "0",
+            "train",
+            "--corpus",
+            &corpus,
+            "--out",
+            &out,
+            "--hidden",
+            "8",
+            "--sample-len",
+            "0",
         ];
         args.extend(extra);
         recur(&args)
     };
     let o = train(&[
-        "--time", "1.5s", "--schedule", "cosine", "--warmup", "3", "--log", &log,
+        "--time",
+        "1.5s",
+        "--schedule",
+        "cosine",
+        "--warmup",
+        "3",
+        "--log",
+        &log,
     ]);
     assert_ok(&o);
     let err = stderr(&o);
     assert!(err.contains("for 1.5s"), "{err}");
-    assert!(err.contains("cosine schedule") && err.contains("3 warm-up iterations"), "{err}");
+    assert!(
+        err.contains("cosine schedule") && err.contains("3 warm-up iterations"),
+        "{err}"
+    );
     let last: serde_json::Value = serde_json::from_str(
-        std::fs::read_to_string(&log).unwrap().lines().last().unwrap(),
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
     )
     .unwrap();
     assert!(last["elapsed_s"].as_f64().unwrap() >= 1.5, "{last}");
-    assert!(last["val_loss"].is_number(), "the run evaluates at the end: {last}");
+    assert!(
+        last["val_loss"].is_number(),
+        "the run evaluates at the end: {last}"
+    );
     assert!(d.path("run/model.safetensors").exists());
 
     // Resumed without a new budget, the run is finished; --time is the
     // whole budget, so it must be above what was spent.
     let o = train(&["--resume"]);
     assert_ok(&o);
-    assert!(stderr(&o).contains("spent its time budget"), "{}", stderr(&o));
-    assert_fails(&train(&["--resume", "--time", "1s"]), &["--time", "already trained"]);
+    assert!(
+        stderr(&o).contains("spent its time budget"),
+        "{}",
+        stderr(&o)
+    );
+    assert_fails(
+        &train(&["--resume", "--time", "1s"]),
+        &["--time", "already trained"],
+    );
     assert_fails(
         &train(&["--resume", "--time", "3s", "--schedule", "constant"]),
         &["--schedule"],
@@ -170,8 +211,14 @@ fn bad_budgets_and_warmups_are_refused_before_training() {
     for bad in ["0", "-5m", "30x", "1h30", "nan", "400d"] {
         assert_fails(&train(&["--time", bad]), &["--time", "30m"]);
     }
-    assert_fails(&train(&["--iters", "5", "--warmup", "5"]), &["--warmup 5", "5 iterations"]);
-    assert_fails(&train(&["--iters", "5", "--time", "1m"]), &["--time", "--iters"]);
+    assert_fails(
+        &train(&["--iters", "5", "--warmup", "5"]),
+        &["--warmup 5", "5 iterations"],
+    );
+    assert_fails(
+        &train(&["--iters", "5", "--time", "1m"]),
+        &["--time", "--iters"],
+    );
     assert_fails(&train(&["--schedule", "linear"]), &["--schedule", "linear"]);
     assert!(!d.path("run").exists(), "nothing is written");
 }

@@ -103,7 +103,8 @@ fn check_resume_flags<T: serde::Serialize>(
         return Ok(());
     };
     // Settings at their defaults may be left out of either side.
-    let shown = |v: Option<&serde_json::Value>| v.map_or("the default".to_string(), |v| v.to_string());
+    let shown =
+        |v: Option<&serde_json::Value>| v.map_or("the default".to_string(), |v| v.to_string());
     let mut keys: Vec<&String> = saved.keys().chain(given.keys()).collect();
     keys.sort();
     keys.dedup();

@@ -376,7 +376,11 @@ fn train_on<K: Backend<f32>>(
             // Without a terminal (no progress bar), a line at the first
             // iteration and then at least every 10 seconds.
             if !interactive && (iter == first_iter || last_line.elapsed().as_secs() >= 10) {
-                let of = if timed { format!("~{planned}") } else { planned.to_string() };
+                let of = if timed {
+                    format!("~{planned}")
+                } else {
+                    planned.to_string()
+                };
                 eprintln!(
                     "iter {iter:>7}/{of}  smooth {smooth_loss:.4}  {chars_per_sec:.0} chars/s"
                 );

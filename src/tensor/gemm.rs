@@ -1,7 +1,10 @@
 //! `C = A·B` (optionally accumulating) on row-major slices, backed by the
 //! `gemm` crate, which picks AVX-512/AVX2 kernels at run time.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::pair::{self, Shared};
 
 use super::{Scalar, madd};
 
@@ -71,20 +74,49 @@ pub fn matmul<S: Scalar>(
     }
     // Never nest: a product inside a rayon task (a training shard) runs on
     // that task's thread.
-    let par = if m * n * k >= PARALLEL_MIN_MACS
-        && threads() != 1
-        && rayon::current_thread_index().is_none()
-    {
-        gemm::Parallelism::Rayon(threads())
-    } else {
-        gemm::Parallelism::None
+    if m * n * k >= PARALLEL_MIN_MACS {
+        let par = if threads() != 1 && rayon::current_thread_index().is_none() {
+            gemm::Parallelism::Rayon(threads())
+        } else {
+            gemm::Parallelism::None
+        };
+        large(m, n, k, a, ta, b, tb, c, accumulate, par);
+        return;
+    }
+    let cols = |j: Range<usize>, c: Shared<S>| {
+        // SAFETY: `c` holds m×n values (asserted above), and the two
+        // halves of a split write disjoint columns.
+        unsafe { large_cols(m, n, k, a, ta, b, tb, (c, j), accumulate) }
     };
-    large(m, n, k, a, ta, b, tb, c, accumulate, par);
+    match split(m, n, k) {
+        Some(mid) => {
+            let c = Shared::new(c);
+            pair::halves(&|half| cols(if half == 0 { 0..mid } else { mid..n }, c));
+        }
+        None => cols(0..n, Shared::new(c)),
+    }
+}
+
+/// Products of at least this many multiply-adds (and too small for
+/// [`PARALLEL_MIN_MACS`]) are cut into two halves by columns, run on two
+/// cores where [`pair::halves`] can: a `(1×100)·(100×100)` step of the
+/// classic vanilla RNN is the smallest.
+pub(crate) const SPLIT_MIN_MACS: usize = 8 * 1024;
+
+/// Where a product of `m×n` outputs over `k` is cut into two halves of
+/// columns (the multiple of the block width nearest the middle, each half
+/// at least one block wide), if it is; decided by the shape alone, so the halves and the
+/// result are the same whatever runs them.
+fn split(m: usize, n: usize, k: usize) -> Option<usize> {
+    let work = m * n * k;
+    ((SPLIT_MIN_MACS..PARALLEL_MIN_MACS).contains(&work) && n >= 2 * W)
+        .then(|| (n / 2 + W / 2) / W * W)
+        .filter(|&mid| mid >= W && n - mid >= W)
 }
 
 /// `matmul` through the GEMM crate with the given parallelism. Its threads
 /// split the output into tiles and every tile sums over `k` in the same
-/// order, so the result does not depend on how many threads there are
+/// order, so the result does not depend on how many there are
 /// (a test below holds it to that).
 #[allow(clippy::too_many_arguments)]
 fn large<S: Scalar>(
@@ -100,30 +132,101 @@ fn large<S: Scalar>(
     par: gemm::Parallelism,
 ) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    // Strides (column stride, row stride) of each operand as used.
+    // SAFETY: `c` holds m×n values (asserted), and this is its only user.
+    unsafe {
+        gemm_cols(
+            m,
+            n,
+            k,
+            a,
+            ta,
+            b,
+            tb,
+            (Shared::new(c), 0..n),
+            accumulate,
+            par,
+        )
+    }
+}
+
+/// [`large`] on one thread for columns `j` of the output only.
+///
+/// # Safety
+/// `c` must point to `m×n` values that nothing else reads or writes in
+/// columns `j` while this runs.
+#[allow(clippy::too_many_arguments)]
+unsafe fn large_cols<S: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[S],
+    ta: Trans,
+    b: &[S],
+    tb: Trans,
+    c: (Shared<S>, Range<usize>),
+    accumulate: bool,
+) {
+    // SAFETY: passed on from the caller.
+    unsafe {
+        gemm_cols(
+            m,
+            n,
+            k,
+            a,
+            ta,
+            b,
+            tb,
+            c,
+            accumulate,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// The GEMM crate's product for columns `j` of the `m×n` output `c`.
+///
+/// # Safety
+/// As [`large_cols`]; `a` and `b` must hold their `m×k` and `k×n` values.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_cols<S: Scalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[S],
+    ta: Trans,
+    b: &[S],
+    tb: Trans,
+    (c, j): (Shared<S>, Range<usize>),
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && j.end <= n);
+    // Strides (column stride, row stride) of each operand as used, and
+    // where column `j.start` of op(b) begins.
     let (a_cs, a_rs) = match ta {
         Trans::No => (1, k as isize),
         Trans::Yes => (m as isize, 1),
     };
-    let (b_cs, b_rs) = match tb {
-        Trans::No => (1, n as isize),
-        Trans::Yes => (k as isize, 1),
+    let (b_cs, b_rs, b_at) = match tb {
+        Trans::No => (1, n as isize, j.start),
+        Trans::Yes => (k as isize, 1, j.start * k),
     };
-    // SAFETY: the assert above guarantees every index the strides reach is
-    // inside its slice, and `c` does not alias `a` or `b` (borrow rules).
+    // SAFETY: the assert above keeps every index the strides reach inside
+    // `a` and `b` (column `j.start + x` of op(b), x < j.len(), starts at
+    // `b_at + x·b_cs`); the caller vouches for `c`, which aliases neither.
     unsafe {
         gemm::gemm(
             m,
-            n,
+            j.len(),
             k,
-            c.as_mut_ptr(),
+            c.get().add(j.start),
             1,
             n as isize,
             accumulate,
             a.as_ptr(),
             a_cs,
             a_rs,
-            b.as_ptr(),
+            b.as_ptr().add(b_at),
             b_cs,
             b_rs,
             S::one(),
@@ -142,7 +245,8 @@ fn large<S: Scalar>(
 /// more than the arithmetic.
 pub const SMALL_M: usize = 4;
 
-/// `matmul` for a few rows, as dot products (`b` transposed) or row updates.
+/// `matmul` for a few rows, as dot products (`b` transposed) or row
+/// updates, cut into two halves of columns where [`split`] says so.
 #[allow(clippy::too_many_arguments)]
 fn small_m<S: Scalar>(
     m: usize,
@@ -158,16 +262,47 @@ fn small_m<S: Scalar>(
     if !accumulate {
         c[..m * n].fill(S::zero());
     }
-    for (i, ci) in c.chunks_exact_mut(n).take(m).enumerate() {
-        match tb {
-            // c[i, j] += a[i, :] · b[j, :]   (b stored n×k; a not transposed here)
-            Trans::Yes => dots(&a[i * k..(i + 1) * k], &b[..n * k], ci),
-            // c[i, :] += Σ_p a[i, p] b[p, :]   (b stored k×n)
-            Trans::No => match ta {
-                Trans::No => row_updates(|p| a[i * k + p], k, &b[..k * n], ci),
-                Trans::Yes => row_updates(|p| a[p * m + i], k, &b[..k * n], ci),
-            },
+    let Some(mid) = split(m, n, k) else {
+        for (i, ci) in c.chunks_exact_mut(n).take(m).enumerate() {
+            small_row(i, (m, n, k), a, ta, b, tb, ci, 0);
         }
+        return;
+    };
+    let c = Shared::new(c);
+    pair::halves(&|half| {
+        let j = if half == 0 { 0..mid } else { mid..n };
+        for i in 0..m {
+            // SAFETY: `c` holds m×n values (asserted in `matmul`), and the
+            // halves write disjoint columns of each row.
+            let ci =
+                unsafe { std::slice::from_raw_parts_mut(c.get().add(i * n + j.start), j.len()) };
+            small_row(i, (m, n, k), a, ta, b, tb, ci, j.start);
+        }
+    });
+}
+
+/// Row `i` of a [`small_m`] product, for the columns `j0..j0 + ci.len()`
+/// that `ci` holds.
+#[allow(clippy::too_many_arguments)]
+fn small_row<S: Scalar>(
+    i: usize,
+    (m, n, k): (usize, usize, usize),
+    a: &[S],
+    ta: Trans,
+    b: &[S],
+    tb: Trans,
+    ci: &mut [S],
+    j0: usize,
+) {
+    let width = ci.len();
+    match tb {
+        // c[i, j] += a[i, :] · b[j, :]   (b stored n×k; a not transposed here)
+        Trans::Yes => dots(&a[i * k..(i + 1) * k], &b[j0 * k..(j0 + width) * k], ci),
+        // c[i, :] += Σ_p a[i, p] b[p, :]   (b stored k×n)
+        Trans::No => match ta {
+            Trans::No => row_updates(|p| a[i * k + p], k, &b[j0..], n, ci),
+            Trans::Yes => row_updates(|p| a[p * m + i], k, &b[j0..], n, ci),
+        },
     }
 }
 
@@ -237,40 +372,70 @@ fn dots<S: Scalar>(x: &[S], rows: &[S], c: &mut [S]) {
     }
 }
 
-/// `c += Σ_p coef(p) · rows[p]` for `rows (k×n)`, in column blocks kept in
-/// registers across all `k` rows: as wide a block as fits (up to 128
-/// columns), then one 16-column block flush with the end for what is left.
-fn row_updates<S: Scalar>(coef: impl Fn(usize) -> S, k: usize, rows: &[S], c: &mut [S]) {
+/// `c += Σ_p coef(p) · rows[p]` for the `k` rows of `rows`, each `stride`
+/// apart, of which the first `c.len()` columns are used, in column blocks
+/// kept in registers across all `k` rows: as wide a block as fits (up to
+/// 128 columns), then one 16-column block flush with the end for what is
+/// left. Each column's sum is the same whatever block holds it.
+fn row_updates<S: Scalar>(
+    coef: impl Fn(usize) -> S,
+    k: usize,
+    rows: &[S],
+    stride: usize,
+    c: &mut [S],
+) {
     let n = c.len();
-    let rows = &rows[..k * n];
+    if k == 0 {
+        return;
+    }
+    assert!(
+        rows.len() >= (k - 1) * stride + n,
+        "row_updates: rows too short"
+    );
     if n < W {
-        for (p, row) in rows.chunks_exact(n).enumerate() {
+        for p in 0..k {
             let s = coef(p);
-            for (cj, &r) in c.iter_mut().zip(row) {
+            for (cj, &r) in c.iter_mut().zip(&rows[p * stride..p * stride + n]) {
                 *cj += s * r;
             }
         }
         return;
     }
+    let rows = Rows { rows, stride, k };
     let mut done = 0;
     while n - done >= 8 * W {
-        row_update_block::<S, { 8 * W }>(&coef, rows, c, done, done);
+        row_update_block::<S, { 8 * W }>(&coef, &rows, c, done, done);
         done += 8 * W;
     }
     let run = (n - done) / W * W;
     match run / W {
-        7 => row_update_block::<S, { 7 * W }>(&coef, rows, c, done, done),
-        6 => row_update_block::<S, { 6 * W }>(&coef, rows, c, done, done),
-        5 => row_update_block::<S, { 5 * W }>(&coef, rows, c, done, done),
-        4 => row_update_block::<S, { 4 * W }>(&coef, rows, c, done, done),
-        3 => row_update_block::<S, { 3 * W }>(&coef, rows, c, done, done),
-        2 => row_update_block::<S, { 2 * W }>(&coef, rows, c, done, done),
-        1 => row_update_block::<S, W>(&coef, rows, c, done, done),
+        7 => row_update_block::<S, { 7 * W }>(&coef, &rows, c, done, done),
+        6 => row_update_block::<S, { 6 * W }>(&coef, &rows, c, done, done),
+        5 => row_update_block::<S, { 5 * W }>(&coef, &rows, c, done, done),
+        4 => row_update_block::<S, { 4 * W }>(&coef, &rows, c, done, done),
+        3 => row_update_block::<S, { 3 * W }>(&coef, &rows, c, done, done),
+        2 => row_update_block::<S, { 2 * W }>(&coef, &rows, c, done, done),
+        1 => row_update_block::<S, W>(&coef, &rows, c, done, done),
         _ => {}
     }
     done += run;
     if done < n {
-        row_update_block::<S, W>(&coef, rows, c, n - W, done);
+        row_update_block::<S, W>(&coef, &rows, c, n - W, done);
+    }
+}
+
+/// The `k` rows of a [`row_updates`], `stride` apart in `rows`.
+struct Rows<'a, S> {
+    rows: &'a [S],
+    stride: usize,
+    k: usize,
+}
+
+impl<S> Rows<'_, S> {
+    /// Columns `start..start + BW` of row `p`.
+    fn block<const BW: usize>(&self, p: usize, start: usize) -> &[S; BW] {
+        let at = p * self.stride + start;
+        self.rows[at..at + BW].try_into().expect("block in range")
     }
 }
 
@@ -280,21 +445,20 @@ fn row_updates<S: Scalar>(coef: impl Fn(usize) -> S, k: usize, rows: &[S], c: &m
 /// many FMA chains are in flight.
 fn row_update_block<S: Scalar, const BW: usize>(
     coef: &impl Fn(usize) -> S,
-    rows: &[S],
+    rows: &Rows<'_, S>,
     c: &mut [S],
     start: usize,
     from: usize,
 ) {
-    let n = c.len();
-    let k = rows.len() / n;
+    let k = rows.k;
     let mut acc: [S; BW] = c[start..start + BW].try_into().expect("block in range");
     let mut odd = [S::zero(); BW];
-    for (q, pair) in rows.chunks_exact(2 * n).enumerate() {
+    for q in 0..k / 2 {
         let (s0, s1) = (coef(2 * q), coef(2 * q + 1));
-        let r0: &[S; BW] = pair[start..start + BW].try_into().expect("block in range");
-        let r1: &[S; BW] = pair[n + start..n + start + BW]
-            .try_into()
-            .expect("block in range");
+        let (r0, r1) = (
+            rows.block::<BW>(2 * q, start),
+            rows.block::<BW>(2 * q + 1, start),
+        );
         for l in 0..BW {
             acc[l] = madd(s0, r0[l], acc[l]);
             odd[l] = madd(s1, r1[l], odd[l]);
@@ -302,9 +466,7 @@ fn row_update_block<S: Scalar, const BW: usize>(
     }
     if k % 2 == 1 {
         let s = coef(k - 1);
-        let r: &[S; BW] = rows[(k - 1) * n + start..(k - 1) * n + start + BW]
-            .try_into()
-            .expect("block in range");
+        let r = rows.block::<BW>(k - 1, start);
         for l in 0..BW {
             acc[l] = madd(s, r[l], acc[l]);
         }
@@ -379,9 +541,64 @@ mod tests {
             (1, 7, 16),
             (1, 9, 100),
             (40, 9, 21),
+            // Large enough to be cut into two halves of columns.
+            (1, 100, 100),
+            (1, 512, 128),
+            (3, 200, 50),
+            (4, 33, 70),
+            (25, 65, 100),
+            (25, 100, 65),
+            (65, 100, 25),
+            (7, 1000, 9),
         ] {
             check(m, n, k);
         }
+    }
+
+    /// A product cut into two halves gives every column the same bits as
+    /// the uncut product, whoever runs the halves.
+    #[test]
+    fn halves_give_the_uncut_bits() {
+        for (m, n, k) in [(1, 100, 100), (2, 512, 128), (4, 77, 130)] {
+            assert!(split(m, n, k).is_some(), "{m}x{n}x{k} is cut");
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            for ta in [Trans::No, Trans::Yes] {
+                for tb in [Trans::No, Trans::Yes] {
+                    if ta == Trans::Yes && tb == Trans::Yes {
+                        continue;
+                    }
+                    let mut cut: Vec<f32> = (0..m * n).map(|i| (i as f32 * 0.01).sin()).collect();
+                    let mut whole = cut.clone();
+                    matmul(m, n, k, &a, ta, &b, tb, &mut cut, true);
+                    for (i, ci) in whole.chunks_exact_mut(n).enumerate() {
+                        small_row(i, (m, n, k), &a, ta, &b, tb, ci, 0);
+                    }
+                    let same = cut
+                        .iter()
+                        .zip(&whole)
+                        .all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{m}x{n}x{k} {ta:?} {tb:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_mid_sized_products_are_cut() {
+        assert_eq!(
+            split(1, 64, 64),
+            None,
+            "4k multiply-adds: not worth a split"
+        );
+        assert_eq!(split(1, 16, 1024), None, "one block of columns");
+        assert_eq!(split(1, 100, 100), Some(48));
+        assert_eq!(split(1, 512, 128), Some(256));
+        assert_eq!(
+            split(64, 2048, 512),
+            None,
+            "large: the GEMM crate's threads"
+        );
     }
 
     /// The GEMM crate's threads split the output into tiles, never the sum

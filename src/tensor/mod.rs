@@ -6,6 +6,7 @@
 //! the shapes it expects, as `(rows, cols)` in row-major order.
 
 mod gemm;
+pub mod pair;
 
 pub(crate) use gemm::PARALLEL_MIN_MACS;
 pub use gemm::{SMALL_M, Trans, dot, matmul, set_threads, threads};

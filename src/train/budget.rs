@@ -180,7 +180,10 @@ mod tests {
         assert_eq!(secs("1d"), 86400.0);
         for bad in ["", "0", "-5m", "30x", "m", "1h30", "abc", "400d", "nan"] {
             let err = parse_duration(bad).unwrap_err().to_string();
-            assert!(err.contains("--time") && err.contains("30m"), "{bad}: {err}");
+            assert!(
+                err.contains("--time") && err.contains("30m"),
+                "{bad}: {err}"
+            );
         }
     }
 
@@ -194,7 +197,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         b.stop();
         let spent = b.spent();
-        assert!(spent >= 4.02 && spent < 5.0, "{spent}");
+        assert!((4.02..5.0).contains(&spent), "{spent}");
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(b.spent(), spent);
         assert!(!b.exhausted());

@@ -18,11 +18,11 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::budget::Budget;
 use super::log::SmoothLoss;
 use super::run_loop::Cadence;
 use crate::backend::{Backend, Cpu, View, ViewMut};
 use crate::error::{Error, Result};
-use super::budget::Budget;
 use crate::optim::{Clip, Optimizer, Schedule, warmup_factor};
 
 /// How a trainer turns a batch's gradients into an update.

@@ -1,7 +1,6 @@
 //! `C = A·B` (optionally accumulating) on row-major slices, backed by the
 //! `gemm` crate, which picks AVX-512/AVX2 kernels at run time.
 
-use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::pair::{self, Shared};
@@ -74,34 +73,26 @@ pub fn matmul<S: Scalar>(
     }
     // Never nest: a product inside a rayon task (a training shard) runs on
     // that task's thread.
-    if m * n * k >= PARALLEL_MIN_MACS {
-        let par = if threads() != 1 && rayon::current_thread_index().is_none() {
-            gemm::Parallelism::Rayon(threads())
-        } else {
-            gemm::Parallelism::None
-        };
-        large(m, n, k, a, ta, b, tb, c, accumulate, par);
-        return;
-    }
-    let cols = |j: Range<usize>, c: Shared<S>| {
-        // SAFETY: `c` holds m×n values (asserted above), and the two
-        // halves of a split write disjoint columns.
-        unsafe { large_cols(m, n, k, a, ta, b, tb, (c, j), accumulate) }
+    let par = if m * n * k >= PARALLEL_MIN_MACS
+        && threads() != 1
+        && rayon::current_thread_index().is_none()
+    {
+        gemm::Parallelism::Rayon(threads())
+    } else {
+        gemm::Parallelism::None
     };
-    match split(m, n, k) {
-        Some(mid) => {
-            let c = Shared::new(c);
-            pair::halves(&|half| cols(if half == 0 { 0..mid } else { mid..n }, c));
-        }
-        None => cols(0..n, Shared::new(c)),
-    }
+    large(m, n, k, a, ta, b, tb, c, accumulate, par);
 }
 
-/// Products of at least this many multiply-adds (and too small for
-/// [`PARALLEL_MIN_MACS`]) are cut into two halves by columns, run on two
-/// cores where [`pair::halves`] can: a `(1×100)·(100×100)` step of the
-/// classic vanilla RNN is the smallest.
-pub(crate) const SPLIT_MIN_MACS: usize = 8 * 1024;
+/// Products of a few rows ([`SMALL_M`]) with at least this many
+/// multiply-adds are cut into two halves by columns, run on two cores
+/// where [`pair::halves`] can. Measured on 2 cores (AMD EPYC, AVX2): a
+/// split costs about 0.3 µs, so the `(1×100)·(100×100)` step of the
+/// classic vanilla RNN (10k, 0.6 µs) runs faster whole, and the
+/// `(1×128)·(128×512)` step of char-rnn's LSTM (65k, 4-6 µs) 1.6-1.9×
+/// faster in halves. (Larger products go to the GEMM crate, whose
+/// per-call cost of 1-2 µs eats what a split of a mid-sized one saves.)
+pub(crate) const SPLIT_MIN_MACS: usize = 32 * 1024;
 
 /// Where a product of `m×n` outputs over `k` is cut into two halves of
 /// columns (the multiple of the block width nearest the middle, each half
@@ -109,7 +100,7 @@ pub(crate) const SPLIT_MIN_MACS: usize = 8 * 1024;
 /// result are the same whatever runs them.
 fn split(m: usize, n: usize, k: usize) -> Option<usize> {
     let work = m * n * k;
-    ((SPLIT_MIN_MACS..PARALLEL_MIN_MACS).contains(&work) && n >= 2 * W)
+    (m <= SMALL_M && work >= SPLIT_MIN_MACS && n >= 2 * W)
         .then(|| (n / 2 + W / 2) / W * W)
         .filter(|&mid| mid >= W && n - mid >= W)
 }
@@ -132,101 +123,30 @@ fn large<S: Scalar>(
     par: gemm::Parallelism,
 ) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    // SAFETY: `c` holds m×n values (asserted), and this is its only user.
-    unsafe {
-        gemm_cols(
-            m,
-            n,
-            k,
-            a,
-            ta,
-            b,
-            tb,
-            (Shared::new(c), 0..n),
-            accumulate,
-            par,
-        )
-    }
-}
-
-/// [`large`] on one thread for columns `j` of the output only.
-///
-/// # Safety
-/// `c` must point to `m×n` values that nothing else reads or writes in
-/// columns `j` while this runs.
-#[allow(clippy::too_many_arguments)]
-unsafe fn large_cols<S: Scalar>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[S],
-    ta: Trans,
-    b: &[S],
-    tb: Trans,
-    c: (Shared<S>, Range<usize>),
-    accumulate: bool,
-) {
-    // SAFETY: passed on from the caller.
-    unsafe {
-        gemm_cols(
-            m,
-            n,
-            k,
-            a,
-            ta,
-            b,
-            tb,
-            c,
-            accumulate,
-            gemm::Parallelism::None,
-        )
-    }
-}
-
-/// The GEMM crate's product for columns `j` of the `m×n` output `c`.
-///
-/// # Safety
-/// As [`large_cols`]; `a` and `b` must hold their `m×k` and `k×n` values.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_cols<S: Scalar>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[S],
-    ta: Trans,
-    b: &[S],
-    tb: Trans,
-    (c, j): (Shared<S>, Range<usize>),
-    accumulate: bool,
-    par: gemm::Parallelism,
-) {
-    assert!(a.len() >= m * k && b.len() >= k * n && j.end <= n);
-    // Strides (column stride, row stride) of each operand as used, and
-    // where column `j.start` of op(b) begins.
+    // Strides (column stride, row stride) of each operand as used.
     let (a_cs, a_rs) = match ta {
         Trans::No => (1, k as isize),
         Trans::Yes => (m as isize, 1),
     };
-    let (b_cs, b_rs, b_at) = match tb {
-        Trans::No => (1, n as isize, j.start),
-        Trans::Yes => (k as isize, 1, j.start * k),
+    let (b_cs, b_rs) = match tb {
+        Trans::No => (1, n as isize),
+        Trans::Yes => (k as isize, 1),
     };
-    // SAFETY: the assert above keeps every index the strides reach inside
-    // `a` and `b` (column `j.start + x` of op(b), x < j.len(), starts at
-    // `b_at + x·b_cs`); the caller vouches for `c`, which aliases neither.
+    // SAFETY: the assert above guarantees every index the strides reach is
+    // inside its slice, and `c` does not alias `a` or `b` (borrow rules).
     unsafe {
         gemm::gemm(
             m,
-            j.len(),
+            n,
             k,
-            c.get().add(j.start),
+            c.as_mut_ptr(),
             1,
             n as isize,
             accumulate,
             a.as_ptr(),
             a_cs,
             a_rs,
-            b.as_ptr().add(b_at),
+            b.as_ptr(),
             b_cs,
             b_rs,
             S::one(),
@@ -246,7 +166,9 @@ unsafe fn gemm_cols<S: Scalar>(
 pub const SMALL_M: usize = 4;
 
 /// `matmul` for a few rows, as dot products (`b` transposed) or row
-/// updates, cut into two halves of columns where [`split`] says so.
+/// updates; dot products are cut into two halves of columns where
+/// [`split`] says so (each core then keeps its half of the weights in its
+/// own cache, step after step).
 #[allow(clippy::too_many_arguments)]
 fn small_m<S: Scalar>(
     m: usize,
@@ -262,7 +184,7 @@ fn small_m<S: Scalar>(
     if !accumulate {
         c[..m * n].fill(S::zero());
     }
-    let Some(mid) = split(m, n, k) else {
+    let Some(mid) = split(m, n, k).filter(|_| tb == Trans::Yes) else {
         for (i, ci) in c.chunks_exact_mut(n).take(m).enumerate() {
             small_row(i, (m, n, k), a, ta, b, tb, ci, 0);
         }
@@ -282,7 +204,9 @@ fn small_m<S: Scalar>(
 }
 
 /// Row `i` of a [`small_m`] product, for the columns `j0..j0 + ci.len()`
-/// that `ci` holds.
+/// that `ci` holds (all of them for row updates, which are not split:
+/// they are the backward's, where the weights are no hotter in one core's
+/// cache than in the other's).
 #[allow(clippy::too_many_arguments)]
 fn small_row<S: Scalar>(
     i: usize,
@@ -298,11 +222,14 @@ fn small_row<S: Scalar>(
     match tb {
         // c[i, j] += a[i, :] · b[j, :]   (b stored n×k; a not transposed here)
         Trans::Yes => dots(&a[i * k..(i + 1) * k], &b[j0 * k..(j0 + width) * k], ci),
-        // c[i, :] += Σ_p a[i, p] b[p, :]   (b stored k×n)
-        Trans::No => match ta {
-            Trans::No => row_updates(|p| a[i * k + p], k, &b[j0..], n, ci),
-            Trans::Yes => row_updates(|p| a[p * m + i], k, &b[j0..], n, ci),
-        },
+        // c[i, :] += Σ_p a[i, p] b[p, :]   (b stored k×n; never split)
+        Trans::No => {
+            debug_assert!(j0 == 0 && width == n);
+            match ta {
+                Trans::No => row_updates(|p| a[i * k + p], k, &b[..k * n], ci),
+                Trans::Yes => row_updates(|p| a[p * m + i], k, &b[..k * n], ci),
+            }
+        }
     }
 }
 
@@ -372,70 +299,40 @@ fn dots<S: Scalar>(x: &[S], rows: &[S], c: &mut [S]) {
     }
 }
 
-/// `c += Σ_p coef(p) · rows[p]` for the `k` rows of `rows`, each `stride`
-/// apart, of which the first `c.len()` columns are used, in column blocks
-/// kept in registers across all `k` rows: as wide a block as fits (up to
-/// 128 columns), then one 16-column block flush with the end for what is
-/// left. Each column's sum is the same whatever block holds it.
-fn row_updates<S: Scalar>(
-    coef: impl Fn(usize) -> S,
-    k: usize,
-    rows: &[S],
-    stride: usize,
-    c: &mut [S],
-) {
+/// `c += Σ_p coef(p) · rows[p]` for `rows (k×n)`, in column blocks kept in
+/// registers across all `k` rows: as wide a block as fits (up to 128
+/// columns), then one 16-column block flush with the end for what is left.
+fn row_updates<S: Scalar>(coef: impl Fn(usize) -> S, k: usize, rows: &[S], c: &mut [S]) {
     let n = c.len();
-    if k == 0 {
-        return;
-    }
-    assert!(
-        rows.len() >= (k - 1) * stride + n,
-        "row_updates: rows too short"
-    );
+    let rows = &rows[..k * n];
     if n < W {
-        for p in 0..k {
+        for (p, row) in rows.chunks_exact(n).enumerate() {
             let s = coef(p);
-            for (cj, &r) in c.iter_mut().zip(&rows[p * stride..p * stride + n]) {
+            for (cj, &r) in c.iter_mut().zip(row) {
                 *cj += s * r;
             }
         }
         return;
     }
-    let rows = Rows { rows, stride, k };
     let mut done = 0;
     while n - done >= 8 * W {
-        row_update_block::<S, { 8 * W }>(&coef, &rows, c, done, done);
+        row_update_block::<S, { 8 * W }>(&coef, rows, c, done, done);
         done += 8 * W;
     }
     let run = (n - done) / W * W;
     match run / W {
-        7 => row_update_block::<S, { 7 * W }>(&coef, &rows, c, done, done),
-        6 => row_update_block::<S, { 6 * W }>(&coef, &rows, c, done, done),
-        5 => row_update_block::<S, { 5 * W }>(&coef, &rows, c, done, done),
-        4 => row_update_block::<S, { 4 * W }>(&coef, &rows, c, done, done),
-        3 => row_update_block::<S, { 3 * W }>(&coef, &rows, c, done, done),
-        2 => row_update_block::<S, { 2 * W }>(&coef, &rows, c, done, done),
-        1 => row_update_block::<S, W>(&coef, &rows, c, done, done),
+        7 => row_update_block::<S, { 7 * W }>(&coef, rows, c, done, done),
+        6 => row_update_block::<S, { 6 * W }>(&coef, rows, c, done, done),
+        5 => row_update_block::<S, { 5 * W }>(&coef, rows, c, done, done),
+        4 => row_update_block::<S, { 4 * W }>(&coef, rows, c, done, done),
+        3 => row_update_block::<S, { 3 * W }>(&coef, rows, c, done, done),
+        2 => row_update_block::<S, { 2 * W }>(&coef, rows, c, done, done),
+        1 => row_update_block::<S, W>(&coef, rows, c, done, done),
         _ => {}
     }
     done += run;
     if done < n {
-        row_update_block::<S, W>(&coef, &rows, c, n - W, done);
-    }
-}
-
-/// The `k` rows of a [`row_updates`], `stride` apart in `rows`.
-struct Rows<'a, S> {
-    rows: &'a [S],
-    stride: usize,
-    k: usize,
-}
-
-impl<S> Rows<'_, S> {
-    /// Columns `start..start + BW` of row `p`.
-    fn block<const BW: usize>(&self, p: usize, start: usize) -> &[S; BW] {
-        let at = p * self.stride + start;
-        self.rows[at..at + BW].try_into().expect("block in range")
+        row_update_block::<S, W>(&coef, rows, c, n - W, done);
     }
 }
 
@@ -445,20 +342,21 @@ impl<S> Rows<'_, S> {
 /// many FMA chains are in flight.
 fn row_update_block<S: Scalar, const BW: usize>(
     coef: &impl Fn(usize) -> S,
-    rows: &Rows<'_, S>,
+    rows: &[S],
     c: &mut [S],
     start: usize,
     from: usize,
 ) {
-    let k = rows.k;
+    let n = c.len();
+    let k = rows.len() / n;
     let mut acc: [S; BW] = c[start..start + BW].try_into().expect("block in range");
     let mut odd = [S::zero(); BW];
-    for q in 0..k / 2 {
+    for (q, pair) in rows.chunks_exact(2 * n).enumerate() {
         let (s0, s1) = (coef(2 * q), coef(2 * q + 1));
-        let (r0, r1) = (
-            rows.block::<BW>(2 * q, start),
-            rows.block::<BW>(2 * q + 1, start),
-        );
+        let r0: &[S; BW] = pair[start..start + BW].try_into().expect("block in range");
+        let r1: &[S; BW] = pair[n + start..n + start + BW]
+            .try_into()
+            .expect("block in range");
         for l in 0..BW {
             acc[l] = madd(s0, r0[l], acc[l]);
             odd[l] = madd(s1, r1[l], odd[l]);
@@ -466,7 +364,9 @@ fn row_update_block<S: Scalar, const BW: usize>(
     }
     if k % 2 == 1 {
         let s = coef(k - 1);
-        let r = rows.block::<BW>(k - 1, start);
+        let r: &[S; BW] = rows[(k - 1) * n + start..(k - 1) * n + start + BW]
+            .try_into()
+            .expect("block in range");
         for l in 0..BW {
             acc[l] = madd(s, r[l], acc[l]);
         }
@@ -542,14 +442,15 @@ mod tests {
             (1, 9, 100),
             (40, 9, 21),
             // Large enough to be cut into two halves of columns.
-            (1, 100, 100),
             (1, 512, 128),
-            (3, 200, 50),
-            (4, 33, 70),
+            (1, 200, 200),
+            (3, 200, 60),
+            (4, 33, 300),
             (25, 65, 100),
             (25, 100, 65),
             (65, 100, 25),
             (7, 1000, 9),
+            (1, 7000, 5),
         ] {
             check(m, n, k);
         }
@@ -559,7 +460,7 @@ mod tests {
     /// the uncut product, whoever runs the halves.
     #[test]
     fn halves_give_the_uncut_bits() {
-        for (m, n, k) in [(1, 100, 100), (2, 512, 128), (4, 77, 130)] {
+        for (m, n, k) in [(1, 256, 128), (2, 512, 128), (4, 77, 130)] {
             assert!(split(m, n, k).is_some(), "{m}x{n}x{k} is cut");
             let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
             let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
@@ -587,12 +488,12 @@ mod tests {
     #[test]
     fn only_mid_sized_products_are_cut() {
         assert_eq!(
-            split(1, 64, 64),
+            split(1, 100, 100),
             None,
-            "4k multiply-adds: not worth a split"
+            "10k multiply-adds: not worth a split"
         );
-        assert_eq!(split(1, 16, 1024), None, "one block of columns");
-        assert_eq!(split(1, 100, 100), Some(48));
+        assert_eq!(split(1, 16, 4096), None, "one block of columns");
+        assert_eq!(split(1, 200, 200), Some(96));
         assert_eq!(split(1, 512, 128), Some(256));
         assert_eq!(
             split(64, 2048, 512),

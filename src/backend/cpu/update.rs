@@ -1,17 +1,12 @@
 //! The CPU's parameter updates: one pass over the buffers, in halves on two
-//! threads for all but small ones (elementwise, so the result is the same
-//! either way): rayon's for large buffers, the pair helper's (which answers
-//! within a microsecond) for those of a small model.
+//! threads for large ones (elementwise, so the result is the same either
+//! way).
 
 use crate::backend::update::{ADAGRAD_EPS, EPS, Update};
-use crate::tensor::{Scalar, pair};
+use crate::tensor::Scalar;
 
-/// Buffers at least twice this long are updated on two rayon threads.
+/// Buffers at least twice this long are updated on two threads.
 const PARALLEL_MIN: usize = 1 << 18;
-
-/// Shorter buffers at least this long are updated in two halves with
-/// [`pair::join`].
-const PAIR_MIN: usize = 1 << 13;
 
 fn split_moment<S>(m: &mut [S], mid: usize) -> (&mut [S], &mut [S]) {
     if m.is_empty() {
@@ -32,20 +27,6 @@ pub(super) fn apply<S: Scalar>(u: Update<S>, p: &mut [S], g: &[S], m0: &mut [S],
         rayon::join(|| apply(u, pa, ga, m0a, m1a), || apply(u, pb, gb, m0b, m1b));
         return;
     }
-    if p.len() >= PAIR_MIN {
-        let mid = p.len() / 2;
-        let (pa, pb) = p.split_at_mut(mid);
-        let (ga, gb) = g.split_at(mid);
-        let (m0a, m0b) = split_moment(m0, mid);
-        let (m1a, m1b) = split_moment(m1, mid);
-        pair::join(|| sweep(u, pa, ga, m0a, m1a), || sweep(u, pb, gb, m0b, m1b));
-        return;
-    }
-    sweep(u, p, g, m0, m1);
-}
-
-/// [`apply`] on this thread.
-fn sweep<S: Scalar>(u: Update<S>, p: &mut [S], g: &[S], m0: &mut [S], m1: &mut [S]) {
     let eps = S::of(EPS);
     match u {
         Update::Sgd { lr } => {

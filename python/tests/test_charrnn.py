@@ -80,6 +80,40 @@ def test_a_warm_up_changes_the_run():
     assert any(not np.array_equal(plain[k], warmed[k]) for k in plain)
 
 
+def test_a_forked_child_samples_like_its_parent():
+    # Batch-1 products large enough are split over two cores by a helper
+    # thread, which a forked child does not have: the child must not wait
+    # for it.
+    import os
+    import time
+
+    model = recur.CharRNN(model="lstm", hidden=128, seed=1)
+    model.fit(TEXT, batch=2, seq_len=8, iters=2)
+    want = model.sample(300, seed=4)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            os.write(w, model.sample(300, seed=4).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError("the forked child hung while sampling")
+    got = os.read(r, 100000).decode()
+    os.close(r)
+    assert got == want
+
+
 def test_sample_is_reproducible_and_respects_its_options(trained):
     model, _ = trained
     a = model.sample(80, prime="the ", seed=7)

@@ -44,12 +44,19 @@ struct Helper {
     sleeping: AtomicBool,
     /// Set by the one caller using the helper (see [`Claim`]).
     busy: AtomicBool,
-    /// The process the helper was started in.
-    pid: u32,
     thread: Thread,
 }
 
 static HELPER: OnceLock<Option<&'static Helper>> = OnceLock::new();
+
+/// Set in a child forked after the helper started: the child has no
+/// helper thread (only the forking thread survives a fork).
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+/// Runs in the child of a fork (registered with `pthread_atfork`).
+extern "C" fn forked() {
+    FORKED.store(true, Ordering::Relaxed);
+}
 
 /// Splits made with the helper, then run by the caller alone (for tests).
 static SPLITS: AtomicU32 = AtomicU32::new(0);
@@ -73,10 +80,13 @@ fn helper() -> Option<&'static Helper> {
             posted: AtomicPtr::new(std::ptr::null_mut()),
             sleeping: AtomicBool::new(false),
             busy: AtomicBool::new(false),
-            pid: std::process::id(),
             thread: spawned.thread().clone(),
         }));
         tx.send(helper).ok()?;
+        // SAFETY: registers a handler that only stores to an atomic.
+        if unsafe { libc::pthread_atfork(None, None, Some(forked)) } != 0 {
+            FORKED.store(true, Ordering::Relaxed);
+        }
         Some(helper)
     })
 }
@@ -118,7 +128,7 @@ fn serve(h: &'static Helper) {
 /// here). Returns when both are done.
 pub fn halves(work: &(dyn Fn(usize) + Sync)) {
     let usable = super::threads() != 1 && rayon::current_thread_index().is_none();
-    let Some(h) = helper().filter(|h| usable && h.pid == std::process::id()) else {
+    let Some(h) = helper().filter(|_| usable && !FORKED.load(Ordering::Relaxed)) else {
         work(0);
         work(1);
         return;

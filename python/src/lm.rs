@@ -19,7 +19,7 @@ use recur::notebook::CharRnn as Notebook;
 use recur::optim::{Clip, OptimizerKind, Schedule};
 use recur::sample::{SampleOptions, generate, sample_words_with_prefix};
 use recur::train::{
-    MAX_BUDGET, TrainConfig, TrainData, Trainer, evaluate_text, evaluate_words, parse_duration,
+    TrainConfig, TrainData, Trainer, evaluate_text, evaluate_words, parse_duration,
 };
 use recur::{CharVocab, Target};
 
@@ -260,15 +260,7 @@ impl CharRnn {
                 "give iters, epochs or time, not two of them",
             ));
         }
-        let schedule = match schedule {
-            "constant" => Schedule::Constant,
-            "cosine" => Schedule::Cosine { floor: 0.1 },
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "schedule must be 'constant' or 'cosine', not {other:?}"
-                )));
-            }
-        };
+        let schedule = Schedule::from_name(schedule, TrainConfig::COSINE_FLOOR).or_py()?;
         let data = train_data(data)?;
         let words = match &data {
             TrainData::Words(w) => Some(w.clone()),
@@ -639,10 +631,6 @@ fn duration(time: &Bound<'_, PyAny>) -> PyResult<Duration> {
     let secs: f64 = time.extract().map_err(|_| {
         PyValueError::new_err("time must be a number of seconds or a duration such as '30m'")
     })?;
-    if !(secs.is_finite() && secs > 0.0) {
-        return Err(PyValueError::new_err(format!(
-            "time must be a positive number of seconds, got {secs}"
-        )));
-    }
-    Ok(Duration::from_secs_f64(secs.min(MAX_BUDGET.as_secs_f64())))
+    // The command line's reader checks the range (a bare number is seconds).
+    parse_duration(&secs.to_string()).or_py()
 }

@@ -263,15 +263,7 @@ impl Seq2Seq {
     ) -> PyResult<Bound<'py, PyList>> {
         let sizes = (train_size, test_size, val_frac);
         let (train, test) = training_pairs(pairs, task, lengths, sizes, self.seed)?;
-        let schedule = match schedule {
-            "cosine" => Schedule::Cosine { floor: 0.05 },
-            "constant" => Schedule::Constant,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown schedule '{other}': use \"cosine\" or \"constant\""
-                )));
-            }
-        };
+        let schedule = Schedule::from_name(schedule, Seq2SeqTrainConfig::COSINE_FLOOR).or_py()?;
         let d = Seq2SeqTrainConfig::default();
         // Accuracy needs whole outputs: decode at least the longest target.
         let longest = train.iter().chain(&test).map(|p| p.target.chars().count());

@@ -171,8 +171,7 @@ impl TrainArgs {
             lr: self.lr.unwrap_or(d.lr),
             clip: self.clip_norm.map(Clip::GlobalNorm).unwrap_or(d.clip),
             schedule: match self.schedule.as_deref() {
-                Some("constant") => Schedule::Constant,
-                Some(_) => Schedule::Cosine { floor: 0.05 },
+                Some(name) => Schedule::from_name(name, Seq2SeqTrainConfig::COSINE_FLOOR)?,
                 None => d.schedule,
             },
             teacher_forcing: self.teacher_forcing.unwrap_or(d.teacher_forcing),

@@ -198,8 +198,7 @@ impl TrainArgs {
             optimizer,
             lr: self.lr.unwrap_or(d.lr),
             schedule: match self.schedule.as_deref() {
-                Some("cosine") => Schedule::Cosine { floor: 0.1 },
-                Some(_) => Schedule::Constant,
+                Some(name) => Schedule::from_name(name, TrainConfig::COSINE_FLOOR)?,
                 None => d.schedule,
             },
             warmup: self.warmup.unwrap_or(d.warmup),

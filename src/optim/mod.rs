@@ -113,6 +113,18 @@ impl Schedule {
         }
     }
 
+    /// The schedule a flag names: `constant`, or `cosine` down to `floor`
+    /// times the rate (each trainer has its own floor).
+    pub fn from_name(name: &str, floor: f64) -> crate::error::Result<Self> {
+        match name {
+            "constant" => Ok(Schedule::Constant),
+            "cosine" => Ok(Schedule::Cosine { floor }),
+            other => Err(crate::error::Error::Config(format!(
+                "unknown schedule '{other}': use \"cosine\" or \"constant\""
+            ))),
+        }
+    }
+
     /// Whether this is [`Schedule::Constant`] (settings files leave the
     /// default out).
     pub fn is_constant(&self) -> bool {

@@ -1,10 +1,9 @@
 //! Two cores on one small piece of work.
 //!
-//! A batch-1 step (training on one stream, sampling) is a chain of small
+//! A batch-1 step (sampling, training on one stream) is a chain of small
 //! products: a `(1×128)·(128×512)` matrix-vector product takes a few
-//! microseconds, a training window's output layer ten. A rayon job cannot
-//! split them with profit: its sleeping workers take tens of microseconds
-//! to wake. [`halves`] hands the second half of such a piece to one helper
+//! microseconds. A rayon job cannot split them with profit: its sleeping
+//! workers take tens of microseconds to wake. [`halves`] hands the second half of such a piece to one helper
 //! thread that spins while work comes often (and sleeps after
 //! [`SPIN`] without any), so a split costs a fraction of a microsecond.
 //!
@@ -20,8 +19,8 @@
 //! has one core.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -58,7 +57,7 @@ extern "C" fn forked() {
     FORKED.store(true, Ordering::Relaxed);
 }
 
-/// Splits made with the helper, then run by the caller alone (for tests).
+/// Second halves the helper ran (for tests).
 static SPLITS: AtomicU32 = AtomicU32::new(0);
 
 /// The helper, started on first use; `None` on a one-core machine or
@@ -205,21 +204,6 @@ impl Drop for Claim<'_> {
     }
 }
 
-/// Run `a` and `b` as [`halves`] does: on two cores where the helper is
-/// free, else `a` then `b` here.
-pub fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
-    let (a, b) = (Mutex::new(Some(a)), Mutex::new(Some(b)));
-    halves(&|i| {
-        if i == 0 {
-            if let Some(f) = a.lock().ok().and_then(|mut f| f.take()) {
-                f();
-            }
-        } else if let Some(f) = b.lock().ok().and_then(|mut f| f.take()) {
-            f();
-        }
-    });
-}
-
 /// A pointer the two halves of a split share, each writing its own part
 /// of what it points to.
 #[derive(Clone, Copy)]
@@ -250,6 +234,7 @@ pub fn splits() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
     use std::sync::atomic::AtomicUsize;
 
     #[test]

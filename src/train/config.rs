@@ -82,6 +82,9 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Where a cosine schedule ends, as a fraction of the rate.
+    pub const COSINE_FLOOR: f64 = 0.1;
+
     /// Reject settings that cannot train; the message names the flag and
     /// its valid range.
     pub fn validate(&self) -> Result<()> {

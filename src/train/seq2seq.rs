@@ -66,7 +66,9 @@ impl Default for Seq2SeqTrainConfig {
             },
             lr: 1e-3,
             clip: Clip::GlobalNorm(5.0),
-            schedule: Schedule::Cosine { floor: 0.05 },
+            schedule: Schedule::Cosine {
+                floor: Self::COSINE_FLOOR,
+            },
             teacher_forcing: 1.0,
             eval_every: 500,
             log_every: 100,
@@ -77,6 +79,9 @@ impl Default for Seq2SeqTrainConfig {
 }
 
 impl Seq2SeqTrainConfig {
+    /// Where a cosine schedule ends, as a fraction of the rate.
+    pub const COSINE_FLOOR: f64 = 0.05;
+
     /// Reject settings (these and the model's sizes) that cannot train; the
     /// message names the flag and its valid range.
     pub fn validate(&self, model: &Seq2SeqConfig) -> Result<()> {

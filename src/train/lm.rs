@@ -9,14 +9,14 @@ use crate::backend::{Backend, Cpu};
 use crate::data::{CharStreams, CharVocab, WordBatch};
 use crate::error::{Error, Result};
 use crate::model::memory::net_training;
-use crate::model::{Net, NetConfig, NetWorkspace};
+use crate::model::{Net, NetConfig};
 use crate::optim::Optimizer;
 
 use super::config::TrainConfig;
 use super::course::{Course, StepSettings};
 use super::data::{Prepared, TrainData};
 use super::epoch::EpochOrder;
-use super::evaluate::{corpus_loss, words_loss};
+use super::evaluate::words_loss;
 use super::log::LogWriter;
 use super::run_dir::RunDir;
 use super::run_loop::{Cadence, Event, Fit, Flow, Saver, Summary, fit, watching};
@@ -41,7 +41,6 @@ pub struct Trainer<K: Backend<f32> = Cpu> {
     /// gradients.
     pub(super) shards: Vec<Shard<K>>,
     // Buffers reused every step.
-    ws: NetWorkspace<f32, K>,
     inputs: Vec<u32>,
     targets: Vec<u32>,
     batch: WordBatch,
@@ -155,7 +154,6 @@ impl<K: Backend<f32>> Trainer<K> {
             course: Course::new(optimizer, (update, cadence), config.seed, 0.999, total),
             order: EpochOrder::default(),
             shards: shard::shards_for(&net, b),
-            ws: net.workspace(),
             inputs: vec![0; t * b],
             targets: vec![0; t * b],
             batch: WordBatch::default(),
@@ -290,10 +288,12 @@ impl<K: Backend<f32>> Trainer<K> {
         let (sum, count) = match &self.data {
             Prepared::Corpus { val, .. } => {
                 let b = b.min(val.len() / (t + 1)).max(1);
-                corpus_loss(&self.net, val, t, b, &mut self.ws)?
+                shard::corpus_loss(&mut self.shards, &self.net, val, t, b)?
             }
             Prepared::Words { val, .. } => {
-                words_loss(&self.net, val, b, &mut self.ws, &mut self.batch)?
+                // In the first shard's workspace: no memory of its own.
+                let ws = &mut self.shards[0].ws;
+                words_loss(&self.net, val, b, ws, &mut self.batch)?
             }
         };
         Ok(Some(sum / count.max(1) as f64))

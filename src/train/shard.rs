@@ -22,7 +22,7 @@ use serde::Deserialize;
 use super::state::SavedState;
 use crate::backend::{Backend, Cpu, View, ViewMut};
 use crate::cell::SeqInput;
-use crate::data::WordBatch;
+use crate::data::{CharStreams, WordBatch};
 use crate::error::{Error, Result};
 use crate::layer::loss::Target;
 use crate::model::{Batch, Net, NetWorkspace};
@@ -78,6 +78,9 @@ pub(crate) struct Shard<K: Backend<f32> = Cpu> {
     pub grads: K::Buf,
     /// The recurrent state of its streams, carried between corpus windows.
     pub carry: K::Buf,
+    /// The same during validation (see [`corpus_loss`]), apart from the
+    /// training state it must leave as it was.
+    val_carry: K::Buf,
     /// The step's summed loss and, in the first shard, the clip's verdict
     /// (see [`crate::train`]'s `Course::step`), on the backend.
     pub scalars: K::Buf,
@@ -104,6 +107,7 @@ pub(crate) fn shards_for<K: Backend<f32>>(net: &Net<f32, K>, b: usize) -> Vec<Sh
             net.backend().resize(&mut carry, c.state_len(rows.len()));
             Shard {
                 carry,
+                val_carry: K::Buf::default(),
                 scalars: super::course::step_scalars(net.backend(), 2),
                 rows,
                 ws: net.workspace(),
@@ -130,14 +134,7 @@ impl<K: Backend<f32>> Shard<K> {
         targets: &[u32],
     ) -> Result<()> {
         let r = self.rows.clone();
-        self.inputs.clear();
-        self.targets.clear();
-        for s in 0..t {
-            self.inputs
-                .extend_from_slice(&inputs[s * b + r.start..s * b + r.end]);
-            self.targets
-                .extend_from_slice(&targets[s * b + r.start..s * b + r.end]);
-        }
+        self.take_columns(&r, t, b, inputs, targets);
         let k = net.backend();
         k.fill(K::view_mut(&mut self.grads), 0.0);
         let batch = Batch::new(SeqInput::Tokens(&self.inputs), t, r.len());
@@ -152,6 +149,45 @@ impl<K: Backend<f32>> Shard<K> {
         )?;
         k.copy(self.ws.final_state(), K::view_mut(&mut self.carry));
         Ok(())
+    }
+
+    /// Columns `rows` of a corpus window (`inputs, targets: (T, B)`
+    /// time-major) into this shard's `(T, rows)` buffers.
+    fn take_columns(
+        &mut self,
+        rows: &Range<usize>,
+        t: usize,
+        b: usize,
+        inputs: &[u32],
+        targets: &[u32],
+    ) {
+        self.inputs.clear();
+        self.targets.clear();
+        for s in 0..t {
+            let cols = s * b + rows.start..s * b + rows.end;
+            self.inputs.extend_from_slice(&inputs[cols.clone()]);
+            self.targets.extend_from_slice(&targets[cols]);
+        }
+    }
+
+    /// Summed loss of columns `rows` of a corpus window, forward only, from
+    /// the validation state, which it then carries on.
+    fn window_loss(
+        &mut self,
+        net: &Net<f32, K>,
+        rows: &Range<usize>,
+        t: usize,
+        b: usize,
+        inputs: &[u32],
+        targets: &[u32],
+    ) -> Result<f64> {
+        self.take_columns(rows, t, b, inputs, targets);
+        let batch = Batch::new(SeqInput::Tokens(&self.inputs), t, rows.len());
+        let target = Target::Classes(&self.targets);
+        let mean = net.loss_from(&batch, Some(K::view(&self.val_carry)), target, &mut self.ws)?;
+        let k = net.backend();
+        k.copy(self.ws.final_state(), K::view_mut(&mut self.val_carry));
+        Ok(mean * (t * rows.len()) as f64)
     }
 
     /// Forward and backward on this shard's words of `picked`.
@@ -237,6 +273,51 @@ pub(crate) fn step<K: Backend<f32>>(
     }
     sum_grads(k, shards, total);
     Ok(total)
+}
+
+/// Summed loss and character count of `net` over `tokens`, read as `b`
+/// streams of `t`-character windows with the state carried across windows
+/// (as [`crate::train::corpus_loss`] does), the streams split over the
+/// shards as a training batch of `b` rows is: validation runs on the
+/// threads training uses, in the shards' workspaces, and needs no memory
+/// of its own beyond a state per shard. The training states are left as
+/// they were. Losses are summed in shard order, so the figure does not
+/// depend on the number of threads.
+pub(crate) fn corpus_loss<K: Backend<f32>>(
+    shards: &mut [Shard<K>],
+    net: &Net<f32, K>,
+    tokens: &[u32],
+    t: usize,
+    b: usize,
+) -> Result<(f64, usize)> {
+    let streams = CharStreams::new(tokens, t, b, "text")?;
+    let (mut inputs, mut targets) = (vec![0; t * b], vec![0; t * b]);
+    let rows = split_rows(b, shards.len());
+    let shards = &mut shards[..rows.len()];
+    let k = net.backend();
+    for (s, r) in shards.iter_mut().zip(&rows) {
+        k.resize(&mut s.val_carry, net.config().state_len(r.len()));
+        k.fill(K::view_mut(&mut s.val_carry), 0.0);
+    }
+    let mut sum = 0.0;
+    for w in 0..streams.windows() {
+        streams.window(w, &mut inputs, &mut targets);
+        let run = |(s, r): (&mut Shard<K>, &Range<usize>)| {
+            s.window_loss(net, r, t, b, &inputs, &targets)
+        };
+        let losses = match shards {
+            // On this thread, so that its large products may use the others.
+            [one] => vec![run((one, &rows[0]))?],
+            _ => shards
+                .par_iter_mut()
+                .zip(&rows)
+                .map(run)
+                .collect::<Result<Vec<f64>>>()?,
+        };
+        sum += losses.iter().sum::<f64>();
+    }
+    k.check()?;
+    Ok((sum, streams.windows() * t * b))
 }
 
 /// Parameters per task when the gradients are summed in parallel.

@@ -121,6 +121,61 @@ fn corpus_runs_give_the_same_bytes_with_any_thread_count() {
     }
 }
 
+/// The validation losses a run logged, in order.
+fn val_losses(log: &Path) -> Vec<f64> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.get("val_loss").and_then(|x| x.as_f64())
+        })
+        .collect()
+}
+
+#[test]
+fn validation_leaves_training_alone_and_reads_the_same_with_any_thread_count() {
+    // Validation runs in the training shards' workspaces (three shards of
+    // a 37-stream batch): it must not disturb the states they carry.
+    let d = TempDir::new("validation");
+    let corpus = d.path("corpus.txt");
+    std::fs::write(&corpus, text()).unwrap();
+    let mut runs = Vec::new();
+    for (name, eval, threads) in [
+        ("often", "3", "1"),
+        ("often3", "3", "3"),
+        ("never", "0", "2"),
+    ] {
+        let out = d.path(name);
+        let log = d.path(&format!("{name}.jsonl"));
+        let flags = format!(
+            "--hidden 12 --seq-len 8 --batch 37 --iters 12 --eval-every {eval} --threads {threads}"
+        );
+        let mut args = argv(&["train", "--corpus", p(&corpus)], &flags);
+        args.extend(["--out", p(&out), "--log", p(&log), "--sample-len", "0"]);
+        assert_ok(&recur(&args, None));
+        // The tensors: the header's metadata records --eval-every.
+        let file = std::fs::read(out.join("model.safetensors")).unwrap();
+        let header = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+        runs.push((name, file[8 + header..].to_vec(), val_losses(&log)));
+    }
+    assert!(
+        runs[0].1 == runs[2].1,
+        "validating every 3 iterations changed the model"
+    );
+    assert!(
+        runs[0].1 == runs[1].1,
+        "the model depends on the thread count"
+    );
+    assert_eq!(runs[0].2.len(), 4, "validations at 3, 6, 9 and 12");
+    assert_eq!(
+        runs[0].2, runs[1].2,
+        "validation losses differ between 1 and 3 threads"
+    );
+    // The last one is the same model on the same text, however often before.
+    assert_eq!(runs[2].2, runs[0].2[3..], "the final validation differs");
+}
+
 #[test]
 fn word_list_runs_give_the_same_bytes_with_any_thread_count() {
     let d = TempDir::new("words");

@@ -302,9 +302,8 @@ pub(crate) fn corpus_loss<K: Backend<f32>>(
     let mut sum = 0.0;
     for w in 0..streams.windows() {
         streams.window(w, &mut inputs, &mut targets);
-        let run = |(s, r): (&mut Shard<K>, &Range<usize>)| {
-            s.window_loss(net, r, t, b, &inputs, &targets)
-        };
+        let run =
+            |(s, r): (&mut Shard<K>, &Range<usize>)| s.window_loss(net, r, t, b, &inputs, &targets);
         let losses = match shards {
             // On this thread, so that its large products may use the others.
             [one] => vec![run((one, &rows[0]))?],

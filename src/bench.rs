@@ -80,7 +80,10 @@ pub fn flop_per_iter(c: &NetConfig, t: usize, b: usize) -> f64 {
     let rows = (t * b) as f64;
     let mut macs = 0.0;
     for l in 0..c.layers {
-        let recur = 3.0 * rows * g * h * h; // forward, dh, dW_hh
+        let recur = match c.cell.has_recurrent_weight() {
+            true => 3.0 * rows * g * h * h, // forward, dh, dW_hh
+            false => 0.0,
+        };
         let input = if l == 0 {
             0.0
         } else {

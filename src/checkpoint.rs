@@ -599,9 +599,12 @@ pub fn load_seq2seq_from(file: Loaded) -> Result<(Seq2Seq<f32>, PairVocab)> {
     Ok((model, PairVocab { src, tgt }))
 }
 
-/// Names of the vanilla RNN's single biases (`rnn.bias_ih_l{k}[_reverse]`).
+/// Names of the vanilla RNN's single biases (`rnn.bias_ih_l{k}[_reverse]`),
+/// which PyTorch's `nn.RNN` splits in two. (minGRU and minLSTM have one
+/// bias too, and no PyTorch layer to match.)
 fn single_biases(net: &Net<f32>) -> Vec<String> {
-    if net.config().cell.has_hidden_bias() {
+    let cell = net.config().cell;
+    if cell.has_hidden_bias() || !cell.has_recurrent_weight() {
         return Vec::new();
     }
     net.layout()

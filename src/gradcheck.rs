@@ -323,14 +323,17 @@ pub fn cases(cell: CellKind, seed: u64) -> Vec<Case> {
 }
 
 /// The cells `recur gradcheck --model NAME` covers (`all`: every one), each
-/// with a seed whose draws keep relu pre-activations away from the kink,
-/// where finite differences are meaningless.
+/// with a seed whose draws keep relu pre-activations (and those of the
+/// minGRU's and minLSTM's candidate, whose `g` bends at 0) away from the
+/// kink, where finite differences are meaningless.
 pub fn cells(name: &str) -> Result<Vec<(CellKind, u64)>> {
     let all = [
         (CellKind::Rnn(Activation::Tanh), 0),
         (CellKind::Rnn(Activation::Relu), 20),
         (CellKind::Lstm, 40),
         (CellKind::Gru, 60),
+        (CellKind::MinGru, 120),
+        (CellKind::MinLstm, 100),
     ];
     if name == "all" {
         return Ok(all.to_vec());

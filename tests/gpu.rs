@@ -629,6 +629,8 @@ fn every_network_matches_the_cpu_within_1e_4() {
         CellKind::Rnn(Activation::Relu),
         CellKind::Lstm,
         CellKind::Gru,
+        CellKind::MinGru,
+        CellKind::MinLstm,
     ];
     for cell in cells {
         for layers in [1, 2] {

@@ -35,6 +35,16 @@ fn gru_gradients_match_finite_differences() {
 }
 
 #[test]
+fn mingru_gradients_match_finite_differences() {
+    assert_all_pass("mingru");
+}
+
+#[test]
+fn minlstm_gradients_match_finite_differences() {
+    assert_all_pass("minlstm");
+}
+
+#[test]
 fn seq2seq_gradients_match_finite_differences() {
     assert_all_pass("seq2seq");
 }

@@ -2,7 +2,9 @@
 //!
 //! - The input projection of all steps is one GEMM (or, for one-hot
 //!   tokens, a gather of weight columns): `xg = x W_ihᵀ + b (T, B, G)`,
-//!   `G = gates·H`. Only `h W_hhᵀ` runs step by step.
+//!   `G = gates·H`. Only `h W_hhᵀ` runs step by step; for a cell without a
+//!   recurrent weight (see [`Cell::recurrent`]) the step loop is pointwise
+//!   only: a scan over time, parallel over the batch and the units.
 //! - A reverse direction reads the block from the last step to the first.
 //!   States are kept in one `(T+1, B, H)` buffer whose slot `s + 1` (forward)
 //!   or `s` (reverse) holds the state after step `s`; the initial state sits
@@ -323,7 +325,10 @@ fn forward_cell<S: Scalar, K: Backend<S>, C: Cell>(
         w_hh_t,
         ..
     } = cache;
-    let (w_step, trans) = k.recurrent_weight(b, gh, p.h, K::shorten(w.w_hh), w_hh_t);
+    let (w_step, trans) = match cell.recurrent() {
+        true => k.recurrent_weight(b, gh, p.h, K::shorten(w.w_hh), w_hh_t),
+        false => (K::shorten(w.w_hh), Trans::Yes), // empty: no step reads it
+    };
     let step = StepWeights::<S, K> {
         w: w_step,
         trans,
@@ -471,6 +476,9 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
             k.add(K::view(dprev), K::reborrow(&mut target));
         }
         // dL/dh_prev += dgates · W_hh
+        if !cell.recurrent() {
+            continue;
+        }
         let dgw = if hidden_side { dgh_s } else { dg_s };
         k.matmul(
             b,
@@ -493,19 +501,21 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
     } else {
         K::view(dg)
     };
-    let before_start = if p.reverse { z.bh } else { 0 };
-    let prevs = K::view(hs).sub(before_start..before_start + t * z.bh);
-    k.matmul(
-        gh,
-        h,
-        t * b,
-        dgw,
-        Trans::Yes,
-        prevs,
-        Trans::No,
-        g.w_hh,
-        true,
-    );
+    if cell.recurrent() {
+        let before_start = if p.reverse { z.bh } else { 0 };
+        let prevs = K::view(hs).sub(before_start..before_start + t * z.bh);
+        k.matmul(
+            gh,
+            h,
+            t * b,
+            dgw,
+            Trans::Yes,
+            prevs,
+            Trans::No,
+            g.w_hh,
+            true,
+        );
+    }
     k.sum_rows_into(K::view(dg), g.b_ih);
     if cell.hidden_bias() != HiddenBias::None {
         k.sum_rows_into(dgw, g.b_hh);

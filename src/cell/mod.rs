@@ -3,7 +3,8 @@
 //!
 //! A cell is one file: its equations at the top, then its step forward and
 //! its step backward side by side, behind the [`Cell`] trait ([`rnn`],
-//! [`lstm`], [`gru`]). The [`driver`] runs a cell over time, in either
+//! [`lstm`], [`gru`], and the cells whose gates read the input only,
+//! [`mingru`] and [`minlstm`]). The [`driver`] runs a cell over time, in either
 //! direction, with per-sequence lengths; it knows cells only through the
 //! trait. [`CellKind`] names the cells a model can be built from.
 //!
@@ -16,6 +17,8 @@ pub mod driver;
 pub mod gru;
 pub mod lstm;
 mod math;
+pub mod mingru;
+pub mod minlstm;
 pub mod rnn;
 
 pub use crate::backend::Activation;
@@ -48,9 +51,11 @@ pub enum HiddenBias {
 /// of all steps, the order of steps, padding, the weight gradients. A cell
 /// writes one step forward and its backward, and says what it keeps.
 pub trait Cell: Copy + std::fmt::Debug + Send + Sync + 'static {
-    /// The name in flags and checkpoints: `rnn`, `lstm`, `gru`.
+    /// The name in flags and checkpoints: `rnn`, `lstm`, `gru`, `mingru`,
+    /// `minlstm`.
     fn name(&self) -> &'static str;
-    /// Gate rows per hidden unit `G/H`: 1 (RNN), 4 (LSTM), 3 (GRU).
+    /// Gate rows per hidden unit `G/H`: 1 (RNN), 4 (LSTM), 3 (GRU), 2
+    /// (minGRU), 3 (minLSTM).
     fn gates(&self) -> usize;
     /// How `b_hh` enters.
     fn hidden_bias(&self) -> HiddenBias;
@@ -63,6 +68,16 @@ pub trait Cell: Copy + std::fmt::Debug + Send + Sync + 'static {
     /// `dL/dh_prev` into [`StepBack::dprev`].
     fn has_direct_path(&self) -> bool {
         false
+    }
+    /// Whether the cell has a recurrent weight `W_hh`. A cell without one
+    /// (minGRU, minLSTM) computes its gates from the input alone: every
+    /// step's gates come from the one input projection of the block, the
+    /// state enters each step only pointwise (through
+    /// [`StepBack::dprev`], so such a cell has [`Cell::has_direct_path`]),
+    /// and the step loop is a scan `h_t = a_t ⊙ h_{t-1} + b_t` with no
+    /// matrix product in it.
+    fn recurrent(&self) -> bool {
+        true
     }
     /// Whether the step keeps its activated gates `(B, G·H)` and an extra
     /// `(B, H)` ([`Step::gates`], [`Step::aux`]) for the backward.
@@ -180,6 +195,14 @@ pub enum CellKind {
     Lstm,
     /// GRU, PyTorch's formula (`b_hn` inside the reset product).
     Gru,
+    /// minGRU (Feng et al. 2024): `h = (1 - z) ⊙ h + z ⊙ g(W_h x)`,
+    /// `z = σ(W_z x)`, no recurrent weight.
+    #[serde(rename = "mingru")]
+    MinGru,
+    /// minLSTM (Feng et al. 2024): normalized forget and input gates from
+    /// the input alone, no recurrent weight and no cell state.
+    #[serde(rename = "minlstm")]
+    MinLstm,
 }
 
 /// Declares the registry: for each cell, the [`CellKind`] pattern, the kind
@@ -213,6 +236,8 @@ registry! { $
     Rnn(act) = CellKind::Rnn(Activation::Tanh) => crate::cell::rnn::Rnn(act);
     Lstm = CellKind::Lstm => crate::cell::lstm::Lstm;
     Gru = CellKind::Gru => crate::cell::gru::Gru;
+    MinGru = CellKind::MinGru => crate::cell::mingru::MinGru;
+    MinLstm = CellKind::MinLstm => crate::cell::minlstm::MinLstm;
 }
 
 // ---- end of the registry ----
@@ -224,7 +249,7 @@ impl CellKind {
         CellKind::ALL.iter().map(|c| c.name()).collect()
     }
 
-    /// Gates per hidden unit: 1, 4 or 3.
+    /// Gates per hidden unit: 1, 4, 3, 2 or 3 (see [`Cell::gates`]).
     pub fn gates(self) -> usize {
         with_cell!(self, c => c.gates())
     }
@@ -240,7 +265,13 @@ impl CellKind {
         with_cell!(self, c => c.has_cell_state())
     }
 
-    /// `rnn`, `lstm` or `gru`.
+    /// Whether the cell has a recurrent weight `W_hh` (all but minGRU and
+    /// minLSTM, whose gates read the input only).
+    pub fn has_recurrent_weight(self) -> bool {
+        with_cell!(self, c => c.recurrent())
+    }
+
+    /// `rnn`, `lstm`, `gru`, `mingru` or `minlstm`.
     pub fn name(self) -> &'static str {
         with_cell!(self, c => c.name())
     }
@@ -249,8 +280,8 @@ impl CellKind {
 impl std::str::FromStr for CellKind {
     type Err = crate::error::Error;
 
-    /// `rnn` (tanh; pick relu with the activation separately), `lstm` or
-    /// `gru`: the one place a cell name is read.
+    /// `rnn` (tanh; pick relu with the activation separately), `lstm`,
+    /// `gru`, `mingru` or `minlstm`: the one place a cell name is read.
     fn from_str(s: &str) -> crate::error::Result<Self> {
         CellKind::ALL
             .iter()
@@ -283,14 +314,17 @@ mod tests {
 
     #[test]
     fn names_parse_back_to_their_cells() {
-        assert_eq!(CellKind::names(), ["rnn", "lstm", "gru"]);
+        assert_eq!(
+            CellKind::names(),
+            ["rnn", "lstm", "gru", "mingru", "minlstm"]
+        );
         for (&kind, name) in CellKind::ALL.iter().zip(CellKind::names()) {
             assert_eq!(kind.name(), name);
             assert_eq!(name.parse::<CellKind>().unwrap(), kind);
         }
         let err = "lstn".parse::<CellKind>().unwrap_err().to_string();
         assert!(
-            err.contains("'lstn'") && err.contains("rnn, lstm, gru"),
+            err.contains("'lstn'") && err.contains("rnn, lstm, gru, mingru, minlstm"),
             "{err}"
         );
     }

@@ -470,6 +470,8 @@ fn describe(c: &TrainConfig) -> String {
         CellKind::Rnn(Activation::Relu) => "relu RNN",
         CellKind::Lstm => "LSTM",
         CellKind::Gru => "GRU",
+        CellKind::MinGru => "minGRU",
+        CellKind::MinLstm => "minLSTM",
     };
     let layers = if c.layers > 1 {
         format!("{}-layer ", c.layers)

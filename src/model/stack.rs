@@ -78,13 +78,19 @@ impl StackConfig {
         let (h, dirs) = (self.hidden_size, self.directions());
         let gh = self.cell.gates().checked_mul(h)?;
         let biases = if self.cell.has_hidden_bias() { 2 } else { 1 };
+        let recurrent = if self.cell.has_recurrent_weight() {
+            h
+        } else {
+            0
+        };
         let embedding = match self.embed {
             Some(d) => self.input_size.checked_mul(d)?,
             None => 0,
         };
         // One direction of a layer: weight_ih (G·H, I_k), weight_hh (G·H, H)
-        // and the biases (G·H).
-        let cell = |input: usize| gh.checked_mul(input.checked_add(h)?.checked_add(biases)?);
+        // (if the cell has one) and the biases (G·H).
+        let cell =
+            |input: usize| gh.checked_mul(input.checked_add(recurrent)?.checked_add(biases)?);
         let first = cell(self.embed.unwrap_or(self.input_size))?.checked_mul(dirs)?;
         let rest = cell(dirs.checked_mul(h)?)?
             .checked_mul(dirs)?
@@ -186,7 +192,10 @@ impl Stack {
             for d in 0..dirs {
                 let sfx = if d == 1 { "_reverse" } else { "" };
                 let w_ih = layout.push(format!("{prefix}rnn.weight_ih_l{k}{sfx}"), &[g * h, input]);
-                let w_hh = layout.push(format!("{prefix}rnn.weight_hh_l{k}{sfx}"), &[g * h, h]);
+                let w_hh = match config.cell.has_recurrent_weight() {
+                    true => layout.push(format!("{prefix}rnn.weight_hh_l{k}{sfx}"), &[g * h, h]),
+                    false => w_ih.end..w_ih.end,
+                };
                 let b_ih = layout.push(format!("{prefix}rnn.bias_ih_l{k}{sfx}"), &[g * h]);
                 let b_hh = match config.cell.has_hidden_bias() {
                     true => layout.push(format!("{prefix}rnn.bias_hh_l{k}{sfx}"), &[g * h]),

@@ -136,7 +136,7 @@ impl CharRnn {
 
 #[pymethods]
 impl CharRnn {
-    /// A model not yet trained: `model` is "rnn", "lstm" or "gru"
+    /// A model not yet trained: `model` is "rnn", "lstm", "gru", "mingru" or "minlstm"
     /// (`activation` "tanh" or "relu" for "rnn"), `hidden` units per layer,
     /// `layers` stacked, `embed` the size of a learned character embedding
     /// (None: one-hot input), `dropout` between layers in training,

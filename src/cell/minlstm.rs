@@ -15,8 +15,9 @@
 //!   dh = dh' ⊙ f'                      (the only path to the previous state)
 //! ```
 //!
-//! `f'` is computed from the log gates (`ln σ(a) = -softplus(-a)`), as the
-//! log-space form does, so it stays exact where both gates underflow.
+//! Where both gates underflow, `f'` is computed from the log gates
+//! (`ln σ(a) = -softplus(-a)`), as the log-space form does: it stays
+//! exact there instead of `0/0`.
 //! The gate rows are `(h̃, f, i)`, in the order of lucidrains'
 //! minGRU-pytorch (`to_hidden_and_f_i_gate`); checkpoints hold them as
 //! `rnn.weight_ih_l{k} (3H, I)` and `rnn.bias_ih_l{k} (3H)` (the reference
@@ -98,11 +99,20 @@ fn unit(r: u32, j: u32) {
         let (ht, fi) = gt[..3 * n].split_at_mut(n);
         let (f, i) = fi.split_at_mut(n);
         for j in 0..n {
-            let (a, b) = (x[n + j], x[2 * n + j]);
             ht[j] = positive(x[j]);
-            f[j] = sigmoid(a);
-            i[j] = sigmoid(b);
-            fp[j] = sigmoid(softplus(-b) - softplus(-a));
+            f[j] = sigmoid(x[n + j]);
+            i[j] = sigmoid(x[2 * n + j]);
+            fp[j] = f[j] / (f[j] + i[j]);
+        }
+        // Where both gates underflow (pre-activations below about -87 in
+        // f32), from the log gates instead; rare, so out of the loop above,
+        // which vectorizes.
+        for j in 0..n {
+            if !(f[j] + i[j] >= S::min_positive_value()) {
+                fp[j] = sigmoid(softplus(-x[2 * n + j]) - softplus(-x[n + j]));
+            }
+        }
+        for j in 0..n {
             h[j] = fp[j] * hp[j] + (S::one() - fp[j]) * ht[j];
         }
     }
@@ -167,5 +177,11 @@ mod tests {
             [&mut gates, &mut fp, &mut h],
         );
         assert_eq!(fp, [0.5]);
+        let (mut g32, mut fp32, mut h32) = ([0.0f32; 3], [0.0f32], [0.0f32]);
+        let x = [1.0, -200.0, -201.0];
+        Forward(1).row([&x, &[3.0]], [&mut g32, &mut fp32, &mut h32]);
+        assert_eq!(g32[1..], [0.0, 0.0], "the f32 gates underflow");
+        // f' = σ(softplus(201) - softplus(200)) = σ(1).
+        assert!((fp32[0] - 0.7310586).abs() < 1e-6, "{fp32:?}");
     }
 }

@@ -31,7 +31,7 @@ pub struct TrainArgs {
     /// Word list, one word per line: each word is its own sequence.
     #[arg(long)]
     words: Option<PathBuf>,
-    /// Recurrent cell: rnn, lstm or gru [default: rnn].
+    /// Recurrent cell: rnn, lstm, gru, or mingru or minlstm (gates from the input only, trained as a scan) [default: rnn].
     #[arg(long, value_parser = super::cell_kind())]
     model: Option<CellKind>,
     /// Hidden size H [default: 100].

@@ -108,7 +108,7 @@ fn unit(r: u32, j: u32) {
         // f32), from the log gates instead; rare, so out of the loop above,
         // which vectorizes.
         for j in 0..n {
-            if !(f[j] + i[j] >= S::min_positive_value()) {
+            if f[j] + i[j] < S::min_positive_value() {
                 fp[j] = sigmoid(softplus(-x[2 * n + j]) - softplus(-x[n + j]));
             }
         }

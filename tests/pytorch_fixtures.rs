@@ -1,13 +1,15 @@
-//! recur's RNN, LSTM and GRU layers against PyTorch: outputs, final states
-//! and the gradients of a scalar loss with respect to every weight, the
-//! input and the initial states, for 1 and 2 layers, uni- and
-//! bidirectional, with and without padding. The fixtures come from
-//! `scripts/make_fixtures.py` (PyTorch in float64); recur runs in f32.
+//! recur's RNN, LSTM, GRU, minGRU and minLSTM layers against PyTorch:
+//! outputs, final states and the gradients of a scalar loss with respect to
+//! every weight, the input and the initial states, for 1 and 2 layers, uni-
+//! and bidirectional, with and without padding. The fixtures come from
+//! `scripts/make_fixtures.py` (torch.nn.RNN/LSTM/GRU) and
+//! `scripts/make_min_fixtures.py` (minGRU and minLSTM written from the
+//! paper's log-space parallel scan), PyTorch in float64; recur runs in f32.
 
+use recur::SeqInput;
 use recur::cell::CellKind;
 use recur::checkpoint::Loaded;
 use recur::model::{Batch, Net, NetConfig, Readout};
-use recur::{Activation, SeqInput};
 
 /// Largest absolute difference tolerated (f32 arithmetic).
 const TOL: f32 = 1e-5;
@@ -39,11 +41,11 @@ fn check_fixture(path: &std::path::Path) {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     let f = Loaded::open(path).unwrap();
     let fc: FixtureConfig = f.meta_json("config").unwrap();
-    let cell = match fc.cell.as_str() {
-        "rnn" => CellKind::Rnn(Activation::Tanh),
-        "lstm" => CellKind::Lstm,
-        _ => CellKind::Gru,
-    };
+    // `rnn` reads as the tanh RNN, PyTorch's default.
+    let cell: CellKind = fc.cell.parse().unwrap();
+    // The vanilla RNN's one bias is PyTorch's bias_ih + bias_hh; minGRU and
+    // minLSTM have bias_ih alone.
+    let summed_bias = cell.has_recurrent_weight() && !cell.has_hidden_bias();
     let dirs = if fc.bidirectional { 2 } else { 1 };
     let (t, b, dh) = (fc.steps, fc.batch, dirs * fc.hidden);
     let config = NetConfig {
@@ -54,12 +56,11 @@ fn check_fixture(path: &std::path::Path) {
         ..NetConfig::char_lm(cell, fc.input, fc.hidden)
     };
     let mut net = Net::<f32>::zeros(config).unwrap();
-    // Recurrent weights by PyTorch name; the vanilla RNN's one bias is
-    // PyTorch's bias_ih + bias_hh. The output layer is the identity, so the
-    // model's outputs are the last layer's.
+    // Recurrent weights by PyTorch name. The output layer is the identity,
+    // so the model's outputs are the last layer's.
     for spec in net.layout().specs().to_vec() {
         let values: Vec<f32> = match spec.name.strip_prefix("rnn.") {
-            Some(n) if !cell.has_hidden_bias() && n.starts_with("bias_ih") => {
+            Some(n) if summed_bias && n.starts_with("bias_ih") => {
                 let (_, bi) = f.f32_any(n).unwrap();
                 let (_, bh) = f.f32_any(&n.replace("bias_ih", "bias_hh")).unwrap();
                 bi.iter().zip(&bh).map(|(a, b)| a + b).collect()
@@ -118,7 +119,7 @@ fn check_fixture(path: &std::path::Path) {
             got,
             &f.f32_any(&format!("grad.{n}")).unwrap().1,
         );
-        if !cell.has_hidden_bias() && n.starts_with("bias_ih") {
+        if summed_bias && n.starts_with("bias_ih") {
             let other = format!("grad.{}", n.replace("bias_ih", "bias_hh"));
             assert_close(
                 &format!("{name}: d{n} vs {other}"),
@@ -177,4 +178,14 @@ fn lstm_matches_pytorch() {
 #[test]
 fn gru_matches_pytorch() {
     fixtures("gru").iter().for_each(|p| check_fixture(p));
+}
+
+#[test]
+fn mingru_matches_pytorch_log_space_scan() {
+    fixtures("mingru").iter().for_each(|p| check_fixture(p));
+}
+
+#[test]
+fn minlstm_matches_pytorch_log_space_scan() {
+    fixtures("minlstm").iter().for_each(|p| check_fixture(p));
 }

@@ -47,6 +47,17 @@ def test_fit_goes_on_from_the_trained_weights():
         model.fit(TEXT + "Z", iters=1)
 
 
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_cells_without_a_recurrent_weight_train_and_sample(cell):
+    model = recur.CharRNN(model=cell, hidden=24, layers=2, seed=2)
+    history = model.fit(TEXT, batch=4, seq_len=16, iters=150, log_every=150, lr=1e-2,
+                        optimizer="adam")
+    assert history[-1]["val_loss"] < 0.6 * math.log(len(model.vocab)), history
+    names = sorted(model.parameters())
+    assert not [n for n in names if "weight_hh" in n], names
+    assert len(model.sample(40, seed=1)) >= 40
+
+
 def test_epochs_count_passes_over_the_data():
     model = recur.CharRNN(model="rnn", hidden=8)
     history = model.fit(TEXT, batch=4, seq_len=16, epochs=2, val_frac=0.0, log_every=1)

@@ -32,6 +32,9 @@ impl Cell for Gru {
     fn name(&self) -> &'static str {
         "gru"
     }
+    fn title(&self) -> &'static str {
+        "GRU"
+    }
     fn gates(&self) -> usize {
         3
     }

@@ -28,6 +28,9 @@ impl Cell for Lstm {
     fn name(&self) -> &'static str {
         "lstm"
     }
+    fn title(&self) -> &'static str {
+        "LSTM"
+    }
     fn gates(&self) -> usize {
         4
     }

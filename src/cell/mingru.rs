@@ -35,6 +35,9 @@ impl Cell for MinGru {
     fn name(&self) -> &'static str {
         "mingru"
     }
+    fn title(&self) -> &'static str {
+        "minGRU"
+    }
     fn gates(&self) -> usize {
         2
     }

@@ -36,6 +36,9 @@ impl Cell for MinLstm {
     fn name(&self) -> &'static str {
         "minlstm"
     }
+    fn title(&self) -> &'static str {
+        "minLSTM"
+    }
     fn gates(&self) -> usize {
         3
     }

@@ -54,6 +54,8 @@ pub trait Cell: Copy + std::fmt::Debug + Send + Sync + 'static {
     /// The name in flags and checkpoints: `rnn`, `lstm`, `gru`, `mingru`,
     /// `minlstm`.
     fn name(&self) -> &'static str;
+    /// The name in prose: `tanh RNN`, `LSTM`, `minGRU`, ...
+    fn title(&self) -> &'static str;
     /// Gate rows per hidden unit `G/H`: 1 (RNN), 4 (LSTM), 3 (GRU), 2
     /// (minGRU), 3 (minLSTM).
     fn gates(&self) -> usize;
@@ -269,6 +271,11 @@ impl CellKind {
     /// minLSTM, whose gates read the input only).
     pub fn has_recurrent_weight(self) -> bool {
         with_cell!(self, c => c.recurrent())
+    }
+
+    /// The name in prose (see [`Cell::title`]).
+    pub fn title(self) -> &'static str {
+        with_cell!(self, c => c.title())
     }
 
     /// `rnn`, `lstm`, `gru`, `mingru` or `minlstm`.

@@ -25,6 +25,12 @@ impl Cell for Rnn {
     fn name(&self) -> &'static str {
         "rnn"
     }
+    fn title(&self) -> &'static str {
+        match self.0 {
+            Activation::Tanh => "tanh RNN",
+            Activation::Relu => "relu RNN",
+        }
+    }
     fn gates(&self) -> usize {
         1
     }

@@ -465,14 +465,7 @@ fn target(a: &TrainArgs, per_epoch: u64) -> Option<u64> {
 
 /// "a 2-layer LSTM", "a tanh RNN", ...
 fn describe(c: &TrainConfig) -> String {
-    let cell = match c.cell {
-        CellKind::Rnn(Activation::Tanh) => "tanh RNN",
-        CellKind::Rnn(Activation::Relu) => "relu RNN",
-        CellKind::Lstm => "LSTM",
-        CellKind::Gru => "GRU",
-        CellKind::MinGru => "minGRU",
-        CellKind::MinLstm => "minLSTM",
-    };
+    let cell = c.cell.title();
     let layers = if c.layers > 1 {
         format!("{}-layer ", c.layers)
     } else {

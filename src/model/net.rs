@@ -10,13 +10,15 @@
 //! |---|---|
 //! | `embedding.weight` (with an embedding) | `(I, D)` |
 //! | `rnn.weight_ih_l{k}[_reverse]` | `(G·H, I or D or dirs·H)` |
-//! | `rnn.weight_hh_l{k}[_reverse]` | `(G·H, H)` |
+//! | `rnn.weight_hh_l{k}[_reverse]` (not minGRU, minLSTM) | `(G·H, H)` |
 //! | `rnn.bias_ih_l{k}[_reverse]` | `(G·H)` |
 //! | `rnn.bias_hh_l{k}[_reverse]` (LSTM, GRU) | `(G·H)` |
 //! | `fc.weight`, `fc.bias` | `(V, dirs·H)`, `(V)` |
 //!
 //! The vanilla RNN keeps one bias (see [`crate::cell::rnn`]); checkpoints add
-//! PyTorch's zero `bias_hh`.
+//! PyTorch's zero `bias_hh`. minGRU and minLSTM ([`crate::cell::mingru`],
+//! [`crate::cell::minlstm`]) have one weight and one bias per layer and
+//! direction, and no PyTorch layer to load them.
 
 use std::ops::Range;
 

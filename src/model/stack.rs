@@ -7,7 +7,8 @@
 //! A stack's tensors sit in its owner's flat buffer under PyTorch's names
 //! with a prefix (`""` for a language model, `"encoder."` ...):
 //! `{prefix}embedding.weight (I, D)`, `{prefix}rnn.weight_ih_l{k}[_reverse]
-//! (G·H, I_k)`, `{prefix}rnn.weight_hh_l{k}[_reverse] (G·H, H)`,
+//! (G·H, I_k)`, `{prefix}rnn.weight_hh_l{k}[_reverse] (G·H, H)` (not for
+//! minGRU and minLSTM, which have no recurrent weight),
 //! `{prefix}rnn.bias_ih_l{k}[_reverse] (G·H)` and, for LSTM and GRU,
 //! `{prefix}rnn.bias_hh_l{k}[_reverse] (G·H)`.
 //!

@@ -1,0 +1,219 @@
+//! minGRU and minLSTM end to end, where every cell goes: a character model
+//! (train, checkpoint without a recurrent weight, sample, resume), a
+//! sequence-to-sequence encoder and decoder, and a forecaster.
+
+#[path = "common/cli.rs"]
+mod cli;
+
+use cli::{TempDir, recur};
+use recur::cell::CellKind;
+use recur::data::series::Synthetic;
+use recur::train::forecast::{ForecastConfig, Forecaster, RegressionLoss};
+
+const CELLS: [&str; 2] = ["mingru", "minlstm"];
+
+#[track_caller]
+fn assert_ok(o: &std::process::Output) -> String {
+    assert!(
+        o.status.success(),
+        "expected success:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The tensor names in a safetensors file's header.
+fn tensor_names(path: &std::path::Path) -> Vec<String> {
+    let file = std::fs::read(path).unwrap();
+    let len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&file[8..8 + len]).unwrap();
+    let mut names: Vec<String> = header
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
+/// The validation losses a run logged, in order.
+fn val_losses(log: &std::path::Path) -> Vec<f64> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.get("val_loss").and_then(|x| x.as_f64())
+        })
+        .collect()
+}
+
+#[test]
+fn character_models_learn_save_sample_and_resume() {
+    let d = TempDir::new("min-cells-lm");
+    let text = "the cat sat on the mat and the dog sat on the log. ".repeat(80);
+    let corpus = d.file("corpus.txt", &text);
+    for cell in CELLS {
+        let (out, log) = (d.arg(cell), d.arg(&format!("{cell}.jsonl")));
+        let train = |iters: &str, resume: bool| {
+            let mut args = vec![
+                "train",
+                "--corpus",
+                &corpus.to_str().unwrap(),
+                "--model",
+                cell,
+                "--layers",
+                "2",
+                "--hidden",
+                "24",
+                "--batch",
+                "8",
+                "--seq-len",
+                "16",
+                "--optimizer",
+                "adam",
+                "--lr",
+                "1e-2",
+                "--iters",
+                iters,
+                "--eval-every",
+                "100",
+                "--sample-len",
+                "0",
+                "--out",
+                &out,
+                "--log",
+                &log,
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+            if resume {
+                args.push("--resume".into());
+            }
+            assert_ok(&recur(&args));
+        };
+        train("300", false);
+        let losses = val_losses(std::path::Path::new(&log));
+        assert_eq!(losses.len(), 3, "{cell}: validations at 100, 200, 300");
+        // Fourteen characters whose frequencies alone cost 2.32 nats: below
+        // 1.0 the model reads the context (measured: 0.73 and 0.68).
+        assert!(losses[2] < 1.0, "{cell} did not learn: {losses:?}");
+        assert_eq!(
+            tensor_names(&d.path(cell).join("model.safetensors")),
+            [
+                "fc.bias",
+                "fc.weight",
+                "rnn.bias_ih_l0",
+                "rnn.bias_ih_l1",
+                "rnn.weight_ih_l0",
+                "rnn.weight_ih_l1"
+            ],
+            "{cell}: one weight and one bias per layer"
+        );
+        let text = assert_ok(&recur(&[
+            "sample",
+            "--checkpoint",
+            &out,
+            "--length",
+            "60",
+            "--seed",
+            "3",
+        ]));
+        assert!(text.chars().count() >= 60, "{cell}: {text:?}");
+        train("400", true);
+        assert_eq!(
+            val_losses(std::path::Path::new(&log)).len(),
+            4,
+            "{cell}: resumed to 400"
+        );
+    }
+}
+
+#[test]
+fn sequence_to_sequence_with_either_cell() {
+    let d = TempDir::new("min-cells-s2s");
+    for cell in CELLS {
+        let out = d.arg(cell);
+        let o = recur(&[
+            "seq2seq",
+            "train",
+            "--task",
+            "reverse",
+            "--cell",
+            cell,
+            "--bidirectional",
+            "--hidden",
+            "32",
+            "--embed",
+            "8",
+            "--iters",
+            "1500",
+            "--eval-every",
+            "500",
+            "--out",
+            &out,
+        ]);
+        assert_ok(&o);
+        let text = String::from_utf8_lossy(&o.stderr);
+        // "iter 1500  loss 0.98 ...": from ln 28 = 3.3 nats per character
+        // at the start (measured: 0.98 and 0.95; a GRU reaches 0.05).
+        let loss: f64 = text
+            .lines()
+            .find(|l| l.starts_with("iter") && l.contains(" 1500 "))
+            .and_then(|l| l.split_whitespace().skip_while(|w| *w != "loss").nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{cell}: no loss at 1500 in {text}"));
+        assert!(
+            loss < 1.6,
+            "{cell}: the translator did not learn: loss {loss}"
+        );
+        assert_ok(&recur(&[
+            "seq2seq",
+            "translate",
+            "--checkpoint",
+            &out,
+            "--input",
+            "abcde",
+            "--beam",
+            "3",
+        ]));
+    }
+}
+
+#[test]
+fn forecasters_beat_repeating_the_last_value() {
+    // Far less than an LSTM does (289x; measured 3.3x and 4.3x): one layer
+    // of these cells is a linear recurrence.
+    let s = Synthetic::MackeyGlass.generate(4000, 42);
+    for cell in [CellKind::MinGru, CellKind::MinLstm] {
+        let config = ForecastConfig {
+            cell,
+            hidden: 32,
+            layers: 1,
+            lookback: 32,
+            horizon: 1,
+            stride: 1,
+            batch: 32,
+            lr: 3e-3,
+            iters: 1500,
+            loss: RegressionLoss::Mse,
+            val_frac: 0.1,
+            test_frac: 0.2,
+            season: 0,
+            seed: 42,
+            every_step: false,
+            bidirectional: false,
+        };
+        let (_, r) =
+            Forecaster::train(config, std::slice::from_ref(&s), std::slice::from_ref(&s)).unwrap();
+        assert!(
+            2.0 * r.mse < r.last_value.0,
+            "{cell}: network MSE {} vs repeat-last {}",
+            r.mse,
+            r.last_value.0
+        );
+    }
+}

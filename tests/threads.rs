@@ -6,6 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "common/cli.rs"]
+mod cli;
+use cli::val_losses;
+
 /// A temporary folder, removed when dropped.
 struct TempDir(PathBuf);
 
@@ -119,18 +123,6 @@ fn corpus_runs_give_the_same_bytes_with_any_thread_count() {
         let models = models_by_thread_count(&d, &format!("b{batch}"), &args);
         assert_all_equal(&format!("{model} --batch {batch}"), &models);
     }
-}
-
-/// The validation losses a run logged, in order.
-fn val_losses(log: &Path) -> Vec<f64> {
-    std::fs::read_to_string(log)
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.get("val_loss").and_then(|x| x.as_f64())
-        })
-        .collect()
 }
 
 #[test]

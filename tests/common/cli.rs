@@ -128,3 +128,15 @@ pub fn assert_ok(o: &Output) {
 pub fn with(args: &[&str], extra: &[&str]) -> Vec<String> {
     args.iter().chain(extra).map(|s| s.to_string()).collect()
 }
+
+/// The validation losses a run's `--log` file holds, in order.
+pub fn val_losses(log: &Path) -> Vec<f64> {
+    std::fs::read_to_string(log)
+        .expect("read the log")
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            v.get("val_loss").and_then(|x| x.as_f64())
+        })
+        .collect()
+}

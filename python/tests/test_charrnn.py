@@ -50,9 +50,11 @@ def test_fit_goes_on_from_the_trained_weights():
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
 def test_cells_without_a_recurrent_weight_train_and_sample(cell):
     model = recur.CharRNN(model=cell, hidden=24, layers=2, seed=2)
-    history = model.fit(TEXT, batch=4, seq_len=16, iters=150, log_every=150, lr=1e-2,
+    history = model.fit(TEXT, batch=4, seq_len=16, iters=300, log_every=300, lr=1e-2,
                         optimizer="adam")
-    assert history[-1]["val_loss"] < 0.6 * math.log(len(model.vocab)), history
+    # The characters' frequencies alone cost 2.27 nats: below 1.8 the model
+    # reads the context (measured: 1.00 and 1.36; a GRU reaches 0.35).
+    assert history[-1]["val_loss"] < 1.8, history
     names = sorted(model.parameters())
     assert not [n for n in names if "weight_hh" in n], names
     assert len(model.sample(40, seed=1)) >= 40

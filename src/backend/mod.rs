@@ -74,7 +74,9 @@ pub trait RowKernel<S, const N: usize, const M: usize>: Sync {
     /// `fn unit(r: u32, j: u32)` that computes unit `j < units()` of row
     /// `r`, reading value `i` of row `r` of input `k` with `ink(r, i)` and of
     /// output `k` with `outk(r, i)`, writing it with `set_outk(r, i, v)`.
-    /// `sigmoid` and `tanh_` (overflow-safe) are at hand.
+    /// `sigmoid`, `tanh_` and `softplus` (overflow-safe), and the min
+    /// cells' `positive` and `positive_grad` (see `wgsl/prelude.wgsl`) are
+    /// at hand.
     const WGSL: &'static str;
 
     /// How many units a row has (threads per row on the GPU; a cell's H).

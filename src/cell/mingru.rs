@@ -47,9 +47,6 @@ impl Cell for MinGru {
     fn recurrent(&self) -> bool {
         false
     }
-    fn has_direct_path(&self) -> bool {
-        true
-    }
 
     /// `gates: (B, 2H) = (h̃, z)` from `xg: (B, 2H)`; `h: (B, H)`.
     fn step<S: Scalar, K: Backend<S>>(&self, k: &K, w: &StepWeights<'_, S, K>, s: Step<'_, S, K>) {
@@ -75,8 +72,7 @@ impl<S: Scalar> RowKernel<S, 2, 2> for Forward {
     const WGSL: &'static str = "
 fn unit(r: u32, j: u32) {
     let h = units();
-    let v = in0(r, j);
-    let ht = select(sigmoid(v), v + 0.5, v >= 0.0);
+    let ht = positive(in0(r, j));
     let z = sigmoid(in0(r, h + j));
     set_out0(r, j, ht);
     set_out0(r, h + j, z);
@@ -114,7 +110,7 @@ fn unit(r: u32, j: u32) {
     let ht = in0(r, j);
     let z = in0(r, h + j);
     let dh = in2(r, j);
-    set_out0(r, j, dh * z * select(ht * (1.0 - ht), 1.0, ht >= 0.5));
+    set_out0(r, j, dh * z * positive_grad(ht));
     set_out0(r, h + j, dh * (ht - in1(r, j)) * z * (1.0 - z));
     set_out1(r, j, dh * (1.0 - z));
 }";

@@ -48,9 +48,6 @@ impl Cell for MinLstm {
     fn recurrent(&self) -> bool {
         false
     }
-    fn has_direct_path(&self) -> bool {
-        true
-    }
 
     /// `gates: (B, 3H) = (h̃, f, i)` and `aux: (B, H) = f'` from
     /// `xg: (B, 3H)`; `h: (B, H)`.
@@ -75,13 +72,9 @@ struct Forward(usize);
 
 impl<S: Scalar> RowKernel<S, 2, 3> for Forward {
     const WGSL: &'static str = "
-fn softplus(x: f32) -> f32 {
-    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
-}
 fn unit(r: u32, j: u32) {
     let h = units();
-    let v = in0(r, j);
-    let ht = select(sigmoid(v), v + 0.5, v >= 0.0);
+    let ht = positive(in0(r, j));
     let a = in0(r, h + j);
     let b = in0(r, 2u * h + j);
     let fp = sigmoid(softplus(-b) - softplus(-a));
@@ -133,7 +126,7 @@ fn unit(r: u32, j: u32) {
     let fp = in1(r, j);
     let dh = in3(r, j);
     let u = dh * (in2(r, j) - ht) * fp * (1.0 - fp);
-    set_out0(r, j, dh * (1.0 - fp) * select(ht * (1.0 - ht), 1.0, ht >= 0.5));
+    set_out0(r, j, dh * (1.0 - fp) * positive_grad(ht));
     set_out0(r, h + j, u * (1.0 - in0(r, h + j)));
     set_out0(r, 2u * h + j, -u * (1.0 - in0(r, 2u * h + j)));
     set_out1(r, j, dh * fp);

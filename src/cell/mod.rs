@@ -67,15 +67,16 @@ pub trait Cell: Copy + std::fmt::Debug + Send + Sync + 'static {
     }
     /// Whether `h_prev` reaches `h` other than through `W_hh` (GRU's
     /// `z ⊙ h_prev`): the step backward then writes that direct part of
-    /// `dL/dh_prev` into [`StepBack::dprev`].
+    /// `dL/dh_prev` into [`StepBack::dprev`]. A cell without `W_hh` (see
+    /// [`Cell::recurrent`]) has only that path.
     fn has_direct_path(&self) -> bool {
-        false
+        !self.recurrent()
     }
     /// Whether the cell has a recurrent weight `W_hh`. A cell without one
     /// (minGRU, minLSTM) computes its gates from the input alone: every
     /// step's gates come from the one input projection of the block, the
     /// state enters each step only pointwise (through
-    /// [`StepBack::dprev`], so such a cell has [`Cell::has_direct_path`]),
+    /// [`StepBack::dprev`]: [`Cell::has_direct_path`] follows),
     /// and the step loop is a scan `h_t = a_t ⊙ h_{t-1} + b_t` with no
     /// matrix product in it.
     fn recurrent(&self) -> bool {

@@ -232,6 +232,23 @@ pub(crate) enum Work<'a> {
     Words(&'a [&'a (Vec<u32>, Vec<u32>)]),
 }
 
+/// `f(i, shard i)` for every shard, results in shard order: on this thread
+/// when there is one shard (so that its large products may use the other
+/// threads), else on the current rayon pool's threads.
+fn each_shard<K: Backend<f32>, R: Send>(
+    shards: &mut [Shard<K>],
+    f: impl Fn(usize, &mut Shard<K>) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    match shards {
+        [one] => Ok(vec![f(0, one)?]),
+        _ => shards
+            .par_iter_mut()
+            .enumerate()
+            .map(|(i, s)| f(i, s))
+            .collect(),
+    }
+}
+
 /// Run every shard on `work` (on the current rayon pool's threads when
 /// there are several), then sum the gradients into the first shard's
 /// buffer, weighted by the characters each covered, and the summed losses
@@ -245,7 +262,7 @@ pub(crate) fn step<K: Backend<f32>>(
     for s in shards.iter_mut() {
         s.rng = ChaCha8Rng::seed_from_u64(rng.next_u64());
     }
-    let run = |s: &mut Shard<K>| match work {
+    each_shard(shards, |_, s| match work {
         Work::Corpus {
             t,
             b,
@@ -253,16 +270,7 @@ pub(crate) fn step<K: Backend<f32>>(
             targets,
         } => s.corpus_step(net, *t, *b, inputs, targets),
         Work::Words(picked) => s.words_step(net, picked),
-    };
-    match shards {
-        // On this thread, so that its large products may use the others.
-        [one] => run(one)?,
-        _ => shards
-            .par_iter_mut()
-            .map(run)
-            .collect::<Result<Vec<()>>>()
-            .map(drop)?,
-    }
+    })?;
     let total: usize = shards.iter().map(|s| s.count).sum();
     let k = net.backend();
     if let Some((first, rest)) = shards.split_first_mut() {
@@ -302,17 +310,9 @@ pub(crate) fn corpus_loss<K: Backend<f32>>(
     let mut sum = 0.0;
     for w in 0..streams.windows() {
         streams.window(w, &mut inputs, &mut targets);
-        let run =
-            |(s, r): (&mut Shard<K>, &Range<usize>)| s.window_loss(net, r, t, b, &inputs, &targets);
-        let losses = match shards {
-            // On this thread, so that its large products may use the others.
-            [one] => vec![run((one, &rows[0]))?],
-            _ => shards
-                .par_iter_mut()
-                .zip(&rows)
-                .map(run)
-                .collect::<Result<Vec<f64>>>()?,
-        };
+        let losses = each_shard(shards, |i, s| {
+            s.window_loss(net, &rows[i], t, b, &inputs, &targets)
+        })?;
         sum += losses.iter().sum::<f64>();
     }
     k.check()?;

@@ -30,6 +30,22 @@ fn tanh_(x: f32) -> f32 {
     return select(-t, t, x >= 0.0);
 }
 
+// minGRU's and minLSTM's positive candidate g(v): v + 1/2 for v >= 0,
+// sigmoid(v) below (cell/math.rs's `positive`).
+fn positive(v: f32) -> f32 {
+    return select(sigmoid(v), v + 0.5, v >= 0.0);
+}
+
+// g'(v) read from y = g(v): 1 where y >= 1/2, else y (1 - y).
+fn positive_grad(y: f32) -> f32 {
+    return select(y * (1.0 - y), 1.0, y >= 0.5);
+}
+
+// ln(1 + e^x) without overflow for large x.
+fn softplus(x: f32) -> f32 {
+    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+}
+
 // Whether x is neither infinite nor NaN, from its bits (compilers may
 // assume that x == x).
 fn finite(x: f32) -> bool {

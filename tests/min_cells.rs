@@ -5,25 +5,14 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{TempDir, recur, val_losses};
+use cli::{TempDir, assert_ok, recur, safetensors_parts, stdout, val_losses};
 
 const CELLS: [&str; 2] = ["mingru", "minlstm"];
-
-#[track_caller]
-fn assert_ok(o: &std::process::Output) -> String {
-    assert!(
-        o.status.success(),
-        "expected success:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// The tensor names in a safetensors file's header.
 fn tensor_names(path: &std::path::Path) -> Vec<String> {
     let file = std::fs::read(path).unwrap();
-    let len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&file[8..8 + len]).unwrap();
+    let (header, _) = safetensors_parts(&file);
     let mut names: Vec<String> = header
         .as_object()
         .unwrap()
@@ -98,7 +87,7 @@ fn character_models_learn_save_sample_and_resume() {
             ],
             "{cell}: one weight and one bias per layer"
         );
-        let text = assert_ok(&recur(&[
+        let o = recur(&[
             "sample",
             "--checkpoint",
             &out,
@@ -106,7 +95,9 @@ fn character_models_learn_save_sample_and_resume() {
             "60",
             "--seed",
             "3",
-        ]));
+        ]);
+        assert_ok(&o);
+        let text = stdout(&o);
         assert!(text.chars().count() >= 60, "{cell}: {text:?}");
         train("400", true);
         assert_eq!(
@@ -173,7 +164,7 @@ fn forecasters_beat_repeating_the_last_value() {
     let d = TempDir::new("min-cells-forecast");
     for cell in CELLS {
         let out = d.arg(cell);
-        let text = assert_ok(&recur(&[
+        let o = recur(&[
             "forecast",
             "train",
             "--synthetic",
@@ -184,7 +175,9 @@ fn forecasters_beat_repeating_the_last_value() {
             "1500",
             "--out",
             &out,
-        ]));
+        ]);
+        assert_ok(&o);
+        let text = stdout(&o);
         // "repeat last value  0.001090  0.027638   (3.3x the network's MSE)":
         // far less than an LSTM's 290x (measured: 3.3x and 4.3x), as one
         // layer of these cells is a linear recurrence.

@@ -140,3 +140,11 @@ pub fn val_losses(log: &Path) -> Vec<f64> {
         })
         .collect()
 }
+
+/// A safetensors file's header (tensor names to dtype, shape and offsets,
+/// and `__metadata__`) and its data section.
+pub fn safetensors_parts(bytes: &[u8]) -> (serde_json::Value, &[u8]) {
+    let len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header = serde_json::from_slice(&bytes[8..8 + len]).expect("a JSON header");
+    (header, &bytes[8 + len..])
+}

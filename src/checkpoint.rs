@@ -268,6 +268,16 @@ impl Loaded {
     pub fn load_params(&self, layout: &ParamLayout, params: &mut [f32]) -> Result<()> {
         for s in layout.specs() {
             let values = self.weights(&s.name, &s.shape)?;
+            if let Some((r, c)) = s.nonzero_off_blocks(&values) {
+                return Err(Error::Checkpoint(format!(
+                    "{}: {} is block-diagonal ({} heads) but holds {} at ({r}, {c}), off the heads' blocks; \
+                     such a weight has zeros there",
+                    self.path.display(),
+                    s.name,
+                    s.heads,
+                    values[r * s.shape[1] + c]
+                )));
+            }
             params[s.range()].copy_from_slice(&values);
         }
         Ok(())

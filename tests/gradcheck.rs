@@ -45,6 +45,11 @@ fn minlstm_gradients_match_finite_differences() {
 }
 
 #[test]
+fn slstm_gradients_match_finite_differences() {
+    assert_all_pass("slstm");
+}
+
+#[test]
 fn seq2seq_gradients_match_finite_differences() {
     assert_all_pass("seq2seq");
 }

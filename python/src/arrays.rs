@@ -99,6 +99,14 @@ pub fn from_named<S: Scalar>(
         })?;
         let dims: Vec<Option<usize>> = spec.shape.iter().map(|&n| Some(n)).collect();
         let (v, _) = floats(&value, name, &dims, &format!("{:?}", spec.shape))?;
+        if let Some((r, c)) = spec.nonzero_off_blocks(&v) {
+            return Err(PyValueError::new_err(format!(
+                "'{name}' is block-diagonal ({} heads) but holds {} at ({r}, {c}), off the \
+                 heads' blocks: set those entries to 0",
+                spec.heads,
+                v[r * spec.shape[1] + c]
+            )));
+        }
         for (p, x) in params[spec.range()].iter_mut().zip(v) {
             *p = S::of(x);
         }

@@ -37,12 +37,20 @@ impl Layers {
         vec![c.layers * c.directions(), b, c.hidden_size]
     }
 
-    fn is_lstm(&self) -> bool {
-        self.shape().cell.has_cell_state()
+    /// The parts of a state, each `(L·D, B, H)`: `h`, then the cell
+    /// state's planes (LSTM: `c`; sLSTM: `c`, `n`, `m`).
+    fn parts(&self) -> &'static [&'static str] {
+        const NAMES: [&str; 4] = ["h", "c", "n", "m"];
+        match self.shape().cell.state_width() {
+            0 => &NAMES[..1],
+            1 => &NAMES[..2],
+            _ => &NAMES,
+        }
     }
 
     /// An initial state (or its gradient) from Python: an array `(L·D, B,
-    /// H)`, or for the LSTM a tuple `(h, c)` of two; flat, h then c.
+    /// H)`, or for the LSTM a tuple `(h, c)` of two (the sLSTM: `(h, c, n,
+    /// m)`); flat, in that order.
     fn state_in(&self, state: &Bound<'_, PyAny>, b: usize, what: &str) -> PyResult<Vec<f64>> {
         let shape = self.state_shape(b);
         let dims: Vec<Option<usize>> = shape.iter().map(|&n| Some(n)).collect();
@@ -50,33 +58,28 @@ impl Layers {
             "(num_layers*num_directions={}, B={b}, hidden_size={})",
             shape[0], shape[2]
         );
-        if self.is_lstm() {
-            let pair = state
-                .cast::<PyTuple>()
-                .ok()
-                .filter(|t| t.len() == 2)
-                .ok_or_else(|| {
-                    PyValueError::new_err(format!(
-                        "{what} of an LSTM is a tuple (h, c) of two arrays of shape {expected}"
-                    ))
-                })?;
-            let (mut h, _) = floats(
-                &pair.get_item(0)?,
-                &format!("{what}[0] (h)"),
-                &dims,
-                &expected,
-            )?;
-            let (c, _) = floats(
-                &pair.get_item(1)?,
-                &format!("{what}[1] (c)"),
-                &dims,
-                &expected,
-            )?;
-            h.extend(c);
-            Ok(h)
-        } else {
-            Ok(floats(state, what, &dims, &expected)?.0)
+        let parts = self.parts();
+        if parts.len() == 1 {
+            return Ok(floats(state, what, &dims, &expected)?.0);
         }
+        let cell = self.shape().cell.title();
+        let names = parts.join(", ");
+        let tuple = state
+            .cast::<PyTuple>()
+            .ok()
+            .filter(|t| t.len() == parts.len())
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "{what} of an {cell} is a tuple ({names}) of {} arrays of shape {expected}",
+                    parts.len()
+                ))
+            })?;
+        let mut flat = Vec::new();
+        for (k, part) in parts.iter().enumerate() {
+            let item = tuple.get_item(k)?;
+            flat.extend(floats(&item, &format!("{what}[{k}] ({part})"), &dims, &expected)?.0);
+        }
+        Ok(flat)
     }
 
     /// A flat state as Python sees it: an array, or `(h, c)` for the LSTM.
@@ -87,21 +90,21 @@ impl Layers {
         b: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
         let shape = self.state_shape(b);
-        if self.is_lstm() {
-            let half = flat.len() / 2;
-            let (h, c) = flat.split_at(half);
-            let h = to_array(py, &shape, h.to_vec())?;
-            let c = to_array(py, &shape, c.to_vec())?;
-            Ok(PyTuple::new(py, [h, c])?.into_any())
-        } else {
-            Ok(to_array(py, &shape, flat)?.into_any())
+        if self.parts().len() == 1 {
+            return Ok(to_array(py, &shape, flat)?.into_any());
         }
+        let arrays = flat
+            .chunks(flat.len() / self.parts().len())
+            .map(|part| to_array(py, &shape, part.to_vec()))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyTuple::new(py, arrays)?.into_any())
     }
 }
 
 #[pymethods]
 impl Layers {
-    /// `cell` is "rnn", "lstm" or "gru"; `nonlinearity` "tanh" or "relu"
+    /// `cell` is "rnn", "lstm", "gru", "mingru", "minlstm" or "slstm";
+    /// `nonlinearity` "tanh" or "relu"
     /// (the vanilla RNN's). Weights and biases start from PyTorch's
     /// `U(-1/√H, 1/√H)`, drawn with `seed`.
     #[new]
@@ -140,10 +143,11 @@ impl Layers {
 
     /// Run over `x`: a float32 or float64 array `(T, B, input_size)`
     /// (time-major, as PyTorch's default), from `h0` (`(num_layers *
-    /// num_directions, B, hidden_size)`; a tuple `(h0, c0)` for the LSTM;
-    /// zeros when None). Returns `(output, h_n)`: `output (T, B,
-    /// num_directions * hidden_size)` and the final state (`(h_n, c_n)` for
-    /// the LSTM), float64.
+    /// num_directions, B, hidden_size)`; a tuple `(h0, c0)` for the LSTM,
+    /// `(h0, c0, n0, m0)` for the sLSTM; zeros when None). Returns
+    /// `(output, h_n)`: `output (T, B, num_directions * hidden_size)` and
+    /// the final state (`(h_n, c_n)` for the LSTM, `(h_n, c_n, n_n, m_n)`
+    /// for the sLSTM), float64.
     #[pyo3(signature = (x, h0=None))]
     fn forward<'py>(
         &mut self,
@@ -173,7 +177,8 @@ impl Layers {
     /// d_cn)` for the LSTM). Returns a dict of float64 arrays: the gradient
     /// of every parameter under PyTorch's names (`weight_ih_l0`, ...), of
     /// the input (`"input"`, `(T, B, input_size)`) and of the initial
-    /// state (`"h0"`, and `"c0"` for the LSTM).
+    /// state (`"h0"`, and `"c0"` for the LSTM; `"c0"`, `"n0"`, `"m0"` for
+    /// the sLSTM).
     #[pyo3(signature = (d_output, d_hn=None))]
     fn backward<'py>(
         &mut self,
@@ -196,12 +201,9 @@ impl Layers {
         let i = self.shape().input_size;
         d.set_item("input", to_array(py, &[t, b, i], g.input)?)?;
         let shape = self.state_shape(b);
-        if self.is_lstm() {
-            let (h, c) = g.state.split_at(g.state.len() / 2);
-            d.set_item("h0", to_array(py, &shape, h.to_vec())?)?;
-            d.set_item("c0", to_array(py, &shape, c.to_vec())?)?;
-        } else {
-            d.set_item("h0", to_array(py, &shape, g.state)?)?;
+        let parts = self.parts();
+        for (name, part) in parts.iter().zip(g.state.chunks(g.state.len() / parts.len())) {
+            d.set_item(format!("{name}0"), to_array(py, &shape, part.to_vec())?)?;
         }
         Ok(d)
     }

@@ -99,6 +99,18 @@ pub struct CellGrads<'a, S: Scalar, K: Backend<S> = crate::backend::Cpu> {
     pub b_hh: K::Mut<'a>,
 }
 
+/// A cell state `(W, B, H)` as a model holds it (see
+/// [`Cell::state_width`]): plane `q` (`c`; for the sLSTM `c`, `n`, `m`)
+/// is the `(B, H)` starting at `q·stride` of `view`. Steps see it as rows
+/// `(B, W·H)` instead; the driver moves it between the two.
+#[derive(Debug)]
+pub struct Planes<V> {
+    /// The first plane and those after it.
+    pub view: V,
+    /// From one plane's start to the next's.
+    pub stride: usize,
+}
+
 /// What one pass over a block needs to know besides weights and buffers.
 #[derive(Clone, Copy, Debug)]
 pub struct Pass<'a> {
@@ -154,8 +166,10 @@ struct Sizes {
     bh: usize,
     /// `B·G`: the gate rows of one step.
     bg: usize,
-    /// Cell state `(B, H)` or 0.
+    /// Cell state `(B, W·H)` or 0.
     c: usize,
+    /// W: values per unit in the cell state.
+    w: usize,
     /// Kept gates `(B, G)` and extra `(B, H)`, or 0.
     gates: usize,
     aux: usize,
@@ -172,7 +186,8 @@ impl Sizes {
         Sizes {
             bh,
             bg,
-            c: on(cell.has_cell_state(), bh),
+            c: cell.state_width() * bh,
+            w: cell.state_width(),
             gates: on(cell.keeps_gates(), bg),
             aux: on(cell.keeps_gates(), bh),
             hidden: on(cell.hidden_bias() == HiddenBias::PerStep, bg),
@@ -190,7 +205,7 @@ pub struct CellCache<S: Scalar, K: Backend<S> = crate::backend::Cpu> {
     pub xg: K::Buf,
     /// `(T+1, B, H)`: hidden states (slots as in the module docs).
     pub hs: K::Buf,
-    /// `(T+1, B, H)`: cell states, same slots (cells with one).
+    /// `(T+1, B, W·H)`: cell states, same slots (cells with one).
     pub cs: K::Buf,
     /// `(T, B, G)`: activated gates by time (cells that keep them).
     pub gates: K::Buf,
@@ -204,9 +219,9 @@ pub struct CellCache<S: Scalar, K: Backend<S> = crate::backend::Cpu> {
     pub dg: K::Buf,
     /// `(T, B, G)`: hidden-side pre-activation gradients ([`HiddenBias::PerStep`]).
     pub dgh: K::Buf,
-    /// `(B, H)`: `dL/dc` carried between steps.
+    /// `(B, W·H)`: `dL/dc` carried between steps.
     pub dc: K::Buf,
-    /// `(B, H)`: `dL/dc` before a step, for its padded rows.
+    /// `(B, W·H)`: `dL/dc` before a step, for its padded rows.
     pub dc_keep: K::Buf,
     /// `(B, H)`: the direct part of `dL/dh_prev` of one step.
     pub dprev: K::Buf,
@@ -239,9 +254,12 @@ impl<S: Scalar, K: Backend<S>> CellCache<S, K> {
         slot(K::view(&self.hs), p.bh(), p.ends().1)
     }
 
-    /// The cell state after the last step read: `(B, H)` (cells with one).
-    pub fn final_c(&self, p: &Pass<'_>) -> K::Ref<'_> {
-        slot(K::view(&self.cs), p.bh(), p.ends().1)
+    /// Copy the cell state after the last step read into `dst` (cells
+    /// with one; nothing for the others).
+    pub fn copy_final_c(&self, k: &K, p: &Pass<'_>, dst: Planes<K::Mut<'_>>) {
+        let w = p.kind.state_width();
+        let last = slot(K::view(&self.cs), w * p.bh(), p.ends().1);
+        rows_to_planes(k, p, w, last, dst);
     }
 
     /// Outputs by time, `(T, B, H)`: the state after each step.
@@ -257,16 +275,54 @@ impl<S: Scalar, K: Backend<S>> CellCache<S, K> {
     }
 }
 
+/// A cell state from planes `(W, B, H)` into rows `(B, W·H)`.
+fn planes_to_rows<S: Scalar, K: Backend<S>>(
+    k: &K,
+    p: &Pass<'_>,
+    w: usize,
+    src: Planes<K::Ref<'_>>,
+    mut dst: K::Mut<'_>,
+) {
+    let (bh, len) = (p.bh(), dst.len());
+    for q in 0..w {
+        let plane = src.view.sub(q * src.stride..q * src.stride + bh);
+        let rows = K::reborrow(&mut dst).sub(q * p.h..len);
+        k.copy_block(p.b, p.h, (plane, p.h), (rows, w * p.h), false);
+    }
+}
+
+/// The inverse of [`planes_to_rows`].
+fn rows_to_planes<S: Scalar, K: Backend<S>>(
+    k: &K,
+    p: &Pass<'_>,
+    w: usize,
+    src: K::Ref<'_>,
+    mut dst: Planes<K::Mut<'_>>,
+) {
+    let (bh, len) = (p.bh(), src.len());
+    for q in 0..w {
+        let plane = K::reborrow(&mut dst.view).sub(q * dst.stride..q * dst.stride + bh);
+        k.copy_block(
+            p.b,
+            p.h,
+            (src.sub(q * p.h..len), w * p.h),
+            (plane, p.h),
+            false,
+        );
+    }
+}
+
 /// Forward over a block: `x` is tokens `(T, B)` or dense `(T, B, I)`,
-/// `h0, c0: (B, H)` the initial states (`c0` only for cells with a cell
-/// state). Fills `cache`; outputs and final states are read from it.
+/// `h0: (B, H)` and `c0: (W, B, H)` the initial states (`c0` only for
+/// cells with a cell state). Fills `cache`; outputs and final states are
+/// read from it.
 pub fn forward<S: Scalar, K: Backend<S>>(
     k: &K,
     w: &CellWeights<'_, S, K>,
     x: Input<'_, S, K>,
     p: &Pass<'_>,
     h0: K::Ref<'_>,
-    c0: K::Ref<'_>,
+    c0: Planes<K::Ref<'_>>,
     cache: &mut CellCache<S, K>,
 ) {
     with_cell!(p.kind, cell => forward_cell(k, &cell, w, x, p, h0, c0, cache))
@@ -280,7 +336,7 @@ fn forward_cell<S: Scalar, K: Backend<S>, C: Cell>(
     x: Input<'_, S, K>,
     p: &Pass<'_>,
     h0: K::Ref<'_>,
-    c0: K::Ref<'_>,
+    c0: Planes<K::Ref<'_>>,
     cache: &mut CellCache<S, K>,
 ) {
     let z = Sizes::of(cell, p);
@@ -312,7 +368,13 @@ fn forward_cell<S: Scalar, K: Backend<S>, C: Cell>(
     let (first, _) = p.ends();
     k.copy(h0, slot_mut(K::view_mut(&mut cache.hs), z.bh, first));
     if z.c > 0 {
-        k.copy(c0, slot_mut(K::view_mut(&mut cache.cs), z.c, first));
+        planes_to_rows(
+            k,
+            p,
+            z.w,
+            c0,
+            slot_mut(K::view_mut(&mut cache.cs), z.c, first),
+        );
     }
     // 2. The recurrence.
     let CellCache {
@@ -366,10 +428,10 @@ fn forward_cell<S: Scalar, K: Backend<S>, C: Cell>(
 ///
 /// On entry `cache.dh: (T, B, H)` holds `dL/dh` from above at every step,
 /// by time (the caller fills it, see [`CellCache::output_grad`]);
-/// `dh_last, dc_last: (B, H)` are gradients into the final states (`None`:
-/// zero). Accumulates the weight gradients into `g`, writes `dL/dh0` into
-/// `dh0` and (cells with a cell state) `dL/dc0` into `dc0`, and for dense
-/// input adds `dL/dx (T, B, I)` into `dx`.
+/// `dh_last: (B, H)` and `dc_last: (W, B, H)` are gradients into the final
+/// states (`None`: zero). Accumulates the weight gradients into `g`, writes
+/// `dL/dh0` into `dh0` and (cells with a cell state) `dL/dc0` into `dc0`,
+/// and for dense input adds `dL/dx (T, B, I)` into `dx`.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<S: Scalar, K: Backend<S>>(
     k: &K,
@@ -379,9 +441,9 @@ pub fn backward<S: Scalar, K: Backend<S>>(
     p: &Pass<'_>,
     cache: &mut CellCache<S, K>,
     dh_last: Option<K::Ref<'_>>,
-    dc_last: Option<K::Ref<'_>>,
+    dc_last: Option<Planes<K::Ref<'_>>>,
     dh0: K::Mut<'_>,
-    dc0: K::Mut<'_>,
+    dc0: Planes<K::Mut<'_>>,
     dx: Option<K::Mut<'_>>,
 ) {
     with_cell!(p.kind, cell => backward_cell(
@@ -394,14 +456,14 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
     k: &K,
     cell: &C,
     w: &CellWeights<'_, S, K>,
-    g: CellGrads<'_, S, K>,
+    mut g: CellGrads<'_, S, K>,
     x: Input<'_, S, K>,
     p: &Pass<'_>,
     cache: &mut CellCache<S, K>,
     dh_last: Option<K::Ref<'_>>,
-    dc_last: Option<K::Ref<'_>>,
+    dc_last: Option<Planes<K::Ref<'_>>>,
     mut dh0: K::Mut<'_>,
-    dc0: K::Mut<'_>,
+    dc0: Planes<K::Mut<'_>>,
     dx: Option<K::Mut<'_>>,
 ) {
     let z = Sizes::of(cell, p);
@@ -425,7 +487,7 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
         k.add(d, slot_mut(K::view_mut(dh), z.bh, last_step));
     }
     match dc_last {
-        Some(d) if z.c > 0 => k.copy(d, K::view_mut(dc)),
+        Some(d) if z.c > 0 => planes_to_rows(k, p, z.w, d, K::view_mut(dc)),
         _ => k.fill(K::view_mut(dc), S::zero()),
     }
     k.fill(K::reborrow(&mut dh0), S::zero());
@@ -493,7 +555,7 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
         );
     }
     if z.c > 0 {
-        k.copy(K::view(dc), dc0);
+        rows_to_planes(k, p, z.w, K::view(dc), dc0);
     }
     // 2. Weight gradients of every step at once.
     let dgw = if hidden_side {
@@ -512,9 +574,10 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
             Trans::Yes,
             prevs,
             Trans::No,
-            g.w_hh,
+            K::reborrow(&mut g.w_hh),
             true,
         );
+        cell.mask_recurrent_grad(k, h, g.w_hh);
     }
     k.sum_rows_into(K::view(dg), g.b_ih);
     if cell.hidden_bias() != HiddenBias::None {

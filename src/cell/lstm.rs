@@ -37,8 +37,8 @@ impl Cell for Lstm {
     fn hidden_bias(&self) -> HiddenBias {
         HiddenBias::Folded
     }
-    fn has_cell_state(&self) -> bool {
-        true
+    fn state_width(&self) -> usize {
+        1
     }
 
     /// `gates: (B, 4H)` gets the pre-activations `xg + h_prev W_hhᵀ`, then

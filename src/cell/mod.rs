@@ -3,8 +3,8 @@
 //!
 //! A cell is one file: its equations at the top, then its step forward and
 //! its step backward side by side, behind the [`Cell`] trait ([`rnn`],
-//! [`lstm`], [`gru`], and the cells whose gates read the input only,
-//! [`mingru`] and [`minlstm`]). The [`driver`] runs a cell over time, in either
+//! [`lstm`], [`gru`], the cells whose gates read the input only,
+//! [`mingru`] and [`minlstm`], and xLSTM's [`slstm`]). The [`driver`] runs a cell over time, in either
 //! direction, with per-sequence lengths; it knows cells only through the
 //! trait. [`CellKind`] names the cells a model can be built from.
 //!
@@ -20,9 +20,12 @@ mod math;
 pub mod mingru;
 pub mod minlstm;
 pub mod rnn;
+pub mod slstm;
 
 pub use crate::backend::Activation;
-pub use driver::{CellCache, CellGrads, CellWeights, Input, Pass, SeqInput, backward, forward};
+pub use driver::{
+    CellCache, CellGrads, CellWeights, Input, Pass, Planes, SeqInput, backward, forward,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -52,18 +55,42 @@ pub enum HiddenBias {
 /// writes one step forward and its backward, and says what it keeps.
 pub trait Cell: Copy + std::fmt::Debug + Send + Sync + 'static {
     /// The name in flags and checkpoints: `rnn`, `lstm`, `gru`, `mingru`,
-    /// `minlstm`.
+    /// `minlstm`, `slstm`.
     fn name(&self) -> &'static str;
     /// The name in prose: `tanh RNN`, `LSTM`, `minGRU`, ...
     fn title(&self) -> &'static str;
     /// Gate rows per hidden unit `G/H`: 1 (RNN), 4 (LSTM), 3 (GRU), 2
-    /// (minGRU), 3 (minLSTM).
+    /// (minGRU), 3 (minLSTM), 4 (sLSTM).
     fn gates(&self) -> usize;
     /// How `b_hh` enters.
     fn hidden_bias(&self) -> HiddenBias;
-    /// Whether the cell carries a cell state `c` besides `h` (LSTM).
+    /// Values per unit in the cell state besides `h`: 0 (none), 1
+    /// (LSTM's `c`), 3 (sLSTM's `c, n, m`). A step sees the cell state as
+    /// rows `(B, W·H)`, each row's `W` parts side by side; models hold it
+    /// as `W` planes `(L·D, B, H)` after `h` (see [`driver::Planes`]).
+    fn state_width(&self) -> usize {
+        0
+    }
+    /// Whether the cell carries a cell state besides `h`.
     fn has_cell_state(&self) -> bool {
-        false
+        self.state_width() > 0
+    }
+    /// The planes of the cell state that are positive in any state the
+    /// cell reaches (sLSTM: `n`, plane 1); a state drawn at random for a
+    /// test is made positive there.
+    fn positive_planes(&self) -> std::ops::Range<usize> {
+        0..0
+    }
+    /// Heads of a block-diagonal `W_hh`: each gate's `(H, H)` block holds
+    /// `heads` blocks on its diagonal and zeros elsewhere (sLSTM: 4); 1 for
+    /// a dense one.
+    fn heads(&self) -> usize {
+        1
+    }
+    /// Keep the zeros of a block-diagonal `W_hh` in its gradient
+    /// `dW_hh (G·H, H)` (see [`Cell::heads`]); nothing for a dense one.
+    fn mask_recurrent_grad<S: Scalar, K: Backend<S>>(&self, k: &K, h: usize, dw_hh: K::Mut<'_>) {
+        let _ = (k, h, dw_hh);
     }
     /// Whether `h_prev` reaches `h` other than through `W_hh` (GRU's
     /// `z ⊙ h_prev`): the step backward then writes that direct part of
@@ -143,11 +170,12 @@ pub struct Step<'a, S: Scalar, K: Backend<S>> {
     pub xg: K::Ref<'a>,
     /// `(B, H)`: the state before the step.
     pub h_prev: K::Ref<'a>,
-    /// `(B, H)`: the cell state before the step.
+    /// `(B, W·H)`: the cell state before the step (see
+    /// [`Cell::state_width`]).
     pub c_prev: K::Ref<'a>,
     /// `(B, H)`: the new state (written).
     pub h: K::Mut<'a>,
-    /// `(B, H)`: the new cell state (written).
+    /// `(B, W·H)`: the new cell state (written).
     pub c: K::Mut<'a>,
     /// `(B, G·H)`: activated gates, kept for the backward.
     pub gates: K::Mut<'a>,
@@ -172,11 +200,11 @@ pub struct StepBack<'a, S: Scalar, K: Backend<S>> {
     pub h_prev: K::Ref<'a>,
     /// `(B, H)`: the state after the step.
     pub h: K::Ref<'a>,
-    /// `(B, H)`: the cell state before the step.
+    /// `(B, W·H)`: the cell state before the step.
     pub c_prev: K::Ref<'a>,
     /// `(B, H)`: `dL/dh` after the step (from above and from later steps).
     pub dh: K::Ref<'a>,
-    /// `(B, H)`: `dL/dc` from the next step on entry, `dL/dc_prev` on return.
+    /// `(B, W·H)`: `dL/dc` from the next step on entry, `dL/dc_prev` on return.
     pub dc: K::Mut<'a>,
     /// `(B, G·H)`: the pre-activation gradients (input side) written.
     pub dg: K::Mut<'a>,
@@ -206,6 +234,10 @@ pub enum CellKind {
     /// the input alone, no recurrent weight and no cell state.
     #[serde(rename = "minlstm")]
     MinLstm,
+    /// sLSTM (xLSTM, Beck et al. 2024): exponential gates with normalizer
+    /// and stabilizer states, a block-diagonal `W_hh` of 4 heads.
+    #[serde(rename = "slstm")]
+    Slstm,
 }
 
 /// Declares the registry: for each cell, the [`CellKind`] pattern, the kind
@@ -241,6 +273,7 @@ registry! { $
     Gru = CellKind::Gru => crate::cell::gru::Gru;
     MinGru = CellKind::MinGru => crate::cell::mingru::MinGru;
     MinLstm = CellKind::MinLstm => crate::cell::minlstm::MinLstm;
+    Slstm = CellKind::Slstm => crate::cell::slstm::Slstm;
 }
 
 // ---- end of the registry ----
@@ -252,7 +285,7 @@ impl CellKind {
         CellKind::ALL.iter().map(|c| c.name()).collect()
     }
 
-    /// Gates per hidden unit: 1, 4, 3, 2 or 3 (see [`Cell::gates`]).
+    /// Gates per hidden unit: 1, 4, 3, 2, 3 or 4 (see [`Cell::gates`]).
     pub fn gates(self) -> usize {
         with_cell!(self, c => c.gates())
     }
@@ -263,9 +296,25 @@ impl CellKind {
         with_cell!(self, c => c.hidden_bias() != HiddenBias::None)
     }
 
-    /// Whether the cell carries a cell state `c` besides `h` (LSTM).
+    /// Whether the cell carries a cell state besides `h` (LSTM, sLSTM).
     pub fn has_cell_state(self) -> bool {
         with_cell!(self, c => c.has_cell_state())
+    }
+
+    /// Values per unit in the cell state: 0, 1 (LSTM) or 3 (sLSTM; see
+    /// [`Cell::state_width`]).
+    pub fn state_width(self) -> usize {
+        with_cell!(self, c => c.state_width())
+    }
+
+    /// See [`Cell::positive_planes`].
+    pub fn positive_planes(self) -> std::ops::Range<usize> {
+        with_cell!(self, c => c.positive_planes())
+    }
+
+    /// Heads of the block-diagonal `W_hh` (1: dense; see [`Cell::heads`]).
+    pub fn heads(self) -> usize {
+        with_cell!(self, c => c.heads())
     }
 
     /// Whether the cell has a recurrent weight `W_hh` (all but minGRU and
@@ -279,7 +328,7 @@ impl CellKind {
         with_cell!(self, c => c.title())
     }
 
-    /// `rnn`, `lstm`, `gru`, `mingru` or `minlstm`.
+    /// `rnn`, `lstm`, `gru`, `mingru`, `minlstm` or `slstm`.
     pub fn name(self) -> &'static str {
         with_cell!(self, c => c.name())
     }
@@ -289,7 +338,8 @@ impl std::str::FromStr for CellKind {
     type Err = crate::error::Error;
 
     /// `rnn` (tanh; pick relu with the activation separately), `lstm`,
-    /// `gru`, `mingru` or `minlstm`: the one place a cell name is read.
+    /// `gru`, `mingru`, `minlstm` or `slstm`: the one place a cell name is
+    /// read.
     fn from_str(s: &str) -> crate::error::Result<Self> {
         CellKind::ALL
             .iter()
@@ -324,7 +374,7 @@ mod tests {
     fn names_parse_back_to_their_cells() {
         assert_eq!(
             CellKind::names(),
-            ["rnn", "lstm", "gru", "mingru", "minlstm"]
+            ["rnn", "lstm", "gru", "mingru", "minlstm", "slstm"]
         );
         for (&kind, name) in CellKind::ALL.iter().zip(CellKind::names()) {
             assert_eq!(kind.name(), name);
@@ -332,7 +382,7 @@ mod tests {
         }
         let err = "lstn".parse::<CellKind>().unwrap_err().to_string();
         assert!(
-            err.contains("'lstn'") && err.contains("rnn, lstm, gru, mingru, minlstm"),
+            err.contains("'lstn'") && err.contains("rnn, lstm, gru, mingru, minlstm, slstm"),
             "{err}"
         );
     }

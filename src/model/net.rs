@@ -105,8 +105,9 @@ pub(crate) fn init_params<S: Scalar>(
     for spec in layout.specs() {
         let is_bias = spec.shape.len() == 1;
         let is_embedding = embedding.iter().any(|e| e.start == spec.offset);
-        for p in &mut params[spec.range()] {
+        for (i, p) in params[spec.range()].iter_mut().enumerate() {
             let v = match (init, is_bias, is_embedding) {
+                _ if spec.structural_zero(i) => 0.0,
                 (Init::Classic, true, _) => 0.0,
                 (Init::Classic, false, _) => {
                     0.01 * Distribution::<f64>::sample(&StandardNormal, &mut rng)

@@ -16,6 +16,11 @@ pub struct ParamSpec {
     pub shape: Vec<usize>,
     /// Where the tensor starts in the flat buffer.
     pub offset: usize,
+    /// Heads of a block-diagonal recurrent weight `(G·H, H)`: each of its
+    /// `G` square blocks holds `heads` blocks on its diagonal and zeros
+    /// elsewhere, which stay zero (see [`ParamSpec::structural_zero`]); 1
+    /// for any other tensor.
+    pub heads: usize,
 }
 
 impl ParamSpec {
@@ -32,6 +37,31 @@ impl ParamSpec {
     /// Its range in the flat buffer.
     pub fn range(&self) -> Range<usize> {
         self.offset..self.offset + self.len()
+    }
+
+    /// Whether value `i` (row-major, from the tensor's start) lies off the
+    /// diagonal blocks of a block-diagonal weight (see
+    /// [`ParamSpec::heads`]): always zero.
+    pub fn structural_zero(&self, i: usize) -> bool {
+        if self.heads <= 1 {
+            return false;
+        }
+        let h = self.shape.last().copied().unwrap_or(1).max(1);
+        let size = (h / self.heads).max(1);
+        let (row, col) = (i / h, i % h);
+        (row % h) / size != col / size
+    }
+
+    /// The position of the first nonzero structural zero in `values` (the
+    /// tensor's values), as `(row, column)`.
+    pub fn nonzero_off_blocks<S: PartialEq + Default>(
+        &self,
+        values: &[S],
+    ) -> Option<(usize, usize)> {
+        let h = self.shape.last().copied().unwrap_or(1).max(1);
+        (0..values.len())
+            .find(|&i| self.structural_zero(i) && values[i] != S::default())
+            .map(|i| (i / h, i % h))
     }
 }
 
@@ -50,10 +80,22 @@ impl ParamLayout {
 
     /// Append a tensor and return its range in the flat buffer.
     pub fn push(&mut self, name: impl Into<String>, shape: &[usize]) -> Range<usize> {
+        self.push_blocks(name, shape, 1)
+    }
+
+    /// Append a block-diagonal recurrent weight of `heads` heads (see
+    /// [`ParamSpec::heads`]; 1: dense) and return its range.
+    pub fn push_blocks(
+        &mut self,
+        name: impl Into<String>,
+        shape: &[usize],
+        heads: usize,
+    ) -> Range<usize> {
         let spec = ParamSpec {
             name: name.into(),
             shape: shape.to_vec(),
             offset: self.len,
+            heads,
         };
         self.len += spec.len();
         let r = spec.range();
@@ -74,6 +116,19 @@ impl ParamLayout {
     /// The tensors, in buffer order.
     pub fn specs(&self) -> &[ParamSpec] {
         &self.specs
+    }
+
+    /// Zero every structural zero of `values` (a whole flat buffer; see
+    /// [`ParamSpec::structural_zero`]): values drawn at random for a test
+    /// then make a model of this layout.
+    pub fn keep_structure<S: Default>(&self, values: &mut [S]) {
+        for spec in self.specs.iter().filter(|s| s.heads > 1) {
+            for (i, v) in values[spec.range()].iter_mut().enumerate() {
+                if spec.structural_zero(i) {
+                    *v = S::default();
+                }
+            }
+        }
     }
 
     /// The tensor called `name`, if any.

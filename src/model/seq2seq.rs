@@ -798,7 +798,8 @@ fn scatter<S: Scalar, K: Backend<S>>(
 
 /// The decoder's initial state from the encoder's final one: per layer,
 /// the directions' `(B, H)` states side by side as `(B, dirs·H)`; h, then
-/// c. With `inverse`, the other way (for gradients). Encoder state
+/// each cell-state plane (LSTM: c; sLSTM: c, n, m). With `inverse`, the
+/// other way (for gradients). Encoder state
 /// `(parts·L·dirs, B, H)`, decoder state `(parts·L, B, dirs·H)`.
 fn bridge<S: Scalar, K: Backend<S>>(
     k: &K,
@@ -809,7 +810,7 @@ fn bridge<S: Scalar, K: Backend<S>>(
     inverse: bool,
 ) {
     let (dirs, h) = (c.encoder().directions(), c.hidden);
-    let parts = if c.cell.has_cell_state() { 2 } else { 1 };
+    let parts = 1 + c.cell.state_width();
     let len = src.len();
     for block in 0..parts * c.layers {
         for d in 0..dirs {

@@ -10,10 +10,12 @@
 //! (G·H, I_k)`, `{prefix}rnn.weight_hh_l{k}[_reverse] (G·H, H)` (not for
 //! minGRU and minLSTM, which have no recurrent weight),
 //! `{prefix}rnn.bias_ih_l{k}[_reverse] (G·H)` and, for LSTM and GRU,
-//! `{prefix}rnn.bias_hh_l{k}[_reverse] (G·H)`.
+//! `{prefix}rnn.bias_hh_l{k}[_reverse] (G·H)`. The sLSTM's `weight_hh` is
+//! block-diagonal (see [`crate::cell::slstm`]).
 //!
 //! States are laid out as PyTorch's `h_n` (and `c_n`): `h (L·D, B, H)`,
-//! followed for the LSTM by `c (L·D, B, H)`.
+//! followed for the LSTM by `c (L·D, B, H)`, for the sLSTM by `c`, `n` and
+//! `m`, each `(L·D, B, H)`.
 
 use std::ops::Range;
 
@@ -23,7 +25,9 @@ use serde::{Deserialize, Serialize};
 
 use super::params::{ParamLayout, tensors_mut};
 use crate::backend::{Backend, Cpu, View, ViewMut, slot, slot_mut};
-use crate::cell::{self, CellCache, CellGrads, CellKind, CellWeights, Input, Pass, SeqInput};
+use crate::cell::{
+    self, CellCache, CellGrads, CellKind, CellWeights, Input, Pass, Planes, SeqInput,
+};
 use crate::error::{Error, Result};
 use crate::tensor::{Scalar, Trans};
 
@@ -65,11 +69,16 @@ impl StackConfig {
     /// Values in one state buffer for batch `b` (see the module docs).
     pub fn state_len(&self, b: usize) -> usize {
         let per = self.layers * self.directions() * b * self.hidden_size;
-        if self.cell.has_cell_state() {
-            2 * per
-        } else {
-            per
-        }
+        (1 + self.cell.state_width()) * per
+    }
+
+    /// The values of a state buffer for batch `b` that must be positive
+    /// (the sLSTM's normalizer `n`, see [`crate::cell::Cell::positive_planes`]):
+    /// a state drawn at random for a test is made positive there.
+    pub fn positive_state(&self, b: usize) -> Range<usize> {
+        let per = self.layers * self.directions() * b * self.hidden_size;
+        let planes = self.cell.positive_planes();
+        (1 + planes.start) * per..(1 + planes.end) * per
     }
 
     /// Parameters the stack holds (the length of its tensors in the flat
@@ -114,6 +123,14 @@ impl StackConfig {
             return Err(Error::Config(format!(
                 "{} layers: a stack has at most {MAX_LAYERS}",
                 self.layers
+            )));
+        }
+        let heads = self.cell.heads();
+        if !self.hidden_size.is_multiple_of(heads) {
+            return Err(Error::Config(format!(
+                "the {} has {heads} heads: its hidden size must be a multiple of {heads}, got {}",
+                self.cell.title(),
+                self.hidden_size
             )));
         }
         if self.embed == Some(0) {
@@ -194,7 +211,11 @@ impl Stack {
                 let sfx = if d == 1 { "_reverse" } else { "" };
                 let w_ih = layout.push(format!("{prefix}rnn.weight_ih_l{k}{sfx}"), &[g * h, input]);
                 let w_hh = match config.cell.has_recurrent_weight() {
-                    true => layout.push(format!("{prefix}rnn.weight_hh_l{k}{sfx}"), &[g * h, h]),
+                    true => layout.push_blocks(
+                        format!("{prefix}rnn.weight_hh_l{k}{sfx}"),
+                        &[g * h, h],
+                        config.cell.heads(),
+                    ),
                     false => w_ih.end..w_ih.end,
                 };
                 let b_ih = layout.push(format!("{prefix}rnn.bias_ih_l{k}{sfx}"), &[g * h]);
@@ -498,9 +519,16 @@ impl Stack {
                 let (h0, c0) = match state0 {
                     Some(s) => {
                         let s = K::shorten(s);
-                        (slot(s, bh, cell), state_c::<S, K>(s, lds * bh, cell, bh))
+                        (slot(s, bh, cell), c_planes(s, lds * bh, lds * bh, cell, bh))
                     }
-                    None => (K::view(zeros), K::view(zeros)),
+                    // Every plane the same zeros.
+                    None => (
+                        K::view(zeros),
+                        Planes {
+                            view: K::view(zeros),
+                            stride: 0,
+                        },
+                    ),
                 };
                 let cache = &mut caches[cell];
                 let w = self.weights(K::shorten(params), cell);
@@ -517,9 +545,7 @@ impl Stack {
                 );
                 let (hs, cs) = K::view_mut(state).split(lds * bh);
                 k.copy(cache.final_h(&p), slot_mut(hs, bh, cell));
-                if c.cell.has_cell_state() {
-                    k.copy(cache.final_c(&p), slot_mut(cs, bh, cell));
-                }
+                cache.copy_final_c(k, &p, c_planes_mut(cs, 0, lds * bh, cell, bh));
             }
             // Padded steps output zeros, as PyTorch's packed sequences do.
             if let Some(lengths) = batch.lengths {
@@ -627,9 +653,8 @@ impl Stack {
                     }
                 }
                 let dh_last = dstate.map(|ds| slot(K::shorten(ds), bh, cell));
-                let dc_last = dstate
-                    .filter(|_| c.cell.has_cell_state())
-                    .map(|ds| slot(K::shorten(ds), bh, lds + cell));
+                let dc_last =
+                    dstate.map(|ds| c_planes(K::shorten(ds), lds * bh, lds * bh, cell, bh));
                 let x_l: Input<'_, S, K> = match l {
                     0 if self.embedding.is_some() => Input::Dense(K::view(emb)),
                     0 => x0.shorten(),
@@ -638,12 +663,10 @@ impl Stack {
                 };
                 let g = self.grads(K::reborrow(&mut grads), cell);
                 let (dh0s, dc0s) = K::view_mut(dstate0).split(lds * bh);
-                let dh0 = slot_mut(dh0s, bh, cell);
-                let dc0 = if c.cell.has_cell_state() {
-                    slot_mut(dc0s, bh, cell)
-                } else {
-                    dc0s
-                };
+                let (dh0, dc0) = (
+                    slot_mut(dh0s, bh, cell),
+                    c_planes_mut(dc0s, 0, lds * bh, cell, bh),
+                );
                 let dx = match x_l {
                     Input::Dense(_) => Some(K::view_mut(dinput)),
                     Input::Tokens(_) => None,
@@ -675,17 +698,23 @@ impl Stack {
     }
 }
 
-/// The `c` part of a state buffer for `cell` (empty without cell state).
-fn state_c<S: Scalar, K: Backend<S>>(
-    s: K::Ref<'_>,
-    h_len: usize,
-    cell: usize,
-    bh: usize,
-) -> K::Ref<'_> {
-    if s.len() > h_len {
-        s.sub(h_len + cell * bh..h_len + (cell + 1) * bh)
-    } else {
-        s.sub(0..0)
+/// The cell-state planes of `cell` (each `(B, H)`) in a state buffer whose
+/// cell states start at `start`, as planes of `plane = L·D·B·H` values one
+/// after the other; an empty view where the buffer has none.
+fn c_planes<V: View>(s: V, start: usize, plane: usize, cell: usize, bh: usize) -> Planes<V> {
+    let len = s.len();
+    Planes {
+        view: s.sub((start + cell * bh).min(len)..len),
+        stride: plane,
+    }
+}
+
+/// [`c_planes`] of an exclusive view.
+fn c_planes_mut<V: ViewMut>(s: V, start: usize, plane: usize, cell: usize, bh: usize) -> Planes<V> {
+    let len = s.len();
+    Planes {
+        view: s.sub((start + cell * bh).min(len)..len),
+        stride: plane,
     }
 }
 

@@ -510,11 +510,11 @@ impl PairCase {
             .collect()
     }
 
-    /// Scalars in the decoder's state for one hypothesis: (h and, for the
-    /// LSTM, c) × layers × the encoder's output size.
+    /// Scalars in the decoder's state for one hypothesis: (h and the
+    /// cell-state planes) × layers × the encoder's output size.
     pub fn state_len(&self) -> usize {
         let c = &self.config;
-        let parts = if c.cell.has_cell_state() { 2 } else { 1 };
+        let parts = 1 + c.cell.state_width();
         parts * c.layers * c.encoder_output_size()
     }
 

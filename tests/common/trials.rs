@@ -544,6 +544,7 @@ pub fn pair_cases() -> Vec<PairCase> {
             MOMENTUM,
             Clip::GlobalNorm(1e-2),
         ),
+        (CellKind::Slstm, 2, true, ADAM, Clip::GlobalNorm(1e-2)),
     ];
     let attentions = [
         None,
@@ -560,7 +561,8 @@ pub fn pair_cases() -> Vec<PairCase> {
                     src_vocab,
                     tgt_vocab,
                     embed: 4,
-                    hidden: 5,
+                    // 5 units, or 8 for the sLSTM's 4 heads.
+                    hidden: 5usize.next_multiple_of(cell.heads()),
                     layers,
                     bidirectional,
                     attention,

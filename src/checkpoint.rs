@@ -610,11 +610,10 @@ pub fn load_seq2seq_from(file: Loaded) -> Result<(Seq2Seq<f32>, PairVocab)> {
 }
 
 /// Names of the vanilla RNN's single biases (`rnn.bias_ih_l{k}[_reverse]`),
-/// which PyTorch's `nn.RNN` splits in two. (minGRU and minLSTM have one
-/// bias too, and no PyTorch layer to match.)
+/// which PyTorch's `nn.RNN` splits in two. (minGRU, minLSTM and sLSTM have
+/// one bias too, and no PyTorch layer to match.)
 fn single_biases(net: &Net<f32>) -> Vec<String> {
-    let cell = net.config().cell;
-    if cell.has_hidden_bias() || !cell.has_recurrent_weight() {
+    if !matches!(net.config().cell, CellKind::Rnn(_)) {
         return Vec::new();
     }
     net.layout()

@@ -8,7 +8,7 @@ use recur::cell::CellKind;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Recurrent cell: rnn, lstm, gru, mingru or minlstm.
+    /// Recurrent cell: rnn, lstm, gru, mingru, minlstm or slstm (xLSTM).
     #[arg(long, default_value = "rnn", value_parser = super::cell_kind())]
     model: CellKind,
     /// Stacked layers L.

@@ -31,7 +31,7 @@ pub struct TrainArgs {
     /// Word list, one word per line: each word is its own sequence.
     #[arg(long)]
     words: Option<PathBuf>,
-    /// Recurrent cell: rnn, lstm, gru, or mingru or minlstm (gates from the input only, trained as a scan) [default: rnn].
+    /// Recurrent cell: rnn, lstm, gru, mingru or minlstm (gates from the input only, trained as a scan), or slstm (xLSTM: exponential gates, 4 heads) [default: rnn].
     #[arg(long, value_parser = super::cell_kind())]
     model: Option<CellKind>,
     /// Hidden size H [default: 100].
@@ -53,7 +53,7 @@ pub struct TrainArgs {
     #[arg(long)]
     activation: Option<Activation>,
     /// Weight init: classic (randn·0.01) or uniform (PyTorch's ±1/√H)
-    /// [default: classic for rnn, uniform for lstm and gru].
+    /// [default: uniform for lstm, gru and slstm, classic for the others].
     #[arg(long, value_parser = ["classic", "uniform"])]
     init: Option<String>,
     /// Characters per training window T [default: 25].
@@ -179,10 +179,13 @@ impl TrainArgs {
                 "--activation applies to --model rnn only".into(),
             ));
         }
-        // min-char-rnn's tiny init for its RNN; PyTorch's for LSTM and GRU.
+        // min-char-rnn's tiny init for its RNN; PyTorch's for LSTM, GRU and
+        // sLSTM.
         let init = match (self.init.as_deref(), cell) {
             (None, _) if !fresh => d.init,
-            (Some("uniform"), _) | (None, CellKind::Lstm | CellKind::Gru) => Init::Uniform,
+            (Some("uniform"), _) | (None, CellKind::Lstm | CellKind::Gru | CellKind::Slstm) => {
+                Init::Uniform
+            }
             _ => Init::Classic,
         };
         Ok(TrainConfig {

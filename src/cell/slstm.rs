@@ -140,19 +140,32 @@ fn unit(r: u32, j: u32) {
     fn row(&self, [prev]: [&[S]; 1], [g, state, sf, h]: [&mut [S]; 4]) {
         let hn = self.0;
         let (c0, n0, m0) = (&prev[..hn], &prev[hn..2 * hn], &prev[2 * hn..3 * hn]);
+        let (gi, rest) = g[..4 * hn].split_at_mut(hn);
+        let (gf, rest) = rest.split_at_mut(hn);
+        let (gz, go) = rest.split_at_mut(hn);
+        let (c, rest) = state[..3 * hn].split_at_mut(hn);
+        let (n, m) = rest.split_at_mut(hn);
+        let (sf, h) = (&mut sf[..hn], &mut h[..hn]);
+        // Branch-free loops, so that each vectorizes. First a = m + ln σ(f̃)
+        // (kept in f's place) and σ(-f̃).
         for j in 0..hn {
-            let (it, ft) = (g[j], g[hn + j]);
-            let a = m0[j] - softplus(-ft);
-            let m = if n0[j] == S::zero() || it >= a { it } else { a };
-            let (i, f) = ((it - m).exp(), (a - m).exp());
-            let z = g[2 * hn + j].tanh_fast();
-            let o = sigmoid(g[3 * hn + j]);
-            let c = f * c0[j] + i * z;
-            let n = f * n0[j] + i;
-            (g[j], g[hn + j], g[2 * hn + j], g[3 * hn + j]) = (i, f, z, o);
-            (state[j], state[hn + j], state[2 * hn + j]) = (c, n, m);
-            sf[j] = sigmoid(-ft);
-            h[j] = o * c / n;
+            sf[j] = sigmoid(-gf[j]);
+            gf[j] = m0[j] - softplus(-gf[j]);
+        }
+        // The stabilizer and the exponential gates.
+        for j in 0..hn {
+            let (it, a) = (gi[j], gf[j]);
+            let mj = if n0[j] == S::zero() || it >= a { it } else { a };
+            m[j] = mj;
+            gi[j] = (it - mj).exp_fast();
+            gf[j] = (a - mj).exp_fast();
+        }
+        for j in 0..hn {
+            let (z, o) = (gz[j].tanh_fast(), sigmoid(go[j]));
+            c[j] = gf[j] * c0[j] + gi[j] * z;
+            n[j] = gf[j] * n0[j] + gi[j];
+            h[j] = o * c[j] / n[j];
+            (gz[j], go[j]) = (z, o);
         }
     }
 }

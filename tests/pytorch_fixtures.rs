@@ -1,10 +1,15 @@
-//! recur's RNN, LSTM, GRU, minGRU and minLSTM layers against PyTorch:
-//! outputs, final states and the gradients of a scalar loss with respect to
-//! every weight, the input and the initial states, for 1 and 2 layers, uni-
-//! and bidirectional, with and without padding. The fixtures come from
-//! `scripts/make_fixtures.py` (torch.nn.RNN/LSTM/GRU) and
+//! recur's RNN, LSTM, GRU, minGRU, minLSTM and sLSTM layers against
+//! PyTorch: outputs, final states and the gradients of a scalar loss with
+//! respect to every weight, the input and the initial states, for 1 and 2
+//! layers, uni- and bidirectional, with and without padding. The fixtures
+//! come from `scripts/make_fixtures.py` (torch.nn.RNN/LSTM/GRU),
 //! `scripts/make_min_fixtures.py` (minGRU and minLSTM written from the
-//! paper's log-space parallel scan), PyTorch in float64; recur runs in f32.
+//! paper's log-space parallel scan) and `scripts/make_slstm_fixtures.py`
+//! (sLSTM written step by step from xLSTM's equations, as NX-AI's vanilla
+//! backend runs them but without its clamp of the gates at 1: block-diagonal
+//! `W_hh` over 4 heads, the state `(h, c, n, m)`, one sequence per fixture
+//! starting from the zero state),
+//! PyTorch in float64; recur runs in f32.
 
 use recur::SeqInput;
 use recur::cell::CellKind;
@@ -13,6 +18,12 @@ use recur::model::{Batch, Net, NetConfig, Readout};
 
 /// Largest absolute difference tolerated (f32 arithmetic).
 const TOL: f32 = 1e-5;
+
+/// The parts a cell's state may have, in recur's order of the flat state
+/// (each `(L·D, B, H)`): `h`; `h, c` for the LSTM; `h, c, n, m` for the
+/// sLSTM. A fixture names them `{p}0` (initial), `{p}_n` (final), `r_{p}`
+/// (the final state's weight in the loss) and `grad.{p}0`.
+const STATE_PARTS: [&str; 4] = ["h", "c", "n", "m"];
 
 #[derive(serde::Deserialize)]
 struct FixtureConfig {
@@ -43,9 +54,25 @@ fn check_fixture(path: &std::path::Path) {
     let fc: FixtureConfig = f.meta_json("config").unwrap();
     // `rnn` reads as the tanh RNN, PyTorch's default.
     let cell: CellKind = fc.cell.parse().unwrap();
-    // The vanilla RNN's one bias is PyTorch's bias_ih + bias_hh; minGRU and
-    // minLSTM have bias_ih alone.
-    let summed_bias = cell.has_recurrent_weight() && !cell.has_hidden_bias();
+    // The vanilla RNN's one bias is PyTorch's bias_ih + bias_hh; minGRU,
+    // minLSTM and sLSTM have bias_ih alone (their fixtures no bias_hh).
+    let summed_bias = !cell.has_hidden_bias() && f.f32_any("bias_hh_l0").is_ok();
+    // The state parts the fixture holds: `h` and the cell's own.
+    let parts: Vec<&str> = STATE_PARTS
+        .into_iter()
+        .filter(|p| f.f32_any(&format!("{p}0")).is_ok())
+        .collect();
+    assert_eq!(
+        parts.len(),
+        1 + cell.state_width(),
+        "{name}: state parts {parts:?}"
+    );
+    let flat = |key: &dyn Fn(&str) -> String| -> Vec<f32> {
+        parts
+            .iter()
+            .flat_map(|p| f.f32_any(&key(p)).unwrap().1)
+            .collect()
+    };
     let dirs = if fc.bidirectional { 2 } else { 1 };
     let (t, b, dh) = (fc.steps, fc.batch, dirs * fc.hidden);
     let config = NetConfig {
@@ -74,12 +101,8 @@ fn check_fixture(path: &std::path::Path) {
         net.params[spec.range()].copy_from_slice(&values);
     }
     let x = f.f32_any("x").unwrap().1;
-    let mut state = f.f32_any("h0").unwrap().1;
-    let mut dstate = f.f32_any("r_h").unwrap().1;
-    if cell.has_cell_state() {
-        state.extend(f.f32_any("c0").unwrap().1);
-        dstate.extend(f.f32_any("r_c").unwrap().1);
-    }
+    let state = flat(&|p| format!("{p}0"));
+    let dstate = flat(&|p| format!("r_{p}"));
     let padded = fc.lengths.iter().any(|&n| n != t);
     let batch = Batch {
         x: SeqInput::Dense(&x),
@@ -95,11 +118,11 @@ fn check_fixture(path: &std::path::Path) {
         ws.outputs(),
         &f.f32_any("out").unwrap().1,
     );
-    let mut fin = f.f32_any("h_n").unwrap().1;
-    if cell.has_cell_state() {
-        fin.extend(f.f32_any("c_n").unwrap().1);
-    }
-    assert_close(&format!("{name}: final state"), ws.final_state(), &fin);
+    assert_close(
+        &format!("{name}: final state"),
+        ws.final_state(),
+        &flat(&|p| format!("{p}_n")),
+    );
 
     ws.output_grad()
         .copy_from_slice(&f.f32_any("r_out").unwrap().1);
@@ -133,14 +156,10 @@ fn check_fixture(path: &std::path::Path) {
         ws.input_grad(),
         &f.f32_any("grad.x").unwrap().1,
     );
-    let mut dstate0 = f.f32_any("grad.h0").unwrap().1;
-    if cell.has_cell_state() {
-        dstate0.extend(f.f32_any("grad.c0").unwrap().1);
-    }
     assert_close(
         &format!("{name}: d(initial state)"),
         ws.initial_state_grad(),
-        &dstate0,
+        &flat(&|p| format!("grad.{p}0")),
     );
 }
 
@@ -188,4 +207,9 @@ fn mingru_matches_pytorch_log_space_scan() {
 #[test]
 fn minlstm_matches_pytorch_log_space_scan() {
     fixtures("minlstm").iter().for_each(|p| check_fixture(p));
+}
+
+#[test]
+fn slstm_matches_pytorch() {
+    fixtures("slstm").iter().for_each(|p| check_fixture(p));
 }

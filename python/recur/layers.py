@@ -5,7 +5,7 @@ computed in float64 by recur's Rust core, with numpy in and out.
 ``forward(x, h0=None)`` returns ``(output, h_n)``; ``backward(d_output,
 d_hn=None)`` returns the gradient of every parameter, of the input
 (``"input"``) and of the initial state (``"h0"``, and ``"c0"`` for the
-LSTM). Check your own numpy RNN against them::
+LSTM; ``"c0"``, ``"n0"``, ``"m0"`` for the sLSTM). Check your own numpy RNN against them::
 
     import numpy as np
     from recur.layers import RNN
@@ -18,7 +18,7 @@ LSTM). Check your own numpy RNN against them::
 
 from ._recur import Recurrent
 
-__all__ = ["Recurrent", "RNN", "LSTM", "GRU"]
+__all__ = ["Recurrent", "RNN", "LSTM", "GRU", "SLSTM"]
 
 
 class RNN(Recurrent):
@@ -56,6 +56,22 @@ class GRU(Recurrent):
 
     def __new__(cls, input_size, hidden_size, num_layers=1, bidirectional=False, seed=0):
         return super().__new__(cls, "gru", input_size, hidden_size, num_layers,
+                               bidirectional, "tanh", seed)
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, seed=0):
+        pass
+
+
+class SLSTM(Recurrent):
+    """xLSTM's sLSTM (Beck et al. 2024): exponential input and forget gates
+    with a normalizer ``n`` and a stabilizer ``m``, gate order (i, f, z, o),
+    one bias, and a block-diagonal ``weight_hh_l{k}`` of 4 heads (zeros off
+    the heads' blocks, which ``load_state_dict`` refuses to see set). The
+    state is a tuple ``(h, c, n, m)``; ``hidden_size`` is a multiple of 4.
+    """
+
+    def __new__(cls, input_size, hidden_size, num_layers=1, bidirectional=False, seed=0):
+        return super().__new__(cls, "slstm", input_size, hidden_size, num_layers,
                                bidirectional, "tanh", seed)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, seed=0):

@@ -202,7 +202,10 @@ impl Layers {
         d.set_item("input", to_array(py, &[t, b, i], g.input)?)?;
         let shape = self.state_shape(b);
         let parts = self.parts();
-        for (name, part) in parts.iter().zip(g.state.chunks(g.state.len() / parts.len())) {
+        for (name, part) in parts
+            .iter()
+            .zip(g.state.chunks(g.state.len() / parts.len()))
+        {
             d.set_item(format!("{name}0"), to_array(py, &shape, part.to_vec())?)?;
         }
         Ok(d)

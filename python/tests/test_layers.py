@@ -5,13 +5,31 @@ written from the equations, and (where installed) against PyTorch."""
 import numpy as np
 import pytest
 
-from recur.layers import GRU, LSTM, RNN
+from recur.layers import GRU, LSTM, RNN, SLSTM
 
 T, B, I, H = 4, 3, 3, 5
+# The parts of each cell's state; the sLSTM's n (part 2) is positive.
+PARTS = {"rnn": 1, "lstm": 2, "gru": 1, "slstm": 4}
+
+
+def hidden(kind):
+    """H, or 8 for the sLSTM's 4 heads."""
+    return 8 if kind == "slstm" else H
 
 
 def make(kind, **kw):
-    return {"rnn": RNN, "lstm": LSTM, "gru": GRU}[kind](I, H, **kw)
+    cls = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "slstm": SLSTM}[kind]
+    return cls(I, hidden(kind), **kw)
+
+
+def on_blocks(kind, name, shape):
+    """Where a parameter is free: everywhere, except off the heads' blocks
+    of the sLSTM's recurrent weight."""
+    if kind != "slstm" or "weight_hh" not in name:
+        return np.ones(shape, dtype=bool)
+    h = shape[1]
+    rows, cols = np.indices(shape)
+    return (rows % h) // (h // 4) == cols // (h // 4)
 
 
 def loss_weights(shape, seed):
@@ -19,27 +37,32 @@ def loss_weights(shape, seed):
 
 
 def state_parts(layer, b):
-    """The initial state(s) as arrays: (h,) or (h, c)."""
-    n = layer.config["num_layers"] * (2 if layer.config["bidirectional"] else 1)
+    """The initial state(s) as arrays: (h,), (h, c) or (h, c, n, m)."""
+    c = layer.config
+    n = c["num_layers"] * (2 if c["bidirectional"] else 1)
     rng = np.random.default_rng(4)
-    parts = [0.5 * rng.standard_normal((n, b, H))]
-    if layer.config["cell"] == "lstm":
-        parts.append(0.5 * rng.standard_normal((n, b, H)))
+    parts = [0.5 * rng.standard_normal((n, b, c["hidden_size"])) for _ in range(PARTS[c["cell"]])]
+    if c["cell"] == "slstm":
+        parts[2] = np.abs(parts[2]) + 0.5
     return parts
 
 
 def as_state(layer, parts):
-    return tuple(parts) if layer.config["cell"] == "lstm" else parts[0]
+    return tuple(parts) if len(parts) > 1 else parts[0]
 
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def as_parts(state):
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "slstm"])
 @pytest.mark.parametrize("layers,bidirectional", [(1, False), (2, True)])
 def test_gradients_match_numpy_finite_differences(kind, layers, bidirectional):
     layer = make(kind, num_layers=layers, bidirectional=bidirectional, seed=1)
     x = np.random.default_rng(2).standard_normal((T, B, I))
     h0 = state_parts(layer, B)
     out, hn = layer.forward(x, as_state(layer, h0))
-    hn_parts = list(hn) if kind == "lstm" else [hn]
+    hn_parts = as_parts(hn)
     w_out = loss_weights(out.shape, 5)
     w_state = [loss_weights(p.shape, 6 + i) for i, p in enumerate(hn_parts)]
 
@@ -48,16 +71,18 @@ def test_gradients_match_numpy_finite_differences(kind, layers, bidirectional):
         if params is not None:
             probe.load_state_dict(params)
         o, s = probe.forward(x, as_state(probe, h0))
-        s = list(s) if kind == "lstm" else [s]
+        s = as_parts(s)
         return float((w_out * o).sum() + sum((w * p).sum() for w, p in zip(w_state, s)))
 
-    d_hn = tuple(w_state) if kind == "lstm" else w_state[0]
+    d_hn = as_state(layer, w_state)
     grads = layer.backward(w_out, d_hn)
     eps = 1e-6
 
-    def numeric(array, rebuild):
+    def numeric(array, rebuild, free=None):
         g = np.zeros_like(array)
         for idx in np.ndindex(array.shape):
+            if free is not None and not free[idx]:
+                continue
             up, down = array.copy(), array.copy()
             up[idx] += eps
             down[idx] -= eps
@@ -65,7 +90,7 @@ def test_gradients_match_numpy_finite_differences(kind, layers, bidirectional):
         return g
 
     np.testing.assert_allclose(grads["input"], numeric(x, lambda v: loss(x=v)), atol=1e-7, rtol=1e-6)
-    names = ["h0", "c0"][: len(h0)]
+    names = ["h0", "c0", "n0", "m0"][: len(h0)]
     for i, name in enumerate(names):
         def with_state(v, i=i):
             parts = list(h0)
@@ -78,8 +103,9 @@ def test_gradients_match_numpy_finite_differences(kind, layers, bidirectional):
             changed = dict(params)
             changed[name] = v
             return loss(params=changed)
-        np.testing.assert_allclose(grads[name], numeric(value, with_param), atol=1e-7, rtol=1e-6,
-                                   err_msg=name)
+        free = on_blocks(kind, name, value.shape)
+        np.testing.assert_allclose(grads[name], numeric(value, with_param, free), atol=1e-7,
+                                   rtol=1e-6, err_msg=name)
 
 
 def test_a_numpy_rnn_written_from_the_equations_gives_recurs_numbers():
@@ -161,6 +187,22 @@ def test_bad_arrays_are_errors_that_name_the_expected_shape():
         Recurrent("transformer", I, H)
     with pytest.raises(ValueError, match="hidden size must be at least 1"):
         RNN(I, 0)
+
+
+def test_the_slstm_keeps_its_heads_blocks():
+    slstm = SLSTM(I, 8)
+    w = slstm.parameters()["weight_hh_l0"]
+    assert w.shape == (32, 8)
+    assert np.all(w[~on_blocks("slstm", "weight_hh_l0", w.shape)] == 0)
+    assert np.any(w[on_blocks("slstm", "weight_hh_l0", w.shape)] != 0)
+    bad = slstm.parameters()
+    bad["weight_hh_l0"][0, 7] = 0.5
+    with pytest.raises(ValueError, match=r"block-diagonal \(4 heads\).*\(0, 7\)"):
+        slstm.load_state_dict(bad)
+    with pytest.raises(ValueError, match=r"tuple \(h, c, n, m\) of 4 arrays"):
+        slstm.forward(np.zeros((T, B, I)), np.zeros((1, B, 8)))
+    with pytest.raises(ValueError, match="multiple of 4, got 6"):
+        SLSTM(I, 6)
 
 
 def test_pytorch_gives_the_same_numbers():

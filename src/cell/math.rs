@@ -65,7 +65,10 @@ mod tests {
         for i in -2000..=2000 {
             let x = i as f32 * 0.01;
             let want = (x as f64).exp().ln_1p();
-            assert!((softplus(x) as f64 - want).abs() < 2e-7 * want.max(1.0), "{x}");
+            assert!(
+                (softplus(x) as f64 - want).abs() < 2e-7 * want.max(1.0),
+                "{x}"
+            );
         }
     }
 }

@@ -25,6 +25,12 @@
 //! state gets its exact gradient too. Where the max is a tie, `ĩ`'s side
 //! takes it (`i ≥ f` tells the sides apart: the side max took has gate 1).
 //!
+//! NX-AI takes `m' = ĩ` where the whole batch's `n` is 0; recur decides
+//! per value, which is the same for every state a model reaches (all fresh
+//! or none: `n > 0` after any step). Outputs and gradients match a PyTorch
+//! reference of these equations (`scripts/make_slstm_fixtures.py`,
+//! `tests/pytorch_fixtures.rs`).
+//!
 //! The cell state is `(c, n, m)`, three values per unit; models hold it as
 //! three `(L·D, B, H)` planes after `h`, as NX-AI's `(4, B, ·)` state holds
 //! `(h, c, n, m)`. A state with `n ≤ 0` anywhere other than a fresh zero

@@ -4,6 +4,8 @@
 //! numbers in f64: the block at once (training), step by step with the
 //! state carried (generation; its gradients chained back by hand), and the
 //! paper's parallel log-space scan, written out here from its equations.
+//! The sLSTM has no parallel form (its gates read `h`), but its block and
+//! its steps agree the same way.
 
 use recur::cell::CellKind;
 use recur::model::{Recurrent, StackConfig};
@@ -12,6 +14,11 @@ const T: usize = 7;
 const B: usize = 3;
 const I: usize = 4;
 const H: usize = 5;
+
+/// H, or 8 for the sLSTM's 4 heads.
+fn hidden(cell: CellKind) -> usize {
+    H.next_multiple_of(cell.heads())
+}
 
 /// Deterministic values in `[-scale, scale)`.
 fn values(n: usize, seed: u64, scale: f64) -> Vec<f64> {
@@ -33,7 +40,7 @@ fn layers(cell: CellKind, layers: usize) -> Recurrent {
         cell,
         input_size: I,
         embed: None,
-        hidden_size: H,
+        hidden_size: hidden(cell),
         layers,
         bidirectional: false,
         dropout: 0.0,
@@ -55,11 +62,11 @@ fn assert_close(what: &str, a: &[f64], b: &[f64], tol: f64) {
 /// Block and step-by-step forms of 2 layers: outputs, final state and
 /// every gradient (weights, input, initial state) agree.
 fn block_equals_steps(cell: CellKind) {
-    let mut block = layers(cell, 2);
+    let (mut block, h) = (layers(cell, 2), hidden(cell));
     let state_len = block.config().state_len(B);
     let x = values(T * B * I, 1, 1.0);
     let h0: Vec<f64> = values(state_len, 2, 0.5).iter().map(|v| v + 0.6).collect();
-    let d_out = values(T * B * H, 3, 1.0);
+    let d_out = values(T * B * h, 3, 1.0);
     let d_last = values(state_len, 4, 1.0);
 
     let (out, last) = block.forward(&x, T, B, Some(&h0)).unwrap();
@@ -84,7 +91,7 @@ fn block_equals_steps(cell: CellKind) {
     let mut d_x = vec![0.0; x.len()];
     for (s, one) in steps.iter_mut().enumerate().rev() {
         let g = one
-            .backward(&d_out[s * B * H..(s + 1) * B * H], Some(&d_state))
+            .backward(&d_out[s * B * h..(s + 1) * B * h], Some(&d_state))
             .unwrap();
         d_params
             .iter_mut()
@@ -200,6 +207,11 @@ fn mingru_block_steps_and_log_space_scan_agree() {
 fn minlstm_block_steps_and_log_space_scan_agree() {
     block_equals_steps(CellKind::MinLstm);
     block_equals_log_space_scan(CellKind::MinLstm);
+}
+
+#[test]
+fn slstm_block_and_steps_agree() {
+    block_equals_steps(CellKind::Slstm);
 }
 
 #[test]

@@ -94,6 +94,13 @@ fn train_checks_every_number() {
         &[("--optimizer", "adam"), ("--momentum", "0.9")],
     ));
     assert_fails(&o, &["--momentum", "sgd"]);
+    // Likewise a forget-gate bias for a cell without a forget gate.
+    let o = recur(&command(
+        &["train"],
+        &base,
+        &[("--model", "gru"), ("--forget-bias", "1")],
+    ));
+    assert_fails(&o, &["--forget-bias", "lstm, minlstm, slstm", "not gru"]);
 }
 
 #[test]

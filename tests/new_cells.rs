@@ -201,3 +201,23 @@ fn forecasters_beat_repeating_the_last_value() {
         );
     }
 }
+
+#[test]
+fn forget_biases_start_where_asked_in_every_cell_with_a_forget_gate() {
+    use recur::cell::CellKind;
+    use recur::model::{Init, Net, NetConfig};
+    for cell in [CellKind::Lstm, CellKind::MinLstm, CellKind::Slstm] {
+        let mut net = Net::<f32>::new(NetConfig::char_lm(cell, 5, 8), Init::Uniform, 1).unwrap();
+        net.set_forget_bias(2.0);
+        let params = net.params_to_host();
+        let bias = |name: &str| params[net.layout().get(name).unwrap().range()].to_vec();
+        let b_ih = bias("rnn.bias_ih_l0");
+        // Gate block 1 (f) of each cell, and nothing else.
+        for (j, &v) in b_ih.iter().enumerate() {
+            assert_eq!(v == 2.0, (8..16).contains(&j), "{cell}: bias_ih[{j}] = {v}");
+        }
+        if cell == CellKind::Lstm {
+            assert!(bias("rnn.bias_hh_l0")[8..16].iter().all(|&v| v == 0.0));
+        }
+    }
+}

@@ -140,9 +140,9 @@ impl CharRnn {
     /// (`activation` "tanh" or "relu" for "rnn"), `hidden` units per layer,
     /// `layers` stacked, `embed` the size of a learned character embedding
     /// (None: one-hot input), `dropout` between layers in training,
-    /// `forget_bias` the LSTM's initial forget-gate bias, `init` "uniform"
+    /// `forget_bias` the initial forget-gate bias (LSTM, minLSTM, sLSTM), `init` "uniform"
     /// (PyTorch's) or "classic" (min-char-rnn's small normal weights; the
-    /// default for "rnn"), `seed` the initial weights and the data order.
+    /// default for "rnn", "mingru" and "minlstm"), `seed` the initial weights and the data order.
     #[new]
     #[pyo3(signature = (model="lstm", hidden=128, layers=1, embed=None, dropout=0.0, activation="tanh", forget_bias=None, init=None, seed=42))]
     #[allow(clippy::too_many_arguments)]
@@ -168,10 +168,11 @@ impl CharRnn {
             }
             other => other,
         };
-        let init = match (init, cell) {
-            (Some("uniform"), _) | (None, CellKind::Lstm | CellKind::Gru) => Init::Uniform,
-            (Some("classic"), _) | (None, _) => Init::Classic,
-            (Some(other), _) => {
+        let init = match init {
+            None => Init::default_for(cell),
+            Some("uniform") => Init::Uniform,
+            Some("classic") => Init::Classic,
+            Some(other) => {
                 return Err(PyValueError::new_err(format!(
                     "unknown init '{other}': use \"uniform\" (PyTorch's) or \"classic\" (min-char-rnn's)"
                 )));

@@ -34,6 +34,9 @@ impl Cell for Lstm {
     fn gates(&self) -> usize {
         4
     }
+    fn forget_gate(&self) -> Option<usize> {
+        Some(1)
+    }
     fn hidden_bias(&self) -> HiddenBias {
         HiddenBias::Folded
     }

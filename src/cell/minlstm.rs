@@ -42,6 +42,9 @@ impl Cell for MinLstm {
     fn gates(&self) -> usize {
         3
     }
+    fn forget_gate(&self) -> Option<usize> {
+        Some(1)
+    }
     fn hidden_bias(&self) -> HiddenBias {
         HiddenBias::None
     }

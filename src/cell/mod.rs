@@ -75,6 +75,11 @@ pub trait Cell: Copy + std::fmt::Debug + Send + Sync + 'static {
     fn has_cell_state(&self) -> bool {
         self.state_width() > 0
     }
+    /// The gate row block of a forget gate (`f` in rows `k·H..(k+1)·H`),
+    /// whose bias `--forget-bias` sets: LSTM, minLSTM and sLSTM have one.
+    fn forget_gate(&self) -> Option<usize> {
+        None
+    }
     /// The planes of the cell state that are positive in any state the
     /// cell reaches (sLSTM: `n`, plane 1); a state drawn at random for a
     /// test is made positive there.
@@ -305,6 +310,11 @@ impl CellKind {
     /// [`Cell::state_width`]).
     pub fn state_width(self) -> usize {
         with_cell!(self, c => c.state_width())
+    }
+
+    /// See [`Cell::forget_gate`].
+    pub fn forget_gate(self) -> Option<usize> {
+        with_cell!(self, c => c.forget_gate())
     }
 
     /// See [`Cell::positive_planes`].

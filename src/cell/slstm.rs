@@ -68,6 +68,9 @@ impl Cell for Slstm {
     fn gates(&self) -> usize {
         4
     }
+    fn forget_gate(&self) -> Option<usize> {
+        Some(1)
+    }
     fn hidden_bias(&self) -> HiddenBias {
         HiddenBias::None
     }

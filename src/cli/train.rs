@@ -46,7 +46,8 @@ pub struct TrainArgs {
     /// Dropout between stacked layers, in training [default: 0].
     #[arg(long, allow_hyphen_values = true)]
     dropout: Option<f64>,
-    /// Start the LSTM forget-gate biases at this value (char-rnn uses 1).
+    /// Start the forget-gate biases at this value: lstm, minlstm, slstm
+    /// (char-rnn uses 1 for its LSTM).
     #[arg(long, allow_hyphen_values = true)]
     forget_bias: Option<f64>,
     /// Nonlinearity of the vanilla RNN: tanh or relu [default: tanh].
@@ -179,13 +180,10 @@ impl TrainArgs {
                 "--activation applies to --model rnn only".into(),
             ));
         }
-        // min-char-rnn's tiny init for its RNN; PyTorch's for LSTM, GRU and
-        // sLSTM.
-        let init = match (self.init.as_deref(), cell) {
-            (None, _) if !fresh => d.init,
-            (Some("uniform"), _) | (None, CellKind::Lstm | CellKind::Gru | CellKind::Slstm) => {
-                Init::Uniform
-            }
+        let init = match self.init.as_deref() {
+            None if !fresh => d.init,
+            None => Init::default_for(cell),
+            Some("uniform") => Init::Uniform,
             _ => Init::Classic,
         };
         Ok(TrainConfig {

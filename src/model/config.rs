@@ -30,6 +30,18 @@ pub enum Init {
     Uniform,
 }
 
+impl Init {
+    /// The init a language model of `cell` starts from unless told:
+    /// PyTorch's for the LSTM, GRU and sLSTM, min-char-rnn's for its vanilla
+    /// RNN (and the min cells, which train best from it here).
+    pub fn default_for(cell: CellKind) -> Init {
+        match cell {
+            CellKind::Lstm | CellKind::Gru | CellKind::Slstm => Init::Uniform,
+            _ => Init::Classic,
+        }
+    }
+}
+
 /// The shape of a [`crate::model::Net`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NetConfig {

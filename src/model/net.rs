@@ -244,7 +244,8 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
         &self.backend
     }
 
-    /// Set every LSTM forget-gate bias to `value` (char-rnn starts at 1).
+    /// Set every forget-gate bias (LSTM, minLSTM, sLSTM) to `value`
+    /// (char-rnn starts its LSTM at 1).
     pub fn set_forget_bias(&mut self, value: f64) {
         let params = K::view_mut(&mut self.params);
         self.stack.set_forget_bias(&self.backend, params, value);

@@ -248,23 +248,28 @@ impl Stack {
         self.embedding.clone()
     }
 
-    /// Set every LSTM forget-gate bias to `value`: `b_ih`'s forget quarter to
-    /// `value`, `b_hh`'s to 0.
+    /// Set every forget-gate bias (LSTM, minLSTM, sLSTM: see
+    /// [`crate::cell::Cell::forget_gate`]) to `value`: `b_ih`'s forget rows
+    /// to `value`, `b_hh`'s (where there is one) to 0. Nothing for the
+    /// other cells.
     pub fn set_forget_bias<S: Scalar, K: Backend<S>>(
         &self,
         k: &K,
         mut params: K::Mut<'_>,
         value: f64,
     ) {
-        if self.config.cell != CellKind::Lstm {
+        let Some(gate) = self.config.cell.forget_gate() else {
             return;
-        }
+        };
         let h = self.config.hidden_size;
+        let rows = |start: usize| start + gate * h..start + (gate + 1) * h;
         for c in &self.cells {
             let p = K::reborrow(&mut params);
             let (lo, hi) = p.split(c.b_hh.start);
-            k.fill(lo.sub(c.b_ih.start + h..c.b_ih.start + 2 * h), S::of(value));
-            k.fill(hi.sub(h..2 * h), S::zero());
+            k.fill(lo.sub(rows(c.b_ih.start)), S::of(value));
+            if !c.b_hh.is_empty() {
+                k.fill(hi.sub(rows(0)), S::zero());
+            }
         }
     }
 

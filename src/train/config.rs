@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Activation;
 use crate::cell::CellKind;
 use crate::check;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::Init;
 use crate::optim::{Clip, OptimizerKind, Schedule};
 
@@ -101,6 +101,18 @@ impl TrainConfig {
         }
         if let Some(b) = self.forget_bias {
             check::finite("--forget-bias", b)?;
+            if self.cell.forget_gate().is_none() {
+                let with: Vec<_> = CellKind::ALL
+                    .iter()
+                    .filter(|c| c.forget_gate().is_some())
+                    .map(|c| c.name())
+                    .collect();
+                return Err(Error::Config(format!(
+                    "--forget-bias applies to the cells with a forget gate ({}), not {}",
+                    with.join(", "),
+                    self.cell.name()
+                )));
+            }
         }
         check::fraction("--dropout", self.dropout)?;
         check::fraction("--val-frac", self.val_frac)?;

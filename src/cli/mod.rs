@@ -27,7 +27,7 @@ use recur::cell::CellKind;
 /// language model on your text and sample from it, translate sequences,
 /// forecast time series, draw what a model learned, check its gradients.
 #[derive(Parser, Debug)]
-#[command(name = "recur", version, about, long_about = None)]
+#[command(name = "recur", version, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -9,6 +9,7 @@ mod gradcheck;
 mod out;
 mod sample;
 mod seq2seq;
+mod shell;
 mod train;
 mod viz;
 mod viz_input;
@@ -27,7 +28,7 @@ use recur::cell::CellKind;
 /// language model on your text and sample from it, translate sequences,
 /// forecast time series, draw what a model learned, check its gradients.
 #[derive(Parser, Debug)]
-#[command(name = "recur", version, about, long_about = None)]
+#[command(name = "recur", version, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,6 +57,10 @@ enum Command {
     Forecast(forecast::ForecastArgs),
     /// List the GPU adapters --device gpu can use.
     Devices,
+    /// Print a shell completion script: bash, zsh, fish, powershell, elvish.
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page recur(1), or write every page into a folder.
+    Man(shell::ManArgs),
 }
 
 /// Run the parsed command.
@@ -70,6 +75,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Viz(a) => viz::run(a),
         Command::Forecast(a) => forecast::run(a),
         Command::Devices => device::list(),
+        Command::Completions(a) => shell::completions(a),
+        Command::Man(a) => shell::man(a),
     }
 }
 

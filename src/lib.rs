@@ -24,8 +24,10 @@
 //! - `viz`: the `viz` module, pictures (PNG or SVG) with a bundled font:
 //!   heatmaps, loss curves, probabilities, t-SNE, the HTML activation
 //!   viewer (plotters, bhtsne, dejavu).
-//! - `cli`: the `recur` command line (clap, indicatif, and lipsum for its
-//!   built-in corpus). It draws pictures, so it turns on `viz`.
+//! - `cli`: the `recur` command line (clap, with clap_complete and
+//!   clap_mangen for its shell completions and manual pages; indicatif; and
+//!   lipsum for its built-in corpus). It draws pictures, so it turns on
+//!   `viz`.
 
 #![warn(missing_docs)]
 

@@ -8,6 +8,11 @@
 //! direction, with per-sequence lengths; it knows cells only through the
 //! trait. [`CellKind`] names the cells a model can be built from.
 //!
+//! xLSTM's [`mlstm`] is not a [`Cell`] (yet): its state is a matrix per
+//! head and it trains in a parallel, attention-like form over the whole
+//! window, so the module holds its core maths (the parallel form with its
+//! backward, and the recurrent step for generation) for a layer to call.
+//!
 //! **Adding a cell**: write `cell/NAME.rs` (a type implementing [`Cell`],
 //! with its equations), then register it in the block marked *Registry*
 //! below: its [`CellKind`] variant and its line in `registry!`. Flags,
@@ -19,6 +24,7 @@ pub mod lstm;
 mod math;
 pub mod mingru;
 pub mod minlstm;
+pub mod mlstm;
 pub mod rnn;
 pub mod slstm;
 

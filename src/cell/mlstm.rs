@@ -1,0 +1,1126 @@
+//! The mLSTM of xLSTM (Beck et al. 2024): per head, a matrix memory `C`
+//! (d × d) written with exponential input and forget gates, a normalizer
+//! `n` and a stabilizer `m`; a recurrent form for generation and the
+//! stabilized parallel (attention-like) form for training, which give the
+//! same numbers (the tests show it, outputs and gradients).
+//!
+//! ```text
+//! per sequence and head: q, k, v ∈ R^d and the scalar pre-activations ĩ, f̃
+//! of each step; the keys are divided by √d inside these functions (k ← k/√d).
+//!
+//! recurrent (generation), state (C, n, m), C[i][j] pairing key i with value j:
+//!   a  = m + ln σ(f̃)                  m' = max(a, ĩ)
+//!   f  = exp(a - m')                   i  = exp(ĩ - m')
+//!   C' = f C + i k vᵀ                  n' = f n + i k
+//!   h̃  = C'ᵀ q / max(|n'·q|, exp(-m'))
+//!
+//! parallel (training), steps t = 1..T from (C0, n0, m0):
+//!   F_t  = Σ_{u≤t} ln σ(f̃_u)                            (F_0 = 0)
+//!   ℓ_ts = F_t - F_s + ĩ_s  (s ≤ t)     ℓ_t0 = F_t + m0  (the log weights)
+//!   m_t  = max(ℓ_t0, max_s ℓ_ts)                        (the recurrent m_t)
+//!   D_ts = exp(ℓ_ts - m_t)  (0 for s > t)   g_t = exp(ℓ_t0 - m_t)
+//!   S_ts = q_t·k_s          E_ts = D_ts S_ts
+//!   z_t  = g_t n0·q_t + Σ_s E_ts         num_t = g_t C0ᵀq_t + Σ_s E_ts v_s
+//!   h̃_t  = num_t / den_t,               den_t = max(|z_t|, exp(-m_t))
+//!   C_T  = g_T C0 + Σ_s D_Ts k_s v_sᵀ    n_T = g_T n0 + Σ_s D_Ts k_s    m_T
+//!
+//! backward of the parallel form (dh̃ (T, d), and dC_T, dn_T, dm_T if given):
+//!   dnum_t = dh̃_t / den_t
+//!   dz_t   = -sign(z_t) (dh̃_t·h̃_t) / den_t where |z_t| is the max, else 0
+//!   dE_ts  = dnum_t·v_s + dz_t           dv_s += E_ts dnum_t
+//!   dq_t  += D_ts dE_ts k_s              dk_s += D_ts dE_ts q_t
+//!   dℓ_ts  = dE_ts E_ts                  (= dD_ts D_ts)
+//!   dg_t   = dnum_t·C0ᵀq_t + dz_t n0·q_t     dℓ_t0 = dg_t g_t
+//!   dq_t  += g_t (C0 dnum_t + dz_t n0)   dC0 += g_t q_t dnum_tᵀ    dn0 += g_t dz_t q_t
+//!  the final state:
+//!   dD_Ts  = k_sᵀ dC_T v_s + dn_T·k_s    dℓ_Ts += dD_Ts D_Ts
+//!   dk_s  += D_Ts (dC_T v_s + dn_T)      dv_s += D_Ts dC_Tᵀ k_s
+//!   dg_T   = ⟨dC_T, C0⟩ + dn_T·n0        dℓ_T0 += dg_T g_T
+//!   dC0   += g_T dC_T                    dn0 += g_T dn_T
+//!   μ      = dm_T - Σ_{s=0..T} (the final state's dℓ_Ts)     dℓ_{T,argmax m_T} += μ
+//!  the gates:
+//!   dĩ_s = Σ_t dℓ_ts     dF_t = Σ_s dℓ_ts + dℓ_t0 - Σ_t' dℓ_t't     dm0 = Σ_t dℓ_t0
+//!   df̃_u = σ(-f̃_u) Σ_{t≥u} dF_t                      (d ln σ(x)/dx = σ(-x))
+//! ```
+//!
+//! **No eps in the denominator.** NX-AI's reference adds `eps = 1e-6` to
+//! `den`; recur does not, and then `h̃` does not depend on the stabilizer
+//! at all: with the unstabilized `ñ = e^m n` and `C̃ = e^m C`,
+//! `max(|n·q|, e^{-m}) = e^{-m} max(|ñ·q|, 1)` and `C'ᵀq = e^{-m} C̃ᵀq`, so
+//! `h̃ = C̃ᵀq / max(|ñ·q|, 1)`, whatever `m` is. The stabilizer only keeps
+//! the exponentials in range. The backward uses this: it holds every `m_t`
+//! fixed for the outputs (their gradient through `m_t` is exactly zero),
+//! and adds the one path that is not zero, the final state's through
+//! `m_T`: `C_T` and `n_T` carry the factor `e^{-m_T}`, so
+//! `∂/∂m_T (⟨dC_T, C_T⟩ + dn_T·n_T)` is minus their sum, which is the sum
+//! of the final state's `dℓ_T·`. `m_T` itself is one of the log weights
+//! (the one that attained the max, `argmax`; ties go to the later step, as
+//! the recurrent form's `max(a, ĩ)` does), so `μ` is routed to it.
+//!
+//! Where NX-AI's code differs, besides eps: its parallel form
+//! (`parallel_stabilized_simple`) starts from no state and takes
+//! `m_t = max_s ℓ_ts` without the initial-state term `ℓ_t0`, while its
+//! recurrent step (`recurrent_step_stabilized_simple`) starts from `m = 0`
+//! and so keeps `ℓ_t0 = F_t`; the two then differ in `m_t` (and in `h̃`
+//! through eps). Here `m_t` includes `ℓ_t0`, which makes the forms equal.
+//! (NX-AI's `chunkwise_simple` divides `q` by √d instead of `k`: the same
+//! `h̃`, but its `C` and `n` are √d times these.)
+//! A fresh state is `C = 0, n = 0, m = 0`; unlike the sLSTM there is no
+//! special rule for it (`m' = max(a, ĩ)` always, as NX-AI's step does).
+//!
+//! Layout: the window's inputs are time-major, `q, k, v: (T, B, H)` with
+//! head `h` in columns `h·d .. (h+1)·d`, and `ĩ, f̃: (T, B, NH)`; the state
+//! is `C: (B, NH, d, d)`, `n: (B, NH, d)`, `m: (B, NH)`. The drivers
+//! ([`forward`], [`backward`], [`step`]) gather each (sequence, head) into
+//! contiguous `(T, d)` rows and call the per-head functions
+//! ([`head_forward`], [`head_backward`]). The parallel form costs
+//! `O(T²d + Td²)` per head and keeps `O(T²)` scratch: meant for windows of
+//! up to a few hundred steps. The output gate `σ(o)` is the layer's, not
+//! this module's.
+
+use super::math::{sigmoid, softplus};
+use crate::tensor::{Scalar, dot};
+
+/// The layer's shape: B sequences, NH heads of d units (H = NH·d).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    /// B: sequences.
+    pub b: usize,
+    /// NH: heads.
+    pub heads: usize,
+    /// d: units per head.
+    pub d: usize,
+}
+
+impl Dims {
+    /// H = NH·d.
+    pub fn hidden(&self) -> usize {
+        self.heads * self.d
+    }
+}
+
+/// The memory of every (sequence, head); also the type of its gradient.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlstmState<S> {
+    /// `C: (B, NH, d, d)`, `C[i][j]` pairing key unit `i` with value unit `j`.
+    pub c: Vec<S>,
+    /// `n: (B, NH, d)`.
+    pub n: Vec<S>,
+    /// `m: (B, NH)`.
+    pub m: Vec<S>,
+}
+
+impl<S: Scalar> MlstmState<S> {
+    /// The fresh state `C = 0, n = 0, m = 0`.
+    pub fn zeros(dims: Dims) -> Self {
+        let bh = dims.b * dims.heads;
+        MlstmState {
+            c: vec![S::zero(); bh * dims.d * dims.d],
+            n: vec![S::zero(); bh * dims.d],
+            m: vec![S::zero(); bh],
+        }
+    }
+
+    /// The state of (sequence, head) number `bh = b·NH + head`.
+    fn head(&self, bh: usize, d: usize) -> HeadState<'_, S> {
+        HeadState {
+            c: &self.c[bh * d * d..(bh + 1) * d * d],
+            n: &self.n[bh * d..(bh + 1) * d],
+            m: self.m[bh],
+        }
+    }
+
+    /// The same, to write.
+    fn head_mut(&mut self, bh: usize, d: usize) -> HeadStateMut<'_, S> {
+        HeadStateMut {
+            c: &mut self.c[bh * d * d..(bh + 1) * d * d],
+            n: &mut self.n[bh * d..(bh + 1) * d],
+            m: &mut self.m[bh],
+        }
+    }
+}
+
+/// A window's inputs (from the layer's input projection), time-major.
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs<'a, S> {
+    /// Queries `q: (T, B, H)`.
+    pub q: &'a [S],
+    /// Keys `k: (T, B, H)`, as projected: the functions divide them by √d.
+    pub k: &'a [S],
+    /// Values `v: (T, B, H)`.
+    pub v: &'a [S],
+    /// Input-gate pre-activations `ĩ: (T, B, NH)`.
+    pub i: &'a [S],
+    /// Forget-gate pre-activations `f̃: (T, B, NH)`.
+    pub f: &'a [S],
+}
+
+/// The gradients of [`Inputs`], same shapes (overwritten; `k`'s is with
+/// respect to the keys as projected, before the division by √d).
+#[derive(Debug)]
+pub struct InputGrads<'a, S> {
+    /// `dq: (T, B, H)`.
+    pub q: &'a mut [S],
+    /// `dk: (T, B, H)`.
+    pub k: &'a mut [S],
+    /// `dv: (T, B, H)`.
+    pub v: &'a mut [S],
+    /// `dĩ: (T, B, NH)`.
+    pub i: &'a mut [S],
+    /// `df̃: (T, B, NH)`.
+    pub f: &'a mut [S],
+}
+
+/// What flows into [`backward`] from above.
+#[derive(Clone, Copy, Debug)]
+pub struct Upstream<'a, S> {
+    /// `dL/dh̃: (T, B, H)`.
+    pub dh: &'a [S],
+    /// `dL/d(C_T, n_T, m_T)`, or `None` when the loss does not read the
+    /// final state.
+    pub last: Option<&'a MlstmState<S>>,
+}
+
+/// One (sequence, head)'s window as the per-head functions read it:
+/// contiguous rows, the keys already divided by √d.
+#[derive(Clone, Copy, Debug)]
+pub struct HeadInputs<'a, S> {
+    /// `q: (T, d)`.
+    pub q: &'a [S],
+    /// `k/√d: (T, d)`.
+    pub k: &'a [S],
+    /// `v: (T, d)`.
+    pub v: &'a [S],
+    /// `ĩ: (T)`.
+    pub i: &'a [S],
+    /// `f̃: (T)`.
+    pub f: &'a [S],
+}
+
+impl<S> HeadInputs<'_, S> {
+    fn steps(&self) -> usize {
+        self.i.len()
+    }
+    fn d(&self) -> usize {
+        self.q.len().checked_div(self.i.len()).unwrap_or(0)
+    }
+}
+
+/// One head's state (read): `c: (d, d)`, `n: (d)`, `m`.
+#[derive(Clone, Copy, Debug)]
+pub struct HeadState<'a, S> {
+    /// `C: (d, d)`.
+    pub c: &'a [S],
+    /// `n: (d)`.
+    pub n: &'a [S],
+    /// `m`.
+    pub m: S,
+}
+
+/// One head's state (written): `c: (d, d)`, `n: (d)`, `m`.
+#[derive(Debug)]
+pub struct HeadStateMut<'a, S> {
+    /// `C: (d, d)`.
+    pub c: &'a mut [S],
+    /// `n: (d)`.
+    pub n: &'a mut [S],
+    /// `m`.
+    pub m: &'a mut S,
+}
+
+/// One head's input gradients (overwritten), shapes as [`HeadInputs`];
+/// `k`'s is with respect to `k/√d`.
+#[derive(Debug)]
+pub struct HeadGrads<'a, S> {
+    /// `dq: (T, d)`.
+    pub q: &'a mut [S],
+    /// `d(k/√d): (T, d)`.
+    pub k: &'a mut [S],
+    /// `dv: (T, d)`.
+    pub v: &'a mut [S],
+    /// `dĩ: (T)`.
+    pub i: &'a mut [S],
+    /// `df̃: (T)`.
+    pub f: &'a mut [S],
+}
+
+/// What one head's forward keeps for its backward, each `(T)`.
+#[derive(Debug)]
+pub struct HeadRecord<'a, S> {
+    /// `F_t`, the cumulative log forget gates.
+    pub log_f: &'a mut [S],
+    /// `m_t`, the stabilizers.
+    pub m: &'a mut [S],
+    /// `z_t`, the normalizer's signed product (`den_t = max(|z_t|, e^{-m_t})`).
+    pub z: &'a mut [S],
+    /// Which log weight attained `m_t`: 0 for the initial state's `ℓ_t0`,
+    /// `s + 1` for step `s`'s `ℓ_ts` (steps counted from 0).
+    pub arg: &'a mut [usize],
+}
+
+/// What one head's forward kept, read by [`head_backward`]: as
+/// [`HeadRecord`], each `(T)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Saved<'a, S> {
+    /// `F_t`.
+    pub log_f: &'a [S],
+    /// `m_t`.
+    pub m: &'a [S],
+    /// `z_t`.
+    pub z: &'a [S],
+    /// The argmax of each `m_t` (see [`HeadRecord::arg`]).
+    pub arg: &'a [usize],
+}
+
+/// One head's outputs and their gradients: `h̃, dL/dh̃: (T, d)`.
+#[derive(Clone, Copy, Debug)]
+pub struct HeadOut<'a, S> {
+    /// `h̃: (T, d)` as [`head_forward`] wrote it.
+    pub h: &'a [S],
+    /// `dL/dh̃: (T, d)`.
+    pub dh: &'a [S],
+}
+
+/// Per-head scratch for a window of T steps (reused from head to head).
+#[derive(Clone, Debug)]
+pub struct Scratch<S> {
+    /// `D: (T, T)`, zero above the diagonal.
+    d_mat: Vec<S>,
+    /// `S = q kᵀ: (T, T)`, lower triangle only.
+    s_mat: Vec<S>,
+    /// `g: (T)`.
+    g: Vec<S>,
+    /// `dℓ_t0: (T)`.
+    dl0: Vec<S>,
+    /// `Σ_s dℓ_ts: (T)`.
+    drow: Vec<S>,
+    /// `Σ_t dℓ_ts: (T)`.
+    dcol: Vec<S>,
+    /// A d-vector: `dnum_t` or `dC_T v_s`.
+    vec_d: Vec<S>,
+}
+
+impl<S: Scalar> Scratch<S> {
+    /// Scratch for `t` steps of heads of `d` units.
+    pub fn new(t: usize, d: usize) -> Self {
+        Scratch {
+            d_mat: vec![S::zero(); t * t],
+            s_mat: vec![S::zero(); t * t],
+            g: vec![S::zero(); t],
+            dl0: vec![S::zero(); t],
+            drow: vec![S::zero(); t],
+            dcol: vec![S::zero(); t],
+            vec_d: vec![S::zero(); d],
+        }
+    }
+}
+
+/// Everything [`forward`] and [`backward`] use besides their arguments,
+/// for one window shape: allocated once by [`MlstmWorkspace::new`], then
+/// reused (neither function allocates).
+#[derive(Clone, Debug)]
+pub struct MlstmWorkspace<S> {
+    dims: Dims,
+    t: usize,
+    /// `F_t, m_t, z_t: (B, NH, T)` and the argmax `(B, NH, T)`, kept by
+    /// the forward for the backward.
+    log_f: Vec<S>,
+    m: Vec<S>,
+    z: Vec<S>,
+    arg: Vec<usize>,
+    /// One head gathered: `q, k/√d, v, h̃, dh̃, dq, dk, dv: (T, d)`,
+    /// `ĩ, f̃, dĩ, df̃: (T)`.
+    q: Vec<S>,
+    k: Vec<S>,
+    v: Vec<S>,
+    h: Vec<S>,
+    dh: Vec<S>,
+    dq: Vec<S>,
+    dk: Vec<S>,
+    dv: Vec<S>,
+    i: Vec<S>,
+    f: Vec<S>,
+    di: Vec<S>,
+    df: Vec<S>,
+    scratch: Scratch<S>,
+}
+
+impl<S: Scalar> MlstmWorkspace<S> {
+    /// A workspace for windows of `t` steps of layers of shape `dims`.
+    pub fn new(dims: Dims, t: usize) -> Self {
+        let (bh, td) = (dims.b * dims.heads, t * dims.d);
+        let z = || vec![S::zero(); td];
+        MlstmWorkspace {
+            dims,
+            t,
+            log_f: vec![S::zero(); bh * t],
+            m: vec![S::zero(); bh * t],
+            z: vec![S::zero(); bh * t],
+            arg: vec![0; bh * t],
+            q: z(),
+            k: z(),
+            v: z(),
+            h: z(),
+            dh: z(),
+            dq: z(),
+            dk: z(),
+            dv: z(),
+            i: vec![S::zero(); t],
+            f: vec![S::zero(); t],
+            di: vec![S::zero(); t],
+            df: vec![S::zero(); t],
+            scratch: Scratch::new(t, dims.d),
+        }
+    }
+
+    /// The layer's shape.
+    pub fn dims(&self) -> Dims {
+        self.dims
+    }
+
+    /// T: the window's steps.
+    pub fn steps(&self) -> usize {
+        self.t
+    }
+
+    /// The last forward's stabilizers `m_t: (B, NH, T)`.
+    pub fn stabilizers(&self) -> &[S] {
+        &self.m
+    }
+
+    /// The last forward's argmax of each `m_t: (B, NH, T)` (see
+    /// [`HeadRecord::arg`]).
+    pub fn argmax(&self) -> &[usize] {
+        &self.arg
+    }
+
+    /// Copy (sequence `b`, head `hd`) of the window into the head buffers:
+    /// `q, k/√d, v` from `(T, B, H)`, `ĩ, f̃` from `(T, B, NH)`.
+    fn gather(&mut self, x: &Inputs<'_, S>, b: usize, hd: usize) {
+        let Dims { b: bn, heads, d } = self.dims;
+        let (hn, scale) = (heads * d, S::one() / S::of(d as f64).sqrt());
+        for t in 0..self.t {
+            let (src, dst) = ((t * bn + b) * hn + hd * d, t * d);
+            self.q[dst..dst + d].copy_from_slice(&x.q[src..src + d]);
+            self.v[dst..dst + d].copy_from_slice(&x.v[src..src + d]);
+            for j in 0..d {
+                self.k[dst + j] = x.k[src + j] * scale;
+            }
+            self.i[t] = x.i[(t * bn + b) * heads + hd];
+            self.f[t] = x.f[(t * bn + b) * heads + hd];
+        }
+    }
+
+    /// Copy (sequence `b`, head `hd`) of a `(T, B, H)` buffer into the
+    /// head's `(T, d)` rows `dst`.
+    fn gather_rows(&self, src: &[S], b: usize, hd: usize, dst: &mut [S]) {
+        let Dims { b: bn, heads, d } = self.dims;
+        for t in 0..self.t {
+            let from = (t * bn + b) * heads * d + hd * d;
+            dst[t * d..(t + 1) * d].copy_from_slice(&src[from..from + d]);
+        }
+    }
+
+    /// Copy the head's `(T, d)` rows `src`, times `scale`, into (sequence
+    /// `b`, head `hd`) of a `(T, B, H)` buffer.
+    fn scatter_rows(&self, src: &[S], scale: S, b: usize, hd: usize, dst: &mut [S]) {
+        let Dims { b: bn, heads, d } = self.dims;
+        for t in 0..self.t {
+            let to = (t * bn + b) * heads * d + hd * d;
+            for j in 0..d {
+                dst[to + j] = src[t * d + j] * scale;
+            }
+        }
+    }
+
+    /// Copy the head's `(T)` values `src` into (sequence `b`, head `hd`)
+    /// of a `(T, B, NH)` buffer.
+    fn scatter_gate(&self, src: &[S], b: usize, hd: usize, dst: &mut [S]) {
+        let Dims { b: bn, heads, .. } = self.dims;
+        for t in 0..self.t {
+            dst[(t * bn + b) * heads + hd] = src[t];
+        }
+    }
+
+    /// Panics unless the inputs and a state have the workspace's shapes
+    /// (callers check the rest with [`expect_len`]); returns the sizes of
+    /// a `(T, B, H)` buffer and of a state's `C`.
+    fn check(&self, x: &Inputs<'_, S>, init: &MlstmState<S>) -> (usize, usize) {
+        let (bh, d, t) = (self.dims.b * self.dims.heads, self.dims.d, self.t);
+        for (name, len, want) in [
+            ("q", x.q.len(), t * bh * d),
+            ("k", x.k.len(), t * bh * d),
+            ("v", x.v.len(), t * bh * d),
+            ("ĩ", x.i.len(), t * bh),
+            ("f̃", x.f.len(), t * bh),
+            ("C", init.c.len(), bh * d * d),
+            ("n", init.n.len(), bh * d),
+            ("m", init.m.len(), bh),
+        ] {
+            expect_len(name, len, want);
+        }
+        (t * bh * d, bh * d * d)
+    }
+}
+
+/// Panics with the buffer's name unless `len == want` (a wrong shape is a
+/// bug in the calling layer, not something a user feeds in).
+fn expect_len(name: &str, len: usize, want: usize) {
+    assert_eq!(len, want, "mlstm: {name} has {len} values, want {want}");
+}
+
+/// The parallel form over a window: `h̃: (T, B, H)` and the final state
+/// `last` from the inputs `x` and the initial state `init` (`(B, NH, ·)`,
+/// see [`MlstmState`]); keeps in `ws` what [`backward`] needs.
+pub fn forward<S: Scalar>(
+    ws: &mut MlstmWorkspace<S>,
+    x: &Inputs<'_, S>,
+    init: &MlstmState<S>,
+    h: &mut [S],
+    last: &mut MlstmState<S>,
+) {
+    let (th, cc) = ws.check(x, init);
+    expect_len("h̃", h.len(), th);
+    expect_len("C_T", last.c.len(), cc);
+    let Dims { b: bn, heads, d } = ws.dims;
+    let t = ws.t;
+    let mut hh = std::mem::take(&mut ws.h);
+    for b in 0..bn {
+        for hd in 0..heads {
+            let bh = b * heads + hd;
+            ws.gather(x, b, hd);
+            let rows = bh * t..(bh + 1) * t;
+            let hx = HeadInputs {
+                q: &ws.q,
+                k: &ws.k,
+                v: &ws.v,
+                i: &ws.i,
+                f: &ws.f,
+            };
+            let rec = HeadRecord {
+                log_f: &mut ws.log_f[rows.clone()],
+                m: &mut ws.m[rows.clone()],
+                z: &mut ws.z[rows.clone()],
+                arg: &mut ws.arg[rows],
+            };
+            let out = last.head_mut(bh, d);
+            head_forward(hx, init.head(bh, d), &mut hh, out, rec, &mut ws.scratch);
+            ws.scatter_rows(&hh, S::one(), b, hd, h);
+        }
+    }
+    ws.h = hh;
+}
+
+/// The backward of [`forward`] (called with the same `x`, `init`, the
+/// `h̃` it wrote, and `ws` as it left it): the input gradients `dx` and
+/// `dinit = dL/d(C0, n0, m0)` (overwritten) from `up`.
+pub fn backward<S: Scalar>(
+    ws: &mut MlstmWorkspace<S>,
+    x: &Inputs<'_, S>,
+    init: &MlstmState<S>,
+    h: &[S],
+    up: Upstream<'_, S>,
+    dx: InputGrads<'_, S>,
+    dinit: &mut MlstmState<S>,
+) {
+    let (th, cc) = ws.check(x, init);
+    for (name, len) in [("h̃", h.len()), ("dh̃", up.dh.len()), ("dq", dx.q.len())] {
+        expect_len(name, len, th);
+    }
+    for (name, len) in [("dk", dx.k.len()), ("dv", dx.v.len())] {
+        expect_len(name, len, th);
+    }
+    expect_len("dĩ", dx.i.len(), x.i.len());
+    expect_len("df̃", dx.f.len(), x.f.len());
+    expect_len("dC0", dinit.c.len(), cc);
+    let Dims { b: bn, heads, d } = ws.dims;
+    let t = ws.t;
+    let scale = S::one() / S::of(d as f64).sqrt();
+    let (mut hh, mut dhh) = (std::mem::take(&mut ws.h), std::mem::take(&mut ws.dh));
+    for b in 0..bn {
+        for hd in 0..heads {
+            let bh = b * heads + hd;
+            ws.gather(x, b, hd);
+            ws.gather_rows(h, b, hd, &mut hh);
+            ws.gather_rows(up.dh, b, hd, &mut dhh);
+            let rows = bh * t..(bh + 1) * t;
+            let hx = HeadInputs {
+                q: &ws.q,
+                k: &ws.k,
+                v: &ws.v,
+                i: &ws.i,
+                f: &ws.f,
+            };
+            let rec = Saved {
+                log_f: &ws.log_f[rows.clone()],
+                m: &ws.m[rows.clone()],
+                z: &ws.z[rows.clone()],
+                arg: &ws.arg[rows],
+            };
+            let outs = HeadOut { h: &hh, dh: &dhh };
+            let grads = HeadGrads {
+                q: &mut ws.dq,
+                k: &mut ws.dk,
+                v: &mut ws.dv,
+                i: &mut ws.di,
+                f: &mut ws.df,
+            };
+            let dlast = up.last.map(|s| s.head(bh, d));
+            let dst = dinit.head_mut(bh, d);
+            head_backward(
+                hx,
+                init.head(bh, d),
+                outs,
+                dlast,
+                rec,
+                grads,
+                dst,
+                &mut ws.scratch,
+            );
+            ws.scatter_rows(&ws.dq, S::one(), b, hd, dx.q);
+            // dL/dk = dL/d(k/√d) / √d.
+            ws.scatter_rows(&ws.dk, scale, b, hd, dx.k);
+            ws.scatter_rows(&ws.dv, S::one(), b, hd, dx.v);
+            ws.scatter_gate(&ws.di, b, hd, dx.i);
+            ws.scatter_gate(&ws.df, b, hd, dx.f);
+        }
+    }
+    (ws.h, ws.dh) = (hh, dhh);
+}
+
+/// The recurrent form, one step for every (sequence, head): `x` holds one
+/// step (`q, k, v: (B, H)`, `ĩ, f̃: (B, NH)`), `state` (`(B, NH, ·)`) is
+/// advanced in place and `h̃: (B, H)` written. For generation.
+pub fn step<S: Scalar>(dims: Dims, x: &Inputs<'_, S>, state: &mut MlstmState<S>, h: &mut [S]) {
+    let Dims { b: bn, heads, d } = dims;
+    let scale = S::one() / S::of(d as f64).sqrt();
+    assert_eq!(x.q.len(), bn * heads * d, "mlstm step: q is not (B, H)");
+    assert_eq!(x.i.len(), bn * heads, "mlstm step: ĩ is not (B, NH)");
+    for bh in 0..bn * heads {
+        let cols = bh * d..(bh + 1) * d;
+        let s = state.head_mut(bh, d);
+        let (q, k, v) = (&x.q[cols.clone()], &x.k[cols.clone()], &x.v[cols.clone()]);
+        head_step(q, k, v, scale, (x.i[bh], x.f[bh]), s, &mut h[cols]);
+    }
+}
+
+/// One head, one step of the recurrent form: `q, k, v: (d)` (`k` as
+/// projected, times `scale = 1/√d` here), the pre-activations `(ĩ, f̃)`,
+/// the state advanced in place, `h̃: (d)` written.
+fn head_step<S: Scalar>(
+    q: &[S],
+    k: &[S],
+    v: &[S],
+    scale: S,
+    (ig, fg): (S, S),
+    s: HeadStateMut<'_, S>,
+    h: &mut [S],
+) {
+    let d = q.len();
+    let a = *s.m + log_sigmoid(fg);
+    let m = if ig >= a { ig } else { a };
+    let (f, i) = ((a - m).exp_fast(), (ig - m).exp_fast());
+    *s.m = m;
+    h.fill(S::zero());
+    let mut qn = S::zero();
+    for r in 0..d {
+        let ik = i * k[r] * scale;
+        s.n[r] = f * s.n[r] + ik;
+        qn += q[r] * s.n[r];
+        let row = &mut s.c[r * d..(r + 1) * d];
+        for j in 0..d {
+            row[j] = f * row[j] + ik * v[j];
+            h[j] += q[r] * row[j];
+        }
+    }
+    let den = qn.abs().max((-m).exp_fast());
+    h.iter_mut().for_each(|x| *x /= den);
+}
+
+/// `ln σ(x) = -softplus(-x)`.
+fn log_sigmoid<S: Scalar>(x: S) -> S {
+    -softplus(-x)
+}
+
+/// The parallel form for one (sequence, head): `h̃: (T, d)` and the final
+/// state `last` from `x` and `init`; `rec` keeps what [`head_backward`]
+/// needs. A window of no steps leaves the state as it was.
+pub fn head_forward<S: Scalar>(
+    x: HeadInputs<'_, S>,
+    init: HeadState<'_, S>,
+    h: &mut [S],
+    last: HeadStateMut<'_, S>,
+    rec: HeadRecord<'_, S>,
+    ws: &mut Scratch<S>,
+) {
+    let (t_len, d) = (x.steps(), x.d());
+    if t_len == 0 {
+        last.c.copy_from_slice(init.c);
+        last.n.copy_from_slice(init.n);
+        *last.m = init.m;
+        return;
+    }
+    log_forget_cumsum(x.f, rec.log_f);
+    stabilizers(rec.log_f, x.i, init.m, rec.m, rec.arg);
+    decays(rec.log_f, x.i, init.m, rec.m, ws);
+    scores(x.q, x.k, d, &mut ws.s_mat);
+    for t in 0..t_len {
+        rec.z[t] = output_row(t, &x, &init, rec.m[t], ws, &mut h[t * d..(t + 1) * d]);
+    }
+    *last.m = rec.m[t_len - 1];
+    final_state(&x, &init, ws, last);
+}
+
+/// `F_t = Σ_{u≤t} ln σ(f̃_u)`: `f: (T)` to `log_f: (T)`.
+fn log_forget_cumsum<S: Scalar>(f: &[S], log_f: &mut [S]) {
+    let mut acc = S::zero();
+    for (l, &x) in log_f.iter_mut().zip(f) {
+        acc += log_sigmoid(x);
+        *l = acc;
+    }
+}
+
+/// `m_t = max(ℓ_t0, max_{s≤t} ℓ_ts)` and which log weight attained it (0
+/// for `ℓ_t0`, `s + 1` for `ℓ_ts`; a tie goes to the later one):
+/// `log_f, i: (T)` to `m, arg: (T)`.
+fn stabilizers<S: Scalar>(log_f: &[S], i: &[S], m0: S, m: &mut [S], arg: &mut [usize]) {
+    for t in 0..log_f.len() {
+        let (mut best, mut at) = (log_f[t] + m0, 0);
+        for s in 0..=t {
+            let l = log_f[t] - log_f[s] + i[s];
+            if l >= best {
+                (best, at) = (l, s + 1);
+            }
+        }
+        (m[t], arg[t]) = (best, at);
+    }
+}
+
+/// `D_ts = exp(ℓ_ts - m_t)` (zero above the diagonal) into `ws.d_mat:
+/// (T, T)` and `g_t = exp(ℓ_t0 - m_t)` into `ws.g: (T)`.
+fn decays<S: Scalar>(log_f: &[S], i: &[S], m0: S, m: &[S], ws: &mut Scratch<S>) {
+    let t_len = log_f.len();
+    for t in 0..t_len {
+        let row = &mut ws.d_mat[t * t_len..(t + 1) * t_len];
+        for s in 0..=t {
+            row[s] = (log_f[t] - log_f[s] + i[s] - m[t]).exp_fast();
+        }
+        row[t + 1..].fill(S::zero());
+        ws.g[t] = (log_f[t] + m0 - m[t]).exp_fast();
+    }
+}
+
+/// `S_ts = q_t·k_s` for `s ≤ t`: `q, k: (T, d)` to `s_mat: (T, T)` (the
+/// upper triangle is left as it was: nothing reads it).
+fn scores<S: Scalar>(q: &[S], k: &[S], d: usize, s_mat: &mut [S]) {
+    let t_len = q.len() / d.max(1);
+    for t in 0..t_len {
+        let qt = &q[t * d..(t + 1) * d];
+        for s in 0..=t {
+            s_mat[t * t_len + s] = dot(qt, &k[s * d..(s + 1) * d]);
+        }
+    }
+}
+
+/// Step `t`'s output `h̃_t: (d)` (written) from the initial state's term
+/// and the window's; returns `z_t`.
+fn output_row<S: Scalar>(
+    t: usize,
+    x: &HeadInputs<'_, S>,
+    init: &HeadState<'_, S>,
+    m: S,
+    ws: &Scratch<S>,
+    h: &mut [S],
+) -> S {
+    let (t_len, d) = (x.steps(), x.d());
+    let (qt, g) = (&x.q[t * d..(t + 1) * d], ws.g[t]);
+    // g_t C0ᵀ q_t and g_t n0·q_t.
+    h.fill(S::zero());
+    for (r, &qr) in qt.iter().enumerate() {
+        let w = g * qr;
+        for (hj, &c) in h.iter_mut().zip(&init.c[r * d..(r + 1) * d]) {
+            *hj += w * c;
+        }
+    }
+    let mut z = g * dot(init.n, qt);
+    // Σ_s E_ts v_s and Σ_s E_ts.
+    for s in 0..=t {
+        let e = ws.d_mat[t * t_len + s] * ws.s_mat[t * t_len + s];
+        z += e;
+        for (hj, &vj) in h.iter_mut().zip(&x.v[s * d..(s + 1) * d]) {
+            *hj += e * vj;
+        }
+    }
+    let den = z.abs().max((-m).exp_fast());
+    h.iter_mut().for_each(|x| *x /= den);
+    z
+}
+
+/// `C_T = g_T C0 + Σ_s D_Ts k_s v_sᵀ` and `n_T = g_T n0 + Σ_s D_Ts k_s`
+/// into `last` (its `m` is left to the caller).
+fn final_state<S: Scalar>(
+    x: &HeadInputs<'_, S>,
+    init: &HeadState<'_, S>,
+    ws: &Scratch<S>,
+    last: HeadStateMut<'_, S>,
+) {
+    let (t_len, d) = (x.steps(), x.d());
+    let (tl, g) = (t_len - 1, ws.g[t_len - 1]);
+    for (c, &c0) in last.c.iter_mut().zip(init.c) {
+        *c = g * c0;
+    }
+    for (n, &n0) in last.n.iter_mut().zip(init.n) {
+        *n = g * n0;
+    }
+    for s in 0..t_len {
+        let w = ws.d_mat[tl * t_len + s];
+        let (ks, vs) = (&x.k[s * d..(s + 1) * d], &x.v[s * d..(s + 1) * d]);
+        let rows = last.c.chunks_exact_mut(d);
+        for ((&kr, n), row) in ks.iter().zip(last.n.iter_mut()).zip(rows) {
+            let wk = w * kr;
+            *n += wk;
+            for (c, &vj) in row.iter_mut().zip(vs) {
+                *c += wk * vj;
+            }
+        }
+    }
+}
+
+/// The backward of [`head_forward`] for one (sequence, head): from
+/// `out.dh` and `dlast = dL/d(C_T, n_T, m_T)` (if the loss reads the final
+/// state) to the input gradients `dx` and `dinit = dL/d(C0, n0, m0)`
+/// (both overwritten).
+#[allow(clippy::too_many_arguments)]
+pub fn head_backward<S: Scalar>(
+    x: HeadInputs<'_, S>,
+    init: HeadState<'_, S>,
+    out: HeadOut<'_, S>,
+    dlast: Option<HeadState<'_, S>>,
+    rec: Saved<'_, S>,
+    mut dx: HeadGrads<'_, S>,
+    mut dinit: HeadStateMut<'_, S>,
+    ws: &mut Scratch<S>,
+) {
+    let (t_len, d) = (x.steps(), x.d());
+    let zero = S::zero();
+    for buf in [&mut *dx.q, &mut *dx.k, &mut *dx.v, &mut *dx.i, &mut *dx.f] {
+        buf.fill(zero);
+    }
+    if t_len == 0 {
+        match dlast {
+            Some(s) => {
+                dinit.c.copy_from_slice(s.c);
+                dinit.n.copy_from_slice(s.n);
+                *dinit.m = s.m;
+            }
+            None => {
+                dinit.c.fill(zero);
+                dinit.n.fill(zero);
+                *dinit.m = zero;
+            }
+        }
+        return;
+    }
+    dinit.c.fill(zero);
+    dinit.n.fill(zero);
+    for buf in [&mut ws.dl0, &mut ws.drow, &mut ws.dcol] {
+        buf.fill(zero);
+    }
+    // Recompute D, g and S (O(T²d), as the forward).
+    decays(rec.log_f, x.i, init.m, rec.m, ws);
+    scores(x.q, x.k, d, &mut ws.s_mat);
+    // The outputs, with every m_t held fixed: h̃_t does not depend on m_t
+    // (see the module docs), so the path through the stabilizers is zero.
+    for t in 0..t_len {
+        output_row_backward(
+            t,
+            &x,
+            &init,
+            &out,
+            (rec.z[t], rec.m[t]),
+            ws,
+            &mut dx,
+            &mut dinit,
+        );
+    }
+    if let Some(dl) = dlast {
+        final_state_backward(&x, &init, &dl, rec.arg[t_len - 1], ws, &mut dx, &mut dinit);
+    }
+    gates_backward(&x, ws, &mut dx, &mut dinit);
+}
+
+/// The backward of [`output_row`] for step `t` (`(z_t, m_t)` as the forward
+/// left them): adds to `dx.q, dx.k, dx.v`, `dinit.c, dinit.n` and the log
+/// weights' gradients `ws.dl0, ws.drow, ws.dcol`.
+#[allow(clippy::too_many_arguments)]
+fn output_row_backward<S: Scalar>(
+    t: usize,
+    x: &HeadInputs<'_, S>,
+    init: &HeadState<'_, S>,
+    out: &HeadOut<'_, S>,
+    (z, m): (S, S),
+    ws: &mut Scratch<S>,
+    dx: &mut HeadGrads<'_, S>,
+    dinit: &mut HeadStateMut<'_, S>,
+) {
+    let (t_len, d) = (x.steps(), x.d());
+    let row = t * d..(t + 1) * d;
+    let (qt, ht, dht) = (&x.q[row.clone()], &out.h[row.clone()], &out.dh[row.clone()]);
+    // h̃ = num / den, den = max(|z|, e^{-m}): the e^{-m} side is the m path.
+    let den = z.abs().max((-m).exp_fast());
+    let dnum = &mut ws.vec_d;
+    for (dn, &g) in dnum.iter_mut().zip(dht) {
+        *dn = g / den;
+    }
+    let dz = if z.abs() >= (-m).exp_fast() {
+        -dot(dht, ht) / den * z.signum()
+    } else {
+        S::zero()
+    };
+    // The initial state's term: num += g C0ᵀq, z += g n0·q.
+    let g = ws.g[t];
+    let mut dg = dz * dot(init.n, qt);
+    let rows = init.c.chunks_exact(d).zip(dinit.c.chunks_exact_mut(d));
+    for (r, (&qr, (c0, dc0))) in qt.iter().zip(rows).enumerate() {
+        let c0_dnum = dot(c0, dnum);
+        dg += qr * c0_dnum;
+        dx.q[t * d + r] += g * (c0_dnum + dz * init.n[r]);
+        dinit.n[r] += g * dz * qr;
+        for (dc, &dn) in dc0.iter_mut().zip(dnum.iter()) {
+            *dc += g * qr * dn;
+        }
+    }
+    ws.dl0[t] += dg * g;
+    // The window's terms: num += E_ts v_s, z += E_ts, E_ts = D_ts S_ts.
+    for s in 0..=t {
+        let (dm, sm) = (ws.d_mat[t * t_len + s], ws.s_mat[t * t_len + s]);
+        let vs = &x.v[s * d..(s + 1) * d];
+        let de = dot(dnum, vs) + dz;
+        let e = dm * sm;
+        for (dv, &dn) in dx.v[s * d..(s + 1) * d].iter_mut().zip(dnum.iter()) {
+            *dv += e * dn;
+        }
+        let ds = de * dm;
+        let (dqt, dks) = (&mut dx.q[t * d..(t + 1) * d], &mut dx.k[s * d..(s + 1) * d]);
+        let ks = &x.k[s * d..(s + 1) * d];
+        for (((dq, dk), &kr), &qr) in dqt.iter_mut().zip(dks).zip(ks).zip(qt) {
+            *dq += ds * kr;
+            *dk += ds * qr;
+        }
+        let dl = de * e;
+        ws.drow[t] += dl;
+        ws.dcol[s] += dl;
+    }
+}
+
+/// The backward of [`final_state`] and of `m_T` (`arg`, its argmax), from
+/// `dl = dL/d(C_T, n_T, m_T)`.
+fn final_state_backward<S: Scalar>(
+    x: &HeadInputs<'_, S>,
+    init: &HeadState<'_, S>,
+    dl: &HeadState<'_, S>,
+    arg: usize,
+    ws: &mut Scratch<S>,
+    dx: &mut HeadGrads<'_, S>,
+    dinit: &mut HeadStateMut<'_, S>,
+) {
+    let (t_len, d) = (x.steps(), x.d());
+    let (tl, g) = (t_len - 1, ws.g[t_len - 1]);
+    // The initial state's term g_T (C0, n0).
+    let dg = dot(dl.c, init.c) + dot(dl.n, init.n);
+    for (dc, &w) in dinit.c.iter_mut().zip(dl.c) {
+        *dc += g * w;
+    }
+    for (dn, &w) in dinit.n.iter_mut().zip(dl.n) {
+        *dn += g * w;
+    }
+    // Σ over row T of the state's dℓ: ⟨dC_T, C_T⟩ + dn_T·n_T.
+    let mut state_sum = dg * g;
+    ws.dl0[tl] += dg * g;
+    // The window's terms D_Ts (k_s v_sᵀ, k_s).
+    for s in 0..t_len {
+        let w = ws.d_mat[tl * t_len + s];
+        let (ks, vs) = (&x.k[s * d..(s + 1) * d], &x.v[s * d..(s + 1) * d]);
+        // dC_T v_s + dn_T, then dD_Ts = k_s·(dC_T v_s + dn_T).
+        let rows = dl.c.chunks_exact(d);
+        for ((vd, row), &dn) in ws.vec_d.iter_mut().zip(rows).zip(dl.n) {
+            *vd = dot(row, vs) + dn;
+        }
+        let dd = dot(ks, &ws.vec_d);
+        let (dks, dvs) = (&mut dx.k[s * d..(s + 1) * d], &mut dx.v[s * d..(s + 1) * d]);
+        let rows = dl.c.chunks_exact(d);
+        for (((dk, &vd), &kr), row) in dks.iter_mut().zip(&ws.vec_d).zip(ks).zip(rows) {
+            *dk += w * vd;
+            for (dv, &c) in dvs.iter_mut().zip(row) {
+                *dv += w * kr * c;
+            }
+        }
+        let dlog = dd * w;
+        ws.drow[tl] += dlog;
+        ws.dcol[s] += dlog;
+        state_sum += dlog;
+    }
+    // m_T: C_T and n_T carry e^{-m_T}, so their part of dL/dm_T is
+    // -state_sum; m_T is the log weight `arg`, which gets the whole.
+    let mu = dl.m - state_sum;
+    match arg {
+        0 => ws.dl0[tl] += mu,
+        a => {
+            ws.drow[tl] += mu;
+            ws.dcol[a - 1] += mu;
+        }
+    }
+}
+
+/// From the log weights' gradients to `dĩ`, `df̃` and `dm0`:
+/// `ℓ_ts = F_t - F_s + ĩ_s`, `ℓ_t0 = F_t + m0`, `F_t = Σ_{u≤t} ln σ(f̃_u)`.
+fn gates_backward<S: Scalar>(
+    x: &HeadInputs<'_, S>,
+    ws: &Scratch<S>,
+    dx: &mut HeadGrads<'_, S>,
+    dinit: &mut HeadStateMut<'_, S>,
+) {
+    let t_len = x.steps();
+    let mut dm0 = S::zero();
+    let mut acc = S::zero();
+    for t in (0..t_len).rev() {
+        dx.i[t] = ws.dcol[t];
+        dm0 += ws.dl0[t];
+        // dF_t, then Σ_{t'≥t} dF_t' = dL/d ln σ(f̃_t).
+        acc += ws.drow[t] + ws.dl0[t] - ws.dcol[t];
+        dx.f[t] = acc * sigmoid(-x.f[t]);
+    }
+    *dinit.m = dm0;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const E2: f64 = 0.135_335_283_236_612_7; // e^{-2}
+
+    /// One step from a fresh state by both forms: `(h̃, C', n', m')`.
+    fn one_step(d: usize, q: &[f64], k: &[f64], v: &[f64], ig: f64) -> [Vec<f64>; 4] {
+        let dims = Dims { b: 1, heads: 1, d };
+        let x = Inputs {
+            q,
+            k,
+            v,
+            i: &[ig],
+            f: &[0.0],
+        };
+        let (mut state, mut h) = (MlstmState::zeros(dims), vec![0.0; d]);
+        step(dims, &x, &mut state, &mut h);
+        let mut ws = MlstmWorkspace::new(dims, 1);
+        let (mut h_par, mut last) = (vec![0.0; d], MlstmState::zeros(dims));
+        forward(&mut ws, &x, &MlstmState::zeros(dims), &mut h_par, &mut last);
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-15);
+        assert!(
+            close(&h_par, &h) && close(&last.c, &state.c),
+            "the two forms"
+        );
+        assert!(
+            close(&last.n, &state.n) && close(&last.m, &state.m),
+            "the two forms"
+        );
+        [h, state.c, state.n, state.m]
+    }
+
+    #[test]
+    fn one_step_by_hand_where_exp_minus_m_is_the_denominator() {
+        // d = 1, q = 2, k = 1 (√d = 1), v = 3, ĩ = -2, f̃ = 0, fresh state:
+        // a = 0 + ln σ(0) = -ln 2 > ĩ, so m' = -ln 2 (the initial state's
+        // term); i = e^{-2 + ln 2} = 2e^{-2}, C' = i k v = 6e^{-2},
+        // n' = 2e^{-2}; |n'q| = 4e^{-2} ≈ 0.54 < e^{-m'} = 2, so
+        // h̃ = q C' / 2 = 6e^{-2} ≈ 0.812 (unstabilized: q k v e^ĩ / max(|q k e^ĩ|, 1)).
+        let [h, c, n, m] = one_step(1, &[2.0], &[1.0], &[3.0], -2.0);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-15;
+        assert!(close(m[0], -(2f64.ln())), "{m:?}");
+        assert!(
+            close(c[0], 6.0 * E2) && close(n[0], 2.0 * E2),
+            "{c:?} {n:?}"
+        );
+        assert!(close(h[0], 6.0 * E2), "{h:?}");
+    }
+
+    #[test]
+    fn one_step_by_hand_where_n_q_is_the_denominator() {
+        // d = 2, k = (2, 0) → k/√2 = (√2, 0), v = (1, 3), ĩ = f̃ = 0, fresh:
+        // a = -ln 2 < ĩ = 0, so m' = 0 (the write), i = 1; C' = k vᵀ =
+        // [[√2, 3√2], [0, 0]] (row: key unit), n' = (√2, 0). With
+        // q = (-1, 5): n'·q = -√2, den = max(√2, e⁰) = √2, h̃ = C'ᵀq/√2 =
+        // (-1, -3) = -v: one memory, read back with the query's sign. (With
+        // C transposed, h̃ would be (14, 0).)
+        let r2 = 2f64.sqrt();
+        let [h, c, n, m] = one_step(2, &[-1.0, 5.0], &[2.0, 0.0], &[1.0, 3.0], 0.0);
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-15);
+        assert_eq!(m, [0.0]);
+        assert!(
+            close(&c, &[r2, 3.0 * r2, 0.0, 0.0]) && close(&n, &[r2, 0.0]),
+            "{c:?} {n:?}"
+        );
+        assert!(close(&h, &[-1.0, -3.0]), "{h:?}");
+    }
+
+    #[test]
+    fn one_step_gradients_by_hand() {
+        // The first case above: h̃ = q k v e^ĩ (the denominator is 1 before
+        // stabilizing), so dh̃/dq = k v e^ĩ = 3e^{-2}, dh̃/dk = q v e^ĩ =
+        // 6e^{-2}, dh̃/dv = q k e^ĩ = 2e^{-2}, dh̃/dĩ = h̃ = 6e^{-2}; f̃ only
+        // moves m, which h̃ does not see: 0. With C0 = n0 = 0 in
+        // C0 σ(f̃) e^{m0}: dh̃/dC0 = q σ(0) / 1 = 1, dh̃/dn0 = 0 (that side of
+        // the max is not taken), dh̃/dm0 = 0.
+        // A loss on m_T = m0 + ln σ(f̃) alone: dm0 = 1, df̃ = σ(-f̃) = ½.
+        let dims = Dims {
+            b: 1,
+            heads: 1,
+            d: 1,
+        };
+        let x = Inputs {
+            q: &[2.0],
+            k: &[1.0],
+            v: &[3.0],
+            i: &[-2.0],
+            f: &[0.0],
+        };
+        let init = MlstmState::zeros(dims);
+        let mut ws = MlstmWorkspace::new(dims, 1);
+        let (mut h, mut last) = ([0.0], MlstmState::zeros(dims));
+        forward(&mut ws, &x, &init, &mut h, &mut last);
+        assert_eq!(ws.argmax(), [0]);
+        let grads = |dh: f64, dlast: Option<&MlstmState<f64>>| {
+            let mut ws = ws.clone();
+            let mut g = [[0.0]; 5];
+            let mut dinit = MlstmState::zeros(dims);
+            let [dq, dk, dv, di, df] = &mut g;
+            let dx = InputGrads {
+                q: dq,
+                k: dk,
+                v: dv,
+                i: di,
+                f: df,
+            };
+            let up = Upstream {
+                dh: &[dh],
+                last: dlast,
+            };
+            backward(&mut ws, &x, &init, &h, up, dx, &mut dinit);
+            (g.map(|x| x[0]), [dinit.c[0], dinit.n[0], dinit.m[0]])
+        };
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-15);
+        let (dx, dinit) = grads(1.0, None);
+        assert!(
+            close(&dx, &[3.0 * E2, 6.0 * E2, 2.0 * E2, 6.0 * E2, 0.0]),
+            "{dx:?}"
+        );
+        assert!(close(&dinit, &[1.0, 0.0, 0.0]), "{dinit:?}");
+        let on_m = MlstmState {
+            c: vec![0.0],
+            n: vec![0.0],
+            m: vec![1.0],
+        };
+        let (dx, dinit) = grads(0.0, Some(&on_m));
+        assert!(close(&dx, &[0.0, 0.0, 0.0, 0.0, 0.5]), "{dx:?}");
+        assert!(close(&dinit, &[0.0, 0.0, 1.0]), "{dinit:?}");
+    }
+}

@@ -9,27 +9,16 @@
 use recur::cell::mlstm::{self, Dims, InputGrads, Inputs, MlstmState, MlstmWorkspace, Upstream};
 use recur::gradcheck::{TOLERANCE, numerical_gradient, relative_error};
 
+#[path = "common/values.rs"]
+mod common_values;
+use common_values::values;
+
 const T: usize = 7;
 const DIMS: Dims = Dims {
     b: 2,
     heads: 2,
     d: 3,
 };
-
-/// Deterministic values in `[lo, hi)`.
-fn values(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            lo + (s >> 11) as f64 / (1u64 << 53) as f64 * (hi - lo)
-        })
-        .collect()
-}
 
 /// A window's inputs and initial state, owned.
 #[derive(Clone, Debug)]

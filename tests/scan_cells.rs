@@ -10,6 +10,14 @@
 use recur::cell::CellKind;
 use recur::model::{Recurrent, StackConfig};
 
+#[path = "common/values.rs"]
+mod common_values;
+
+/// Values in `[-scale, scale)`.
+fn values(n: usize, seed: u64, scale: f64) -> Vec<f64> {
+    common_values::values(n, seed, -scale, scale)
+}
+
 const T: usize = 7;
 const B: usize = 3;
 const I: usize = 4;
@@ -18,21 +26,6 @@ const H: usize = 5;
 /// H, or 8 for the sLSTM's 4 heads.
 fn hidden(cell: CellKind) -> usize {
     H.next_multiple_of(cell.heads())
-}
-
-/// Deterministic values in `[-scale, scale)`.
-fn values(n: usize, seed: u64, scale: f64) -> Vec<f64> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale
-        })
-        .collect()
 }
 
 fn layers(cell: CellKind, layers: usize) -> Recurrent {

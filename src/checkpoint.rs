@@ -268,14 +268,11 @@ impl Loaded {
     pub fn load_params(&self, layout: &ParamLayout, params: &mut [f32]) -> Result<()> {
         for s in layout.specs() {
             let values = self.weights(&s.name, &s.shape)?;
-            if let Some((r, c)) = s.nonzero_off_blocks(&values) {
+            if let Some(wrong) = s.off_block_value(&values) {
                 return Err(Error::Checkpoint(format!(
-                    "{}: {} is block-diagonal ({} heads) but holds {} at ({r}, {c}), off the heads' blocks; \
-                     such a weight has zeros there",
+                    "{}: {} {wrong}; such a weight has zeros there",
                     self.path.display(),
-                    s.name,
-                    s.heads,
-                    values[r * s.shape[1] + c]
+                    s.name
                 )));
             }
             params[s.range()].copy_from_slice(&values);

@@ -225,9 +225,7 @@ pub fn check(case: &Case) -> Result<CaseReport> {
         LossKind::OutputGrad => Target::OutputGrad(&dy),
     };
     let mut state0 = random_vec(&mut rng, c.state_len(b), 0.5);
-    for v in &mut state0[c.stack().positive_state(b)] {
-        *v = v.abs() + 0.5;
-    }
+    c.stack().make_reachable(b, &mut state0);
     let lens = case.padded.then_some(&lengths[..]);
     let mut ws = net.workspace();
     let mut grads = net.zero_grads();

@@ -545,9 +545,7 @@ fn net_parity(
     };
     let lengths = padded.then(|| vec![5, 2, 4]);
     let mut state: Vec<f32> = values(config.state_len(b), 4);
-    for v in &mut state[config.stack().positive_state(b)] {
-        *v = v.abs() + 0.5;
-    }
+    config.stack().make_reachable(b, &mut state);
     let targets = match &lengths {
         Some(lengths) => padded_targets(lengths, t, v, 5),
         None => tokens(t * b, v, 5),

@@ -78,6 +78,19 @@ impl Case {
         }
     }
 
+    /// Step `t`'s inputs: `q, k, v: (B, H)`, `ĩ, f̃: (B, NH)`.
+    fn step_inputs(&self, t: usize) -> Inputs<'_, f64> {
+        let (bh, bg) = (DIMS.b * DIMS.hidden(), DIMS.b * DIMS.heads);
+        let (rows, gates) = (t * bh..(t + 1) * bh, t * bg..(t + 1) * bg);
+        Inputs {
+            q: &self.q[rows.clone()],
+            k: &self.k[rows.clone()],
+            v: &self.v[rows],
+            i: &self.i[gates.clone()],
+            f: &self.f[gates],
+        }
+    }
+
     /// Every value in one flat vector: `q, k, v, ĩ, f̃, C0, n0, m0`.
     fn flat(&self) -> Vec<f64> {
         let s = &self.init;
@@ -135,18 +148,8 @@ fn recurrent(case: &Case, kinks: &mut Kinks) -> (Vec<f64>, MlstmState<f64>) {
     let mut state = case.init.clone();
     let mut h = vec![0.0; T * bn * hn];
     for t in 0..T {
-        let (rows, gates) = (
-            t * bn * hn..(t + 1) * bn * hn,
-            t * bn * nh..(t + 1) * bn * nh,
-        );
-        let x = Inputs {
-            q: &case.q[rows.clone()],
-            k: &case.k[rows.clone()],
-            v: &case.v[rows.clone()],
-            i: &case.i[gates.clone()],
-            f: &case.f[gates],
-        };
-        mlstm::step(DIMS, &x, &mut state, &mut h[rows.clone()]);
+        let (x, rows) = (case.step_inputs(t), t * bn * hn..(t + 1) * bn * hn);
+        mlstm::step(DIMS, &x, &mut state, &mut h[rows]);
         for bh in 0..bn * nh {
             let q = &x.q[bh * d..(bh + 1) * d];
             let n = &state.n[bh * d..(bh + 1) * d];
@@ -242,18 +245,7 @@ fn every_stabilizer_is_the_recurrent_one() {
     let mut state = case.init.clone();
     let mut h = vec![0.0; bn * hn];
     for t in 0..T {
-        let (rows, gates) = (
-            t * bn * hn..(t + 1) * bn * hn,
-            t * bn * nh..(t + 1) * bn * nh,
-        );
-        let x = Inputs {
-            q: &case.q[rows.clone()],
-            k: &case.k[rows.clone()],
-            v: &case.v[rows],
-            i: &case.i[gates.clone()],
-            f: &case.f[gates],
-        };
-        mlstm::step(DIMS, &x, &mut state, &mut h);
+        mlstm::step(DIMS, &case.step_inputs(t), &mut state, &mut h);
         for bh in 0..bn * nh {
             let par = ws.stabilizers()[bh * T + t];
             assert!((par - state.m[bh]).abs() < 1e-12, "t {t} bh {bh}");

@@ -99,12 +99,9 @@ pub fn from_named<S: Scalar>(
         })?;
         let dims: Vec<Option<usize>> = spec.shape.iter().map(|&n| Some(n)).collect();
         let (v, _) = floats(&value, name, &dims, &format!("{:?}", spec.shape))?;
-        if let Some((r, c)) = spec.nonzero_off_blocks(&v) {
+        if let Some(wrong) = spec.off_block_value(&v) {
             return Err(PyValueError::new_err(format!(
-                "'{name}' is block-diagonal ({} heads) but holds {} at ({r}, {c}), off the \
-                 heads' blocks: set those entries to 0",
-                spec.heads,
-                v[r * spec.shape[1] + c]
+                "'{name}' {wrong}: set those entries to 0"
             )));
         }
         for (p, x) in params[spec.range()].iter_mut().zip(v) {

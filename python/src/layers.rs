@@ -82,22 +82,33 @@ impl Layers {
         Ok(flat)
     }
 
-    /// A flat state as Python sees it: an array, or `(h, c)` for the LSTM.
+    /// A flat state (or its gradient) split into its parts (see
+    /// [`Layers::parts`]), one array `(L·D, B, H)` each.
+    fn state_arrays<'py>(
+        &self,
+        py: Python<'py>,
+        flat: &[f64],
+        b: usize,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let shape = self.state_shape(b);
+        flat.chunks(flat.len() / self.parts().len())
+            .map(|part| Ok(to_array(py, &shape, part.to_vec())?.into_any()))
+            .collect()
+    }
+
+    /// A flat state as Python sees it: an array, or a tuple of its parts
+    /// (`(h, c)` for the LSTM, `(h, c, n, m)` for the sLSTM).
     fn state_out<'py>(
         &self,
         py: Python<'py>,
         flat: Vec<f64>,
         b: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let shape = self.state_shape(b);
-        if self.parts().len() == 1 {
-            return Ok(to_array(py, &shape, flat)?.into_any());
+        let mut arrays = self.state_arrays(py, &flat, b)?;
+        match arrays.len() {
+            1 => Ok(arrays.remove(0)),
+            _ => Ok(PyTuple::new(py, arrays)?.into_any()),
         }
-        let arrays = flat
-            .chunks(flat.len() / self.parts().len())
-            .map(|part| to_array(py, &shape, part.to_vec()))
-            .collect::<PyResult<Vec<_>>>()?;
-        Ok(PyTuple::new(py, arrays)?.into_any())
     }
 }
 
@@ -200,13 +211,9 @@ impl Layers {
         let d = named(py, self.inner.layout(), &g.params, PREFIX)?;
         let i = self.shape().input_size;
         d.set_item("input", to_array(py, &[t, b, i], g.input)?)?;
-        let shape = self.state_shape(b);
-        let parts = self.parts();
-        for (name, part) in parts
-            .iter()
-            .zip(g.state.chunks(g.state.len() / parts.len()))
-        {
-            d.set_item(format!("{name}0"), to_array(py, &shape, part.to_vec())?)?;
+        let parts = self.state_arrays(py, &g.state, b)?;
+        for (name, part) in self.parts().iter().zip(parts) {
+            d.set_item(format!("{name}0"), part)?;
         }
         Ok(d)
     }

@@ -27,7 +27,11 @@
 //!
 //! NX-AI takes `m' = ĩ` where the whole batch's `n` is 0; recur decides
 //! per value, which is the same for every state a model reaches (all fresh
-//! or none: `n > 0` after any step). Outputs and gradients match a PyTorch
+//! or none: `n > 0` after any step). Later versions of NX-AI's code also
+//! clamp `i` and `f` at 1; recur does not (the equations do not). That
+//! changes nothing but the first step from a fresh state, where `f` may
+//! exceed 1 but multiplies `c = n = 0`: only the gradients into that
+//! initial `c` and `n` differ. Outputs and gradients match a PyTorch
 //! reference of these equations (`scripts/make_slstm_fixtures.py`,
 //! `tests/pytorch_fixtures.rs`).
 //!

@@ -52,16 +52,24 @@ impl ParamSpec {
         (row % h) / size != col / size
     }
 
-    /// The position of the first nonzero structural zero in `values` (the
-    /// tensor's values), as `(row, column)`.
-    pub fn nonzero_off_blocks<S: PartialEq + Default>(
+    /// What is wrong with `values` (the tensor's values) if one of its
+    /// structural zeros is not zero: "is block-diagonal (4 heads) but
+    /// holds 0.5 at (0, 7), off the heads' blocks", for the caller to put
+    /// after the tensor's name.
+    pub fn off_block_value<S: PartialEq + Default + std::fmt::Display>(
         &self,
         values: &[S],
-    ) -> Option<(usize, usize)> {
+    ) -> Option<String> {
         let h = self.shape.last().copied().unwrap_or(1).max(1);
-        (0..values.len())
-            .find(|&i| self.structural_zero(i) && values[i] != S::default())
-            .map(|i| (i / h, i % h))
+        let i =
+            (0..values.len()).find(|&i| self.structural_zero(i) && values[i] != S::default())?;
+        Some(format!(
+            "is block-diagonal ({} heads) but holds {} at ({}, {}), off the heads' blocks",
+            self.heads,
+            values[i],
+            i / h,
+            i % h
+        ))
     }
 }
 
@@ -158,4 +166,31 @@ pub fn tensors_mut<const N: usize, V: ViewMut>(data: V, ranges: [&Range<usize>; 
     let start = ranges.first().map_or(0, |r| r.start);
     let end = ranges.last().map_or(0, |r| r.end);
     split_mut(data.sub(start..end), ranges.map(Range::len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_diagonal_weight_names_a_value_off_its_blocks() {
+        // (4·8, 8) with 4 heads of 2 units: (0, 1) is on the first block,
+        // (0, 7) off it; row 9 is unit 1 of gate 1, in head 0 again.
+        let mut layout = ParamLayout::new();
+        layout.push_blocks("w", &[32, 8], 4);
+        let spec = &layout.specs()[0];
+        let mut values = vec![0.0f32; 256];
+        values[1] = 0.25;
+        values[9 * 8 + 1] = 0.25;
+        assert_eq!(spec.off_block_value(&values), None);
+        values[7] = 0.5;
+        assert_eq!(
+            spec.off_block_value(&values).as_deref(),
+            Some("is block-diagonal (4 heads) but holds 0.5 at (0, 7), off the heads' blocks")
+        );
+        let mut random = vec![1.0f32; 256];
+        layout.keep_structure(&mut random);
+        assert_eq!(spec.off_block_value(&random), None);
+        assert_eq!(random.iter().filter(|&&v| v == 1.0).count(), 4 * 8 * 2);
+    }
 }

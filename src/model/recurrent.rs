@@ -237,11 +237,9 @@ mod tests {
             let mut h0: Vec<f64> = (0..config.state_len(b))
                 .map(|i| ((i * 5 % 9) as f64 - 4.0) / 9.0)
                 .collect();
-            let positive = config.positive_state(b);
-            for v in &mut h0[positive.clone()] {
-                *v = v.abs() + 0.5;
-            }
+            config.make_reachable(b, &mut h0);
             if fresh {
+                let positive = config.positive_state(b);
                 // c = n = 0: the state a sequence starts from.
                 let per = positive.len();
                 h0[positive.start - per..positive.end].fill(0.0);

@@ -68,17 +68,29 @@ impl StackConfig {
 
     /// Values in one state buffer for batch `b` (see the module docs).
     pub fn state_len(&self, b: usize) -> usize {
-        let per = self.layers * self.directions() * b * self.hidden_size;
-        (1 + self.cell.state_width()) * per
+        (1 + self.cell.state_width()) * self.plane_len(b)
+    }
+
+    /// Values in one part of a state buffer (`h`, or one cell-state plane):
+    /// `L·D·B·H`.
+    fn plane_len(&self, b: usize) -> usize {
+        self.layers * self.directions() * b * self.hidden_size
     }
 
     /// The values of a state buffer for batch `b` that must be positive
-    /// (the sLSTM's normalizer `n`, see [`crate::cell::Cell::positive_planes`]):
-    /// a state drawn at random for a test is made positive there.
+    /// (the sLSTM's normalizer `n`, see [`crate::cell::Cell::positive_planes`]).
     pub fn positive_state(&self, b: usize) -> Range<usize> {
-        let per = self.layers * self.directions() * b * self.hidden_size;
-        let planes = self.cell.positive_planes();
+        let (per, planes) = (self.plane_len(b), self.cell.positive_planes());
         (1 + planes.start) * per..(1 + planes.end) * per
+    }
+
+    /// Make a state for batch `b` drawn at random (values around 0) one the
+    /// cell can reach: `|v| + ½` where it must be positive (see
+    /// [`StackConfig::positive_state`]); nothing changes for most cells.
+    pub fn make_reachable<S: Scalar>(&self, b: usize, state: &mut [S]) {
+        for v in &mut state[self.positive_state(b)] {
+            *v = v.abs() + S::of(0.5);
+        }
     }
 
     /// Parameters the stack holds (the length of its tensors in the flat

@@ -74,22 +74,23 @@ pub struct BenchReport {
 pub fn flop_per_iter(c: &NetConfig, t: usize, b: usize) -> f64 {
     let (h, g, dirs) = (
         c.hidden_size as f64,
-        c.cell.gates() as f64,
+        c.cell.rows(c.hidden_size) as f64,
         c.directions() as f64,
     );
     let rows = (t * b) as f64;
     let mut macs = 0.0;
     for l in 0..c.layers {
         let recur = match c.cell.has_recurrent_weight() {
-            true => 3.0 * rows * g * h * h, // forward, dh, dW_hh
+            true => 3.0 * rows * g * h, // forward, dh, dW_hh
             false => 0.0,
         };
         let input = if l == 0 {
             0.0
         } else {
-            3.0 * rows * g * h * dirs * h
+            3.0 * rows * g * dirs * h
         }; // xg, dW_ih, dx
-        macs += dirs * (recur + input);
+        let window = c.cell.window_macs(t, b, c.hidden_size);
+        macs += dirs * (recur + input + window);
     }
     macs += 3.0 * rows * c.output_size as f64 * dirs * h;
     2.0 * macs
@@ -150,12 +151,12 @@ pub fn train_throughput_on<K: Backend<f32>>(
     let secs = start.elapsed().as_secs_f64();
     mark();
     let flop = flop_per_iter(trainer.model().config(), t, b);
-    let g = c.cell.gates();
+    let g = c.cell.rows(c.hidden);
     Ok(BenchReport {
         chars_per_sec: (c.iters * t * b) as f64 / secs,
         flop_per_iter: flop,
         gflops: flop * c.iters as f64 / secs / 1e9,
-        gemm_gflops: gemm_gflops_on(&k, t * b, g * c.hidden, c.hidden),
+        gemm_gflops: gemm_gflops_on(&k, t * b, g, c.hidden),
     })
 }
 

@@ -340,6 +340,7 @@ pub fn cells(name: &str) -> Result<Vec<(CellKind, u64)>> {
         (CellKind::MinGru, 120),
         (CellKind::MinLstm, 100),
         (CellKind::Slstm, 140),
+        (CellKind::Mlstm, 160),
     ];
     if name == "all" {
         return Ok(all.to_vec());

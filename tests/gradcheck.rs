@@ -50,6 +50,11 @@ fn slstm_gradients_match_finite_differences() {
 }
 
 #[test]
+fn mlstm_gradients_match_finite_differences() {
+    assert_all_pass("mlstm");
+}
+
+#[test]
 fn seq2seq_gradients_match_finite_differences() {
     assert_all_pass("seq2seq");
 }

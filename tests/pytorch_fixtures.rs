@@ -64,7 +64,7 @@ fn check_fixture(path: &std::path::Path) {
         .collect();
     assert_eq!(
         parts.len(),
-        1 + cell.state_width(),
+        1 + cell.state_width(fc.hidden),
         "{name}: state parts {parts:?}"
     );
     let flat = |key: &dyn Fn(&str) -> String| -> Vec<f32> {

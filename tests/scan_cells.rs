@@ -226,7 +226,7 @@ fn cells_without_a_recurrent_weight_have_none_in_their_layout() {
                 "rnn.bias_ih_l1"
             ]
         );
-        let g = cell.gates() * H;
+        let g = cell.rows(H);
         assert_eq!(rec.params.len(), g * I + g + g * H + g);
     }
 }

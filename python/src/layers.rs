@@ -41,7 +41,7 @@ impl Layers {
     /// state's planes (LSTM: `c`; sLSTM: `c`, `n`, `m`).
     fn parts(&self) -> &'static [&'static str] {
         const NAMES: [&str; 4] = ["h", "c", "n", "m"];
-        match self.shape().cell.state_width() {
+        match self.shape().cell.state_width(self.shape().hidden_size) {
             0 => &NAMES[..1],
             1 => &NAMES[..2],
             _ => &NAMES,

@@ -15,7 +15,7 @@
 //!   through unchanged and get no gradient: padding changes neither the
 //!   outputs at real steps, the final state, nor any gradient.
 
-use super::{Cell, CellKind, HiddenBias, Step, StepBack, StepWeights, with_cell};
+use super::{Block, BlockBack, Cell, CellKind, HiddenBias, Step, StepBack, StepWeights, with_cell};
 use crate::backend::{Backend, View, ViewMut, slot, slot_mut, slot_pair};
 use crate::tensor::{Scalar, Trans};
 
@@ -133,11 +133,11 @@ impl Pass<'_> {
         self.b * self.h
     }
     /// Slot of the state before step `s`, and of the state after it.
-    fn slots(&self, s: usize) -> (usize, usize) {
+    pub fn slots(&self, s: usize) -> (usize, usize) {
         if self.reverse { (s + 1, s) } else { (s, s + 1) }
     }
     /// Slot of the initial state and of the final state.
-    fn ends(&self) -> (usize, usize) {
+    pub fn ends(&self) -> (usize, usize) {
         if self.reverse {
             (self.t, 0)
         } else {
@@ -145,7 +145,7 @@ impl Pass<'_> {
         }
     }
     /// Steps in the order the pass reads them.
-    fn order(&self) -> impl DoubleEndedIterator<Item = usize> + use<> {
+    pub fn order(&self) -> impl DoubleEndedIterator<Item = usize> + use<> {
         let (t, reverse) = (self.t, self.reverse);
         (0..t).map(move |i| if reverse { t - 1 - i } else { i })
     }
@@ -177,22 +177,36 @@ struct Sizes {
     hidden: usize,
     /// Direct `dL/dh_prev` `(B, H)` or 0.
     direct: usize,
+    /// Whether the cell runs whole blocks ([`Cell::parallel`]).
+    parallel: bool,
 }
 
 impl Sizes {
     fn of<C: Cell>(cell: &C, p: &Pass<'_>) -> Sizes {
-        let (bh, bg) = (p.bh(), p.b * cell.gates() * p.h);
+        let (bh, bg) = (p.bh(), p.b * cell.rows(p.h));
         let on = |yes: bool, n: usize| if yes { n } else { 0 };
         Sizes {
             bh,
             bg,
-            c: cell.state_width() * bh,
-            w: cell.state_width(),
+            c: cell.state_width(p.h) * bh,
+            w: cell.state_width(p.h),
             gates: on(cell.keeps_gates(), bg),
             aux: on(cell.keeps_gates(), bh),
             hidden: on(cell.hidden_bias() == HiddenBias::PerStep, bg),
             direct: on(cell.has_direct_path(), bh),
+            parallel: cell.parallel(),
         }
+    }
+
+    /// Slots of the cell-state buffer: `T+1` (as `hs`), or for a
+    /// [`Cell::parallel`] cell two, the initial and the final state.
+    fn c_slots(&self, p: &Pass<'_>) -> usize {
+        if self.parallel { 2 } else { p.t + 1 }
+    }
+
+    /// Slot of the initial and of the final cell state.
+    fn c_ends(&self, p: &Pass<'_>) -> (usize, usize) {
+        if self.parallel { (0, 1) } else { p.ends() }
     }
 }
 
@@ -205,7 +219,8 @@ pub struct CellCache<S: Scalar, K: Backend<S> = crate::backend::Cpu> {
     pub xg: K::Buf,
     /// `(T+1, B, H)`: hidden states (slots as in the module docs).
     pub hs: K::Buf,
-    /// `(T+1, B, W·H)`: cell states, same slots (cells with one).
+    /// `(T+1, B, W·H)`: cell states, same slots (cells with one); for a
+    /// [`Cell::parallel`] cell `(2, B, W·H)`, the initial and final states.
     pub cs: K::Buf,
     /// `(T, B, G)`: activated gates by time (cells that keep them).
     pub gates: K::Buf,
@@ -239,7 +254,7 @@ impl<S: Scalar, K: Backend<S>> CellCache<S, K> {
         k.resize(&mut self.hs, (t + 1) * z.bh);
         k.resize(&mut self.dh, t * z.bh);
         k.resize(&mut self.dg, t * z.bg);
-        k.resize(&mut self.cs, (t + 1) * z.c);
+        k.resize(&mut self.cs, z.c_slots(p) * z.c);
         k.resize(&mut self.gates, t * z.gates);
         k.resize(&mut self.aux, t * z.aux);
         k.resize(&mut self.dgh, t * z.hidden);
@@ -257,8 +272,8 @@ impl<S: Scalar, K: Backend<S>> CellCache<S, K> {
     /// Copy the cell state after the last step read into `dst` (cells
     /// with one; nothing for the others).
     pub fn copy_final_c(&self, k: &K, p: &Pass<'_>, dst: Planes<K::Mut<'_>>) {
-        let w = p.kind.state_width();
-        let last = slot(K::view(&self.cs), w * p.bh(), p.ends().1);
+        let (w, last) = with_cell!(p.kind, c => (c.state_width(p.h), Sizes::of(&c, p).c_ends(p).1));
+        let last = slot(K::view(&self.cs), w * p.bh(), last);
         rows_to_planes(k, p, w, last, dst);
     }
 
@@ -373,8 +388,19 @@ fn forward_cell<S: Scalar, K: Backend<S>, C: Cell>(
             p,
             z.w,
             c0,
-            slot_mut(K::view_mut(&mut cache.cs), z.c, first),
+            slot_mut(K::view_mut(&mut cache.cs), z.c, z.c_ends(p).0),
         );
+    }
+    if z.parallel {
+        let (c0, c) = slot_pair(K::view_mut(&mut cache.cs), z.c, 0, 1);
+        let block = Block {
+            p,
+            xg: K::view(&cache.xg),
+            hs: K::view_mut(&mut cache.hs),
+            c0: K::shorten(c0),
+            c,
+        };
+        return cell.block_forward(k, block);
     }
     // 2. The recurrence.
     let CellCache {
@@ -470,93 +496,38 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
     let (t, b, h, gh) = (p.t, p.b, p.h, z.bg / p.b);
     let i = w.w_ih.len() / gh;
     let last_step = if p.reverse { 0 } else { t - 1 };
-    let CellCache {
-        hs,
-        cs,
-        gates,
-        aux,
-        dh,
-        dg,
-        dgh,
-        dc,
-        dc_keep,
-        dprev,
-        ..
-    } = cache;
     if let Some(d) = dh_last {
-        k.add(d, slot_mut(K::view_mut(dh), z.bh, last_step));
+        k.add(d, slot_mut(K::view_mut(&mut cache.dh), z.bh, last_step));
     }
     match dc_last {
-        Some(d) if z.c > 0 => planes_to_rows(k, p, z.w, d, K::view_mut(dc)),
-        _ => k.fill(K::view_mut(dc), S::zero()),
+        Some(d) if z.c > 0 => planes_to_rows(k, p, z.w, d, K::view_mut(&mut cache.dc)),
+        _ => k.fill(K::view_mut(&mut cache.dc), S::zero()),
     }
     k.fill(K::reborrow(&mut dh0), S::zero());
-    // The gradients that multiply W_hh: the hidden side's where it differs.
-    let hidden_side = z.hidden > 0;
-    // 1. Step by step, in the reverse of the order the forward read.
-    for s in p.order().rev() {
-        let (before, after) = p.slots(s);
-        let (dh_s, mut target) = match p.earlier(s) {
-            None => (slot(K::view(dh), z.bh, s), K::reborrow(&mut dh0)),
-            Some(e) => slot_pair(K::view_mut(dh), z.bh, s, e),
-        };
-        if p.lengths.is_some() && z.c > 0 {
-            k.copy(K::view(dc), K::view_mut(dc_keep));
-        }
-        let (dg_all, dgh_all) = (K::view_mut(dg), K::view_mut(dgh));
-        let (mut dg_s, mut dgh_s) = (slot_mut(dg_all, z.bg, s), slot_mut(dgh_all, z.hidden, s));
-        cell.step_backward(
+    // 1. The recurrence backward: the whole block at once, or step by step.
+    if z.parallel {
+        let c = &mut *cache;
+        cell.block_backward(
             k,
-            StepBack {
-                b,
-                h_size: h,
-                gates: slot(K::view(gates), z.gates, s),
-                aux: slot(K::view(aux), z.aux, s),
-                h_prev: slot(K::view(hs), z.bh, before),
-                h: slot(K::view(hs), z.bh, after),
-                c_prev: slot(K::view(cs), z.c, before),
-                dh: K::shorten(dh_s),
-                dc: K::view_mut(dc),
-                dg: K::reborrow(&mut dg_s),
-                dgh: K::reborrow(&mut dgh_s),
-                dprev: K::view_mut(dprev),
+            BlockBack {
+                p,
+                xg: K::view(&c.xg),
+                hs: K::view(&c.hs),
+                c0: slot(K::view(&c.cs), z.c, 0),
+                dh: K::view(&c.dh),
+                dc: K::view_mut(&mut c.dc),
+                dg: K::view_mut(&mut c.dg),
+                dh0: K::reborrow(&mut dh0),
             },
         );
-        // Padded rows: no gate gradient; dL/dh (and dL/dc) pass to the
-        // previous step unchanged.
-        if let Some(lengths) = p.lengths {
-            k.set_padded_rows(lengths, s, None, K::reborrow(&mut dg_s));
-            k.set_padded_rows(lengths, s, None, K::reborrow(&mut dgh_s));
-            k.set_padded_rows(lengths, s, Some(K::view(dc_keep)), K::view_mut(dc));
-            if z.direct > 0 {
-                k.set_padded_rows(lengths, s, Some(dh_s), K::view_mut(dprev));
-            } else {
-                k.add_padded_rows(lengths, s, dh_s, K::reborrow(&mut target));
-            }
-        }
-        if z.direct > 0 {
-            k.add(K::view(dprev), K::reborrow(&mut target));
-        }
-        // dL/dh_prev += dgates · W_hh
-        if !cell.recurrent() {
-            continue;
-        }
-        let dgw = if hidden_side { dgh_s } else { dg_s };
-        k.matmul(
-            b,
-            h,
-            gh,
-            dgw.into_ref(),
-            Trans::No,
-            w.w_hh,
-            Trans::No,
-            target,
-            true,
-        );
+    } else {
+        steps_backward(k, cell, w.w_hh, p, &z, cache, dh0);
     }
     if z.c > 0 {
-        rows_to_planes(k, p, z.w, K::view(dc), dc0);
+        rows_to_planes(k, p, z.w, K::view(&cache.dc), dc0);
     }
+    let CellCache { hs, dg, dgh, .. } = cache;
+    let hidden_side = z.hidden > 0;
     // 2. Weight gradients of every step at once.
     let dgw = if hidden_side {
         K::view(dgh)
@@ -611,5 +582,96 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
                 );
             }
         }
+    }
+}
+
+/// The recurrence backward of a cell that runs step by step: each step's
+/// backward in the reverse of the order the forward read, `dL/dh_prev`
+/// through `W_hh (G, H)` and the direct path, padded steps passing their
+/// gradients through; `dh0` gets what reaches the initial state.
+fn steps_backward<S: Scalar, K: Backend<S>, C: Cell>(
+    k: &K,
+    cell: &C,
+    w_hh: K::Ref<'_>,
+    p: &Pass<'_>,
+    z: &Sizes,
+    cache: &mut CellCache<S, K>,
+    mut dh0: K::Mut<'_>,
+) {
+    let (b, h, gh) = (p.b, p.h, z.bg / p.b);
+    let CellCache {
+        hs,
+        cs,
+        gates,
+        aux,
+        dh,
+        dg,
+        dgh,
+        dc,
+        dc_keep,
+        dprev,
+        ..
+    } = cache;
+    // The gradients that multiply W_hh: the hidden side's where it differs.
+    let hidden_side = z.hidden > 0;
+    for s in p.order().rev() {
+        let (before, after) = p.slots(s);
+        let (dh_s, mut target) = match p.earlier(s) {
+            None => (slot(K::view(dh), z.bh, s), K::reborrow(&mut dh0)),
+            Some(e) => slot_pair(K::view_mut(dh), z.bh, s, e),
+        };
+        if p.lengths.is_some() && z.c > 0 {
+            k.copy(K::view(dc), K::view_mut(dc_keep));
+        }
+        let (dg_all, dgh_all) = (K::view_mut(dg), K::view_mut(dgh));
+        let (mut dg_s, mut dgh_s) = (slot_mut(dg_all, z.bg, s), slot_mut(dgh_all, z.hidden, s));
+        cell.step_backward(
+            k,
+            StepBack {
+                b,
+                h_size: h,
+                gates: slot(K::view(gates), z.gates, s),
+                aux: slot(K::view(aux), z.aux, s),
+                h_prev: slot(K::view(hs), z.bh, before),
+                h: slot(K::view(hs), z.bh, after),
+                c_prev: slot(K::view(cs), z.c, before),
+                dh: K::shorten(dh_s),
+                dc: K::view_mut(dc),
+                dg: K::reborrow(&mut dg_s),
+                dgh: K::reborrow(&mut dgh_s),
+                dprev: K::view_mut(dprev),
+            },
+        );
+        // Padded rows: no gate gradient; dL/dh (and dL/dc) pass to the
+        // previous step unchanged.
+        if let Some(lengths) = p.lengths {
+            k.set_padded_rows(lengths, s, None, K::reborrow(&mut dg_s));
+            k.set_padded_rows(lengths, s, None, K::reborrow(&mut dgh_s));
+            k.set_padded_rows(lengths, s, Some(K::view(dc_keep)), K::view_mut(dc));
+            if z.direct > 0 {
+                k.set_padded_rows(lengths, s, Some(dh_s), K::view_mut(dprev));
+            } else {
+                k.add_padded_rows(lengths, s, dh_s, K::reborrow(&mut target));
+            }
+        }
+        if z.direct > 0 {
+            k.add(K::view(dprev), K::reborrow(&mut target));
+        }
+        // dL/dh_prev += dgates · W_hh
+        if !cell.recurrent() {
+            continue;
+        }
+        let dgw = if hidden_side { dgh_s } else { dg_s };
+        k.matmul(
+            b,
+            h,
+            gh,
+            dgw.into_ref(),
+            Trans::No,
+            w_hh,
+            Trans::No,
+            target,
+            true,
+        );
     }
 }

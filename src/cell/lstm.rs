@@ -34,13 +34,13 @@ impl Cell for Lstm {
     fn gates(&self) -> usize {
         4
     }
-    fn forget_gate(&self) -> Option<usize> {
-        Some(1)
+    fn forget_rows(&self, h: usize) -> Option<std::ops::Range<usize>> {
+        Some(h..2 * h)
     }
     fn hidden_bias(&self) -> HiddenBias {
         HiddenBias::Folded
     }
-    fn state_width(&self) -> usize {
+    fn state_width(&self, _h: usize) -> usize {
         1
     }
 

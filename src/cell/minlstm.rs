@@ -42,8 +42,8 @@ impl Cell for MinLstm {
     fn gates(&self) -> usize {
         3
     }
-    fn forget_gate(&self) -> Option<usize> {
-        Some(1)
+    fn forget_rows(&self, h: usize) -> Option<std::ops::Range<usize>> {
+        Some(h..2 * h)
     }
     fn hidden_bias(&self) -> HiddenBias {
         HiddenBias::None

@@ -70,20 +70,27 @@ pub trait Cell: Copy + std::fmt::Debug + Send + Sync + 'static {
     fn gates(&self) -> usize;
     /// How `b_hh` enters.
     fn hidden_bias(&self) -> HiddenBias;
-    /// Values per unit in the cell state besides `h`: 0 (none), 1
-    /// (LSTM's `c`), 3 (sLSTM's `c, n, m`). A step sees the cell state as
-    /// rows `(B, W·H)`, each row's `W` parts side by side; models hold it
-    /// as `W` planes `(L·D, B, H)` after `h` (see [`driver::Planes`]).
-    fn state_width(&self) -> usize {
+    /// G: rows of the input projection `xg = W_ih x + b` for hidden size
+    /// `h`: `gates·H`, except where a cell has gates per head (mLSTM:
+    /// `4H + 2·heads`).
+    fn rows(&self, h: usize) -> usize {
+        self.gates() * h
+    }
+    /// Values per unit in the cell state besides `h`, for hidden size `h`:
+    /// 0 (none), 1 (LSTM's `c`), 3 (sLSTM's `c, n, m`), `d + 2` (mLSTM's
+    /// matrix memory of `d = H/heads` planes, `n`, `m`). A step sees the
+    /// cell state as rows `(B, W·H)`, each row's `W` parts side by side;
+    /// models hold it as `W` planes `(L·D, B, H)` after `h` (see
+    /// [`driver::Planes`]).
+    fn state_width(&self, h: usize) -> usize {
+        let _ = h;
         0
     }
-    /// Whether the cell carries a cell state besides `h`.
-    fn has_cell_state(&self) -> bool {
-        self.state_width() > 0
-    }
-    /// The gate row block of a forget gate (`f` in rows `k·H..(k+1)·H`),
-    /// whose bias `--forget-bias` sets: LSTM, minLSTM and sLSTM have one.
-    fn forget_gate(&self) -> Option<usize> {
+    /// The bias rows of a forget gate (of `xg`'s `G` rows, for hidden size
+    /// `h`), which `--forget-bias` sets: LSTM, minLSTM, sLSTM and mLSTM
+    /// have one.
+    fn forget_rows(&self, h: usize) -> Option<std::ops::Range<usize>> {
+        let _ = h;
         None
     }
     /// The planes of the cell state that are positive in any state the
@@ -120,6 +127,22 @@ pub trait Cell: Copy + std::fmt::Debug + Send + Sync + 'static {
     fn recurrent(&self) -> bool {
         true
     }
+    /// Whether the cell runs a whole block at once ([`Cell::block_forward`],
+    /// [`Cell::block_backward`]) instead of step by step (the mLSTM's
+    /// parallel form): the driver then does the input projection and the
+    /// weight gradients around it, and keeps only the first and the last
+    /// cell state.
+    fn parallel(&self) -> bool {
+        false
+    }
+    /// Multiply-adds of a training iteration's window maths besides the
+    /// projections, for `t` steps of `b` sequences of hidden size `h`
+    /// (forward and backward; the mLSTM's attention-like products): what
+    /// `recur bench` adds to its FLOP count.
+    fn window_macs(&self, t: usize, b: usize, h: usize) -> f64 {
+        let _ = (t, b, h);
+        0.0
+    }
     /// Whether the step keeps its activated gates `(B, G·H)` and an extra
     /// `(B, H)` ([`Step::gates`], [`Step::aux`]) for the backward.
     fn keeps_gates(&self) -> bool {
@@ -131,6 +154,61 @@ pub trait Cell: Copy + std::fmt::Debug + Send + Sync + 'static {
 
     /// The backward of one step (see [`StepBack`]).
     fn step_backward<S: Scalar, K: Backend<S>>(&self, k: &K, s: StepBack<'_, S, K>);
+
+    /// A whole block forward (cells that are [`Cell::parallel`]; see
+    /// [`Block`]).
+    fn block_forward<S: Scalar, K: Backend<S>>(&self, k: &K, b: Block<'_, S, K>) {
+        let _ = (k, b);
+        unreachable!("{} runs step by step", self.title());
+    }
+
+    /// The backward of [`Cell::block_forward`] (see [`BlockBack`]).
+    fn block_backward<S: Scalar, K: Backend<S>>(&self, k: &K, b: BlockBack<'_, S, K>) {
+        let _ = (k, b);
+        unreachable!("{} runs step by step", self.title());
+    }
+}
+
+/// A whole block's buffers for a [`Cell::parallel`] cell: what the driver
+/// computed and where the cell writes.
+pub struct Block<'a, S: Scalar, K: Backend<S>> {
+    /// The pass: steps, sequences, direction, lengths.
+    pub p: &'a Pass<'a>,
+    /// `(T, B, G)`: the input projections plus biases, by time.
+    pub xg: K::Ref<'a>,
+    /// `(T+1, B, H)`: the states in the driver's slots (see [`driver`]);
+    /// the initial one is in place, the cell writes the others (padded
+    /// steps carry the state before them).
+    pub hs: K::Mut<'a>,
+    /// `(B, W·H)`: the initial cell state.
+    pub c0: K::Ref<'a>,
+    /// `(B, W·H)`: the final cell state (written).
+    pub c: K::Mut<'a>,
+}
+
+/// The backward of a [`Block`]: what the forward had and wrote, the
+/// incoming gradients, and the outputs.
+pub struct BlockBack<'a, S: Scalar, K: Backend<S>> {
+    /// The pass, as the forward's.
+    pub p: &'a Pass<'a>,
+    /// `(T, B, G)`: the input projections plus biases.
+    pub xg: K::Ref<'a>,
+    /// `(T+1, B, H)`: the states the forward wrote.
+    pub hs: K::Ref<'a>,
+    /// `(B, W·H)`: the initial cell state.
+    pub c0: K::Ref<'a>,
+    /// `(T, B, H)`: `dL/dh` after each step, from above (and into the
+    /// final state at the last step read).
+    pub dh: K::Ref<'a>,
+    /// `(B, W·H)`: `dL/dc` of the final cell state on entry, of the
+    /// initial one on return.
+    pub dc: K::Mut<'a>,
+    /// `(T, B, G)`: the pre-activation gradients (written; zero at padded
+    /// steps).
+    pub dg: K::Mut<'a>,
+    /// `(B, H)`: `dL/dh0`, zero on entry; the cell adds what reaches the
+    /// initial state.
+    pub dh0: K::Mut<'a>,
 }
 
 /// The recurrent weight as each step multiplies it, and the hidden bias.
@@ -249,6 +327,10 @@ pub enum CellKind {
     /// and stabilizer states, a block-diagonal `W_hh` of 4 heads.
     #[serde(rename = "slstm")]
     Slstm,
+    /// mLSTM (xLSTM, Beck et al. 2024): a matrix memory per head with
+    /// exponential gates, trained in its parallel form over the window.
+    #[serde(rename = "mlstm")]
+    Mlstm,
 }
 
 /// Declares the registry: for each cell, the [`CellKind`] pattern, the kind
@@ -285,6 +367,7 @@ registry! { $
     MinGru = CellKind::MinGru => crate::cell::mingru::MinGru;
     MinLstm = CellKind::MinLstm => crate::cell::minlstm::MinLstm;
     Slstm = CellKind::Slstm => crate::cell::slstm::Slstm;
+    Mlstm = CellKind::Mlstm => crate::cell::mlstm::Mlstm;
 }
 
 // ---- end of the registry ----
@@ -307,20 +390,42 @@ impl CellKind {
         with_cell!(self, c => c.hidden_bias() != HiddenBias::None)
     }
 
-    /// Whether the cell carries a cell state besides `h` (LSTM, sLSTM).
+    /// Whether the cell carries a cell state besides `h` (LSTM, sLSTM,
+    /// mLSTM).
     pub fn has_cell_state(self) -> bool {
-        with_cell!(self, c => c.has_cell_state())
+        self.state_width(self.heads()) > 0
     }
 
-    /// Values per unit in the cell state: 0, 1 (LSTM) or 3 (sLSTM; see
-    /// [`Cell::state_width`]).
-    pub fn state_width(self) -> usize {
-        with_cell!(self, c => c.state_width())
+    /// Values per unit in the cell state for hidden size `h`: 0, 1 (LSTM),
+    /// 3 (sLSTM) or `h/heads + 2` (mLSTM; see [`Cell::state_width`]).
+    pub fn state_width(self, h: usize) -> usize {
+        with_cell!(self, c => c.state_width(h))
     }
 
-    /// See [`Cell::forget_gate`].
-    pub fn forget_gate(self) -> Option<usize> {
-        with_cell!(self, c => c.forget_gate())
+    /// G: rows of the input projection for hidden size `h` (see
+    /// [`Cell::rows`]).
+    pub fn rows(self, h: usize) -> usize {
+        with_cell!(self, c => c.rows(h))
+    }
+
+    /// See [`Cell::forget_rows`].
+    pub fn forget_rows(self, h: usize) -> Option<std::ops::Range<usize>> {
+        with_cell!(self, c => c.forget_rows(h))
+    }
+
+    /// Whether the cell has a forget gate (see [`Cell::forget_rows`]).
+    pub fn has_forget_gate(self) -> bool {
+        self.forget_rows(self.heads()).is_some()
+    }
+
+    /// See [`Cell::parallel`].
+    pub fn parallel(self) -> bool {
+        with_cell!(self, c => c.parallel())
+    }
+
+    /// See [`Cell::window_macs`].
+    pub fn window_macs(self, t: usize, b: usize, h: usize) -> f64 {
+        with_cell!(self, c => c.window_macs(t, b, h))
     }
 
     /// See [`Cell::positive_planes`].

@@ -72,13 +72,13 @@ impl Cell for Slstm {
     fn gates(&self) -> usize {
         4
     }
-    fn forget_gate(&self) -> Option<usize> {
-        Some(1)
+    fn forget_rows(&self, h: usize) -> Option<std::ops::Range<usize>> {
+        Some(h..2 * h)
     }
     fn hidden_bias(&self) -> HiddenBias {
         HiddenBias::None
     }
-    fn state_width(&self) -> usize {
+    fn state_width(&self, _h: usize) -> usize {
         3
     }
     fn positive_planes(&self) -> std::ops::Range<usize> {

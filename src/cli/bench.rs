@@ -83,13 +83,13 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         r.gflops,
         r.flop_per_iter / 1e6
     );
-    let g = cell.gates();
+    let g = cell.rows(c.hidden);
     println!(
         "GEMM ({}x{})·({}x{}) on this machine now: {:.1} GFLOP/s; the model runs at {:.0}% of it",
         c.seq_len * c.batch,
         c.hidden,
         c.hidden,
-        g * c.hidden,
+        g,
         r.gemm_gflops,
         100.0 * r.gflops / r.gemm_gflops
     );

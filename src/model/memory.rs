@@ -98,18 +98,18 @@ fn count(n: Option<usize>) -> f64 {
 /// Values a [`crate::model::StackWorkspace`] holds for a block of `t`
 /// steps of `b` sequences, forward and backward: per cell (layer and
 /// direction) the input projections, gates and their gradients
-/// `4 · (T, B, G·H)`, states `2 · (T+1, B, H)` and `2 · (T, B, H)`; per
+/// `4 · (T, B, G)`, states `2 · (T+1, B, H)` and `2 · (T, B, H)`; per
 /// layer the outputs, dropout masks and inputs `3 · (T, B, dirs·H)`; the
 /// embedded inputs and their gradient, and the backward's scratch.
 fn stack_activations(c: &StackConfig, t: f64, b: f64) -> f64 {
     let (g, h, dirs, l) = (
-        c.cell.gates() as f64,
+        c.cell.rows(c.hidden_size) as f64,
         c.hidden_size as f64,
         c.directions() as f64,
         c.layers as f64,
     );
     let input = c.embed.unwrap_or(c.input_size) as f64;
-    let per_cell = 4.0 * t * b * g * h + 2.0 * (t + 1.0) * b * h + 2.0 * t * b * h;
+    let per_cell = 4.0 * t * b * g + 2.0 * (t + 1.0) * b * h + 2.0 * t * b * h;
     let per_layer = 3.0 * t * b * dirs * h;
     let embedded = 2.0 * t * b * c.embed.unwrap_or(0) as f64;
     let scratch = t * b * (dirs * h + input.max(dirs * h));

@@ -810,7 +810,7 @@ fn bridge<S: Scalar, K: Backend<S>>(
     inverse: bool,
 ) {
     let (dirs, h) = (c.encoder().directions(), c.hidden);
-    let parts = 1 + c.cell.state_width();
+    let parts = 1 + c.cell.state_width(h);
     let len = src.len();
     for block in 0..parts * c.layers {
         for d in 0..dirs {

@@ -68,7 +68,7 @@ impl StackConfig {
 
     /// Values in one state buffer for batch `b` (see the module docs).
     pub fn state_len(&self, b: usize) -> usize {
-        (1 + self.cell.state_width()) * self.plane_len(b)
+        (1 + self.cell.state_width(self.hidden_size)) * self.plane_len(b)
     }
 
     /// Values in one part of a state buffer (`h`, or one cell-state plane):
@@ -98,7 +98,7 @@ impl StackConfig {
     /// sizes alone, so it is cheap for any configuration.
     pub fn param_count(&self) -> Option<usize> {
         let (h, dirs) = (self.hidden_size, self.directions());
-        let gh = self.cell.gates().checked_mul(h)?;
+        let gh = self.cell.rows(h);
         let biases = if self.cell.has_hidden_bias() { 2 } else { 1 };
         let recurrent = if self.cell.has_recurrent_weight() {
             h
@@ -209,7 +209,8 @@ pub struct Stack {
 impl Stack {
     /// Append the stack's tensors, named with `prefix`, to `layout`.
     pub fn push(layout: &mut ParamLayout, prefix: &str, config: StackConfig) -> Stack {
-        let (h, g, dirs) = (config.hidden_size, config.cell.gates(), config.directions());
+        let (h, dirs) = (config.hidden_size, config.directions());
+        let gh = config.cell.rows(h);
         let embedding = config
             .embed
             .map(|d| layout.push(format!("{prefix}embedding.weight"), &[config.input_size, d]));
@@ -221,18 +222,18 @@ impl Stack {
             };
             for d in 0..dirs {
                 let sfx = if d == 1 { "_reverse" } else { "" };
-                let w_ih = layout.push(format!("{prefix}rnn.weight_ih_l{k}{sfx}"), &[g * h, input]);
+                let w_ih = layout.push(format!("{prefix}rnn.weight_ih_l{k}{sfx}"), &[gh, input]);
                 let w_hh = match config.cell.has_recurrent_weight() {
                     true => layout.push_blocks(
                         format!("{prefix}rnn.weight_hh_l{k}{sfx}"),
-                        &[g * h, h],
+                        &[gh, h],
                         config.cell.heads(),
                     ),
                     false => w_ih.end..w_ih.end,
                 };
-                let b_ih = layout.push(format!("{prefix}rnn.bias_ih_l{k}{sfx}"), &[g * h]);
+                let b_ih = layout.push(format!("{prefix}rnn.bias_ih_l{k}{sfx}"), &[gh]);
                 let b_hh = match config.cell.has_hidden_bias() {
-                    true => layout.push(format!("{prefix}rnn.bias_hh_l{k}{sfx}"), &[g * h]),
+                    true => layout.push(format!("{prefix}rnn.bias_hh_l{k}{sfx}"), &[gh]),
                     false => b_ih.end..b_ih.end,
                 };
                 cells.push(CellSlots {
@@ -261,7 +262,7 @@ impl Stack {
     }
 
     /// Set every forget-gate bias (LSTM, minLSTM, sLSTM: see
-    /// [`crate::cell::Cell::forget_gate`]) to `value`: `b_ih`'s forget rows
+    /// [`crate::cell::Cell::forget_rows`]) to `value`: `b_ih`'s forget rows
     /// to `value`, `b_hh`'s (where there is one) to 0. Nothing for the
     /// other cells.
     pub fn set_forget_bias<S: Scalar, K: Backend<S>>(
@@ -270,11 +271,10 @@ impl Stack {
         mut params: K::Mut<'_>,
         value: f64,
     ) {
-        let Some(gate) = self.config.cell.forget_gate() else {
+        let Some(f) = self.config.cell.forget_rows(self.config.hidden_size) else {
             return;
         };
-        let h = self.config.hidden_size;
-        let rows = |start: usize| start + gate * h..start + (gate + 1) * h;
+        let rows = |start: usize| start + f.start..start + f.end;
         for c in &self.cells {
             let p = K::reborrow(&mut params);
             let (lo, hi) = p.split(c.b_hh.start);

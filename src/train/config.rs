@@ -101,10 +101,10 @@ impl TrainConfig {
         }
         if let Some(b) = self.forget_bias {
             check::finite("--forget-bias", b)?;
-            if self.cell.forget_gate().is_none() {
+            if !self.cell.has_forget_gate() {
                 let with: Vec<_> = CellKind::ALL
                     .iter()
-                    .filter(|c| c.forget_gate().is_some())
+                    .filter(|c| c.has_forget_gate())
                     .map(|c| c.name())
                     .collect();
                 return Err(Error::Config(format!(

@@ -64,7 +64,8 @@ impl<K: Backend<f32>> Trainer<K> {
         config.validate()?;
         let vocab = data.vocab()?;
         let model = Trainer::<K>::net_config(&config, vocab.len());
-        let n = shard::shard_rows(config.batch, config.cell.gates(), config.hidden).len();
+        let n =
+            shard::shard_rows(config.batch, config.cell.rows(config.hidden), config.hidden).len();
         let (t, b) = (data.steps(config.seq_len), config.batch);
         net_training(&model, t, b, n, config.optimizer.moments()).check(data.advice())?;
         let mut net = Net::new_on(backend, model, config.init, config.seed)?;
@@ -98,7 +99,8 @@ impl<K: Backend<f32>> Trainer<K> {
                 describe(&model)
             )));
         }
-        let n = shard::shard_rows(config.batch, config.cell.gates(), config.hidden).len();
+        let n =
+            shard::shard_rows(config.batch, config.cell.rows(config.hidden), config.hidden).len();
         let (t, b) = (data.steps(config.seq_len), config.batch);
         net_training(&model, t, b, n, config.optimizer.moments()).check(data.advice())?;
         let net = if net.config().dropout == model.dropout {

@@ -44,16 +44,13 @@ pub(crate) const SMALL_MODEL_ROWS: usize = 16;
 /// of 16 rows than of 64).
 pub(crate) const LARGE_MODEL_ROWS: usize = 64;
 
-/// The rows of each shard of a batch of `b` for a model with `g` gate
-/// blocks of hidden size `h`: contiguous ranges covering `0..b`, sizes
+/// The rows of each shard of a batch of `b` for a model with `g` input
+/// projection rows (see [`crate::cell::Cell::rows`]) of hidden size `h`: contiguous ranges covering `0..b`, sizes
 /// differing by at most 1, each at most [`SMALL_MODEL_ROWS`] or
 /// [`LARGE_MODEL_ROWS`]. The batch and the model decide it, never the
 /// number of threads.
 pub(crate) fn shard_rows(b: usize, g: usize, h: usize) -> Vec<Range<usize>> {
-    let step_macs = SMALL_MODEL_ROWS
-        .saturating_mul(g)
-        .saturating_mul(h)
-        .saturating_mul(h);
+    let step_macs = SMALL_MODEL_ROWS.saturating_mul(g).saturating_mul(h);
     let most = if step_macs >= PARALLEL_MIN_MACS {
         LARGE_MODEL_ROWS
     } else {
@@ -97,7 +94,7 @@ pub(crate) struct Shard<K: Backend<f32> = Cpu> {
 pub(crate) fn shards_for<K: Backend<f32>>(net: &Net<f32, K>, b: usize) -> Vec<Shard<K>> {
     let c = net.config();
     let rows = if K::READS_HOST {
-        shard_rows(b, c.cell.gates(), c.hidden_size)
+        shard_rows(b, c.cell.rows(c.hidden_size), c.hidden_size)
     } else {
         split_rows(b, 1)
     };
@@ -456,7 +453,7 @@ mod tests {
     #[test]
     fn the_split_follows_the_batch_and_the_model() {
         let sizes = |b, g, h| {
-            let r = shard_rows(b, g, h);
+            let r = shard_rows(b, g * h, h);
             assert_eq!((r[0].start, r[r.len() - 1].end), (0, b));
             assert!(r.windows(2).all(|w| w[0].end == w[1].start));
             r.iter().map(|r| r.len()).collect::<Vec<_>>()

@@ -514,7 +514,7 @@ impl PairCase {
     /// cell-state planes) × layers × the encoder's output size.
     pub fn state_len(&self) -> usize {
         let c = &self.config;
-        let parts = 1 + c.cell.state_width();
+        let parts = 1 + c.cell.state_width(c.encoder_output_size());
         parts * c.layers * c.encoder_output_size()
     }
 

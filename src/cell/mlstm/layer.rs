@@ -1,0 +1,274 @@
+//! The mLSTM layer over a block: for each sequence, its window gathered
+//! from the input projection in the pass's reading order over its real
+//! steps, the parallel form ([`super::window`]) run from its initial
+//! state, the output gate applied, padded steps carrying the state; and
+//! the backward of all that. The window maths runs on the host: a backend
+//! with its own memory (the GPU) has its buffers copied across (see the
+//! module docs of [`super`]).
+
+use super::HEADS;
+use super::window::{self, Dims, InputGrads, Inputs, MlstmState, MlstmWorkspace, Upstream};
+use crate::backend::{Backend, ViewMut, to_host};
+use crate::cell::math::sigmoid;
+use crate::cell::{Block, BlockBack, Pass};
+use crate::tensor::Scalar;
+
+/// A layer's sizes: H units in [`HEADS`] heads of d, G rows of `xg`.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    h: usize,
+    d: usize,
+    g: usize,
+}
+
+impl Shape {
+    fn of(h: usize) -> Shape {
+        Shape {
+            h,
+            d: h / HEADS,
+            g: 4 * h + 2 * HEADS,
+        }
+    }
+    /// Values in one sequence's state row `(d + 2)·H`: `C`, `n`, `m`.
+    fn width(&self) -> usize {
+        (self.d + 2) * self.h
+    }
+    /// One sequence's window.
+    fn dims(&self) -> Dims {
+        Dims {
+            b: 1,
+            heads: HEADS,
+            d: self.d,
+        }
+    }
+    /// Where `m`'s plane starts in a state row.
+    fn m_at(&self) -> usize {
+        (self.d + 1) * self.h
+    }
+}
+
+/// One sequence's window: its real steps in reading order and their
+/// inputs `q, k, v, õ: (T', H)`, `ĩ, f̃: (T', NH)`.
+struct Seq<S> {
+    steps: Vec<usize>,
+    q: Vec<S>,
+    k: Vec<S>,
+    v: Vec<S>,
+    o: Vec<S>,
+    i: Vec<S>,
+    f: Vec<S>,
+}
+
+impl<S: Scalar> Seq<S> {
+    /// Sequence `b` of the block `xg: (T, B, G)`.
+    fn gather(p: &Pass<'_>, sh: Shape, xg: &[S], b: usize) -> Seq<S> {
+        let len = p.lengths.map_or(p.t, |l| l[b].min(p.t));
+        let steps: Vec<usize> = p.order().filter(|&s| s < len).collect();
+        let h = sh.h;
+        let mut seq = Seq {
+            q: Vec::with_capacity(len * h),
+            k: Vec::with_capacity(len * h),
+            v: Vec::with_capacity(len * h),
+            o: Vec::with_capacity(len * h),
+            i: Vec::with_capacity(len * HEADS),
+            f: Vec::with_capacity(len * HEADS),
+            steps,
+        };
+        for &s in &seq.steps {
+            let row = &xg[(s * p.b + b) * sh.g..][..sh.g];
+            seq.q.extend_from_slice(&row[..h]);
+            seq.k.extend_from_slice(&row[h..2 * h]);
+            seq.v.extend_from_slice(&row[2 * h..3 * h]);
+            seq.o.extend_from_slice(&row[3 * h..4 * h]);
+            seq.i.extend_from_slice(&row[4 * h..4 * h + HEADS]);
+            seq.f.extend_from_slice(&row[4 * h + HEADS..]);
+        }
+        seq
+    }
+
+    fn inputs(&self) -> Inputs<'_, S> {
+        Inputs {
+            q: &self.q,
+            k: &self.k,
+            v: &self.v,
+            i: &self.i,
+            f: &self.f,
+        }
+    }
+
+    /// The parallel form from `init`: the workspace as the forward left
+    /// it, `h̃: (T', H)` and the final state.
+    fn run(&self, sh: Shape, init: &MlstmState<S>) -> (MlstmWorkspace<S>, Vec<S>, MlstmState<S>) {
+        let mut ws = MlstmWorkspace::new(sh.dims(), self.steps.len());
+        let (mut h, mut last) = (vec![S::zero(); self.q.len()], MlstmState::zeros(sh.dims()));
+        window::forward(&mut ws, &self.inputs(), init, &mut h, &mut last);
+        (ws, h, last)
+    }
+}
+
+/// A state row `(W·H)` as the window's state: `m` from each head's first
+/// column of its plane.
+fn state_from_row<S: Scalar>(sh: Shape, row: &[S]) -> MlstmState<S> {
+    let cn = sh.h * sh.d;
+    MlstmState {
+        c: row[..cn].to_vec(),
+        n: row[cn..cn + sh.h].to_vec(),
+        m: (0..HEADS).map(|hd| row[sh.m_at() + hd * sh.d]).collect(),
+    }
+}
+
+/// The inverse of [`state_from_row`]: each head's `m` in all its columns.
+fn state_to_row<S: Scalar>(sh: Shape, s: &MlstmState<S>, row: &mut [S]) {
+    let cn = sh.h * sh.d;
+    row[..cn].copy_from_slice(&s.c);
+    row[cn..cn + sh.h].copy_from_slice(&s.n);
+    for (hd, &m) in s.m.iter().enumerate() {
+        row[sh.m_at() + hd * sh.d..][..sh.d].fill(m);
+    }
+}
+
+/// The gradient of a state row written by [`state_to_row`]: `m`'s is the
+/// sum over the head's columns.
+fn grad_from_row<S: Scalar>(sh: Shape, row: &[S]) -> MlstmState<S> {
+    let mut g = state_from_row(sh, row);
+    for (hd, m) in g.m.iter_mut().enumerate() {
+        *m = row[sh.m_at() + hd * sh.d..][..sh.d].iter().copied().sum();
+    }
+    g
+}
+
+/// The gradient of a state row read by [`state_from_row`]: `m`'s in the
+/// head's first column, zero in the others.
+fn grad_to_row<S: Scalar>(sh: Shape, g: &MlstmState<S>, row: &mut [S]) {
+    state_to_row(sh, g, row);
+    for (hd, &m) in g.m.iter().enumerate() {
+        let cols = &mut row[sh.m_at() + hd * sh.d..][..sh.d];
+        cols.fill(S::zero());
+        cols[0] = m;
+    }
+}
+
+/// `host` into `dst` on backend `k`.
+fn upload<S: Scalar, K: Backend<S>>(k: &K, host: &[S], dst: K::Mut<'_>) {
+    let mut staging = K::Buf::default();
+    k.copy(k.host_view(host, &mut staging), dst);
+}
+
+/// See [`crate::cell::Cell::block_forward`].
+pub(super) fn forward<S: Scalar, K: Backend<S>>(k: &K, b: Block<'_, S, K>) {
+    let (p, sh) = (b.p, Shape::of(b.p.h));
+    let (bh, w) = (p.b * p.h, sh.width());
+    let (xg, c0) = (to_host(k, b.xg), to_host(k, b.c0));
+    let mut hs_dst = b.hs;
+    let mut hs = to_host(k, K::reborrow(&mut hs_dst).into_ref());
+    let mut c = vec![S::zero(); c0.len()];
+    for r in 0..p.b {
+        let seq = Seq::gather(p, sh, &xg, r);
+        let (init, out) = (&c0[r * w..(r + 1) * w], &mut c[r * w..(r + 1) * w]);
+        if seq.steps.is_empty() {
+            out.copy_from_slice(init);
+        } else {
+            let (_, ht, last) = seq.run(sh, &state_from_row(sh, init));
+            for (j, &s) in seq.steps.iter().enumerate() {
+                let h = &mut hs[p.slots(s).1 * bh + r * p.h..][..p.h];
+                let (o, ht) = (&seq.o[j * p.h..][..p.h], &ht[j * p.h..][..p.h]);
+                for u in 0..p.h {
+                    h[u] = sigmoid(o[u]) * ht[u];
+                }
+            }
+            state_to_row(sh, &last, out);
+        }
+        // Padded steps carry h through (the state already is: the window
+        // has only the real steps).
+        let len = seq.steps.len();
+        for s in p.order().filter(|&s| s >= len) {
+            let (before, after) = p.slots(s);
+            let from = before * bh + r * p.h;
+            hs.copy_within(from..from + p.h, after * bh + r * p.h);
+        }
+    }
+    upload(k, &hs, hs_dst);
+    upload(k, &c, b.c);
+}
+
+/// See [`crate::cell::Cell::block_backward`]. The window's forward runs
+/// again here (its workspace is not kept between the passes).
+pub(super) fn backward<S: Scalar, K: Backend<S>>(k: &K, b: BlockBack<'_, S, K>) {
+    let (p, sh) = (b.p, Shape::of(b.p.h));
+    let (h, w) = (p.h, sh.width());
+    let (xg, c0, dh) = (to_host(k, b.xg), to_host(k, b.c0), to_host(k, b.dh));
+    let mut dc_dst = b.dc;
+    let mut dc = to_host(k, K::reborrow(&mut dc_dst).into_ref());
+    let (mut dg, mut dh0) = (vec![S::zero(); p.t * p.b * sh.g], vec![S::zero(); p.b * h]);
+    for r in 0..p.b {
+        let seq = Seq::gather(p, sh, &xg, r);
+        let len = seq.steps.len();
+        // dL/dh at each real step, with what the padded steps after it (in
+        // reading order) carried; padded steps before the first real one
+        // carried h0.
+        let (mut dh_seq, mut carry) = (vec![S::zero(); len * h], vec![S::zero(); h]);
+        for s in p.order().rev() {
+            let d = &dh[(s * p.b + r) * h..][..h];
+            carry.iter_mut().zip(d).for_each(|(c, &x)| *c += x);
+            if s < len {
+                let j = if p.reverse { len - 1 - s } else { s };
+                dh_seq[j * h..(j + 1) * h].copy_from_slice(&carry);
+                carry.fill(S::zero());
+            }
+        }
+        dh0[r * h..(r + 1) * h].copy_from_slice(&carry);
+        if len == 0 {
+            continue; // dL/dc passes through unchanged.
+        }
+        let init = state_from_row(sh, &c0[r * w..(r + 1) * w]);
+        let (mut ws, ht, _) = seq.run(sh, &init);
+        // h = σ(õ) ⊙ h̃
+        let mut d_o = vec![S::zero(); len * h];
+        for ((dh, d_o), (&o, &ht)) in dh_seq.iter_mut().zip(&mut d_o).zip(seq.o.iter().zip(&ht)) {
+            let so = sigmoid(o);
+            *d_o = *dh * ht * so * (S::one() - so);
+            *dh *= so;
+        }
+        let dlast = grad_from_row(sh, &dc[r * w..(r + 1) * w]);
+        let mut dinit = MlstmState::zeros(sh.dims());
+        let (mut dq, mut dk, mut dv) = (
+            vec![S::zero(); len * h],
+            vec![S::zero(); len * h],
+            vec![S::zero(); len * h],
+        );
+        let (mut di, mut df) = (vec![S::zero(); len * HEADS], vec![S::zero(); len * HEADS]);
+        let up = Upstream {
+            dh: &dh_seq,
+            last: Some(&dlast),
+        };
+        let grads = InputGrads {
+            q: &mut dq,
+            k: &mut dk,
+            v: &mut dv,
+            i: &mut di,
+            f: &mut df,
+        };
+        window::backward(&mut ws, &seq.inputs(), &init, &ht, up, grads, &mut dinit);
+        for (j, &s) in seq.steps.iter().enumerate() {
+            let row = &mut dg[(s * p.b + r) * sh.g..][..sh.g];
+            let parts: [(&[S], usize); 6] = [
+                (&dq, h),
+                (&dk, h),
+                (&dv, h),
+                (&d_o, h),
+                (&di, HEADS),
+                (&df, HEADS),
+            ];
+            let mut at = 0;
+            for (src, n) in parts {
+                row[at..at + n].copy_from_slice(&src[j * n..(j + 1) * n]);
+                at += n;
+            }
+        }
+        grad_to_row(sh, &dinit, &mut dc[r * w..(r + 1) * w]);
+    }
+    upload(k, &dg, b.dg);
+    upload(k, &dc, dc_dst);
+    let mut staging = K::Buf::default();
+    k.add(k.host_view(&dh0, &mut staging), b.dh0);
+}

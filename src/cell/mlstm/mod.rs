@@ -1,0 +1,121 @@
+//! xLSTM's mLSTM (Beck et al. 2024) as a layer: a matrix memory per head,
+//! written with exponential input and forget gates, read with a query.
+//!
+//! ```text
+//! H units in NH = 4 heads of d = H/4; one input projection per step,
+//! xg = W_ih x + b, of G = 4H + 2·NH rows in the order
+//!   q (H), k (H), v (H), õ (H), ĩ (NH), f̃ (NH)
+//! per head (q, k, v ∈ R^d, the scalars ĩ, f̃), state (C ∈ R^{d×d}, n ∈ R^d, m):
+//!   a  = m + ln σ(f̃)          m' = max(a, ĩ)
+//!   f  = exp(a - m')           i  = exp(ĩ - m')
+//!   C' = f C + i (k/√d) vᵀ     n' = f n + i k/√d
+//!   h̃  = C'ᵀ q / max(|n'·q|, exp(-m'))
+//! per unit:  h = σ(õ) ⊙ h̃
+//! ```
+//!
+//! The gates read the input only, never `h`: the layer has no `W_hh`, and
+//! a window trains in the stabilized parallel (attention-like) form over
+//! all its steps at once ([`head`]: the form, its derivation and its
+//! backward), which gives the same numbers as the recurrent form step by
+//! step ([`window::step`]; the tests show it). Here the cell is
+//! [`Cell::parallel`]: the driver computes `xg` for the window and the
+//! weight gradients, and [`layer`] runs the window for each sequence,
+//! reading it in the pass's direction and over its real steps only (a
+//! padded step carries `h` and the state through, as for every cell).
+//!
+//! Where this differs from NX-AI's mLSTM *block* (their `mLSTMLayer`):
+//! that block wraps the cell in an up-projection, a causal convolution, a
+//! learnable skip and a group norm; this is the cell alone, stacked like
+//! the other cells, with `q, k, v, õ` and the per-head `ĩ, f̃` projected
+//! from the layer's input by one `W_ih`. Keys are divided by `√d` after
+//! their bias (a reparametrization of the paper's `k = W_k x/√d + b_k`);
+//! there is no `eps` in the denominator (see [`head`]). Checkpoint tensors:
+//! `rnn.weight_ih_l{k}[_reverse]` `(G, I)` and `rnn.bias_ih_l{k}[_reverse]`
+//! `(G)`, rows as above.
+//!
+//! The state as a model holds it: `d + 2` planes `(L·D, B, H)` after `h`
+//! ([`Cell::state_width`]): each sequence's `C (NH, d, d)` flattened over
+//! the first `d` planes, `n (NH, d)` in plane `d`, and `m` in plane `d + 1`,
+//! each head's value written into its `d` columns (and read from the
+//! first of them).
+
+mod head;
+mod layer;
+mod window;
+
+pub use head::*;
+pub use window::*;
+
+use super::{Block, BlockBack, Cell, HiddenBias, Step, StepBack, StepWeights};
+use crate::backend::Backend;
+use crate::tensor::Scalar;
+
+/// Heads of an mLSTM layer (xLSTM's default, as for the sLSTM); the hidden
+/// size must be a multiple of it.
+pub const HEADS: usize = 4;
+
+/// The mLSTM cell (see the module docs).
+#[derive(Clone, Copy, Debug)]
+pub struct Mlstm;
+
+impl Cell for Mlstm {
+    fn name(&self) -> &'static str {
+        "mlstm"
+    }
+    fn title(&self) -> &'static str {
+        "mLSTM"
+    }
+    /// `q, k, v, õ` per unit (and `ĩ, f̃` per head: see [`Cell::rows`]).
+    fn gates(&self) -> usize {
+        4
+    }
+    fn rows(&self, h: usize) -> usize {
+        4 * h + 2 * HEADS
+    }
+    fn forget_rows(&self, h: usize) -> Option<std::ops::Range<usize>> {
+        Some(4 * h + HEADS..4 * h + 2 * HEADS)
+    }
+    fn hidden_bias(&self) -> HiddenBias {
+        HiddenBias::None
+    }
+    fn state_width(&self, h: usize) -> usize {
+        h / HEADS + 2
+    }
+    fn heads(&self) -> usize {
+        HEADS
+    }
+    fn recurrent(&self) -> bool {
+        false
+    }
+    fn has_direct_path(&self) -> bool {
+        false
+    }
+    fn keeps_gates(&self) -> bool {
+        false
+    }
+    fn parallel(&self) -> bool {
+        true
+    }
+    /// Per (sequence, head): the forward's `q kᵀ` and `E v` over the
+    /// causal triangle (`T²d`) and the initial and final states' products
+    /// (`2Td²`); the backward about twice that; and the forward once more,
+    /// which the backward recomputes.
+    fn window_macs(&self, t: usize, b: usize, h: usize) -> f64 {
+        let (t, d) = (t as f64, (h / HEADS) as f64);
+        4.0 * (b * HEADS) as f64 * (t * t * d + 2.0 * t * d * d)
+    }
+
+    fn step<S: Scalar, K: Backend<S>>(&self, _: &K, _: &StepWeights<'_, S, K>, _: Step<'_, S, K>) {
+        unreachable!("the mLSTM runs whole blocks (Cell::parallel)");
+    }
+    fn step_backward<S: Scalar, K: Backend<S>>(&self, _: &K, _: StepBack<'_, S, K>) {
+        unreachable!("the mLSTM runs whole blocks (Cell::parallel)");
+    }
+
+    fn block_forward<S: Scalar, K: Backend<S>>(&self, k: &K, b: Block<'_, S, K>) {
+        layer::forward(k, b);
+    }
+    fn block_backward<S: Scalar, K: Backend<S>>(&self, k: &K, b: BlockBack<'_, S, K>) {
+        layer::backward(k, b);
+    }
+}

@@ -447,12 +447,17 @@ pub fn check_seq2seq(
     })
 }
 
-/// Every sequence-to-sequence configuration: GRU, LSTM and sLSTM, each
-/// attention (and none), uni- and bidirectional encoders, one and two
-/// layers.
+/// Every sequence-to-sequence configuration: GRU, LSTM, sLSTM and mLSTM,
+/// each attention (and none), uni- and bidirectional encoders (the mLSTM
+/// unidirectional: see [`CellKind::state_per_unit`]), one and two layers.
 pub fn seq2seq() -> Result<Vec<CaseReport>> {
     let mut reports = Vec::new();
-    let cells = [CellKind::Gru, CellKind::Lstm, CellKind::Slstm];
+    let cells = [
+        CellKind::Gru,
+        CellKind::Lstm,
+        CellKind::Slstm,
+        CellKind::Mlstm,
+    ];
     for (i, cell) in cells.into_iter().enumerate() {
         for (j, attention) in [
             None,
@@ -467,7 +472,7 @@ pub fn seq2seq() -> Result<Vec<CaseReport>> {
             reports.push(check_seq2seq(
                 cell,
                 attention,
-                j % 2 == 1,
+                j % 2 == 1 && cell.state_per_unit(),
                 1 + (i + j) % 2,
                 seed,
             )?);

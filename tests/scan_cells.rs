@@ -5,7 +5,8 @@
 //! state carried (generation; its gradients chained back by hand), and the
 //! paper's parallel log-space scan, written out here from its equations.
 //! The sLSTM has no parallel form (its gates read `h`), but its block and
-//! its steps agree the same way.
+//! its steps agree the same way. The mLSTM's block is its attention-like
+//! parallel form, its steps the recurrent form.
 
 use recur::cell::CellKind;
 use recur::model::{Recurrent, StackConfig};
@@ -205,6 +206,16 @@ fn minlstm_block_steps_and_log_space_scan_agree() {
 #[test]
 fn slstm_block_and_steps_agree() {
     block_equals_steps(CellKind::Slstm);
+}
+
+/// The mLSTM's block runs its stabilized parallel form over the whole
+/// window; a window of one step is its recurrent form. So this is the
+/// parallel form against the recurrent one, in a stacked layer with a
+/// loss on every output and on the final state (matrix memory, normalizer
+/// and stabilizer), from a random state.
+#[test]
+fn mlstm_parallel_form_and_recurrent_steps_agree() {
+    block_equals_steps(CellKind::Mlstm);
 }
 
 #[test]

@@ -418,6 +418,15 @@ impl CellKind {
         self.forget_rows(self.heads()).is_some()
     }
 
+    /// Whether the cell state is a fixed number of values per unit (all
+    /// but the mLSTM, whose matrix memory grows with the head size), so
+    /// that the states of two directions join unit by unit into a layer of
+    /// twice the size (the seq2seq bridge).
+    pub fn state_per_unit(self) -> bool {
+        let h = self.heads();
+        self.state_width(2 * h) == self.state_width(h)
+    }
+
     /// See [`Cell::parallel`].
     pub fn parallel(self) -> bool {
         with_cell!(self, c => c.parallel())

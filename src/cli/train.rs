@@ -54,7 +54,7 @@ pub struct TrainArgs {
     #[arg(long)]
     activation: Option<Activation>,
     /// Weight init: classic (randn·0.01) or uniform (PyTorch's ±1/√H)
-    /// [default: uniform for lstm, gru and slstm, classic for the others].
+    /// [default: uniform for lstm, gru, slstm and mlstm, classic for the others].
     #[arg(long, value_parser = ["classic", "uniform"])]
     init: Option<String>,
     /// Characters per training window T [default: 25].

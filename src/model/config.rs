@@ -32,11 +32,13 @@ pub enum Init {
 
 impl Init {
     /// The init a language model of `cell` starts from unless told:
-    /// PyTorch's for the LSTM, GRU and sLSTM, min-char-rnn's for its vanilla
-    /// RNN (and the min cells, which train best from it here).
+    /// PyTorch's for the LSTM, GRU, sLSTM and mLSTM (whose outputs are
+    /// products of three projections: from min-char-rnn's small weights
+    /// it barely moves), min-char-rnn's for its vanilla RNN (and the min
+    /// cells, which train best from it here).
     pub fn default_for(cell: CellKind) -> Init {
         match cell {
-            CellKind::Lstm | CellKind::Gru | CellKind::Slstm => Init::Uniform,
+            CellKind::Lstm | CellKind::Gru | CellKind::Slstm | CellKind::Mlstm => Init::Uniform,
             _ => Init::Classic,
         }
     }

@@ -218,6 +218,7 @@ mod tests {
             (CellKind::MinLstm, false),
             (CellKind::Slstm, false),
             (CellKind::Slstm, true),
+            (CellKind::Mlstm, false),
         ];
         for (cell, fresh) in cells {
             let config = StackConfig {

@@ -117,6 +117,17 @@ impl Seq2SeqConfig {
     /// Check every size; the message names what is wrong.
     pub fn validate(&self) -> Result<()> {
         self.encoder().validate()?;
+        // The bridge joins the encoder's two directions unit by unit: a
+        // cell state that is not per unit (the mLSTM's matrix memory per
+        // head) cannot be joined.
+        if self.bidirectional && !self.cell.state_per_unit() {
+            return Err(Error::Config(format!(
+                "the {}'s state (a matrix memory per head) cannot be joined from two \
+                 encoder directions into the decoder's: drop --bidirectional, or pick \
+                 another cell",
+                self.cell.title()
+            )));
+        }
         if self.tgt_vocab == 0 || self.embed == 0 {
             return Err(Error::Config(
                 "vocabularies and the embedding need at least one entry".into(),

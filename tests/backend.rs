@@ -41,8 +41,8 @@ use recur::tensor::Trans;
 use recur::{Cpu, Scalar};
 use trials::{
     ADAM, Case, DECODE_STEPS, Data, Goal, Greedy, HYPOTHESES, MOMENTUM, PairCase, Run, SEED, STEPS,
-    Tolerance, Trial, assert_same, cases, clip_and_step, optimizer, pair_cases, to_host,
-    train_side_by_side, values,
+    Tolerance, Trial, assert_same, cases, clip_and_step, device_pair_cases, optimizer, pair_cases,
+    to_host, train_side_by_side, values,
 };
 
 // ---- the backend ----
@@ -488,12 +488,12 @@ fn seq2seq_training_on_a_staged_backend_gives_the_cpus_numbers_bit_for_bit() {
 
 #[test]
 fn a_seq2seq_training_step_moves_nothing_to_the_host_and_stages_nothing() {
-    host_transfers::<f32, _>(&pair_cases());
-    host_transfers::<f64, _>(&pair_cases());
+    host_transfers::<f32, _>(&device_pair_cases());
+    host_transfers::<f64, _>(&device_pair_cases());
 }
 
 fn greedy_decoding<S: Scalar>() {
-    for case in pair_cases() {
+    for case in device_pair_cases() {
         let name = case.name();
         let k = Staged::default();
         let mut cpu = Greedy::<S, _>::new(Cpu, &case);

@@ -46,8 +46,8 @@ use recur::train::{Event, RunDir, RunMode, model_path};
 use recur::{CharVocab, Cpu, SeqInput, Target};
 use trials::{
     ADAM, Case, DECODE_STEPS, Data, Goal, Greedy, SEED, Tolerance, Trial, assert_close,
-    assert_same, cases, clip_and_step, optimizer, padded_targets, pair_cases, to_host, tokens,
-    train_side_by_side, values,
+    assert_same, cases, clip_and_step, device_pair_cases, optimizer, padded_targets, pair_cases,
+    to_host, tokens, train_side_by_side, values,
 };
 
 // ---- kernels ----
@@ -634,6 +634,7 @@ fn every_network_matches_the_cpu_within_1e_4() {
         CellKind::MinGru,
         CellKind::MinLstm,
         CellKind::Slstm,
+        CellKind::Mlstm,
     ];
     for cell in cells {
         for layers in [1, 2] {
@@ -1018,7 +1019,7 @@ fn a_200_step_training_run_follows_the_cpus_loss_curve_within_1e_3() {
 fn greedy_decoding_of_a_padded_batch_reads_its_tokens_back_once() {
     use recur::model::seq2seq::{GreedyWorkspace, Seq2Seq};
     let Some(k) = gpu() else { return };
-    for case in pair_cases() {
+    for case in device_pair_cases() {
         let name = case.name();
         let cpu = Seq2Seq::<f32>::new(case.config.clone(), Init::Uniform, SEED).unwrap();
         let on_gpu =

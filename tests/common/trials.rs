@@ -528,8 +528,9 @@ impl PairCase {
 
 /// Each attention (none, Luong's dot and general, Bahdanau's) over each of
 /// a GRU (bidirectional encoder; Adam, global-norm clipping), an LSTM (2
-/// layers, bidirectional encoder; SGD with momentum, elementwise clipping)
-/// and a vanilla RNN (2 layers; SGD with momentum, global-norm clipping),
+/// layers, bidirectional encoder; SGD with momentum, elementwise clipping),
+/// a vanilla RNN (2 layers; SGD with momentum, global-norm clipping), an
+/// sLSTM (2 layers, bidirectional) and an mLSTM (2 layers; Adam),
 /// on one batch of 3 pairs of different lengths.
 pub fn pair_cases() -> Vec<PairCase> {
     let (s, t, b, src_vocab, tgt_vocab) = (6, 5, 3, 7, 6);
@@ -545,6 +546,7 @@ pub fn pair_cases() -> Vec<PairCase> {
             Clip::GlobalNorm(1e-2),
         ),
         (CellKind::Slstm, 2, true, ADAM, Clip::GlobalNorm(1e-2)),
+        (CellKind::Mlstm, 2, false, ADAM, Clip::GlobalNorm(1e-2)),
     ];
     let attentions = [
         None,
@@ -561,7 +563,7 @@ pub fn pair_cases() -> Vec<PairCase> {
                     src_vocab,
                     tgt_vocab,
                     embed: 4,
-                    // 5 units, or 8 for the sLSTM's 4 heads.
+                    // 5 units, or 8 for the sLSTM's and mLSTM's 4 heads.
                     hidden: 5usize.next_multiple_of(cell.heads()),
                     layers,
                     bidirectional,
@@ -580,6 +582,16 @@ pub fn pair_cases() -> Vec<PairCase> {
         }
     }
     cases
+}
+
+/// The [`pair_cases`] whose steps stay on a device backend: all but the
+/// mLSTM's, whose window maths runs on the host for now (it has no device
+/// kernels yet, so it moves its buffers across by design).
+pub fn device_pair_cases() -> Vec<PairCase> {
+    pair_cases()
+        .into_iter()
+        .filter(|c| !c.config.cell.parallel())
+        .collect()
 }
 
 /// A sequence-to-sequence model of `case` with its optimizer and buffers

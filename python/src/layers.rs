@@ -114,7 +114,8 @@ impl Layers {
 
 #[pymethods]
 impl Layers {
-    /// `cell` is "rnn", "lstm", "gru", "mingru", "minlstm" or "slstm";
+    /// `cell` is "rnn", "lstm", "gru", "mingru", "minlstm" or "slstm" (not
+    /// yet "mlstm");
     /// `nonlinearity` "tanh" or "relu"
     /// (the vanilla RNN's). Weights and biases start from PyTorch's
     /// `U(-1/√H, 1/√H)`, drawn with `seed`.
@@ -137,6 +138,16 @@ impl Layers {
             ),
             other => other,
         };
+        // Python sees a state as parts of (L·D, B, H); the mLSTM's matrix
+        // memory per head is not one (see CellKind::state_per_unit).
+        if !cell.state_per_unit() {
+            return Err(PyValueError::new_err(format!(
+                "recur.layers has no {} yet (its state, a matrix memory per head, does not \
+                 fit the layers' (h, c, ...) tuples); train it with the recur command or the \
+                 Rust library",
+                cell.title()
+            )));
+        }
         let config = StackConfig {
             cell,
             input_size,

@@ -185,6 +185,8 @@ def test_bad_arrays_are_errors_that_name_the_expected_shape():
     with pytest.raises(ValueError, match="unknown cell"):
         from recur.layers import Recurrent
         Recurrent("transformer", I, H)
+    with pytest.raises(ValueError, match="no mLSTM yet.*recur command"):
+        Recurrent("mlstm", I, 8)
     with pytest.raises(ValueError, match="hidden size must be at least 1"):
         RNN(I, 0)
 

@@ -21,7 +21,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(here)
 ap = argparse.ArgumentParser()
 ap.add_argument("--corpus", default=os.path.join(root, "..", "shared", "data", "tinyshakespeare.txt"))
-ap.add_argument("--cells", default="rnn,gru,lstm,mingru,minlstm,slstm")
+ap.add_argument("--cells", default="rnn,gru,lstm,mingru,minlstm,slstm,mlstm")
 ap.add_argument("--lrs", default="1e-3,3e-3,1e-2")
 ap.add_argument("--time", default="3m")
 ap.add_argument("--params", type=int, default=400_000)
@@ -35,20 +35,24 @@ args = ap.parse_args()
 # Gate rows per unit, heads of W_hh (0: none; each gate row reads H/heads
 # recurrent values), and biases per gate row.
 SHAPES = {"rnn": (1, 1, 1), "lstm": (4, 1, 2), "gru": (3, 1, 2),
-          "mingru": (2, 0, 1), "minlstm": (3, 0, 1), "slstm": (4, 4, 1)}
+          "mingru": (2, 0, 1), "minlstm": (3, 0, 1), "slstm": (4, 4, 1), "mlstm": (4, 0, 1)}
+# Cells whose hidden size must be a multiple of their 4 heads.
+HEADED = {"slstm", "mlstm"}
 
 
 def params(cell, h, v):
     """Parameters of a `layers`-deep one-hot character model (recur's layout;
     the zeros off the sLSTM's heads' blocks are not parameters)."""
     g, heads, biases = SHAPES[cell]
-    per_layer = lambda i: g * h * (i + (h // heads if heads else 0) + biases)
+    # The mLSTM's rows: q, k, v, õ (H each), then ĩ and f̃ (one per head).
+    rows = 4 * h + 2 * 4 if cell == "mlstm" else g * h
+    per_layer = lambda i: rows * (i + (h // heads if heads else 0) + biases)
     return per_layer(v) + (args.layers - 1) * per_layer(h) + (h + 1) * v
 
 
 def hidden_for(cell, v):
-    heads = max(SHAPES[cell][1], 1)
-    return min(range(8, 4096, heads), key=lambda h: abs(params(cell, h, v) - args.params))
+    step = 4 if cell in HEADED else 1
+    return min(range(8, 4096, step), key=lambda h: abs(params(cell, h, v) - args.params))
 
 
 vocab = len(set(open(args.corpus, encoding="utf-8").read()))

@@ -133,6 +133,11 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
         let _ = m;
         None
     }
+    /// The values of `r` as a host slice, as [`Backend::host_mut`].
+    fn host_ref<'a>(r: Self::Ref<'a>) -> Option<&'a [S]> {
+        let _ = r;
+        None
+    }
     /// The whole of `buf`, shared.
     fn view(buf: &Self::Buf) -> Self::Ref<'_>;
     /// The whole of `buf`, exclusive.

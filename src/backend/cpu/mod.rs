@@ -62,6 +62,11 @@ impl<S: Scalar> Backend<S> for Cpu {
     }
 
     #[inline]
+    fn host_ref<'a>(r: Self::Ref<'a>) -> Option<&'a [S]> {
+        Some(r)
+    }
+
+    #[inline]
     fn view(buf: &Vec<S>) -> &[S] {
         buf
     }

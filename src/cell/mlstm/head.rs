@@ -79,7 +79,7 @@
 //! this module's.
 
 use super::super::math::{sigmoid, softplus};
-use crate::tensor::{Scalar, dot};
+use crate::tensor::{Scalar, Trans, dot, matmul};
 
 /// One (sequence, head)'s window as the per-head functions read it:
 /// contiguous rows, the keys already divided by √d.
@@ -186,8 +186,16 @@ pub struct HeadOut<'a, S> {
 pub struct Scratch<S> {
     /// `D: (T, T)`, zero above the diagonal.
     d_mat: Vec<S>,
-    /// `S = q kᵀ: (T, T)`, lower triangle only.
+    /// `S = q kᵀ: (T, T)`; in the backward `dE`, then `dS`.
     s_mat: Vec<S>,
+    /// `E = D ∘ S: (T, T)`, zero above the diagonal.
+    e_mat: Vec<S>,
+    /// `Q C0: (T, d)` (row t: `C0ᵀ q_t`).
+    qc: Vec<S>,
+    /// `dnum: (T, d)`, then `g_t dnum_t`.
+    dnum: Vec<S>,
+    /// `dz: (T)`.
+    dz: Vec<S>,
     /// `g: (T)`.
     g: Vec<S>,
     /// `dℓ_t0: (T)`.
@@ -206,6 +214,10 @@ impl<S: Scalar> Scratch<S> {
         Scratch {
             d_mat: vec![S::zero(); t * t],
             s_mat: vec![S::zero(); t * t],
+            e_mat: vec![S::zero(); t * t],
+            qc: vec![S::zero(); t * d],
+            dnum: vec![S::zero(); t * d],
+            dz: vec![S::zero(); t],
             g: vec![S::zero(); t],
             dl0: vec![S::zero(); t],
             drow: vec![S::zero(); t],
@@ -231,7 +243,7 @@ pub fn head_forward<S: Scalar>(
     rec: HeadRecord<'_, S>,
     ws: &mut Scratch<S>,
 ) {
-    let (t_len, d) = (x.steps(), x.d());
+    let t_len = x.steps();
     if t_len == 0 {
         last.c.copy_from_slice(init.c);
         last.n.copy_from_slice(init.n);
@@ -241,10 +253,8 @@ pub fn head_forward<S: Scalar>(
     log_forget_cumsum(x.f, rec.log_f);
     stabilizers(rec.log_f, x.i, init.m, rec.m, rec.arg);
     decays(rec.log_f, x.i, init.m, rec.m, ws);
-    scores(x.q, x.k, d, &mut ws.s_mat);
-    for t in 0..t_len {
-        rec.z[t] = output_row(t, &x, &init, rec.m[t], ws, &mut h[t * d..(t + 1) * d]);
-    }
+    scores(&x, init, ws);
+    outputs(&x, &init, rec.m, ws, h, rec.z);
     *last.m = rec.m[t_len - 1];
     final_state(&x, &init, ws, last);
 }
@@ -289,49 +299,72 @@ fn decays<S: Scalar>(log_f: &[S], i: &[S], m0: S, m: &[S], ws: &mut Scratch<S>) 
 }
 
 /// `S_ts = q_t·k_s` for `s ≤ t`: `q, k: (T, d)` to `s_mat: (T, T)` (the
-/// upper triangle is left as it was: nothing reads it).
-fn scores<S: Scalar>(q: &[S], k: &[S], d: usize, s_mat: &mut [S]) {
-    let t_len = q.len() / d.max(1);
-    for t in 0..t_len {
-        let qt = &q[t * d..(t + 1) * d];
-        for s in 0..=t {
-            s_mat[t * t_len + s] = dot(qt, &k[s * d..(s + 1) * d]);
-        }
+/// `S = Q Kᵀ: (T, T)` (the whole square: one matrix product is faster
+/// than the triangle's dot products), `E = D ∘ S` (zero above the diagonal,
+/// as `D`) and `Q C0: (T, d)`, into `ws`.
+fn scores<S: Scalar>(x: &HeadInputs<'_, S>, init: HeadState<'_, S>, ws: &mut Scratch<S>) {
+    let (t, d) = (x.steps(), x.d());
+    let tt = t * t;
+    matmul(
+        t,
+        t,
+        d,
+        x.q,
+        Trans::No,
+        x.k,
+        Trans::Yes,
+        &mut ws.s_mat,
+        false,
+    );
+    for ((e, &dm), &sm) in ws.e_mat[..tt].iter_mut().zip(&ws.d_mat).zip(&ws.s_mat) {
+        *e = dm * sm;
     }
+    matmul(
+        t,
+        d,
+        d,
+        x.q,
+        Trans::No,
+        init.c,
+        Trans::No,
+        &mut ws.qc,
+        false,
+    );
 }
-
-/// Step `t`'s output `h̃_t: (d)` (written) from the initial state's term
-/// and the window's; returns `z_t`.
-fn output_row<S: Scalar>(
-    t: usize,
+/// Every step's output from what [`scores`] left:
+/// `num_t = g_t C0ᵀq_t + Σ_s E_ts v_s` (`num = diag(g) Q C0 + E V`),
+/// `z_t = g_t n0·q_t + Σ_s E_ts`, `h̃_t = num_t / max(|z_t|, e^{-m_t})`;
+/// `h: (T, d)`, `z: (T)` written.
+fn outputs<S: Scalar>(
     x: &HeadInputs<'_, S>,
     init: &HeadState<'_, S>,
-    m: S,
+    m: &[S],
     ws: &Scratch<S>,
     h: &mut [S],
-) -> S {
+    z: &mut [S],
+) {
     let (t_len, d) = (x.steps(), x.d());
-    let (qt, g) = (&x.q[t * d..(t + 1) * d], ws.g[t]);
-    // g_t C0ᵀ q_t and g_t n0·q_t.
-    h.fill(S::zero());
-    for (r, &qr) in qt.iter().enumerate() {
-        let w = g * qr;
-        for (hj, &c) in h.iter_mut().zip(&init.c[r * d..(r + 1) * d]) {
-            *hj += w * c;
+    matmul(
+        t_len,
+        d,
+        t_len,
+        &ws.e_mat,
+        Trans::No,
+        x.v,
+        Trans::No,
+        h,
+        false,
+    );
+    for t in 0..t_len {
+        let (qt, g) = (&x.q[t * d..(t + 1) * d], ws.g[t]);
+        let e_row = &ws.e_mat[t * t_len..t * t_len + t + 1];
+        z[t] = g * dot(init.n, qt) + e_row.iter().copied().sum::<S>();
+        let den = z[t].abs().max((-m[t]).exp_fast());
+        let ht = &mut h[t * d..(t + 1) * d];
+        for (hj, &p) in ht.iter_mut().zip(&ws.qc[t * d..(t + 1) * d]) {
+            *hj = (*hj + g * p) / den;
         }
     }
-    let mut z = g * dot(init.n, qt);
-    // Σ_s E_ts v_s and Σ_s E_ts.
-    for s in 0..=t {
-        let e = ws.d_mat[t * t_len + s] * ws.s_mat[t * t_len + s];
-        z += e;
-        for (hj, &vj) in h.iter_mut().zip(&x.v[s * d..(s + 1) * d]) {
-            *hj += e * vj;
-        }
-    }
-    let den = z.abs().max((-m).exp_fast());
-    h.iter_mut().for_each(|x| *x /= den);
-    z
 }
 
 /// `C_T = g_T C0 + Σ_s D_Ts k_s v_sᵀ` and `n_T = g_T n0 + Σ_s D_Ts k_s`
@@ -379,7 +412,7 @@ pub fn head_backward<S: Scalar>(
     mut dinit: HeadStateMut<'_, S>,
     ws: &mut Scratch<S>,
 ) {
-    let (t_len, d) = (x.steps(), x.d());
+    let t_len = x.steps();
     let zero = S::zero();
     for buf in [&mut *dx.q, &mut *dx.k, &mut *dx.v, &mut *dx.i, &mut *dx.f] {
         buf.fill(zero);
@@ -404,91 +437,107 @@ pub fn head_backward<S: Scalar>(
     for buf in [&mut ws.dl0, &mut ws.drow, &mut ws.dcol] {
         buf.fill(zero);
     }
-    // Recompute D, g and S (O(T²d), as the forward).
+    // Recompute D, g, S, E and Q C0 (O(T²d), as the forward).
     decays(rec.log_f, x.i, init.m, rec.m, ws);
-    scores(x.q, x.k, d, &mut ws.s_mat);
+    scores(&x, init, ws);
     // The outputs, with every m_t held fixed: h̃_t does not depend on m_t
     // (see the module docs), so the path through the stabilizers is zero.
-    for t in 0..t_len {
-        output_row_backward(
-            t,
-            &x,
-            &init,
-            &out,
-            (rec.z[t], rec.m[t]),
-            ws,
-            &mut dx,
-            &mut dinit,
-        );
-    }
+    outputs_backward(&x, &init, &out, (rec.z, rec.m), ws, &mut dx, &mut dinit);
     if let Some(dl) = dlast {
         final_state_backward(&x, &init, &dl, rec.arg[t_len - 1], ws, &mut dx, &mut dinit);
     }
     gates_backward(&x, ws, &mut dx, &mut dinit);
 }
-
-/// The backward of [`output_row`] for step `t` (`(z_t, m_t)` as the forward
-/// left them): adds to `dx.q, dx.k, dx.v`, `dinit.c, dinit.n` and the log
-/// weights' gradients `ws.dl0, ws.drow, ws.dcol`.
-#[allow(clippy::too_many_arguments)]
-fn output_row_backward<S: Scalar>(
-    t: usize,
+/// The backward of [`outputs`] (`(z, m)` as the forward left them), as
+/// matrix products over the window: adds to `dx.q, dx.k, dx.v`,
+/// `dinit.c, dinit.n` and the log weights' gradients `ws.dl0, ws.drow,
+/// ws.dcol`.
+///
+/// ```text
+/// dnum_t = dh̃_t / den_t     dz_t = -sign(z_t) (dh̃_t·h̃_t)/den_t where |z_t| is the max
+/// dE = dnum Vᵀ + dz 1ᵀ      dV += Eᵀ dnum      dℓ_ts = dE_ts E_ts
+/// dS = dE ∘ D               dQ += dS K         dK += dSᵀ Q
+/// dℓ_t0 = g_t (dnum_t·C0ᵀq_t + dz_t n0·q_t)
+/// dQ += diag(g) (dnum C0ᵀ + dz n0ᵀ)   dC0 += Qᵀ diag(g) dnum   dn0 += Σ_t g_t dz_t q_t
+/// ```
+fn outputs_backward<S: Scalar>(
     x: &HeadInputs<'_, S>,
     init: &HeadState<'_, S>,
     out: &HeadOut<'_, S>,
-    (z, m): (S, S),
+    (z, m): (&[S], &[S]),
     ws: &mut Scratch<S>,
     dx: &mut HeadGrads<'_, S>,
     dinit: &mut HeadStateMut<'_, S>,
 ) {
     let (t_len, d) = (x.steps(), x.d());
-    let row = t * d..(t + 1) * d;
-    let (qt, ht, dht) = (&x.q[row.clone()], &out.h[row.clone()], &out.dh[row.clone()]);
-    // h̃ = num / den, den = max(|z|, e^{-m}): the e^{-m} side is the m path.
-    let den = z.abs().max((-m).exp_fast());
-    let dnum = &mut ws.vec_d;
-    for (dn, &g) in dnum.iter_mut().zip(dht) {
-        *dn = g / den;
+    let (tt, td) = (t_len * t_len, t_len * d);
+    for t in 0..t_len {
+        let row = t * d..(t + 1) * d;
+        let den = z[t].abs().max((-m[t]).exp_fast());
+        for (dn, &g) in ws.dnum[row.clone()].iter_mut().zip(&out.dh[row.clone()]) {
+            *dn = g / den;
+        }
+        ws.dz[t] = if z[t].abs() >= (-m[t]).exp_fast() {
+            -dot(&out.dh[row.clone()], &out.h[row]) / den * z[t].signum()
+        } else {
+            S::zero()
+        };
     }
-    let dz = if z.abs() >= (-m).exp_fast() {
-        -dot(dht, ht) / den * z.signum()
-    } else {
-        S::zero()
-    };
-    // The initial state's term: num += g C0ᵀq, z += g n0·q.
-    let g = ws.g[t];
-    let mut dg = dz * dot(init.n, qt);
-    let rows = init.c.chunks_exact(d).zip(dinit.c.chunks_exact_mut(d));
-    for (r, (&qr, (c0, dc0))) in qt.iter().zip(rows).enumerate() {
-        let c0_dnum = dot(c0, dnum);
-        dg += qr * c0_dnum;
-        dx.q[t * d + r] += g * (c0_dnum + dz * init.n[r]);
-        dinit.n[r] += g * dz * qr;
-        for (dc, &dn) in dc0.iter_mut().zip(dnum.iter()) {
-            *dc += g * qr * dn;
+    // dE into s_mat, then dℓ and dS = dE ∘ D there (zero above the diagonal).
+    let de = &mut ws.s_mat;
+    matmul(
+        t_len,
+        t_len,
+        d,
+        &ws.dnum,
+        Trans::No,
+        x.v,
+        Trans::Yes,
+        de,
+        false,
+    );
+    for t in 0..t_len {
+        for s in 0..t_len {
+            let at = t * t_len + s;
+            if s > t {
+                de[at] = S::zero();
+                continue;
+            }
+            let dl = (de[at] + ws.dz[t]) * ws.e_mat[at];
+            ws.drow[t] += dl;
+            ws.dcol[s] += dl;
+            de[at] = (de[at] + ws.dz[t]) * ws.d_mat[at];
         }
     }
-    ws.dl0[t] += dg * g;
-    // The window's terms: num += E_ts v_s, z += E_ts, E_ts = D_ts S_ts.
-    for s in 0..=t {
-        let (dm, sm) = (ws.d_mat[t * t_len + s], ws.s_mat[t * t_len + s]);
-        let vs = &x.v[s * d..(s + 1) * d];
-        let de = dot(dnum, vs) + dz;
-        let e = dm * sm;
-        for (dv, &dn) in dx.v[s * d..(s + 1) * d].iter_mut().zip(dnum.iter()) {
-            *dv += e * dn;
+    let ds = &ws.s_mat[..tt];
+    matmul(
+        t_len,
+        d,
+        t_len,
+        &ws.e_mat,
+        Trans::Yes,
+        &ws.dnum,
+        Trans::No,
+        dx.v,
+        true,
+    );
+    matmul(t_len, d, t_len, ds, Trans::No, x.k, Trans::No, dx.q, true);
+    matmul(t_len, d, t_len, ds, Trans::Yes, x.q, Trans::No, dx.k, true);
+    // The initial state's terms.
+    for t in 0..t_len {
+        let (qt, g, dz) = (&x.q[t * d..(t + 1) * d], ws.g[t], ws.dz[t]);
+        let dnum = &mut ws.dnum[t * d..(t + 1) * d];
+        let dg = dot(dnum, &ws.qc[t * d..(t + 1) * d]) + dz * dot(init.n, qt);
+        ws.dl0[t] += dg * g;
+        dnum.iter_mut().for_each(|v| *v *= g);
+        for (r, (dq, &qr)) in dx.q[t * d..(t + 1) * d].iter_mut().zip(qt).enumerate() {
+            *dq += g * dz * init.n[r];
+            dinit.n[r] += g * dz * qr;
         }
-        let ds = de * dm;
-        let (dqt, dks) = (&mut dx.q[t * d..(t + 1) * d], &mut dx.k[s * d..(s + 1) * d]);
-        let ks = &x.k[s * d..(s + 1) * d];
-        for (((dq, dk), &kr), &qr) in dqt.iter_mut().zip(dks).zip(ks).zip(qt) {
-            *dq += ds * kr;
-            *dk += ds * qr;
-        }
-        let dl = de * e;
-        ws.drow[t] += dl;
-        ws.dcol[s] += dl;
     }
+    let dnum = &ws.dnum[..td];
+    matmul(t_len, d, d, dnum, Trans::No, init.c, Trans::Yes, dx.q, true);
+    matmul(d, d, t_len, x.q, Trans::Yes, dnum, Trans::No, dinit.c, true);
 }
 
 /// The backward of [`final_state`] and of `m_T` (`arg`, its argmax), from

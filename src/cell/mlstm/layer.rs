@@ -8,6 +8,8 @@
 
 use super::HEADS;
 use super::window::{self, Dims, InputGrads, Inputs, MlstmState, MlstmWorkspace, Upstream};
+use std::borrow::Cow;
+
 use crate::backend::{Backend, ViewMut, to_host};
 use crate::cell::math::sigmoid;
 use crate::cell::{Block, BlockBack, Pass};
@@ -148,22 +150,42 @@ fn grad_to_row<S: Scalar>(sh: Shape, g: &MlstmState<S>, row: &mut [S]) {
     }
 }
 
-/// `host` into `dst` on backend `k`.
-fn upload<S: Scalar, K: Backend<S>>(k: &K, host: &[S], dst: K::Mut<'_>) {
+/// `view` on the host: borrowed where the backend keeps it there, else
+/// downloaded.
+fn host<'a, S: Scalar, K: Backend<S>>(k: &K, view: K::Ref<'a>) -> Cow<'a, [S]> {
+    match K::host_ref(view) {
+        Some(values) => Cow::Borrowed(values),
+        None => Cow::Owned(to_host(k, view)),
+    }
+}
+
+/// Run `f` on the values of `dst` on the host: in place where the backend
+/// keeps them there, else on a downloaded copy that then goes back.
+fn with_host<S: Scalar, K: Backend<S>>(k: &K, mut dst: K::Mut<'_>, f: impl FnOnce(&mut [S])) {
+    if let Some(values) = K::host_mut(K::reborrow(&mut dst)) {
+        return f(values);
+    }
+    let mut values = to_host(k, K::reborrow(&mut dst).into_ref());
+    f(&mut values);
     let mut staging = K::Buf::default();
-    k.copy(k.host_view(host, &mut staging), dst);
+    k.copy(k.host_view(&values, &mut staging), dst);
 }
 
 /// See [`crate::cell::Cell::block_forward`].
 pub(super) fn forward<S: Scalar, K: Backend<S>>(k: &K, b: Block<'_, S, K>) {
-    let (p, sh) = (b.p, Shape::of(b.p.h));
+    let (xg, c0) = (host(k, b.xg), host(k, b.c0));
+    with_host(k, b.hs, |hs| {
+        with_host(k, b.c, |c| forward_on_host(b.p, &xg, &c0, hs, c));
+    });
+}
+
+/// [`forward`] on host slices: `xg: (T, B, G)`, `c0, c: (B, W·H)`, `hs:
+/// (T+1, B, H)` with the initial state in place.
+fn forward_on_host<S: Scalar>(p: &Pass<'_>, xg: &[S], c0: &[S], hs: &mut [S], c: &mut [S]) {
+    let sh = Shape::of(p.h);
     let (bh, w) = (p.b * p.h, sh.width());
-    let (xg, c0) = (to_host(k, b.xg), to_host(k, b.c0));
-    let mut hs_dst = b.hs;
-    let mut hs = to_host(k, K::reborrow(&mut hs_dst).into_ref());
-    let mut c = vec![S::zero(); c0.len()];
     for r in 0..p.b {
-        let seq = Seq::gather(p, sh, &xg, r);
+        let seq = Seq::gather(p, sh, xg, r);
         let (init, out) = (&c0[r * w..(r + 1) * w], &mut c[r * w..(r + 1) * w]);
         if seq.steps.is_empty() {
             out.copy_from_slice(init);
@@ -187,21 +209,39 @@ pub(super) fn forward<S: Scalar, K: Backend<S>>(k: &K, b: Block<'_, S, K>) {
             hs.copy_within(from..from + p.h, after * bh + r * p.h);
         }
     }
-    upload(k, &hs, hs_dst);
-    upload(k, &c, b.c);
 }
 
 /// See [`crate::cell::Cell::block_backward`]. The window's forward runs
 /// again here (its workspace is not kept between the passes).
 pub(super) fn backward<S: Scalar, K: Backend<S>>(k: &K, b: BlockBack<'_, S, K>) {
-    let (p, sh) = (b.p, Shape::of(b.p.h));
+    let (xg, c0, dh) = (host(k, b.xg), host(k, b.c0), host(k, b.dh));
+    with_host(k, b.dg, |dg| {
+        with_host(k, b.dc, |dc| {
+            with_host(k, b.dh0, |dh0| {
+                backward_on_host(b.p, &xg, &c0, &dh, dc, dg, dh0)
+            });
+        });
+    });
+}
+
+/// [`backward`] on host slices: `dh: (T, B, H)`, `dc: (B, W·H)` (the final
+/// state's gradient in, the initial one's out), `dg: (T, B, G)` written,
+/// `dh0: (B, H)` added to.
+#[allow(clippy::too_many_arguments)]
+fn backward_on_host<S: Scalar>(
+    p: &Pass<'_>,
+    xg: &[S],
+    c0: &[S],
+    dh: &[S],
+    dc: &mut [S],
+    dg: &mut [S],
+    dh0: &mut [S],
+) {
+    let sh = Shape::of(p.h);
     let (h, w) = (p.h, sh.width());
-    let (xg, c0, dh) = (to_host(k, b.xg), to_host(k, b.c0), to_host(k, b.dh));
-    let mut dc_dst = b.dc;
-    let mut dc = to_host(k, K::reborrow(&mut dc_dst).into_ref());
-    let (mut dg, mut dh0) = (vec![S::zero(); p.t * p.b * sh.g], vec![S::zero(); p.b * h]);
+    dg.fill(S::zero());
     for r in 0..p.b {
-        let seq = Seq::gather(p, sh, &xg, r);
+        let seq = Seq::gather(p, sh, xg, r);
         let len = seq.steps.len();
         // dL/dh at each real step, with what the padded steps after it (in
         // reading order) carried; padded steps before the first real one
@@ -216,7 +256,8 @@ pub(super) fn backward<S: Scalar, K: Backend<S>>(k: &K, b: BlockBack<'_, S, K>) 
                 carry.fill(S::zero());
             }
         }
-        dh0[r * h..(r + 1) * h].copy_from_slice(&carry);
+        let d0 = &mut dh0[r * h..(r + 1) * h];
+        d0.iter_mut().zip(&carry).for_each(|(d, &c)| *d += c);
         if len == 0 {
             continue; // dL/dc passes through unchanged.
         }
@@ -267,8 +308,4 @@ pub(super) fn backward<S: Scalar, K: Backend<S>>(k: &K, b: BlockBack<'_, S, K>) 
         }
         grad_to_row(sh, &dinit, &mut dc[r * w..(r + 1) * w]);
     }
-    upload(k, &dg, b.dg);
-    upload(k, &dc, dc_dst);
-    let mut staging = K::Buf::default();
-    k.add(k.host_view(&dh0, &mut staging), b.dh0);
 }

@@ -4,14 +4,15 @@
 //! A cell is one file: its equations at the top, then its step forward and
 //! its step backward side by side, behind the [`Cell`] trait ([`rnn`],
 //! [`lstm`], [`gru`], the cells whose gates read the input only,
-//! [`mingru`] and [`minlstm`], and xLSTM's [`slstm`]). The [`driver`] runs a cell over time, in either
-//! direction, with per-sequence lengths; it knows cells only through the
-//! trait. [`CellKind`] names the cells a model can be built from.
+//! [`mingru`] and [`minlstm`], and xLSTM's [`slstm`] and [`mlstm`]). The
+//! [`driver`] runs a cell over time, in either direction, with
+//! per-sequence lengths; it knows cells only through the trait.
+//! [`CellKind`] names the cells a model can be built from.
 //!
-//! xLSTM's [`mlstm`] is not a [`Cell`] (yet): its state is a matrix per
-//! head and it trains in a parallel, attention-like form over the whole
-//! window, so the module holds its core maths (the parallel form with its
-//! backward, and the recurrent step for generation) for a layer to call.
+//! xLSTM's [`mlstm`] runs whole blocks ([`Cell::parallel`]): its state is a
+//! matrix per head and it trains in a parallel, attention-like form over
+//! the window, so it writes [`Cell::block_forward`] and
+//! [`Cell::block_backward`] instead of a step and its backward.
 //!
 //! **Adding a cell**: write `cell/NAME.rs` (a type implementing [`Cell`],
 //! with its equations), then register it in the block marked *Registry*
@@ -61,7 +62,7 @@ pub enum HiddenBias {
 /// writes one step forward and its backward, and says what it keeps.
 pub trait Cell: Copy + std::fmt::Debug + Send + Sync + 'static {
     /// The name in flags and checkpoints: `rnn`, `lstm`, `gru`, `mingru`,
-    /// `minlstm`, `slstm`.
+    /// `minlstm`, `slstm`, `mlstm`.
     fn name(&self) -> &'static str;
     /// The name in prose: `tanh RNN`, `LSTM`, `minGRU`, ...
     fn title(&self) -> &'static str;
@@ -458,7 +459,7 @@ impl CellKind {
         with_cell!(self, c => c.title())
     }
 
-    /// `rnn`, `lstm`, `gru`, `mingru`, `minlstm` or `slstm`.
+    /// `rnn`, `lstm`, `gru`, `mingru`, `minlstm`, `slstm` or `mlstm`.
     pub fn name(self) -> &'static str {
         with_cell!(self, c => c.name())
     }
@@ -468,8 +469,8 @@ impl std::str::FromStr for CellKind {
     type Err = crate::error::Error;
 
     /// `rnn` (tanh; pick relu with the activation separately), `lstm`,
-    /// `gru`, `mingru`, `minlstm` or `slstm`: the one place a cell name is
-    /// read.
+    /// `gru`, `mingru`, `minlstm`, `slstm` or `mlstm`: the one place a cell
+    /// name is read.
     fn from_str(s: &str) -> crate::error::Result<Self> {
         CellKind::ALL
             .iter()
@@ -504,7 +505,7 @@ mod tests {
     fn names_parse_back_to_their_cells() {
         assert_eq!(
             CellKind::names(),
-            ["rnn", "lstm", "gru", "mingru", "minlstm", "slstm"]
+            ["rnn", "lstm", "gru", "mingru", "minlstm", "slstm", "mlstm"]
         );
         for (&kind, name) in CellKind::ALL.iter().zip(CellKind::names()) {
             assert_eq!(kind.name(), name);
@@ -512,7 +513,7 @@ mod tests {
         }
         let err = "lstn".parse::<CellKind>().unwrap_err().to_string();
         assert!(
-            err.contains("'lstn'") && err.contains("rnn, lstm, gru, mingru, minlstm, slstm"),
+            err.contains("'lstn'") && err.contains("rnn, lstm, gru, mingru, minlstm, slstm, mlstm"),
             "{err}"
         );
     }

@@ -8,7 +8,7 @@ use recur::cell::CellKind;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Recurrent cell: rnn, lstm, gru, mingru, minlstm or slstm (xLSTM).
+    /// Recurrent cell: rnn, lstm, gru, mingru, minlstm, slstm or mlstm (xLSTM).
     #[arg(long, default_value = "rnn", value_parser = super::cell_kind())]
     model: CellKind,
     /// Stacked layers L.

@@ -103,7 +103,7 @@ struct TrainArgs {
     /// the previous value.
     #[arg(long)]
     fill_forward: bool,
-    /// Recurrent cell: rnn, lstm, gru, mingru, minlstm or slstm (xLSTM).
+    /// Recurrent cell: rnn, lstm, gru, mingru, minlstm, slstm or mlstm (xLSTM).
     #[arg(long, default_value = "lstm", value_parser = super::cell_kind())]
     model: CellKind,
     /// Hidden size.

@@ -54,7 +54,7 @@ struct TrainArgs {
     /// Fraction of a pairs file held out.
     #[arg(long, default_value_t = 0.05, allow_hyphen_values = true)]
     val_frac: f64,
-    /// Cell of encoder and decoder: gru, lstm, rnn, mingru, minlstm or slstm [default: gru].
+    /// Cell of encoder and decoder: gru, lstm, rnn, mingru, minlstm, slstm or mlstm (not with --bidirectional) [default: gru].
     #[arg(long, value_parser = super::cell_kind())]
     cell: Option<CellKind>,
     /// Attention: none, bahdanau, luong-dot or luong-general

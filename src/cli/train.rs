@@ -31,7 +31,7 @@ pub struct TrainArgs {
     /// Word list, one word per line: each word is its own sequence.
     #[arg(long)]
     words: Option<PathBuf>,
-    /// Recurrent cell: rnn, lstm, gru, mingru or minlstm (gates from the input only, trained as a scan), or slstm (xLSTM: exponential gates, 4 heads) [default: rnn].
+    /// Recurrent cell: rnn, lstm, gru, mingru or minlstm (gates from the input only, trained as a scan), slstm (xLSTM: exponential gates, 4 heads), or mlstm (xLSTM: a matrix memory per head, trained in its parallel form) [default: rnn].
     #[arg(long, value_parser = super::cell_kind())]
     model: Option<CellKind>,
     /// Hidden size H [default: 100].
@@ -46,7 +46,7 @@ pub struct TrainArgs {
     /// Dropout between stacked layers, in training [default: 0].
     #[arg(long, allow_hyphen_values = true)]
     dropout: Option<f64>,
-    /// Start the forget-gate biases at this value: lstm, minlstm, slstm
+    /// Start the forget-gate biases at this value: lstm, minlstm, slstm, mlstm
     /// (char-rnn uses 1 for its LSTM).
     #[arg(long, allow_hyphen_values = true)]
     forget_bias: Option<f64>,

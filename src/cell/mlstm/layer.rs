@@ -15,6 +15,8 @@ use crate::cell::math::sigmoid;
 use crate::cell::{Block, BlockBack, Pass};
 use crate::tensor::Scalar;
 
+use rayon::prelude::*;
+
 /// A layer's sizes: H units in [`HEADS`] heads of d, G rows of `xg`.
 #[derive(Clone, Copy, Debug)]
 struct Shape {
@@ -180,26 +182,34 @@ pub(super) fn forward<S: Scalar, K: Backend<S>>(k: &K, b: Block<'_, S, K>) {
 }
 
 /// [`forward`] on host slices: `xg: (T, B, G)`, `c0, c: (B, W·H)`, `hs:
-/// (T+1, B, H)` with the initial state in place.
+/// (T+1, B, H)` with the initial state in place. The sequences run in
+/// parallel, each over its own window; their results are written after.
 fn forward_on_host<S: Scalar>(p: &Pass<'_>, xg: &[S], c0: &[S], hs: &mut [S], c: &mut [S]) {
     let sh = Shape::of(p.h);
     let (bh, w) = (p.b * p.h, sh.width());
-    for r in 0..p.b {
-        let seq = Seq::gather(p, sh, xg, r);
-        let (init, out) = (&c0[r * w..(r + 1) * w], &mut c[r * w..(r + 1) * w]);
-        if seq.steps.is_empty() {
-            out.copy_from_slice(init);
-        } else {
-            let (_, ht, last) = seq.run(sh, &state_from_row(sh, init));
-            for (j, &s) in seq.steps.iter().enumerate() {
-                let h = &mut hs[p.slots(s).1 * bh + r * p.h..][..p.h];
-                let (o, ht) = (&seq.o[j * p.h..][..p.h], &ht[j * p.h..][..p.h]);
-                for u in 0..p.h {
-                    h[u] = sigmoid(o[u]) * ht[u];
-                }
+    let runs: Vec<_> = (0..p.b)
+        .into_par_iter()
+        .map(|r| {
+            let seq = Seq::gather(p, sh, xg, r);
+            let init = &c0[r * w..(r + 1) * w];
+            let mut last = init.to_vec();
+            if seq.steps.is_empty() {
+                return (seq, Vec::new(), last);
             }
-            state_to_row(sh, &last, out);
+            let (_, mut ht, state) = seq.run(sh, &state_from_row(sh, init));
+            // h = σ(õ) ⊙ h̃
+            ht.iter_mut()
+                .zip(&seq.o)
+                .for_each(|(h, &o)| *h *= sigmoid(o));
+            state_to_row(sh, &state, &mut last);
+            (seq, ht, last)
+        })
+        .collect();
+    for (r, (seq, h, last)) in runs.into_iter().enumerate() {
+        for (j, &s) in seq.steps.iter().enumerate() {
+            hs[p.slots(s).1 * bh + r * p.h..][..p.h].copy_from_slice(&h[j * p.h..][..p.h]);
         }
+        c[r * w..(r + 1) * w].copy_from_slice(&last);
         // Padded steps carry h through (the state already is: the window
         // has only the real steps).
         let len = seq.steps.len();
@@ -224,9 +234,96 @@ pub(super) fn backward<S: Scalar, K: Backend<S>>(k: &K, b: BlockBack<'_, S, K>) 
     });
 }
 
+/// One sequence's part of the backward: its real steps, `dg` at them
+/// `(T', G)`, `dL/dc0` (`None`: the final state's passes through) and
+/// what reaches `h0` `(H)`.
+struct SeqGrads<S> {
+    steps: Vec<usize>,
+    dg: Vec<S>,
+    dc0: Option<Vec<S>>,
+    dh0: Vec<S>,
+}
+
+/// The backward of sequence `r` (see [`backward_on_host`]).
+fn seq_backward<S: Scalar>(
+    p: &Pass<'_>,
+    sh: Shape,
+    (xg, c0, dh, dc): (&[S], &[S], &[S], &[S]),
+    r: usize,
+) -> SeqGrads<S> {
+    let (h, w) = (p.h, sh.width());
+    let seq = Seq::gather(p, sh, xg, r);
+    let len = seq.steps.len();
+    // dL/dh at each real step, with what the padded steps after it (in
+    // reading order) carried; padded steps before the first real one
+    // carried h0.
+    let (mut dh_seq, mut carry) = (vec![S::zero(); len * h], vec![S::zero(); h]);
+    for s in p.order().rev() {
+        let d = &dh[(s * p.b + r) * h..][..h];
+        carry.iter_mut().zip(d).for_each(|(c, &x)| *c += x);
+        if s < len {
+            let j = if p.reverse { len - 1 - s } else { s };
+            dh_seq[j * h..(j + 1) * h].copy_from_slice(&carry);
+            carry.fill(S::zero());
+        }
+    }
+    let mut out = SeqGrads {
+        steps: Vec::new(),
+        dg: Vec::new(),
+        dc0: None,
+        dh0: carry,
+    };
+    if len == 0 {
+        return out;
+    }
+    let init = state_from_row(sh, &c0[r * w..(r + 1) * w]);
+    let (mut ws, ht, _) = seq.run(sh, &init);
+    // h = σ(õ) ⊙ h̃
+    let mut d_o = vec![S::zero(); len * h];
+    for ((dh, d_o), (&o, &ht)) in dh_seq.iter_mut().zip(&mut d_o).zip(seq.o.iter().zip(&ht)) {
+        let so = sigmoid(o);
+        *d_o = *dh * ht * so * (S::one() - so);
+        *dh *= so;
+    }
+    let dlast = grad_from_row(sh, &dc[r * w..(r + 1) * w]);
+    let mut dinit = MlstmState::zeros(sh.dims());
+    let zeros = |n: usize| vec![S::zero(); n];
+    let (mut dq, mut dk, mut dv) = (zeros(len * h), zeros(len * h), zeros(len * h));
+    let (mut di, mut df) = (zeros(len * HEADS), zeros(len * HEADS));
+    let up = Upstream {
+        dh: &dh_seq,
+        last: Some(&dlast),
+    };
+    let grads = InputGrads {
+        q: &mut dq,
+        k: &mut dk,
+        v: &mut dv,
+        i: &mut di,
+        f: &mut df,
+    };
+    window::backward(&mut ws, &seq.inputs(), &init, &ht, up, grads, &mut dinit);
+    out.dg = Vec::with_capacity(len * sh.g);
+    for j in 0..len {
+        for (src, n) in [
+            (&dq, h),
+            (&dk, h),
+            (&dv, h),
+            (&d_o, h),
+            (&di, HEADS),
+            (&df, HEADS),
+        ] {
+            out.dg.extend_from_slice(&src[j * n..(j + 1) * n]);
+        }
+    }
+    let mut row = zeros(w);
+    grad_to_row(sh, &dinit, &mut row);
+    (out.steps, out.dc0) = (seq.steps, Some(row));
+    out
+}
+
 /// [`backward`] on host slices: `dh: (T, B, H)`, `dc: (B, W·H)` (the final
 /// state's gradient in, the initial one's out), `dg: (T, B, G)` written,
-/// `dh0: (B, H)` added to.
+/// `dh0: (B, H)` added to. The sequences run in parallel.
 #[allow(clippy::too_many_arguments)]
 fn backward_on_host<S: Scalar>(
     p: &Pass<'_>,
@@ -239,73 +336,20 @@ fn backward_on_host<S: Scalar>(
 ) {
     let sh = Shape::of(p.h);
     let (h, w) = (p.h, sh.width());
+    let ins = (xg, c0, dh, &*dc);
+    let runs: Vec<SeqGrads<S>> = (0..p.b)
+        .into_par_iter()
+        .map(|r| seq_backward(p, sh, ins, r))
+        .collect();
     dg.fill(S::zero());
-    for r in 0..p.b {
-        let seq = Seq::gather(p, sh, xg, r);
-        let len = seq.steps.len();
-        // dL/dh at each real step, with what the padded steps after it (in
-        // reading order) carried; padded steps before the first real one
-        // carried h0.
-        let (mut dh_seq, mut carry) = (vec![S::zero(); len * h], vec![S::zero(); h]);
-        for s in p.order().rev() {
-            let d = &dh[(s * p.b + r) * h..][..h];
-            carry.iter_mut().zip(d).for_each(|(c, &x)| *c += x);
-            if s < len {
-                let j = if p.reverse { len - 1 - s } else { s };
-                dh_seq[j * h..(j + 1) * h].copy_from_slice(&carry);
-                carry.fill(S::zero());
-            }
+    for (r, run) in runs.into_iter().enumerate() {
+        for (j, &s) in run.steps.iter().enumerate() {
+            dg[(s * p.b + r) * sh.g..][..sh.g].copy_from_slice(&run.dg[j * sh.g..][..sh.g]);
+        }
+        if let Some(row) = run.dc0 {
+            dc[r * w..(r + 1) * w].copy_from_slice(&row);
         }
         let d0 = &mut dh0[r * h..(r + 1) * h];
-        d0.iter_mut().zip(&carry).for_each(|(d, &c)| *d += c);
-        if len == 0 {
-            continue; // dL/dc passes through unchanged.
-        }
-        let init = state_from_row(sh, &c0[r * w..(r + 1) * w]);
-        let (mut ws, ht, _) = seq.run(sh, &init);
-        // h = σ(õ) ⊙ h̃
-        let mut d_o = vec![S::zero(); len * h];
-        for ((dh, d_o), (&o, &ht)) in dh_seq.iter_mut().zip(&mut d_o).zip(seq.o.iter().zip(&ht)) {
-            let so = sigmoid(o);
-            *d_o = *dh * ht * so * (S::one() - so);
-            *dh *= so;
-        }
-        let dlast = grad_from_row(sh, &dc[r * w..(r + 1) * w]);
-        let mut dinit = MlstmState::zeros(sh.dims());
-        let (mut dq, mut dk, mut dv) = (
-            vec![S::zero(); len * h],
-            vec![S::zero(); len * h],
-            vec![S::zero(); len * h],
-        );
-        let (mut di, mut df) = (vec![S::zero(); len * HEADS], vec![S::zero(); len * HEADS]);
-        let up = Upstream {
-            dh: &dh_seq,
-            last: Some(&dlast),
-        };
-        let grads = InputGrads {
-            q: &mut dq,
-            k: &mut dk,
-            v: &mut dv,
-            i: &mut di,
-            f: &mut df,
-        };
-        window::backward(&mut ws, &seq.inputs(), &init, &ht, up, grads, &mut dinit);
-        for (j, &s) in seq.steps.iter().enumerate() {
-            let row = &mut dg[(s * p.b + r) * sh.g..][..sh.g];
-            let parts: [(&[S], usize); 6] = [
-                (&dq, h),
-                (&dk, h),
-                (&dv, h),
-                (&d_o, h),
-                (&di, HEADS),
-                (&df, HEADS),
-            ];
-            let mut at = 0;
-            for (src, n) in parts {
-                row[at..at + n].copy_from_slice(&src[j * n..(j + 1) * n]);
-                at += n;
-            }
-        }
-        grad_to_row(sh, &dinit, &mut dc[r * w..(r + 1) * w]);
+        d0.iter_mut().zip(&run.dh0).for_each(|(d, &c)| *d += c);
     }
 }

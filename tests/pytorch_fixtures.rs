@@ -1,4 +1,4 @@
-//! recur's RNN, LSTM, GRU, minGRU, minLSTM and sLSTM layers against
+//! recur's RNN, LSTM, GRU, minGRU, minLSTM, sLSTM and mLSTM layers against
 //! PyTorch: outputs, final states and the gradients of a scalar loss with
 //! respect to every weight, the input and the initial states, for 1 and 2
 //! layers, uni- and bidirectional, with and without padding. The fixtures
@@ -8,7 +8,10 @@
 //! (sLSTM written step by step from xLSTM's equations, as NX-AI's vanilla
 //! backend runs them but without its clamp of the gates at 1: block-diagonal
 //! `W_hh` over 4 heads, the state `(h, c, n, m)`, one sequence per fixture
-//! starting from the zero state),
+//! starting from the zero state) and `scripts/make_mlstm_fixtures.py`
+//! (mLSTM written in its recurrent form, step by step and head by head,
+//! while recur trains it in the parallel form; the state `(h, C, n, m)` in
+//! its natural shapes, converted here to recur's planes),
 //! PyTorch in float64; recur runs in f32.
 
 use recur::SeqInput;
@@ -24,6 +27,81 @@ const TOL: f32 = 1e-5;
 /// sLSTM. A fixture names them `{p}0` (initial), `{p}_n` (final), `r_{p}`
 /// (the final state's weight in the loss) and `grad.{p}0`.
 const STATE_PARTS: [&str; 4] = ["h", "c", "n", "m"];
+
+/// The mLSTM's state parts as its fixtures hold them: `h (L·D, B, H)`,
+/// `C (L·D, B, NH, d, d)`, `n (L·D, B, NH, d)`, `m (L·D, B, NH)`.
+const MLSTM_PARTS: [&str; 4] = ["h", "C", "n", "m"];
+
+/// Which of a fixture's state tensors.
+#[derive(Clone, Copy, Debug)]
+enum Which {
+    /// `{p}0`.
+    Initial,
+    /// `{p}_n`.
+    Final,
+    /// `r_{p}`: the final state's weight in the loss.
+    Weight,
+    /// `grad.{p}0`.
+    Grad,
+}
+
+impl Which {
+    fn key(self, p: &str) -> String {
+        match self {
+            Which::Initial => format!("{p}0"),
+            Which::Final => format!("{p}_n"),
+            Which::Weight => format!("r_{p}"),
+            Which::Grad => format!("grad.{p}0"),
+        }
+    }
+}
+
+/// A fixture's mLSTM state `which` in recur's layout: `h`, then `d + 2`
+/// planes `(L·D, B, H)`. Each sequence's `C (NH, d, d)`, flattened
+/// row-major, fills the first `d` planes (plane `q` holds its values
+/// `q·H .. (q+1)·H`), its `n (NH, d)` plane `d`, and its `m (NH)` plane
+/// `d + 1`: head `hd`'s value in columns `hd·d .. (hd+1)·d` for a state
+/// (recur writes them all and reads the first); in column `hd·d` alone,
+/// zero in the others, for a gradient: recur's gradient of the initial
+/// `m` is nonzero there only, and it takes the final `m`'s as the sum
+/// over the head's columns.
+fn mlstm_state(f: &Loaded, fc: &FixtureConfig, heads: usize, which: Which) -> Vec<f32> {
+    let (ld, h) = (
+        (if fc.bidirectional { 2 } else { 1 }) * fc.layers,
+        fc.hidden,
+    );
+    let (rows, d) = (ld * fc.batch, h / heads);
+    let part = |p: &str, shape: &[usize]| {
+        let (got, values) = f.f32_any(&which.key(p)).unwrap();
+        assert_eq!(
+            got,
+            [&[ld, fc.batch][..], shape].concat(),
+            "{}",
+            which.key(p)
+        );
+        values
+    };
+    let (c, n, m) = (
+        part("C", &[heads, d, d]),
+        part("n", &[heads, d]),
+        part("m", &[heads]),
+    );
+    let mut state = part("h", &[h]);
+    for q in 0..d {
+        state.extend((0..rows).flat_map(|r| c[r * h * d + q * h..][..h].iter().copied()));
+    }
+    state.extend(&n);
+    let every_column = matches!(which, Which::Initial | Which::Final);
+    state.extend((0..rows * h).map(|u| {
+        let (r, hd, col) = (u / h, u % h / d, u % d);
+        if every_column || col == 0 {
+            m[r * heads + hd]
+        } else {
+            0.0
+        }
+    }));
+    state
+}
 
 #[derive(serde::Deserialize)]
 struct FixtureConfig {
@@ -58,19 +136,25 @@ fn check_fixture(path: &std::path::Path) {
     // minLSTM and sLSTM have bias_ih alone (their fixtures no bias_hh).
     let summed_bias = !cell.has_hidden_bias() && f.f32_any("bias_hh_l0").is_ok();
     // The state parts the fixture holds: `h` and the cell's own.
-    let parts: Vec<&str> = STATE_PARTS
+    let mlstm = cell == CellKind::Mlstm;
+    let parts: Vec<&str> = (if mlstm { MLSTM_PARTS } else { STATE_PARTS })
         .into_iter()
         .filter(|p| f.f32_any(&format!("{p}0")).is_ok())
         .collect();
-    assert_eq!(
-        parts.len(),
-        1 + cell.state_width(fc.hidden),
-        "{name}: state parts {parts:?}"
-    );
-    let flat = |key: &dyn Fn(&str) -> String| -> Vec<f32> {
+    let want_parts = if mlstm {
+        MLSTM_PARTS.len()
+    } else {
+        1 + cell.state_width(fc.hidden)
+    };
+    assert_eq!(parts.len(), want_parts, "{name}: state parts {parts:?}");
+    // The state `which` in recur's layout.
+    let flat = |which: Which| -> Vec<f32> {
+        if mlstm {
+            return mlstm_state(&f, &fc, cell.heads(), which);
+        }
         parts
             .iter()
-            .flat_map(|p| f.f32_any(&key(p)).unwrap().1)
+            .flat_map(|p| f.f32_any(&which.key(p)).unwrap().1)
             .collect()
     };
     let dirs = if fc.bidirectional { 2 } else { 1 };
@@ -101,8 +185,8 @@ fn check_fixture(path: &std::path::Path) {
         net.params[spec.range()].copy_from_slice(&values);
     }
     let x = f.f32_any("x").unwrap().1;
-    let state = flat(&|p| format!("{p}0"));
-    let dstate = flat(&|p| format!("r_{p}"));
+    let state = flat(Which::Initial);
+    let dstate = flat(Which::Weight);
     let padded = fc.lengths.iter().any(|&n| n != t);
     let batch = Batch {
         x: SeqInput::Dense(&x),
@@ -121,7 +205,7 @@ fn check_fixture(path: &std::path::Path) {
     assert_close(
         &format!("{name}: final state"),
         ws.final_state(),
-        &flat(&|p| format!("{p}_n")),
+        &flat(Which::Final),
     );
 
     ws.output_grad()
@@ -159,7 +243,7 @@ fn check_fixture(path: &std::path::Path) {
     assert_close(
         &format!("{name}: d(initial state)"),
         ws.initial_state_grad(),
-        &flat(&|p| format!("grad.{p}0")),
+        &flat(Which::Grad),
     );
 }
 
@@ -212,4 +296,9 @@ fn minlstm_matches_pytorch_log_space_scan() {
 #[test]
 fn slstm_matches_pytorch() {
     fixtures("slstm").iter().for_each(|p| check_fixture(p));
+}
+
+#[test]
+fn mlstm_matches_pytorch_recurrent_form() {
+    fixtures("mlstm").iter().for_each(|p| check_fixture(p));
 }

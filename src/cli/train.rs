@@ -311,6 +311,7 @@ fn train_on<K: Backend<f32>>(
                 None => return Ok(ExitCode::SUCCESS),
             },
         }
+        t.set_group(group)?;
         (t, dir)
     } else {
         let config = a.config(&TrainConfig::default(), true)?;
@@ -327,13 +328,15 @@ fn train_on<K: Backend<f32>>(
         if let Some(limit) = budget {
             t.set_time_budget(limit)?;
         }
+        // Before the folder is made: a group the batch cannot be split over
+        // leaves nothing behind.
+        t.set_group(group)?;
         let mode = super::run_mode(false, a.overwrite);
         let dir = root
             .then(|| RunDir::open(&a.out, mode, "--out"))
             .transpose()?;
         (t, dir)
     };
-    trainer.set_group(group)?;
     let mut log = match &a.log {
         Some(path) if root => Some(LogWriter::open(path, &trainer.run_id(), trainer.iter())?),
         _ => None,

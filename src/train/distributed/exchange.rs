@@ -54,11 +54,13 @@ impl Group {
 }
 
 /// The floats one shard sends: its gradients, summed loss and carry.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
 fn packet_len<K: Backend<f32>>(s: &Shard<K>) -> usize {
     K::buf_len(&s.grads) + 1 + K::buf_len(&s.carry)
 }
 
 /// The packets of `shards`, one after another.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
 fn pack<K: Backend<f32>>(k: &K, shards: &[Shard<K>]) -> Vec<f32> {
     let mut out = vec![0.0; shards.iter().map(packet_len).sum()];
     let mut at = 0;
@@ -78,6 +80,7 @@ fn pack<K: Backend<f32>>(k: &K, shards: &[Shard<K>]) -> Vec<f32> {
 
 /// Set every shard outside `mine` from the packets of all shards (`all`)
 /// and their target counts.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
 fn unpack<K: Backend<f32>>(
     shards: &mut [Shard<K>],
     mine: Range<usize>,
@@ -104,6 +107,7 @@ fn unpack<K: Backend<f32>>(
 
 /// A buffer's values on the host, or an error on a backend with memory of
 /// its own.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
 fn host<'a, K: Backend<f32>>(m: K::Mut<'a>) -> Result<&'a mut [f32]> {
     K::host_mut(m).ok_or_else(|| {
         Error::Device(
@@ -116,15 +120,16 @@ fn host<'a, K: Backend<f32>>(m: K::Mut<'a>) -> Result<&'a mut [f32]> {
 mod tests {
     use super::*;
     use crate::backend::Cpu;
-    use crate::model::{Net, NetConfig};
+    use crate::cell::CellKind;
+    use crate::model::{Init, Net, NetConfig};
     use crate::train::shard::shards_for;
 
     #[test]
     fn unpacking_a_pack_of_all_shards_restores_every_other_shard() {
         let net = Net::<f32, Cpu>::new_on(
             Cpu,
-            NetConfig::char_lm(crate::cell::CellKind::Gru, 5, 4),
-            Default::default(),
+            NetConfig::char_lm(CellKind::Gru, 5, 4),
+            Init::Uniform,
             1,
         )
         .expect("a net");

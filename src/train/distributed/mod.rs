@@ -116,11 +116,9 @@ mod tests {
     use super::*;
 
     fn group(rank: usize, size: usize) -> Group {
-        Group {
-            rank,
-            size,
-            ..Group::single()
-        }
+        let mut g = Group::single();
+        (g.rank, g.size) = (rank, size);
+        g
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! batch is split into shards by its size and the model alone; rank `r` of
 //! `N` runs a contiguous run of those shards ([`Group::owned`]), and after
 //! every backward pass the ranks gather every shard's gradients, summed
-//! loss, target count and carried state ([`Group::share`], one
+//! loss, target count and carried state (`Group::share` in `exchange.rs`, one
 //! `MPI_Allgatherv` of floats and one of counts). Every rank then sums the
 //! gradients in shard order, exactly as one process does, and applies the
 //! same update. So the parameters stay identical on every rank, and the

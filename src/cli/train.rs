@@ -446,6 +446,15 @@ fn train_on<K: Backend<f32>>(
         summary.smooth_loss,
         a.out.display()
     );
+    let g = trainer.group();
+    if g.size() > 1 {
+        eprintln!(
+            "{} ranks; rank 0 spent {:.1} s ({:.0}%) exchanging gradients with the others (moving them and waiting for the slowest)",
+            g.size(),
+            g.exchange_seconds(),
+            100.0 * g.exchange_seconds() / summary.elapsed_s.max(1e-9)
+        );
+    }
     if a.sample_len > 0 && root {
         let text = generate(
             &trainer.model().cast::<f32>(),

@@ -24,6 +24,7 @@ impl Group {
     ) -> Result<()> {
         #[cfg(feature = "mpi")]
         if let Some(comm) = &self.comm {
+            let start = std::time::Instant::now();
             let sizes: Vec<usize> = shards.iter().map(packet_len).collect();
             let per_rank: Vec<usize> = (0..self.size)
                 .map(|r| self.owned_by(r, shards.len()).map(|s| sizes[s]).sum())
@@ -40,6 +41,9 @@ impl Group {
                 .map(|s| s.count as u64)
                 .collect();
             super::transport::all_gather(comm, &own, &counts_per_rank, &mut counts)?;
+            let spent = start.elapsed().as_nanos().try_into().unwrap_or(u64::MAX);
+            self.exchanging
+                .fetch_add(spent, std::sync::atomic::Ordering::Relaxed);
             return unpack(shards, mine, &all, &counts);
         }
         let _ = (k, shards, mine);

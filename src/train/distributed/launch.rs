@@ -34,6 +34,7 @@ impl Session {
             rank: world.rank() as usize,
             size: world.size() as usize,
             comm: Some(world),
+            ..Group::single()
         }
     }
 

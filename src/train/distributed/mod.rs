@@ -31,6 +31,7 @@ mod launch;
 mod transport;
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -54,6 +55,8 @@ pub fn launched_ranks() -> Option<usize> {
 pub struct Group {
     rank: usize,
     size: usize,
+    /// Nanoseconds spent in exchanges so far (see [`Group::exchange_seconds`]).
+    exchanging: AtomicU64,
     #[cfg(feature = "mpi")]
     comm: Option<mpi::topology::SimpleCommunicator>,
 }
@@ -76,6 +79,7 @@ impl Group {
         Group {
             rank: 0,
             size: 1,
+            exchanging: AtomicU64::new(0),
             #[cfg(feature = "mpi")]
             comm: None,
         }
@@ -94,6 +98,12 @@ impl Group {
     /// Whether this is rank 0, the one that validates, logs and saves.
     pub fn is_root(&self) -> bool {
         self.rank == 0
+    }
+
+    /// Seconds this rank has spent exchanging results with the others:
+    /// moving the data and waiting for the slowest rank (0 for one process).
+    pub fn exchange_seconds(&self) -> f64 {
+        self.exchanging.load(Ordering::Relaxed) as f64 * 1e-9
     }
 
     /// The shards (of `shards`, in order) this rank runs: a contiguous

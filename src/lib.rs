@@ -50,15 +50,17 @@
 //!
 //! ## Features
 //!
-//! Three Cargo features, all on by default. A program that only trains and
-//! runs models on the CPU turns them off (`recur = { version = "0.1",
-//! default-features = false }`) and builds none of their dependencies.
+//! Three Cargo features on by default, and `mpi` off. A program that only
+//! trains and runs models on the CPU turns the three off (`recur = {
+//! version = "0.1", default-features = false }`) and builds none of their
+//! dependencies.
 //!
 //! | feature | what it adds | dependencies |
 //! |---|---|---|
 //! | `viz` | the `viz` module: pictures (PNG or SVG) with a bundled font: heatmaps, loss curves, probabilities, t-SNE, the HTML activation viewer | plotters, bhtsne, dejavu |
 //! | `gpu` | the GPU backend `backend::Gpu` (`--device gpu`): Vulkan, Metal, DX12 | wgpu, bytemuck, pollster |
 //! | `cli` | the `recur` command line, with shell completions and manual pages; it draws pictures, so it turns on `viz` | clap, clap_complete, clap_mangen, indicatif, lipsum (its built-in corpus) |
+//! | `mpi` (off by default) | data-parallel training over the ranks of an MPI job (`train::distributed`, `mpirun -np N recur train`); needs an MPI library (OpenMPI, MPICH) and libclang where it builds | mpi |
 
 #![deny(missing_docs)]
 

@@ -273,6 +273,7 @@ fn predict(a: PredictArgs) -> Result<ExitCode> {
 }
 
 fn train(a: TrainArgs) -> Result<ExitCode> {
+    super::ranks::alone("forecast train")?;
     let (feature_names, target_names) = match (&a.synthetic, &a.csv, &a.target) {
         (Some(name), _, _) => (vec![name.clone()], vec![name.clone()]),
         (_, Some(_), Some(target)) => {

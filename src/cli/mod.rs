@@ -7,6 +7,7 @@ mod forecast;
 mod forecast_time;
 mod gradcheck;
 mod out;
+mod ranks;
 mod sample;
 mod seq2seq;
 mod shell;

@@ -263,6 +263,7 @@ pub fn run(a: Seq2SeqArgs) -> Result<ExitCode> {
 }
 
 fn train(a: TrainArgs) -> Result<ExitCode> {
+    super::ranks::alone("seq2seq train")?;
     on_device!(a.device.open()?, k => train_on(k, &a))
 }
 

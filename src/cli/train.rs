@@ -11,6 +11,7 @@ use recur::data::{read_text, read_words};
 use recur::model::Init;
 use recur::optim::{Clip, OptimizerKind, Schedule};
 use recur::sample::{SampleOptions, generate};
+use recur::train::distributed::Group;
 use recur::train::{
     Event, LogWriter, RunDir, RunMode, TrainConfig, TrainData, Trainer, format_duration,
     parse_duration,
@@ -251,8 +252,13 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         };
         return Err(Error::Config(format!("{flag} must be at least 1")));
     }
-    let (data, source) = a.data()?;
-    on_device!(a.device.open()?, k => train_on(k, &a, data, &source))
+    let ranks = super::ranks::Ranks::start()?;
+    let result = (|| {
+        let (data, source) = a.data()?;
+        let group = ranks.group();
+        on_device!(a.device.open()?, k => train_on(k, &a, data, &source, group))
+    })();
+    ranks.end(result)
 }
 
 /// Train on backend `k` (the rest of [`run`]).
@@ -261,11 +267,16 @@ fn train_on<K: Backend<f32>>(
     a: &TrainArgs,
     data: TrainData,
     source: &str,
+    group: Group,
 ) -> Result<ExitCode> {
     let budget = a.time.as_deref().map(parse_duration).transpose()?;
+    // Rank 0 alone holds the run folder; the others only read it to resume.
+    let root = group.is_root();
     let (mut trainer, dir) = if a.resume {
-        let dir = RunDir::open(&a.out, RunMode::Resume, "--out")?;
-        let mut t = Trainer::resume_on(k, dir.path(), data)?;
+        let dir = root
+            .then(|| RunDir::open(&a.out, RunMode::Resume, "--out"))
+            .transpose()?;
+        let mut t = Trainer::resume_on(k, &a.out, data)?;
         let saved = t.config().clone();
         super::check_resume_flags(&saved, &a.config(&saved, false)?, FLAGS)?;
         let spent = t.time_budget().map(|b| (b.spent(), b.exhausted()));
@@ -300,6 +311,7 @@ fn train_on<K: Backend<f32>>(
                 None => return Ok(ExitCode::SUCCESS),
             },
         }
+        t.set_group(group)?;
         (t, dir)
     } else {
         let config = a.config(&TrainConfig::default(), true)?;
@@ -316,12 +328,18 @@ fn train_on<K: Backend<f32>>(
         if let Some(limit) = budget {
             t.set_time_budget(limit)?;
         }
-        let dir = RunDir::open(&a.out, super::run_mode(false, a.overwrite), "--out")?;
+        // Before the folder is made: a group the batch cannot be split over
+        // leaves nothing behind.
+        t.set_group(group)?;
+        let mode = super::run_mode(false, a.overwrite);
+        let dir = root
+            .then(|| RunDir::open(&a.out, mode, "--out"))
+            .transpose()?;
         (t, dir)
     };
     let mut log = match &a.log {
-        Some(path) => Some(LogWriter::open(path, &trainer.run_id(), trainer.iter())?),
-        None => None,
+        Some(path) if root => Some(LogWriter::open(path, &trainer.run_id(), trainer.iter())?),
+        _ => None,
     };
     let c = trainer.config().clone();
     let span = match trainer.time_budget() {
@@ -356,7 +374,7 @@ fn train_on<K: Backend<f32>>(
             .progress_chars("=> "),
     );
     let (first_iter, mut last_line) = (trainer.iter() + 1, std::time::Instant::now());
-    let summary = trainer.run(Some(&dir), log.as_mut(), &mut |e| match e {
+    let summary = trainer.run(dir.as_ref(), log.as_mut(), &mut |e| match e {
         Event::Step {
             iter,
             total: planned,
@@ -428,7 +446,16 @@ fn train_on<K: Backend<f32>>(
         summary.smooth_loss,
         a.out.display()
     );
-    if a.sample_len > 0 {
+    let g = trainer.group();
+    if g.size() > 1 {
+        eprintln!(
+            "{} ranks; rank 0 spent {:.1} s ({:.0}%) exchanging gradients with the others (moving them and waiting for the slowest)",
+            g.size(),
+            g.exchange_seconds(),
+            100.0 * g.exchange_seconds() / summary.elapsed_s.max(1e-9)
+        );
+    }
+    if a.sample_len > 0 && root {
         let text = generate(
             &trainer.model().cast::<f32>(),
             trainer.vocab(),

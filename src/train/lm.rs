@@ -15,6 +15,7 @@ use crate::optim::Optimizer;
 use super::config::TrainConfig;
 use super::course::{Course, StepSettings};
 use super::data::{Prepared, TrainData};
+use super::distributed::Group;
 use super::epoch::EpochOrder;
 use super::evaluate::words_loss;
 use super::log::LogWriter;
@@ -40,6 +41,9 @@ pub struct Trainer<K: Backend<f32> = Cpu> {
     /// the current rayon pool's threads); the first holds the summed
     /// gradients.
     pub(super) shards: Vec<Shard<K>>,
+    /// The processes that share each batch (one, unless set with
+    /// [`Trainer::set_group`]).
+    pub(super) group: Group,
     // Buffers reused every step.
     inputs: Vec<u32>,
     targets: Vec<u32>,
@@ -156,6 +160,7 @@ impl<K: Backend<f32>> Trainer<K> {
             course: Course::new(optimizer, (update, cadence), config.seed, 0.999, total),
             order: EpochOrder::default(),
             shards: shard::shards_for(&net, b),
+            group: Group::single(),
             inputs: vec![0; t * b],
             targets: vec![0; t * b],
             batch: WordBatch::default(),
@@ -203,12 +208,43 @@ impl<K: Backend<f32>> Trainer<K> {
     /// evaluates and saves, and the schedule (with any warm-up) follows
     /// the time. A run that has a budget (resumed) keeps what it spent.
     pub fn set_time_budget(&mut self, limit: std::time::Duration) -> Result<()> {
+        if self.group.size() > 1 {
+            return Err(timed_group());
+        }
         let budget = match &self.course.budget {
             Some(b) => super::Budget::resumed(super::Budget::new(limit)?.seconds(), b.spent())?,
             None => super::Budget::new(limit)?,
         };
         self.course.set_budget(budget);
         Ok(())
+    }
+
+    /// Train together with the other processes of `group` (see
+    /// [`super::distributed`]): this one runs its share of every batch's
+    /// shards, and the results are those of one process. Only rank 0
+    /// validates ([`Trainer::validate`] is `None` elsewhere). Refused for
+    /// more ranks than the batch has shards, off the CPU, and for a run
+    /// with a time budget (its ranks could stop at different iterations).
+    pub fn set_group(&mut self, group: Group) -> Result<()> {
+        if group.size() > 1 {
+            if !K::READS_HOST {
+                return Err(Error::Device(
+                    "training over several processes runs on the CPU only: leave out --device"
+                        .into(),
+                ));
+            }
+            if self.course.budget.is_some() {
+                return Err(timed_group());
+            }
+        }
+        group.owned(self.shards.len())?;
+        self.group = group;
+        Ok(())
+    }
+
+    /// The processes sharing each batch.
+    pub fn group(&self) -> &Group {
+        &self.group
     }
 
     /// The run's time budget, if it trains for a time.
@@ -263,13 +299,23 @@ impl<K: Backend<f32>> Trainer<K> {
                     inputs: &self.inputs,
                     targets: &self.targets,
                 };
-                shard::step(&mut self.shards, &self.net, &work, &mut self.course.rng)?
+                shard::step(
+                    &mut self.shards,
+                    (&self.net, &self.group),
+                    &work,
+                    &mut self.course.rng,
+                )?
             }
             Prepared::Words { train, .. } => {
                 let indices = self.order.batch(train.len(), b, iter, &mut self.course.rng);
                 let picked: Vec<_> = indices.iter().map(|&i| &train[i as usize]).collect();
                 let work = Work::Words(&picked);
-                shard::step(&mut self.shards, &self.net, &work, &mut self.course.rng)?
+                shard::step(
+                    &mut self.shards,
+                    (&self.net, &self.group),
+                    &work,
+                    &mut self.course.rng,
+                )?
             }
         };
         // The loss, the clip's verdict and the update stay on the backend
@@ -281,9 +327,10 @@ impl<K: Backend<f32>> Trainer<K> {
         Ok(chars)
     }
 
-    /// Mean loss (nats/char) over the validation split, or `None` without one.
+    /// Mean loss (nats/char) over the validation split, or `None` without
+    /// one (and on every rank of a group but rank 0).
     pub fn validate(&mut self) -> Result<Option<f64>> {
-        if !self.data.has_validation() {
+        if !self.data.has_validation() || !self.group.is_root() {
             return Ok(None);
         }
         let (t, b) = (self.config.seq_len, self.config.batch);
@@ -350,6 +397,13 @@ impl<K: Backend<f32>> Fit for Trainer<K> {
     fn evaluate(&mut self) -> Result<Option<f64>> {
         self.validate()
     }
+}
+
+/// The error for a time budget in a run over several processes.
+fn timed_group() -> Error {
+    Error::Config(
+        "--time is not supported with several MPI ranks yet (each would read its own clock and stop at another iteration): give --iters or --epochs".into(),
+    )
 }
 
 /// A model's shape in words: "2-layer lstm, hidden 128, embedding 16, 65 tokens".

@@ -19,6 +19,8 @@
 //! - `course.rs`: what every trainer carries between iterations (count,
 //!   optimizer, smoothed loss, random generator) and the update that ends
 //!   an iteration, refusing a run that diverged.
+//! - [`distributed`]: data parallelism over several processes (MPI ranks,
+//!   with the `mpi` feature), one process being the case without it.
 //! - `epoch.rs`: shuffled epochs over separate examples (words, pairs).
 //! - `state.rs`, `run_dir.rs`, `log.rs`: the run folder, what a save
 //!   writes into it, and the JSON-lines log.
@@ -30,6 +32,7 @@ mod budget;
 mod config;
 mod course;
 mod data;
+pub mod distributed;
 mod epoch;
 mod evaluate;
 pub mod forecast;

@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Deserialize;
 
+use super::distributed::Group;
 use super::state::SavedState;
 use crate::backend::{Backend, Cpu, View, ViewMut};
 use crate::cell::SeqInput;
@@ -86,7 +87,8 @@ pub(crate) struct Shard<K: Backend<f32> = Cpu> {
     words: WordBatch,
     /// Dropout masks; reseeded every step from the trainer's generator.
     rng: ChaCha8Rng,
-    count: usize,
+    /// The targets its last step covered.
+    pub count: usize,
 }
 
 /// The shards of a batch of `b` rows: split over the host's threads (see
@@ -246,20 +248,24 @@ fn each_shard<K: Backend<f32>, R: Send>(
     }
 }
 
-/// Run every shard on `work` (on the current rayon pool's threads when
-/// there are several), then sum the gradients into the first shard's
-/// buffer, weighted by the characters each covered, and the summed losses
-/// into its `scalars[0]`, on the backend. Returns the characters covered.
+/// Run this process's shards (`ranks`' share of them: all for a single
+/// process) on `work` (on the current rayon pool's threads when there are
+/// several), take the others' results from the other ranks, then sum the
+/// gradients into the first shard's buffer, weighted by the characters
+/// each covered, and the summed losses into its `scalars[0]`, on the
+/// backend. Returns the characters covered.
 pub(crate) fn step<K: Backend<f32>>(
     shards: &mut [Shard<K>],
-    net: &Net<f32, K>,
+    (net, ranks): (&Net<f32, K>, &Group),
     work: &Work<'_>,
     rng: &mut ChaCha8Rng,
 ) -> Result<usize> {
+    // Every shard's seed, on every rank: the draws do not depend on who runs it.
     for s in shards.iter_mut() {
         s.rng = ChaCha8Rng::seed_from_u64(rng.next_u64());
     }
-    each_shard(shards, |_, s| match work {
+    let mine = ranks.owned(shards.len())?;
+    each_shard(&mut shards[mine.clone()], |_, s| match work {
         Work::Corpus {
             t,
             b,
@@ -268,6 +274,7 @@ pub(crate) fn step<K: Backend<f32>>(
         } => s.corpus_step(net, *t, *b, inputs, targets),
         Work::Words(picked) => s.words_step(net, picked),
     })?;
+    ranks.share(net.backend(), shards, mine)?;
     let total: usize = shards.iter().map(|s| s.count).sum();
     let k = net.backend();
     if let Some((first, rest)) = shards.split_first_mut() {

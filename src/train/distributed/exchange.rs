@@ -1,0 +1,166 @@
+//! What the ranks exchange after each backward pass: every shard's
+//! gradients, summed loss, target count and carried state, packed per
+//! shard in shard order (`grads (P) | loss (1) | carry (state_len(rows))`)
+//! so that one gather of floats and one of counts gives every rank the
+//! whole batch's.
+
+use std::ops::Range;
+
+use super::Group;
+use crate::backend::{Backend, View, ViewMut};
+use crate::error::{Error, Result};
+use crate::train::shard::Shard;
+
+impl Group {
+    /// After this rank's shards (`mine`) ran a step: make every other
+    /// shard's gradients, summed loss (`scalars[0]`), target count and
+    /// carried state those its owner computed, on every rank. Nothing to
+    /// do for a single process.
+    pub(crate) fn share<K: Backend<f32>>(
+        &self,
+        k: &K,
+        shards: &mut [Shard<K>],
+        mine: Range<usize>,
+    ) -> Result<()> {
+        #[cfg(feature = "mpi")]
+        if let Some(comm) = &self.comm {
+            let start = std::time::Instant::now();
+            let sizes: Vec<usize> = shards.iter().map(packet_len).collect();
+            let per_rank: Vec<usize> = (0..self.size)
+                .map(|r| self.owned_by(r, shards.len()).map(|s| sizes[s]).sum())
+                .collect();
+            let mut all = vec![0.0f32; sizes.iter().sum()];
+            let sent = pack(k, &shards[mine.clone()]);
+            super::transport::all_gather(comm, &sent, &per_rank, &mut all)?;
+            let counts_per_rank: Vec<usize> = (0..self.size)
+                .map(|r| self.owned_by(r, shards.len()).len())
+                .collect();
+            let mut counts = vec![0u64; shards.len()];
+            let own: Vec<u64> = shards[mine.clone()]
+                .iter()
+                .map(|s| s.count as u64)
+                .collect();
+            super::transport::all_gather(comm, &own, &counts_per_rank, &mut counts)?;
+            let spent = start.elapsed().as_nanos().try_into().unwrap_or(u64::MAX);
+            self.exchanging
+                .fetch_add(spent, std::sync::atomic::Ordering::Relaxed);
+            return unpack(shards, mine, &all, &counts);
+        }
+        let _ = (k, shards, mine);
+        Ok(())
+    }
+
+    /// The shards rank `r` owns (see [`Group::owned`]).
+    #[cfg(feature = "mpi")]
+    fn owned_by(&self, r: usize, shards: usize) -> Range<usize> {
+        r * shards / self.size..(r + 1) * shards / self.size
+    }
+}
+
+/// The floats one shard sends: its gradients, summed loss and carry.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
+fn packet_len<K: Backend<f32>>(s: &Shard<K>) -> usize {
+    K::buf_len(&s.grads) + 1 + K::buf_len(&s.carry)
+}
+
+/// The packets of `shards`, one after another.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
+fn pack<K: Backend<f32>>(k: &K, shards: &[Shard<K>]) -> Vec<f32> {
+    let mut out = vec![0.0; shards.iter().map(packet_len).sum()];
+    let mut at = 0;
+    for s in shards {
+        for buf in [
+            K::view(&s.grads),
+            K::view(&s.scalars).sub(0..1),
+            K::view(&s.carry),
+        ] {
+            let n = buf.len();
+            k.download(buf, &mut out[at..at + n]);
+            at += n;
+        }
+    }
+    out
+}
+
+/// Set every shard outside `mine` from the packets of all shards (`all`)
+/// and their target counts.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
+fn unpack<K: Backend<f32>>(
+    shards: &mut [Shard<K>],
+    mine: Range<usize>,
+    all: &[f32],
+    counts: &[u64],
+) -> Result<()> {
+    let mut rest = all;
+    for (i, s) in shards.iter_mut().enumerate() {
+        let (packet, more) = rest.split_at(packet_len(s));
+        rest = more;
+        if mine.contains(&i) {
+            continue;
+        }
+        let (grads, packet) = packet.split_at(K::buf_len(&s.grads));
+        let (loss, carry) = packet.split_at(1);
+        for (buf, values) in [(&mut s.grads, grads), (&mut s.carry, carry)] {
+            host::<K>(K::view_mut(buf))?.copy_from_slice(values);
+        }
+        host::<K>(K::view_mut(&mut s.scalars).sub(0..1))?.copy_from_slice(loss);
+        s.count = counts[i] as usize;
+    }
+    Ok(())
+}
+
+/// A buffer's values on the host, or an error on a backend with memory of
+/// its own.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
+fn host<'a, K: Backend<f32>>(m: K::Mut<'a>) -> Result<&'a mut [f32]> {
+    K::host_mut(m).ok_or_else(|| {
+        Error::Device(
+            "training over several processes runs on the CPU only: leave out --device".into(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Cpu;
+    use crate::cell::CellKind;
+    use crate::model::{Init, Net, NetConfig};
+    use crate::train::shard::shards_for;
+
+    #[test]
+    fn unpacking_a_pack_of_all_shards_restores_every_other_shard() {
+        let net = Net::<f32, Cpu>::new_on(
+            Cpu,
+            NetConfig::char_lm(CellKind::Gru, 5, 4),
+            Init::Uniform,
+            1,
+        )
+        .expect("a net");
+        let mut shards = shards_for(&net, 40); // 3 shards of 13-14 rows
+        assert_eq!(shards.len(), 3);
+        for (i, s) in shards.iter_mut().enumerate() {
+            let v = |j: usize| (100 * i + j) as f32;
+            for (j, x) in s.grads.iter_mut().enumerate() {
+                *x = v(j);
+            }
+            for (j, x) in s.carry.iter_mut().enumerate() {
+                *x = -v(j);
+            }
+            s.scalars[0] = i as f32 + 0.5;
+            s.count = 10 + i;
+        }
+        let all = pack(&Cpu, &shards);
+        let counts = [10, 11, 12];
+        let mut other = shards_for(&net, 40);
+        unpack(&mut other, 1..2, &all, &counts).expect("on the host");
+        for i in [0, 2] {
+            assert_eq!(other[i].grads, shards[i].grads);
+            assert_eq!(other[i].carry, shards[i].carry);
+            assert_eq!(other[i].scalars[0], shards[i].scalars[0]);
+            assert_eq!(other[i].count, 10 + i);
+        }
+        // The rank's own shard is left as it was.
+        assert!(other[1].grads.iter().all(|&x| x == 0.0));
+    }
+}

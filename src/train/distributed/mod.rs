@@ -1,0 +1,155 @@
+//! Data-parallel training over several processes (MPI ranks), each with
+//! its own threads: `mpirun -np N recur train ...` with the `mpi` feature.
+//!
+//! The design is the threads' (see `shard.rs`) taken across processes. A
+//! batch is split into shards by its size and the model alone; rank `r` of
+//! `N` runs a contiguous run of those shards ([`Group::owned`]), and after
+//! every backward pass the ranks gather every shard's gradients, summed
+//! loss, target count and carried state (`Group::share` in `exchange.rs`, one
+//! `MPI_Allgatherv` of floats and one of counts). Every rank then sums the
+//! gradients in shard order, exactly as one process does, and applies the
+//! same update. So the parameters stay identical on every rank, and the
+//! loss curve, the checkpoints and the samples are bit for bit those of
+//! one process with any number of ranks and threads (on machines that pick
+//! the same SIMD kernels). A gather moves each shard's gradients rather
+//! than an allreduce's one running sum: more bytes (about S/2 times an
+//! allreduce's for S shards) for results that do not depend on the rank
+//! count, which a floating-point allreduce cannot promise.
+//!
+//! Every rank holds every shard's state after each step, so a run saved
+//! with one rank count resumes with any other. Rank 0 alone validates,
+//! logs and writes the run folder; the others wait for it at the next
+//! exchange.
+//!
+//! Without the `mpi` feature, [`Group::single`] is all there is: one
+//! process, nothing exchanged, and the trainer runs the same code.
+
+mod exchange;
+#[cfg(feature = "mpi")]
+mod launch;
+#[cfg(feature = "mpi")]
+mod transport;
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+#[cfg(feature = "mpi")]
+pub use launch::Session;
+
+/// The environment variables by which MPI launchers (OpenMPI's `mpirun`,
+/// MPICH's Hydra, PMIx) tell a process how many ranks its job has.
+const SIZE_VARS: [&str; 3] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"];
+
+/// The number of processes of the MPI job this process was started in
+/// (from its launcher's environment), or `None` outside one.
+pub fn launched_ranks() -> Option<usize> {
+    SIZE_VARS
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.trim().parse().ok())
+}
+
+/// The processes (ranks) that train one model together, as seen by one
+/// of them. [`Group::single`] is a run of its own.
+pub struct Group {
+    rank: usize,
+    size: usize,
+    /// Nanoseconds spent in exchanges so far (see [`Group::exchange_seconds`]).
+    exchanging: AtomicU64,
+    #[cfg(feature = "mpi")]
+    comm: Option<mpi::topology::SimpleCommunicator>,
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Group::single()
+    }
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Group {{ rank: {}, size: {} }}", self.rank, self.size)
+    }
+}
+
+impl Group {
+    /// One process training alone: rank 0 of 1.
+    pub fn single() -> Self {
+        Group {
+            rank: 0,
+            size: 1,
+            exchanging: AtomicU64::new(0),
+            #[cfg(feature = "mpi")]
+            comm: None,
+        }
+    }
+
+    /// This process's rank, from 0.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The number of ranks.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Whether this is rank 0, the one that validates, logs and saves.
+    pub fn is_root(&self) -> bool {
+        self.rank == 0
+    }
+
+    /// Seconds this rank has spent exchanging results with the others:
+    /// moving the data and waiting for the slowest rank (0 for one process).
+    pub fn exchange_seconds(&self) -> f64 {
+        self.exchanging.load(Ordering::Relaxed) as f64 * 1e-9
+    }
+
+    /// The shards (of `shards`, in order) this rank runs: a contiguous
+    /// run, the counts differing by at most one between ranks. An error
+    /// when there are more ranks than shards (some would have no work).
+    pub fn owned(&self, shards: usize) -> Result<Range<usize>> {
+        if self.size > shards {
+            return Err(Error::Config(format!(
+                "{} ranks but the batch splits into {shards} shard{} (a shard has at most 16 rows, 64 for large models): run at most {shards} ranks, or raise --batch",
+                self.size,
+                if shards == 1 { "" } else { "s" }
+            )));
+        }
+        Ok(self.rank * shards / self.size..(self.rank + 1) * shards / self.size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(rank: usize, size: usize) -> Group {
+        let mut g = Group::single();
+        (g.rank, g.size) = (rank, size);
+        g
+    }
+
+    #[test]
+    fn ranks_own_contiguous_runs_of_shards_covering_all() {
+        for size in 1..=5 {
+            for shards in size..=9 {
+                let runs: Vec<_> = (0..size)
+                    .map(|r| group(r, size).owned(shards).expect("enough shards"))
+                    .collect();
+                assert_eq!(runs[0].start, 0);
+                assert_eq!(runs[size - 1].end, shards);
+                assert!(runs.windows(2).all(|w| w[0].end == w[1].start));
+                assert!(runs.iter().all(|r| !r.is_empty()));
+            }
+        }
+        assert_eq!(group(1, 3).owned(4).ok(), Some(1..2));
+    }
+
+    #[test]
+    fn more_ranks_than_shards_is_refused_with_advice() {
+        let e = group(0, 3).owned(2).expect_err("too many ranks");
+        assert!(e.to_string().contains("run at most 2 ranks"), "{e}");
+    }
+}

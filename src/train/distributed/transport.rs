@@ -1,0 +1,45 @@
+//! The one MPI call the exchange needs: a gather to every rank of blocks
+//! whose lengths differ by rank (`MPI_Allgatherv`).
+
+use mpi::Count;
+use mpi::datatype::{Equivalence, PartitionMut};
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::CommunicatorCollectives;
+
+use crate::error::{Error, Result};
+
+/// Gather every rank's `mine` into `all` on every rank, rank `r`'s block
+/// (`per_rank[r]` values) after rank `r - 1`'s. MPI's default error
+/// handler ends the whole job on a failed transfer, a dead rank included.
+pub(super) fn all_gather<T: Equivalence + Copy>(
+    comm: &SimpleCommunicator,
+    mine: &[T],
+    per_rank: &[usize],
+    all: &mut [T],
+) -> Result<()> {
+    let counts = per_rank
+        .iter()
+        .map(|&n| count(n))
+        .collect::<Result<Vec<Count>>>()?;
+    let displs = per_rank
+        .iter()
+        .scan(0usize, |at, &n| {
+            let d = *at;
+            *at += n;
+            Some(count(d))
+        })
+        .collect::<Result<Vec<Count>>>()?;
+    let mut partition = PartitionMut::new(all, counts, displs);
+    comm.all_gather_varcount_into(mine, &mut partition);
+    Ok(())
+}
+
+/// `n` as an MPI count, or an error past what one message can carry.
+fn count(n: usize) -> Result<Count> {
+    Count::try_from(n).map_err(|_| {
+        Error::Config(format!(
+            "a gradient exchange of {n} values is more than one MPI message carries ({}): train a smaller model or use fewer shards per rank",
+            Count::MAX
+        ))
+    })
+}

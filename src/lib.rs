@@ -48,6 +48,12 @@
 //! notebook-style `train_words` / `predict`. Sequence-to-sequence models
 //! are [`model::seq2seq::Seq2Seq`], forecasters [`model::Forecaster`].
 //!
+//! Coming from the numpy notebooks? The learner's guide, `docs/guide.md`
+//! (in the repository and in the published crate), goes from the equations
+//! of the vanilla RNN, the LSTM and the GRU to the lines of recur that
+//! compute them, derives backpropagation through time next to the code,
+//! and shows how a gradient check catches the bugs of a popular notebook.
+//!
 //! ## Features
 //!
 //! Three Cargo features on by default, and `mpi` off. A program that only

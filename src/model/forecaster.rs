@@ -138,6 +138,44 @@ impl ForecastConfig {
 
 /// A trained forecaster with what it needs to forecast in original units,
 /// its network on backend `K` (the CPU unless said otherwise).
+///
+/// A GRU reads 10 steps of a sine of period 20 and predicts the next:
+///
+/// ```
+/// use std::f64::consts::TAU;
+/// use recur::cell::CellKind;
+/// use recur::model::{ForecastConfig, Forecaster, RegressionLoss};
+/// let sine: Vec<f64> = (0..300).map(|t| (t as f64 * TAU / 20.0).sin()).collect();
+/// let config = ForecastConfig {
+///     cell: CellKind::Gru,
+///     hidden: 8,
+///     layers: 1,
+///     lookback: 10,
+///     horizon: 1,
+///     stride: 1,
+///     batch: 16,
+///     lr: 1e-2,
+///     iters: 200,
+///     loss: RegressionLoss::Mse,
+///     val_frac: 0.1,
+///     test_frac: 0.2,
+///     season: 0,
+///     seed: 0,
+///     every_step: false,
+///     bidirectional: false,
+/// };
+/// // The series is its own feature: the model reads its past.
+/// let columns = [sine];
+/// let (model, report) = Forecaster::train(config, &columns, &columns)?;
+/// // Better than repeating the last value (measured: 0.00002 against 0.049).
+/// assert!(report.mse < report.last_value.0 / 4.0);
+/// // Three steps ahead, each prediction fed back as history.
+/// let ahead = model.predict(&columns, &columns, 3)?;
+/// for (k, step) in ahead.iter().enumerate() {
+///     assert!((step[0] - ((300 + k) as f64 * TAU / 20.0).sin()).abs() < 0.05);
+/// }
+/// # Ok::<(), recur::Error>(())
+/// ```
 pub struct Forecaster<K: Backend<f32> = Cpu> {
     /// The network.
     pub net: Net<f32, K>,

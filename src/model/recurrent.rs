@@ -38,6 +38,40 @@ use crate::tensor::Scalar;
 /// module's docs). Parameters are named as in PyTorch's `state_dict`
 /// (`weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`, `_reverse`
 /// for the backward direction), after the prefix `rnn.`.
+///
+/// A bidirectional GRU's gradient, by backpropagation through time and by
+/// central differences:
+///
+/// ```
+/// use recur::cell::CellKind;
+/// use recur::model::{Recurrent, StackConfig};
+/// let config = StackConfig {
+///     cell: CellKind::Gru,
+///     input_size: 2,
+///     embed: None,
+///     hidden_size: 3,
+///     layers: 1,
+///     bidirectional: true,
+///     dropout: 0.0,
+/// };
+/// let mut gru = Recurrent::<f64>::new(config, 1)?;
+/// assert_eq!(gru.layout().specs()[0].name, "rnn.weight_ih_l0");
+/// let (t, b) = (4, 1);
+/// let x: Vec<f64> = (0..t * b * 2).map(|k| (k as f64 * 0.7).sin()).collect();
+/// // L = Σ outputs; the outputs are (T, B, 2H): both directions' states.
+/// let n = gru.forward(&x, t, b, None)?.0.len();
+/// assert_eq!(n, t * b * 2 * 3);
+/// let g = gru.backward(&vec![1.0; n], None)?;
+/// // dL/d(the first weight), numerically: (L(w + ε) - L(w - ε)) / 2ε.
+/// let (w, eps) = (gru.params[0], 1e-6);
+/// let mut loss_at = |w: f64| {
+///     gru.params[0] = w;
+///     gru.forward(&x, t, b, None).map(|(out, _)| out.iter().sum::<f64>())
+/// };
+/// let numeric = (loss_at(w + eps)? - loss_at(w - eps)?) / (2.0 * eps);
+/// assert!((g.params[0] - numeric).abs() < 1e-8);
+/// # Ok::<(), recur::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Recurrent<S: Scalar = f64> {
     stack: Stack,

@@ -153,6 +153,53 @@ struct AttnSlots {
 
 /// An encoder-decoder (see the module docs), on backend `K` (the CPU
 /// unless said otherwise).
+///
+/// Learn to reverse two sequences of three tokens, then decode them
+/// greedily (each step fed the model's own previous choice):
+///
+/// ```
+/// use recur::cell::CellKind;
+/// use recur::layer::attention::Score;
+/// use recur::model::Init;
+/// use recur::model::seq2seq::{GreedyWorkspace, PairBatch, Seq2Seq, Seq2SeqConfig};
+/// use recur::optim::{Optimizer, OptimizerKind};
+/// let config = Seq2SeqConfig {
+///     cell: CellKind::Gru,
+///     src_vocab: 5,
+///     tgt_vocab: 5,
+///     embed: 4,
+///     hidden: 8,
+///     layers: 1,
+///     bidirectional: true,
+///     attention: Some(Score::LuongDot),
+///     attention_size: 8,
+/// };
+/// let mut model = Seq2Seq::<f32>::new(config, Init::Uniform, 0)?;
+/// // Tokens 0..5; 0 starts the decoder's input, 1 ends a target. Time-major.
+/// let src = [2, 4, 3, 3, 4, 2]; // "234" and "432": (S = 3, B = 2)
+/// let tgt_in = [0, 0, 4, 2, 3, 3, 2, 4]; // START, then "432" and "234": (T = 4, B = 2)
+/// let targets = [4, 2, 3, 3, 2, 4, 1, 1]; // "432" and "234", then END
+/// let batch = PairBatch {
+///     b: 2,
+///     src: &src,
+///     src_lengths: &[3, 3],
+///     tgt_in: &tgt_in,
+///     tgt_lengths: &[4, 4],
+/// };
+/// let adam = OptimizerKind::Adam { beta1: 0.9, beta2: 0.999 };
+/// let mut opt = Optimizer::new(adam, 0.05, model.params.len())?;
+/// let (mut ws, mut grads) = (model.workspace(), model.zero_grads());
+/// let mut loss = f64::INFINITY;
+/// for _ in 0..60 {
+///     grads.fill(0.0);
+///     loss = model.loss_and_grad(&batch, &targets, &mut ws, &mut grads)?;
+///     opt.step(&mut model.params, &grads);
+/// }
+/// assert!(loss < 0.05); // nats per target token; measured 0.0004
+/// let chosen = model.greedy_batch(&batch, &mut GreedyWorkspace::default())?;
+/// assert_eq!(chosen, tgt_in); // START, then "432" and "234" again
+/// # Ok::<(), recur::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Seq2Seq<S: Scalar = f32, K: Backend<S> = Cpu> {
     config: Seq2SeqConfig,

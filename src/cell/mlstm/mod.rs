@@ -15,11 +15,11 @@
 //!
 //! The gates read the input only, never `h`: the layer has no `W_hh`, and
 //! a window trains in the stabilized parallel (attention-like) form over
-//! all its steps at once ([`head`]: the form, its derivation and its
+//! all its steps at once (`head.rs`: the form, its derivation and its
 //! backward), which gives the same numbers as the recurrent form step by
-//! step ([`window::step`]; the tests show it). Here the cell is
+//! step ([`step`]; the tests show it). Here the cell is
 //! [`Cell::parallel`]: the driver computes `xg` for the window and the
-//! weight gradients, and [`layer`] runs the window for each sequence,
+//! weight gradients, and `layer.rs` runs the window for each sequence,
 //! reading it in the pass's direction and over its real steps only (a
 //! padded step carries `h` and the state through, as for every cell).
 //!
@@ -29,7 +29,7 @@
 //! the other cells, with `q, k, v, õ` and the per-head `ĩ, f̃` projected
 //! from the layer's input by one `W_ih`. Keys are divided by `√d` after
 //! their bias (a reparametrization of the paper's `k = W_k x/√d + b_k`);
-//! there is no `eps` in the denominator (see [`head`]). Checkpoint tensors:
+//! there is no `eps` in the denominator (see [`head_forward`]). Checkpoint tensors:
 //! `rnn.weight_ih_l{k}[_reverse]` `(G, I)` and `rnn.bias_ih_l{k}[_reverse]`
 //! `(G)`, rows as above.
 //!

@@ -199,6 +199,32 @@ impl<'a, S> Batch<'a, S> {
 }
 
 /// Recurrent layers in a flat parameter buffer owned by a model.
+///
+/// A model pushes its stack's tensors into its [`ParamLayout`] (PyTorch's
+/// names and shapes, behind a prefix) and keeps the `Stack` to find them:
+///
+/// ```
+/// use recur::cell::CellKind;
+/// use recur::model::{ParamLayout, Stack, StackConfig};
+///
+/// // Two bidirectional GRU layers of 8 units over 5 input features.
+/// let config = StackConfig {
+///     cell: CellKind::Gru,
+///     input_size: 5,
+///     embed: None,
+///     hidden_size: 8,
+///     layers: 2,
+///     bidirectional: true,
+///     dropout: 0.0,
+/// };
+/// let mut layout = ParamLayout::new();
+/// let stack = Stack::push(&mut layout, "", config.clone());
+/// assert_eq!(layout.len(), config.param_count().unwrap());
+/// // Layer 1 reads both directions of layer 0: (3·H, 2·H).
+/// let w = layout.get("rnn.weight_ih_l1_reverse").unwrap();
+/// assert_eq!(w.shape, [24, 16]);
+/// assert_eq!(stack.config().output_size(), 16);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Stack {
     config: StackConfig,

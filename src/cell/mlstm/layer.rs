@@ -353,3 +353,32 @@ fn backward_on_host<S: Scalar>(
         d0.iter_mut().zip(&run.dh0).for_each(|(d, &c)| *d += c);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_row_holds_c_n_and_each_heads_m_in_its_columns() {
+        // H = 8: 4 heads of d = 2; a row is C (16), n (8), m (8).
+        let sh = Shape::of(8);
+        let s = MlstmState {
+            c: (0..16).map(f64::from).collect(),
+            n: (16..24).map(f64::from).collect(),
+            m: vec![1.0, 2.0, 3.0, 4.0],
+        };
+        let mut row = vec![0.0; sh.width()];
+        state_to_row(sh, &s, &mut row);
+        assert_eq!(row[..24], (0..24).map(f64::from).collect::<Vec<_>>()[..]);
+        assert_eq!(row[24..], [1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0]);
+        assert_eq!(state_from_row(sh, &row), s);
+        // m is written into every column and read from the first: its
+        // gradient in is the columns' sum, out in the first column alone.
+        let g = grad_from_row(sh, &row);
+        assert_eq!(g.m, [2.0, 4.0, 6.0, 8.0]);
+        let mut back = vec![9.0; sh.width()];
+        grad_to_row(sh, &g, &mut back);
+        assert_eq!(back[24..], [2.0, 0.0, 4.0, 0.0, 6.0, 0.0, 8.0, 0.0]);
+        assert_eq!(back[..24], row[..24]);
+    }
+}

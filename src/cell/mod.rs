@@ -73,9 +73,10 @@ pub trait Cell: Copy + std::fmt::Debug + Send + Sync + 'static {
     fn hidden_bias(&self) -> HiddenBias;
     /// G: rows of the input projection `xg = W_ih x + b` for hidden size
     /// `h`: `gates·H`, except where a cell has gates per head (mLSTM:
-    /// `4H + 2·heads`).
+    /// `4H + 2·heads`). Saturates rather than overflows, so that a
+    /// parameter count of absurd sizes (checked arithmetic) comes out `None`.
     fn rows(&self, h: usize) -> usize {
-        self.gates() * h
+        self.gates().saturating_mul(h)
     }
     /// Values per unit in the cell state besides `h`, for hidden size `h`:
     /// 0 (none), 1 (LSTM's `c`), 3 (sLSTM's `c, n, m`), `d + 2` (mLSTM's

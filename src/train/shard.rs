@@ -46,7 +46,8 @@ pub(crate) const SMALL_MODEL_ROWS: usize = 16;
 pub(crate) const LARGE_MODEL_ROWS: usize = 64;
 
 /// The rows of each shard of a batch of `b` for a model with `g` input
-/// projection rows (see [`crate::cell::Cell::rows`]) of hidden size `h`: contiguous ranges covering `0..b`, sizes
+/// projection rows (see [`crate::cell::Cell::rows`]) of hidden size `h`:
+/// contiguous ranges covering `0..b`, sizes
 /// differing by at most 1, each at most [`SMALL_MODEL_ROWS`] or
 /// [`LARGE_MODEL_ROWS`]. The batch and the model decide it, never the
 /// number of threads.

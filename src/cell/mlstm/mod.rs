@@ -70,7 +70,7 @@ impl Cell for Mlstm {
         4
     }
     fn rows(&self, h: usize) -> usize {
-        4 * h + 2 * HEADS
+        h.saturating_mul(4).saturating_add(2 * HEADS)
     }
     fn forget_rows(&self, h: usize) -> Option<std::ops::Range<usize>> {
         Some(4 * h + HEADS..4 * h + 2 * HEADS)

@@ -155,6 +155,45 @@ fn results(out: &Path, log: &Path) -> (Vec<u8>, Vec<u8>, Vec<f64>) {
     )
 }
 
+/// With `--exchange allreduce` the ranks sum their own shards, then each
+/// other's: the results move from one process's by rounding only (SGD,
+/// whose step does not amplify it as Adam's does for gradients near
+/// zero), and repeat bit for bit for a given rank count.
+#[test]
+fn an_allreduce_stays_within_rounding_of_one_process_and_repeats() {
+    if !have_mpirun() {
+        return;
+    }
+    let d = TempDir::new("mpi-allreduce");
+    let corpus = d.file("data.txt", text(false));
+    let run = |ranks: usize, name: &str| {
+        let (out, log) = (d.path(name), d.path(&format!("{name}.jsonl")));
+        let more = format!("--iters 12 --optimizer sgd --lr 0.5 --log {}", p(&log));
+        let mut args = train_args(&corpus, false, &out, &more);
+        if ranks == 1 {
+            let o = recur(&args);
+            assert_ok(&o);
+        } else {
+            args.extend(["--exchange".into(), "allreduce".into()]);
+            let o = mpirun(ranks, &args);
+            assert_ok(&o);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains(&format!("{ranks} ranks (allreduce)")), "{err}");
+        }
+        results(&out, &log)
+    };
+    let one = run(1, "one");
+    let three = run(3, "three");
+    for (ranks, many) in [(2, run(2, "two")), (3, three.clone())] {
+        assert_eq!(many.2.len(), one.2.len());
+        for (a, b) in one.2.iter().zip(&many.2) {
+            assert!((a - b).abs() <= 1e-6, "{ranks} ranks: loss {b} against {a}");
+        }
+    }
+    let again = run(3, "three-again");
+    assert!(again.0 == three.0 && again.1 == three.1, "3 ranks, run twice: the files differ");
+}
+
 #[test]
 fn ranks_give_the_single_process_run_bit_for_bit() {
     if !have_mpirun() {

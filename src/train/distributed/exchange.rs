@@ -6,9 +6,9 @@
 
 use std::ops::Range;
 
-use super::Group;
 #[cfg(feature = "mpi")]
 use super::Exchange;
+use super::Group;
 use crate::backend::{Backend, View, ViewMut};
 use crate::error::{Error, Result};
 use crate::train::shard::Shard;
@@ -72,6 +72,43 @@ impl Group {
         }
         let _ = (k, shards, mine);
         Ok(false)
+    }
+
+    /// After each rank ran its part of a batch (see [`Group::part`]): its
+    /// `grads`, those of its part's mean loss over `count` targets, and
+    /// its summed loss `loss[0]` become the whole batch's on every rank
+    /// (`Σ_r count_r/total · grads_r` and `Σ_r loss_r`, by
+    /// `MPI_Allreduce`: within rounding of one process running the batch
+    /// at once, the same for a given rank count). Returns the batch's
+    /// target count; nothing changes for a single process.
+    pub(crate) fn sum_parts<K: Backend<f32>>(
+        &self,
+        k: &K,
+        grads: K::Mut<'_>,
+        loss: K::Mut<'_>,
+        count: usize,
+    ) -> Result<usize> {
+        #[cfg(feature = "mpi")]
+        if let Some(comm) = &self.comm {
+            let start = std::time::Instant::now();
+            let mut counts = vec![0u64; self.size];
+            super::transport::all_gather(comm, &[count as u64], &vec![1; self.size], &mut counts)?;
+            let total = counts.iter().sum::<u64>();
+            let (grads, loss) = (host::<K>(grads)?, host::<K>(loss)?);
+            let w = count as f32 / total.max(1) as f32;
+            let mut mine: Vec<f32> = grads.iter().map(|&g| g * w).collect();
+            mine.push(loss[0]);
+            let mut sum = vec![0.0f32; mine.len()];
+            super::transport::all_reduce_sum(comm, &mine, &mut sum)?;
+            grads.copy_from_slice(&sum[..grads.len()]);
+            loss[0] = sum[grads.len()];
+            let spent = start.elapsed().as_nanos().try_into().unwrap_or(u64::MAX);
+            self.exchanging
+                .fetch_add(spent, std::sync::atomic::Ordering::Relaxed);
+            return Ok(total as usize);
+        }
+        let _ = (k, grads, loss);
+        Ok(count)
     }
 
     /// The shards rank `r` owns (see [`Group::owned`]).

@@ -153,6 +153,20 @@ impl Group {
         self.exchanging.load(Ordering::Relaxed) as f64 * 1e-9
     }
 
+    /// The rows of a batch of `n` (sequence pairs, windows) this rank runs
+    /// where a trainer splits a batch by rows rather than shards (see
+    /// [`Group::sum_parts`]): a contiguous run, the counts differing by at
+    /// most one. An error when there are more ranks than rows.
+    pub fn part(&self, n: usize) -> Result<Range<usize>> {
+        if self.size > n {
+            return Err(Error::Config(format!(
+                "{} ranks but a batch holds {n}: run at most {n} ranks, or raise --batch",
+                self.size
+            )));
+        }
+        Ok(self.rank * n / self.size..(self.rank + 1) * n / self.size)
+    }
+
     /// The shards (of `shards`, in order) this rank runs: a contiguous
     /// run, the counts differing by at most one between ranks. An error
     /// when there are more ranks than shards (some would have no work).

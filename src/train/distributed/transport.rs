@@ -3,9 +3,9 @@
 //! ranks delivered to every rank (`MPI_Allreduce`).
 
 use mpi::Count;
+use mpi::collective::SystemOperation;
 use mpi::datatype::{Equivalence, PartitionMut};
 use mpi::topology::SimpleCommunicator;
-use mpi::collective::SystemOperation;
 use mpi::traits::CommunicatorCollectives;
 
 use crate::error::{Error, Result};
@@ -39,7 +39,11 @@ pub(super) fn all_gather<T: Equivalence + Copy>(
 /// The element-wise sum over the ranks of every rank's `mine` into `sum`
 /// on every rank (the same length on every rank). As for [`all_gather`], a
 /// failed transfer ends the whole job.
-pub(super) fn all_reduce_sum(comm: &SimpleCommunicator, mine: &[f32], sum: &mut [f32]) -> Result<()> {
+pub(super) fn all_reduce_sum(
+    comm: &SimpleCommunicator,
+    mine: &[f32],
+    sum: &mut [f32],
+) -> Result<()> {
     count(mine.len())?;
     comm.all_reduce_into(mine, sum, SystemOperation::sum());
     Ok(())

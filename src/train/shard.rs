@@ -333,7 +333,7 @@ const SUM_CHUNK: usize = 1 << 15;
 /// its share of the `total` characters. Every parameter is summed in shard
 /// order; on the host the parameters are split over threads, which cannot
 /// change a result.
-fn sum_grads<K: Backend<f32>>(k: &K, shards: &mut [Shard<K>], total: usize) {
+pub(crate) fn sum_grads<K: Backend<f32>>(k: &K, shards: &mut [Shard<K>], total: usize) {
     let Some((first, rest)) = shards.split_first_mut() else {
         return;
     };

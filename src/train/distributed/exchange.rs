@@ -48,7 +48,7 @@ impl Group {
             let summed = match self.exchange {
                 Exchange::Gather => {
                     let mut all = vec![0.0f32; shards.iter().map(packet_len).sum()];
-                    let sent = pack(k, &shards[mine.clone()]);
+                    let sent = pack(k, &shards[mine.clone()], false);
                     super::transport::all_gather(comm, &sent, &per_rank(&packet_len), &mut all)?;
                     unpack(shards, mine, &all, &counts)?;
                     false
@@ -56,7 +56,7 @@ impl Group {
                 Exchange::Allreduce => {
                     let carry_len = |s: &Shard<K>| K::buf_len(&s.carry);
                     let mut all = vec![0.0f32; shards.iter().map(carry_len).sum()];
-                    let sent = pack_carries(k, &shards[mine.clone()]);
+                    let sent = pack(k, &shards[mine.clone()], true);
                     super::transport::all_gather(comm, &sent, &per_rank(&carry_len), &mut all)?;
                     let partial = weighted_sum(k, shards, mine.clone(), &counts);
                     let mut total = vec![0.0f32; partial.len()];
@@ -122,7 +122,7 @@ impl Group {
 /// by its share of all the shards' targets (`counts`), as one process sums
 /// them (see `shard.rs`'s `sum_grads`), with the shards' summed losses
 /// after it: `P + 1` values.
-#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit tests
 fn weighted_sum<K: Backend<f32>>(
     k: &K,
     shards: &[Shard<K>],
@@ -152,7 +152,7 @@ fn weighted_sum<K: Backend<f32>>(
 /// [`weighted_sum`] lays them out) into the first shard, the other shards'
 /// losses zero, and every shard outside `mine` given its owner's carried
 /// state (from `carries`, all shards' in order) and target count.
-#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit tests
 fn set_summed<K: Backend<f32>>(
     shards: &mut [Shard<K>],
     mine: Range<usize>,
@@ -178,36 +178,37 @@ fn set_summed<K: Backend<f32>>(
     Ok(())
 }
 
-/// The carried states of `shards`, one after another.
-#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
-fn pack_carries<K: Backend<f32>>(k: &K, shards: &[Shard<K>]) -> Vec<f32> {
-    let mut out = vec![0.0; shards.iter().map(|s| K::buf_len(&s.carry)).sum()];
-    let mut at = 0;
-    for s in shards {
-        let n = K::buf_len(&s.carry);
-        k.download(K::view(&s.carry), &mut out[at..at + n]);
-        at += n;
-    }
-    out
-}
-
 /// The floats one shard sends: its gradients, summed loss and carry.
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
 fn packet_len<K: Backend<f32>>(s: &Shard<K>) -> usize {
     K::buf_len(&s.grads) + 1 + K::buf_len(&s.carry)
 }
 
-/// The packets of `shards`, one after another.
-#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
-fn pack<K: Backend<f32>>(k: &K, shards: &[Shard<K>]) -> Vec<f32> {
-    let mut out = vec![0.0; shards.iter().map(packet_len).sum()];
+/// The packets of `shards`, one after another; with `carries_only`, their
+/// carried states alone (what [`Exchange::Allreduce`] gathers).
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit tests
+fn pack<K: Backend<f32>>(k: &K, shards: &[Shard<K>], carries_only: bool) -> Vec<f32> {
+    let len = |s: &Shard<K>| {
+        if carries_only {
+            K::buf_len(&s.carry)
+        } else {
+            packet_len(s)
+        }
+    };
+    let mut out = vec![0.0; shards.iter().map(len).sum()];
     let mut at = 0;
     for s in shards {
-        for buf in [
+        let whole = [
             K::view(&s.grads),
             K::view(&s.scalars).sub(0..1),
             K::view(&s.carry),
-        ] {
+        ];
+        let parts = if carries_only {
+            &whole[2..]
+        } else {
+            &whole[..]
+        };
+        for &buf in parts {
             let n = buf.len();
             k.download(buf, &mut out[at..at + n]);
             at += n;
@@ -262,8 +263,9 @@ mod tests {
     use crate::model::{Init, Net, NetConfig};
     use crate::train::shard::shards_for;
 
-    #[test]
-    fn unpacking_a_pack_of_all_shards_restores_every_other_shard() {
+    /// A small GRU's net and 3 shards of a batch of 40 (13-14 rows), each
+    /// with distinct gradients, carried state, loss and count.
+    fn shards() -> (Net<f32, Cpu>, Vec<Shard<Cpu>>) {
         let net = Net::<f32, Cpu>::new_on(
             Cpu,
             NetConfig::char_lm(CellKind::Gru, 5, 4),
@@ -271,10 +273,10 @@ mod tests {
             1,
         )
         .expect("a net");
-        let mut shards = shards_for(&net, 40); // 3 shards of 13-14 rows
+        let mut shards = shards_for(&net, 40);
         assert_eq!(shards.len(), 3);
         for (i, s) in shards.iter_mut().enumerate() {
-            let v = |j: usize| (100 * i + j) as f32;
+            let v = |j: usize| ((100 * i + j) as f32).sin();
             for (j, x) in s.grads.iter_mut().enumerate() {
                 *x = v(j);
             }
@@ -284,7 +286,13 @@ mod tests {
             s.scalars[0] = i as f32 + 0.5;
             s.count = 10 + i;
         }
-        let all = pack(&Cpu, &shards);
+        (net, shards)
+    }
+
+    #[test]
+    fn unpacking_a_pack_of_all_shards_restores_every_other_shard() {
+        let (net, shards) = shards();
+        let all = pack(&Cpu, &shards, false);
         let counts = [10, 11, 12];
         let mut other = shards_for(&net, 40);
         unpack(&mut other, 1..2, &all, &counts).expect("on the host");
@@ -296,5 +304,46 @@ mod tests {
         }
         // The rank's own shard is left as it was.
         assert!(other[1].grads.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn one_ranks_weighted_sum_is_the_single_process_sum_bit_for_bit() {
+        // An allreduce over one rank must give what one process's
+        // shard-order sum gives; over two, each rank's part of it.
+        let (net, mut shards) = shards();
+        let counts = [10, 11, 12];
+        let all = weighted_sum(&Cpu, &shards, 0..3, &counts);
+        let first = weighted_sum(&Cpu, &shards, 0..1, &counts);
+        let rest = weighted_sum(&Cpu, &shards, 1..3, &counts);
+        crate::train::shard::sum_grads(&Cpu, &mut shards, 33);
+        let p = shards[0].grads.len();
+        assert!(
+            all[..p]
+                .iter()
+                .zip(&shards[0].grads)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+        assert_eq!(all[p], 0.5 + 1.5 + 2.5);
+        let two: Vec<f32> = first.iter().zip(&rest).map(|(a, b)| a + b).collect();
+        let off = two
+            .iter()
+            .zip(&all)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(off < 1e-6, "{off}");
+        // Set into the shards: the first holds the sum, the others a zero
+        // loss and, outside this rank's, their owners' carries and counts.
+        let carries = pack(&Cpu, &shards, true);
+        let mut other = shards_for(&net, 40);
+        set_summed(&mut other, 1..2, &all, &carries, &counts).expect("on the host");
+        assert!(other[0].grads.iter().zip(&all).all(|(a, b)| a == b));
+        assert_eq!(other[0].scalars[0], all[p]);
+        assert_eq!((other[1].scalars[0], other[2].scalars[0]), (0.0, 0.0));
+        assert_eq!(other[2].carry, shards[2].carry);
+        assert_eq!((other[0].count, other[2].count), (10, 12));
+        assert!(
+            other[1].carry.iter().all(|&x| x == 0.0),
+            "this rank's own carry is kept"
+        );
     }
 }

@@ -16,6 +16,7 @@ const UPDATE: &str = include_str!("wgsl/update.wgsl");
 const GEMM: &str = include_str!("wgsl/gemm.wgsl");
 const RANDOM: &str = include_str!("wgsl/random.wgsl");
 const SAMPLE: &str = include_str!("wgsl/sample.wgsl");
+const MLSTM: &str = include_str!("wgsl/mlstm.wgsl");
 
 /// Declares kernels of one module: `NAME = "entry"`.
 macro_rules! kernels {
@@ -91,3 +92,23 @@ kernels!(gemm, GEMM, 4; MATMUL = "matmul");
 kernels!(random, RANDOM, 1; DROPOUT_MASK = "dropout_mask");
 
 kernels!(sample, SAMPLE, 3; SAMPLE_TOKEN = "sample");
+
+kernels!(mlstm, MLSTM, 7;
+    MLSTM_LOG_FORGET = "log_forget",
+    MLSTM_STABILIZERS = "stabilizers",
+    MLSTM_SCORES = "scores",
+    MLSTM_NORMALIZERS = "normalizers",
+    MLSTM_OUTPUTS = "outputs",
+    MLSTM_FINAL_STATE = "final_state",
+    MLSTM_PADDING = "padding",
+    MLSTM_PADDING_BACKWARD = "padding_backward",
+    MLSTM_ROWS_BACKWARD = "rows_backward",
+    MLSTM_SCORES_BACKWARD = "scores_backward",
+    MLSTM_FINAL_BACKWARD = "final_backward",
+    MLSTM_LOG_WEIGHT_SUMS = "log_weight_sums",
+    MLSTM_GATES_BACKWARD = "gates_backward",
+    MLSTM_VALUES_BACKWARD = "values_backward",
+    MLSTM_QUERIES_BACKWARD = "queries_backward",
+    MLSTM_KEYS_BACKWARD = "keys_backward",
+    MLSTM_STATE_BACKWARD = "state_backward",
+);

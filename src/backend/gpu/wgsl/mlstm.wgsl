@@ -1,0 +1,688 @@
+// The mLSTM's block on the device: the stabilized parallel form of
+// cell/mlstm/head.rs for every (sequence r, head hd) of a block, over the
+// sequence's real steps in the pass's reading order, and its backward.
+// Equations: the module docs of cell/mlstm/head.rs; the block's semantics
+// (padding, slots, state rows): Backend::mlstm_block_forward.
+//
+// Notation: NR = B·NH (sequence, head) pairs, rh = r·NH + hd; L = the
+// sequence's real steps; j = a window position (0..L), read at step
+// s = j (forward pass) or L-1-j (reverse pass). Window vectors live in
+// `ws` at `o_* + rh·T + j`, T×T matrices at `o_* + (rh·T + j)·T + s`.
+// Every thread of a kernel writes only its own outputs; sums run in
+// the CPU's order where a thread owns one.
+
+struct P {
+    t: u32,
+    b: u32,
+    h: u32,
+    nh: u32,
+    d: u32,
+    reverse: u32,
+    // Whether ws[o_len + r] holds sequence r's length (else all are T).
+    has_lengths: u32,
+    // 1/√d (f32 bits).
+    scale: u32,
+    // Offsets of the views: xg, c0, hx (forward: hs; backward: dh),
+    // cs (forward: c; backward: dc), dg, dh0.
+    oxg: u32,
+    oc0: u32,
+    ohx: u32,
+    ocs: u32,
+    odg: u32,
+    odh0: u32,
+    // Offsets in ws: lengths (B), the window vectors (NR·T each), dm0
+    // (NR), E and dE (NR·T·T), dnum (NR·T·d).
+    o_len: u32,
+    o_f: u32,
+    o_m: u32,
+    o_arg: u32,
+    o_g: u32,
+    o_z: u32,
+    o_den: u32,
+    o_dz: u32,
+    o_dl0: u32,
+    o_drow: u32,
+    o_dcol: u32,
+    o_dlf: u32,
+    o_dm0: u32,
+    o_e: u32,
+    o_de: u32,
+    o_dnum: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: P;
+// xg: (T, B, G) with G = 4H + 2NH: q, k, v, õ (H each), ĩ, f̃ (NH each).
+@group(0) @binding(1) var<storage, read_write> xg: array<f32>;
+// c0: (B, W·H), W = d + 2: C (NH, d, d), n (NH, d), m (each head's in its d columns).
+@group(0) @binding(2) var<storage, read_write> c0: array<f32>;
+// Forward: hs (T+1, B, H). Backward: dh (T, B, H).
+@group(0) @binding(3) var<storage, read_write> hx: array<f32>;
+// Forward: c (B, W·H). Backward: dc (B, W·H), dL/d(final state) in,
+// dL/d(initial state) out.
+@group(0) @binding(4) var<storage, read_write> cs: array<f32>;
+// Backward: dg (T, B, G), dh0 (B, H).
+@group(0) @binding(5) var<storage, read_write> dg: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dh0: array<f32>;
+// Scratch (see P).
+@group(0) @binding(7) var<storage, read_write> ws: array<f32>;
+
+// ---- indexing ----
+
+fn seq_len(r: u32) -> u32 {
+    if (p.has_lengths == 0u) {
+        return p.t;
+    }
+    return min(u32(ws[p.o_len + r]), p.t);
+}
+
+// The step read at window position j of a sequence of l steps.
+fn step_of(j: u32, l: u32) -> u32 {
+    return select(j, l - 1u - j, p.reverse != 0u);
+}
+
+fn gates() -> u32 {
+    return 4u * p.h + 2u * p.nh;
+}
+
+// Where (step s, sequence r)'s row of xg (and of dg) starts.
+fn xrow(s: u32, r: u32) -> u32 {
+    return (s * p.b + r) * gates();
+}
+
+// Sequence r's state row: its start in c0 (add p.oc0) or cs (add p.ocs).
+fn srow(r: u32) -> u32 {
+    return r * (p.d + 2u) * p.h;
+}
+
+fn q_at(s: u32, r: u32, hd: u32, c: u32) -> f32 {
+    return xg[p.oxg + xrow(s, r) + hd * p.d + c];
+}
+
+// The key divided by √d.
+fn k_at(s: u32, r: u32, hd: u32, c: u32) -> f32 {
+    return xg[p.oxg + xrow(s, r) + p.h + hd * p.d + c] * bitcast<f32>(p.scale);
+}
+
+fn v_at(s: u32, r: u32, hd: u32, c: u32) -> f32 {
+    return xg[p.oxg + xrow(s, r) + 2u * p.h + hd * p.d + c];
+}
+
+fn o_at(s: u32, r: u32, hd: u32, c: u32) -> f32 {
+    return xg[p.oxg + xrow(s, r) + 3u * p.h + hd * p.d + c];
+}
+
+fn i_at(s: u32, r: u32, hd: u32) -> f32 {
+    return xg[p.oxg + xrow(s, r) + 4u * p.h + hd];
+}
+
+fn f_at(s: u32, r: u32, hd: u32) -> f32 {
+    return xg[p.oxg + xrow(s, r) + 4u * p.h + p.nh + hd];
+}
+
+// The initial state of (r, hd): C0[a][c], n0[a], m0.
+fn c0_at(r: u32, hd: u32, a: u32, c: u32) -> f32 {
+    return c0[p.oc0 + srow(r) + (hd * p.d + a) * p.d + c];
+}
+
+fn n0_at(r: u32, hd: u32, a: u32) -> f32 {
+    return c0[p.oc0 + srow(r) + p.d * p.h + hd * p.d + a];
+}
+
+fn m0_at(r: u32, hd: u32) -> f32 {
+    return c0[p.oc0 + srow(r) + (p.d + 1u) * p.h + hd * p.d];
+}
+
+// dL/d(final state) of (r, hd) (backward: cs is dc): dC_T[a][c], dn_T[a].
+fn dct_at(r: u32, hd: u32, a: u32, c: u32) -> f32 {
+    return cs[p.ocs + srow(r) + (hd * p.d + a) * p.d + c];
+}
+
+fn dnt_at(r: u32, hd: u32, a: u32) -> f32 {
+    return cs[p.ocs + srow(r) + p.d * p.h + hd * p.d + a];
+}
+
+// Window vector at (rh, j).
+fn wv(o: u32, rh: u32, j: u32) -> u32 {
+    return o + rh * p.t + j;
+}
+
+// T×T matrix element (rh, j, s).
+fn wm(o: u32, rh: u32, j: u32, s: u32) -> u32 {
+    return o + (rh * p.t + j) * p.t + s;
+}
+
+// ln σ(x) = -softplus(-x).
+fn log_sigmoid(x: f32) -> f32 {
+    return -softplus(-x);
+}
+
+// D_js = exp(ℓ_js - m_j) = exp(F_j - F_s + ĩ_s - m_j) for s ≤ j.
+fn decay(rh: u32, r: u32, hd: u32, l: u32, j: u32, s: u32) -> f32 {
+    let ls = ws[wv(p.o_f, rh, j)] - ws[wv(p.o_f, rh, s)] + i_at(step_of(s, l), r, hd);
+    return exp(ls - ws[wv(p.o_m, rh, j)]);
+}
+
+// C0ᵀ q_j at unit c: Σ_a C0[a][c] q_j[a].
+fn qc_at(r: u32, hd: u32, sj: u32, c: u32) -> f32 {
+    var acc = 0.0;
+    for (var a = 0u; a < p.d; a++) {
+        acc += q_at(sj, r, hd, a) * c0_at(r, hd, a, c);
+    }
+    return acc;
+}
+
+// num_j at unit c: g_j C0ᵀq_j + Σ_{s≤j} E_js v_s.
+fn num_at(rh: u32, r: u32, hd: u32, l: u32, j: u32, c: u32) -> f32 {
+    var acc = 0.0;
+    for (var s = 0u; s <= j; s++) {
+        acc += ws[wm(p.o_e, rh, j, s)] * v_at(step_of(s, l), r, hd, c);
+    }
+    return acc + ws[wv(p.o_g, rh, j)] * qc_at(r, hd, step_of(j, l), c);
+}
+
+// ---- forward (the backward runs the first four again) ----
+
+// F_j = Σ_{u≤j} ln σ(f̃_u). One thread per (r, hd).
+@compute @workgroup_size(256)
+fn log_forget(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let rh = linear_id(wid, nwg, lid);
+    if (rh >= p.b * p.nh) { return; }
+    let r = rh / p.nh;
+    let hd = rh % p.nh;
+    let l = seq_len(r);
+    var acc = 0.0;
+    for (var j = 0u; j < l; j++) {
+        acc += log_sigmoid(f_at(step_of(j, l), r, hd));
+        ws[wv(p.o_f, rh, j)] = acc;
+    }
+}
+
+// m_j = max(ℓ_j0, max_{s≤j} ℓ_js), which log weight attained it (0 for
+// ℓ_j0, s + 1 for ℓ_js; a tie goes to the later), g_j = exp(ℓ_j0 - m_j).
+// One thread per (r, hd, j).
+@compute @workgroup_size(256)
+fn stabilizers(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh * p.t) { return; }
+    let rh = i / p.t;
+    let j = i % p.t;
+    let r = rh / p.nh;
+    let hd = rh % p.nh;
+    let l = seq_len(r);
+    if (j >= l) { return; }
+    let fj = ws[wv(p.o_f, rh, j)];
+    let m0 = m0_at(r, hd);
+    var best = fj + m0;
+    var at = 0u;
+    for (var s = 0u; s <= j; s++) {
+        let ls = fj - ws[wv(p.o_f, rh, s)] + i_at(step_of(s, l), r, hd);
+        if (ls >= best) {
+            best = ls;
+            at = s + 1u;
+        }
+    }
+    ws[wv(p.o_m, rh, j)] = best;
+    ws[wv(p.o_arg, rh, j)] = f32(at);
+    ws[wv(p.o_g, rh, j)] = exp(fj + m0 - best);
+}
+
+// E_js = D_js (q_j·k_s) for s ≤ j. One thread per (r, hd, j, s).
+@compute @workgroup_size(256)
+fn scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh * p.t * p.t) { return; }
+    let rh = i / (p.t * p.t);
+    let j = (i / p.t) % p.t;
+    let s = i % p.t;
+    let r = rh / p.nh;
+    let hd = rh % p.nh;
+    let l = seq_len(r);
+    if (j >= l || s > j) { return; }
+    let sj = step_of(j, l);
+    let ss = step_of(s, l);
+    var dot = 0.0;
+    for (var a = 0u; a < p.d; a++) {
+        dot += q_at(sj, r, hd, a) * k_at(ss, r, hd, a);
+    }
+    ws[wm(p.o_e, rh, j, s)] = decay(rh, r, hd, l, j, s) * dot;
+}
+
+// z_j = g_j n0·q_j + Σ_s E_js and den_j = max(|z_j|, exp(-m_j)). One
+// thread per (r, hd, j).
+@compute @workgroup_size(256)
+fn normalizers(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh * p.t) { return; }
+    let rh = i / p.t;
+    let j = i % p.t;
+    let r = rh / p.nh;
+    let hd = rh % p.nh;
+    let l = seq_len(r);
+    if (j >= l) { return; }
+    let sj = step_of(j, l);
+    var nq = 0.0;
+    for (var a = 0u; a < p.d; a++) {
+        nq += n0_at(r, hd, a) * q_at(sj, r, hd, a);
+    }
+    var e = 0.0;
+    for (var s = 0u; s <= j; s++) {
+        e += ws[wm(p.o_e, rh, j, s)];
+    }
+    let z = ws[wv(p.o_g, rh, j)] * nq + e;
+    ws[i + p.o_z] = z;
+    ws[i + p.o_den] = max(abs(z), exp(-ws[wv(p.o_m, rh, j)]));
+}
+
+// h = σ(õ) ⊙ num_j / den_j into hs at the slot after step s. One thread
+// per (r, hd, j, unit c).
+@compute @workgroup_size(256)
+fn outputs(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh * p.t * p.d) { return; }
+    let rh = i / (p.t * p.d);
+    let j = (i / p.d) % p.t;
+    let c = i % p.d;
+    let r = rh / p.nh;
+    let hd = rh % p.nh;
+    let l = seq_len(r);
+    if (j >= l) { return; }
+    let s = step_of(j, l);
+    let ht = num_at(rh, r, hd, l, j, c) / ws[wv(p.o_den, rh, j)];
+    let slot = select(s + 1u, s, p.reverse != 0u);
+    hx[p.ohx + (slot * p.b + r) * p.h + hd * p.d + c] = ht * sigmoid(o_at(s, r, hd, c));
+}
+
+// The final state row: C_T = g C0 + Σ_s D_Ts k_s v_sᵀ, n_T = g n0 +
+// Σ_s D_Ts k_s, m_T in each of the head's columns (T = the last real
+// step, g = g_T); c0's row for a sequence of no steps. One thread per
+// (r, value of the row).
+@compute @workgroup_size(256)
+fn final_state(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = (p.d + 2u) * p.h;
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * row) { return; }
+    let r = i / row;
+    let e = i % row;
+    let l = seq_len(r);
+    let out = p.ocs + i;
+    if (l == 0u) {
+        cs[out] = c0[p.oc0 + i];
+        return;
+    }
+    let dh = p.d * p.h;
+    if (e >= dh + p.h) {
+        let hd = (e - dh - p.h) / p.d;
+        cs[out] = ws[wv(p.o_m, r * p.nh + hd, l - 1u)];
+        return;
+    }
+    var hd = 0u;
+    var a = 0u;
+    var c = 0u;
+    let is_c = e < dh;
+    if (is_c) {
+        hd = e / (p.d * p.d);
+        a = (e / p.d) % p.d;
+        c = e % p.d;
+    } else {
+        hd = (e - dh) / p.d;
+        a = (e - dh) % p.d;
+    }
+    let rh = r * p.nh + hd;
+    var acc = ws[wv(p.o_g, rh, l - 1u)] * c0[p.oc0 + i];
+    for (var s = 0u; s < l; s++) {
+        let ss = step_of(s, l);
+        let wk = decay(rh, r, hd, l, l - 1u, s) * k_at(ss, r, hd, a);
+        acc += select(wk, wk * v_at(ss, r, hd, c), is_c);
+    }
+    cs[out] = acc;
+}
+
+// Padded steps carry h: forward, the slot after the last real step (or
+// the initial one) into the slots after; reverse, the initial slot T
+// into slots L..T-1. One thread per (r, unit).
+@compute @workgroup_size(256)
+fn padding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.h) { return; }
+    let r = i / p.h;
+    let u = i % p.h;
+    let l = seq_len(r);
+    let bh = p.b * p.h;
+    if (p.reverse == 0u) {
+        let v = hx[p.ohx + l * bh + i];
+        for (var slot = l + 1u; slot <= p.t; slot++) {
+            hx[p.ohx + slot * bh + i] = v;
+        }
+    } else {
+        let v = hx[p.ohx + p.t * bh + i];
+        for (var slot = l; slot < p.t; slot++) {
+            hx[p.ohx + slot * bh + i] = v;
+        }
+    }
+}
+
+// ---- backward ----
+
+// What the padded steps' dL/dh reaches: h0's (dh0 += ) where no real
+// step reads it after them (reverse pass, or no real step). One thread
+// per (r, unit).
+@compute @workgroup_size(256)
+fn padding_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.h) { return; }
+    let r = i / p.h;
+    let l = seq_len(r);
+    if (p.reverse == 0u && l > 0u) { return; }
+    var acc = 0.0;
+    for (var s = p.t; s > l; s--) {
+        acc += hx[p.ohx + ((s - 1u) * p.b) * p.h + i];
+    }
+    dh0[p.odh0 + i] += acc;
+}
+
+// Per (r, hd, j): the output gate's gradient (into dg's õ rows),
+// dnum_j = dh̃_j / den_j with dh̃ = dh ⊙ σ(õ) (dh with, at the last real
+// step of a forward pass, what the padded steps after it carried),
+// dz_j = -sign(z_j) (dh̃_j·h̃_j)/den_j where |z_j| is the max (else 0),
+// and the initial state's log weight's dℓ_j0 = g_j (dnum_j·C0ᵀq_j + dz_j n0·q_j).
+@compute @workgroup_size(256)
+fn rows_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh * p.t) { return; }
+    let rh = i / p.t;
+    let j = i % p.t;
+    let r = rh / p.nh;
+    let hd = rh % p.nh;
+    let l = seq_len(r);
+    if (j >= l) { return; }
+    let s = step_of(j, l);
+    let carries = p.reverse == 0u && j == l - 1u;
+    let den = ws[wv(p.o_den, rh, j)];
+    let g = ws[wv(p.o_g, rh, j)];
+    var dot = 0.0;
+    var dqc = 0.0;
+    for (var c = 0u; c < p.d; c++) {
+        let unit = hd * p.d + c;
+        var dh = 0.0;
+        if (carries) {
+            for (var u = p.t; u > l; u--) {
+                dh += hx[p.ohx + ((u - 1u) * p.b + r) * p.h + unit];
+            }
+        }
+        dh += hx[p.ohx + (s * p.b + r) * p.h + unit];
+        let qc = qc_at(r, hd, s, c);
+        var acc = 0.0;
+        for (var u = 0u; u <= j; u++) {
+            acc += ws[wm(p.o_e, rh, j, u)] * v_at(step_of(u, l), r, hd, c);
+        }
+        let ht = (acc + g * qc) / den;
+        let so = sigmoid(o_at(s, r, hd, c));
+        dg[p.odg + xrow(s, r) + 3u * p.h + unit] = dh * ht * so * (1.0 - so);
+        let dht = dh * so;
+        let dnum = dht / den;
+        ws[p.o_dnum + (rh * p.t + j) * p.d + c] = dnum;
+        dot += dht * ht;
+        dqc += dnum * qc;
+    }
+    let z = ws[wv(p.o_z, rh, j)];
+    var dz = 0.0;
+    if (abs(z) >= exp(-ws[wv(p.o_m, rh, j)])) {
+        dz = -dot / den * select(-1.0, 1.0, z >= 0.0);
+    }
+    var nq = 0.0;
+    for (var a = 0u; a < p.d; a++) {
+        nq += n0_at(r, hd, a) * q_at(s, r, hd, a);
+    }
+    ws[wv(p.o_dz, rh, j)] = dz;
+    ws[wv(p.o_dl0, rh, j)] = (dqc + dz * nq) * g;
+}
+
+fn dnum_at(rh: u32, j: u32, c: u32) -> f32 {
+    return ws[p.o_dnum + (rh * p.t + j) * p.d + c];
+}
+
+// dE_js = dnum_j·v_s + dz_j for s ≤ j. One thread per (r, hd, j, s).
+@compute @workgroup_size(256)
+fn scores_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh * p.t * p.t) { return; }
+    let rh = i / (p.t * p.t);
+    let j = (i / p.t) % p.t;
+    let s = i % p.t;
+    let r = rh / p.nh;
+    let hd = rh % p.nh;
+    let l = seq_len(r);
+    if (j >= l || s > j) { return; }
+    let ss = step_of(s, l);
+    var acc = 0.0;
+    for (var c = 0u; c < p.d; c++) {
+        acc += dnum_at(rh, j, c) * v_at(ss, r, hd, c);
+    }
+    ws[wm(p.o_de, rh, j, s)] = acc + ws[wv(p.o_dz, rh, j)];
+}
+
+// The final state's log weights: dℓ_Ts = D_Ts k_s·(dC_T v_s + dn_T). One
+// thread per (r, hd, s).
+@compute @workgroup_size(256)
+fn final_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh * p.t) { return; }
+    let rh = i / p.t;
+    let s = i % p.t;
+    let r = rh / p.nh;
+    let hd = rh % p.nh;
+    let l = seq_len(r);
+    if (s >= l) { return; }
+    let ss = step_of(s, l);
+    var dd = 0.0;
+    for (var a = 0u; a < p.d; a++) {
+        var u = 0.0;
+        for (var c = 0u; c < p.d; c++) {
+            u += dct_at(r, hd, a, c) * v_at(ss, r, hd, c);
+        }
+        dd += k_at(ss, r, hd, a) * (u + dnt_at(r, hd, a));
+    }
+    ws[wv(p.o_dlf, rh, s)] = dd * decay(rh, r, hd, l, l - 1u, s);
+}
+
+// The outputs' log-weight gradients dℓ_js = dE_js E_js summed over a row
+// (Σ_s, into drow_j) and a column (Σ_t, into dcol_j, with the final
+// state's dℓ_Tj). One thread per (r, hd, j).
+@compute @workgroup_size(256)
+fn log_weight_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh * p.t) { return; }
+    let rh = i / p.t;
+    let j = i % p.t;
+    let l = seq_len(rh / p.nh);
+    if (j >= l) { return; }
+    var row = 0.0;
+    for (var s = 0u; s <= j; s++) {
+        row += ws[wm(p.o_de, rh, j, s)] * ws[wm(p.o_e, rh, j, s)];
+    }
+    var col = 0.0;
+    for (var t = j; t < l; t++) {
+        col += ws[wm(p.o_de, rh, t, j)] * ws[wm(p.o_e, rh, t, j)];
+    }
+    ws[wv(p.o_drow, rh, j)] = row;
+    ws[wv(p.o_dcol, rh, j)] = col + ws[wv(p.o_dlf, rh, j)];
+}
+
+// The gates: the final state's remaining terms (g_T's dℓ_T0, and
+// μ = dm_T - Σ of the final state's dℓ_T· routed to the log weight that
+// attained m_T), then dĩ_j = Σ_t dℓ_tj, dF_j = Σ_s dℓ_js + dℓ_j0 - Σ_t dℓ_tj,
+// df̃_u = σ(-f̃_u) Σ_{j≥u} dF_j (into dg's ĩ and f̃ rows) and dm0 = Σ_j dℓ_j0.
+// One thread per (r, hd).
+@compute @workgroup_size(256)
+fn gates_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let rh = linear_id(wid, nwg, lid);
+    if (rh >= p.b * p.nh) { return; }
+    let r = rh / p.nh;
+    let hd = rh % p.nh;
+    let l = seq_len(r);
+    if (l == 0u) { return; }
+    let last = l - 1u;
+    // dg_T = ⟨dC_T, C0⟩ + dn_T·n0; dm_T = Σ of the head's m columns.
+    var dgt = 0.0;
+    for (var a = 0u; a < p.d; a++) {
+        for (var c = 0u; c < p.d; c++) {
+            dgt += dct_at(r, hd, a, c) * c0_at(r, hd, a, c);
+        }
+        dgt += dnt_at(r, hd, a) * n0_at(r, hd, a);
+    }
+    var dmt = 0.0;
+    for (var c = 0u; c < p.d; c++) {
+        dmt += cs[p.ocs + srow(r) + (p.d + 1u) * p.h + hd * p.d + c];
+    }
+    let gt = dgt * ws[wv(p.o_g, rh, last)];
+    var lf = 0.0;
+    for (var s = 0u; s < l; s++) {
+        lf += ws[wv(p.o_dlf, rh, s)];
+    }
+    let mu = dmt - (gt + lf);
+    let arg = u32(ws[wv(p.o_arg, rh, last)]);
+    var dm0 = 0.0;
+    var acc = 0.0;
+    for (var k = l; k > 0u; k--) {
+        let j = k - 1u;
+        var row = ws[wv(p.o_drow, rh, j)];
+        var col = ws[wv(p.o_dcol, rh, j)];
+        var l0 = ws[wv(p.o_dl0, rh, j)];
+        if (j == last) {
+            row += lf;
+            l0 += gt;
+            if (arg == 0u) { l0 += mu; } else { row += mu; }
+        }
+        if (arg != 0u && j == arg - 1u) { col += mu; }
+        let s = step_of(j, l);
+        dg[p.odg + xrow(s, r) + 4u * p.h + hd] = col;
+        dm0 += l0;
+        acc += row + l0 - col;
+        dg[p.odg + xrow(s, r) + 4u * p.h + p.nh + hd] = acc * sigmoid(-f_at(s, r, hd));
+    }
+    ws[p.o_dm0 + rh] = dm0;
+}
+
+// dv_s = Σ_{j≥s} E_js dnum_j + D_Ts dC_Tᵀ k_s (into dg's v rows). One
+// thread per (r, hd, s, unit c).
+@compute @workgroup_size(256)
+fn values_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh * p.t * p.d) { return; }
+    let rh = i / (p.t * p.d);
+    let s = (i / p.d) % p.t;
+    let c = i % p.d;
+    let r = rh / p.nh;
+    let hd = rh % p.nh;
+    let l = seq_len(r);
+    if (s >= l) { return; }
+    let ss = step_of(s, l);
+    var acc = 0.0;
+    for (var j = s; j < l; j++) {
+        acc += ws[wm(p.o_e, rh, j, s)] * dnum_at(rh, j, c);
+    }
+    let w = decay(rh, r, hd, l, l - 1u, s);
+    for (var a = 0u; a < p.d; a++) {
+        acc += w * k_at(ss, r, hd, a) * dct_at(r, hd, a, c);
+    }
+    dg[p.odg + xrow(ss, r) + 2u * p.h + hd * p.d + c] = acc;
+}
+
+// dq_j = Σ_{s≤j} dE_js D_js k_s + g_j (C0 dnum_j + dz_j n0) (into dg's q
+// rows). One thread per (r, hd, j, unit c).
+@compute @workgroup_size(256)
+fn queries_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh * p.t * p.d) { return; }
+    let rh = i / (p.t * p.d);
+    let j = (i / p.d) % p.t;
+    let c = i % p.d;
+    let r = rh / p.nh;
+    let hd = rh % p.nh;
+    let l = seq_len(r);
+    if (j >= l) { return; }
+    var acc = 0.0;
+    for (var s = 0u; s <= j; s++) {
+        let ds = ws[wm(p.o_de, rh, j, s)] * decay(rh, r, hd, l, j, s);
+        acc += ds * k_at(step_of(s, l), r, hd, c);
+    }
+    let g = ws[wv(p.o_g, rh, j)];
+    var cd = 0.0;
+    for (var b = 0u; b < p.d; b++) {
+        cd += c0_at(r, hd, c, b) * dnum_at(rh, j, b);
+    }
+    acc += g * (cd + ws[wv(p.o_dz, rh, j)] * n0_at(r, hd, c));
+    dg[p.odg + xrow(step_of(j, l), r) + hd * p.d + c] = acc;
+}
+
+// dk_s = (Σ_{j≥s} dE_js D_js q_j + D_Ts (dC_T v_s + dn_T)) / √d (the key
+// as projected; into dg's k rows). One thread per (r, hd, s, unit c).
+@compute @workgroup_size(256)
+fn keys_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh * p.t * p.d) { return; }
+    let rh = i / (p.t * p.d);
+    let s = (i / p.d) % p.t;
+    let c = i % p.d;
+    let r = rh / p.nh;
+    let hd = rh % p.nh;
+    let l = seq_len(r);
+    if (s >= l) { return; }
+    let ss = step_of(s, l);
+    var acc = 0.0;
+    for (var j = s; j < l; j++) {
+        let ds = ws[wm(p.o_de, rh, j, s)] * decay(rh, r, hd, l, j, s);
+        acc += ds * q_at(step_of(j, l), r, hd, c);
+    }
+    var u = 0.0;
+    for (var b = 0u; b < p.d; b++) {
+        u += dct_at(r, hd, c, b) * v_at(ss, r, hd, b);
+    }
+    acc += decay(rh, r, hd, l, l - 1u, s) * (u + dnt_at(r, hd, c));
+    dg[p.odg + xrow(ss, r) + p.h + hd * p.d + c] = acc * bitcast<f32>(p.scale);
+}
+
+// dL/d(initial state row), over dc's row for every sequence with a real
+// step: dC0 = Σ_j g_j q_j dnum_jᵀ + g_T dC_T, dn0 = Σ_j g_j dz_j q_j +
+// g_T dn_T, dm0 in each head's first m column (0 in the others). One
+// thread per (r, value of the row).
+@compute @workgroup_size(256)
+fn state_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = (p.d + 2u) * p.h;
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * row) { return; }
+    let r = i / row;
+    let e = i % row;
+    let l = seq_len(r);
+    if (l == 0u) { return; }
+    let at = p.ocs + i;
+    let dh = p.d * p.h;
+    if (e >= dh + p.h) {
+        let u = e - dh - p.h;
+        let rh = r * p.nh + u / p.d;
+        cs[at] = select(0.0, ws[p.o_dm0 + rh], u % p.d == 0u);
+        return;
+    }
+    var acc = 0.0;
+    if (e < dh) {
+        let hd = e / (p.d * p.d);
+        let a = (e / p.d) % p.d;
+        let c = e % p.d;
+        let rh = r * p.nh + hd;
+        for (var j = 0u; j < l; j++) {
+            let g = ws[wv(p.o_g, rh, j)];
+            acc += q_at(step_of(j, l), r, hd, a) * (g * dnum_at(rh, j, c));
+        }
+        acc += ws[wv(p.o_g, rh, l - 1u)] * cs[at];
+    } else {
+        let hd = (e - dh) / p.d;
+        let a = (e - dh) % p.d;
+        let rh = r * p.nh + hd;
+        for (var j = 0u; j < l; j++) {
+            let g = ws[wv(p.o_g, rh, j)];
+            acc += g * ws[wv(p.o_dz, rh, j)] * q_at(step_of(j, l), r, hd, a);
+        }
+        acc += ws[wv(p.o_g, rh, l - 1u)] * cs[at];
+    }
+    cs[at] = acc;
+}

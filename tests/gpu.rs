@@ -1140,7 +1140,8 @@ fn greedy_decoding_of_a_padded_batch_reads_its_tokens_back_once() {
 /// A run of the language-model trainer reads its losses back only where
 /// it logs (every 5 of 15 iterations: 3 round trips, not 15), and its log
 /// lines (each the mean of the settled iterations' losses) and smoothed
-/// loss follow the CPU's run within 1e-3. A run that blows up is stopped
+/// loss follow the CPU's run within 1e-3, for an LSTM and for an mLSTM
+/// (whose window runs in its own kernels). A run that blows up is stopped
 /// at the same iteration on both, though the GPU notices it late.
 #[test]
 fn training_reads_its_losses_back_only_where_it_logs() {
@@ -1171,16 +1172,22 @@ fn training_reads_its_losses_back_only_where_it_logs() {
             .unwrap();
         (lines, summary.smooth_loss)
     }
-    let mut cpu = Trainer::new(config.clone(), data(), 15).unwrap();
-    let mut on_gpu = Trainer::new_on(k.clone(), config.clone(), data(), 15).unwrap();
-    let want = run(&mut cpu);
-    k.take_counters();
-    let got = run(&mut on_gpu);
-    let counted = k.take_counters();
-    assert_eq!(counted.round_trips, 3, "{counted:?}");
-    assert_eq!(got.0.len(), 3);
-    assert_close(&got.0, &want.0, 1e-3, "logged training losses");
-    assert_close(&[got.1], &[want.1], 1e-3, "smoothed loss");
+    for cell in [CellKind::Lstm, CellKind::Mlstm] {
+        let config = TrainConfig {
+            cell,
+            ..config.clone()
+        };
+        let mut cpu = Trainer::new(config.clone(), data(), 15).unwrap();
+        let mut on_gpu = Trainer::new_on(k.clone(), config, data(), 15).unwrap();
+        let want = run(&mut cpu);
+        k.take_counters();
+        let got = run(&mut on_gpu);
+        let counted = k.take_counters();
+        assert_eq!(counted.round_trips, 3, "{cell}: {counted:?}");
+        assert_eq!(got.0.len(), 3);
+        assert_close(&got.0, &want.0, 1e-3, &format!("{cell}: logged losses"));
+        assert_close(&[got.1], &[want.1], 1e-3, &format!("{cell}: smoothed loss"));
+    }
 
     // At this rate the loss blows up within a few iterations.
     let wild = TrainConfig {

@@ -1,35 +1,39 @@
 //! The mLSTM's block on the device ([`Backend::mlstm_block_forward`] and
-//! its backward): the kernels of `wgsl/mlstm.wgsl`, run in order over a
-//! scratch buffer. Nothing is read back; only the sequence lengths go up.
+//! its backward): the kernels of `wgsl/mlstm.wgsl`, recorded in order over
+//! a scratch buffer. Nothing is read back; only the sequence lengths (when
+//! there are any) go up.
 //!
-//! The forward is five kernels over every (sequence, head): the
-//! cumulative log forget gates `F` (one thread per pair), the stabilizers
-//! `m`, their argmax and `g` (one per step), the decayed scores
-//! `E = D ∘ (Q Kᵀ)` (one per pair of steps), the normalizers `z`, `den`
-//! (one per step), then `h` (one per step and unit), the final state (one
-//! per value of a state row) and the padded steps (one per unit). The
-//! backward runs the first four again and then the gradients, each kernel
-//! owning the values it writes (no atomics): `dg`'s õ rows with `dnum`,
-//! `dz` and `dℓ_t0` (per step), `dE` (per pair of steps), the final
-//! state's log weights, the log weights' row and column sums, the gates
-//! (one sequential scan per (sequence, head)), `dv`, `dq`, `dk` (per step
-//! and unit), and the initial state's gradient last, as it overwrites `dc`,
-//! which the others read.
+//! Each kernel owns the values it writes (no atomics, no workgroup
+//! memory), over one of: the (sequence, head) pairs, their steps, their
+//! pairs of steps, their steps' units, or the values of the state rows.
+//! The forward: the cumulative log forget gates `F`; the stabilizers `m`,
+//! their argmax and `g`; the decayed scores `E = D ∘ (Q Kᵀ)`; `C0ᵀq`; the
+//! normalizers `z`, `den` and the final state's decays `D_T·`; then `h`,
+//! the final state and the padded steps. The backward runs all but the last
+//! three again, then: what padded steps carry to `h0`; `h̃`, `dg`'s õ rows,
+//! `dh̃` and `dnum`; `dz` and `dℓ_t0`; `dS` and `dℓ` over the pairs of
+//! steps; the final state's log weights; the log weights' row and column
+//! sums; the gates (one scan per pair); `dv`, `dq`, `dk`; and the initial
+//! state's gradient last, as it overwrites `dc`, which the others read.
 //!
-//! Scratch: about `B·NH·T·(12 + 2T) + B·T·H` values (two `T × T` matrices
-//! per head), made per call as the reductions' partial sums are.
+//! Scratch: about `B·NH·T·(12 + 3T) + 4·B·T·H` values in the backward
+//! (three `T × T` matrices per (sequence, head), as the CPU's per-head
+//! scratch has), made per call as the reductions' partial sums are.
 
 use super::context::{Arg, Grid, Kernel};
 use super::shaders::*;
 use super::{Gpu, GpuMut, GpuRef};
 use crate::backend::{Backend, MlstmBlock, View, ViewMut};
 
-/// Where each array starts in the scratch buffer (see `struct P` in
-/// `mlstm.wgsl`), and its length in values.
+/// Arrays of the scratch buffer, in `struct P`'s order (`mlstm.wgsl`):
+/// the lengths; twelve window vectors `F, m, arg, g, z, den, dz, dℓ_t0,
+/// drow, dcol, dℓ_T, D_T` (`B·NH·T` each); `dm0` (`B·NH`); `E`; `C0ᵀq`;
+/// and the backward's `dS, dℓ, h̃, dh̃, dnum`.
+const ARRAYS: usize = 21;
+
+/// Where each array starts in the scratch buffer, and its length.
 struct Scratch {
-    /// `lengths, F, m, arg, g, z, den, dz, dℓ_t0, drow, dcol, dℓ_T, dm0,
-    /// E, dE, dnum`.
-    offsets: [usize; 16],
+    offsets: [usize; ARRAYS],
     len: usize,
 }
 
@@ -38,13 +42,16 @@ impl Scratch {
     /// backward's too.
     fn new(m: &MlstmBlock<'_>, backward: bool) -> Scratch {
         let (nr, t, d) = (m.b * m.heads, m.t, m.d());
-        let mut sizes = [nr * t; 16];
+        let (square, rows) = (nr * t * t, nr * t * d);
+        let back = |n: usize| if backward { n } else { 0 };
+        let mut sizes = [nr * t; ARRAYS];
         sizes[0] = m.b;
-        sizes[12] = nr;
-        sizes[13] = nr * t * t;
-        sizes[14] = if backward { nr * t * t } else { 0 };
-        sizes[15] = if backward { nr * t * d } else { 0 };
-        let mut offsets = [0; 16];
+        sizes[13] = nr;
+        sizes[14] = square;
+        sizes[15] = rows;
+        sizes[16..18].fill(back(square));
+        sizes[18..].fill(back(rows));
+        let mut offsets = [0; ARRAYS];
         let mut at = 0usize;
         for (o, n) in offsets.iter_mut().zip(sizes) {
             *o = at;
@@ -54,24 +61,19 @@ impl Scratch {
     }
 }
 
-/// Whether the views have the shapes of block `m`.
+/// Whether the views have the shapes of block `m`: `(length, expected)`.
 fn shaped(m: &MlstmBlock<'_>, views: &[(usize, usize)]) -> bool {
     m.heads > 0
-        && m.h % m.heads == 0
+        && m.h.is_multiple_of(m.heads)
         && m.lengths.is_none_or(|l| l.len() == m.b)
         && views.iter().all(|&(len, want)| len == want)
 }
 
 impl Gpu {
-    /// Record kernel `kernel` of the mLSTM over `n` threads.
-    fn mlstm_run(&self, kernel: &Kernel, params: &[u32], args: &[Arg<'_>; 7], n: usize) {
-        self.run(kernel, params, args, Grid::Threads(n));
-    }
-
-    /// The parameter block (see `struct P` in `mlstm.wgsl`), the scratch
-    /// buffer with the lengths uploaded, and the thread counts
-    /// `(B·NH, B·NH·T, B·NH·T², B·NH·T·d)`; `None` where a count or an
-    /// index would not fit the kernels' u32.
+    /// The parameter block (see `struct P` in `mlstm.wgsl`) with the views'
+    /// offsets `views`, the scratch buffer with the lengths uploaded, and
+    /// the thread counts `[B·NH, B·NH·T, B·NH·T², B·NH·T·d]`; `None` where
+    /// an index would not fit the kernels' u32.
     fn mlstm_setup(
         &self,
         m: &MlstmBlock<'_>,
@@ -81,8 +83,8 @@ impl Gpu {
         let scratch = Scratch::new(m, backward);
         let nr = m.b * m.heads;
         let counts = [nr, nr * m.t, nr * m.t * m.t, nr * m.t * m.d()];
-        let biggest = [scratch.len, counts[2], (m.t + 1) * m.b * m.g()];
-        if biggest.iter().any(|&n| u32::try_from(n).is_err()) {
+        let largest = [scratch.len, counts[2], (m.t + 1) * m.b * m.g()];
+        if largest.iter().any(|&n| u32::try_from(n).is_err()) {
             return None;
         }
         let buf = self.ctx.buffer(scratch.len);
@@ -106,9 +108,16 @@ impl Gpu {
         Some((params, buf, counts))
     }
 
-    /// See [`crate::backend::Backend::mlstm_block_forward`]. `false` (the
-    /// host runs the block) where the views do not have the block's shapes
-    /// or the block is too large for the kernels' indices.
+    /// Record `kernels`, each over its number of threads.
+    fn mlstm_run(&self, kernels: &[(&Kernel, usize)], params: &[u32], args: &[Arg<'_>; 7]) {
+        for &(kernel, n) in kernels {
+            self.run(kernel, params, args, Grid::Threads(n));
+        }
+    }
+
+    /// See [`Backend::mlstm_block_forward`]. `false` (the host runs the
+    /// block) where the views do not have the block's shapes or the block
+    /// is too large for the kernels' indices.
     pub(super) fn mlstm_forward(
         &self,
         m: &MlstmBlock<'_>,
@@ -135,18 +144,22 @@ impl Gpu {
             return false;
         };
         let args = [xg, c0, hs, c, None, None, Some(&ws)];
-        self.mlstm_run(&MLSTM_LOG_FORGET, &params, &args, nr);
-        self.mlstm_run(&MLSTM_STABILIZERS, &params, &args, steps);
-        self.mlstm_run(&MLSTM_SCORES, &params, &args, pairs);
-        self.mlstm_run(&MLSTM_NORMALIZERS, &params, &args, steps);
-        self.mlstm_run(&MLSTM_OUTPUTS, &params, &args, units);
-        self.mlstm_run(&MLSTM_FINAL_STATE, &params, &args, row);
-        self.mlstm_run(&MLSTM_PADDING, &params, &args, m.b * m.h);
+        let kernels = [
+            (&MLSTM_LOG_FORGET, nr),
+            (&MLSTM_STABILIZERS, steps),
+            (&MLSTM_SCORES, pairs),
+            (&MLSTM_QUERIES_TIMES_STATE, units),
+            (&MLSTM_NORMALIZERS, steps),
+            (&MLSTM_OUTPUTS, units),
+            (&MLSTM_FINAL_STATE, row),
+            (&MLSTM_PADDING, m.b * m.h),
+        ];
+        self.mlstm_run(&kernels, &params, &args);
         true
     }
 
-    /// See [`crate::backend::Backend::mlstm_block_backward`] (and
-    /// [`Gpu::mlstm_forward`] for when it returns `false`).
+    /// See [`Backend::mlstm_block_backward`] (and [`Gpu::mlstm_forward`]
+    /// for when it returns `false`).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn mlstm_backward(
         &self,
@@ -170,9 +183,8 @@ impl Gpu {
         if !shaped(m, &views) {
             return false;
         }
-        let (dg_view, odg) = dg.arg();
         let [(xg, oxg), (c0, oc0), (dh, odh)] = [xg.arg(), c0.arg(), dh.arg()];
-        let [(dc, odc), (dh0, odh0)] = [dc.arg(), dh0.arg()];
+        let [(dc, odc), (dgv, odg), (dh0, odh0)] = [dc.arg(), dg.arg(), dh0.arg()];
         let Some((params, ws, [nr, steps, pairs, units])) =
             self.mlstm_setup(m, [oxg, oc0, odh, odc, odg, odh0], true)
         else {
@@ -180,16 +192,16 @@ impl Gpu {
         };
         // Padded steps' rows stay zero.
         Backend::<f32>::fill(self, dg, 0.0);
-        let args = [xg, c0, dh, dc, dg_view, dh0, Some(&ws)];
-        let forward = [
+        let args = [xg, c0, dh, dc, dgv, dh0, Some(&ws)];
+        let kernels = [
             (&MLSTM_LOG_FORGET, nr),
             (&MLSTM_STABILIZERS, steps),
             (&MLSTM_SCORES, pairs),
+            (&MLSTM_QUERIES_TIMES_STATE, units),
             (&MLSTM_NORMALIZERS, steps),
-        ];
-        let backward = [
             (&MLSTM_PADDING_BACKWARD, m.b * m.h),
-            (&MLSTM_ROWS_BACKWARD, steps),
+            (&MLSTM_OUTPUTS_BACKWARD, units),
+            (&MLSTM_NORMALIZERS_BACKWARD, steps),
             (&MLSTM_SCORES_BACKWARD, pairs),
             (&MLSTM_FINAL_BACKWARD, steps),
             (&MLSTM_LOG_WEIGHT_SUMS, steps),
@@ -199,9 +211,7 @@ impl Gpu {
             (&MLSTM_KEYS_BACKWARD, units),
             (&MLSTM_STATE_BACKWARD, row),
         ];
-        for (kernel, n) in forward.into_iter().chain(backward) {
-            self.mlstm_run(kernel, &params, &args, n);
-        }
+        self.mlstm_run(&kernels, &params, &args);
         true
     }
 }

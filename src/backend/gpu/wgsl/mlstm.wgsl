@@ -31,7 +31,8 @@ struct P {
     odg: u32,
     odh0: u32,
     // Offsets in ws: lengths (B), the window vectors (NR·T each), dm0
-    // (NR), E and dE (NR·T·T), dnum (NR·T·d).
+    // (NR), the T×T matrices E, dS, dℓ (NR·T·T each), the (T, d) rows
+    // C0ᵀq, h̃, dh̃, dnum (NR·T·d each).
     o_len: u32,
     o_f: u32,
     o_m: u32,
@@ -44,9 +45,14 @@ struct P {
     o_drow: u32,
     o_dcol: u32,
     o_dlf: u32,
+    o_dt: u32,
     o_dm0: u32,
     o_e: u32,
-    o_de: u32,
+    o_qc: u32,
+    o_ds: u32,
+    o_dl: u32,
+    o_ht: u32,
+    o_dht: u32,
     o_dnum: u32,
 }
 
@@ -151,49 +157,47 @@ fn wm(o: u32, rh: u32, j: u32, s: u32) -> u32 {
     return o + (rh * p.t + j) * p.t + s;
 }
 
+// (T, d) row element (rh, j, c).
+fn wr(o: u32, rh: u32, j: u32, c: u32) -> u32 {
+    return o + (rh * p.t + j) * p.d + c;
+}
+
+// A (sequence, head) pair: rh = r·NH + hd, and the sequence's length.
+struct Pair {
+    rh: u32,
+    r: u32,
+    hd: u32,
+    l: u32,
+}
+
+fn pair(rh: u32) -> Pair {
+    let r = rh / p.nh;
+    return Pair(rh, r, rh % p.nh, seq_len(r));
+}
+
 // ln σ(x) = -softplus(-x).
 fn log_sigmoid(x: f32) -> f32 {
     return -softplus(-x);
 }
 
 // D_js = exp(ℓ_js - m_j) = exp(F_j - F_s + ĩ_s - m_j) for s ≤ j.
-fn decay(rh: u32, r: u32, hd: u32, l: u32, j: u32, s: u32) -> f32 {
-    let ls = ws[wv(p.o_f, rh, j)] - ws[wv(p.o_f, rh, s)] + i_at(step_of(s, l), r, hd);
-    return exp(ls - ws[wv(p.o_m, rh, j)]);
+fn decay(q: Pair, j: u32, s: u32) -> f32 {
+    let ls = ws[wv(p.o_f, q.rh, j)] - ws[wv(p.o_f, q.rh, s)] + i_at(step_of(s, q.l), q.r, q.hd);
+    return exp(ls - ws[wv(p.o_m, q.rh, j)]);
 }
 
-// C0ᵀ q_j at unit c: Σ_a C0[a][c] q_j[a].
-fn qc_at(r: u32, hd: u32, sj: u32, c: u32) -> f32 {
-    var acc = 0.0;
-    for (var a = 0u; a < p.d; a++) {
-        acc += q_at(sj, r, hd, a) * c0_at(r, hd, a, c);
-    }
-    return acc;
-}
-
-// num_j at unit c: g_j C0ᵀq_j + Σ_{s≤j} E_js v_s.
-fn num_at(rh: u32, r: u32, hd: u32, l: u32, j: u32, c: u32) -> f32 {
-    var acc = 0.0;
-    for (var s = 0u; s <= j; s++) {
-        acc += ws[wm(p.o_e, rh, j, s)] * v_at(step_of(s, l), r, hd, c);
-    }
-    return acc + ws[wv(p.o_g, rh, j)] * qc_at(r, hd, step_of(j, l), c);
-}
-
-// ---- forward (the backward runs the first four again) ----
+// ---- forward (the backward runs all but the last three again) ----
 
 // F_j = Σ_{u≤j} ln σ(f̃_u). One thread per (r, hd).
 @compute @workgroup_size(256)
 fn log_forget(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let rh = linear_id(wid, nwg, lid);
-    if (rh >= p.b * p.nh) { return; }
-    let r = rh / p.nh;
-    let hd = rh % p.nh;
-    let l = seq_len(r);
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh) { return; }
+    let q = pair(i);
     var acc = 0.0;
-    for (var j = 0u; j < l; j++) {
-        acc += log_sigmoid(f_at(step_of(j, l), r, hd));
-        ws[wv(p.o_f, rh, j)] = acc;
+    for (var j = 0u; j < q.l; j++) {
+        acc += log_sigmoid(f_at(step_of(j, q.l), q.r, q.hd));
+        ws[wv(p.o_f, q.rh, j)] = acc;
     }
 }
 
@@ -204,26 +208,23 @@ fn log_forget(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 fn stabilizers(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i >= p.b * p.nh * p.t) { return; }
-    let rh = i / p.t;
+    let q = pair(i / p.t);
     let j = i % p.t;
-    let r = rh / p.nh;
-    let hd = rh % p.nh;
-    let l = seq_len(r);
-    if (j >= l) { return; }
-    let fj = ws[wv(p.o_f, rh, j)];
-    let m0 = m0_at(r, hd);
+    if (j >= q.l) { return; }
+    let fj = ws[wv(p.o_f, q.rh, j)];
+    let m0 = m0_at(q.r, q.hd);
     var best = fj + m0;
     var at = 0u;
     for (var s = 0u; s <= j; s++) {
-        let ls = fj - ws[wv(p.o_f, rh, s)] + i_at(step_of(s, l), r, hd);
+        let ls = fj - ws[wv(p.o_f, q.rh, s)] + i_at(step_of(s, q.l), q.r, q.hd);
         if (ls >= best) {
             best = ls;
             at = s + 1u;
         }
     }
-    ws[wv(p.o_m, rh, j)] = best;
-    ws[wv(p.o_arg, rh, j)] = f32(at);
-    ws[wv(p.o_g, rh, j)] = exp(fj + m0 - best);
+    ws[wv(p.o_m, q.rh, j)] = best;
+    ws[wv(p.o_arg, q.rh, j)] = f32(at);
+    ws[wv(p.o_g, q.rh, j)] = exp(fj + m0 - best);
 }
 
 // E_js = D_js (q_j·k_s) for s ≤ j. One thread per (r, hd, j, s).
@@ -231,71 +232,90 @@ fn stabilizers(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 fn scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i >= p.b * p.nh * p.t * p.t) { return; }
-    let rh = i / (p.t * p.t);
+    let q = pair(i / (p.t * p.t));
     let j = (i / p.t) % p.t;
     let s = i % p.t;
-    let r = rh / p.nh;
-    let hd = rh % p.nh;
-    let l = seq_len(r);
-    if (j >= l || s > j) { return; }
-    let sj = step_of(j, l);
-    let ss = step_of(s, l);
+    if (j >= q.l || s > j) { return; }
+    let sj = step_of(j, q.l);
+    let ss = step_of(s, q.l);
     var dot = 0.0;
     for (var a = 0u; a < p.d; a++) {
-        dot += q_at(sj, r, hd, a) * k_at(ss, r, hd, a);
+        dot += q_at(sj, q.r, q.hd, a) * k_at(ss, q.r, q.hd, a);
     }
-    ws[wm(p.o_e, rh, j, s)] = decay(rh, r, hd, l, j, s) * dot;
+    ws[wm(p.o_e, q.rh, j, s)] = decay(q, j, s) * dot;
 }
 
-// z_j = g_j n0·q_j + Σ_s E_js and den_j = max(|z_j|, exp(-m_j)). One
-// thread per (r, hd, j).
+// C0ᵀq_j: unit c is Σ_a C0[a][c] q_j[a]. One thread per (r, hd, j, c).
+@compute @workgroup_size(256)
+fn queries_times_state(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh * p.t * p.d) { return; }
+    let q = pair(i / (p.t * p.d));
+    let j = (i / p.d) % p.t;
+    let c = i % p.d;
+    if (j >= q.l) { return; }
+    let sj = step_of(j, q.l);
+    var acc = 0.0;
+    for (var a = 0u; a < p.d; a++) {
+        acc += q_at(sj, q.r, q.hd, a) * c0_at(q.r, q.hd, a, c);
+    }
+    ws[wr(p.o_qc, q.rh, j, c)] = acc;
+}
+
+// z_j = g_j n0·q_j + Σ_s E_js, den_j = max(|z_j|, exp(-m_j)), and the
+// final state's decay D_Tj (T = the last real step). One thread per
+// (r, hd, j).
 @compute @workgroup_size(256)
 fn normalizers(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i >= p.b * p.nh * p.t) { return; }
-    let rh = i / p.t;
+    let q = pair(i / p.t);
     let j = i % p.t;
-    let r = rh / p.nh;
-    let hd = rh % p.nh;
-    let l = seq_len(r);
-    if (j >= l) { return; }
-    let sj = step_of(j, l);
+    if (j >= q.l) { return; }
+    let sj = step_of(j, q.l);
     var nq = 0.0;
     for (var a = 0u; a < p.d; a++) {
-        nq += n0_at(r, hd, a) * q_at(sj, r, hd, a);
+        nq += n0_at(q.r, q.hd, a) * q_at(sj, q.r, q.hd, a);
     }
     var e = 0.0;
     for (var s = 0u; s <= j; s++) {
-        e += ws[wm(p.o_e, rh, j, s)];
+        e += ws[wm(p.o_e, q.rh, j, s)];
     }
-    let z = ws[wv(p.o_g, rh, j)] * nq + e;
-    ws[i + p.o_z] = z;
-    ws[i + p.o_den] = max(abs(z), exp(-ws[wv(p.o_m, rh, j)]));
+    let z = ws[wv(p.o_g, q.rh, j)] * nq + e;
+    ws[wv(p.o_z, q.rh, j)] = z;
+    ws[wv(p.o_den, q.rh, j)] = max(abs(z), exp(-ws[wv(p.o_m, q.rh, j)]));
+    ws[wv(p.o_dt, q.rh, j)] = decay(q, q.l - 1u, j);
 }
 
-// h = σ(õ) ⊙ num_j / den_j into hs at the slot after step s. One thread
-// per (r, hd, j, unit c).
+// h̃_j at unit c: (g_j C0ᵀq_j + Σ_{s≤j} E_js v_s) / den_j.
+fn hidden(q: Pair, j: u32, c: u32) -> f32 {
+    var acc = 0.0;
+    for (var s = 0u; s <= j; s++) {
+        acc += ws[wm(p.o_e, q.rh, j, s)] * v_at(step_of(s, q.l), q.r, q.hd, c);
+    }
+    let num = acc + ws[wv(p.o_g, q.rh, j)] * ws[wr(p.o_qc, q.rh, j, c)];
+    return num / ws[wv(p.o_den, q.rh, j)];
+}
+
+// h = σ(õ) ⊙ h̃ into hs at the slot after step s. One thread per
+// (r, hd, j, unit c).
 @compute @workgroup_size(256)
 fn outputs(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i >= p.b * p.nh * p.t * p.d) { return; }
-    let rh = i / (p.t * p.d);
+    let q = pair(i / (p.t * p.d));
     let j = (i / p.d) % p.t;
     let c = i % p.d;
-    let r = rh / p.nh;
-    let hd = rh % p.nh;
-    let l = seq_len(r);
-    if (j >= l) { return; }
-    let s = step_of(j, l);
-    let ht = num_at(rh, r, hd, l, j, c) / ws[wv(p.o_den, rh, j)];
+    if (j >= q.l) { return; }
+    let s = step_of(j, q.l);
     let slot = select(s + 1u, s, p.reverse != 0u);
-    hx[p.ohx + (slot * p.b + r) * p.h + hd * p.d + c] = ht * sigmoid(o_at(s, r, hd, c));
+    let h = hidden(q, j, c) * sigmoid(o_at(s, q.r, q.hd, c));
+    hx[p.ohx + (slot * p.b + q.r) * p.h + q.hd * p.d + c] = h;
 }
 
-// The final state row: C_T = g C0 + Σ_s D_Ts k_s v_sᵀ, n_T = g n0 +
-// Σ_s D_Ts k_s, m_T in each of the head's columns (T = the last real
-// step, g = g_T); c0's row for a sequence of no steps. One thread per
-// (r, value of the row).
+// The final state row: C_T = g_T C0 + Σ_s D_Ts k_s v_sᵀ, n_T = g_T n0 +
+// Σ_s D_Ts k_s, m_T in each of the head's columns; c0's row for a
+// sequence of no steps. One thread per (r, value of the row).
 @compute @workgroup_size(256)
 fn final_state(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = (p.d + 2u) * p.h;
@@ -303,8 +323,8 @@ fn final_state(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     if (i >= p.b * row) { return; }
     let r = i / row;
     let e = i % row;
-    let l = seq_len(r);
     let out = p.ocs + i;
+    let l = seq_len(r);
     if (l == 0u) {
         cs[out] = c0[p.oc0 + i];
         return;
@@ -315,23 +335,16 @@ fn final_state(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         cs[out] = ws[wv(p.o_m, r * p.nh + hd, l - 1u)];
         return;
     }
-    var hd = 0u;
-    var a = 0u;
-    var c = 0u;
     let is_c = e < dh;
-    if (is_c) {
-        hd = e / (p.d * p.d);
-        a = (e / p.d) % p.d;
-        c = e % p.d;
-    } else {
-        hd = (e - dh) / p.d;
-        a = (e - dh) % p.d;
-    }
+    // C[a][c] of head hd, or n[a].
+    let hd = select((e - dh) / p.d, e / (p.d * p.d), is_c);
+    let a = select((e - dh) % p.d, (e / p.d) % p.d, is_c);
+    let c = select(0u, e % p.d, is_c);
     let rh = r * p.nh + hd;
     var acc = ws[wv(p.o_g, rh, l - 1u)] * c0[p.oc0 + i];
     for (var s = 0u; s < l; s++) {
         let ss = step_of(s, l);
-        let wk = decay(rh, r, hd, l, l - 1u, s) * k_at(ss, r, hd, a);
+        let wk = ws[wv(p.o_dt, rh, s)] * k_at(ss, r, hd, a);
         acc += select(wk, wk * v_at(ss, r, hd, c), is_c);
     }
     cs[out] = acc;
@@ -344,9 +357,7 @@ fn final_state(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 fn padding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i >= p.b * p.h) { return; }
-    let r = i / p.h;
-    let u = i % p.h;
-    let l = seq_len(r);
+    let l = seq_len(i / p.h);
     let bh = p.b * p.h;
     if (p.reverse == 0u) {
         let v = hx[p.ohx + l * bh + i];
@@ -363,102 +374,98 @@ fn padding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 
 // ---- backward ----
 
-// What the padded steps' dL/dh reaches: h0's (dh0 += ) where no real
-// step reads it after them (reverse pass, or no real step). One thread
-// per (r, unit).
+// What the padded steps' dL/dh reaches: h0's (dh0 +=) where no real step
+// reads it after them (a reverse pass, or no real step). One thread per
+// (r, unit).
 @compute @workgroup_size(256)
 fn padding_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i >= p.b * p.h) { return; }
-    let r = i / p.h;
-    let l = seq_len(r);
+    let l = seq_len(i / p.h);
     if (p.reverse == 0u && l > 0u) { return; }
     var acc = 0.0;
     for (var s = p.t; s > l; s--) {
-        acc += hx[p.ohx + ((s - 1u) * p.b) * p.h + i];
+        acc += hx[p.ohx + (s - 1u) * p.b * p.h + i];
     }
     dh0[p.odh0 + i] += acc;
 }
 
-// Per (r, hd, j): the output gate's gradient (into dg's õ rows),
-// dnum_j = dh̃_j / den_j with dh̃ = dh ⊙ σ(õ) (dh with, at the last real
-// step of a forward pass, what the padded steps after it carried),
-// dz_j = -sign(z_j) (dh̃_j·h̃_j)/den_j where |z_j| is the max (else 0),
-// and the initial state's log weight's dℓ_j0 = g_j (dnum_j·C0ᵀq_j + dz_j n0·q_j).
+// Per (r, hd, j, unit c): h̃ again, the output gate's gradient (into dg's
+// õ rows), dh̃ = dh σ(õ) and dnum = dh̃ / den_j, dh being dL/dh at step s
+// with, at the last real step of a forward pass, what the padded steps
+// after it carried.
 @compute @workgroup_size(256)
-fn rows_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn outputs_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh * p.t * p.d) { return; }
+    let q = pair(i / (p.t * p.d));
+    let j = (i / p.d) % p.t;
+    let c = i % p.d;
+    if (j >= q.l) { return; }
+    let s = step_of(j, q.l);
+    let unit = q.hd * p.d + c;
+    var dh = 0.0;
+    if (p.reverse == 0u && j == q.l - 1u) {
+        for (var u = p.t; u > q.l; u--) {
+            dh += hx[p.ohx + ((u - 1u) * p.b + q.r) * p.h + unit];
+        }
+    }
+    dh += hx[p.ohx + (s * p.b + q.r) * p.h + unit];
+    let ht = hidden(q, j, c);
+    let so = sigmoid(o_at(s, q.r, q.hd, c));
+    dg[p.odg + xrow(s, q.r) + 3u * p.h + unit] = dh * ht * so * (1.0 - so);
+    let dht = dh * so;
+    ws[wr(p.o_ht, q.rh, j, c)] = ht;
+    ws[wr(p.o_dht, q.rh, j, c)] = dht;
+    ws[wr(p.o_dnum, q.rh, j, c)] = dht / ws[wv(p.o_den, q.rh, j)];
+}
+
+// Per (r, hd, j): dz_j = -sign(z_j) (dh̃_j·h̃_j)/den_j where |z_j| is the
+// max (else 0), and the initial state's log weight's
+// dℓ_j0 = g_j (dnum_j·C0ᵀq_j + dz_j n0·q_j).
+@compute @workgroup_size(256)
+fn normalizers_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i >= p.b * p.nh * p.t) { return; }
-    let rh = i / p.t;
+    let q = pair(i / p.t);
     let j = i % p.t;
-    let r = rh / p.nh;
-    let hd = rh % p.nh;
-    let l = seq_len(r);
-    if (j >= l) { return; }
-    let s = step_of(j, l);
-    let carries = p.reverse == 0u && j == l - 1u;
-    let den = ws[wv(p.o_den, rh, j)];
-    let g = ws[wv(p.o_g, rh, j)];
+    if (j >= q.l) { return; }
+    let s = step_of(j, q.l);
     var dot = 0.0;
     var dqc = 0.0;
-    for (var c = 0u; c < p.d; c++) {
-        let unit = hd * p.d + c;
-        var dh = 0.0;
-        if (carries) {
-            for (var u = p.t; u > l; u--) {
-                dh += hx[p.ohx + ((u - 1u) * p.b + r) * p.h + unit];
-            }
-        }
-        dh += hx[p.ohx + (s * p.b + r) * p.h + unit];
-        let qc = qc_at(r, hd, s, c);
-        var acc = 0.0;
-        for (var u = 0u; u <= j; u++) {
-            acc += ws[wm(p.o_e, rh, j, u)] * v_at(step_of(u, l), r, hd, c);
-        }
-        let ht = (acc + g * qc) / den;
-        let so = sigmoid(o_at(s, r, hd, c));
-        dg[p.odg + xrow(s, r) + 3u * p.h + unit] = dh * ht * so * (1.0 - so);
-        let dht = dh * so;
-        let dnum = dht / den;
-        ws[p.o_dnum + (rh * p.t + j) * p.d + c] = dnum;
-        dot += dht * ht;
-        dqc += dnum * qc;
-    }
-    let z = ws[wv(p.o_z, rh, j)];
-    var dz = 0.0;
-    if (abs(z) >= exp(-ws[wv(p.o_m, rh, j)])) {
-        dz = -dot / den * select(-1.0, 1.0, z >= 0.0);
-    }
     var nq = 0.0;
-    for (var a = 0u; a < p.d; a++) {
-        nq += n0_at(r, hd, a) * q_at(s, r, hd, a);
+    for (var c = 0u; c < p.d; c++) {
+        dot += ws[wr(p.o_dht, q.rh, j, c)] * ws[wr(p.o_ht, q.rh, j, c)];
+        dqc += ws[wr(p.o_dnum, q.rh, j, c)] * ws[wr(p.o_qc, q.rh, j, c)];
+        nq += n0_at(q.r, q.hd, c) * q_at(s, q.r, q.hd, c);
     }
-    ws[wv(p.o_dz, rh, j)] = dz;
-    ws[wv(p.o_dl0, rh, j)] = (dqc + dz * nq) * g;
+    let z = ws[wv(p.o_z, q.rh, j)];
+    var dz = 0.0;
+    if (abs(z) >= exp(-ws[wv(p.o_m, q.rh, j)])) {
+        dz = -dot / ws[wv(p.o_den, q.rh, j)] * select(-1.0, 1.0, z >= 0.0);
+    }
+    ws[wv(p.o_dz, q.rh, j)] = dz;
+    ws[wv(p.o_dl0, q.rh, j)] = (dqc + dz * nq) * ws[wv(p.o_g, q.rh, j)];
 }
 
-fn dnum_at(rh: u32, j: u32, c: u32) -> f32 {
-    return ws[p.o_dnum + (rh * p.t + j) * p.d + c];
-}
-
-// dE_js = dnum_j·v_s + dz_j for s ≤ j. One thread per (r, hd, j, s).
+// dE_js = dnum_j·v_s + dz_j for s ≤ j, kept as dS_js = dE_js D_js and
+// dℓ_js = dE_js E_js. One thread per (r, hd, j, s).
 @compute @workgroup_size(256)
 fn scores_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i >= p.b * p.nh * p.t * p.t) { return; }
-    let rh = i / (p.t * p.t);
+    let q = pair(i / (p.t * p.t));
     let j = (i / p.t) % p.t;
     let s = i % p.t;
-    let r = rh / p.nh;
-    let hd = rh % p.nh;
-    let l = seq_len(r);
-    if (j >= l || s > j) { return; }
-    let ss = step_of(s, l);
+    if (j >= q.l || s > j) { return; }
+    let ss = step_of(s, q.l);
     var acc = 0.0;
     for (var c = 0u; c < p.d; c++) {
-        acc += dnum_at(rh, j, c) * v_at(ss, r, hd, c);
+        acc += ws[wr(p.o_dnum, q.rh, j, c)] * v_at(ss, q.r, q.hd, c);
     }
-    ws[wm(p.o_de, rh, j, s)] = acc + ws[wv(p.o_dz, rh, j)];
+    let de = acc + ws[wv(p.o_dz, q.rh, j)];
+    ws[wm(p.o_ds, q.rh, j, s)] = de * decay(q, j, s);
+    ws[wm(p.o_dl, q.rh, j, s)] = de * ws[wm(p.o_e, q.rh, j, s)];
 }
 
 // The final state's log weights: dℓ_Ts = D_Ts k_s·(dC_T v_s + dn_T). One
@@ -467,100 +474,92 @@ fn scores_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 fn final_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i >= p.b * p.nh * p.t) { return; }
-    let rh = i / p.t;
+    let q = pair(i / p.t);
     let s = i % p.t;
-    let r = rh / p.nh;
-    let hd = rh % p.nh;
-    let l = seq_len(r);
-    if (s >= l) { return; }
-    let ss = step_of(s, l);
+    if (s >= q.l) { return; }
+    let ss = step_of(s, q.l);
     var dd = 0.0;
     for (var a = 0u; a < p.d; a++) {
         var u = 0.0;
         for (var c = 0u; c < p.d; c++) {
-            u += dct_at(r, hd, a, c) * v_at(ss, r, hd, c);
+            u += dct_at(q.r, q.hd, a, c) * v_at(ss, q.r, q.hd, c);
         }
-        dd += k_at(ss, r, hd, a) * (u + dnt_at(r, hd, a));
+        dd += k_at(ss, q.r, q.hd, a) * (u + dnt_at(q.r, q.hd, a));
     }
-    ws[wv(p.o_dlf, rh, s)] = dd * decay(rh, r, hd, l, l - 1u, s);
+    ws[wv(p.o_dlf, q.rh, s)] = dd * ws[wv(p.o_dt, q.rh, s)];
 }
 
-// The outputs' log-weight gradients dℓ_js = dE_js E_js summed over a row
-// (Σ_s, into drow_j) and a column (Σ_t, into dcol_j, with the final
-// state's dℓ_Tj). One thread per (r, hd, j).
+// The outputs' log-weight gradients summed over a row (Σ_s dℓ_js, into
+// drow_j) and a column (Σ_t dℓ_tj, into dcol_j, with the final state's
+// dℓ_Tj). One thread per (r, hd, j).
 @compute @workgroup_size(256)
 fn log_weight_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i >= p.b * p.nh * p.t) { return; }
-    let rh = i / p.t;
+    let q = pair(i / p.t);
     let j = i % p.t;
-    let l = seq_len(rh / p.nh);
-    if (j >= l) { return; }
+    if (j >= q.l) { return; }
     var row = 0.0;
     for (var s = 0u; s <= j; s++) {
-        row += ws[wm(p.o_de, rh, j, s)] * ws[wm(p.o_e, rh, j, s)];
+        row += ws[wm(p.o_dl, q.rh, j, s)];
     }
     var col = 0.0;
-    for (var t = j; t < l; t++) {
-        col += ws[wm(p.o_de, rh, t, j)] * ws[wm(p.o_e, rh, t, j)];
+    for (var t = j; t < q.l; t++) {
+        col += ws[wm(p.o_dl, q.rh, t, j)];
     }
-    ws[wv(p.o_drow, rh, j)] = row;
-    ws[wv(p.o_dcol, rh, j)] = col + ws[wv(p.o_dlf, rh, j)];
+    ws[wv(p.o_drow, q.rh, j)] = row;
+    ws[wv(p.o_dcol, q.rh, j)] = col + ws[wv(p.o_dlf, q.rh, j)];
 }
 
 // The gates: the final state's remaining terms (g_T's dℓ_T0, and
-// μ = dm_T - Σ of the final state's dℓ_T· routed to the log weight that
+// μ = dm_T - Σ of the final state's dℓ_T·, routed to the log weight that
 // attained m_T), then dĩ_j = Σ_t dℓ_tj, dF_j = Σ_s dℓ_js + dℓ_j0 - Σ_t dℓ_tj,
 // df̃_u = σ(-f̃_u) Σ_{j≥u} dF_j (into dg's ĩ and f̃ rows) and dm0 = Σ_j dℓ_j0.
 // One thread per (r, hd).
 @compute @workgroup_size(256)
 fn gates_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let rh = linear_id(wid, nwg, lid);
-    if (rh >= p.b * p.nh) { return; }
-    let r = rh / p.nh;
-    let hd = rh % p.nh;
-    let l = seq_len(r);
-    if (l == 0u) { return; }
-    let last = l - 1u;
+    let i = linear_id(wid, nwg, lid);
+    if (i >= p.b * p.nh) { return; }
+    let q = pair(i);
+    if (q.l == 0u) { return; }
+    let last = q.l - 1u;
     // dg_T = ⟨dC_T, C0⟩ + dn_T·n0; dm_T = Σ of the head's m columns.
     var dgt = 0.0;
+    var dmt = 0.0;
     for (var a = 0u; a < p.d; a++) {
         for (var c = 0u; c < p.d; c++) {
-            dgt += dct_at(r, hd, a, c) * c0_at(r, hd, a, c);
+            dgt += dct_at(q.r, q.hd, a, c) * c0_at(q.r, q.hd, a, c);
         }
-        dgt += dnt_at(r, hd, a) * n0_at(r, hd, a);
+        dgt += dnt_at(q.r, q.hd, a) * n0_at(q.r, q.hd, a);
+        dmt += cs[p.ocs + srow(q.r) + (p.d + 1u) * p.h + q.hd * p.d + a];
     }
-    var dmt = 0.0;
-    for (var c = 0u; c < p.d; c++) {
-        dmt += cs[p.ocs + srow(r) + (p.d + 1u) * p.h + hd * p.d + c];
-    }
-    let gt = dgt * ws[wv(p.o_g, rh, last)];
+    let gt = dgt * ws[wv(p.o_g, q.rh, last)];
     var lf = 0.0;
-    for (var s = 0u; s < l; s++) {
-        lf += ws[wv(p.o_dlf, rh, s)];
+    for (var s = 0u; s < q.l; s++) {
+        lf += ws[wv(p.o_dlf, q.rh, s)];
     }
     let mu = dmt - (gt + lf);
-    let arg = u32(ws[wv(p.o_arg, rh, last)]);
+    let arg = u32(ws[wv(p.o_arg, q.rh, last)]);
     var dm0 = 0.0;
     var acc = 0.0;
-    for (var k = l; k > 0u; k--) {
+    for (var k = q.l; k > 0u; k--) {
         let j = k - 1u;
-        var row = ws[wv(p.o_drow, rh, j)];
-        var col = ws[wv(p.o_dcol, rh, j)];
-        var l0 = ws[wv(p.o_dl0, rh, j)];
+        var row = ws[wv(p.o_drow, q.rh, j)];
+        var col = ws[wv(p.o_dcol, q.rh, j)];
+        var l0 = ws[wv(p.o_dl0, q.rh, j)];
         if (j == last) {
             row += lf;
             l0 += gt;
             if (arg == 0u) { l0 += mu; } else { row += mu; }
         }
         if (arg != 0u && j == arg - 1u) { col += mu; }
-        let s = step_of(j, l);
-        dg[p.odg + xrow(s, r) + 4u * p.h + hd] = col;
+        let s = step_of(j, q.l);
+        dg[p.odg + xrow(s, q.r) + 4u * p.h + q.hd] = col;
         dm0 += l0;
         acc += row + l0 - col;
-        dg[p.odg + xrow(s, r) + 4u * p.h + p.nh + hd] = acc * sigmoid(-f_at(s, r, hd));
+        dg[p.odg + xrow(s, q.r) + 4u * p.h + p.nh + q.hd] = acc * sigmoid(-f_at(s, q.r, q.hd));
     }
-    ws[p.o_dm0 + rh] = dm0;
+    ws[p.o_dm0 + q.rh] = dm0;
 }
 
 // dv_s = Σ_{j≥s} E_js dnum_j + D_Ts dC_Tᵀ k_s (into dg's v rows). One
@@ -569,83 +568,72 @@ fn gates_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 fn values_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i >= p.b * p.nh * p.t * p.d) { return; }
-    let rh = i / (p.t * p.d);
+    let q = pair(i / (p.t * p.d));
     let s = (i / p.d) % p.t;
     let c = i % p.d;
-    let r = rh / p.nh;
-    let hd = rh % p.nh;
-    let l = seq_len(r);
-    if (s >= l) { return; }
-    let ss = step_of(s, l);
+    if (s >= q.l) { return; }
+    let ss = step_of(s, q.l);
     var acc = 0.0;
-    for (var j = s; j < l; j++) {
-        acc += ws[wm(p.o_e, rh, j, s)] * dnum_at(rh, j, c);
+    for (var j = s; j < q.l; j++) {
+        acc += ws[wm(p.o_e, q.rh, j, s)] * ws[wr(p.o_dnum, q.rh, j, c)];
     }
-    let w = decay(rh, r, hd, l, l - 1u, s);
+    let w = ws[wv(p.o_dt, q.rh, s)];
     for (var a = 0u; a < p.d; a++) {
-        acc += w * k_at(ss, r, hd, a) * dct_at(r, hd, a, c);
+        acc += w * k_at(ss, q.r, q.hd, a) * dct_at(q.r, q.hd, a, c);
     }
-    dg[p.odg + xrow(ss, r) + 2u * p.h + hd * p.d + c] = acc;
+    dg[p.odg + xrow(ss, q.r) + 2u * p.h + q.hd * p.d + c] = acc;
 }
 
-// dq_j = Σ_{s≤j} dE_js D_js k_s + g_j (C0 dnum_j + dz_j n0) (into dg's q
+// dq_j = Σ_{s≤j} dS_js k_s + g_j (C0 dnum_j + dz_j n0) (into dg's q
 // rows). One thread per (r, hd, j, unit c).
 @compute @workgroup_size(256)
 fn queries_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i >= p.b * p.nh * p.t * p.d) { return; }
-    let rh = i / (p.t * p.d);
+    let q = pair(i / (p.t * p.d));
     let j = (i / p.d) % p.t;
     let c = i % p.d;
-    let r = rh / p.nh;
-    let hd = rh % p.nh;
-    let l = seq_len(r);
-    if (j >= l) { return; }
+    if (j >= q.l) { return; }
     var acc = 0.0;
     for (var s = 0u; s <= j; s++) {
-        let ds = ws[wm(p.o_de, rh, j, s)] * decay(rh, r, hd, l, j, s);
-        acc += ds * k_at(step_of(s, l), r, hd, c);
+        acc += ws[wm(p.o_ds, q.rh, j, s)] * k_at(step_of(s, q.l), q.r, q.hd, c);
     }
-    let g = ws[wv(p.o_g, rh, j)];
     var cd = 0.0;
     for (var b = 0u; b < p.d; b++) {
-        cd += c0_at(r, hd, c, b) * dnum_at(rh, j, b);
+        cd += c0_at(q.r, q.hd, c, b) * ws[wr(p.o_dnum, q.rh, j, b)];
     }
-    acc += g * (cd + ws[wv(p.o_dz, rh, j)] * n0_at(r, hd, c));
-    dg[p.odg + xrow(step_of(j, l), r) + hd * p.d + c] = acc;
+    acc += ws[wv(p.o_g, q.rh, j)] * (cd + ws[wv(p.o_dz, q.rh, j)] * n0_at(q.r, q.hd, c));
+    dg[p.odg + xrow(step_of(j, q.l), q.r) + q.hd * p.d + c] = acc;
 }
 
-// dk_s = (Σ_{j≥s} dE_js D_js q_j + D_Ts (dC_T v_s + dn_T)) / √d (the key
-// as projected; into dg's k rows). One thread per (r, hd, s, unit c).
+// dk_s = (Σ_{j≥s} dS_js q_j + D_Ts (dC_T v_s + dn_T)) / √d (the key as
+// projected; into dg's k rows). One thread per (r, hd, s, unit c).
 @compute @workgroup_size(256)
 fn keys_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_id(wid, nwg, lid);
     if (i >= p.b * p.nh * p.t * p.d) { return; }
-    let rh = i / (p.t * p.d);
+    let q = pair(i / (p.t * p.d));
     let s = (i / p.d) % p.t;
     let c = i % p.d;
-    let r = rh / p.nh;
-    let hd = rh % p.nh;
-    let l = seq_len(r);
-    if (s >= l) { return; }
-    let ss = step_of(s, l);
+    if (s >= q.l) { return; }
+    let ss = step_of(s, q.l);
     var acc = 0.0;
-    for (var j = s; j < l; j++) {
-        let ds = ws[wm(p.o_de, rh, j, s)] * decay(rh, r, hd, l, j, s);
-        acc += ds * q_at(step_of(j, l), r, hd, c);
+    for (var j = s; j < q.l; j++) {
+        acc += ws[wm(p.o_ds, q.rh, j, s)] * q_at(step_of(j, q.l), q.r, q.hd, c);
     }
     var u = 0.0;
     for (var b = 0u; b < p.d; b++) {
-        u += dct_at(r, hd, c, b) * v_at(ss, r, hd, b);
+        u += dct_at(q.r, q.hd, c, b) * v_at(ss, q.r, q.hd, b);
     }
-    acc += decay(rh, r, hd, l, l - 1u, s) * (u + dnt_at(r, hd, c));
-    dg[p.odg + xrow(ss, r) + p.h + hd * p.d + c] = acc * bitcast<f32>(p.scale);
+    acc += ws[wv(p.o_dt, q.rh, s)] * (u + dnt_at(q.r, q.hd, c));
+    dg[p.odg + xrow(ss, q.r) + p.h + q.hd * p.d + c] = acc * bitcast<f32>(p.scale);
 }
 
 // dL/d(initial state row), over dc's row for every sequence with a real
 // step: dC0 = Σ_j g_j q_j dnum_jᵀ + g_T dC_T, dn0 = Σ_j g_j dz_j q_j +
 // g_T dn_T, dm0 in each head's first m column (0 in the others). One
-// thread per (r, value of the row).
+// thread per (r, value of the row); last, as it overwrites what the
+// others read.
 @compute @workgroup_size(256)
 fn state_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = (p.d + 2u) * p.h;
@@ -659,30 +647,20 @@ fn state_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let dh = p.d * p.h;
     if (e >= dh + p.h) {
         let u = e - dh - p.h;
-        let rh = r * p.nh + u / p.d;
-        cs[at] = select(0.0, ws[p.o_dm0 + rh], u % p.d == 0u);
+        cs[at] = select(0.0, ws[p.o_dm0 + r * p.nh + u / p.d], u % p.d == 0u);
         return;
     }
+    let is_c = e < dh;
+    // C[a][c] of head hd, or n[a].
+    let hd = select((e - dh) / p.d, e / (p.d * p.d), is_c);
+    let a = select((e - dh) % p.d, (e / p.d) % p.d, is_c);
+    let c = e % p.d;
+    let rh = r * p.nh + hd;
     var acc = 0.0;
-    if (e < dh) {
-        let hd = e / (p.d * p.d);
-        let a = (e / p.d) % p.d;
-        let c = e % p.d;
-        let rh = r * p.nh + hd;
-        for (var j = 0u; j < l; j++) {
-            let g = ws[wv(p.o_g, rh, j)];
-            acc += q_at(step_of(j, l), r, hd, a) * (g * dnum_at(rh, j, c));
-        }
-        acc += ws[wv(p.o_g, rh, l - 1u)] * cs[at];
-    } else {
-        let hd = (e - dh) / p.d;
-        let a = (e - dh) % p.d;
-        let rh = r * p.nh + hd;
-        for (var j = 0u; j < l; j++) {
-            let g = ws[wv(p.o_g, rh, j)];
-            acc += g * ws[wv(p.o_dz, rh, j)] * q_at(step_of(j, l), r, hd, a);
-        }
-        acc += ws[wv(p.o_g, rh, l - 1u)] * cs[at];
+    for (var j = 0u; j < l; j++) {
+        let g = ws[wv(p.o_g, rh, j)];
+        let x = select(g * ws[wv(p.o_dz, rh, j)], g * ws[wr(p.o_dnum, rh, j, c)], is_c);
+        acc += q_at(step_of(j, l), r, hd, a) * x;
     }
-    cs[at] = acc;
+    cs[at] = acc + ws[wv(p.o_g, rh, l - 1u)] * cs[at];
 }

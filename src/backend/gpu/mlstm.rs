@@ -4,19 +4,23 @@
 //! there are any) go up.
 //!
 //! Each kernel owns the values it writes (no atomics, no workgroup
-//! memory), over one of: the (sequence, head) pairs, their steps, their
-//! pairs of steps, their steps' units, or the values of the state rows.
-//! The forward: the cumulative log forget gates `F`; the stabilizers `m`,
-//! their argmax and `g`; the decayed scores `E = D ∘ (Q Kᵀ)`; `C0ᵀq`; the
-//! normalizers `z`, `den` and the final state's decays `D_T·`; then `h`,
-//! the final state and the padded steps. The backward runs all but the last
-//! three again, then: what padded steps carry to `h0`; `h̃`, `dg`'s õ rows,
-//! `dh̃` and `dnum`; `dz` and `dℓ_t0`; `dS` and `dℓ` over the pairs of
-//! steps; the final state's log weights; the log weights' row and column
-//! sums; the gates (one scan per pair); `dv`, `dq`, `dk`; and the initial
-//! state's gradient last, as it overwrites `dc`, which the others read.
+//! memory), one thread per (sequence, head) pair, per step of one, per
+//! pair of steps, per step and unit, or per value of a state row. The
+//! forward (7 dispatches): the window copies of `q, k/√d, v` and `C0ᵀq`;
+//! the cumulative log forget gates `F`; the stabilizers `m`, their argmax
+//! and `g`; the decayed scores `E = D ∘ (Q Kᵀ)`; the normalizers `z`,
+//! `den` and the final state's decays `D_T·`; `h`; then the final state
+//! beside the padded steps. The backward (12, with the zeroing of `dg`)
+//! runs the forward's first five again, then: `h̃`, `dg`'s õ rows, `dh̃`
+//! and `dnum`, beside what padded steps carry to `h0`; `dz` and `dℓ_t0`;
+//! `dS` and `dℓ` over the pairs of steps, beside the final state's log
+//! weights; the log weights' row and column sums; `dv`, `dq`, `dk` beside
+//! the gates (one scan per pair); and the initial state's gradient last,
+//! as it overwrites `dc`, which the others read. ("Beside": one dispatch
+//! over both ranges of threads, for work that reads nothing the other
+//! writes.)
 //!
-//! Scratch: about `B·NH·T·(12 + 3T) + 4·B·T·H` values in the backward
+//! Scratch: about `B·NH·T·(12 + 3T) + 7·B·T·H` values in the backward
 //! (three `T × T` matrices per (sequence, head), as the CPU's per-head
 //! scratch has), made per call as the reductions' partial sums are.
 
@@ -28,8 +32,9 @@ use crate::backend::{Backend, MlstmBlock, View, ViewMut};
 /// Arrays of the scratch buffer, in `struct P`'s order (`mlstm.wgsl`):
 /// the lengths; twelve window vectors `F, m, arg, g, z, den, dz, dℓ_t0,
 /// drow, dcol, dℓ_T, D_T` (`B·NH·T` each); `dm0` (`B·NH`); `E`; `C0ᵀq`;
-/// and the backward's `dS, dℓ, h̃, dh̃, dnum`.
-const ARRAYS: usize = 21;
+/// the backward's `dS, dℓ, h̃, dh̃, dnum`; and the window copies of `q,
+/// k/√d, v` (`B·NH·T·d` each).
+const ARRAYS: usize = 24;
 
 /// Where each array starts in the scratch buffer, and its length.
 struct Scratch {
@@ -50,7 +55,8 @@ impl Scratch {
         sizes[14] = square;
         sizes[15] = rows;
         sizes[16..18].fill(back(square));
-        sizes[18..].fill(back(rows));
+        sizes[18..21].fill(back(rows));
+        sizes[21..].fill(rows);
         let mut offsets = [0; ARRAYS];
         let mut at = 0usize;
         for (o, n) in offsets.iter_mut().zip(sizes) {
@@ -73,7 +79,7 @@ impl Gpu {
     /// The parameter block (see `struct P` in `mlstm.wgsl`) with the views'
     /// offsets `views`, the scratch buffer with the lengths uploaded, and
     /// the thread counts `[B·NH, B·NH·T, B·NH·T², B·NH·T·d]`; `None` where
-    /// an index would not fit the kernels' u32.
+    /// an index or a dispatch's thread count would not fit the kernels' u32.
     fn mlstm_setup(
         &self,
         m: &MlstmBlock<'_>,
@@ -83,7 +89,12 @@ impl Gpu {
         let scratch = Scratch::new(m, backward);
         let nr = m.b * m.heads;
         let counts = [nr, nr * m.t, nr * m.t * m.t, nr * m.t * m.d()];
-        let largest = [scratch.len, counts[2], (m.t + 1) * m.b * m.g()];
+        let largest = [
+            scratch.len,
+            counts[2] + counts[1],
+            3 * counts[3] + nr,
+            (m.t + 1) * m.b * m.g(),
+        ];
         if largest.iter().any(|&n| u32::try_from(n).is_err()) {
             return None;
         }
@@ -145,14 +156,13 @@ impl Gpu {
         };
         let args = [xg, c0, hs, c, None, None, Some(&ws)];
         let kernels = [
+            (&MLSTM_WINDOWS, units),
             (&MLSTM_LOG_FORGET, nr),
             (&MLSTM_STABILIZERS, steps),
             (&MLSTM_SCORES, pairs),
-            (&MLSTM_QUERIES_TIMES_STATE, units),
             (&MLSTM_NORMALIZERS, steps),
             (&MLSTM_OUTPUTS, units),
-            (&MLSTM_FINAL_STATE, row),
-            (&MLSTM_PADDING, m.b * m.h),
+            (&MLSTM_FINAL_STATE_AND_PADDING, row + m.b * m.h),
         ];
         self.mlstm_run(&kernels, &params, &args);
         true
@@ -194,21 +204,16 @@ impl Gpu {
         Backend::<f32>::fill(self, dg, 0.0);
         let args = [xg, c0, dh, dc, dgv, dh0, Some(&ws)];
         let kernels = [
+            (&MLSTM_WINDOWS, units),
             (&MLSTM_LOG_FORGET, nr),
             (&MLSTM_STABILIZERS, steps),
             (&MLSTM_SCORES, pairs),
-            (&MLSTM_QUERIES_TIMES_STATE, units),
             (&MLSTM_NORMALIZERS, steps),
-            (&MLSTM_PADDING_BACKWARD, m.b * m.h),
-            (&MLSTM_OUTPUTS_BACKWARD, units),
+            (&MLSTM_OUTPUTS_AND_PADDING_BACKWARD, units + m.b * m.h),
             (&MLSTM_NORMALIZERS_BACKWARD, steps),
-            (&MLSTM_SCORES_BACKWARD, pairs),
-            (&MLSTM_FINAL_BACKWARD, steps),
+            (&MLSTM_SCORES_AND_FINAL_BACKWARD, pairs + steps),
             (&MLSTM_LOG_WEIGHT_SUMS, steps),
-            (&MLSTM_GATES_BACKWARD, nr),
-            (&MLSTM_VALUES_BACKWARD, units),
-            (&MLSTM_QUERIES_BACKWARD, units),
-            (&MLSTM_KEYS_BACKWARD, units),
+            (&MLSTM_INPUTS_BACKWARD, 3 * units + nr),
             (&MLSTM_STATE_BACKWARD, row),
         ];
         self.mlstm_run(&kernels, &params, &args);

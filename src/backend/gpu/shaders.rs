@@ -94,23 +94,17 @@ kernels!(random, RANDOM, 1; DROPOUT_MASK = "dropout_mask");
 kernels!(sample, SAMPLE, 3; SAMPLE_TOKEN = "sample");
 
 kernels!(mlstm, MLSTM, 7;
+    MLSTM_WINDOWS = "windows",
     MLSTM_LOG_FORGET = "log_forget",
     MLSTM_STABILIZERS = "stabilizers",
     MLSTM_SCORES = "scores",
-    MLSTM_QUERIES_TIMES_STATE = "queries_times_state",
     MLSTM_NORMALIZERS = "normalizers",
     MLSTM_OUTPUTS = "outputs",
-    MLSTM_FINAL_STATE = "final_state",
-    MLSTM_PADDING = "padding",
-    MLSTM_PADDING_BACKWARD = "padding_backward",
-    MLSTM_OUTPUTS_BACKWARD = "outputs_backward",
+    MLSTM_FINAL_STATE_AND_PADDING = "final_state_and_padding",
+    MLSTM_OUTPUTS_AND_PADDING_BACKWARD = "outputs_and_padding_backward",
     MLSTM_NORMALIZERS_BACKWARD = "normalizers_backward",
-    MLSTM_SCORES_BACKWARD = "scores_backward",
-    MLSTM_FINAL_BACKWARD = "final_backward",
+    MLSTM_SCORES_AND_FINAL_BACKWARD = "scores_and_final_backward",
     MLSTM_LOG_WEIGHT_SUMS = "log_weight_sums",
-    MLSTM_GATES_BACKWARD = "gates_backward",
-    MLSTM_VALUES_BACKWARD = "values_backward",
-    MLSTM_QUERIES_BACKWARD = "queries_backward",
-    MLSTM_KEYS_BACKWARD = "keys_backward",
+    MLSTM_INPUTS_BACKWARD = "inputs_backward",
     MLSTM_STATE_BACKWARD = "state_backward",
 );

@@ -32,7 +32,7 @@ struct P {
     odh0: u32,
     // Offsets in ws: lengths (B), the window vectors (NR·T each), dm0
     // (NR), the T×T matrices E, dS, dℓ (NR·T·T each), the (T, d) rows
-    // C0ᵀq, h̃, dh̃, dnum (NR·T·d each).
+    // C0ᵀq, h̃, dh̃, dnum, and q, k/√d, v in window order (NR·T·d each).
     o_len: u32,
     o_f: u32,
     o_m: u32,
@@ -54,6 +54,9 @@ struct P {
     o_ht: u32,
     o_dht: u32,
     o_dnum: u32,
+    o_qw: u32,
+    o_kw: u32,
+    o_vw: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: P;
@@ -162,6 +165,19 @@ fn wr(o: u32, rh: u32, j: u32, c: u32) -> u32 {
     return o + (rh * p.t + j) * p.d + c;
 }
 
+// q_j, k_j/√d, v_j at unit c, from the window copies.
+fn qw(rh: u32, j: u32, c: u32) -> f32 {
+    return ws[wr(p.o_qw, rh, j, c)];
+}
+
+fn kw(rh: u32, j: u32, c: u32) -> f32 {
+    return ws[wr(p.o_kw, rh, j, c)];
+}
+
+fn vw(rh: u32, j: u32, c: u32) -> f32 {
+    return ws[wr(p.o_vw, rh, j, c)];
+}
+
 // A (sequence, head) pair: rh = r·NH + hd, and the sequence's length.
 struct Pair {
     rh: u32,
@@ -186,12 +202,30 @@ fn decay(q: Pair, j: u32, s: u32) -> f32 {
     return exp(ls - ws[wv(p.o_m, q.rh, j)]);
 }
 
-// ---- forward (the backward runs all but the last three again) ----
+// ---- forward ----
+
+// The window copies: q, k/√d, v of step step_of(j) in (rh, j, c) order,
+// and C0ᵀq_j (unit c: Σ_a C0[a][c] q_j[a]). One thread per (r, hd, j,
+// unit c).
+fn windows_at(i: u32) {
+    if (i >= p.b * p.nh * p.t * p.d) { return; }
+    let q = pair(i / (p.t * p.d));
+    let j = (i / p.d) % p.t;
+    let c = i % p.d;
+    if (j >= q.l) { return; }
+    let s = step_of(j, q.l);
+    ws[wr(p.o_qw, q.rh, j, c)] = q_at(s, q.r, q.hd, c);
+    ws[wr(p.o_kw, q.rh, j, c)] = k_at(s, q.r, q.hd, c);
+    ws[wr(p.o_vw, q.rh, j, c)] = v_at(s, q.r, q.hd, c);
+    var acc = 0.0;
+    for (var a = 0u; a < p.d; a++) {
+        acc += q_at(s, q.r, q.hd, a) * c0_at(q.r, q.hd, a, c);
+    }
+    ws[wr(p.o_qc, q.rh, j, c)] = acc;
+}
 
 // F_j = Σ_{u≤j} ln σ(f̃_u). One thread per (r, hd).
-@compute @workgroup_size(256)
-fn log_forget(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn log_forget_at(i: u32) {
     if (i >= p.b * p.nh) { return; }
     let q = pair(i);
     var acc = 0.0;
@@ -204,9 +238,7 @@ fn log_forget(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 // m_j = max(ℓ_j0, max_{s≤j} ℓ_js), which log weight attained it (0 for
 // ℓ_j0, s + 1 for ℓ_js; a tie goes to the later), g_j = exp(ℓ_j0 - m_j).
 // One thread per (r, hd, j).
-@compute @workgroup_size(256)
-fn stabilizers(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn stabilizers_at(i: u32) {
     if (i >= p.b * p.nh * p.t) { return; }
     let q = pair(i / p.t);
     let j = i % p.t;
@@ -228,54 +260,30 @@ fn stabilizers(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 }
 
 // E_js = D_js (q_j·k_s) for s ≤ j. One thread per (r, hd, j, s).
-@compute @workgroup_size(256)
-fn scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn scores_at(i: u32) {
     if (i >= p.b * p.nh * p.t * p.t) { return; }
     let q = pair(i / (p.t * p.t));
     let j = (i / p.t) % p.t;
     let s = i % p.t;
     if (j >= q.l || s > j) { return; }
-    let sj = step_of(j, q.l);
-    let ss = step_of(s, q.l);
     var dot = 0.0;
     for (var a = 0u; a < p.d; a++) {
-        dot += q_at(sj, q.r, q.hd, a) * k_at(ss, q.r, q.hd, a);
+        dot += qw(q.rh, j, a) * kw(q.rh, s, a);
     }
     ws[wm(p.o_e, q.rh, j, s)] = decay(q, j, s) * dot;
-}
-
-// C0ᵀq_j: unit c is Σ_a C0[a][c] q_j[a]. One thread per (r, hd, j, c).
-@compute @workgroup_size(256)
-fn queries_times_state(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
-    if (i >= p.b * p.nh * p.t * p.d) { return; }
-    let q = pair(i / (p.t * p.d));
-    let j = (i / p.d) % p.t;
-    let c = i % p.d;
-    if (j >= q.l) { return; }
-    let sj = step_of(j, q.l);
-    var acc = 0.0;
-    for (var a = 0u; a < p.d; a++) {
-        acc += q_at(sj, q.r, q.hd, a) * c0_at(q.r, q.hd, a, c);
-    }
-    ws[wr(p.o_qc, q.rh, j, c)] = acc;
 }
 
 // z_j = g_j n0·q_j + Σ_s E_js, den_j = max(|z_j|, exp(-m_j)), and the
 // final state's decay D_Tj (T = the last real step). One thread per
 // (r, hd, j).
-@compute @workgroup_size(256)
-fn normalizers(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn normalizers_at(i: u32) {
     if (i >= p.b * p.nh * p.t) { return; }
     let q = pair(i / p.t);
     let j = i % p.t;
     if (j >= q.l) { return; }
-    let sj = step_of(j, q.l);
     var nq = 0.0;
     for (var a = 0u; a < p.d; a++) {
-        nq += n0_at(q.r, q.hd, a) * q_at(sj, q.r, q.hd, a);
+        nq += n0_at(q.r, q.hd, a) * qw(q.rh, j, a);
     }
     var e = 0.0;
     for (var s = 0u; s <= j; s++) {
@@ -291,7 +299,7 @@ fn normalizers(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 fn hidden(q: Pair, j: u32, c: u32) -> f32 {
     var acc = 0.0;
     for (var s = 0u; s <= j; s++) {
-        acc += ws[wm(p.o_e, q.rh, j, s)] * v_at(step_of(s, q.l), q.r, q.hd, c);
+        acc += ws[wm(p.o_e, q.rh, j, s)] * vw(q.rh, s, c);
     }
     let num = acc + ws[wv(p.o_g, q.rh, j)] * ws[wr(p.o_qc, q.rh, j, c)];
     return num / ws[wv(p.o_den, q.rh, j)];
@@ -299,9 +307,7 @@ fn hidden(q: Pair, j: u32, c: u32) -> f32 {
 
 // h = σ(õ) ⊙ h̃ into hs at the slot after step s. One thread per
 // (r, hd, j, unit c).
-@compute @workgroup_size(256)
-fn outputs(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn outputs_at(i: u32) {
     if (i >= p.b * p.nh * p.t * p.d) { return; }
     let q = pair(i / (p.t * p.d));
     let j = (i / p.d) % p.t;
@@ -316,10 +322,8 @@ fn outputs(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 // The final state row: C_T = g_T C0 + Σ_s D_Ts k_s v_sᵀ, n_T = g_T n0 +
 // Σ_s D_Ts k_s, m_T in each of the head's columns; c0's row for a
 // sequence of no steps. One thread per (r, value of the row).
-@compute @workgroup_size(256)
-fn final_state(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn final_state_at(i: u32) {
     let row = (p.d + 2u) * p.h;
-    let i = linear_id(wid, nwg, lid);
     if (i >= p.b * row) { return; }
     let r = i / row;
     let e = i % row;
@@ -343,9 +347,8 @@ fn final_state(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let rh = r * p.nh + hd;
     var acc = ws[wv(p.o_g, rh, l - 1u)] * c0[p.oc0 + i];
     for (var s = 0u; s < l; s++) {
-        let ss = step_of(s, l);
-        let wk = ws[wv(p.o_dt, rh, s)] * k_at(ss, r, hd, a);
-        acc += select(wk, wk * v_at(ss, r, hd, c), is_c);
+        let wk = ws[wv(p.o_dt, rh, s)] * kw(rh, s, a);
+        acc += select(wk, wk * vw(rh, s, c), is_c);
     }
     cs[out] = acc;
 }
@@ -353,9 +356,7 @@ fn final_state(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 // Padded steps carry h: forward, the slot after the last real step (or
 // the initial one) into the slots after; reverse, the initial slot T
 // into slots L..T-1. One thread per (r, unit).
-@compute @workgroup_size(256)
-fn padding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn padding_at(i: u32) {
     if (i >= p.b * p.h) { return; }
     let l = seq_len(i / p.h);
     let bh = p.b * p.h;
@@ -377,9 +378,7 @@ fn padding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 // What the padded steps' dL/dh reaches: h0's (dh0 +=) where no real step
 // reads it after them (a reverse pass, or no real step). One thread per
 // (r, unit).
-@compute @workgroup_size(256)
-fn padding_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn padding_backward_at(i: u32) {
     if (i >= p.b * p.h) { return; }
     let l = seq_len(i / p.h);
     if (p.reverse == 0u && l > 0u) { return; }
@@ -394,9 +393,7 @@ fn padding_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 // õ rows), dh̃ = dh σ(õ) and dnum = dh̃ / den_j, dh being dL/dh at step s
 // with, at the last real step of a forward pass, what the padded steps
 // after it carried.
-@compute @workgroup_size(256)
-fn outputs_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn outputs_backward_at(i: u32) {
     if (i >= p.b * p.nh * p.t * p.d) { return; }
     let q = pair(i / (p.t * p.d));
     let j = (i / p.d) % p.t;
@@ -423,21 +420,18 @@ fn outputs_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 // Per (r, hd, j): dz_j = -sign(z_j) (dh̃_j·h̃_j)/den_j where |z_j| is the
 // max (else 0), and the initial state's log weight's
 // dℓ_j0 = g_j (dnum_j·C0ᵀq_j + dz_j n0·q_j).
-@compute @workgroup_size(256)
-fn normalizers_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn normalizers_backward_at(i: u32) {
     if (i >= p.b * p.nh * p.t) { return; }
     let q = pair(i / p.t);
     let j = i % p.t;
     if (j >= q.l) { return; }
-    let s = step_of(j, q.l);
     var dot = 0.0;
     var dqc = 0.0;
     var nq = 0.0;
     for (var c = 0u; c < p.d; c++) {
         dot += ws[wr(p.o_dht, q.rh, j, c)] * ws[wr(p.o_ht, q.rh, j, c)];
         dqc += ws[wr(p.o_dnum, q.rh, j, c)] * ws[wr(p.o_qc, q.rh, j, c)];
-        nq += n0_at(q.r, q.hd, c) * q_at(s, q.r, q.hd, c);
+        nq += n0_at(q.r, q.hd, c) * qw(q.rh, j, c);
     }
     let z = ws[wv(p.o_z, q.rh, j)];
     var dz = 0.0;
@@ -450,18 +444,15 @@ fn normalizers_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
 
 // dE_js = dnum_j·v_s + dz_j for s ≤ j, kept as dS_js = dE_js D_js and
 // dℓ_js = dE_js E_js. One thread per (r, hd, j, s).
-@compute @workgroup_size(256)
-fn scores_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn scores_backward_at(i: u32) {
     if (i >= p.b * p.nh * p.t * p.t) { return; }
     let q = pair(i / (p.t * p.t));
     let j = (i / p.t) % p.t;
     let s = i % p.t;
     if (j >= q.l || s > j) { return; }
-    let ss = step_of(s, q.l);
     var acc = 0.0;
     for (var c = 0u; c < p.d; c++) {
-        acc += ws[wr(p.o_dnum, q.rh, j, c)] * v_at(ss, q.r, q.hd, c);
+        acc += ws[wr(p.o_dnum, q.rh, j, c)] * vw(q.rh, s, c);
     }
     let de = acc + ws[wv(p.o_dz, q.rh, j)];
     ws[wm(p.o_ds, q.rh, j, s)] = de * decay(q, j, s);
@@ -470,21 +461,18 @@ fn scores_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 
 // The final state's log weights: dℓ_Ts = D_Ts k_s·(dC_T v_s + dn_T). One
 // thread per (r, hd, s).
-@compute @workgroup_size(256)
-fn final_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn final_backward_at(i: u32) {
     if (i >= p.b * p.nh * p.t) { return; }
     let q = pair(i / p.t);
     let s = i % p.t;
     if (s >= q.l) { return; }
-    let ss = step_of(s, q.l);
     var dd = 0.0;
     for (var a = 0u; a < p.d; a++) {
         var u = 0.0;
         for (var c = 0u; c < p.d; c++) {
-            u += dct_at(q.r, q.hd, a, c) * v_at(ss, q.r, q.hd, c);
+            u += dct_at(q.r, q.hd, a, c) * vw(q.rh, s, c);
         }
-        dd += k_at(ss, q.r, q.hd, a) * (u + dnt_at(q.r, q.hd, a));
+        dd += kw(q.rh, s, a) * (u + dnt_at(q.r, q.hd, a));
     }
     ws[wv(p.o_dlf, q.rh, s)] = dd * ws[wv(p.o_dt, q.rh, s)];
 }
@@ -492,9 +480,7 @@ fn final_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 // The outputs' log-weight gradients summed over a row (Σ_s dℓ_js, into
 // drow_j) and a column (Σ_t dℓ_tj, into dcol_j, with the final state's
 // dℓ_Tj). One thread per (r, hd, j).
-@compute @workgroup_size(256)
-fn log_weight_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn log_weight_sums_at(i: u32) {
     if (i >= p.b * p.nh * p.t) { return; }
     let q = pair(i / p.t);
     let j = i % p.t;
@@ -516,9 +502,7 @@ fn log_weight_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 // attained m_T), then dĩ_j = Σ_t dℓ_tj, dF_j = Σ_s dℓ_js + dℓ_j0 - Σ_t dℓ_tj,
 // df̃_u = σ(-f̃_u) Σ_{j≥u} dF_j (into dg's ĩ and f̃ rows) and dm0 = Σ_j dℓ_j0.
 // One thread per (r, hd).
-@compute @workgroup_size(256)
-fn gates_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn gates_backward_at(i: u32) {
     if (i >= p.b * p.nh) { return; }
     let q = pair(i);
     if (q.l == 0u) { return; }
@@ -564,9 +548,7 @@ fn gates_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 
 // dv_s = Σ_{j≥s} E_js dnum_j + D_Ts dC_Tᵀ k_s (into dg's v rows). One
 // thread per (r, hd, s, unit c).
-@compute @workgroup_size(256)
-fn values_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn values_backward_at(i: u32) {
     if (i >= p.b * p.nh * p.t * p.d) { return; }
     let q = pair(i / (p.t * p.d));
     let s = (i / p.d) % p.t;
@@ -579,16 +561,14 @@ fn values_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     }
     let w = ws[wv(p.o_dt, q.rh, s)];
     for (var a = 0u; a < p.d; a++) {
-        acc += w * k_at(ss, q.r, q.hd, a) * dct_at(q.r, q.hd, a, c);
+        acc += w * kw(q.rh, s, a) * dct_at(q.r, q.hd, a, c);
     }
     dg[p.odg + xrow(ss, q.r) + 2u * p.h + q.hd * p.d + c] = acc;
 }
 
 // dq_j = Σ_{s≤j} dS_js k_s + g_j (C0 dnum_j + dz_j n0) (into dg's q
 // rows). One thread per (r, hd, j, unit c).
-@compute @workgroup_size(256)
-fn queries_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn queries_backward_at(i: u32) {
     if (i >= p.b * p.nh * p.t * p.d) { return; }
     let q = pair(i / (p.t * p.d));
     let j = (i / p.d) % p.t;
@@ -596,7 +576,7 @@ fn queries_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     if (j >= q.l) { return; }
     var acc = 0.0;
     for (var s = 0u; s <= j; s++) {
-        acc += ws[wm(p.o_ds, q.rh, j, s)] * k_at(step_of(s, q.l), q.r, q.hd, c);
+        acc += ws[wm(p.o_ds, q.rh, j, s)] * kw(q.rh, s, c);
     }
     var cd = 0.0;
     for (var b = 0u; b < p.d; b++) {
@@ -608,9 +588,7 @@ fn queries_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 
 // dk_s = (Σ_{j≥s} dS_js q_j + D_Ts (dC_T v_s + dn_T)) / √d (the key as
 // projected; into dg's k rows). One thread per (r, hd, s, unit c).
-@compute @workgroup_size(256)
-fn keys_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = linear_id(wid, nwg, lid);
+fn keys_backward_at(i: u32) {
     if (i >= p.b * p.nh * p.t * p.d) { return; }
     let q = pair(i / (p.t * p.d));
     let s = (i / p.d) % p.t;
@@ -619,11 +597,11 @@ fn keys_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let ss = step_of(s, q.l);
     var acc = 0.0;
     for (var j = s; j < q.l; j++) {
-        acc += ws[wm(p.o_ds, q.rh, j, s)] * q_at(step_of(j, q.l), q.r, q.hd, c);
+        acc += ws[wm(p.o_ds, q.rh, j, s)] * qw(q.rh, j, c);
     }
     var u = 0.0;
     for (var b = 0u; b < p.d; b++) {
-        u += dct_at(q.r, q.hd, c, b) * v_at(ss, q.r, q.hd, b);
+        u += dct_at(q.r, q.hd, c, b) * vw(q.rh, s, b);
     }
     acc += ws[wv(p.o_dt, q.rh, s)] * (u + dnt_at(q.r, q.hd, c));
     dg[p.odg + xrow(ss, q.r) + p.h + q.hd * p.d + c] = acc * bitcast<f32>(p.scale);
@@ -634,10 +612,8 @@ fn keys_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 // g_T dn_T, dm0 in each head's first m column (0 in the others). One
 // thread per (r, value of the row); last, as it overwrites what the
 // others read.
-@compute @workgroup_size(256)
-fn state_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn state_backward_at(i: u32) {
     let row = (p.d + 2u) * p.h;
-    let i = linear_id(wid, nwg, lid);
     if (i >= p.b * row) { return; }
     let r = i / row;
     let e = i % row;
@@ -660,7 +636,129 @@ fn state_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     for (var j = 0u; j < l; j++) {
         let g = ws[wv(p.o_g, rh, j)];
         let x = select(g * ws[wv(p.o_dz, rh, j)], g * ws[wr(p.o_dnum, rh, j, c)], is_c);
-        acc += q_at(step_of(j, l), r, hd, a) * x;
+        acc += qw(rh, j, a) * x;
     }
     cs[at] = acc + ws[wv(p.o_g, rh, l - 1u)] * cs[at];
+}
+
+// ---- entry points ----
+//
+// One per dispatch. Some run two or more of the functions above over
+// consecutive ranges of threads: work that reads nothing the other
+// writes, fused to save dispatches. The backward runs the forward's first
+// five again.
+
+fn units() -> u32 {
+    return p.b * p.nh * p.t * p.d;
+}
+
+fn steps() -> u32 {
+    return p.b * p.nh * p.t;
+}
+
+fn pairs() -> u32 {
+    return steps() * p.t;
+}
+
+fn rows() -> u32 {
+    return p.b * (p.d + 2u) * p.h;
+}
+
+@compute @workgroup_size(256)
+fn windows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    windows_at(i);
+}
+
+@compute @workgroup_size(256)
+fn log_forget(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    log_forget_at(i);
+}
+
+@compute @workgroup_size(256)
+fn stabilizers(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    stabilizers_at(i);
+}
+
+@compute @workgroup_size(256)
+fn scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    scores_at(i);
+}
+
+@compute @workgroup_size(256)
+fn normalizers(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    normalizers_at(i);
+}
+
+@compute @workgroup_size(256)
+fn outputs(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    outputs_at(i);
+}
+
+@compute @workgroup_size(256)
+fn final_state_and_padding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i < rows()) {
+        final_state_at(i);
+    } else {
+        padding_at(i - rows());
+    }
+}
+
+@compute @workgroup_size(256)
+fn outputs_and_padding_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i < units()) {
+        outputs_backward_at(i);
+    } else {
+        padding_backward_at(i - units());
+    }
+}
+
+@compute @workgroup_size(256)
+fn normalizers_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    normalizers_backward_at(i);
+}
+
+@compute @workgroup_size(256)
+fn scores_and_final_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    if (i < pairs()) {
+        scores_backward_at(i);
+    } else {
+        final_backward_at(i - pairs());
+    }
+}
+
+@compute @workgroup_size(256)
+fn log_weight_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    log_weight_sums_at(i);
+}
+
+@compute @workgroup_size(256)
+fn inputs_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    let n = units();
+    if (i < n) {
+        values_backward_at(i);
+    } else if (i < 2u * n) {
+        queries_backward_at(i - n);
+    } else if (i < 3u * n) {
+        keys_backward_at(i - 2u * n);
+    } else {
+        gates_backward_at(i - 3u * n);
+    }
+}
+
+@compute @workgroup_size(256)
+fn state_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_id(wid, nwg, lid);
+    state_backward_at(i);
 }

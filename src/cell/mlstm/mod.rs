@@ -148,7 +148,10 @@ fn pass_of<'a>(m: &MlstmBlock<'a>) -> Pass<'a> {
 
 /// [`Backend::mlstm_block_forward`] on host slices, as the CPU runs it: the
 /// reference for a backend's kernels, and the kernel of a backend whose
-/// kernels are the CPU's. Shapes as there; `m.heads` must be [`HEADS`].
+/// kernels are the CPU's. Shapes as there.
+///
+/// # Panics
+/// If `m.heads` is not [`HEADS`] or a slice is shorter than its shape.
 pub fn block_forward_on_host<S: Scalar>(
     m: &MlstmBlock<'_>,
     xg: &[S],
@@ -170,8 +173,7 @@ pub fn block_forward_on_host<S: Scalar>(
 }
 
 /// [`Backend::mlstm_block_backward`] on host slices, as the CPU runs it
-/// (see [`block_forward_on_host`]). `hs` is not read.
-#[allow(clippy::too_many_arguments)]
+/// (see [`block_forward_on_host`], and its panics).
 pub fn block_backward_on_host<S: Scalar>(
     m: &MlstmBlock<'_>,
     xg: &[S],

@@ -178,6 +178,24 @@ fn vw(rh: u32, j: u32, c: u32) -> f32 {
     return ws[wr(p.o_vw, rh, j, c)];
 }
 
+// Thread counts: (r, hd, j, unit c), (r, hd, j), (r, hd, j, s), and the
+// values of the state rows.
+fn units() -> u32 {
+    return p.b * p.nh * p.t * p.d;
+}
+
+fn steps() -> u32 {
+    return p.b * p.nh * p.t;
+}
+
+fn pairs() -> u32 {
+    return steps() * p.t;
+}
+
+fn rows() -> u32 {
+    return p.b * (p.d + 2u) * p.h;
+}
+
 // A (sequence, head) pair: rh = r·NH + hd, and the sequence's length.
 struct Pair {
     rh: u32,
@@ -208,7 +226,7 @@ fn decay(q: Pair, j: u32, s: u32) -> f32 {
 // and C0ᵀq_j (unit c: Σ_a C0[a][c] q_j[a]). One thread per (r, hd, j,
 // unit c).
 fn windows_at(i: u32) {
-    if (i >= p.b * p.nh * p.t * p.d) { return; }
+    if (i >= units()) { return; }
     let q = pair(i / (p.t * p.d));
     let j = (i / p.d) % p.t;
     let c = i % p.d;
@@ -239,7 +257,7 @@ fn log_forget_at(i: u32) {
 // ℓ_j0, s + 1 for ℓ_js; a tie goes to the later), g_j = exp(ℓ_j0 - m_j).
 // One thread per (r, hd, j).
 fn stabilizers_at(i: u32) {
-    if (i >= p.b * p.nh * p.t) { return; }
+    if (i >= steps()) { return; }
     let q = pair(i / p.t);
     let j = i % p.t;
     if (j >= q.l) { return; }
@@ -261,7 +279,7 @@ fn stabilizers_at(i: u32) {
 
 // E_js = D_js (q_j·k_s) for s ≤ j. One thread per (r, hd, j, s).
 fn scores_at(i: u32) {
-    if (i >= p.b * p.nh * p.t * p.t) { return; }
+    if (i >= pairs()) { return; }
     let q = pair(i / (p.t * p.t));
     let j = (i / p.t) % p.t;
     let s = i % p.t;
@@ -277,7 +295,7 @@ fn scores_at(i: u32) {
 // final state's decay D_Tj (T = the last real step). One thread per
 // (r, hd, j).
 fn normalizers_at(i: u32) {
-    if (i >= p.b * p.nh * p.t) { return; }
+    if (i >= steps()) { return; }
     let q = pair(i / p.t);
     let j = i % p.t;
     if (j >= q.l) { return; }
@@ -308,7 +326,7 @@ fn hidden(q: Pair, j: u32, c: u32) -> f32 {
 // h = σ(õ) ⊙ h̃ into hs at the slot after step s. One thread per
 // (r, hd, j, unit c).
 fn outputs_at(i: u32) {
-    if (i >= p.b * p.nh * p.t * p.d) { return; }
+    if (i >= units()) { return; }
     let q = pair(i / (p.t * p.d));
     let j = (i / p.d) % p.t;
     let c = i % p.d;
@@ -324,7 +342,7 @@ fn outputs_at(i: u32) {
 // sequence of no steps. One thread per (r, value of the row).
 fn final_state_at(i: u32) {
     let row = (p.d + 2u) * p.h;
-    if (i >= p.b * row) { return; }
+    if (i >= rows()) { return; }
     let r = i / row;
     let e = i % row;
     let out = p.ocs + i;
@@ -394,7 +412,7 @@ fn padding_backward_at(i: u32) {
 // with, at the last real step of a forward pass, what the padded steps
 // after it carried.
 fn outputs_backward_at(i: u32) {
-    if (i >= p.b * p.nh * p.t * p.d) { return; }
+    if (i >= units()) { return; }
     let q = pair(i / (p.t * p.d));
     let j = (i / p.d) % p.t;
     let c = i % p.d;
@@ -421,7 +439,7 @@ fn outputs_backward_at(i: u32) {
 // max (else 0), and the initial state's log weight's
 // dℓ_j0 = g_j (dnum_j·C0ᵀq_j + dz_j n0·q_j).
 fn normalizers_backward_at(i: u32) {
-    if (i >= p.b * p.nh * p.t) { return; }
+    if (i >= steps()) { return; }
     let q = pair(i / p.t);
     let j = i % p.t;
     if (j >= q.l) { return; }
@@ -445,7 +463,7 @@ fn normalizers_backward_at(i: u32) {
 // dE_js = dnum_j·v_s + dz_j for s ≤ j, kept as dS_js = dE_js D_js and
 // dℓ_js = dE_js E_js. One thread per (r, hd, j, s).
 fn scores_backward_at(i: u32) {
-    if (i >= p.b * p.nh * p.t * p.t) { return; }
+    if (i >= pairs()) { return; }
     let q = pair(i / (p.t * p.t));
     let j = (i / p.t) % p.t;
     let s = i % p.t;
@@ -462,7 +480,7 @@ fn scores_backward_at(i: u32) {
 // The final state's log weights: dℓ_Ts = D_Ts k_s·(dC_T v_s + dn_T). One
 // thread per (r, hd, s).
 fn final_backward_at(i: u32) {
-    if (i >= p.b * p.nh * p.t) { return; }
+    if (i >= steps()) { return; }
     let q = pair(i / p.t);
     let s = i % p.t;
     if (s >= q.l) { return; }
@@ -481,7 +499,7 @@ fn final_backward_at(i: u32) {
 // drow_j) and a column (Σ_t dℓ_tj, into dcol_j, with the final state's
 // dℓ_Tj). One thread per (r, hd, j).
 fn log_weight_sums_at(i: u32) {
-    if (i >= p.b * p.nh * p.t) { return; }
+    if (i >= steps()) { return; }
     let q = pair(i / p.t);
     let j = i % p.t;
     if (j >= q.l) { return; }
@@ -549,7 +567,7 @@ fn gates_backward_at(i: u32) {
 // dv_s = Σ_{j≥s} E_js dnum_j + D_Ts dC_Tᵀ k_s (into dg's v rows). One
 // thread per (r, hd, s, unit c).
 fn values_backward_at(i: u32) {
-    if (i >= p.b * p.nh * p.t * p.d) { return; }
+    if (i >= units()) { return; }
     let q = pair(i / (p.t * p.d));
     let s = (i / p.d) % p.t;
     let c = i % p.d;
@@ -569,7 +587,7 @@ fn values_backward_at(i: u32) {
 // dq_j = Σ_{s≤j} dS_js k_s + g_j (C0 dnum_j + dz_j n0) (into dg's q
 // rows). One thread per (r, hd, j, unit c).
 fn queries_backward_at(i: u32) {
-    if (i >= p.b * p.nh * p.t * p.d) { return; }
+    if (i >= units()) { return; }
     let q = pair(i / (p.t * p.d));
     let j = (i / p.d) % p.t;
     let c = i % p.d;
@@ -589,7 +607,7 @@ fn queries_backward_at(i: u32) {
 // dk_s = (Σ_{j≥s} dS_js q_j + D_Ts (dC_T v_s + dn_T)) / √d (the key as
 // projected; into dg's k rows). One thread per (r, hd, s, unit c).
 fn keys_backward_at(i: u32) {
-    if (i >= p.b * p.nh * p.t * p.d) { return; }
+    if (i >= units()) { return; }
     let q = pair(i / (p.t * p.d));
     let s = (i / p.d) % p.t;
     let c = i % p.d;
@@ -614,7 +632,7 @@ fn keys_backward_at(i: u32) {
 // others read.
 fn state_backward_at(i: u32) {
     let row = (p.d + 2u) * p.h;
-    if (i >= p.b * row) { return; }
+    if (i >= rows()) { return; }
     let r = i / row;
     let e = i % row;
     let l = seq_len(r);
@@ -647,22 +665,6 @@ fn state_backward_at(i: u32) {
 // consecutive ranges of threads: work that reads nothing the other
 // writes, fused to save dispatches. The backward runs the forward's first
 // five again.
-
-fn units() -> u32 {
-    return p.b * p.nh * p.t * p.d;
-}
-
-fn steps() -> u32 {
-    return p.b * p.nh * p.t;
-}
-
-fn pairs() -> u32 {
-    return steps() * p.t;
-}
-
-fn rows() -> u32 {
-    return p.b * (p.d + 2u) * p.h;
-}
 
 @compute @workgroup_size(256)
 fn windows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

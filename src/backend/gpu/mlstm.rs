@@ -79,7 +79,8 @@ impl Gpu {
     /// The parameter block (see `struct P` in `mlstm.wgsl`) with the views'
     /// offsets `views`, the scratch buffer with the lengths uploaded, and
     /// the thread counts `[B·NH, B·NH·T, B·NH·T², B·NH·T·d]`; `None` where
-    /// an index or a dispatch's thread count would not fit the kernels' u32.
+    /// an index or a dispatch's thread count would not fit the kernels' u32,
+    /// or the scratch buffer the adapter's largest.
     fn mlstm_setup(
         &self,
         m: &MlstmBlock<'_>,
@@ -95,7 +96,11 @@ impl Gpu {
             3 * counts[3] + nr,
             (m.t + 1) * m.b * m.g(),
         ];
-        if largest.iter().any(|&n| u32::try_from(n).is_err()) {
+        // A scratch buffer larger than the adapter holds: the host runs the
+        // block (slowly, but as the CPU would) rather than the model failing.
+        if largest.iter().any(|&n| u32::try_from(n).is_err())
+            || scratch.len > self.ctx.max_buffer_len()
+        {
             return None;
         }
         let buf = self.ctx.buffer(scratch.len);
@@ -128,7 +133,7 @@ impl Gpu {
 
     /// See [`Backend::mlstm_block_forward`]. `false` (the host runs the
     /// block) where the views do not have the block's shapes or the block
-    /// is too large for the kernels' indices.
+    /// is too large for the kernels' indices or the adapter's buffers.
     pub(super) fn mlstm_forward(
         &self,
         m: &MlstmBlock<'_>,

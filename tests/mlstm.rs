@@ -164,10 +164,15 @@ fn recurrent(case: &Case, kinks: &mut Kinks) -> (Vec<f64>, MlstmState<f64>) {
     (h, state)
 }
 
-/// The parallel form: `h̃: (T, B, H)`, the final state, and the workspace
-/// as the forward left it.
+/// The parallel form over the whole window: `h̃: (T, B, H)`, the final
+/// state, and the workspace as the forward left it.
 fn parallel(case: &Case) -> (Vec<f64>, MlstmState<f64>, MlstmWorkspace<f64>) {
-    let mut ws = MlstmWorkspace::new(DIMS, T);
+    parallel_in(case, T)
+}
+
+/// The same, chunkwise: the parallel form over chunks of `chunk` steps.
+fn parallel_in(case: &Case, chunk: usize) -> (Vec<f64>, MlstmState<f64>, MlstmWorkspace<f64>) {
+    let mut ws = MlstmWorkspace::chunked(DIMS, T, chunk);
     let mut h = vec![0.0; T * DIMS.b * DIMS.hidden()];
     let mut last = MlstmState::zeros(DIMS);
     mlstm::forward(&mut ws, &case.inputs(), &case.init, &mut h, &mut last);
@@ -282,9 +287,10 @@ impl Weights {
     }
 }
 
-/// The parallel backward's gradients, flat as [`Case::flat`].
-fn analytic(case: &Case, w: &Weights, with_state: bool) -> Vec<f64> {
-    let (h, _, mut ws) = parallel(case);
+/// The parallel backward's gradients, flat as [`Case::flat`], in chunks
+/// of `chunk` steps.
+fn analytic(case: &Case, w: &Weights, with_state: bool, chunk: usize) -> Vec<f64> {
+    let (h, _, mut ws) = parallel_in(case, chunk);
     let mut g = Case::random(0, true);
     let mut dinit = MlstmState::zeros(DIMS);
     let up = Upstream {
@@ -304,9 +310,10 @@ fn analytic(case: &Case, w: &Weights, with_state: bool) -> Vec<f64> {
 }
 
 /// The worst relative error per part of [`Case::flat`], of the parallel
-/// backward against finite differences of the recurrent form's loss.
-fn check(case: &Case, w: &Weights, with_state: bool) -> Vec<(&'static str, f64)> {
-    let grad = analytic(case, w, with_state);
+/// backward (in chunks of `chunk` steps) against finite differences of the
+/// recurrent form's loss.
+fn check(case: &Case, w: &Weights, with_state: bool, chunk: usize) -> Vec<(&'static str, f64)> {
+    let grad = analytic(case, w, with_state, chunk);
     let mut x = case.flat();
     let mut loss = |x: &[f64]| {
         let (h, last) = recurrent(&case.with_values(x), &mut Kinks::default());
@@ -335,10 +342,13 @@ fn the_parallel_backward_matches_the_recurrent_forms_finite_differences() {
             ("state only", false, true),
         ] {
             let w = Weights::random(seed + 100, outputs, state);
-            let errs = check(&case, &w, state);
-            println!("fresh {fresh}, {what}: {errs:?}");
-            for (name, e) in errs {
-                assert!(e <= TOLERANCE, "fresh {fresh}, {what}: {name} off by {e:e}");
+            // The whole window at once, and in chunks of 3 (7 = 3 + 3 + 1).
+            for chunk in [T, 3] {
+                let errs = check(&case, &w, state, chunk);
+                println!("fresh {fresh}, {what}, chunks of {chunk}: {errs:?}");
+                for (name, e) in errs {
+                    assert!(e <= TOLERANCE, "fresh {fresh}, {what}: {name} off by {e:e}");
+                }
             }
         }
     }
@@ -357,4 +367,31 @@ fn a_loss_on_h_alone_has_no_gradient_through_the_stabilizers() {
     moved.init.n.iter_mut().for_each(|n| *n *= (-delta).exp());
     let (h2, _, _) = parallel(&moved);
     assert!(max_diff(&h, &h2) < 1e-12, "{}", max_diff(&h, &h2));
+}
+
+#[test]
+fn the_chunkwise_form_equals_the_whole_window() {
+    // Every chunk length from one step (the recurrent form, step by step
+    // through the per-head functions) to more than the window: the same
+    // outputs, final state and gradients as the window at once.
+    for (seed, fresh) in [(1, true), (2, false)] {
+        let case = Case::random(seed, fresh);
+        let (h, last, _) = parallel(&case);
+        let w = Weights::random(seed + 100, true, true);
+        let grad = analytic(&case, &w, true, T);
+        for chunk in [1, 2, 3, 4, 6, 9] {
+            let (h_c, last_c, _) = parallel_in(&case, chunk);
+            let errs = [
+                max_diff(&h, &h_c),
+                max_diff(&last.c, &last_c.c),
+                max_diff(&last.n, &last_c.n),
+                max_diff(&last.m, &last_c.m),
+                max_diff(&grad, &analytic(&case, &w, true, chunk)),
+            ];
+            assert!(
+                errs.iter().all(|&e| e < 1e-12),
+                "chunks of {chunk}: {errs:?}"
+            );
+        }
+    }
 }

@@ -155,6 +155,146 @@ fn results(out: &Path, log: &Path) -> (Vec<u8>, Vec<u8>, Vec<f64>) {
     )
 }
 
+/// With `--exchange allreduce` the ranks sum their own shards, then each
+/// other's: the results move from one process's by rounding only (SGD,
+/// whose step does not amplify it as Adam's does for gradients near
+/// zero), and repeat bit for bit for a given rank count.
+#[test]
+fn an_allreduce_stays_within_rounding_of_one_process_and_repeats() {
+    if !have_mpirun() {
+        return;
+    }
+    let d = TempDir::new("mpi-allreduce");
+    let corpus = d.file("data.txt", text(false));
+    let run = |ranks: usize, name: &str| {
+        let (out, log) = (d.path(name), d.path(&format!("{name}.jsonl")));
+        let more = format!("--iters 12 --optimizer sgd --lr 0.5 --log {}", p(&log));
+        let mut args = train_args(&corpus, false, &out, &more);
+        if ranks == 1 {
+            let o = recur(&args);
+            assert_ok(&o);
+        } else {
+            args.extend(["--exchange".into(), "allreduce".into()]);
+            let o = mpirun(ranks, &args);
+            assert_ok(&o);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains(&format!("{ranks} ranks (allreduce)")), "{err}");
+        }
+        results(&out, &log)
+    };
+    let one = run(1, "one");
+    let three = run(3, "three");
+    for (ranks, many) in [(2, run(2, "two")), (3, three.clone())] {
+        assert_eq!(many.2.len(), one.2.len());
+        for (a, b) in one.2.iter().zip(&many.2) {
+            assert!((a - b).abs() <= 1e-6, "{ranks} ranks: loss {b} against {a}");
+        }
+    }
+    let again = run(3, "three-again");
+    assert!(
+        again.0 == three.0 && again.1 == three.1,
+        "3 ranks, run twice: the files differ"
+    );
+}
+
+/// `recur seq2seq train` and `recur forecast train` over ranks: each rank
+/// runs its part of every batch and the ranks sum the gradients, so the
+/// results move from one process's by rounding only (SGD for seq2seq, as
+/// above), repeat bit for bit for a rank count, and a seq2seq run resumes
+/// exactly; more ranks than a batch has windows is refused.
+#[test]
+fn seq2seq_and_forecasts_train_over_ranks_within_rounding() {
+    if !have_mpirun() {
+        return;
+    }
+    let d = TempDir::new("mpi-seq2seq");
+    let seq2seq = |ranks: usize, name: &str, more: &str| {
+        let (out, log) = (d.path(name), d.path(&format!("{name}.jsonl")));
+        let args: Vec<String> = format!(
+            "seq2seq train --task reverse --hidden 16 --batch 16 --eval-every 4 \
+             --optimizer sgd --lr 0.5 --schedule constant --seed 5 --out {} --log {} {more}",
+            p(&out),
+            p(&log)
+        )
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+        let o = if ranks == 1 {
+            recur(&args)
+        } else {
+            mpirun(ranks, &args)
+        };
+        assert_ok(&o);
+        (
+            std::fs::read(out.join("model.safetensors")).expect("a model"),
+            train_losses(&log),
+        )
+    };
+    let one = seq2seq(1, "s-one", "--iters 12");
+    let three = seq2seq(3, "s-three", "--iters 12");
+    for (ranks, many) in [(2, seq2seq(2, "s-two", "--iters 12")), (3, three.clone())] {
+        assert_eq!(many.1.len(), one.1.len(), "{ranks} ranks: one writer");
+        for (a, b) in one.1.iter().zip(&many.1) {
+            assert!((a - b).abs() <= 1e-6, "{ranks} ranks: loss {b} against {a}");
+        }
+    }
+    assert!(
+        seq2seq(3, "s-three-again", "--iters 12").0 == three.0,
+        "3 ranks, twice"
+    );
+    seq2seq(3, "s-split", "--iters 6");
+    let resumed = seq2seq(3, "s-split", "--resume --iters 12");
+    assert!(resumed.0 == three.0, "the resumed seq2seq run differs");
+
+    let forecast = |ranks: usize, name: &str, batch: &str| {
+        let out = d.path(name);
+        let args: Vec<String> = format!(
+            "forecast train --synthetic noisy-sine --iters 40 --hidden 12 --batch {batch} --out {}",
+            p(&out)
+        )
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+        let o = if ranks == 1 {
+            recur(&args)
+        } else {
+            mpirun(ranks, &args)
+        };
+        (o, out)
+    };
+    // The network's test MSE, from the report.
+    let mse = |o: &Output| -> f64 {
+        let text = String::from_utf8_lossy(&o.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("network"))
+            .expect("a report");
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let (one, _) = forecast(1, "f-one", "32");
+    let (three, three_out) = forecast(3, "f-three", "32");
+    let (again, again_out) = forecast(3, "f-three-again", "32");
+    for o in [&one, &three, &again] {
+        assert_ok(o);
+    }
+    assert!(
+        (mse(&one) - mse(&three)).abs() <= 1e-5 * mse(&one),
+        "{} vs {}",
+        mse(&one),
+        mse(&three)
+    );
+    let model = |out: &Path| std::fs::read(out.join("model.safetensors")).expect("a model");
+    assert!(model(&three_out) == model(&again_out), "3 ranks, twice");
+    let (o, out) = forecast(3, "f-refused", "2");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("3 ranks but a batch holds 2"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists(), "a refused run leaves no folder");
+}
+
 #[test]
 fn ranks_give_the_single_process_run_bit_for_bit() {
     if !have_mpirun() {

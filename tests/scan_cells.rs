@@ -53,23 +53,28 @@ fn assert_close(what: &str, a: &[f64], b: &[f64], tol: f64) {
     }
 }
 
-/// Block and step-by-step forms of 2 layers: outputs, final state and
-/// every gradient (weights, input, initial state) agree.
+/// Block and step-by-step forms of 2 layers over `T` steps: outputs,
+/// final state and every gradient (weights, input, initial state) agree.
 fn block_equals_steps(cell: CellKind) {
+    block_equals_steps_over(cell, T);
+}
+
+/// The same over `t` steps.
+fn block_equals_steps_over(cell: CellKind, t: usize) {
     let (mut block, h) = (layers(cell, 2), hidden(cell));
     let state_len = block.config().state_len(B);
-    let x = values(T * B * I, 1, 1.0);
+    let x = values(t * B * I, 1, 1.0);
     let h0: Vec<f64> = values(state_len, 2, 0.5).iter().map(|v| v + 0.6).collect();
-    let d_out = values(T * B * h, 3, 1.0);
+    let d_out = values(t * B * h, 3, 1.0);
     let d_last = values(state_len, 4, 1.0);
 
-    let (out, last) = block.forward(&x, T, B, Some(&h0)).unwrap();
+    let (out, last) = block.forward(&x, t, B, Some(&h0)).unwrap();
     let (out, last) = (out.to_vec(), last.to_vec());
     let grads = block.backward(&d_out, Some(&d_last)).unwrap();
 
     // One step at a time, each step's layers kept for its backward.
     let (row, mut state, mut steps, mut outs) = (B * I, h0.clone(), Vec::new(), Vec::new());
-    for s in 0..T {
+    for s in 0..t {
         let mut one = block.clone();
         let (o, next) = one
             .forward(&x[s * row..(s + 1) * row], 1, B, Some(&state))
@@ -208,14 +213,17 @@ fn slstm_block_and_steps_agree() {
     block_equals_steps(CellKind::Slstm);
 }
 
-/// The mLSTM's block runs its stabilized parallel form over the whole
-/// window; a window of one step is its recurrent form. So this is the
+/// The mLSTM's block runs its stabilized parallel form over the window,
+/// in chunks of `CHUNK` steps; a window of one step is its recurrent form. So this is the
 /// parallel form against the recurrent one, in a stacked layer with a
 /// loss on every output and on the final state (matrix memory, normalizer
 /// and stabilizer), from a random state.
 #[test]
 fn mlstm_parallel_form_and_recurrent_steps_agree() {
     block_equals_steps(CellKind::Mlstm);
+    // A window of more than two chunks (the last one short): the
+    // chunkwise form, each chunk from the state the one before left.
+    block_equals_steps_over(CellKind::Mlstm, 2 * recur::cell::mlstm::CHUNK + 5);
 }
 
 #[test]

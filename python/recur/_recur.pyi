@@ -269,9 +269,9 @@ class Recurrent:
         seed: int = 0,
     ) -> None: ...
     def forward(self, x: npt.NDArray[Any], h0: Any = None) -> Tuple[npt.NDArray[np.float64], Any]:
-        """(output (T, B, D*H), h_n) -- h_n is (h_n, c_n) for the LSTM."""
+        """(output (T, B, D*H), h_n) -- h_n is (h_n, c_n) for the LSTM, (h, c, n, m) for the sLSTM, (h, C, n, m) for the mLSTM."""
     def backward(self, d_output: npt.NDArray[Any], d_hn: Any = None) -> Dict[str, npt.NDArray[np.float64]]:
-        """Gradients of every parameter, "input" and "h0" (and "c0")."""
+        """Gradients of every parameter, "input" and "h0" (and "c0"; the mLSTM's "C0", "n0", "m0")."""
     def parameters(self) -> Dict[str, npt.NDArray[np.float64]]:
         """Parameters under PyTorch's names (copies)."""
     def load_state_dict(self, state: Dict[str, npt.NDArray[Any]]) -> None:

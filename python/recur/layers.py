@@ -5,7 +5,8 @@ computed in float64 by recur's Rust core, with numpy in and out.
 ``forward(x, h0=None)`` returns ``(output, h_n)``; ``backward(d_output,
 d_hn=None)`` returns the gradient of every parameter, of the input
 (``"input"``) and of the initial state (``"h0"``, and ``"c0"`` for the
-LSTM; ``"c0"``, ``"n0"``, ``"m0"`` for the sLSTM). Check your own numpy RNN against them::
+LSTM; ``"c0"``, ``"n0"``, ``"m0"`` for the sLSTM; ``"C0"``, ``"n0"``, ``"m0"``
+for the mLSTM). Check your own numpy RNN against them::
 
     import numpy as np
     from recur.layers import RNN
@@ -18,7 +19,7 @@ LSTM; ``"c0"``, ``"n0"``, ``"m0"`` for the sLSTM). Check your own numpy RNN agai
 
 from ._recur import Recurrent
 
-__all__ = ["Recurrent", "RNN", "LSTM", "GRU", "SLSTM"]
+__all__ = ["Recurrent", "RNN", "LSTM", "GRU", "SLSTM", "MLSTM"]
 
 
 class RNN(Recurrent):
@@ -72,6 +73,31 @@ class SLSTM(Recurrent):
 
     def __new__(cls, input_size, hidden_size, num_layers=1, bidirectional=False, seed=0):
         return super().__new__(cls, "slstm", input_size, hidden_size, num_layers,
+                               bidirectional, "tanh", seed)
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, seed=0):
+        pass
+
+
+class MLSTM(Recurrent):
+    """xLSTM's mLSTM (Beck et al. 2024): a matrix memory per head, written
+    with exponential input and forget gates and read with a query. 4 heads
+    of ``d = hidden_size / 4``; one input weight ``weight_ih_l{k}`` of
+    ``4H + 8`` rows (q, k, v, o per unit, then the heads' 4 input and 4
+    forget gates) and one bias; no recurrent weight. Per head::
+
+        a = m + log(sigmoid(f))     m' = max(a, i)
+        C' = exp(a - m') C + exp(i - m') (k / sqrt(d)) v^T
+        n' = exp(a - m') n + exp(i - m') k / sqrt(d)
+        h = sigmoid(o) * C'^T q / max(|n' . q|, exp(-m'))
+
+    The state is a tuple ``(h, C, n, m)``: ``h (L*D, B, H)``, ``C (L*D, B,
+    4, d, d)`` (key component, then value component), ``n (L*D, B, 4, d)``
+    and the stabilizer ``m (L*D, B, 4)``.
+    """
+
+    def __new__(cls, input_size, hidden_size, num_layers=1, bidirectional=False, seed=0):
+        return super().__new__(cls, "mlstm", input_size, hidden_size, num_layers,
                                bidirectional, "tanh", seed)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, seed=0):

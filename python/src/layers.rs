@@ -13,6 +13,7 @@ use recur::model::{Recurrent, StackConfig};
 
 use crate::arrays::{floats, from_named, named, to_array};
 use crate::errors::OrPy;
+use crate::state::{Part, StateLayout};
 
 /// The prefix of the stack's tensor names, which PyTorch's layer names
 /// do not have.
@@ -31,80 +32,85 @@ impl Layers {
         self.inner.config()
     }
 
-    /// `h: (L·D, B, H)`'s shape for batch `b`.
-    fn state_shape(&self, b: usize) -> Vec<usize> {
-        let c = self.shape();
-        vec![c.layers * c.directions(), b, c.hidden_size]
+    /// An initial state (or, with `grad`, a final state's gradient) from
+    /// Python: an array `(L·D, B, H)`, or a tuple of the state's parts
+    /// (the LSTM's `(h, c)`, the sLSTM's `(h, c, n, m)`, the mLSTM's `(h,
+    /// C, n, m)`; see [`StateLayout`]), as the model's flat buffer.
+    fn state_in(
+        &self,
+        state: &Bound<'_, PyAny>,
+        b: usize,
+        what: &str,
+        grad: bool,
+    ) -> PyResult<Vec<f64>> {
+        let layout = StateLayout::of(self.shape(), b);
+        let dims = |part: &Part| part.shape.iter().map(|&n| Some(n)).collect::<Vec<_>>();
+        let mut parts = Vec::new();
+        if let [part] = &layout.parts[..] {
+            parts = floats(state, what, &dims(part), &part.described())?.0;
+        } else {
+            let cell = self.shape().cell.title();
+            let names: Vec<&str> = layout.parts.iter().map(|p| p.name).collect();
+            let shapes: Vec<String> = layout.parts.iter().map(Part::described).collect();
+            let tuple = state
+                .cast::<PyTuple>()
+                .ok()
+                .filter(|t| t.len() == names.len())
+                .ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "{what} of an {cell} is a tuple ({}) of {} arrays of shapes {}",
+                        names.join(", "),
+                        names.len(),
+                        shapes.join(", ")
+                    ))
+                })?;
+            for (k, part) in layout.parts.iter().enumerate() {
+                let item = tuple.get_item(k)?;
+                let what = format!("{what}[{k}] ({})", part.name);
+                parts.extend(floats(&item, &what, &dims(part), &shapes[k])?.0);
+            }
+        }
+        Ok(if grad {
+            layout.grad_from_parts(&parts)
+        } else {
+            layout.state_from_parts(&parts)
+        })
     }
 
-    /// The parts of a state, each `(L·D, B, H)`: `h`, then the cell
-    /// state's planes (LSTM: `c`; sLSTM: `c`, `n`, `m`).
-    fn parts(&self) -> &'static [&'static str] {
-        const NAMES: [&str; 4] = ["h", "c", "n", "m"];
-        match self.shape().cell.state_width(self.shape().hidden_size) {
-            0 => &NAMES[..1],
-            1 => &NAMES[..2],
-            _ => &NAMES,
-        }
-    }
-
-    /// An initial state (or its gradient) from Python: an array `(L·D, B,
-    /// H)`, or for the LSTM a tuple `(h, c)` of two (the sLSTM: `(h, c, n,
-    /// m)`); flat, in that order.
-    fn state_in(&self, state: &Bound<'_, PyAny>, b: usize, what: &str) -> PyResult<Vec<f64>> {
-        let shape = self.state_shape(b);
-        let dims: Vec<Option<usize>> = shape.iter().map(|&n| Some(n)).collect();
-        let expected = format!(
-            "(num_layers*num_directions={}, B={b}, hidden_size={})",
-            shape[0], shape[2]
-        );
-        let parts = self.parts();
-        if parts.len() == 1 {
-            return Ok(floats(state, what, &dims, &expected)?.0);
-        }
-        let cell = self.shape().cell.title();
-        let names = parts.join(", ");
-        let tuple = state
-            .cast::<PyTuple>()
-            .ok()
-            .filter(|t| t.len() == parts.len())
-            .ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "{what} of an {cell} is a tuple ({names}) of {} arrays of shape {expected}",
-                    parts.len()
-                ))
-            })?;
-        let mut flat = Vec::new();
-        for (k, part) in parts.iter().enumerate() {
-            let item = tuple.get_item(k)?;
-            flat.extend(floats(&item, &format!("{what}[{k}] ({part})"), &dims, &expected)?.0);
-        }
-        Ok(flat)
-    }
-
-    /// A flat state (or its gradient) split into its parts (see
-    /// [`Layers::parts`]), one array `(L·D, B, H)` each.
+    /// A flat state (or its gradient) as its parts' names and arrays (see
+    /// [`StateLayout`]).
     fn state_arrays<'py>(
         &self,
         py: Python<'py>,
         flat: &[f64],
         b: usize,
-    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let shape = self.state_shape(b);
-        flat.chunks(flat.len() / self.parts().len())
-            .map(|part| Ok(to_array(py, &shape, part.to_vec())?.into_any()))
+    ) -> PyResult<Vec<(&'static str, Bound<'py, PyAny>)>> {
+        let layout = StateLayout::of(self.shape(), b);
+        let mut values = layout.to_parts(flat).into_iter();
+        layout
+            .parts
+            .iter()
+            .map(|part| {
+                let values = values.by_ref().take(part.shape.iter().product()).collect();
+                Ok((part.name, to_array(py, &part.shape, values)?.into_any()))
+            })
             .collect()
     }
 
     /// A flat state as Python sees it: an array, or a tuple of its parts
-    /// (`(h, c)` for the LSTM, `(h, c, n, m)` for the sLSTM).
+    /// (`(h, c)` for the LSTM, `(h, c, n, m)` for the sLSTM, `(h, C, n, m)`
+    /// for the mLSTM).
     fn state_out<'py>(
         &self,
         py: Python<'py>,
         flat: Vec<f64>,
         b: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let mut arrays = self.state_arrays(py, &flat, b)?;
+        let mut arrays: Vec<_> = self
+            .state_arrays(py, &flat, b)?
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect();
         match arrays.len() {
             1 => Ok(arrays.remove(0)),
             _ => Ok(PyTuple::new(py, arrays)?.into_any()),
@@ -114,10 +120,8 @@ impl Layers {
 
 #[pymethods]
 impl Layers {
-    /// `cell` is "rnn", "lstm", "gru", "mingru", "minlstm" or "slstm" (not
-    /// yet "mlstm");
-    /// `nonlinearity` "tanh" or "relu"
-    /// (the vanilla RNN's). Weights and biases start from PyTorch's
+    /// `cell` is "rnn", "lstm", "gru", "mingru", "minlstm", "slstm" or
+    /// "mlstm"; `nonlinearity` "tanh" or "relu" (the vanilla RNN's). Weights and biases start from PyTorch's
     /// `U(-1/√H, 1/√H)`, drawn with `seed`.
     #[new]
     #[pyo3(signature = (cell, input_size, hidden_size, num_layers=1, bidirectional=false, nonlinearity="tanh", seed=0))]
@@ -138,16 +142,6 @@ impl Layers {
             ),
             other => other,
         };
-        // Python sees a state as parts of (L·D, B, H); the mLSTM's matrix
-        // memory per head is not one (see CellKind::state_per_unit).
-        if !cell.state_per_unit() {
-            return Err(PyValueError::new_err(format!(
-                "recur.layers has no {} yet (its state, a matrix memory per head, does not \
-                 fit the layers' (h, c, ...) tuples); train it with the recur command or the \
-                 Rust library",
-                cell.title()
-            )));
-        }
         let config = StackConfig {
             cell,
             input_size,
@@ -166,10 +160,11 @@ impl Layers {
     /// Run over `x`: a float32 or float64 array `(T, B, input_size)`
     /// (time-major, as PyTorch's default), from `h0` (`(num_layers *
     /// num_directions, B, hidden_size)`; a tuple `(h0, c0)` for the LSTM,
-    /// `(h0, c0, n0, m0)` for the sLSTM; zeros when None). Returns
-    /// `(output, h_n)`: `output (T, B, num_directions * hidden_size)` and
-    /// the final state (`(h_n, c_n)` for the LSTM, `(h_n, c_n, n_n, m_n)`
-    /// for the sLSTM), float64.
+    /// `(h0, c0, n0, m0)` for the sLSTM, `(h0, C0, n0, m0)` for the mLSTM
+    /// with `C0 (L·D, B, 4, d, d)`, `n0 (L·D, B, 4, d)`, `m0 (L·D, B, 4)`;
+    /// zeros when None). Returns `(output, h_n)`: `output (T, B,
+    /// num_directions * hidden_size)` and the final state in the same
+    /// form, float64.
     #[pyo3(signature = (x, h0=None))]
     fn forward<'py>(
         &mut self,
@@ -181,7 +176,7 @@ impl Layers {
         let expected = format!("(T, B, input_size={i})");
         let (values, shape) = floats(x, "x", &[None, None, Some(i)], &expected)?;
         let (t, b) = (shape[0], shape[1]);
-        let state = h0.map(|s| self.state_in(s, b, "h0")).transpose()?;
+        let state = h0.map(|s| self.state_in(s, b, "h0", false)).transpose()?;
         let (outs, fin) = self
             .inner
             .forward(&values, t, b, state.as_deref())
@@ -195,12 +190,13 @@ impl Layers {
     }
 
     /// Backward through the last forward from `d_output = dL/d(output)`
-    /// (the output's shape) and, optionally, `d_hn = dL/d(h_n)` (`(d_hn,
-    /// d_cn)` for the LSTM). Returns a dict of float64 arrays: the gradient
-    /// of every parameter under PyTorch's names (`weight_ih_l0`, ...), of
-    /// the input (`"input"`, `(T, B, input_size)`) and of the initial
-    /// state (`"h0"`, and `"c0"` for the LSTM; `"c0"`, `"n0"`, `"m0"` for
-    /// the sLSTM).
+    /// (the output's shape) and, optionally, `d_hn = dL/d(h_n)` in the
+    /// final state's form (`(d_hn, d_cn)` for the LSTM). Returns a dict of
+    /// float64 arrays: the gradient of every parameter under PyTorch's
+    /// names (`weight_ih_l0`, ...), of the input (`"input"`, `(T, B,
+    /// input_size)`) and of each part of the initial state (`"h0"`, and
+    /// `"c0"` for the LSTM; `"c0"`, `"n0"`, `"m0"` for the sLSTM; `"C0"`,
+    /// `"n0"`, `"m0"` for the mLSTM).
     #[pyo3(signature = (d_output, d_hn=None))]
     fn backward<'py>(
         &mut self,
@@ -217,13 +213,14 @@ impl Layers {
         let expected = format!("(T={t}, B={b}, {width}), the output's");
         let dims = [Some(t), Some(b), Some(width)];
         let (d_out, _) = floats(d_output, "d_output", &dims, &expected)?;
-        let d_state = d_hn.map(|s| self.state_in(s, b, "d_hn")).transpose()?;
+        let d_state = d_hn
+            .map(|s| self.state_in(s, b, "d_hn", true))
+            .transpose()?;
         let g = self.inner.backward(&d_out, d_state.as_deref()).or_py()?;
         let d = named(py, self.inner.layout(), &g.params, PREFIX)?;
         let i = self.shape().input_size;
         d.set_item("input", to_array(py, &[t, b, i], g.input)?)?;
-        let parts = self.state_arrays(py, &g.state, b)?;
-        for (name, part) in self.parts().iter().zip(parts) {
+        for (name, part) in self.state_arrays(py, &g.state, b)? {
             d.set_item(format!("{name}0"), part)?;
         }
         Ok(d)

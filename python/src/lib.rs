@@ -17,6 +17,7 @@ mod progress;
 mod runs;
 mod seq2seq;
 mod series;
+mod state;
 mod words;
 
 /// Open a model file written by the CLI or by `save` (or a run folder

@@ -5,21 +5,30 @@ written from the equations, and (where installed) against PyTorch."""
 import numpy as np
 import pytest
 
-from recur.layers import GRU, LSTM, RNN, SLSTM
+from recur.layers import GRU, LSTM, MLSTM, RNN, SLSTM
 
 T, B, I, H = 4, 3, 3, 5
 # The parts of each cell's state; the sLSTM's n (part 2) is positive.
-PARTS = {"rnn": 1, "lstm": 2, "gru": 1, "slstm": 4}
+PARTS = {"rnn": 1, "lstm": 2, "gru": 1, "slstm": 4, "mlstm": 4}
 
 
 def hidden(kind):
-    """H, or 8 for the sLSTM's 4 heads."""
-    return 8 if kind == "slstm" else H
+    """H, or 8 for xLSTM's 4 heads."""
+    return 8 if kind in ("slstm", "mlstm") else H
 
 
 def make(kind, **kw):
-    cls = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "slstm": SLSTM}[kind]
+    cls = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "slstm": SLSTM, "mlstm": MLSTM}[kind]
     return cls(I, hidden(kind), **kw)
+
+
+def part_shapes(cell, n, b, h):
+    """Each part's shape: (L*D, B, H), but the mLSTM's (h, C, n, m) by
+    head."""
+    if cell == "mlstm":
+        d = h // 4
+        return [(n, b, h), (n, b, 4, d, d), (n, b, 4, d), (n, b, 4)]
+    return [(n, b, h)] * PARTS[cell]
 
 
 def on_blocks(kind, name, shape):
@@ -41,7 +50,8 @@ def state_parts(layer, b):
     c = layer.config
     n = c["num_layers"] * (2 if c["bidirectional"] else 1)
     rng = np.random.default_rng(4)
-    parts = [0.5 * rng.standard_normal((n, b, c["hidden_size"])) for _ in range(PARTS[c["cell"]])]
+    shapes = part_shapes(c["cell"], n, b, c["hidden_size"])
+    parts = [0.5 * rng.standard_normal(shape) for shape in shapes]
     if c["cell"] == "slstm":
         parts[2] = np.abs(parts[2]) + 0.5
     return parts
@@ -55,7 +65,7 @@ def as_parts(state):
     return list(state) if isinstance(state, tuple) else [state]
 
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "slstm"])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "slstm", "mlstm"])
 @pytest.mark.parametrize("layers,bidirectional", [(1, False), (2, True)])
 def test_gradients_match_numpy_finite_differences(kind, layers, bidirectional):
     layer = make(kind, num_layers=layers, bidirectional=bidirectional, seed=1)
@@ -90,7 +100,7 @@ def test_gradients_match_numpy_finite_differences(kind, layers, bidirectional):
         return g
 
     np.testing.assert_allclose(grads["input"], numeric(x, lambda v: loss(x=v)), atol=1e-7, rtol=1e-6)
-    names = ["h0", "c0", "n0", "m0"][: len(h0)]
+    names = (["h0", "C0", "n0", "m0"] if kind == "mlstm" else ["h0", "c0", "n0", "m0"])[: len(h0)]
     for i, name in enumerate(names):
         def with_state(v, i=i):
             parts = list(h0)
@@ -139,6 +149,58 @@ def test_a_numpy_rnn_written_from_the_equations_gives_recurs_numbers():
         np.testing.assert_allclose(g[name], mine, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
+def test_a_numpy_mlstm_written_from_the_equations_gives_recurs_numbers():
+    """The mLSTM's recurrent form step by step in numpy, from a random
+    state (h, C, n, m) in its natural shapes: recur trains the parallel
+    form, and its state parts mean what the docs say."""
+    h, nh = 8, 4
+    d = h // nh
+    mlstm = MLSTM(I, h, seed=3)
+    p = mlstm.parameters()
+    assert set(p) == {"weight_ih_l0", "bias_ih_l0"}
+    w, bias = p["weight_ih_l0"], p["bias_ih_l0"]
+    assert w.shape == (4 * h + 2 * nh, I)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((T, B, I))
+    h0 = [0.5 * rng.standard_normal(s) for s in part_shapes("mlstm", 1, B, h)]
+    c, n, m = h0[1][0].copy(), h0[2][0].copy(), h0[3][0].copy()
+    outs = []
+    for t in range(T):
+        g = x[t] @ w.T + bias  # (B, G)
+        q, k, v, o = (g[:, j * h:(j + 1) * h].reshape(B, nh, d) for j in range(4))
+        ig, fg = g[:, 4 * h:4 * h + nh], g[:, 4 * h + nh:]
+        k = k / np.sqrt(d)
+        a = m + np.log(1 / (1 + np.exp(-fg)))
+        m_new = np.maximum(a, ig)
+        f, i = np.exp(a - m_new), np.exp(ig - m_new)
+        c = f[..., None, None] * c + i[..., None, None] * k[..., :, None] * v[..., None, :]
+        n = f[..., None] * n + i[..., None] * k
+        m = m_new
+        num = np.einsum("bhkv,bhk->bhv", c, q)
+        den = np.maximum(np.abs((n * q).sum(-1)), np.exp(-m))
+        outs.append((1 / (1 + np.exp(-o))) * num / den[..., None])
+    out, (h_n, c_n, n_n, m_n) = mlstm.forward(x, tuple(h0))
+    np.testing.assert_allclose(out, np.stack(outs).reshape(T, B, h), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h_n[0], out[-1], rtol=1e-12, atol=1e-12)
+    for name, ours, mine in [("C", c_n[0], c), ("n", n_n[0], n), ("m", m_n[0], m)]:
+        np.testing.assert_allclose(ours, mine, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_mlstm_states_are_checked_by_part():
+    mlstm = MLSTM(I, 8, num_layers=2)
+    x = np.zeros((T, B, I))
+    with pytest.raises(ValueError, match=r"tuple \(h, C, n, m\) of 4 arrays of shapes .*"
+                                         r"heads=4, d=2, d=2"):
+        mlstm.forward(x, np.zeros((2, B, 8)))
+    parts = [np.zeros(s) for s in part_shapes("mlstm", 2, B, 8)]
+    parts[1] = np.zeros((2, B, 8))
+    with pytest.raises(ValueError, match=r"h0\[1\] \(C\) has shape \[2, 3, 8\]; expected "
+                                         r"\(num_layers\*num_directions=2, B=3, heads=4, d=2, d=2\)"):
+        mlstm.forward(x, tuple(parts))
+    with pytest.raises(ValueError, match="multiple of 4, got 6"):
+        MLSTM(I, 6)
+
+
 def test_float32_input_is_accepted_and_computed_in_float64():
     gru = GRU(I, H)
     x = np.random.default_rng(1).standard_normal((T, B, I))
@@ -185,8 +247,6 @@ def test_bad_arrays_are_errors_that_name_the_expected_shape():
     with pytest.raises(ValueError, match="unknown cell"):
         from recur.layers import Recurrent
         Recurrent("transformer", I, H)
-    with pytest.raises(ValueError, match="no mLSTM yet.*recur command"):
-        Recurrent("mlstm", I, 8)
     with pytest.raises(ValueError, match="hidden size must be at least 1"):
         RNN(I, 0)
 

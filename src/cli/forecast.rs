@@ -10,6 +10,7 @@ use recur::checkpoint::{
 };
 use recur::data::series::{Synthetic, column_list};
 use recur::data::source::{Series, Source};
+use recur::train::distributed::Group;
 use recur::train::forecast::{
     ForecastConfig, ForecastReport, ForecastTrainer, Forecaster, RegressionLoss,
 };
@@ -273,7 +274,15 @@ fn predict(a: PredictArgs) -> Result<ExitCode> {
 }
 
 fn train(a: TrainArgs) -> Result<ExitCode> {
-    super::ranks::alone("forecast train")?;
+    let ranks = super::ranks::Ranks::start()?;
+    let result = train_ranks(&a, ranks.group());
+    ranks.end(result)
+}
+
+/// [`train`] as one of the ranks of `group` (alone without MPI): each
+/// trains its part of every batch; rank 0 alone writes the model and
+/// prints the report.
+fn train_ranks(a: &TrainArgs, group: Group) -> Result<ExitCode> {
     let (feature_names, target_names) = match (&a.synthetic, &a.csv, &a.target) {
         (Some(name), _, _) => (vec![name.clone()], vec![name.clone()]),
         (_, Some(_), Some(target)) => {
@@ -340,9 +349,18 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
         a.horizon
     );
     let device = a.device.open()?;
-    let dir = RunDir::open(&a.out, super::run_mode(false, a.overwrite), "--out")?;
+    let root = group.is_root();
+    // Before the folder is made: more ranks than a batch has windows.
+    group.part(a.batch)?;
+    let mode = super::run_mode(false, a.overwrite);
+    let dir = root
+        .then(|| RunDir::open(&a.out, mode, "--out"))
+        .transpose()?;
     let start = std::time::Instant::now();
-    let (model, r) = on_device!(device, k => train_on(k, config, &features, &targets)?);
+    let (model, r) = on_device!(device, k => train_on(k, config, &features, &targets, group)?);
+    let Some(dir) = dir else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let time = a.time.as_deref().filter(|_| a.csv.is_some());
     let time: Vec<_> = time.map(time_meta).into_iter().collect();
     forecaster_contents(&model, &feature_names, &target_names)
@@ -375,7 +393,7 @@ fn train(a: TrainArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Train a forecaster on backend `k`: the trained model (on the CPU, from
+/// Train a forecaster on backend `k` with the ranks of `group`: the trained model (on the CPU, from
 /// which its file is written the same whatever device trained it) and its
 /// test report.
 fn train_on<K: Backend<f32>>(
@@ -383,8 +401,10 @@ fn train_on<K: Backend<f32>>(
     config: ForecastConfig,
     features: &[Vec<f64>],
     targets: &[Vec<f64>],
+    group: Group,
 ) -> Result<(Forecaster, ForecastReport)> {
     let mut trainer = ForecastTrainer::new_on(k, config, features, targets)?;
+    trainer.set_group(group)?;
     trainer.run(None, &mut |_| {})?;
     let (model, report) = trainer.finish()?;
     Ok((model.to_cpu(), report))

@@ -4,8 +4,10 @@
 
 use std::process::ExitCode;
 
-use recur::train::distributed::{Group, launched_ranks};
-use recur::{Error, Result};
+use recur::Result;
+use recur::train::distributed::Group;
+#[cfg(not(feature = "mpi"))]
+use recur::{Error, train::distributed::launched_ranks};
 
 /// This process's place in its MPI job (alone, without one).
 pub struct Ranks {
@@ -65,18 +67,6 @@ impl Ranks {
             }
         }
         result
-    }
-}
-
-/// An error where this process is one of several MPI ranks: `command`
-/// does not train over MPI yet (each rank would train alone into the same
-/// folder).
-pub fn alone(command: &str) -> Result<()> {
-    match launched_ranks() {
-        Some(n) if n > 1 => Err(Error::Config(format!(
-            "recur {command} does not train over MPI yet (this process is one of {n} MPI ranks): run it without mpirun (recur train does train over MPI)"
-        ))),
-        _ => Ok(()),
     }
 }
 

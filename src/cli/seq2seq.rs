@@ -14,6 +14,7 @@ use recur::layer::attention::Score;
 use recur::model::seq2seq::Seq2Seq;
 use recur::model::seq2seq::Seq2SeqConfig;
 use recur::optim::{Clip, OptimizerKind, Schedule};
+use recur::train::distributed::Group;
 use recur::train::seq2seq::{Seq2SeqTrainConfig, Seq2SeqTrainer};
 
 use super::device::on_device;
@@ -263,19 +264,24 @@ pub fn run(a: Seq2SeqArgs) -> Result<ExitCode> {
 }
 
 fn train(a: TrainArgs) -> Result<ExitCode> {
-    super::ranks::alone("seq2seq train")?;
-    on_device!(a.device.open()?, k => train_on(k, &a))
+    let ranks = super::ranks::Ranks::start()?;
+    let result = (|| on_device!(a.device.open()?, k => train_on(k, &a, ranks.group())))();
+    ranks.end(result)
 }
 
-/// Train on backend `k` (the rest of [`train`]).
-fn train_on<K: Backend<f32>>(k: K, a: &TrainArgs) -> Result<ExitCode> {
+/// Train on backend `k` with the ranks of `group` (the rest of [`train`]).
+fn train_on<K: Backend<f32>>(k: K, a: &TrainArgs, group: Group) -> Result<ExitCode> {
+    // Rank 0 alone holds the run folder; the others only read it to resume.
+    let root = group.is_root();
     let (mut trainer, dir, source) = if a.resume {
-        let dir = RunDir::open(&a.out, RunMode::Resume, "--out")?;
-        let (saved_model, saved) = Seq2SeqTrainer::saved_settings(dir.path())?;
+        let dir = root
+            .then(|| RunDir::open(&a.out, RunMode::Resume, "--out"))
+            .transpose()?;
+        let (saved_model, saved) = Seq2SeqTrainer::saved_settings(&a.out)?;
         super::check_resume_flags(&saved_model, &a.model(&saved_model), &[])?;
         super::check_resume_flags(&saved, &a.config(&saved)?, &[("clip", "--clip-norm")])?;
         let (train, test, source) = a.pairs(saved.seed)?;
-        let mut t = Seq2SeqTrainer::resume_on(k, dir.path(), train, test)?;
+        let mut t = Seq2SeqTrainer::resume_on(k, &a.out, train, test)?;
         match super::resume_target(
             &a.out,
             t.iter(),
@@ -285,6 +291,7 @@ fn train_on<K: Backend<f32>>(k: K, a: &TrainArgs) -> Result<ExitCode> {
             Some(total) => t.set_total_iters(total),
             None => return Ok(ExitCode::SUCCESS),
         }
+        t.set_group(group)?;
         (t, dir, source)
     } else {
         let config = a.config(&Seq2SeqTrainConfig::default())?;
@@ -293,13 +300,19 @@ fn train_on<K: Backend<f32>>(k: K, a: &TrainArgs) -> Result<ExitCode> {
         // Ten passes, but never so few that a small pairs file learns nothing.
         let total = a.target(per_epoch)?.unwrap_or((10 * per_epoch).max(2000));
         let model = a.model(&default_model());
-        let t = Seq2SeqTrainer::new_on(k, model, config, train, test, total)?;
-        let dir = RunDir::open(&a.out, super::run_mode(false, a.overwrite), "--out")?;
+        let mut t = Seq2SeqTrainer::new_on(k, model, config, train, test, total)?;
+        // Before the folder is made: a group the batch cannot be split over
+        // leaves nothing behind.
+        t.set_group(group)?;
+        let mode = super::run_mode(false, a.overwrite);
+        let dir = root
+            .then(|| RunDir::open(&a.out, mode, "--out"))
+            .transpose()?;
         (t, dir, source)
     };
     let mut log = match &a.log {
-        Some(path) => Some(LogWriter::open(path, &trainer.run_id(), trainer.iter())?),
-        None => None,
+        Some(path) if root => Some(LogWriter::open(path, &trainer.run_id(), trainer.iter())?),
+        _ => None,
     };
     let (n_train, n_test) = (trainer.data().0.len(), trainer.data().1.len());
     let m = trainer.model().config().clone();
@@ -313,7 +326,7 @@ fn train_on<K: Backend<f32>>(k: K, a: &TrainArgs) -> Result<ExitCode> {
     );
     let started = std::time::Instant::now();
     let mut last_loss = f64::NAN;
-    let accuracy = trainer.run(Some(&dir), log.as_mut(), &mut |line, acc| {
+    let accuracy = trainer.run(dir.as_ref(), log.as_mut(), &mut |line, acc| {
         last_loss = line.train_loss;
         if let Some(acc) = acc {
             eprintln!(

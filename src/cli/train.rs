@@ -138,6 +138,14 @@ pub struct TrainArgs {
     /// use another.
     #[arg(long, allow_hyphen_values = true)]
     threads: Option<usize>,
+    /// With several MPI ranks (`mpirun -np N recur train`), how they
+    /// combine gradients: gather sends every shard's to every rank, and the
+    /// run is bit for bit the single-process one; allreduce sums each
+    /// rank's shards, then across ranks: one gradient's bytes per rank
+    /// whatever the shard count, results within rounding of one process
+    /// (the same for a given rank count).
+    #[arg(long, value_parser = ["gather", "allreduce"], default_value = "gather")]
+    exchange: String,
     #[command(flatten)]
     device: super::device::DeviceArgs,
 }
@@ -255,7 +263,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
     let ranks = super::ranks::Ranks::start()?;
     let result = (|| {
         let (data, source) = a.data()?;
-        let group = ranks.group();
+        let group = ranks.group().with_exchange(a.exchange.parse()?);
         on_device!(a.device.open()?, k => train_on(k, &a, data, &source, group))
     })();
     ranks.end(result)
@@ -449,8 +457,9 @@ fn train_on<K: Backend<f32>>(
     let g = trainer.group();
     if g.size() > 1 {
         eprintln!(
-            "{} ranks; rank 0 spent {:.1} s ({:.0}%) exchanging gradients with the others (moving them and waiting for the slowest)",
+            "{} ranks ({}); rank 0 spent {:.1} s ({:.0}%) exchanging gradients with the others (moving them and waiting for the slowest)",
             g.size(),
+            a.exchange,
             g.exchange_seconds(),
             100.0 * g.exchange_seconds() / summary.elapsed_s.max(1e-9)
         );

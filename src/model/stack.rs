@@ -15,7 +15,8 @@
 //!
 //! States are laid out as PyTorch's `h_n` (and `c_n`): `h (L·D, B, H)`,
 //! followed for the LSTM by `c (L·D, B, H)`, for the sLSTM by `c`, `n` and
-//! `m`, each `(L·D, B, H)`.
+//! `m`, each `(L·D, B, H)`, and for the mLSTM by `d + 2` such planes (its
+//! matrix memory, normalizer and stabilizer: see [`crate::cell::mlstm`]).
 
 use std::ops::Range;
 

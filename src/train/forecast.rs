@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::course::{Course, StepSettings, step_scalars};
 use super::data::fingerprint;
+use super::distributed::Group;
 use super::log::LogWriter;
 use super::run_dir::RunDir;
 use super::run_loop::{Cadence, Event, Fit, Flow, Saver, Summary, fit, watching};
@@ -185,6 +186,8 @@ pub struct ForecastTrainer<K: Backend<f32> = Cpu> {
     scalars: K::Buf,
     x: Vec<f32>,
     y: Vec<f32>,
+    /// The processes sharing each batch (see [`ForecastTrainer::set_group`]).
+    group: Group,
 }
 
 impl ForecastTrainer {
@@ -263,6 +266,7 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
             ws: net.workspace(),
             grads: net.zero_grads(),
             scalars: step_scalars(net.backend(), 2),
+            group: Group::single(),
             x: Vec::new(),
             y: Vec::new(),
             fingerprint: fingerprint(columns.iter().map(|h| h.as_slice())),
@@ -362,6 +366,8 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
         let idx = &self.order[self.pos..(self.pos + c.batch).min(self.order.len())];
         self.pos += idx.len();
         let read = idx.len() * l;
+        // Every rank takes the whole batch in order and runs its part.
+        let idx = &idx[self.group.part(idx.len())?];
         gather(&self.train_w, idx, l, nf, nk, &mut self.x, &mut self.y);
         self.net.backend().fill(K::view_mut(&mut self.grads), 0.0);
         let target = match c.loss {
@@ -377,6 +383,10 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
             None,
             K::view_mut(&mut self.scalars).sub(0..1),
         )?;
+        let (grads, loss) = (K::view_mut(&mut self.grads), K::view_mut(&mut self.scalars));
+        let count = self
+            .group
+            .sum_parts(self.net.backend(), grads, loss.sub(0..1), count)?;
         // Loss and clip verdict stay on the backend until the course
         // settles them.
         let params = K::view_mut(&mut self.net.params);
@@ -384,6 +394,23 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
         self.course
             .record(count, params, grads, &mut self.scalars)?;
         Ok(read)
+    }
+
+    /// Train together with the other processes of `group` (see
+    /// [`super::distributed`]): every rank takes each batch of windows,
+    /// runs its part ([`Group::part`]) and the ranks sum the gradients
+    /// ([`Group::sum_parts`]): results within rounding of one process, the
+    /// same for a given rank count. Refused for more ranks than a batch
+    /// has windows, and off the CPU.
+    pub fn set_group(&mut self, group: Group) -> Result<()> {
+        if group.size() > 1 && !K::READS_HOST {
+            return Err(Error::Device(
+                "training over several processes runs on the CPU only: leave out --device".into(),
+            ));
+        }
+        group.part(self.config.batch.min(self.order.len()))?;
+        self.group = group;
+        Ok(())
     }
 
     /// The mean squared error (normalized units) over the validation

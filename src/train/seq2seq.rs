@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::course::{Course, StepSettings, step_scalars};
 use super::data::fingerprint;
+use super::distributed::Group;
 use super::epoch::EpochOrder;
 use super::log::{LogLine, LogWriter};
 use super::run_dir::RunDir;
@@ -117,6 +118,8 @@ pub struct Seq2SeqTrainer<K: Backend<f32> = Cpu> {
     grads: K::Buf,
     /// The step's summed loss and the clip's verdict, on the backend.
     scalars: K::Buf,
+    /// The processes sharing each batch (see [`Seq2SeqTrainer::set_group`]).
+    group: Group,
 }
 
 impl Seq2SeqTrainer {
@@ -242,6 +245,7 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
         Ok(Seq2SeqTrainer {
             grads: model.zero_grads(),
             scalars: step_scalars(model.backend(), 2),
+            group: Group::single(),
             ws: model.workspace(),
             greedy: GreedyWorkspace::default(),
             course: Course::new(optimizer, (update, cadence), config.seed, 0.99, total),
@@ -296,7 +300,13 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
     fn record(&mut self) -> Result<usize> {
         let (n, b, iter) = (self.train.len(), self.config.batch, self.course.iter);
         let indices = self.order.batch(n, b, iter, &mut self.course.rng);
-        let picked: Vec<&Pair> = indices.iter().map(|&i| &self.train[i as usize]).collect();
+        // Every rank draws the whole batch (and the teacher-forcing coin)
+        // and runs its part of the pairs.
+        let part = self.group.part(indices.len())?;
+        let picked: Vec<&Pair> = indices[part]
+            .iter()
+            .map(|&i| &self.train[i as usize])
+            .collect();
         self.buf.fill(&picked, &self.vocab)?;
         if self.course.rng.random::<f64>() >= self.config.teacher_forcing {
             self.feed_own_outputs()?;
@@ -313,6 +323,8 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
             grads,
             loss.sub(0..1),
         )?;
+        let (grads, loss) = (K::view_mut(&mut self.grads), K::view_mut(&mut self.scalars));
+        let count = self.group.sum_parts(k, grads, loss.sub(0..1), count)?;
         // Loss and clip verdict stay on the backend until the course
         // settles them.
         let params = K::view_mut(&mut self.model.params);
@@ -437,6 +449,36 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
         self.course.total
     }
 
+    /// Train together with the other processes of `group` (see
+    /// [`super::distributed`]): every rank draws each batch, runs its part
+    /// of the pairs ([`Group::part`]) and the ranks sum the gradients
+    /// ([`Group::sum_parts`]): results within rounding of one process, the
+    /// same for a given rank count. Only rank 0 measures accuracy.
+    /// Refused for more ranks than a batch has pairs, and off the CPU.
+    pub fn set_group(&mut self, group: Group) -> Result<()> {
+        if group.size() > 1 && !K::READS_HOST {
+            return Err(Error::Device(
+                "training over several processes runs on the CPU only: leave out --device".into(),
+            ));
+        }
+        // The last batch of an epoch holds what is left of the pairs.
+        let (n, b) = (self.train.len(), self.config.batch.max(1));
+        let smallest = if n % b == 0 { b.min(n) } else { n % b };
+        if group.size() > smallest {
+            return Err(Error::Config(format!(
+                "{} ranks but the smallest batch holds {smallest} pairs ({n} training pairs in batches of {b}): run at most {smallest} ranks, or change --batch",
+                group.size()
+            )));
+        }
+        self.group = group;
+        Ok(())
+    }
+
+    /// The processes sharing each batch.
+    pub fn group(&self) -> &Group {
+        &self.group
+    }
+
     /// Plan `total` iterations in all (to train a resumed run further).
     pub fn set_total_iters(&mut self, total: u64) {
         self.course.total = total;
@@ -501,7 +543,11 @@ impl<K: Backend<f32>> Fit for Seq2SeqTrainer<K> {
         self.record()
     }
 
+    /// Rank 0 alone measures (see [`Seq2SeqTrainer::set_group`]).
     fn evaluate(&mut self) -> Result<Option<f64>> {
+        if !self.group.is_root() {
+            return Ok(None);
+        }
         self.accuracy()
     }
 }

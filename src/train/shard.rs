@@ -275,7 +275,7 @@ pub(crate) fn step<K: Backend<f32>>(
         } => s.corpus_step(net, *t, *b, inputs, targets),
         Work::Words(picked) => s.words_step(net, picked),
     })?;
-    ranks.share(net.backend(), shards, mine)?;
+    let summed = ranks.share(net.backend(), shards, mine)?;
     let total: usize = shards.iter().map(|s| s.count).sum();
     let k = net.backend();
     if let Some((first, rest)) = shards.split_first_mut() {
@@ -284,7 +284,9 @@ pub(crate) fn step<K: Backend<f32>>(
             k.add(one, K::view_mut(&mut first.scalars).sub(0..1));
         }
     }
-    sum_grads(k, shards, total);
+    if !summed {
+        sum_grads(k, shards, total);
+    }
     Ok(total)
 }
 

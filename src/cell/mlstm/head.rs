@@ -74,9 +74,10 @@
 //! ([`forward`], [`backward`], [`step`]) gather each (sequence, head) into
 //! contiguous `(T, d)` rows and call the per-head functions
 //! ([`head_forward`], [`head_backward`]). The parallel form costs
-//! `O(T²d + Td²)` per head and keeps `O(T²)` scratch: meant for windows of
-//! up to a few hundred steps. The output gate `σ(o)` is the layer's, not
-//! this module's.
+//! `O(T²d + Td²)` per head and keeps `O(T²)` scratch; the drivers run it
+//! on chunks of a window ([`CHUNK`] steps), each from the state the one
+//! before left, which makes a window linear in T. The output gate `σ(o)`
+//! is the layer's, not this module's.
 
 use super::super::math::{sigmoid, softplus};
 use crate::tensor::{Scalar, Trans, dot, matmul};
@@ -223,6 +224,26 @@ impl<S: Scalar> Scratch<S> {
             drow: vec![S::zero(); t],
             dcol: vec![S::zero(); t],
             vec_d: vec![S::zero(); d],
+        }
+    }
+
+    /// Size it for `t` steps (no allocation within the capacity it was
+    /// made with).
+    pub fn set_steps(&mut self, t: usize) {
+        let d = self.vec_d.len();
+        for (buf, n) in [
+            (&mut self.d_mat, t * t),
+            (&mut self.s_mat, t * t),
+            (&mut self.e_mat, t * t),
+            (&mut self.qc, t * d),
+            (&mut self.dnum, t * d),
+            (&mut self.dz, t),
+            (&mut self.g, t),
+            (&mut self.dl0, t),
+            (&mut self.drow, t),
+            (&mut self.dcol, t),
+        ] {
+            buf.resize(n, S::zero());
         }
     }
 }

@@ -101,6 +101,19 @@ impl<S: Scalar> Seq<S> {
         }
     }
 
+    /// `h̃: (T', H)` and the final state from `init`: for one step (a
+    /// token of generation) the recurrent form's step, else the parallel
+    /// form (see [`Seq::run`]).
+    fn outputs(&self, sh: Shape, init: &MlstmState<S>) -> (Vec<S>, MlstmState<S>) {
+        if self.steps.len() == 1 {
+            let (mut state, mut h) = (init.clone(), vec![S::zero(); sh.h]);
+            window::step(sh.dims(), &self.inputs(), &mut state, &mut h);
+            return (h, state);
+        }
+        let (_, h, last) = self.run(sh, init);
+        (h, last)
+    }
+
     /// The parallel form from `init`: the workspace as the forward left
     /// it, `h̃: (T', H)` and the final state.
     fn run(&self, sh: Shape, init: &MlstmState<S>) -> (MlstmWorkspace<S>, Vec<S>, MlstmState<S>) {
@@ -201,7 +214,7 @@ fn forward_on_host<S: Scalar>(p: &Pass<'_>, xg: &[S], c0: &[S], hs: &mut [S], c:
             if seq.steps.is_empty() {
                 return (seq, Vec::new(), last);
             }
-            let (_, mut ht, state) = seq.run(sh, &state_from_row(sh, init));
+            let (mut ht, state) = seq.outputs(sh, &state_from_row(sh, init));
             // h = σ(õ) ⊙ h̃
             ht.iter_mut()
                 .zip(&seq.o)

@@ -15,8 +15,10 @@
 //!
 //! The gates read the input only, never `h`: the layer has no `W_hh`, and
 //! a window trains in the stabilized parallel (attention-like) form over
-//! all its steps at once (`head.rs`: the form, its derivation and its
-//! backward), which gives the same numbers as the recurrent form step by
+//! many steps at once (`head.rs`: the form, its derivation and its
+//! backward), chunk by chunk (`window.rs`: chunks of [`CHUNK`] steps, each
+//! from the state the one before left, so a window costs time linear in
+//! its length), which gives the same numbers as the recurrent form step by
 //! step ([`step`]; the tests show it). Here the cell is
 //! [`Cell::parallel`]: the driver computes `xg` for the window and the
 //! weight gradients, and `layer.rs` runs the window for each sequence,
@@ -96,13 +98,19 @@ impl Cell for Mlstm {
     fn parallel(&self) -> bool {
         true
     }
-    /// Per (sequence, head): the forward's `q kᵀ` and `E v` over the
-    /// causal triangle (`T²d`) and the initial and final states' products
-    /// (`2Td²`); the backward about twice that; and the forward once more,
-    /// which the backward recomputes.
+    /// Per (sequence, head) and chunk of `l` steps (see [`CHUNK`]): the
+    /// forward's `q kᵀ` and `E v` over the chunk's causal triangle (`l²d`)
+    /// and the initial and final states' products (`2ld²`); the backward
+    /// about twice that; and the forward once more, which the backward
+    /// recomputes.
     fn window_macs(&self, t: usize, b: usize, h: usize) -> f64 {
-        let (t, d) = (t as f64, (h / HEADS) as f64);
-        4.0 * (b * HEADS) as f64 * (t * t * d + 2.0 * t * d * d)
+        let d = (h / HEADS) as f64;
+        let chunk = |l: usize| {
+            let l = l as f64;
+            l * l * d + 2.0 * l * d * d
+        };
+        let per_head = (t / CHUNK) as f64 * chunk(CHUNK) + chunk(t % CHUNK);
+        4.0 * (b * HEADS) as f64 * per_head
     }
 
     fn step<S: Scalar, K: Backend<S>>(&self, _: &K, _: &StepWeights<'_, S, K>, _: Step<'_, S, K>) {

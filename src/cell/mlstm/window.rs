@@ -3,9 +3,26 @@
 //! that gather each (sequence, head) into contiguous rows for the
 //! per-head maths of [`super::head`] ([`forward`], [`backward`]), and the
 //! recurrent form's step ([`step`]) for generation.
+//!
+//! **Chunkwise.** The parallel form of a window of T steps costs `O(T²d)`
+//! per head. The drivers cut the window into chunks of at most `L` steps
+//! ([`CHUNK`] unless [`MlstmWorkspace::chunked`] says otherwise) and run
+//! the parallel form on each from the state the chunk before left (the
+//! per-head functions take an initial state): `O(T·L·d + T·d²)`, linear in
+//! T, with `O(L²)` scratch. The backward runs the chunks in reverse, each
+//! handing `dL/d(its initial state)` to the one before as the gradient of
+//! its final state. The numbers are the recurrent form's whatever `L` is
+//! (the tests show it); only rounding differs.
+
+use std::ops::Range;
 
 use super::head::*;
 use crate::tensor::Scalar;
+
+/// Steps per chunk of the chunkwise form (see the module docs): measured
+/// on this project's 2-core machine, `recur bench --model mlstm --layers 1
+/// --hidden 256 --batch 32 --seq-len 512` (README, "xLSTM's mLSTM").
+pub const CHUNK: usize = 32;
 
 /// The layer's shape: B sequences, NH heads of d units (H = NH·d).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +51,17 @@ pub struct MlstmState<S> {
     pub n: Vec<S>,
     /// `m: (B, NH)`.
     pub m: Vec<S>,
+}
+
+/// An empty state (of no sequences), to take the place of one moved out.
+impl<S> Default for MlstmState<S> {
+    fn default() -> Self {
+        MlstmState {
+            c: Vec::new(),
+            n: Vec::new(),
+            m: Vec::new(),
+        }
+    }
 }
 
 impl<S: Scalar> MlstmState<S> {
@@ -114,14 +142,21 @@ pub struct Upstream<'a, S> {
 pub struct MlstmWorkspace<S> {
     dims: Dims,
     t: usize,
+    /// L: steps per chunk.
+    chunk: usize,
     /// `F_t, m_t, z_t: (B, NH, T)` and the argmax `(B, NH, T)`, kept by
-    /// the forward for the backward.
+    /// the forward for the backward; each chunk's rows are its own (`F`
+    /// sums from the chunk's start, the argmax counts in the chunk).
     log_f: Vec<S>,
     m: Vec<S>,
     z: Vec<S>,
     arg: Vec<usize>,
-    /// One head gathered: `q, k/√d, v, h̃, dh̃, dq, dk, dv: (T, d)`,
-    /// `ĩ, f̃, dĩ, df̃: (T)`.
+    /// The state each chunk starts from, kept by the forward.
+    starts: Vec<MlstmState<S>>,
+    /// The gradient handed from one chunk to the one before it.
+    carry: MlstmState<S>,
+    /// One head's chunk gathered: `q, k/√d, v, h̃, dh̃, dq, dk, dv: (L, d)`,
+    /// `ĩ, f̃, dĩ, df̃: (L)`.
     q: Vec<S>,
     k: Vec<S>,
     v: Vec<S>,
@@ -138,17 +173,28 @@ pub struct MlstmWorkspace<S> {
 }
 
 impl<S: Scalar> MlstmWorkspace<S> {
-    /// A workspace for windows of `t` steps of layers of shape `dims`.
+    /// A workspace for windows of `t` steps of layers of shape `dims`, in
+    /// chunks of [`CHUNK`] steps.
     pub fn new(dims: Dims, t: usize) -> Self {
-        let (bh, td) = (dims.b * dims.heads, t * dims.d);
-        let z = || vec![S::zero(); td];
-        MlstmWorkspace {
+        Self::chunked(dims, t, CHUNK)
+    }
+
+    /// The same in chunks of `chunk` steps (at least 1); `chunk >= t` runs
+    /// the window's parallel form at once.
+    pub fn chunked(dims: Dims, t: usize, chunk: usize) -> Self {
+        let chunk = chunk.clamp(1, t.max(1));
+        let (bh, ld) = (dims.b * dims.heads, chunk * dims.d);
+        let z = || vec![S::zero(); ld];
+        let mut ws = MlstmWorkspace {
             dims,
             t,
+            chunk,
             log_f: vec![S::zero(); bh * t],
             m: vec![S::zero(); bh * t],
             z: vec![S::zero(); bh * t],
             arg: vec![0; bh * t],
+            starts: Vec::new(),
+            carry: MlstmState::zeros(dims),
             q: z(),
             k: z(),
             v: z(),
@@ -157,12 +203,46 @@ impl<S: Scalar> MlstmWorkspace<S> {
             dq: z(),
             dk: z(),
             dv: z(),
-            i: vec![S::zero(); t],
-            f: vec![S::zero(); t],
-            di: vec![S::zero(); t],
-            df: vec![S::zero(); t],
-            scratch: Scratch::new(t, dims.d),
+            i: vec![S::zero(); chunk],
+            f: vec![S::zero(); chunk],
+            di: vec![S::zero(); chunk],
+            df: vec![S::zero(); chunk],
+            scratch: Scratch::new(chunk, dims.d),
+        };
+        ws.starts = vec![MlstmState::zeros(dims); ws.chunks()];
+        ws
+    }
+
+    /// Chunks in a window: at least one (empty for an empty window).
+    fn chunks(&self) -> usize {
+        self.t.div_ceil(self.chunk).max(1)
+    }
+
+    /// The steps of chunk `c`.
+    fn chunk_rows(&self, c: usize) -> Range<usize> {
+        (c * self.chunk).min(self.t)..((c + 1) * self.chunk).min(self.t)
+    }
+
+    /// Size the per-head buffers for a chunk of `n` steps (within the
+    /// capacity [`MlstmWorkspace::chunked`] allocated: no allocation).
+    fn set_steps(&mut self, n: usize) {
+        let nd = n * self.dims.d;
+        for buf in [
+            &mut self.q,
+            &mut self.k,
+            &mut self.v,
+            &mut self.h,
+            &mut self.dh,
+            &mut self.dq,
+            &mut self.dk,
+            &mut self.dv,
+        ] {
+            buf.resize(nd, S::zero());
         }
+        for buf in [&mut self.i, &mut self.f, &mut self.di, &mut self.df] {
+            buf.resize(n, S::zero());
+        }
+        self.scratch.set_steps(n);
     }
 
     /// The layer's shape.
@@ -186,51 +266,58 @@ impl<S: Scalar> MlstmWorkspace<S> {
         &self.arg
     }
 
-    /// Copy (sequence `b`, head `hd`) of the window into the head buffers:
-    /// `q, k/√d, v` from `(T, B, H)`, `ĩ, f̃` from `(T, B, NH)`.
-    fn gather(&mut self, x: &Inputs<'_, S>, b: usize, hd: usize) {
+    /// Copy steps `rows` of (sequence `b`, head `hd`) into the head
+    /// buffers: `q, k/√d, v` from `(T, B, H)`, `ĩ, f̃` from `(T, B, NH)`.
+    fn gather(&mut self, x: &Inputs<'_, S>, b: usize, hd: usize, rows: Range<usize>) {
         let Dims { b: bn, heads, d } = self.dims;
         let (hn, scale) = (heads * d, S::one() / S::of(d as f64).sqrt());
-        for t in 0..self.t {
-            let (src, dst) = ((t * bn + b) * hn + hd * d, t * d);
+        for (j, t) in rows.enumerate() {
+            let (src, dst) = ((t * bn + b) * hn + hd * d, j * d);
             self.q[dst..dst + d].copy_from_slice(&x.q[src..src + d]);
             self.v[dst..dst + d].copy_from_slice(&x.v[src..src + d]);
-            for j in 0..d {
-                self.k[dst + j] = x.k[src + j] * scale;
+            for c in 0..d {
+                self.k[dst + c] = x.k[src + c] * scale;
             }
-            self.i[t] = x.i[(t * bn + b) * heads + hd];
-            self.f[t] = x.f[(t * bn + b) * heads + hd];
+            self.i[j] = x.i[(t * bn + b) * heads + hd];
+            self.f[j] = x.f[(t * bn + b) * heads + hd];
         }
     }
 
-    /// Copy (sequence `b`, head `hd`) of a `(T, B, H)` buffer into the
-    /// head's `(T, d)` rows `dst`.
-    fn gather_rows(&self, src: &[S], b: usize, hd: usize, dst: &mut [S]) {
+    /// Copy steps `rows` of (sequence `b`, head `hd`) of a `(T, B, H)`
+    /// buffer into the head's `(L, d)` rows `dst`.
+    fn gather_rows(&self, src: &[S], b: usize, hd: usize, rows: Range<usize>, dst: &mut [S]) {
         let Dims { b: bn, heads, d } = self.dims;
-        for t in 0..self.t {
+        for (j, t) in rows.enumerate() {
             let from = (t * bn + b) * heads * d + hd * d;
-            dst[t * d..(t + 1) * d].copy_from_slice(&src[from..from + d]);
+            dst[j * d..(j + 1) * d].copy_from_slice(&src[from..from + d]);
         }
     }
 
-    /// Copy the head's `(T, d)` rows `src`, times `scale`, into (sequence
-    /// `b`, head `hd`) of a `(T, B, H)` buffer.
-    fn scatter_rows(&self, src: &[S], scale: S, b: usize, hd: usize, dst: &mut [S]) {
+    /// Copy the head's `(L, d)` rows `src`, times `scale`, into steps
+    /// `rows` of (sequence `b`, head `hd`) of a `(T, B, H)` buffer.
+    fn scatter_rows(
+        &self,
+        src: &[S],
+        scale: S,
+        (b, hd): (usize, usize),
+        rows: Range<usize>,
+        dst: &mut [S],
+    ) {
         let Dims { b: bn, heads, d } = self.dims;
-        for t in 0..self.t {
+        for (j, t) in rows.enumerate() {
             let to = (t * bn + b) * heads * d + hd * d;
-            for j in 0..d {
-                dst[to + j] = src[t * d + j] * scale;
+            for c in 0..d {
+                dst[to + c] = src[j * d + c] * scale;
             }
         }
     }
 
-    /// Copy the head's `(T)` values `src` into (sequence `b`, head `hd`)
-    /// of a `(T, B, NH)` buffer.
-    fn scatter_gate(&self, src: &[S], b: usize, hd: usize, dst: &mut [S]) {
+    /// Copy the head's `(L)` values `src` into steps `rows` of (sequence
+    /// `b`, head `hd`) of a `(T, B, NH)` buffer.
+    fn scatter_gate(&self, src: &[S], b: usize, hd: usize, rows: Range<usize>, dst: &mut [S]) {
         let Dims { b: bn, heads, .. } = self.dims;
-        for t in 0..self.t {
-            dst[(t * bn + b) * heads + hd] = src[t];
+        for (j, t) in rows.enumerate() {
+            dst[(t * bn + b) * heads + hd] = src[j];
         }
     }
 
@@ -261,9 +348,10 @@ fn expect_len(name: &str, len: usize, want: usize) {
     assert_eq!(len, want, "mlstm: {name} has {len} values, want {want}");
 }
 
-/// The parallel form over a window: `h̃: (T, B, H)` and the final state
-/// `last` from the inputs `x` and the initial state `init` (`(B, NH, ·)`,
-/// see [`MlstmState`]); keeps in `ws` what [`backward`] needs.
+/// The parallel form over a window, chunk by chunk (see the module docs):
+/// `h̃: (T, B, H)` and the final state `last` from the inputs `x` and the
+/// initial state `init` (`(B, NH, ·)`, see [`MlstmState`]); keeps in `ws`
+/// what [`backward`] needs.
 pub fn forward<S: Scalar>(
     ws: &mut MlstmWorkspace<S>,
     x: &Inputs<'_, S>,
@@ -276,31 +364,39 @@ pub fn forward<S: Scalar>(
     expect_len("C_T", last.c.len(), cc);
     let Dims { b: bn, heads, d } = ws.dims;
     let t = ws.t;
-    let mut hh = std::mem::take(&mut ws.h);
-    for b in 0..bn {
-        for hd in 0..heads {
-            let bh = b * heads + hd;
-            ws.gather(x, b, hd);
-            let rows = bh * t..(bh + 1) * t;
-            let hx = HeadInputs {
-                q: &ws.q,
-                k: &ws.k,
-                v: &ws.v,
-                i: &ws.i,
-                f: &ws.f,
-            };
-            let rec = HeadRecord {
-                log_f: &mut ws.log_f[rows.clone()],
-                m: &mut ws.m[rows.clone()],
-                z: &mut ws.z[rows.clone()],
-                arg: &mut ws.arg[rows],
-            };
-            let out = last.head_mut(bh, d);
-            head_forward(hx, init.head(bh, d), &mut hh, out, rec, &mut ws.scratch);
-            ws.scatter_rows(&hh, S::one(), b, hd, h);
+    let (mut hh, mut starts) = (std::mem::take(&mut ws.h), std::mem::take(&mut ws.starts));
+    starts[0].clone_from(init);
+    for c in 0..ws.chunks() {
+        let rows = ws.chunk_rows(c);
+        ws.set_steps(rows.len());
+        hh.resize(rows.len() * d, S::zero());
+        let (before, after) = starts.split_at_mut(c + 1);
+        let (from, to) = (&before[c], after.first_mut().unwrap_or(&mut *last));
+        for b in 0..bn {
+            for hd in 0..heads {
+                let bh = b * heads + hd;
+                ws.gather(x, b, hd, rows.clone());
+                let kept = bh * t + rows.start..bh * t + rows.end;
+                let hx = HeadInputs {
+                    q: &ws.q,
+                    k: &ws.k,
+                    v: &ws.v,
+                    i: &ws.i,
+                    f: &ws.f,
+                };
+                let rec = HeadRecord {
+                    log_f: &mut ws.log_f[kept.clone()],
+                    m: &mut ws.m[kept.clone()],
+                    z: &mut ws.z[kept.clone()],
+                    arg: &mut ws.arg[kept],
+                };
+                let (start, out) = (from.head(bh, d), to.head_mut(bh, d));
+                head_forward(hx, start, &mut hh, out, rec, &mut ws.scratch);
+                ws.scatter_rows(&hh, S::one(), (b, hd), rows.clone(), h);
+            }
         }
     }
-    ws.h = hh;
+    (ws.h, ws.starts) = (hh, starts);
 }
 
 /// The backward of [`forward`] (called with the same `x`, `init`, the
@@ -326,58 +422,66 @@ pub fn backward<S: Scalar>(
     expect_len("df̃", dx.f.len(), x.f.len());
     expect_len("dC0", dinit.c.len(), cc);
     let Dims { b: bn, heads, d } = ws.dims;
-    let t = ws.t;
+    let (t, chunks) = (ws.t, ws.chunks());
     let scale = S::one() / S::of(d as f64).sqrt();
     let (mut hh, mut dhh) = (std::mem::take(&mut ws.h), std::mem::take(&mut ws.dh));
-    for b in 0..bn {
-        for hd in 0..heads {
-            let bh = b * heads + hd;
-            ws.gather(x, b, hd);
-            ws.gather_rows(h, b, hd, &mut hh);
-            ws.gather_rows(up.dh, b, hd, &mut dhh);
-            let rows = bh * t..(bh + 1) * t;
-            let hx = HeadInputs {
-                q: &ws.q,
-                k: &ws.k,
-                v: &ws.v,
-                i: &ws.i,
-                f: &ws.f,
-            };
-            let rec = Saved {
-                log_f: &ws.log_f[rows.clone()],
-                m: &ws.m[rows.clone()],
-                z: &ws.z[rows.clone()],
-                arg: &ws.arg[rows],
-            };
-            let outs = HeadOut { h: &hh, dh: &dhh };
-            let grads = HeadGrads {
-                q: &mut ws.dq,
-                k: &mut ws.dk,
-                v: &mut ws.dv,
-                i: &mut ws.di,
-                f: &mut ws.df,
-            };
-            let dlast = up.last.map(|s| s.head(bh, d));
-            let dst = dinit.head_mut(bh, d);
-            head_backward(
-                hx,
-                init.head(bh, d),
-                outs,
-                dlast,
-                rec,
-                grads,
-                dst,
-                &mut ws.scratch,
-            );
-            ws.scatter_rows(&ws.dq, S::one(), b, hd, dx.q);
-            // dL/dk = dL/d(k/√d) / √d.
-            ws.scatter_rows(&ws.dk, scale, b, hd, dx.k);
-            ws.scatter_rows(&ws.dv, S::one(), b, hd, dx.v);
-            ws.scatter_gate(&ws.di, b, hd, dx.i);
-            ws.scatter_gate(&ws.df, b, hd, dx.f);
+    let mut carry = std::mem::take(&mut ws.carry);
+    for c in (0..chunks).rev() {
+        let rows = ws.chunk_rows(c);
+        ws.set_steps(rows.len());
+        hh.resize(rows.len() * d, S::zero());
+        dhh.resize(rows.len() * d, S::zero());
+        // The last chunk's final state is the window's; each other's is
+        // the next chunk's initial state, whose gradient `carry` holds.
+        let dlast = if c + 1 == chunks {
+            up.last
+        } else {
+            Some(&carry)
+        };
+        for b in 0..bn {
+            for hd in 0..heads {
+                let bh = b * heads + hd;
+                ws.gather(x, b, hd, rows.clone());
+                ws.gather_rows(h, b, hd, rows.clone(), &mut hh);
+                ws.gather_rows(up.dh, b, hd, rows.clone(), &mut dhh);
+                let kept = bh * t + rows.start..bh * t + rows.end;
+                let hx = HeadInputs {
+                    q: &ws.q,
+                    k: &ws.k,
+                    v: &ws.v,
+                    i: &ws.i,
+                    f: &ws.f,
+                };
+                let rec = Saved {
+                    log_f: &ws.log_f[kept.clone()],
+                    m: &ws.m[kept.clone()],
+                    z: &ws.z[kept.clone()],
+                    arg: &ws.arg[kept],
+                };
+                let outs = HeadOut { h: &hh, dh: &dhh };
+                let grads = HeadGrads {
+                    q: &mut ws.dq,
+                    k: &mut ws.dk,
+                    v: &mut ws.dv,
+                    i: &mut ws.di,
+                    f: &mut ws.df,
+                };
+                let start = ws.starts[c].head(bh, d);
+                let dst = dinit.head_mut(bh, d);
+                let dlast = dlast.map(|s| s.head(bh, d));
+                head_backward(hx, start, outs, dlast, rec, grads, dst, &mut ws.scratch);
+                let at = (b, hd);
+                ws.scatter_rows(&ws.dq, S::one(), at, rows.clone(), dx.q);
+                // dL/dk = dL/d(k/√d) / √d.
+                ws.scatter_rows(&ws.dk, scale, at, rows.clone(), dx.k);
+                ws.scatter_rows(&ws.dv, S::one(), at, rows.clone(), dx.v);
+                ws.scatter_gate(&ws.di, b, hd, rows.clone(), dx.i);
+                ws.scatter_gate(&ws.df, b, hd, rows.clone(), dx.f);
+            }
         }
+        carry.clone_from(dinit);
     }
-    (ws.h, ws.dh) = (hh, dhh);
+    (ws.h, ws.dh, ws.carry) = (hh, dhh, carry);
 }
 
 /// The recurrent form, one step for every (sequence, head): `x` holds one

@@ -6,48 +6,109 @@
 
 use std::ops::Range;
 
+#[cfg(feature = "mpi")]
+use super::Exchange;
 use super::Group;
 use crate::backend::{Backend, View, ViewMut};
 use crate::error::{Error, Result};
 use crate::train::shard::Shard;
 
 impl Group {
-    /// After this rank's shards (`mine`) ran a step: make every other
+    /// After this rank's shards (`mine`) ran a step: make the batch's
+    /// results known on every rank. With [`Exchange::Gather`], every other
     /// shard's gradients, summed loss (`scalars[0]`), target count and
-    /// carried state those its owner computed, on every rank. Nothing to
-    /// do for a single process.
+    /// carried state become those its owner computed, and `false` is
+    /// returned: the caller sums the shards. With [`Exchange::Allreduce`],
+    /// the first shard's gradients become the whole batch's, each shard
+    /// weighted by its share of the targets, its loss the batch's summed
+    /// loss (the others' zero), every count and carried state its owner's,
+    /// and `true` is returned: the sum is done. Nothing to do for a single
+    /// process (`false`).
     pub(crate) fn share<K: Backend<f32>>(
         &self,
         k: &K,
         shards: &mut [Shard<K>],
         mine: Range<usize>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         #[cfg(feature = "mpi")]
         if let Some(comm) = &self.comm {
             let start = std::time::Instant::now();
-            let sizes: Vec<usize> = shards.iter().map(packet_len).collect();
-            let per_rank: Vec<usize> = (0..self.size)
-                .map(|r| self.owned_by(r, shards.len()).map(|s| sizes[s]).sum())
-                .collect();
-            let mut all = vec![0.0f32; sizes.iter().sum()];
-            let sent = pack(k, &shards[mine.clone()]);
-            super::transport::all_gather(comm, &sent, &per_rank, &mut all)?;
-            let counts_per_rank: Vec<usize> = (0..self.size)
-                .map(|r| self.owned_by(r, shards.len()).len())
-                .collect();
+            let per_rank = |len: &dyn Fn(&Shard<K>) -> usize| -> Vec<usize> {
+                (0..self.size)
+                    .map(|r| shards[self.owned_by(r, shards.len())].iter().map(len).sum())
+                    .collect()
+            };
+            let counts_per_rank = per_rank(&|_| 1);
             let mut counts = vec![0u64; shards.len()];
             let own: Vec<u64> = shards[mine.clone()]
                 .iter()
                 .map(|s| s.count as u64)
                 .collect();
             super::transport::all_gather(comm, &own, &counts_per_rank, &mut counts)?;
+            let summed = match self.exchange {
+                Exchange::Gather => {
+                    let mut all = vec![0.0f32; shards.iter().map(packet_len).sum()];
+                    let sent = pack(k, &shards[mine.clone()]);
+                    super::transport::all_gather(comm, &sent, &per_rank(&packet_len), &mut all)?;
+                    unpack(shards, mine, &all, &counts)?;
+                    false
+                }
+                Exchange::Allreduce => {
+                    let carry_len = |s: &Shard<K>| K::buf_len(&s.carry);
+                    let mut all = vec![0.0f32; shards.iter().map(carry_len).sum()];
+                    let sent = pack_carries(k, &shards[mine.clone()]);
+                    super::transport::all_gather(comm, &sent, &per_rank(&carry_len), &mut all)?;
+                    let partial = weighted_sum(k, shards, mine.clone(), &counts);
+                    let mut total = vec![0.0f32; partial.len()];
+                    super::transport::all_reduce_sum(comm, &partial, &mut total)?;
+                    set_summed(shards, mine, &total, &all, &counts)?;
+                    true
+                }
+            };
             let spent = start.elapsed().as_nanos().try_into().unwrap_or(u64::MAX);
             self.exchanging
                 .fetch_add(spent, std::sync::atomic::Ordering::Relaxed);
-            return unpack(shards, mine, &all, &counts);
+            return Ok(summed);
         }
         let _ = (k, shards, mine);
-        Ok(())
+        Ok(false)
+    }
+
+    /// After each rank ran its part of a batch (see [`Group::part`]): its
+    /// `grads`, those of its part's mean loss over `count` targets, and
+    /// its summed loss `loss[0]` become the whole batch's on every rank
+    /// (`Σ_r count_r/total · grads_r` and `Σ_r loss_r`, by
+    /// `MPI_Allreduce`: within rounding of one process running the batch
+    /// at once, the same for a given rank count). Returns the batch's
+    /// target count; nothing changes for a single process.
+    pub(crate) fn sum_parts<K: Backend<f32>>(
+        &self,
+        k: &K,
+        grads: K::Mut<'_>,
+        loss: K::Mut<'_>,
+        count: usize,
+    ) -> Result<usize> {
+        #[cfg(feature = "mpi")]
+        if let Some(comm) = &self.comm {
+            let start = std::time::Instant::now();
+            let mut counts = vec![0u64; self.size];
+            super::transport::all_gather(comm, &[count as u64], &vec![1; self.size], &mut counts)?;
+            let total = counts.iter().sum::<u64>();
+            let (grads, loss) = (host::<K>(grads)?, host::<K>(loss)?);
+            let w = count as f32 / total.max(1) as f32;
+            let mut mine: Vec<f32> = grads.iter().map(|&g| g * w).collect();
+            mine.push(loss[0]);
+            let mut sum = vec![0.0f32; mine.len()];
+            super::transport::all_reduce_sum(comm, &mine, &mut sum)?;
+            grads.copy_from_slice(&sum[..grads.len()]);
+            loss[0] = sum[grads.len()];
+            let spent = start.elapsed().as_nanos().try_into().unwrap_or(u64::MAX);
+            self.exchanging
+                .fetch_add(spent, std::sync::atomic::Ordering::Relaxed);
+            return Ok(total as usize);
+        }
+        let _ = (k, grads, loss);
+        Ok(count)
     }
 
     /// The shards rank `r` owns (see [`Group::owned`]).
@@ -55,6 +116,79 @@ impl Group {
     fn owned_by(&self, r: usize, shards: usize) -> Range<usize> {
         r * shards / self.size..(r + 1) * shards / self.size
     }
+}
+
+/// The sum over `mine`, in shard order, of each shard's gradients weighted
+/// by its share of all the shards' targets (`counts`), as one process sums
+/// them (see `shard.rs`'s `sum_grads`), with the shards' summed losses
+/// after it: `P + 1` values.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
+fn weighted_sum<K: Backend<f32>>(
+    k: &K,
+    shards: &[Shard<K>],
+    mine: Range<usize>,
+    counts: &[u64],
+) -> Vec<f32> {
+    let total = counts.iter().sum::<u64>().max(1) as f32;
+    let p = K::buf_len(&shards[0].grads);
+    let (mut sum, mut g, mut loss) = (vec![0.0f32; p + 1], vec![0.0f32; p], [0.0f32]);
+    for (j, i) in mine.enumerate() {
+        let w = counts[i] as f32 / total;
+        k.download(K::view(&shards[i].grads), &mut g);
+        k.download(K::view(&shards[i].scalars).sub(0..1), &mut loss);
+        let (grads, l) = sum.split_at_mut(p);
+        if j == 0 {
+            grads.iter_mut().zip(&g).for_each(|(x, &o)| *x = o * w);
+            l[0] = loss[0];
+        } else {
+            grads.iter_mut().zip(&g).for_each(|(x, &o)| *x += w * o);
+            l[0] += loss[0];
+        }
+    }
+    sum
+}
+
+/// After an allreduce: the batch's gradients and summed loss (`total`, as
+/// [`weighted_sum`] lays them out) into the first shard, the other shards'
+/// losses zero, and every shard outside `mine` given its owner's carried
+/// state (from `carries`, all shards' in order) and target count.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
+fn set_summed<K: Backend<f32>>(
+    shards: &mut [Shard<K>],
+    mine: Range<usize>,
+    total: &[f32],
+    carries: &[f32],
+    counts: &[u64],
+) -> Result<()> {
+    let (grads, loss) = total.split_at(total.len() - 1);
+    let mut rest = carries;
+    for (i, s) in shards.iter_mut().enumerate() {
+        let (carry, more) = rest.split_at(K::buf_len(&s.carry));
+        rest = more;
+        let first = i == 0;
+        if first {
+            host::<K>(K::view_mut(&mut s.grads))?.copy_from_slice(grads);
+        }
+        host::<K>(K::view_mut(&mut s.scalars).sub(0..1))?[0] = if first { loss[0] } else { 0.0 };
+        if !mine.contains(&i) {
+            host::<K>(K::view_mut(&mut s.carry))?.copy_from_slice(carry);
+            s.count = counts[i] as usize;
+        }
+    }
+    Ok(())
+}
+
+/// The carried states of `shards`, one after another.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
+fn pack_carries<K: Backend<f32>>(k: &K, shards: &[Shard<K>]) -> Vec<f32> {
+    let mut out = vec![0.0; shards.iter().map(|s| K::buf_len(&s.carry)).sum()];
+    let mut at = 0;
+    for s in shards {
+        let n = K::buf_len(&s.carry);
+        k.download(K::view(&s.carry), &mut out[at..at + n]);
+        at += n;
+    }
+    out
 }
 
 /// The floats one shard sends: its gradients, summed loss and carry.

@@ -14,7 +14,10 @@
 //! the same SIMD kernels). A gather moves each shard's gradients rather
 //! than an allreduce's one running sum: more bytes (about S/2 times an
 //! allreduce's for S shards) for results that do not depend on the rank
-//! count, which a floating-point allreduce cannot promise.
+//! count, which a floating-point allreduce cannot promise. With
+//! [`Exchange::Allreduce`] the ranks sum instead: each its own shards in
+//! order, then across ranks (`MPI_Allreduce`), for one gradient's bytes
+//! per rank and results that depend on the rank count by rounding.
 //!
 //! Every rank holds every shard's state after each step, so a run saved
 //! with one rank count resumes with any other. Rank 0 alone validates,
@@ -50,11 +53,44 @@ pub fn launched_ranks() -> Option<usize> {
         .find_map(|v| std::env::var(v).ok()?.trim().parse().ok())
 }
 
+/// How the ranks combine their gradients after each backward pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Exchange {
+    /// Every shard's gradients to every rank (`MPI_Allgatherv`); each rank
+    /// sums them in shard order, as one process does: results bit for bit
+    /// those of one process with any rank count. Each rank receives every
+    /// shard's gradients: bytes grow with the shards (and so with the
+    /// ranks, at a batch that grows with them).
+    #[default]
+    Gather,
+    /// Each rank sums its own shards' (weighted) gradients in shard order,
+    /// then the ranks sum those (`MPI_Allreduce`): one gradient's bytes
+    /// per rank (twice, in a ring) whatever the shard count. Results
+    /// depend on the rank count by rounding (the sums associate
+    /// differently), and repeat bit for bit for a given count.
+    Allreduce,
+}
+
+impl std::str::FromStr for Exchange {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "gather" => Ok(Exchange::Gather),
+            "allreduce" => Ok(Exchange::Allreduce),
+            other => Err(Error::Config(format!(
+                "unknown exchange {other:?}: use gather (results identical to one process) or allreduce (fewer bytes, results within rounding)"
+            ))),
+        }
+    }
+}
+
 /// The processes (ranks) that train one model together, as seen by one
 /// of them. [`Group::single`] is a run of its own.
 pub struct Group {
     rank: usize,
     size: usize,
+    /// How gradients are combined (see [`Exchange`]).
+    exchange: Exchange,
     /// Nanoseconds spent in exchanges so far (see [`Group::exchange_seconds`]).
     exchanging: AtomicU64,
     #[cfg(feature = "mpi")]
@@ -79,10 +115,21 @@ impl Group {
         Group {
             rank: 0,
             size: 1,
+            exchange: Exchange::Gather,
             exchanging: AtomicU64::new(0),
             #[cfg(feature = "mpi")]
             comm: None,
         }
+    }
+
+    /// The same group, combining gradients by `exchange`.
+    pub fn with_exchange(self, exchange: Exchange) -> Self {
+        Group { exchange, ..self }
+    }
+
+    /// How the group combines gradients.
+    pub fn exchange(&self) -> Exchange {
+        self.exchange
     }
 
     /// This process's rank, from 0.
@@ -104,6 +151,20 @@ impl Group {
     /// moving the data and waiting for the slowest rank (0 for one process).
     pub fn exchange_seconds(&self) -> f64 {
         self.exchanging.load(Ordering::Relaxed) as f64 * 1e-9
+    }
+
+    /// The rows of a batch of `n` (sequence pairs, windows) this rank runs
+    /// where a trainer splits a batch by rows rather than shards (see
+    /// [`Group::sum_parts`]): a contiguous run, the counts differing by at
+    /// most one. An error when there are more ranks than rows.
+    pub fn part(&self, n: usize) -> Result<Range<usize>> {
+        if self.size > n {
+            return Err(Error::Config(format!(
+                "{} ranks but a batch holds {n}: run at most {n} ranks, or raise --batch",
+                self.size
+            )));
+        }
+        Ok(self.rank * n / self.size..(self.rank + 1) * n / self.size)
     }
 
     /// The shards (of `shards`, in order) this rank runs: a contiguous

@@ -1,7 +1,9 @@
-//! The one MPI call the exchange needs: a gather to every rank of blocks
-//! whose lengths differ by rank (`MPI_Allgatherv`).
+//! The MPI calls the exchange needs: a gather to every rank of blocks
+//! whose lengths differ by rank (`MPI_Allgatherv`), and a sum over the
+//! ranks delivered to every rank (`MPI_Allreduce`).
 
 use mpi::Count;
+use mpi::collective::SystemOperation;
 use mpi::datatype::{Equivalence, PartitionMut};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::CommunicatorCollectives;
@@ -31,6 +33,19 @@ pub(super) fn all_gather<T: Equivalence + Copy>(
         .collect::<Result<Vec<Count>>>()?;
     let mut partition = PartitionMut::new(all, counts, displs);
     comm.all_gather_varcount_into(mine, &mut partition);
+    Ok(())
+}
+
+/// The element-wise sum over the ranks of every rank's `mine` into `sum`
+/// on every rank (the same length on every rank). As for [`all_gather`], a
+/// failed transfer ends the whole job.
+pub(super) fn all_reduce_sum(
+    comm: &SimpleCommunicator,
+    mine: &[f32],
+    sum: &mut [f32],
+) -> Result<()> {
+    count(mine.len())?;
+    comm.all_reduce_into(mine, sum, SystemOperation::sum());
     Ok(())
 }
 

@@ -33,7 +33,8 @@ use std::sync::{Arc, Mutex};
 #[path = "common/trials.rs"]
 mod trials;
 
-use recur::backend::{Activation, Backend, RowKernel, Update};
+use recur::backend::{Activation, Backend, MlstmBlock, RowKernel, Update};
+use recur::cell::mlstm;
 use recur::model::Init;
 use recur::model::seq2seq::{GreedyWorkspace, Seq2Seq};
 use recur::optim::{Clip, Optimizer, OptimizerKind};
@@ -41,8 +42,8 @@ use recur::tensor::Trans;
 use recur::{Cpu, Scalar};
 use trials::{
     ADAM, Case, DECODE_STEPS, Data, Goal, Greedy, HYPOTHESES, MOMENTUM, PairCase, Run, SEED, STEPS,
-    Tolerance, Trial, assert_same, cases, clip_and_step, device_pair_cases, optimizer, pair_cases,
-    to_host, train_side_by_side, values,
+    Tolerance, Trial, assert_same, cases, clip_and_step, optimizer, pair_cases, to_host,
+    train_side_by_side, values,
 };
 
 // ---- the backend ----
@@ -358,6 +359,33 @@ impl<S: Scalar> Backend<S> for Staged {
         Cpu.additive_scores_backward(z, v, de, dv, dq, du);
     }
 
+    fn mlstm_block_forward(
+        &self,
+        m: &MlstmBlock<'_>,
+        xg: &[S],
+        c0: &[S],
+        hs: &mut [S],
+        c: &mut [S],
+    ) -> bool {
+        // The CPU's window maths, on Staged's buffers: nothing moves.
+        mlstm::block_forward_on_host(m, xg, c0, hs, c);
+        true
+    }
+
+    fn mlstm_block_backward(
+        &self,
+        m: &MlstmBlock<'_>,
+        xg: &[S],
+        c0: &[S],
+        dh: &[S],
+        dc: &mut [S],
+        dg: &mut [S],
+        dh0: &mut [S],
+    ) -> bool {
+        mlstm::block_backward_on_host(m, xg, c0, dh, dc, dg, dh0);
+        true
+    }
+
     fn update(&self, rule: Update<S>, p: &mut [S], g: &[S], m0: &mut [S], m1: &mut [S]) {
         self.note(|t| t.updates += 1);
         Cpu.update(rule, p, g, m0, m1);
@@ -488,12 +516,12 @@ fn seq2seq_training_on_a_staged_backend_gives_the_cpus_numbers_bit_for_bit() {
 
 #[test]
 fn a_seq2seq_training_step_moves_nothing_to_the_host_and_stages_nothing() {
-    host_transfers::<f32, _>(&device_pair_cases());
-    host_transfers::<f64, _>(&device_pair_cases());
+    host_transfers::<f32, _>(&pair_cases());
+    host_transfers::<f64, _>(&pair_cases());
 }
 
 fn greedy_decoding<S: Scalar>() {
-    for case in device_pair_cases() {
+    for case in pair_cases() {
         let name = case.name();
         let k = Staged::default();
         let mut cpu = Greedy::<S, _>::new(Cpu, &case);

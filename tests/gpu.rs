@@ -32,7 +32,7 @@ use common_gpu::gpu;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use recur::backend::{Activation, Backend, Gpu, IGNORE, Update, View};
+use recur::backend::{Activation, Backend, Gpu, IGNORE, MlstmBlock, Update, View};
 use recur::cell::CellKind;
 use recur::checkpoint::{Loaded, load_forecaster, load_model, save_model};
 use recur::data::series::Synthetic;
@@ -46,8 +46,8 @@ use recur::train::{Event, RunDir, RunMode, model_path};
 use recur::{CharVocab, Cpu, SeqInput, Target};
 use trials::{
     ADAM, Case, DECODE_STEPS, Data, Goal, Greedy, SEED, Tolerance, Trial, assert_close,
-    assert_same, cases, clip_and_step, device_pair_cases, optimizer, padded_targets, pair_cases,
-    to_host, tokens, train_side_by_side, values,
+    assert_same, cases, clip_and_step, optimizer, padded_targets, pair_cases, to_host, tokens,
+    train_side_by_side, values,
 };
 
 // ---- kernels ----
@@ -501,6 +501,105 @@ fn clipping_matches_the_cpu_and_reports_non_finite_values() {
                 "{clip:?} with {bad}"
             );
         }
+    }
+}
+
+/// One mLSTM block of `m` on the GPU's kernels and on the CPU's host path
+/// (`block_forward_on_host`), from the same random inputs, initial state
+/// and incoming gradients, and random values in every output buffer (so
+/// that a value the kernels leave unwritten shows): `hs`, the final
+/// state, `dg`, `dc` and `dh0` within 1e-4, with no value read back and at
+/// most the lengths sent up.
+fn mlstm_block_parity(k: &Gpu, m: &MlstmBlock<'_>) {
+    use recur::cell::mlstm::{block_backward_on_host, block_forward_on_host};
+    let name = format!(
+        "T={} B={} H={} reverse {} lengths {:?}",
+        m.t, m.b, m.h, m.reverse, m.lengths
+    );
+    let (g, d, w) = (m.g(), m.d(), m.state_row());
+    let (t, b, h) = (m.t, m.b, m.h);
+    // Gate pre-activations over (-3, 3), so that stabilizers come from the
+    // initial state, from the current step and from earlier ones.
+    let mut xg: Vec<f32> = values(t * b * g, 40);
+    for (i, x) in xg.iter_mut().enumerate() {
+        if i % g >= 4 * h {
+            *x *= 3.0;
+        }
+    }
+    // Each sequence's m in its heads' columns (the first is read).
+    let mut c0: Vec<f32> = values(b * w, 41);
+    for r in 0..b {
+        for hd in 0..m.heads {
+            let cols = &mut c0[r * w + (d + 1) * h + hd * d..][..d];
+            let m0 = cols[0] * 2.0;
+            cols.fill(m0);
+        }
+    }
+    let (hs0, c_out): (Vec<f32>, Vec<f32>) = (values((t + 1) * b * h, 42), values(b * w, 43));
+    let (dh, dc0): (Vec<f32>, Vec<f32>) = (values(t * b * h, 44), values(b * w, 45));
+    let (dg0, dh00): (Vec<f32>, Vec<f32>) = (values(t * b * g, 46), values(b * h, 47));
+    let (mut hs, mut c) = (hs0.clone(), c_out.clone());
+    block_forward_on_host(m, &xg, &c0, &mut hs, &mut c);
+    let (mut dc, mut dg, mut dh0) = (dc0.clone(), dg0.clone(), dh00.clone());
+    block_backward_on_host(m, &xg, &c0, &dh, &mut dc, &mut dg, &mut dh0);
+    let [gxg, gc0, gdh] = [&xg, &c0, &dh].map(|x| k.upload(x));
+    let [mut ghs, mut gc, mut gdc, mut gdg, mut gdh0] =
+        [&hs0, &c_out, &dc0, &dg0, &dh00].map(|x| k.upload(x));
+    k.take_counters();
+    let ran = k.mlstm_block_forward(
+        m,
+        Gpu::view(&gxg),
+        Gpu::view(&gc0),
+        Gpu::view_mut(&mut ghs),
+        Gpu::view_mut(&mut gc),
+    ) && k.mlstm_block_backward(
+        m,
+        Gpu::view(&gxg),
+        Gpu::view(&gc0),
+        Gpu::view(&gdh),
+        Gpu::view_mut(&mut gdc),
+        Gpu::view_mut(&mut gdg),
+        Gpu::view_mut(&mut gdh0),
+    );
+    assert!(ran, "{name}: the GPU has mLSTM kernels");
+    let counted = k.take_counters();
+    assert_eq!(counted.round_trips, 0, "{name}: {counted:?}");
+    let uploads = if m.lengths.is_some() { 2 } else { 0 };
+    assert_eq!(counted.uploads, uploads, "{name}: {counted:?}");
+    for (what, got, want) in [
+        ("hs", &ghs, &hs),
+        ("final state", &gc, &c),
+        ("dg", &gdg, &dg),
+        ("dc", &gdc, &dc),
+        ("dh0", &gdh0, &dh0),
+    ] {
+        let got = to_host(k, Gpu::view(got));
+        assert_close(&got, want, 1e-4, &format!("{name}: {what}"));
+    }
+}
+
+/// The mLSTM's block kernels against the CPU's host path on awkward
+/// shapes: sequences of no steps and of all of them, both reading
+/// directions, one step, heads of one unit (H = 4), and H = 64 over 50
+/// steps.
+#[test]
+fn mlstm_block_kernels_match_the_cpus_host_path_within_1e_4() {
+    let Some(k) = gpu() else { return };
+    let block = |t, b, h, reverse, lengths| MlstmBlock {
+        t,
+        b,
+        h,
+        heads: 4,
+        reverse,
+        lengths,
+    };
+    for reverse in [false, true] {
+        mlstm_block_parity(&k, &block(5, 4, 8, reverse, Some(&[5, 0, 3, 1])));
+        mlstm_block_parity(&k, &block(1, 2, 4, reverse, None));
+        mlstm_block_parity(&k, &block(1, 3, 8, reverse, Some(&[0, 1, 4])));
+        mlstm_block_parity(&k, &block(6, 3, 4, reverse, Some(&[0, 6, 2])));
+        mlstm_block_parity(&k, &block(7, 2, 12, reverse, None));
+        mlstm_block_parity(&k, &block(50, 2, 64, reverse, Some(&[50, 37])));
     }
 }
 
@@ -1019,7 +1118,7 @@ fn a_200_step_training_run_follows_the_cpus_loss_curve_within_1e_3() {
 fn greedy_decoding_of_a_padded_batch_reads_its_tokens_back_once() {
     use recur::model::seq2seq::{GreedyWorkspace, Seq2Seq};
     let Some(k) = gpu() else { return };
-    for case in device_pair_cases() {
+    for case in pair_cases() {
         let name = case.name();
         let cpu = Seq2Seq::<f32>::new(case.config.clone(), Init::Uniform, SEED).unwrap();
         let on_gpu =
@@ -1041,7 +1140,8 @@ fn greedy_decoding_of_a_padded_batch_reads_its_tokens_back_once() {
 /// A run of the language-model trainer reads its losses back only where
 /// it logs (every 5 of 15 iterations: 3 round trips, not 15), and its log
 /// lines (each the mean of the settled iterations' losses) and smoothed
-/// loss follow the CPU's run within 1e-3. A run that blows up is stopped
+/// loss follow the CPU's run within 1e-3, for an LSTM and for an mLSTM
+/// (whose window runs in its own kernels). A run that blows up is stopped
 /// at the same iteration on both, though the GPU notices it late.
 #[test]
 fn training_reads_its_losses_back_only_where_it_logs() {
@@ -1072,16 +1172,22 @@ fn training_reads_its_losses_back_only_where_it_logs() {
             .unwrap();
         (lines, summary.smooth_loss)
     }
-    let mut cpu = Trainer::new(config.clone(), data(), 15).unwrap();
-    let mut on_gpu = Trainer::new_on(k.clone(), config.clone(), data(), 15).unwrap();
-    let want = run(&mut cpu);
-    k.take_counters();
-    let got = run(&mut on_gpu);
-    let counted = k.take_counters();
-    assert_eq!(counted.round_trips, 3, "{counted:?}");
-    assert_eq!(got.0.len(), 3);
-    assert_close(&got.0, &want.0, 1e-3, "logged training losses");
-    assert_close(&[got.1], &[want.1], 1e-3, "smoothed loss");
+    for cell in [CellKind::Lstm, CellKind::Mlstm] {
+        let config = TrainConfig {
+            cell,
+            ..config.clone()
+        };
+        let mut cpu = Trainer::new(config.clone(), data(), 15).unwrap();
+        let mut on_gpu = Trainer::new_on(k.clone(), config, data(), 15).unwrap();
+        let want = run(&mut cpu);
+        k.take_counters();
+        let got = run(&mut on_gpu);
+        let counted = k.take_counters();
+        assert_eq!(counted.round_trips, 3, "{cell}: {counted:?}");
+        assert_eq!(got.0.len(), 3);
+        assert_close(&got.0, &want.0, 1e-3, &format!("{cell}: logged losses"));
+        assert_close(&[got.1], &[want.1], 1e-3, &format!("{cell}: smoothed loss"));
+    }
 
     // At this rate the loss blows up within a few iterations.
     let wild = TrainConfig {

@@ -83,6 +83,48 @@ pub trait RowKernel<S, const N: usize, const M: usize>: Sync {
     fn units(&self) -> usize;
 }
 
+/// The shape of one mLSTM block as [`Backend::mlstm_block_forward`] and
+/// [`Backend::mlstm_block_backward`] take it: plain sizes, so that the
+/// backends need nothing of the cells (the maths is the module docs of
+/// [`crate::cell::mlstm`]; the host reference is
+/// [`crate::cell::mlstm::block_forward_on_host`]).
+#[derive(Clone, Copy, Debug)]
+pub struct MlstmBlock<'a> {
+    /// T: steps of the block.
+    pub t: usize,
+    /// B: sequences.
+    pub b: usize,
+    /// H: units, in `heads` heads of `d = H / heads`.
+    pub h: usize,
+    /// NH: heads.
+    pub heads: usize,
+    /// Whether the pass reads the block from its last step to its first
+    /// (the state before step `s` is then in slot `s + 1` of `hs`, the one
+    /// after it in slot `s`; else `s` and `s + 1`).
+    pub reverse: bool,
+    /// Per-sequence lengths `(B)`; `None` when every sequence has T steps.
+    pub lengths: Option<&'a [usize]>,
+}
+
+impl MlstmBlock<'_> {
+    /// d: units per head.
+    pub fn d(&self) -> usize {
+        self.h.checked_div(self.heads).unwrap_or(0)
+    }
+    /// G = 4H + 2·NH: rows of `xg` per step and sequence.
+    pub fn g(&self) -> usize {
+        4 * self.h + 2 * self.heads
+    }
+    /// W·H = (d + 2)·H: values of one sequence's state row.
+    pub fn state_row(&self) -> usize {
+        (self.d() + 2) * self.h
+    }
+    /// Sequence `r`'s real steps: `min(lengths[r], T)`, or T.
+    pub fn steps(&self, r: usize) -> usize {
+        self.lengths.map_or(self.t, |l| l[r].min(self.t))
+    }
+}
+
 /// Where a model's buffers live and the kernels that work on them.
 ///
 /// `Buf` is owned storage; `Ref` and `Mut` are views into one, as `&[S]` and
@@ -349,6 +391,55 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
         dq: Self::Mut<'_>,
         du: Self::Mut<'_>,
     );
+
+    // ---- the mLSTM's window ----
+
+    /// The mLSTM's block forward on the backend: for each sequence `r`,
+    /// its real steps (`m.steps(r)`) in the pass's reading order from its
+    /// state row `c0[r]`, `h = σ(õ) ⊙ h̃` written into `hs` at the slot
+    /// after each real step, padded steps carrying `h` from the slot
+    /// before them, the final state row into `c[r]` (`c0[r]` again for a
+    /// sequence of no steps). `xg: (T, B, G)`, `c0, c: (B, W·H)`,
+    /// `hs: (T+1, B, H)` with the initial state in place (see
+    /// [`crate::cell::mlstm`] for the rows of `xg` and of a state row).
+    ///
+    /// Returns whether it did: the default has no kernel and returns
+    /// `false`, and the cell then runs the window on the host (in place
+    /// for a backend whose memory is the host's, else through copies).
+    fn mlstm_block_forward(
+        &self,
+        m: &MlstmBlock<'_>,
+        xg: Self::Ref<'_>,
+        c0: Self::Ref<'_>,
+        hs: Self::Mut<'_>,
+        c: Self::Mut<'_>,
+    ) -> bool {
+        let _ = (m, xg, c0, hs, c);
+        false
+    }
+
+    /// The backward of [`Backend::mlstm_block_forward`] (which it runs
+    /// again): from `dh: (T, B, H)` (`dL/dh` after each step; a padded
+    /// step's goes on to the step before it in reading order) and
+    /// `dc: (B, W·H)` (`dL/d` of the final state row, overwritten with that
+    /// of the initial one for every sequence with a real step), writes
+    /// `dg: (T, B, G)` (zero at padded steps) and adds to `dh0: (B, H)`
+    /// what reaches the initial `h`. Returns whether it did (the default:
+    /// `false`, see [`Backend::mlstm_block_forward`]).
+    #[allow(clippy::too_many_arguments)]
+    fn mlstm_block_backward(
+        &self,
+        m: &MlstmBlock<'_>,
+        xg: Self::Ref<'_>,
+        c0: Self::Ref<'_>,
+        dh: Self::Ref<'_>,
+        dc: Self::Mut<'_>,
+        dg: Self::Mut<'_>,
+        dh0: Self::Mut<'_>,
+    ) -> bool {
+        let _ = (m, xg, c0, dh, dc, dg, dh0);
+        false
+    }
 
     // ---- optimizers and clipping ----
 

@@ -584,16 +584,6 @@ pub fn pair_cases() -> Vec<PairCase> {
     cases
 }
 
-/// The [`pair_cases`] whose steps stay on a device backend: all but the
-/// mLSTM's, whose window maths runs on the host for now (it has no device
-/// kernels yet, so it moves its buffers across by design).
-pub fn device_pair_cases() -> Vec<PairCase> {
-    pair_cases()
-        .into_iter()
-        .filter(|c| !c.config.cell.parallel())
-        .collect()
-}
-
 /// A sequence-to-sequence model of `case` with its optimizer and buffers
 /// on backend `K`.
 pub struct PairSession<'c, S: Scalar, K: Backend<S>> {

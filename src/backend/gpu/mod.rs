@@ -15,6 +15,7 @@
 
 mod buffer;
 mod context;
+mod mlstm;
 mod rows;
 mod shaders;
 
@@ -25,7 +26,9 @@ pub use context::{AdapterSummary, Counters};
 
 use self::context::{Arg, Context, Grid, Kernel};
 use self::shaders::*;
-use super::{ADAGRAD_EPS, Activation, Backend, EPS, IGNORE, RowKernel, Update, ViewMut};
+use super::{
+    ADAGRAD_EPS, Activation, Backend, EPS, IGNORE, MlstmBlock, RowKernel, Update, ViewMut,
+};
 use crate::error::Result;
 use crate::tensor::Trans;
 
@@ -778,6 +781,30 @@ impl Backend<f32> for Gpu {
         self.run(&SCORES_BACKWARD_V, &params, &args, Grid::Threads(a));
         self.run(&SCORES_BACKWARD_Q, &params, &args, Grid::Threads(t * a));
         self.run(&SCORES_BACKWARD_U, &params, &args, Grid::Threads(s * a));
+    }
+
+    fn mlstm_block_forward(
+        &self,
+        m: &MlstmBlock<'_>,
+        xg: GpuRef<'_>,
+        c0: GpuRef<'_>,
+        hs: GpuMut<'_>,
+        c: GpuMut<'_>,
+    ) -> bool {
+        self.mlstm_forward(m, xg, c0, hs, c)
+    }
+
+    fn mlstm_block_backward(
+        &self,
+        m: &MlstmBlock<'_>,
+        xg: GpuRef<'_>,
+        c0: GpuRef<'_>,
+        dh: GpuRef<'_>,
+        dc: GpuMut<'_>,
+        dg: GpuMut<'_>,
+        dh0: GpuMut<'_>,
+    ) -> bool {
+        self.mlstm_backward(m, xg, c0, dh, dc, dg, dh0)
     }
 
     fn update(

@@ -16,6 +16,7 @@ const UPDATE: &str = include_str!("wgsl/update.wgsl");
 const GEMM: &str = include_str!("wgsl/gemm.wgsl");
 const RANDOM: &str = include_str!("wgsl/random.wgsl");
 const SAMPLE: &str = include_str!("wgsl/sample.wgsl");
+const MLSTM: &str = include_str!("wgsl/mlstm.wgsl");
 
 /// Declares kernels of one module: `NAME = "entry"`.
 macro_rules! kernels {
@@ -91,3 +92,19 @@ kernels!(gemm, GEMM, 4; MATMUL = "matmul");
 kernels!(random, RANDOM, 1; DROPOUT_MASK = "dropout_mask");
 
 kernels!(sample, SAMPLE, 3; SAMPLE_TOKEN = "sample");
+
+kernels!(mlstm, MLSTM, 7;
+    MLSTM_WINDOWS = "windows",
+    MLSTM_LOG_FORGET = "log_forget",
+    MLSTM_STABILIZERS = "stabilizers",
+    MLSTM_SCORES = "scores",
+    MLSTM_NORMALIZERS = "normalizers",
+    MLSTM_OUTPUTS = "outputs",
+    MLSTM_FINAL_STATE_AND_PADDING = "final_state_and_padding",
+    MLSTM_OUTPUTS_AND_PADDING_BACKWARD = "outputs_and_padding_backward",
+    MLSTM_NORMALIZERS_BACKWARD = "normalizers_backward",
+    MLSTM_SCORES_AND_FINAL_BACKWARD = "scores_and_final_backward",
+    MLSTM_LOG_WEIGHT_SUMS = "log_weight_sums",
+    MLSTM_INPUTS_BACKWARD = "inputs_backward",
+    MLSTM_STATE_BACKWARD = "state_backward",
+);

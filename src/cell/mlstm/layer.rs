@@ -2,9 +2,10 @@
 //! from the input projection in the pass's reading order over its real
 //! steps, the parallel form ([`super::window`]) run from its initial
 //! state, the output gate applied, padded steps carrying the state; and
-//! the backward of all that. The window maths runs on the host: a backend
-//! with its own memory (the GPU) has its buffers copied across (see the
-//! module docs of [`super`]).
+//! the backward of all that. A backend with kernels for it (the GPU's:
+//! [`Backend::mlstm_block_forward`]) runs the block itself; otherwise the
+//! window maths runs here, on the host, in place for the CPU and through
+//! copies for a backend with its own memory.
 
 use super::HEADS;
 use super::window::{self, Dims, InputGrads, Inputs, MlstmState, MlstmWorkspace, Upstream};
@@ -187,7 +188,11 @@ fn with_host<S: Scalar, K: Backend<S>>(k: &K, mut dst: K::Mut<'_>, f: impl FnOnc
 }
 
 /// See [`crate::cell::Cell::block_forward`].
-pub(super) fn forward<S: Scalar, K: Backend<S>>(k: &K, b: Block<'_, S, K>) {
+pub(super) fn forward<S: Scalar, K: Backend<S>>(k: &K, mut b: Block<'_, S, K>) {
+    let (hs, c) = (K::reborrow(&mut b.hs), K::reborrow(&mut b.c));
+    if k.mlstm_block_forward(&super::block_shape(b.p), b.xg, b.c0, hs, c) {
+        return;
+    }
     let (xg, c0) = (host(k, b.xg), host(k, b.c0));
     with_host(k, b.hs, |hs| {
         with_host(k, b.c, |c| forward_on_host(b.p, &xg, &c0, hs, c));
@@ -236,7 +241,16 @@ fn forward_on_host<S: Scalar>(p: &Pass<'_>, xg: &[S], c0: &[S], hs: &mut [S], c:
 
 /// See [`crate::cell::Cell::block_backward`]. The window's forward runs
 /// again here (its workspace is not kept between the passes).
-pub(super) fn backward<S: Scalar, K: Backend<S>>(k: &K, b: BlockBack<'_, S, K>) {
+pub(super) fn backward<S: Scalar, K: Backend<S>>(k: &K, mut b: BlockBack<'_, S, K>) {
+    let m = super::block_shape(b.p);
+    let (dc, dg, dh0) = (
+        K::reborrow(&mut b.dc),
+        K::reborrow(&mut b.dg),
+        K::reborrow(&mut b.dh0),
+    );
+    if k.mlstm_block_backward(&m, b.xg, b.c0, b.dh, dc, dg, dh0) {
+        return;
+    }
     let (xg, c0, dh) = (host(k, b.xg), host(k, b.c0), host(k, b.dh));
     with_host(k, b.dg, |dg| {
         with_host(k, b.dc, |dc| {

@@ -48,8 +48,8 @@ mod window;
 pub use head::*;
 pub use window::*;
 
-use super::{Block, BlockBack, Cell, HiddenBias, Step, StepBack, StepWeights};
-use crate::backend::Backend;
+use super::{Block, BlockBack, Cell, CellKind, HiddenBias, Pass, Step, StepBack, StepWeights};
+use crate::backend::{Backend, Cpu, MlstmBlock};
 use crate::tensor::Scalar;
 
 /// Heads of an mLSTM layer (xLSTM's default, as for the sLSTM); the hidden
@@ -126,4 +126,83 @@ impl Cell for Mlstm {
     fn block_backward<S: Scalar, K: Backend<S>>(&self, k: &K, b: BlockBack<'_, S, K>) {
         layer::backward(k, b);
     }
+}
+
+/// The pass as the backend's mLSTM kernels take it
+/// ([`Backend::mlstm_block_forward`]).
+fn block_shape<'a>(p: &Pass<'a>) -> MlstmBlock<'a> {
+    MlstmBlock {
+        t: p.t,
+        b: p.b,
+        h: p.h,
+        heads: HEADS,
+        reverse: p.reverse,
+        lengths: p.lengths,
+    }
+}
+
+/// The pass of `m`, for the host path.
+fn pass_of<'a>(m: &MlstmBlock<'a>) -> Pass<'a> {
+    assert_eq!(m.heads, HEADS, "the mLSTM has {HEADS} heads");
+    Pass {
+        kind: CellKind::Mlstm,
+        t: m.t,
+        b: m.b,
+        h: m.h,
+        reverse: m.reverse,
+        lengths: m.lengths,
+    }
+}
+
+/// [`Backend::mlstm_block_forward`] on host slices, as the CPU runs it: the
+/// reference for a backend's kernels, and the kernel of a backend whose
+/// kernels are the CPU's. Shapes as there.
+///
+/// # Panics
+/// If `m.heads` is not [`HEADS`] or a slice is shorter than its shape.
+pub fn block_forward_on_host<S: Scalar>(
+    m: &MlstmBlock<'_>,
+    xg: &[S],
+    c0: &[S],
+    hs: &mut [S],
+    c: &mut [S],
+) {
+    let p = pass_of(m);
+    layer::forward(
+        &Cpu,
+        Block {
+            p: &p,
+            xg,
+            hs,
+            c0,
+            c,
+        },
+    );
+}
+
+/// [`Backend::mlstm_block_backward`] on host slices, as the CPU runs it
+/// (see [`block_forward_on_host`], and its panics).
+pub fn block_backward_on_host<S: Scalar>(
+    m: &MlstmBlock<'_>,
+    xg: &[S],
+    c0: &[S],
+    dh: &[S],
+    dc: &mut [S],
+    dg: &mut [S],
+    dh0: &mut [S],
+) {
+    let p = pass_of(m);
+    layer::backward(
+        &Cpu,
+        BlockBack {
+            p: &p,
+            xg,
+            hs: &[],
+            c0,
+            dh,
+            dc,
+            dg,
+            dh0,
+        },
+    );
 }

@@ -49,7 +49,10 @@ MODELS = {
                     "--batch", "256", "--seq-len", "100"], 8, 4),
 }
 
-MPIRUN = ["mpirun", "--oversubscribe", "--allow-run-as-root",
+# --bind-to none: OpenMPI binds each of 2 or fewer ranks to one core, so a
+# rank's --threads would share it (1 rank of 2 threads then ran at one
+# thread's speed here).
+MPIRUN = ["mpirun", "--oversubscribe", "--allow-run-as-root", "--bind-to", "none",
           "--mca", "btl", "self,vader,tcp", "--mca", "btl_tcp_if_include", "lo",
           "--mca", "oob_tcp_if_include", "lo"]
 
@@ -59,6 +62,8 @@ def run(recur, corpus, args, ranks, threads, iters, out, exchange):
                     "--exchange", exchange,
                     "--optimizer", "adam", "--lr", "2e-3", "--iters", str(iters),
                     "--eval-every", "0", "--log-every", str(iters), "--sample-len", "0",
+                    # A sliver held out: the validation at the end is not the study.
+                    "--val-frac", "0.001",
                     "--threads", str(threads), "--out", out, "--overwrite"] + args
     env = dict(os.environ, OMPI_MCA_btl_vader_single_copy_mechanism="none")
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)

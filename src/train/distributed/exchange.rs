@@ -32,43 +32,46 @@ impl Group {
     ) -> Result<bool> {
         #[cfg(feature = "mpi")]
         if let Some(comm) = &self.comm {
-            let start = std::time::Instant::now();
-            let per_rank = |len: &dyn Fn(&Shard<K>) -> usize| -> Vec<usize> {
-                (0..self.size)
-                    .map(|r| shards[self.owned_by(r, shards.len())].iter().map(len).sum())
-                    .collect()
-            };
-            let counts_per_rank = per_rank(&|_| 1);
-            let mut counts = vec![0u64; shards.len()];
-            let own: Vec<u64> = shards[mine.clone()]
-                .iter()
-                .map(|s| s.count as u64)
-                .collect();
-            super::transport::all_gather(comm, &own, &counts_per_rank, &mut counts)?;
-            let summed = match self.exchange {
-                Exchange::Gather => {
-                    let mut all = vec![0.0f32; shards.iter().map(packet_len).sum()];
-                    let sent = pack(k, &shards[mine.clone()], false);
-                    super::transport::all_gather(comm, &sent, &per_rank(&packet_len), &mut all)?;
-                    unpack(shards, mine, &all, &counts)?;
-                    false
-                }
-                Exchange::Allreduce => {
-                    let carry_len = |s: &Shard<K>| K::buf_len(&s.carry);
-                    let mut all = vec![0.0f32; shards.iter().map(carry_len).sum()];
-                    let sent = pack(k, &shards[mine.clone()], true);
-                    super::transport::all_gather(comm, &sent, &per_rank(&carry_len), &mut all)?;
-                    let partial = weighted_sum(k, shards, mine.clone(), &counts);
-                    let mut total = vec![0.0f32; partial.len()];
-                    super::transport::all_reduce_sum(comm, &partial, &mut total)?;
-                    set_summed(shards, mine, &total, &all, &counts)?;
-                    true
-                }
-            };
-            let spent = start.elapsed().as_nanos().try_into().unwrap_or(u64::MAX);
-            self.exchanging
-                .fetch_add(spent, std::sync::atomic::Ordering::Relaxed);
-            return Ok(summed);
+            return self.timed(|| {
+                let per_rank = |len: &dyn Fn(&Shard<K>) -> usize| -> Vec<usize> {
+                    (0..self.size)
+                        .map(|r| shards[self.owned_by(r, shards.len())].iter().map(len).sum())
+                        .collect()
+                };
+                let counts_per_rank = per_rank(&|_| 1);
+                let mut counts = vec![0u64; shards.len()];
+                let own: Vec<u64> = shards[mine.clone()]
+                    .iter()
+                    .map(|s| s.count as u64)
+                    .collect();
+                super::transport::all_gather(comm, &own, &counts_per_rank, &mut counts)?;
+                let summed = match self.exchange {
+                    Exchange::Gather => {
+                        let mut all = vec![0.0f32; shards.iter().map(packet_len).sum()];
+                        let sent = pack(k, &shards[mine.clone()], false);
+                        super::transport::all_gather(
+                            comm,
+                            &sent,
+                            &per_rank(&packet_len),
+                            &mut all,
+                        )?;
+                        unpack(shards, mine, &all, &counts)?;
+                        false
+                    }
+                    Exchange::Allreduce => {
+                        let carry_len = |s: &Shard<K>| K::buf_len(&s.carry);
+                        let mut all = vec![0.0f32; shards.iter().map(carry_len).sum()];
+                        let sent = pack(k, &shards[mine.clone()], true);
+                        super::transport::all_gather(comm, &sent, &per_rank(&carry_len), &mut all)?;
+                        let partial = weighted_sum(k, shards, mine.clone(), &counts);
+                        let mut total = vec![0.0f32; partial.len()];
+                        super::transport::all_reduce_sum(comm, &partial, &mut total)?;
+                        set_summed(shards, mine, &total, &all, &counts)?;
+                        true
+                    }
+                };
+                Ok(summed)
+            });
         }
         let _ = (k, shards, mine);
         Ok(false)
@@ -90,25 +93,39 @@ impl Group {
     ) -> Result<usize> {
         #[cfg(feature = "mpi")]
         if let Some(comm) = &self.comm {
-            let start = std::time::Instant::now();
-            let mut counts = vec![0u64; self.size];
-            super::transport::all_gather(comm, &[count as u64], &vec![1; self.size], &mut counts)?;
-            let total = counts.iter().sum::<u64>();
-            let (grads, loss) = (host::<K>(grads)?, host::<K>(loss)?);
-            let w = count as f32 / total.max(1) as f32;
-            let mut mine: Vec<f32> = grads.iter().map(|&g| g * w).collect();
-            mine.push(loss[0]);
-            let mut sum = vec![0.0f32; mine.len()];
-            super::transport::all_reduce_sum(comm, &mine, &mut sum)?;
-            grads.copy_from_slice(&sum[..grads.len()]);
-            loss[0] = sum[grads.len()];
-            let spent = start.elapsed().as_nanos().try_into().unwrap_or(u64::MAX);
-            self.exchanging
-                .fetch_add(spent, std::sync::atomic::Ordering::Relaxed);
-            return Ok(total as usize);
+            return self.timed(|| {
+                let mut counts = vec![0u64; self.size];
+                super::transport::all_gather(
+                    comm,
+                    &[count as u64],
+                    &vec![1; self.size],
+                    &mut counts,
+                )?;
+                let total = counts.iter().sum::<u64>();
+                let (grads, loss) = (host::<K>(grads)?, host::<K>(loss)?);
+                let w = count as f32 / total.max(1) as f32;
+                let mut mine: Vec<f32> = grads.iter().map(|&g| g * w).collect();
+                mine.push(loss[0]);
+                let mut sum = vec![0.0f32; mine.len()];
+                super::transport::all_reduce_sum(comm, &mine, &mut sum)?;
+                grads.copy_from_slice(&sum[..grads.len()]);
+                loss[0] = sum[grads.len()];
+                Ok(total as usize)
+            });
         }
         let _ = (k, grads, loss);
         Ok(count)
+    }
+
+    /// `exchange()`, its time added to [`Group::exchange_seconds`].
+    #[cfg(feature = "mpi")]
+    fn timed<T>(&self, exchange: impl FnOnce() -> Result<T>) -> Result<T> {
+        let start = std::time::Instant::now();
+        let out = exchange();
+        let spent = start.elapsed().as_nanos().try_into().unwrap_or(u64::MAX);
+        self.exchanging
+            .fetch_add(spent, std::sync::atomic::Ordering::Relaxed);
+        out
     }
 
     /// The shards rank `r` owns (see [`Group::owned`]).

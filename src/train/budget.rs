@@ -26,6 +26,10 @@ pub struct Budget {
     spent_before: f64,
     /// While the clock runs: when it started, and the iteration then.
     running: Option<(Instant, u64)>,
+    /// The time spent as another clock read it (rank 0's, over several
+    /// ranks: see [`Budget::pin`]), read instead of this one's until the
+    /// clock stops.
+    pinned: Option<f64>,
 }
 
 impl Budget {
@@ -42,6 +46,7 @@ impl Budget {
             seconds: limit.as_secs_f64(),
             spent_before: 0.0,
             running: None,
+            pinned: None,
         })
     }
 
@@ -56,6 +61,7 @@ impl Budget {
             seconds,
             spent_before: spent,
             running: None,
+            pinned: None,
         })
     }
 
@@ -64,8 +70,14 @@ impl Budget {
         self.seconds
     }
 
-    /// Seconds spent so far.
+    /// Seconds spent so far (as pinned, if [`Budget::pin`] was called
+    /// since the clock started).
     pub fn spent(&self) -> f64 {
+        self.pinned.unwrap_or_else(|| self.clock())
+    }
+
+    /// Seconds spent so far by this process's clock, pinned or not.
+    pub(crate) fn clock(&self) -> f64 {
         let now = self
             .running
             .map(|(since, _)| since.elapsed().as_secs_f64())
@@ -93,7 +105,14 @@ impl Budget {
     /// Stop the clock, keeping what was spent.
     pub(crate) fn stop(&mut self) {
         self.spent_before = self.spent();
-        self.running = None;
+        (self.running, self.pinned) = (None, None);
+    }
+
+    /// Read `spent` as the time spent until the next pin or the clock
+    /// stops: processes that train together read one clock (rank 0's),
+    /// so that their schedules and their last iteration agree.
+    pub(crate) fn pin(&mut self, spent: f64) {
+        self.pinned = Some(spent);
     }
 
     /// The iterations the run will have done when the budget ends, at the
@@ -204,6 +223,20 @@ mod tests {
         assert!(Budget::resumed(10.0, 10.0).unwrap().exhausted());
         assert!(Budget::resumed(f64::NAN, 0.0).is_err());
         assert!(Budget::new(Duration::ZERO).is_err());
+        // A pinned clock reads the pin until it stops.
+        b.start(9);
+        b.pin(9.5);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!((b.spent(), b.exhausted()), (9.5, false));
+        let own = b.clock();
+        assert!(
+            own > spent && own < 5.0,
+            "the clock runs on under a pin: {own}"
+        );
+        b.pin(10.0);
+        assert!(b.exhausted());
+        b.stop();
+        assert_eq!(b.spent(), 10.0);
     }
 
     #[test]

@@ -208,9 +208,6 @@ impl<K: Backend<f32>> Trainer<K> {
     /// evaluates and saves, and the schedule (with any warm-up) follows
     /// the time. A run that has a budget (resumed) keeps what it spent.
     pub fn set_time_budget(&mut self, limit: std::time::Duration) -> Result<()> {
-        if self.group.size() > 1 {
-            return Err(timed_group());
-        }
         let budget = match &self.course.budget {
             Some(b) => super::Budget::resumed(super::Budget::new(limit)?.seconds(), b.spent())?,
             None => super::Budget::new(limit)?,
@@ -222,9 +219,10 @@ impl<K: Backend<f32>> Trainer<K> {
     /// Train together with the other processes of `group` (see
     /// [`super::distributed`]): this one runs its share of every batch's
     /// shards, and the results are those of one process. Only rank 0
-    /// validates ([`Trainer::validate`] is `None` elsewhere). Refused for
-    /// more ranks than the batch has shards, off the CPU, and for a run
-    /// with a time budget (its ranks could stop at different iterations).
+    /// validates ([`Trainer::validate`] is `None` elsewhere). With a time
+    /// budget every rank reads rank 0's clock, taken once an iteration, so
+    /// they set the same rates and stop at the same iteration. Refused for
+    /// more ranks than the batch has shards, and off the CPU.
     pub fn set_group(&mut self, group: Group) -> Result<()> {
         if group.size() > 1 {
             if !K::READS_HOST {
@@ -232,9 +230,6 @@ impl<K: Backend<f32>> Trainer<K> {
                     "training over several processes runs on the CPU only: leave out --device"
                         .into(),
                 ));
-            }
-            if self.course.budget.is_some() {
-                return Err(timed_group());
             }
         }
         group.owned(self.shards.len())?;
@@ -318,6 +313,14 @@ impl<K: Backend<f32>> Trainer<K> {
                 )?
             }
         };
+        // Over several ranks, every rank's clock reads rank 0's time, taken
+        // here: each then sets the same rate and stops at the same
+        // iteration.
+        if let Some(b) = &mut self.course.budget
+            && self.group.size() > 1
+        {
+            b.pin(self.group.root_value(b.clock())?);
+        }
         // The loss, the clip's verdict and the update stay on the backend
         // until the course reads them back, together.
         let shard::Shard { grads, scalars, .. } = &mut self.shards[0];
@@ -397,13 +400,6 @@ impl<K: Backend<f32>> Fit for Trainer<K> {
     fn evaluate(&mut self) -> Result<Option<f64>> {
         self.validate()
     }
-}
-
-/// The error for a time budget in a run over several processes.
-fn timed_group() -> Error {
-    Error::Config(
-        "--time is not supported with several MPI ranks yet (each would read its own clock and stop at another iteration): give --iters or --epochs".into(),
-    )
 }
 
 /// A model's shape in words: "2-layer lstm, hidden 128, embedding 16, 65 tokens".

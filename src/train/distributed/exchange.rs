@@ -117,6 +117,16 @@ impl Group {
         Ok(count)
     }
 
+    /// Rank 0's `value` on every rank (`MPI_Bcast`); `value` itself for
+    /// a single process.
+    pub(crate) fn root_value(&self, value: f64) -> Result<f64> {
+        #[cfg(feature = "mpi")]
+        if let Some(comm) = &self.comm {
+            return self.timed(|| super::transport::broadcast_from_root(comm, value));
+        }
+        Ok(value)
+    }
+
     /// `exchange()`, its time added to [`Group::exchange_seconds`].
     #[cfg(feature = "mpi")]
     fn timed<T>(&self, exchange: impl FnOnce() -> Result<T>) -> Result<T> {

@@ -1,12 +1,13 @@
 //! The MPI calls the exchange needs: a gather to every rank of blocks
-//! whose lengths differ by rank (`MPI_Allgatherv`), and a sum over the
-//! ranks delivered to every rank (`MPI_Allreduce`).
+//! whose lengths differ by rank (`MPI_Allgatherv`), a sum over the ranks
+//! delivered to every rank (`MPI_Allreduce`), and rank 0's clock to every
+//! rank (`MPI_Bcast`).
 
 use mpi::Count;
 use mpi::collective::SystemOperation;
 use mpi::datatype::{Equivalence, PartitionMut};
 use mpi::topology::SimpleCommunicator;
-use mpi::traits::CommunicatorCollectives;
+use mpi::traits::{Communicator, CommunicatorCollectives, Root};
 
 use crate::error::{Error, Result};
 
@@ -47,6 +48,12 @@ pub(super) fn all_reduce_sum(
     count(mine.len())?;
     comm.all_reduce_into(mine, sum, SystemOperation::sum());
     Ok(())
+}
+
+/// Rank 0's `value` on every rank (`MPI_Bcast`).
+pub(super) fn broadcast_from_root(comm: &SimpleCommunicator, mut value: f64) -> Result<f64> {
+    comm.process_at_rank(0).broadcast_into(&mut value);
+    Ok(value)
 }
 
 /// `n` as an MPI count, or an error past what one message can carry.

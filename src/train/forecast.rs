@@ -403,11 +403,7 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
     /// same for a given rank count. Refused for more ranks than a batch
     /// has windows, and off the CPU.
     pub fn set_group(&mut self, group: Group) -> Result<()> {
-        if group.size() > 1 && !K::READS_HOST {
-            return Err(Error::Device(
-                "training over several processes runs on the CPU only: leave out --device".into(),
-            ));
-        }
+        group.check_backend::<K>()?;
         group.part(self.config.batch.min(self.order.len()))?;
         self.group = group;
         Ok(())

@@ -224,14 +224,7 @@ impl<K: Backend<f32>> Trainer<K> {
     /// they set the same rates and stop at the same iteration. Refused for
     /// more ranks than the batch has shards, and off the CPU.
     pub fn set_group(&mut self, group: Group) -> Result<()> {
-        if group.size() > 1 {
-            if !K::READS_HOST {
-                return Err(Error::Device(
-                    "training over several processes runs on the CPU only: leave out --device"
-                        .into(),
-                ));
-            }
-        }
+        group.check_backend::<K>()?;
         group.owned(self.shards.len())?;
         self.group = group;
         Ok(())

@@ -456,11 +456,7 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
     /// same for a given rank count. Only rank 0 measures accuracy.
     /// Refused for more ranks than a batch has pairs, and off the CPU.
     pub fn set_group(&mut self, group: Group) -> Result<()> {
-        if group.size() > 1 && !K::READS_HOST {
-            return Err(Error::Device(
-                "training over several processes runs on the CPU only: leave out --device".into(),
-            ));
-        }
+        group.check_backend::<K>()?;
         // The last batch of an epoch holds what is left of the pairs.
         let (n, b) = (self.train.len(), self.config.batch.max(1));
         let smallest = if n % b == 0 { b.min(n) } else { n % b };

@@ -10,7 +10,7 @@ use std::ops::Range;
 use super::Exchange;
 use super::Group;
 use crate::backend::{Backend, View, ViewMut};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::train::shard::Shard;
 
 impl Group {
@@ -275,11 +275,7 @@ fn unpack<K: Backend<f32>>(
 /// its own.
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
 fn host<'a, K: Backend<f32>>(m: K::Mut<'a>) -> Result<&'a mut [f32]> {
-    K::host_mut(m).ok_or_else(|| {
-        Error::Device(
-            "training over several processes runs on the CPU only: leave out --device".into(),
-        )
-    })
+    K::host_mut(m).ok_or_else(super::cpu_only)
 }
 
 #[cfg(test)]

@@ -153,6 +153,15 @@ impl Group {
         self.exchanging.load(Ordering::Relaxed) as f64 * 1e-9
     }
 
+    /// An error for several ranks on backend `K` unless it computes in
+    /// host memory (the exchanges read and write the host's).
+    pub(crate) fn check_backend<K: crate::backend::Backend<f32>>(&self) -> Result<()> {
+        if self.size > 1 && !K::READS_HOST {
+            return Err(cpu_only());
+        }
+        Ok(())
+    }
+
     /// The rows of a batch of `n` (sequence pairs, windows) this rank runs
     /// where a trainer splits a batch by rows rather than shards (see
     /// [`Group::sum_parts`]): a contiguous run, the counts differing by at
@@ -180,6 +189,11 @@ impl Group {
         }
         Ok(self.rank * shards / self.size..(self.rank + 1) * shards / self.size)
     }
+}
+
+/// The error for a group of several ranks off the CPU.
+fn cpu_only() -> Error {
+    Error::Device("training over several processes runs on the CPU only: leave out --device".into())
 }
 
 #[cfg(test)]

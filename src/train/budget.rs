@@ -70,8 +70,8 @@ impl Budget {
         self.seconds
     }
 
-    /// Seconds spent so far (as pinned, if [`Budget::pin`] was called
-    /// since the clock started).
+    /// Seconds spent so far (as pinned, where the processes training
+    /// together read rank 0's clock).
     pub fn spent(&self) -> f64 {
         self.pinned.unwrap_or_else(|| self.clock())
     }

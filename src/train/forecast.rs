@@ -399,7 +399,7 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
     /// Train together with the other processes of `group` (see
     /// [`super::distributed`]): every rank takes each batch of windows,
     /// runs its part ([`Group::part`]) and the ranks sum the gradients
-    /// ([`Group::sum_parts`]): results within rounding of one process, the
+    /// (`Group::sum_parts`): results within rounding of one process, the
     /// same for a given rank count. Refused for more ranks than a batch
     /// has windows, and off the CPU.
     pub fn set_group(&mut self, group: Group) -> Result<()> {

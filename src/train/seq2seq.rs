@@ -452,7 +452,7 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
     /// Train together with the other processes of `group` (see
     /// [`super::distributed`]): every rank draws each batch, runs its part
     /// of the pairs ([`Group::part`]) and the ranks sum the gradients
-    /// ([`Group::sum_parts`]): results within rounding of one process, the
+    /// (`Group::sum_parts`): results within rounding of one process, the
     /// same for a given rank count. Only rank 0 measures accuracy.
     /// Refused for more ranks than a batch has pairs, and off the CPU.
     pub fn set_group(&mut self, group: Group) -> Result<()> {

@@ -164,7 +164,7 @@ impl Group {
 
     /// The rows of a batch of `n` (sequence pairs, windows) this rank runs
     /// where a trainer splits a batch by rows rather than shards (see
-    /// [`Group::sum_parts`]): a contiguous run, the counts differing by at
+    /// `Group::sum_parts`): a contiguous run, the counts differing by at
     /// most one. An error when there are more ranks than rows.
     pub fn part(&self, n: usize) -> Result<Range<usize>> {
         if self.size > n {

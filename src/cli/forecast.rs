@@ -393,9 +393,9 @@ fn train_ranks(a: &TrainArgs, group: Group) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Train a forecaster on backend `k` with the ranks of `group`: the trained model (on the CPU, from
-/// which its file is written the same whatever device trained it) and its
-/// test report.
+/// Train a forecaster on backend `k` with the ranks of `group`: the
+/// trained model (on the CPU, from which its file is written the same
+/// whatever device trained it) and its test report.
 fn train_on<K: Backend<f32>>(
     k: K,
     config: ForecastConfig,

@@ -10,6 +10,7 @@
 
 #![cfg(feature = "mpi")]
 
+use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -60,17 +61,39 @@ fn spawn_mpirun(n: usize, args: &[String]) -> Child {
 }
 
 /// Wait for `child` at most `limit`; `None` (the child killed) past it.
+/// Its output is read while it runs: a child that filled a pipe nobody
+/// read would wait for ever.
 fn wait_for(mut child: Child, limit: Duration) -> Option<Output> {
+    let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
     let start = Instant::now();
-    while child.try_wait().expect("wait for mpirun").is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for mpirun") {
+            break status;
+        }
         if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
             return None;
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(child.wait_with_output().expect("collect mpirun's output"))
+    };
+    let read = |h: std::thread::JoinHandle<Vec<u8>>| h.join().expect("read mpirun's output");
+    Some(Output {
+        status,
+        stdout: read(stdout),
+        stderr: read(stderr),
+    })
+}
+
+/// Everything `pipe` gives until it closes, read on a thread of its own.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut all);
+        }
+        all
+    })
 }
 
 /// `mpirun -np n recur args` to its end (a failure after two minutes: a

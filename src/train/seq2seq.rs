@@ -303,6 +303,12 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
         // Every rank draws the whole batch (and the teacher-forcing coin)
         // and runs its part of the pairs.
         let part = self.group.part(indices.len())?;
+        // The whole batch's target tokens (each target and its end), for
+        // the pace a run reports, whatever part this rank runs.
+        let tokens = indices
+            .iter()
+            .map(|&i| self.train[i as usize].target.chars().count() + 1)
+            .sum();
         let picked: Vec<&Pair> = indices[part]
             .iter()
             .map(|&i| &self.train[i as usize])
@@ -331,7 +337,7 @@ impl<K: Backend<f32>> Seq2SeqTrainer<K> {
         let grads = K::view_mut(&mut self.grads);
         self.course
             .record(count, params, grads, &mut self.scalars)?;
-        Ok(self.buf.tgt_lengths.iter().sum())
+        Ok(tokens)
     }
 
     /// Replace the decoder inputs after START by the model's own greedy

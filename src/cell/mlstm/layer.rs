@@ -7,13 +7,13 @@
 //! window maths runs here, on the host, in place for the CPU and through
 //! copies for a backend with its own memory.
 
-use super::HEADS;
 use super::window::{self, Dims, InputGrads, Inputs, MlstmState, MlstmWorkspace, Upstream};
+use super::{HEADS, Mlstm};
 use std::borrow::Cow;
 
 use crate::backend::{Backend, ViewMut, to_host};
 use crate::cell::math::sigmoid;
-use crate::cell::{Block, BlockBack, Pass};
+use crate::cell::{Block, BlockBack, Cell, Pass};
 use crate::tensor::Scalar;
 
 use rayon::prelude::*;
@@ -31,12 +31,12 @@ impl Shape {
         Shape {
             h,
             d: h / HEADS,
-            g: 4 * h + 2 * HEADS,
+            g: Mlstm.rows(h),
         }
     }
     /// Values in one sequence's state row `(d + 2)·H`: `C`, `n`, `m`.
     fn width(&self) -> usize {
-        (self.d + 2) * self.h
+        Mlstm.state_width(self.h) * self.h
     }
     /// One sequence's window.
     fn dims(&self) -> Dims {

@@ -384,9 +384,7 @@ impl<K: Backend<f32>> ForecastTrainer<K> {
             K::view_mut(&mut self.scalars).sub(0..1),
         )?;
         let (grads, loss) = (K::view_mut(&mut self.grads), K::view_mut(&mut self.scalars));
-        let count = self
-            .group
-            .sum_parts(self.net.backend(), grads, loss.sub(0..1), count)?;
+        let count = self.group.sum_parts::<K>(grads, loss.sub(0..1), count)?;
         // Loss and clip verdict stay on the backend until the course
         // settles them.
         let params = K::view_mut(&mut self.net.params);

@@ -1,8 +1,13 @@
-//! What the ranks exchange after each backward pass: every shard's
-//! gradients, summed loss, target count and carried state, packed per
+//! What the ranks exchange. After each backward pass of a language model
+//! ([`Group::share`]): every shard's target count, and with the gather
+//! every shard's gradients, summed loss and carried state, packed per
 //! shard in shard order (`grads (P) | loss (1) | carry (state_len(rows))`)
 //! so that one gather of floats and one of counts gives every rank the
-//! whole batch's.
+//! whole batch's; with the allreduce the carried states alone are
+//! gathered, and each rank's weighted sum of its shards is summed across
+//! ranks. A trainer that splits a batch by rows sums its parts
+//! ([`Group::sum_parts`]); a time budget reads rank 0's clock
+//! ([`Group::root_value`]).
 
 use std::ops::Range;
 
@@ -86,7 +91,6 @@ impl Group {
     /// target count; nothing changes for a single process.
     pub(crate) fn sum_parts<K: Backend<f32>>(
         &self,
-        k: &K,
         grads: K::Mut<'_>,
         loss: K::Mut<'_>,
         count: usize,
@@ -113,7 +117,7 @@ impl Group {
                 Ok(total as usize)
             });
         }
-        let _ = (k, grads, loss);
+        let _ = (grads, loss);
         Ok(count)
     }
 

@@ -90,6 +90,7 @@ pub struct Group {
     rank: usize,
     size: usize,
     /// How gradients are combined (see [`Exchange`]).
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // read by the exchange alone
     exchange: Exchange,
     /// Nanoseconds spent in exchanges so far (see [`Group::exchange_seconds`]).
     exchanging: AtomicU64,
@@ -125,11 +126,6 @@ impl Group {
     /// The same group, combining gradients by `exchange`.
     pub fn with_exchange(self, exchange: Exchange) -> Self {
         Group { exchange, ..self }
-    }
-
-    /// How the group combines gradients.
-    pub fn exchange(&self) -> Exchange {
-        self.exchange
     }
 
     /// This process's rank, from 0.

@@ -58,6 +58,16 @@ impl Trainer {
 }
 
 impl<K: Backend<f32>> Trainer<K> {
+    /// An error, before anything is allocated, where training `model`
+    /// with `config` on `data` (its shards, activations and optimizer
+    /// state) would not fit in memory.
+    fn check_memory(config: &TrainConfig, model: &NetConfig, data: &TrainData) -> Result<()> {
+        let g = config.cell.rows(config.hidden);
+        let shards = shard::shard_rows(config.batch, g, config.hidden).len();
+        let (t, b) = (data.steps(config.seq_len), config.batch);
+        net_training(model, t, b, shards, config.optimizer.moments()).check(data.advice())
+    }
+
     /// A fresh run of `total_iters` iterations on `data`, on `backend`.
     pub fn new_on(
         backend: K,
@@ -68,10 +78,7 @@ impl<K: Backend<f32>> Trainer<K> {
         config.validate()?;
         let vocab = data.vocab()?;
         let model = Trainer::<K>::net_config(&config, vocab.len());
-        let n =
-            shard::shard_rows(config.batch, config.cell.rows(config.hidden), config.hidden).len();
-        let (t, b) = (data.steps(config.seq_len), config.batch);
-        net_training(&model, t, b, n, config.optimizer.moments()).check(data.advice())?;
+        Trainer::<K>::check_memory(&config, &model, &data)?;
         let mut net = Net::new_on(backend, model, config.init, config.seed)?;
         if let Some(v) = config.forget_bias {
             net.set_forget_bias(v);
@@ -103,10 +110,7 @@ impl<K: Backend<f32>> Trainer<K> {
                 describe(&model)
             )));
         }
-        let n =
-            shard::shard_rows(config.batch, config.cell.rows(config.hidden), config.hidden).len();
-        let (t, b) = (data.steps(config.seq_len), config.batch);
-        net_training(&model, t, b, n, config.optimizer.moments()).check(data.advice())?;
+        Trainer::<K>::check_memory(&config, &model, &data)?;
         let net = if net.config().dropout == model.dropout {
             net
         } else {

@@ -91,7 +91,7 @@ impl Layers {
             .parts
             .iter()
             .map(|part| {
-                let values = values.by_ref().take(part.shape.iter().product()).collect();
+                let values = values.by_ref().take(part.len()).collect();
                 Ok((part.name, to_array(py, &part.shape, values)?.into_any()))
             })
             .collect()
@@ -121,8 +121,9 @@ impl Layers {
 #[pymethods]
 impl Layers {
     /// `cell` is "rnn", "lstm", "gru", "mingru", "minlstm", "slstm" or
-    /// "mlstm"; `nonlinearity` "tanh" or "relu" (the vanilla RNN's). Weights and biases start from PyTorch's
-    /// `U(-1/√H, 1/√H)`, drawn with `seed`.
+    /// "mlstm"; `nonlinearity` "tanh" or "relu" (the vanilla RNN's).
+    /// Weights and biases start from PyTorch's `U(-1/√H, 1/√H)`, drawn
+    /// with `seed`.
     #[new]
     #[pyo3(signature = (cell, input_size, hidden_size, num_layers=1, bidirectional=false, nonlinearity="tanh", seed=0))]
     fn new(

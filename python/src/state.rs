@@ -44,13 +44,15 @@ impl Part {
     }
 
     /// Values in it.
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
 }
 
+/// The first axis of every part: layers times directions.
+const LD: &str = "num_layers*num_directions";
 /// The axes of a plane `(L·D, B, H)`.
-const PLANE: &[&str] = &["num_layers*num_directions", "B", "hidden_size"];
+const PLANE: &[&str] = &[LD, "B", "hidden_size"];
 
 /// Where each value of a model's flat state buffer comes from in the
 /// parts: for a given configuration and batch.
@@ -91,7 +93,6 @@ impl StateLayout {
         );
         let heads = c.cell.heads();
         let d = h / heads;
-        const LD: &str = "num_layers*num_directions";
         let parts = [
             (vec![n, b, h], PLANE),
             (vec![n, b, heads, d, d], &[LD, "B", "heads", "d", "d"][..]),

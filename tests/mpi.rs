@@ -168,6 +168,15 @@ fn train_losses(log: &Path) -> Vec<f64> {
         .collect()
 }
 
+/// The same loss curve: as many logged iterations, each loss within 1e-6.
+#[track_caller]
+fn assert_same_curve(one: &[f64], many: &[f64], what: &str) {
+    assert_eq!(many.len(), one.len(), "{what}");
+    for (a, b) in one.iter().zip(many) {
+        assert!((a - b).abs() <= 1e-6, "{what}: loss {b} against {a}");
+    }
+}
+
 /// What a run left: its model and state files' bytes, and its log's losses.
 fn results(out: &Path, log: &Path) -> (Vec<u8>, Vec<u8>, Vec<f64>) {
     let read = |name: &str| std::fs::read(out.join(name)).expect("a saved file");
@@ -208,10 +217,7 @@ fn an_allreduce_stays_within_rounding_of_one_process_and_repeats() {
     let one = run(1, "one");
     let three = run(3, "three");
     for (ranks, many) in [(2, run(2, "two")), (3, three.clone())] {
-        assert_eq!(many.2.len(), one.2.len());
-        for (a, b) in one.2.iter().zip(&many.2) {
-            assert!((a - b).abs() <= 1e-6, "{ranks} ranks: loss {b} against {a}");
-        }
+        assert_same_curve(&one.2, &many.2, &format!("{ranks} ranks"));
     }
     let again = run(3, "three-again");
     assert!(
@@ -256,10 +262,7 @@ fn seq2seq_and_forecasts_train_over_ranks_within_rounding() {
     let one = seq2seq(1, "s-one", "--iters 12");
     let three = seq2seq(3, "s-three", "--iters 12");
     for (ranks, many) in [(2, seq2seq(2, "s-two", "--iters 12")), (3, three.clone())] {
-        assert_eq!(many.1.len(), one.1.len(), "{ranks} ranks: one writer");
-        for (a, b) in one.1.iter().zip(&many.1) {
-            assert!((a - b).abs() <= 1e-6, "{ranks} ranks: loss {b} against {a}");
-        }
+        assert_same_curve(&one.1, &many.1, &format!("{ranks} ranks: one writer"));
     }
     assert!(
         seq2seq(3, "s-three-again", "--iters 12").0 == three.0,
@@ -347,10 +350,7 @@ fn ranks_give_the_single_process_run_bit_for_bit() {
         for (ranks, name) in [(2, "two"), (3, "three"), (2, "two-again")] {
             let many = run(ranks, &format!("{name}-{words}"));
             // One writer: a log line per iteration, not one per rank.
-            assert_eq!(many.2.len(), one.2.len(), "{ranks} ranks, words {words}");
-            for (a, b) in one.2.iter().zip(&many.2) {
-                assert!((a - b).abs() <= 1e-6, "{ranks} ranks: loss {b} against {a}");
-            }
+            assert_same_curve(&one.2, &many.2, &format!("{ranks} ranks, words {words}"));
             assert!(
                 many.0 == one.0,
                 "{ranks} ranks (words {words}): the model differs"

@@ -14,7 +14,7 @@ pub mod stack;
 
 pub use config::{Init, NetConfig, Readout, RnnConfig};
 pub use forecaster::{ForecastConfig, Forecaster, RegressionLoss};
-pub use net::{Net, NetWorkspace, VanillaRnn};
+pub use net::{Net, NetWorkspace, Progress, VanillaRnn};
 pub use params::{ParamLayout, ParamSpec};
 pub use recurrent::{Recurrent, RecurrentGrads};
 pub use stack::{Batch, Stack, StackConfig, StackWorkspace};

@@ -37,6 +37,18 @@ use crate::layer::linear;
 use crate::layer::loss::{Target, loss_and_grad_on, loss_and_grad_to};
 use crate::tensor::Scalar;
 
+/// What [`Net::loss_and_grad_reporting`] reports as it goes; `R` is a
+/// view of the backend's buffer.
+#[derive(Debug)]
+pub enum Progress<R> {
+    /// The loss is known, over this many targets (what divides the summed
+    /// loss into the mean); the backward starts.
+    Counted(usize),
+    /// The gradients of one of [`Net::grad_segments`] (in their order)
+    /// are final: its range and a view of their values.
+    Final(Range<usize>, R),
+}
+
 /// A recurrent network with a linear output layer (see the module docs),
 /// on backend `K` (the CPU unless said otherwise).
 ///
@@ -439,6 +451,37 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
         grads: K::Mut<'_>,
         dstate: Option<&[S]>,
     ) -> Result<()> {
+        self.backward_reporting(x, ws, grads, dstate, &mut |_, _| {})
+    }
+
+    /// The parameter ranges [`Net::backward_reporting`] finishes, in the
+    /// order it finishes them: the output layer, then each recurrent layer
+    /// from the top down (the bottom one with the embedding). They cover
+    /// the parameters, and each ends where the one before it starts.
+    pub fn grad_segments(&self) -> Vec<Range<usize>> {
+        let mut end = self.layout.len();
+        std::iter::once(self.fc_w.start)
+            .chain(self.stack.layer_starts())
+            .map(|start| {
+                let r = start..end;
+                end = start;
+                r
+            })
+            .collect()
+    }
+
+    /// [`Net::backward`], calling `done(range, grads[range])` as the
+    /// gradients of each of [`Net::grad_segments`] become final, in that
+    /// order: the output layer's first, so that a caller can send them on
+    /// (to other processes) while the layers below are still running.
+    pub fn backward_reporting(
+        &self,
+        x: SeqInput<'_, S>,
+        ws: &mut NetWorkspace<S, K>,
+        grads: K::Mut<'_>,
+        dstate: Option<&[S]>,
+        done: &mut dyn FnMut(Range<usize>, K::Ref<'_>),
+    ) -> Result<()> {
         if grads.len() != self.layout.len() {
             return Err(Error::Shape(format!(
                 "{} gradients for {} parameters",
@@ -451,8 +494,8 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
         let (h, dirs) = (c.hidden_size, c.directions());
         let (_, b) = ws.stack.dims();
         // Output layer: dWhy, dby, and dL/d(features).
-        let (rest, fc) = grads.split(self.fc_w.start);
-        let [gw, gb] = split_mut(fc, [self.fc_w.len(), self.fc_b.len()]);
+        let (rest, mut fc) = grads.split(self.fc_w.start);
+        let [gw, gb] = split_mut(K::reborrow(&mut fc), [self.fc_w.len(), self.fc_b.len()]);
         let w = params.sub(self.fc_w.clone());
         let NetWorkspace {
             stack,
@@ -475,6 +518,7 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
                 k.fill(stack.output_grad(), S::zero());
             }
         }
+        done(self.fc_w.start..self.layout.len(), fc.into_ref());
         // Gradient into the final state: from the read-out and the caller.
         let dstate = match (c.readout, dstate) {
             (Readout::ManyToMany, d) => d.map(|d| k.host_view(d, staging)),
@@ -494,7 +538,13 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
                 Some(K::view(dstate_buf))
             }
         };
-        self.stack.backward(k, params, rest, x, stack, dstate)
+        let mut end = self.fc_w.start;
+        let mut layer_done = |start: usize, g: K::Ref<'_>| {
+            done(start..end, g.sub(start..end));
+            end = start;
+        };
+        self.stack
+            .backward_reporting(k, params, rest, x, stack, dstate, &mut layer_done)
     }
 
     /// Forward, loss against `target`, backward: returns the loss and
@@ -554,6 +604,26 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
         dropout: Option<&mut ChaCha8Rng>,
         loss: K::Mut<'_>,
     ) -> Result<usize> {
+        let no_report = &mut |_: Progress<K::Ref<'_>>| {};
+        self.loss_and_grad_reporting(batch, state0, target, ws, grads, dropout, loss, no_report)
+    }
+
+    /// [`Net::loss_and_grad_to`], calling `report` as it goes: with the
+    /// target count once the loss is known, then with each of
+    /// [`Net::grad_segments`] as the backward finishes it (see
+    /// [`Net::backward_reporting`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss_and_grad_reporting(
+        &self,
+        batch: &Batch<'_, S>,
+        state0: Option<K::Ref<'_>>,
+        target: Target<'_, S>,
+        ws: &mut NetWorkspace<S, K>,
+        grads: K::Mut<'_>,
+        dropout: Option<&mut ChaCha8Rng>,
+        loss: K::Mut<'_>,
+        report: &mut dyn FnMut(Progress<K::Ref<'_>>),
+    ) -> Result<usize> {
         self.forward_from(batch, state0, ws, dropout)?;
         let v = self.config.output_size;
         let NetWorkspace {
@@ -561,7 +631,10 @@ impl<S: Scalar, K: Backend<S>> Net<S, K> {
         } = ws;
         let (ys, dys) = (K::view(ys), K::view_mut(dys));
         let count = loss_and_grad_to(&self.backend, ys, v, target, dys, staging, loss)?;
-        self.backward(batch.x, ws, grads, None)?;
+        report(Progress::Counted(count));
+        self.backward_reporting(batch.x, ws, grads, None, &mut |r, g| {
+            report(Progress::Final(r, g))
+        })?;
         Ok(count)
     }
 

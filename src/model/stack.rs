@@ -616,12 +616,52 @@ impl Stack {
         ws: &mut StackWorkspace<S, K>,
         dstate: Option<K::Ref<'_>>,
     ) -> Result<()> {
+        self.backward_reporting(k, params, grads, x, ws, dstate, &mut |_, _| {})
+    }
+
+    /// [`Stack::backward`], calling `done(from, grads)` as each layer's
+    /// gradients become final, from the top layer down: from then on
+    /// `grads[from..]` up to the layer above's `from` (the stack's end for
+    /// the top layer) no longer change. `from` runs through
+    /// [`Stack::layer_starts`] in order; the bottom layer's includes the
+    /// embedding.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_reporting<S: Scalar, K: Backend<S>>(
+        &self,
+        k: &K,
+        params: K::Ref<'_>,
+        grads: K::Mut<'_>,
+        x: SeqInput<'_, S>,
+        ws: &mut StackWorkspace<S, K>,
+        dstate: Option<K::Ref<'_>>,
+        done: &mut dyn FnMut(usize, K::Ref<'_>),
+    ) -> Result<()> {
         // Taken out for the duration (and put back below) so that the
         // workspace can be borrowed mutably meanwhile.
         let lengths = std::mem::take(&mut ws.lengths);
-        let result = self.backward_with(k, params, grads, x, ws, dstate, lengths.as_deref());
+        let batch = (x, lengths.as_deref());
+        let result = self.backward_with(k, params, grads, batch, ws, dstate, done);
         ws.lengths = lengths;
         result
+    }
+
+    /// Where each layer's parameters start in the owner's buffer, top layer
+    /// first (the bottom layer's at the embedding, when there is one):
+    /// what [`Stack::backward_reporting`] reports, in its order.
+    pub fn layer_starts(&self) -> Vec<usize> {
+        (0..self.config.layers)
+            .rev()
+            .map(|l| self.layer_start(l))
+            .collect()
+    }
+
+    /// Where layer `l`'s parameters start; layer 0's at the embedding.
+    fn layer_start(&self, l: usize) -> usize {
+        let first = self.cells[l * self.config.directions()].w_ih.start;
+        match (&self.embedding, l) {
+            (Some(e), 0) => e.start.min(first),
+            _ => first,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -630,10 +670,10 @@ impl Stack {
         k: &K,
         params: K::Ref<'_>,
         mut grads: K::Mut<'_>,
-        x: SeqInput<'_, S>,
+        (x, lengths): (SeqInput<'_, S>, Option<&[usize]>),
         ws: &mut StackWorkspace<S, K>,
         dstate: Option<K::Ref<'_>>,
-        lengths: Option<&[usize]>,
+        done: &mut dyn FnMut(usize, K::Ref<'_>),
     ) -> Result<()> {
         let c = &self.config;
         let (t, b, h, dirs) = (ws.t, ws.b, c.hidden_size, c.directions());
@@ -725,11 +765,13 @@ impl Stack {
                     k.mul(K::view(mask), K::view_mut(&mut ws.dinput));
                 }
                 std::mem::swap(&mut ws.dout, &mut ws.dinput);
+                done(self.layer_start(l), K::reborrow(&mut grads).into_ref());
             }
         }
         match (&self.embedding, x) {
             (Some(e), SeqInput::Tokens(tok)) => {
-                k.scatter_add_rows(K::view(&ws.dinput), tok, grads.sub(e.clone()))
+                let g = K::reborrow(&mut grads).sub(e.clone());
+                k.scatter_add_rows(K::view(&ws.dinput), tok, g)
             }
             (None, SeqInput::Dense(_)) => {
                 k.resize(&mut ws.dx, K::buf_len(&ws.dinput));
@@ -738,6 +780,7 @@ impl Stack {
             _ => {}
         }
         ws.x_in = x_in;
+        done(self.layer_start(0), grads.into_ref());
         Ok(())
     }
 }

@@ -8,10 +8,13 @@ use recur::cell::{CellKind, SeqInput};
 use recur::layer::loss::Target;
 use recur::model::{Batch, Init, Net, NetConfig, Progress, Readout};
 
+/// Each reported segment's range and its values when reported.
+type Reported = Vec<(std::ops::Range<usize>, Vec<f64>)>;
+
 /// The reports of one forward and backward of `config` on a seeded batch
 /// (each segment's range and its values when reported) and the final
 /// gradients.
-fn reports(config: NetConfig) -> (Net<f64>, Vec<(std::ops::Range<usize>, Vec<f64>)>, Vec<f64>) {
+fn reports(config: NetConfig) -> (Net<f64>, Reported, Vec<f64>) {
     let net = Net::<f64>::new_on(Cpu, config.clone(), Init::Uniform, 7).expect("a net");
     let (t, b, v) = (5, 3, config.input_size);
     let tokens: Vec<u32> = (0..t * b).map(|i| ((i * 7 + 3) % v) as u32).collect();

@@ -207,16 +207,25 @@ fn an_allreduce_stays_within_rounding_of_one_process_and_repeats() {
             assert_ok(&o);
         } else {
             args.extend(["--exchange".into(), "allreduce".into()]);
+            let (ranks, off) = (ranks % 10, ranks > 10);
+            if off {
+                args.extend(["--overlap".into(), "off".into()]);
+            }
             let o = mpirun(ranks, &args);
             assert_ok(&o);
             let err = String::from_utf8_lossy(&o.stderr);
-            assert!(err.contains(&format!("{ranks} ranks (allreduce)")), "{err}");
+            let how = if off { "" } else { ", beside the backward" };
+            assert!(
+                err.contains(&format!("{ranks} ranks (allreduce{how})")),
+                "{err}"
+            );
         }
         results(&out, &log)
     };
     let one = run(1, "one");
     let three = run(3, "three");
-    for (ranks, many) in [(2, run(2, "two")), (3, three.clone())] {
+    let two = run(2, "two");
+    for (ranks, many) in [(2, two.clone()), (3, three.clone())] {
         assert_same_curve(&one.2, &many.2, &format!("{ranks} ranks"));
     }
     let again = run(3, "three-again");
@@ -224,6 +233,14 @@ fn an_allreduce_stays_within_rounding_of_one_process_and_repeats() {
         again.0 == three.0 && again.1 == three.1,
         "3 ranks, run twice: the files differ"
     );
+    // Exchanged after the backward rather than beside it (12: two ranks,
+    // --overlap off), the same sums: two ranks add one pair a value.
+    let after = run(12, "two-after");
+    assert!(
+        after.0 == two.0 && after.1 == two.1,
+        "2 ranks: the exchange beside the backward and after it differ"
+    );
+    assert_same_curve(&one.2, &run(13, "three-after").2, "3 ranks, --overlap off");
 }
 
 /// `recur seq2seq train` and `recur forecast train` over ranks: each rank
@@ -337,17 +354,28 @@ fn ranks_give_the_single_process_run_bit_for_bit() {
                 &out,
                 &format!("--iters 12 --log {}", p(&log)),
             );
-            let o = if ranks == 1 {
-                recur(&args)
-            } else {
-                mpirun(ranks, &args)
+            let o = match ranks {
+                1 => recur(&args),
+                2 | 3 => mpirun(ranks, &args),
+                _ => mpirun(
+                    ranks % 10,
+                    &[args, vec!["--overlap".into(), "off".into()]].concat(),
+                ),
             };
             assert_ok(&o);
             results(&out, &log)
         };
         let one = run(1, &format!("one-{words}"));
         assert_eq!(one.2.len(), 12, "a line per iteration");
-        for (ranks, name) in [(2, "two"), (3, "three"), (2, "two-again")] {
+        // 12, 13: two and three ranks exchanging after the backward
+        // (--overlap off) rather than beside it.
+        for (ranks, name) in [
+            (2, "two"),
+            (3, "three"),
+            (2, "two-again"),
+            (12, "two-after"),
+            (13, "three-after"),
+        ] {
             let many = run(ranks, &format!("{name}-{words}"));
             // One writer: a log line per iteration, not one per rank.
             assert_same_curve(&one.2, &many.2, &format!("{ranks} ranks, words {words}"));

@@ -146,6 +146,12 @@ pub struct TrainArgs {
     /// (the same for a given rank count).
     #[arg(long, value_parser = ["gather", "allreduce"], default_value = "gather")]
     exchange: String,
+    /// With several MPI ranks: exchange the output layer's and each upper
+    /// layer's gradients while the layers below still run their backward
+    /// pass (on), or all of them after it (off). The results are the same
+    /// either way.
+    #[arg(long, value_parser = ["on", "off"], default_value = "on")]
+    overlap: String,
     #[command(flatten)]
     device: super::device::DeviceArgs,
 }
@@ -263,7 +269,10 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
     let ranks = super::ranks::Ranks::start()?;
     let result = (|| {
         let (data, source) = a.data()?;
-        let group = ranks.group().with_exchange(a.exchange.parse()?);
+        let group = ranks
+            .group()
+            .with_exchange(a.exchange.parse()?)
+            .with_overlap(a.overlap == "on");
         on_device!(a.device.open()?, k => train_on(k, &a, data, &source, group))
     })();
     ranks.end(result)
@@ -456,8 +465,12 @@ fn train_on<K: Backend<f32>>(
     );
     let g = trainer.group();
     if g.size() > 1 {
+        let (how, when) = match a.overlap.as_str() {
+            "on" => (", beside the backward", " past its backward passes"),
+            _ => ("", ""),
+        };
         eprintln!(
-            "{} ranks ({}); rank 0 spent {:.1} s ({:.0}%) exchanging gradients with the others (moving them and waiting for the slowest)",
+            "{} ranks ({}{how}); rank 0 spent {:.1} s ({:.0}%) exchanging gradients with the others{when} (moving them and waiting for the slowest)",
             g.size(),
             a.exchange,
             g.exchange_seconds(),

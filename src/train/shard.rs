@@ -26,7 +26,7 @@ use crate::cell::SeqInput;
 use crate::data::{CharStreams, WordBatch};
 use crate::error::{Error, Result};
 use crate::layer::loss::Target;
-use crate::model::{Batch, Net, NetWorkspace};
+use crate::model::{Batch, Net, NetWorkspace, Progress};
 use crate::tensor::PARALLEL_MIN_MACS;
 
 /// The most rows (streams or words) one shard of a small model takes.
@@ -123,22 +123,35 @@ pub(crate) fn shards_for<K: Backend<f32>>(net: &Net<f32, K>, b: usize) -> Vec<Sh
 }
 
 impl<K: Backend<f32>> Shard<K> {
+    /// Forward and backward of `work` on this shard's rows, telling
+    /// `report` how it goes (see [`Net::loss_and_grad_reporting`]).
+    fn run(&mut self, net: &Net<f32, K>, work: &Work<'_>, report: Report<'_, K>) -> Result<()> {
+        match work {
+            Work::Corpus {
+                t,
+                b,
+                inputs,
+                targets,
+            } => self.corpus_step(net, (*t, *b), (inputs, targets), report),
+            Work::Words(picked) => self.words_step(net, picked, report),
+        }
+    }
+
     /// Forward and backward on this shard's columns of a corpus window
     /// (`inputs, targets: (T, B)` time-major), from its carried state.
     fn corpus_step(
         &mut self,
         net: &Net<f32, K>,
-        t: usize,
-        b: usize,
-        inputs: &[u32],
-        targets: &[u32],
+        (t, b): (usize, usize),
+        (inputs, targets): (&[u32], &[u32]),
+        report: Report<'_, K>,
     ) -> Result<()> {
         let r = self.rows.clone();
         self.take_columns(&r, t, b, inputs, targets);
         let k = net.backend();
         k.fill(K::view_mut(&mut self.grads), 0.0);
         let batch = Batch::new(SeqInput::Tokens(&self.inputs), t, r.len());
-        self.count = net.loss_and_grad_to(
+        self.count = net.loss_and_grad_reporting(
             &batch,
             Some(K::view(&self.carry)),
             Target::Classes(&self.targets),
@@ -146,6 +159,7 @@ impl<K: Backend<f32>> Shard<K> {
             K::view_mut(&mut self.grads),
             Some(&mut self.rng),
             K::view_mut(&mut self.scalars).sub(0..1),
+            report,
         )?;
         k.copy(self.ws.final_state(), K::view_mut(&mut self.carry));
         Ok(())
@@ -191,7 +205,12 @@ impl<K: Backend<f32>> Shard<K> {
     }
 
     /// Forward and backward on this shard's words of `picked`.
-    fn words_step(&mut self, net: &Net<f32, K>, picked: &[&(Vec<u32>, Vec<u32>)]) -> Result<()> {
+    fn words_step(
+        &mut self,
+        net: &Net<f32, K>,
+        picked: &[&(Vec<u32>, Vec<u32>)],
+        report: Report<'_, K>,
+    ) -> Result<()> {
         let mine = &picked[self.rows.start.min(picked.len())..self.rows.end.min(picked.len())];
         let k = net.backend();
         k.fill(K::view_mut(&mut self.grads), 0.0);
@@ -199,14 +218,20 @@ impl<K: Backend<f32>> Shard<K> {
         self.words.fill(mine);
         self.count = 0;
         if mine.is_empty() {
-            return Ok(()); // the epoch's last batch can be short
+            // The epoch's last batch can be short: no targets, zero
+            // gradients, reported as a step's would be.
+            report(Progress::Counted(0));
+            for r in net.grad_segments() {
+                report(Progress::Final(r.clone(), K::view(&self.grads).sub(r)));
+            }
+            return Ok(());
         }
         let wb = &self.words;
         let batch = Batch {
             lengths: Some(&wb.lengths),
             ..Batch::new(SeqInput::Tokens(&wb.inputs), wb.t, wb.b)
         };
-        self.count = net.loss_and_grad_to(
+        self.count = net.loss_and_grad_reporting(
             &batch,
             None,
             Target::Classes(&wb.targets),
@@ -214,6 +239,7 @@ impl<K: Backend<f32>> Shard<K> {
             K::view_mut(&mut self.grads),
             Some(&mut self.rng),
             K::view_mut(&mut self.scalars).sub(0..1),
+            report,
         )?;
         Ok(())
     }
@@ -232,10 +258,22 @@ pub(crate) enum Work<'a> {
     Words(&'a [&'a (Vec<u32>, Vec<u32>)]),
 }
 
+/// What a shard's step reports as it goes (see
+/// [`Net::loss_and_grad_reporting`]): an exchange that overlaps the
+/// backward listens; otherwise nothing does.
+pub(crate) type Report<'r, K> = &'r mut dyn FnMut(Progress<<K as Backend<f32>>::Ref<'_>>);
+
+/// A shard's step: [`Shard::run`] on one piece of work.
+pub(crate) trait RunShard<K: Backend<f32>>:
+    Fn(&mut Shard<K>, Report<'_, K>) -> Result<()> + Sync
+{
+}
+impl<K: Backend<f32>, F: Fn(&mut Shard<K>, Report<'_, K>) -> Result<()> + Sync> RunShard<K> for F {}
+
 /// `f(i, shard i)` for every shard, results in shard order: on this thread
 /// when there is one shard (so that its large products may use the other
 /// threads), else on the current rayon pool's threads.
-fn each_shard<K: Backend<f32>, R: Send>(
+pub(crate) fn each_shard<K: Backend<f32>, R: Send>(
     shards: &mut [Shard<K>],
     f: impl Fn(usize, &mut Shard<K>) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
@@ -266,16 +304,8 @@ pub(crate) fn step<K: Backend<f32>>(
         s.rng = ChaCha8Rng::seed_from_u64(rng.next_u64());
     }
     let mine = ranks.owned(shards.len())?;
-    each_shard(&mut shards[mine.clone()], |_, s| match work {
-        Work::Corpus {
-            t,
-            b,
-            inputs,
-            targets,
-        } => s.corpus_step(net, *t, *b, inputs, targets),
-        Work::Words(picked) => s.words_step(net, picked),
-    })?;
-    let summed = ranks.share(net.backend(), shards, mine)?;
+    let run = |s: &mut Shard<K>, report: Report<'_, K>| s.run(net, work, report);
+    let summed = ranks.run_and_share(net, shards, mine, run)?;
     let total: usize = shards.iter().map(|s| s.count).sum();
     let k = net.backend();
     if let Some((first, rest)) = shards.split_first_mut() {

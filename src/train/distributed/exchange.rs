@@ -16,7 +16,8 @@ use super::Exchange;
 use super::Group;
 use crate::backend::{Backend, View, ViewMut};
 use crate::error::Result;
-use crate::train::shard::Shard;
+use crate::model::Net;
+use crate::train::shard::{RunShard, Shard, each_shard};
 
 impl Group {
     /// After this rank's shards (`mine`) ran a step: make the batch's
@@ -38,40 +39,25 @@ impl Group {
         #[cfg(feature = "mpi")]
         if let Some(comm) = &self.comm {
             return self.timed(|| {
-                let per_rank = |len: &dyn Fn(&Shard<K>) -> usize| -> Vec<usize> {
-                    (0..self.size)
-                        .map(|r| shards[self.owned_by(r, shards.len())].iter().map(len).sum())
-                        .collect()
-                };
-                let counts_per_rank = per_rank(&|_| 1);
                 let mut counts = vec![0u64; shards.len()];
                 let own: Vec<u64> = shards[mine.clone()]
                     .iter()
                     .map(|s| s.count as u64)
                     .collect();
-                super::transport::all_gather(comm, &own, &counts_per_rank, &mut counts)?;
+                let per_rank = self.per_rank(shards, |_| 1);
+                super::transport::all_gather(comm, &own, &per_rank, &mut counts)?;
                 let summed = match self.exchange {
                     Exchange::Gather => {
-                        let mut all = vec![0.0f32; shards.iter().map(packet_len).sum()];
-                        let sent = pack(k, &shards[mine.clone()], false);
-                        super::transport::all_gather(
-                            comm,
-                            &sent,
-                            &per_rank(&packet_len),
-                            &mut all,
-                        )?;
-                        unpack(shards, mine, &all, &counts)?;
+                        let all = self.gather_parts(comm, k, shards, mine.clone(), GRADS)?;
+                        unpack(shards, mine, &all, &counts, GRADS)?;
                         false
                     }
                     Exchange::Allreduce => {
-                        let carry_len = |s: &Shard<K>| K::buf_len(&s.carry);
-                        let mut all = vec![0.0f32; shards.iter().map(carry_len).sum()];
-                        let sent = pack(k, &shards[mine.clone()], true);
-                        super::transport::all_gather(comm, &sent, &per_rank(&carry_len), &mut all)?;
+                        let carries = self.gather_parts(comm, k, shards, mine.clone(), CARRY)?;
                         let partial = weighted_sum(k, shards, mine.clone(), &counts);
                         let mut total = vec![0.0f32; partial.len()];
                         super::transport::all_reduce_sum(comm, &partial, &mut total)?;
-                        set_summed(shards, mine, &total, &all, &counts)?;
+                        set_summed(shards, mine, &total, &carries, &counts)?;
                         true
                     }
                 };
@@ -131,21 +117,80 @@ impl Group {
         Ok(value)
     }
 
+    /// Run this rank's shards (`mine`: its share of them) with `run` on
+    /// the current rayon pool's threads, then make the batch's results
+    /// known on every rank as [`Group::share`] does, and return what it
+    /// returns. With [`Group::overlaps`], the exchange runs beside the
+    /// backward passes (see `overlap.rs`), else after them.
+    pub(crate) fn run_and_share<K: Backend<f32>>(
+        &self,
+        net: &Net<f32, K>,
+        shards: &mut [Shard<K>],
+        mine: Range<usize>,
+        run: impl RunShard<K>,
+    ) -> Result<bool> {
+        #[cfg(feature = "mpi")]
+        if let Some(comm) = self.overlapping() {
+            return super::overlap::run_and_share(self, comm, net, shards, mine, run);
+        }
+        each_shard(&mut shards[mine.clone()], |_, s| run(s, &mut |_| {}))?;
+        self.share(net.backend(), shards, mine)
+    }
+
     /// `exchange()`, its time added to [`Group::exchange_seconds`].
     #[cfg(feature = "mpi")]
     fn timed<T>(&self, exchange: impl FnOnce() -> Result<T>) -> Result<T> {
         let start = std::time::Instant::now();
         let out = exchange();
-        let spent = start.elapsed().as_nanos().try_into().unwrap_or(u64::MAX);
-        self.exchanging
-            .fetch_add(spent, std::sync::atomic::Ordering::Relaxed);
+        self.add_exchange_time(start.elapsed());
         out
+    }
+
+    /// Every shard's parts from `from` on (see [`packet_len`]), from
+    /// every rank, one shard's after another.
+    #[cfg(feature = "mpi")]
+    pub(super) fn gather_parts<K: Backend<f32>>(
+        &self,
+        comm: &mpi::topology::SimpleCommunicator,
+        k: &K,
+        shards: &[Shard<K>],
+        mine: Range<usize>,
+        from: usize,
+    ) -> Result<Vec<f32>> {
+        let len = |s: &Shard<K>| packet_len(s, from);
+        let mut all = vec![0.0f32; shards.iter().map(len).sum()];
+        let sent = pack(k, &shards[mine], from);
+        super::transport::all_gather(comm, &sent, &self.per_rank(shards, len), &mut all)?;
+        Ok(all)
+    }
+
+    /// `len` summed over each rank's shards, in rank order.
+    #[cfg(feature = "mpi")]
+    pub(super) fn per_rank<T>(&self, shards: &[T], len: impl Fn(&T) -> usize) -> Vec<usize> {
+        (0..self.size)
+            .map(|r| {
+                shards[self.owned_by(r, shards.len())]
+                    .iter()
+                    .map(&len)
+                    .sum()
+            })
+            .collect()
     }
 
     /// The shards rank `r` owns (see [`Group::owned`]).
     #[cfg(feature = "mpi")]
-    fn owned_by(&self, r: usize, shards: usize) -> Range<usize> {
+    pub(super) fn owned_by(&self, r: usize, shards: usize) -> Range<usize> {
         r * shards / self.size..(r + 1) * shards / self.size
+    }
+}
+
+/// `sum += w·g` (`sum = g·w` for the `first`): one shard's part of a
+/// weighted sum, the arithmetic of `shard.rs`'s `sum_grads`.
+pub(super) fn accumulate(sum: &mut [f32], g: &[f32], w: f32, first: bool) {
+    if first {
+        sum.iter_mut().zip(g).for_each(|(x, &o)| *x = o * w);
+    } else {
+        sum.iter_mut().zip(g).for_each(|(x, &o)| *x += w * o);
     }
 }
 
@@ -168,13 +213,8 @@ fn weighted_sum<K: Backend<f32>>(
         k.download(K::view(&shards[i].grads), &mut g);
         k.download(K::view(&shards[i].scalars).sub(0..1), &mut loss);
         let (grads, l) = sum.split_at_mut(p);
-        if j == 0 {
-            grads.iter_mut().zip(&g).for_each(|(x, &o)| *x = o * w);
-            l[0] = loss[0];
-        } else {
-            grads.iter_mut().zip(&g).for_each(|(x, &o)| *x += w * o);
-            l[0] += loss[0];
-        }
+        accumulate(grads, &g, w, j == 0);
+        l[0] = if j == 0 { loss[0] } else { l[0] + loss[0] };
     }
     sum
 }
@@ -184,7 +224,7 @@ fn weighted_sum<K: Backend<f32>>(
 /// losses zero, and every shard outside `mine` given its owner's carried
 /// state (from `carries`, all shards' in order) and target count.
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit tests
-fn set_summed<K: Backend<f32>>(
+pub(super) fn set_summed<K: Backend<f32>>(
     shards: &mut [Shard<K>],
     mine: Range<usize>,
     total: &[f32],
@@ -209,67 +249,75 @@ fn set_summed<K: Backend<f32>>(
     Ok(())
 }
 
-/// The floats one shard sends: its gradients, summed loss and carry.
-#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
-fn packet_len<K: Backend<f32>>(s: &Shard<K>) -> usize {
-    K::buf_len(&s.grads) + 1 + K::buf_len(&s.carry)
+/// Where a shard's packet starts: its gradients, then its summed loss,
+/// then its carried state ([`packet_len`]).
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit tests
+pub(super) const GRADS: usize = 0;
+/// A packet from the summed loss on.
+pub(super) const LOSS: usize = 1;
+/// A packet of the carried state alone.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit tests
+pub(super) const CARRY: usize = 2;
+
+/// The parts of shard `s` (its gradients, summed loss and carried state)
+/// from part `from` on ([`GRADS`], [`LOSS`] or [`CARRY`]).
+fn parts<K: Backend<f32>>(s: &Shard<K>, from: usize) -> impl Iterator<Item = K::Ref<'_>> {
+    [
+        K::view(&s.grads),
+        K::view(&s.scalars).sub(0..1),
+        K::view(&s.carry),
+    ]
+    .into_iter()
+    .skip(from)
 }
 
-/// The packets of `shards`, one after another; with `carries_only`, their
-/// carried states alone (what [`Exchange::Allreduce`] gathers).
+/// The floats one shard sends from part `from` on (see [`parts`]).
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
+fn packet_len<K: Backend<f32>>(s: &Shard<K>, from: usize) -> usize {
+    parts(s, from).map(|v| v.len()).sum()
+}
+
+/// The packets of `shards` from part `from` on, one after another.
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit tests
-fn pack<K: Backend<f32>>(k: &K, shards: &[Shard<K>], carries_only: bool) -> Vec<f32> {
-    let len = |s: &Shard<K>| {
-        if carries_only {
-            K::buf_len(&s.carry)
-        } else {
-            packet_len(s)
-        }
-    };
-    let mut out = vec![0.0; shards.iter().map(len).sum()];
+fn pack<K: Backend<f32>>(k: &K, shards: &[Shard<K>], from: usize) -> Vec<f32> {
+    let mut out = vec![0.0; shards.iter().map(|s| packet_len(s, from)).sum()];
     let mut at = 0;
-    for s in shards {
-        let whole = [
-            K::view(&s.grads),
-            K::view(&s.scalars).sub(0..1),
-            K::view(&s.carry),
-        ];
-        let parts = if carries_only {
-            &whole[2..]
-        } else {
-            &whole[..]
-        };
-        for &buf in parts {
-            let n = buf.len();
-            k.download(buf, &mut out[at..at + n]);
-            at += n;
-        }
+    for buf in shards.iter().flat_map(|s| parts(s, from)) {
+        let n = buf.len();
+        k.download(buf, &mut out[at..at + n]);
+        at += n;
     }
     out
 }
 
-/// Set every shard outside `mine` from the packets of all shards (`all`)
-/// and their target counts.
+/// Set every shard outside `mine` from the packets from part `from` on of
+/// all shards (`all`) and their target counts.
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
-fn unpack<K: Backend<f32>>(
+pub(super) fn unpack<K: Backend<f32>>(
     shards: &mut [Shard<K>],
     mine: Range<usize>,
     all: &[f32],
     counts: &[u64],
+    from: usize,
 ) -> Result<()> {
     let mut rest = all;
     for (i, s) in shards.iter_mut().enumerate() {
-        let (packet, more) = rest.split_at(packet_len(s));
+        let (mut packet, more) = rest.split_at(packet_len(s, from));
         rest = more;
         if mine.contains(&i) {
             continue;
         }
-        let (grads, packet) = packet.split_at(K::buf_len(&s.grads));
-        let (loss, carry) = packet.split_at(1);
-        for (buf, values) in [(&mut s.grads, grads), (&mut s.carry, carry)] {
-            host::<K>(K::view_mut(buf))?.copy_from_slice(values);
+        let bufs = [&mut s.grads, &mut s.scalars, &mut s.carry];
+        for (part, buf) in bufs.into_iter().enumerate().skip(from) {
+            let view = match part {
+                LOSS => K::view_mut(buf).sub(0..1),
+                _ => K::view_mut(buf),
+            };
+            let dst = host::<K>(view)?;
+            let (values, after) = packet.split_at(dst.len());
+            dst.copy_from_slice(values);
+            packet = after;
         }
-        host::<K>(K::view_mut(&mut s.scalars).sub(0..1))?.copy_from_slice(loss);
         s.count = counts[i] as usize;
     }
     Ok(())
@@ -278,7 +326,7 @@ fn unpack<K: Backend<f32>>(
 /// A buffer's values on the host, or an error on a backend with memory of
 /// its own.
 #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // without MPI: the unit test
-fn host<'a, K: Backend<f32>>(m: K::Mut<'a>) -> Result<&'a mut [f32]> {
+pub(super) fn host<'a, K: Backend<f32>>(m: K::Mut<'a>) -> Result<&'a mut [f32]> {
     K::host_mut(m).ok_or_else(super::cpu_only)
 }
 
@@ -319,10 +367,10 @@ mod tests {
     #[test]
     fn unpacking_a_pack_of_all_shards_restores_every_other_shard() {
         let (net, shards) = shards();
-        let all = pack(&Cpu, &shards, false);
+        let all = pack(&Cpu, &shards, GRADS);
         let counts = [10, 11, 12];
         let mut other = shards_for(&net, 40);
-        unpack(&mut other, 1..2, &all, &counts).expect("on the host");
+        unpack(&mut other, 1..2, &all, &counts, GRADS).expect("on the host");
         for i in [0, 2] {
             assert_eq!(other[i].grads, shards[i].grads);
             assert_eq!(other[i].carry, shards[i].carry);
@@ -360,7 +408,7 @@ mod tests {
         assert!(off < 1e-6, "{off}");
         // Set into the shards: the first holds the sum, the others a zero
         // loss and, outside this rank's, their owners' carries and counts.
-        let carries = pack(&Cpu, &shards, true);
+        let carries = pack(&Cpu, &shards, CARRY);
         let mut other = shards_for(&net, 40);
         set_summed(&mut other, 1..2, &all, &carries, &counts).expect("on the host");
         assert!(other[0].grads.iter().zip(&all).all(|(a, b)| a == b));

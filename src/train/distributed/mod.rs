@@ -31,6 +31,8 @@ mod exchange;
 #[cfg(feature = "mpi")]
 mod launch;
 #[cfg(feature = "mpi")]
+mod overlap;
+#[cfg(feature = "mpi")]
 mod transport;
 
 use std::ops::Range;
@@ -92,6 +94,10 @@ pub struct Group {
     /// How gradients are combined (see [`Exchange`]).
     #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // read by the exchange alone
     exchange: Exchange,
+    /// Whether a language model's exchange runs beside its backward pass
+    /// (see [`Group::with_overlap`]).
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // read by the exchange alone
+    overlap: bool,
     /// Nanoseconds spent in exchanges so far (see [`Group::exchange_seconds`]).
     exchanging: AtomicU64,
     #[cfg(feature = "mpi")]
@@ -117,6 +123,7 @@ impl Group {
             rank: 0,
             size: 1,
             exchange: Exchange::Gather,
+            overlap: true,
             exchanging: AtomicU64::new(0),
             #[cfg(feature = "mpi")]
             comm: None,
@@ -126,6 +133,31 @@ impl Group {
     /// The same group, combining gradients by `exchange`.
     pub fn with_exchange(self, exchange: Exchange) -> Self {
         Group { exchange, ..self }
+    }
+
+    /// The same group, a language model's exchange overlapping its
+    /// backward pass or not (it does unless told otherwise): the output
+    /// layer's and each upper layer's gradients are sent while the layers
+    /// below still run, with the same results either way.
+    pub fn with_overlap(self, overlap: bool) -> Self {
+        Group { overlap, ..self }
+    }
+
+    /// The communicator to exchange on beside the backward pass: where
+    /// there are several ranks, the overlap is on, and this thread is not
+    /// one of the rayon pool's (the shards run there while this thread
+    /// exchanges, which a pool thread cannot wait for).
+    #[cfg(feature = "mpi")]
+    fn overlapping(&self) -> Option<&mpi::topology::SimpleCommunicator> {
+        let on = self.overlap && self.size > 1 && rayon::current_thread_index().is_none();
+        self.comm.as_ref().filter(|_| on)
+    }
+
+    /// Add `spent` to [`Group::exchange_seconds`].
+    #[cfg(feature = "mpi")]
+    fn add_exchange_time(&self, spent: std::time::Duration) {
+        let ns = spent.as_nanos().try_into().unwrap_or(u64::MAX);
+        self.exchanging.fetch_add(ns, Ordering::Relaxed);
     }
 
     /// This process's rank, from 0.
@@ -145,6 +177,8 @@ impl Group {
 
     /// Seconds this rank has spent exchanging results with the others:
     /// moving the data and waiting for the slowest rank (0 for one process).
+    /// With the overlap, the time the exchange took past the backward pass
+    /// alone: from the start of the bottom layer's exchange to the end.
     pub fn exchange_seconds(&self) -> f64 {
         self.exchanging.load(Ordering::Relaxed) as f64 * 1e-9
     }

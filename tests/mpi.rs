@@ -206,11 +206,9 @@ fn an_allreduce_stays_within_rounding_of_one_process_and_repeats() {
             let o = recur(&args);
             assert_ok(&o);
         } else {
-            args.extend(["--exchange".into(), "allreduce".into()]);
             let (ranks, off) = (ranks % 10, ranks > 10);
-            if off {
-                args.extend(["--overlap".into(), "off".into()]);
-            }
+            let overlap = if off { "off" } else { "on" };
+            args.extend(["--exchange", "allreduce", "--overlap", overlap].map(String::from));
             let o = mpirun(ranks, &args);
             assert_ok(&o);
             let err = String::from_utf8_lossy(&o.stderr);
@@ -354,12 +352,12 @@ fn ranks_give_the_single_process_run_bit_for_bit() {
                 &out,
                 &format!("--iters 12 --log {}", p(&log)),
             );
+            let overlap = if ranks > 10 { "off" } else { "on" };
             let o = match ranks {
                 1 => recur(&args),
-                2 | 3 => mpirun(ranks, &args),
                 _ => mpirun(
                     ranks % 10,
-                    &[args, vec!["--overlap".into(), "off".into()]].concat(),
+                    &[args, vec!["--overlap".into(), overlap.into()]].concat(),
                 ),
             };
             assert_ok(&o);
@@ -410,7 +408,7 @@ fn a_run_resumes_exactly_with_the_same_or_another_rank_count() {
     assert_ok(&recur(&whole_args));
     for (ranks, more) in [
         (2, "--iters 5"),
-        (2, "--resume --iters 10"),
+        (2, "--resume --iters 10 --overlap on"),
         (3, "--resume --iters 15"),
     ] {
         let more = format!("{more} {}", log(&split_log));

@@ -148,9 +148,10 @@ pub struct TrainArgs {
     exchange: String,
     /// With several MPI ranks: exchange the output layer's and each upper
     /// layer's gradients while the layers below still run their backward
-    /// pass (on), or all of them after it (off). The results are the same
-    /// either way.
-    #[arg(long, value_parser = ["on", "off"], default_value = "on")]
+    /// pass (on), or all of them after it (off); auto: on for a large
+    /// model (where it paid in measurements), off for a small one. The
+    /// results are the same either way.
+    #[arg(long, value_parser = ["auto", "on", "off"], default_value = "auto")]
     overlap: String,
     #[command(flatten)]
     device: super::device::DeviceArgs,
@@ -272,7 +273,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         let group = ranks
             .group()
             .with_exchange(a.exchange.parse()?)
-            .with_overlap(a.overlap == "on");
+            .with_overlap(a.overlap.parse()?);
         on_device!(a.device.open()?, k => train_on(k, &a, data, &source, group))
     })();
     ranks.end(result)
@@ -465,12 +466,19 @@ fn train_on<K: Backend<f32>>(
     );
     let g = trainer.group();
     if g.size() > 1 {
-        let (how, when) = match a.overlap.as_str() {
-            "on" => (", beside the backward", " past its backward passes"),
-            _ => ("", ""),
+        let (how, when, beside) = match g.overlaps(trainer.model().config()) {
+            true => (
+                ", beside the backward",
+                " past its backward passes",
+                format!(
+                    "; the layers above exchanged beside {:.1} s of its bottom layers' backward",
+                    g.beside_seconds()
+                ),
+            ),
+            false => ("", "", String::new()),
         };
         eprintln!(
-            "{} ranks ({}{how}); rank 0 spent {:.1} s ({:.0}%) exchanging gradients with the others{when} (moving them and waiting for the slowest)",
+            "{} ranks ({}{how}); rank 0 spent {:.1} s ({:.0}%) exchanging gradients with the others{when} (moving them and waiting for the slowest){beside}",
             g.size(),
             a.exchange,
             g.exchange_seconds(),

@@ -52,13 +52,19 @@ pub(crate) const LARGE_MODEL_ROWS: usize = 64;
 /// [`LARGE_MODEL_ROWS`]. The batch and the model decide it, never the
 /// number of threads.
 pub(crate) fn shard_rows(b: usize, g: usize, h: usize) -> Vec<Range<usize>> {
-    let step_macs = SMALL_MODEL_ROWS.saturating_mul(g).saturating_mul(h);
-    let most = if step_macs >= PARALLEL_MIN_MACS {
-        LARGE_MODEL_ROWS
-    } else {
-        SMALL_MODEL_ROWS
+    let most = match is_large_model(g, h) {
+        true => LARGE_MODEL_ROWS,
+        false => SMALL_MODEL_ROWS,
     };
     split_rows(b, b.div_ceil(most))
+}
+
+/// Whether a model with `g` input projection rows of hidden size `h` is
+/// large: its product with the recurrent weights at each step, over
+/// [`SMALL_MODEL_ROWS`] rows, is big enough to be split over threads by
+/// itself ([`PARALLEL_MIN_MACS`]).
+pub(crate) fn is_large_model(g: usize, h: usize) -> bool {
+    SMALL_MODEL_ROWS.saturating_mul(g).saturating_mul(h) >= PARALLEL_MIN_MACS
 }
 
 /// `0..b` in `n` contiguous ranges (clamped to `1..=b`), sizes differing

@@ -130,7 +130,7 @@ impl Group {
         run: impl RunShard<K>,
     ) -> Result<bool> {
         #[cfg(feature = "mpi")]
-        if let Some(comm) = self.overlapping() {
+        if let Some(comm) = self.overlapping(net.config()) {
             return super::overlap::run_and_share(self, comm, net, shards, mine, run);
         }
         each_shard(&mut shards[mine.clone()], |_, s| run(s, &mut |_| {}))?;

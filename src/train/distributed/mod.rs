@@ -86,6 +86,40 @@ impl std::str::FromStr for Exchange {
     }
 }
 
+/// Whether a language model's exchange runs beside its backward pass:
+/// the output layer's and each upper layer's gradients sent while the
+/// layers below still run (see `overlap.rs`). The results are the same
+/// either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Overlap {
+    /// Beside it for a large model (one whose threads share each product
+    /// rather than the batch: see `shard.rs`), after it for a small one.
+    /// Measured on 2 cores over shared memory (README), the overlap sped a
+    /// 2x512 LSTM up a little and slowed char-rnn's 2x128 down by more:
+    /// keeping the exchange moving while every core computes costs a small
+    /// model more than the exchange it hides.
+    #[default]
+    Auto,
+    /// Beside it, whatever the model.
+    On,
+    /// After it.
+    Off,
+}
+
+impl std::str::FromStr for Overlap {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Overlap::Auto),
+            "on" => Ok(Overlap::On),
+            "off" => Ok(Overlap::Off),
+            other => Err(Error::Config(format!(
+                "unknown overlap {other:?}: use auto (beside the backward for a large model), on or off"
+            ))),
+        }
+    }
+}
+
 /// The processes (ranks) that train one model together, as seen by one
 /// of them. [`Group::single`] is a run of its own.
 pub struct Group {
@@ -94,12 +128,12 @@ pub struct Group {
     /// How gradients are combined (see [`Exchange`]).
     #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // read by the exchange alone
     exchange: Exchange,
-    /// Whether a language model's exchange runs beside its backward pass
-    /// (see [`Group::with_overlap`]).
-    #[cfg_attr(not(feature = "mpi"), allow(dead_code))] // read by the exchange alone
-    overlap: bool,
+    /// Whether a language model's exchange runs beside its backward pass.
+    overlap: Overlap,
     /// Nanoseconds spent in exchanges so far (see [`Group::exchange_seconds`]).
     exchanging: AtomicU64,
+    /// Nanoseconds of backward beside exchanges (see [`Group::beside_seconds`]).
+    beside: AtomicU64,
     #[cfg(feature = "mpi")]
     comm: Option<mpi::topology::SimpleCommunicator>,
 }
@@ -123,8 +157,9 @@ impl Group {
             rank: 0,
             size: 1,
             exchange: Exchange::Gather,
-            overlap: true,
+            overlap: Overlap::Auto,
             exchanging: AtomicU64::new(0),
+            beside: AtomicU64::new(0),
             #[cfg(feature = "mpi")]
             comm: None,
         }
@@ -135,34 +170,62 @@ impl Group {
         Group { exchange, ..self }
     }
 
-    /// The same group, a language model's exchange overlapping its
-    /// backward pass or not (it does unless told otherwise): the output
-    /// layer's and each upper layer's gradients are sent while the layers
-    /// below still run, with the same results either way.
-    pub fn with_overlap(self, overlap: bool) -> Self {
+    /// The same group, a language model's exchange running beside its
+    /// backward pass or after it as `overlap` says.
+    pub fn with_overlap(self, overlap: Overlap) -> Self {
         Group { overlap, ..self }
     }
 
-    /// The communicator to exchange on beside the backward pass: where
-    /// there are several ranks, the overlap is on, and this thread is not
-    /// one of the rayon pool's (the shards run there while this thread
-    /// exchanges, which a pool thread cannot wait for).
+    /// Whether a language model of shape `model` exchanges beside its
+    /// backward pass: with several ranks, as [`Overlap`] says.
+    pub fn overlaps(&self, model: &crate::model::NetConfig) -> bool {
+        let large = crate::train::shard::is_large_model(
+            model.cell.rows(model.hidden_size),
+            model.hidden_size,
+        );
+        self.size > 1
+            && match self.overlap {
+                Overlap::Auto => large,
+                Overlap::On => true,
+                Overlap::Off => false,
+            }
+    }
+
+    /// The communicator to exchange on beside the backward pass of
+    /// `model`: where it [`Group::overlaps`], and this thread is not one
+    /// of the rayon pool's (the shards run there while this thread
+    /// exchanges, which a pool thread could not wait for).
     #[cfg(feature = "mpi")]
-    fn overlapping(&self) -> Option<&mpi::topology::SimpleCommunicator> {
-        let on = self.overlap && self.size > 1 && rayon::current_thread_index().is_none();
+    fn overlapping(
+        &self,
+        model: &crate::model::NetConfig,
+    ) -> Option<&mpi::topology::SimpleCommunicator> {
+        let on = self.overlaps(model) && rayon::current_thread_index().is_none();
         self.comm.as_ref().filter(|_| on)
     }
 
     /// Add `spent` to [`Group::exchange_seconds`].
     #[cfg(feature = "mpi")]
     fn add_exchange_time(&self, spent: std::time::Duration) {
-        let ns = spent.as_nanos().try_into().unwrap_or(u64::MAX);
-        self.exchanging.fetch_add(ns, Ordering::Relaxed);
+        add_nanos(&self.exchanging, spent);
+    }
+
+    /// Add `spent` to [`Group::beside_seconds`].
+    #[cfg(feature = "mpi")]
+    fn add_beside_time(&self, spent: std::time::Duration) {
+        add_nanos(&self.beside, spent);
     }
 
     /// This process's rank, from 0.
     pub fn rank(&self) -> usize {
         self.rank
+    }
+
+    /// With the overlap, seconds of the bottom layer's backward passes
+    /// during which the layers above were being exchanged: the time the
+    /// overlap had to hide their exchange in (0 without it).
+    pub fn beside_seconds(&self) -> f64 {
+        self.beside.load(Ordering::Relaxed) as f64 * 1e-9
     }
 
     /// The number of ranks.
@@ -221,6 +284,13 @@ impl Group {
     }
 }
 
+/// `spent` added to the nanoseconds in `total`.
+#[cfg(feature = "mpi")]
+fn add_nanos(total: &AtomicU64, spent: std::time::Duration) {
+    let ns = spent.as_nanos().try_into().unwrap_or(u64::MAX);
+    total.fetch_add(ns, Ordering::Relaxed);
+}
+
 /// The error for a group of several ranks off the CPU.
 fn cpu_only() -> Error {
     Error::Device("training over several processes runs on the CPU only: leave out --device".into())
@@ -250,6 +320,25 @@ mod tests {
             }
         }
         assert_eq!(group(1, 3).owned(4).ok(), Some(1..2));
+    }
+
+    #[test]
+    fn auto_overlaps_a_large_models_exchange_alone() {
+        use crate::cell::CellKind;
+        use crate::model::NetConfig;
+        let (small, large) = (
+            NetConfig::char_lm(CellKind::Lstm, 65, 128),
+            NetConfig::char_lm(CellKind::Lstm, 65, 512),
+        );
+        let two = group(0, 2);
+        assert!(!two.overlaps(&small) && two.overlaps(&large));
+        let on = group(1, 2).with_overlap(Overlap::On);
+        assert!(on.overlaps(&small) && on.overlaps(&large));
+        let off = group(1, 2).with_overlap(Overlap::Off);
+        assert!(!off.overlaps(&small) && !off.overlaps(&large));
+        // Alone, nothing to overlap.
+        assert!(!group(0, 1).with_overlap(Overlap::On).overlaps(&large));
+        assert!("sometimes".parse::<Overlap>().is_err());
     }
 
     #[test]

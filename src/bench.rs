@@ -65,6 +65,9 @@ pub struct BenchReport {
     pub gflops: f64,
     /// GFLOP/s of a bare `(T·B × H) · (H × G·H)` GEMM on this machine, now.
     pub gemm_gflops: f64,
+    /// The same GEMM with bf16 operands (see [`gemm_bf16_gflops`]), on the
+    /// CPU alone.
+    pub gemm_bf16_gflops: Option<f64>,
 }
 
 /// FLOP of the matrix products in one training iteration of a one-hot
@@ -157,6 +160,7 @@ pub fn train_throughput_on<K: Backend<f32>>(
         flop_per_iter: flop,
         gflops: flop * c.iters as f64 / secs / 1e9,
         gemm_gflops: gemm_gflops_on(&k, t * b, g, c.hidden),
+        gemm_bf16_gflops: K::READS_HOST.then(|| gemm_bf16_gflops(t * b, g, c.hidden)),
     })
 }
 
@@ -174,10 +178,8 @@ pub fn gemm_gflops_on<K: Backend<f32>>(kb: &K, m: usize, n: usize, k: usize) -> 
     let mut c = kb.upload(&vec![0.0f32; m * n]);
     let reps = (2e9 / (2.0 * (m * n * k) as f64)).clamp(3.0, 10_000.0) as usize;
     let reps = if K::READS_HOST { reps } else { reps.min(50) };
-    let mut best = f64::INFINITY;
     let mut last = [0.0f32];
-    for _ in 0..5 {
-        let start = Instant::now();
+    let best = best_of(5, || {
         for _ in 0..reps {
             let (av, bv) = (K::view(&a), K::view(&bm));
             kb.matmul(
@@ -193,7 +195,36 @@ pub fn gemm_gflops_on<K: Backend<f32>>(kb: &K, m: usize, n: usize, k: usize) -> 
             );
         }
         kb.download(K::view(&c).sub(0..1), &mut last);
-        best = best.min(start.elapsed().as_secs_f64() / reps as f64);
-    }
-    2.0 * (m * n * k) as f64 / best / 1e9
+    });
+    2.0 * (m * n * k) as f64 * reps as f64 / best / 1e9
+}
+
+/// GFLOP/s of `(m × k) · (k × n)` with bf16 operands and f32 sums on the
+/// CPU ([`crate::tensor::bf16::matmul_bf16`], natively where the CPU has
+/// AVX-512 BF16, else emulated), best of several timed runs; the operands'
+/// rounding and packing count.
+pub fn gemm_bf16_gflops(m: usize, n: usize, k: usize) -> f64 {
+    let (a, b, mut c) = (
+        vec![0.5f32; m * k],
+        vec![0.25f32; k * n],
+        vec![0.0f32; m * n],
+    );
+    let reps = (2e9 / (2.0 * (m * n * k) as f64)).clamp(3.0, 10_000.0) as usize;
+    let best = best_of(5, || {
+        for _ in 0..reps {
+            crate::tensor::bf16::matmul_bf16(m, n, k, &a, Trans::No, &b, Trans::No, &mut c, false);
+        }
+    });
+    2.0 * (m * n * k) as f64 * reps as f64 / best / 1e9
+}
+
+/// The shortest of `runs` timed calls of `f`, in seconds.
+fn best_of(runs: usize, mut f: impl FnMut()) -> f64 {
+    (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
 }

@@ -93,5 +93,15 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         r.gemm_gflops,
         100.0 * r.gflops / r.gemm_gflops
     );
+    if let Some(bf16) = r.gemm_bf16_gflops {
+        let how = match recur::tensor::bf16::native() {
+            true => "natively: AVX-512 BF16",
+            false => "emulated: this CPU has no AVX-512 BF16",
+        };
+        println!(
+            "the same GEMM with bf16 operands and f32 sums ({how}): {bf16:.1} GFLOP/s, {:.2}x f32's",
+            bf16 / r.gemm_gflops
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@
 //! Matrices are plain slices plus their dimensions; every function documents
 //! the shapes it expects, as `(rows, cols)` in row-major order.
 
+pub mod bf16;
 mod gemm;
 pub mod pair;
 

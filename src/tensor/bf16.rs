@@ -1,0 +1,406 @@
+//! Matrix products with bf16 operands and f32 accumulation: the
+//! arithmetic of `--precision bf16`, where master weights, optimizer
+//! state and every sum stay f32 and only the operands of a product are
+//! rounded to bf16 (8 significant bits, f32's exponent range).
+//!
+//! [`matmul_bf16`] computes `C = [C +] op(A)·op(B)` like
+//! [`super::matmul`], with `op(A)` and `op(B)` rounded to bf16 (to
+//! nearest, ties to even). On a CPU with AVX-512 BF16 ([`native`]) it
+//! packs both operands as bf16 pairs and runs `vdpbf16ps`, which
+//! multiplies two pairs of bf16 and adds both products to an f32 lane:
+//! twice the multiply-adds of an f32 FMA per instruction. Elsewhere it
+//! rounds the operands and runs the f32 product on them: the same
+//! products (a product of two bf16 is exact in f32) at f32's speed.
+//!
+//! Packed layouts (`kp = ⌈k/2⌉` pairs, the last padded with a zero):
+//! `op(A)` in panels of [`MR`] rows, each `(kp, MR)` pairs; `op(B)` in
+//! panels of [`NR`] columns, each `(kp, NR)` pairs. A pair is one `u32`,
+//! element `2p` in its low half and `2p + 1` in its high half, as
+//! `vdpbf16ps` reads them.
+
+use rayon::prelude::*;
+
+use super::gemm::{PARALLEL_MIN_MACS, Trans, matmul, threads};
+
+/// Rows of `op(A)` a kernel call covers.
+pub const MR: usize = 12;
+/// Columns of `op(B)` a kernel call covers (two registers of 16 lanes).
+pub const NR: usize = 32;
+
+/// `x` rounded to the nearest bf16, ties to even, as its 16 bits (a NaN
+/// stays a NaN).
+#[inline]
+pub fn to_bf16(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        return ((b >> 16) | 0x40) as u16;
+    }
+    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+}
+
+/// The f32 a bf16 stands for.
+#[inline]
+pub fn from_bf16(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+/// `x` rounded to bf16 and back.
+#[inline]
+pub fn round_bf16(x: f32) -> f32 {
+    from_bf16(to_bf16(x))
+}
+
+/// Whether this CPU multiplies bf16 natively (AVX-512 BF16: `vdpbf16ps`).
+pub fn native() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// `c (m×n) = [c +] op(a) · op(b)` with `op(a)` and `op(b)` rounded to
+/// bf16 and the products summed in f32; shapes and layouts as for
+/// [`super::matmul`]. Natively where [`native`], else by the f32 product
+/// of the rounded operands.
+///
+/// # Panics
+/// If a slice is shorter than its stated shape (a programming error inside
+/// the library, never a user input).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_bf16(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    ta: Trans,
+    b: &[f32],
+    tb: Trans,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    if m == 0 || n == 0 || k == 0 {
+        return matmul(m, n, k, a, ta, b, tb, c, accumulate);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if native() {
+        // As `matmul`: large products on the pool's threads, never nested.
+        let par = m * n * k >= PARALLEL_MIN_MACS
+            && threads() != 1
+            && rayon::current_thread_index().is_none();
+        let pa = pack(Operand::A, m, k, a, ta, par);
+        let pb = pack(Operand::B, n, k, b, tb, par);
+        let kp = k.div_ceil(2);
+        let rows = |(i, c): (usize, &mut [f32])| {
+            let panel = &pa[i * kp * MR..][..kp * MR];
+            // SAFETY: `native()` checked that the CPU has AVX-512F and BF16.
+            unsafe { avx512::product(c.len() / n, n, kp, panel, &pb, c, accumulate) };
+        };
+        let c = &mut c[..m * n];
+        match par {
+            true => c.par_chunks_mut(MR * n).enumerate().for_each(rows),
+            false => c.chunks_mut(MR * n).enumerate().for_each(rows),
+        }
+        return;
+    }
+    let a: Vec<f32> = a[..m * k].iter().map(|&x| round_bf16(x)).collect();
+    let b: Vec<f32> = b[..k * n].iter().map(|&x| round_bf16(x)).collect();
+    matmul(m, n, k, &a, ta, &b, tb, c, accumulate);
+}
+
+/// Which side of a product an operand is: `op(A)` is `(m×k)`, `op(B)`
+/// `(k×n)`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Operand {
+    A,
+    B,
+}
+
+/// `rows` (rows of `op(A)`, or columns of `op(B)`) of `x` packed as bf16
+/// pairs over `k` in panels (see the module docs): [`MR`] rows a panel
+/// for A, [`NR`] columns for B, the last panel padded with zeros.
+fn pack(side: Operand, rows: usize, k: usize, x: &[f32], t: Trans, par: bool) -> Vec<u32> {
+    let width = match side {
+        Operand::A => MR,
+        Operand::B => NR,
+    };
+    let kp = k.div_ceil(2);
+    let panels = rows.div_ceil(width);
+    // Element (r, p) of the operand viewed as `rows × k` (row r of op(A),
+    // or column r of op(B)).
+    let at = |r: usize, p: usize| -> usize {
+        let k_major = matches!(
+            (side, t),
+            (Operand::A, Trans::No) | (Operand::B, Trans::Yes)
+        );
+        match k_major {
+            true => r * k + p,
+            false => p * rows + r,
+        }
+    };
+    let mut out = vec![0u32; panels * kp * width];
+    let fill = |(panel, block): (usize, &mut [u32])| {
+        for (p, pairs) in block.chunks_exact_mut(width).enumerate() {
+            for (i, pair) in pairs.iter_mut().enumerate() {
+                let r = panel * width + i;
+                if r >= rows {
+                    break;
+                }
+                let lo = to_bf16(x[at(r, 2 * p)]) as u32;
+                let hi = match 2 * p + 1 < k {
+                    true => to_bf16(x[at(r, 2 * p + 1)]) as u32,
+                    false => 0,
+                };
+                *pair = lo | hi << 16;
+            }
+        }
+    };
+    match par {
+        true => out
+            .par_chunks_exact_mut(kp * width)
+            .enumerate()
+            .for_each(fill),
+        false => out.chunks_exact_mut(kp * width).enumerate().for_each(fill),
+    }
+    out
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{MR, NR};
+
+    /// Pairs of `k` a block of the product covers, so that a panel of
+    /// A (`MR × KC` pairs, 12 KB) stays in L1 and one of B (`KC × NR`,
+    /// 32 KB) in L2.
+    const KC: usize = 256;
+
+    /// `c (m×n) = [c +] A·B` from packed panels (`kp` pairs each; `pa`
+    /// starts at the panel of `c`'s first row).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F and AVX-512 BF16.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub(super) unsafe fn product(
+        m: usize,
+        n: usize,
+        kp: usize,
+        pa: &[u32],
+        pb: &[u32],
+        c: &mut [f32],
+        accumulate: bool,
+    ) {
+        for p0 in (0..kp).step_by(KC) {
+            let len = KC.min(kp - p0);
+            let add = accumulate || p0 > 0;
+            for (i, rows) in (0..m).step_by(MR).enumerate() {
+                let a = &pa[i * kp * MR + p0 * MR..][..len * MR];
+                for (j, cols) in (0..n).step_by(NR).enumerate() {
+                    let b = &pb[j * kp * NR + p0 * NR..][..len * NR];
+                    let tile = (MR.min(m - rows), NR.min(n - cols));
+                    // SAFETY: the features are enabled on this function;
+                    // `a` and `b` hold `len` pairs of full panels, and the
+                    // tile lies inside `c` (m×n).
+                    unsafe { kernel(a, b, len, &mut c[rows * n + cols..], n, tile, add) };
+                }
+            }
+        }
+    }
+
+    /// One `MR × NR` tile: `c[r][j] = [c +] Σ_p a[p][r] · b[p][j]` over
+    /// `len` pairs, written for the `tile` rows and columns that exist.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn kernel(
+        a: &[u32],
+        b: &[u32],
+        len: usize,
+        c: &mut [f32],
+        ldc: usize,
+        (rows, cols): (usize, usize),
+        add: bool,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for p in 0..len {
+            // SAFETY: `b` holds `len · NR` pairs, `a` `len · MR`.
+            let (b0, b1) = unsafe {
+                let at = b.as_ptr().add(p * NR) as *const __m512i;
+                (_mm512_loadu_si512(at), _mm512_loadu_si512(at.add(1)))
+            };
+            // SAFETY: the same 512 bits, read as 32 bf16.
+            let (b0, b1) = unsafe { (bh(b0), bh(b1)) };
+            for (r, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: as above.
+                let x = unsafe { bh(_mm512_set1_epi32(a[p * MR + r] as i32)) };
+                acc[0] = _mm512_dpbf16_ps(acc[0], x, b0);
+                acc[1] = _mm512_dpbf16_ps(acc[1], x, b1);
+            }
+        }
+        let masks = [lanes(cols.min(16)), lanes(cols.saturating_sub(16))];
+        for (r, acc) in acc.iter().enumerate().take(rows) {
+            for (h, (&v, &mask)) in acc.iter().zip(&masks).enumerate() {
+                if mask == 0 {
+                    continue;
+                }
+                // SAFETY: the masked lanes are the tile's columns, inside
+                // row r of `c`.
+                unsafe {
+                    let at = c.as_mut_ptr().add(r * ldc + 16 * h);
+                    let v = match add {
+                        true => _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, at)),
+                        false => v,
+                    };
+                    _mm512_mask_storeu_ps(at, mask, v);
+                }
+            }
+        }
+    }
+
+    /// 16 pairs of bf16 as the type `vdpbf16ps` takes.
+    ///
+    /// # Safety
+    /// Always sound (both are 512 bits of plain data); unsafe as
+    /// `transmute` is.
+    #[inline]
+    unsafe fn bh(x: __m512i) -> __m512bh {
+        // SAFETY: see above.
+        unsafe { std::mem::transmute::<__m512i, __m512bh>(x) }
+    }
+
+    /// A mask of the first `n` of 16 lanes.
+    fn lanes(n: usize) -> __mmask16 {
+        ((1u32 << n) - 1) as __mmask16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_is_to_nearest_ties_to_even() {
+        assert_eq!(round_bf16(1.0), 1.0);
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: to the even, 1.
+        assert_eq!(round_bf16(1.0 + 1.0 / 256.0), 1.0);
+        // 1 + 3·2^-8 is halfway between 1 + 2^-7 and 1 + 2^-6: to the even.
+        assert_eq!(round_bf16(1.0 + 3.0 / 256.0), 1.0 + 4.0 / 256.0);
+        // Just above halfway rounds up.
+        assert_eq!(round_bf16(1.0 + 1.0 / 256.0 + 1e-6), 1.0 + 1.0 / 128.0);
+        assert_eq!(round_bf16(-3.0), -3.0);
+        assert!(round_bf16(f32::NAN).is_nan());
+        assert_eq!(round_bf16(f32::INFINITY), f32::INFINITY);
+        assert_eq!(round_bf16(f32::MAX), f32::INFINITY, "past bf16's largest");
+    }
+
+    /// The product of the bf16-rounded operands in f64.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        (m, n, k): (usize, usize, usize),
+        a: &[f32],
+        ta: Trans,
+        b: &[f32],
+        tb: Trans,
+        c0: &[f32],
+        accumulate: bool,
+    ) -> Vec<f64> {
+        let ai = |i: usize, p: usize| match ta {
+            Trans::No => a[i * k + p],
+            Trans::Yes => a[p * m + i],
+        };
+        let bj = |p: usize, j: usize| match tb {
+            Trans::No => b[p * n + j],
+            Trans::Yes => b[j * k + p],
+        };
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let s: f64 = (0..k)
+                    .map(|p| round_bf16(ai(i, p)) as f64 * round_bf16(bj(p, j)) as f64)
+                    .sum();
+                out[i * n + j] = s + if accumulate {
+                    c0[i * n + j] as f64
+                } else {
+                    0.0
+                };
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn products_are_those_of_the_rounded_operands_summed_in_f32() {
+        // Edges in every direction: rows past a panel of MR, columns past
+        // one and two registers, odd k, several blocks of KC pairs.
+        let shapes = [
+            (1, 1, 1),
+            (3, 17, 5),
+            (13, 33, 7),
+            (25, 64, 600),
+            (12, 32, 2),
+            (40, 70, 515),
+        ];
+        let mut seed = 1u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+        };
+        for (m, n, k) in shapes {
+            for (ta, tb) in [
+                (Trans::No, Trans::No),
+                (Trans::Yes, Trans::No),
+                (Trans::No, Trans::Yes),
+                (Trans::Yes, Trans::Yes),
+            ] {
+                for accumulate in [false, true] {
+                    let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
+                    let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
+                    let c0: Vec<f32> = (0..m * n).map(|_| next()).collect();
+                    let mut c = c0.clone();
+                    matmul_bf16(m, n, k, &a, ta, &b, tb, &mut c, accumulate);
+                    let want = reference((m, n, k), &a, ta, &b, tb, &c0, accumulate);
+                    // f32 sums of k products of size below 1: within a few
+                    // f32 roundings a term.
+                    let tol = 4.0 * k as f64 * f32::EPSILON as f64 + 1e-6;
+                    for (idx, (&got, &w)) in c.iter().zip(&want).enumerate() {
+                        assert!(
+                            (got as f64 - w).abs() <= tol,
+                            "{m}x{n}x{k} {ta:?} {tb:?} acc {accumulate}: [{idx}] {got} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_products_stay_within_bf16_rounding_of_f32() {
+        // What a user gives up: each operand rounded to 8 bits, so a
+        // product of sums of k terms moves by about 2^-8 of its size.
+        let (m, n, k) = (20, 40, 64);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
+            .collect();
+        let (mut exact, mut half) = (vec![0.0; m * n], vec![0.0; m * n]);
+        matmul(m, n, k, &a, Trans::No, &b, Trans::No, &mut exact, false);
+        matmul_bf16(m, n, k, &a, Trans::No, &b, Trans::No, &mut half, false);
+        let scale: f32 = exact.iter().map(|x| x.abs()).fold(0.0, f32::max);
+        let off = exact
+            .iter()
+            .zip(&half)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            off > 0.0,
+            "bf16 rounding changed nothing: not a bf16 product"
+        );
+        assert!(off <= scale * 2.0f32.powi(-6), "{off} against {scale}");
+    }
+}

@@ -302,6 +302,21 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
         self.matmul(m, n, k, a, ta, b, tb, c, true);
     }
 
+    /// Run `f`, in whose products `w` (as `op(b)` of `(k×n)` products,
+    /// stored as `t` says) stays the same: a backend may prepare it once
+    /// for all of them (the CPU packs it as bf16 pairs under
+    /// `--precision bf16`). The default just runs `f`.
+    fn holding_weight<R>(
+        &self,
+        w: Self::Ref<'_>,
+        kn: (usize, usize),
+        t: Trans,
+        f: impl FnOnce() -> R,
+    ) -> R {
+        let _ = (w, kn, t);
+        f()
+    }
+
     /// Prepare the recurrent weight `w_hh: (G, H)` for `rows × H` products
     /// `h_prev · W_hhᵀ` repeated at every step: returns the weight to pass
     /// to [`Backend::matmul`] as `b` and how to use it. The CPU keeps `W_hh`

@@ -424,29 +424,35 @@ fn forward_cell<S: Scalar, K: Backend<S>, C: Cell>(
         b,
         h: p.h,
     };
-    for s in p.order() {
-        let (before, after) = p.slots(s);
-        let (h_prev, mut h) = slot_pair(K::view_mut(hs), z.bh, before, after);
-        let (c_prev, mut c) = slot_pair(K::view_mut(cs), z.c, before, after);
-        cell.step(
-            k,
-            &step,
-            Step {
-                xg: slot(K::view(xg), z.bg, s),
-                h_prev: K::shorten(h_prev),
-                c_prev: K::shorten(c_prev),
-                h: K::reborrow(&mut h),
-                c: K::reborrow(&mut c),
-                gates: slot_mut(K::view_mut(gates), z.gates, s),
-                aux: slot_mut(K::view_mut(aux), z.aux, s),
-                scratch: K::view_mut(scratch),
-            },
-        );
-        // Padding carries the state through.
-        if let Some(lengths) = p.lengths {
-            k.set_padded_rows(lengths, s, Some(h_prev), h);
-            k.set_padded_rows(lengths, s, Some(c_prev), c);
+    let mut steps = || {
+        for s in p.order() {
+            let (before, after) = p.slots(s);
+            let (h_prev, mut h) = slot_pair(K::view_mut(hs), z.bh, before, after);
+            let (c_prev, mut c) = slot_pair(K::view_mut(cs), z.c, before, after);
+            cell.step(
+                k,
+                &step,
+                Step {
+                    xg: slot(K::view(xg), z.bg, s),
+                    h_prev: K::shorten(h_prev),
+                    c_prev: K::shorten(c_prev),
+                    h: K::reborrow(&mut h),
+                    c: K::reborrow(&mut c),
+                    gates: slot_mut(K::view_mut(gates), z.gates, s),
+                    aux: slot_mut(K::view_mut(aux), z.aux, s),
+                    scratch: K::view_mut(scratch),
+                },
+            );
+            // Padding carries the state through.
+            if let Some(lengths) = p.lengths {
+                k.set_padded_rows(lengths, s, Some(h_prev), h);
+                k.set_padded_rows(lengths, s, Some(c_prev), c);
+            }
         }
+    };
+    match cell.recurrent() {
+        true => k.holding_weight(w_step, (p.h, gh), trans, steps),
+        false => steps(),
     }
 }
 
@@ -614,64 +620,70 @@ fn steps_backward<S: Scalar, K: Backend<S>, C: Cell>(
     } = cache;
     // The gradients that multiply W_hh: the hidden side's where it differs.
     let hidden_side = z.hidden > 0;
-    for s in p.order().rev() {
-        let (before, after) = p.slots(s);
-        let (dh_s, mut target) = match p.earlier(s) {
-            None => (slot(K::view(dh), z.bh, s), K::reborrow(&mut dh0)),
-            Some(e) => slot_pair(K::view_mut(dh), z.bh, s, e),
-        };
-        if p.lengths.is_some() && z.c > 0 {
-            k.copy(K::view(dc), K::view_mut(dc_keep));
-        }
-        let (dg_all, dgh_all) = (K::view_mut(dg), K::view_mut(dgh));
-        let (mut dg_s, mut dgh_s) = (slot_mut(dg_all, z.bg, s), slot_mut(dgh_all, z.hidden, s));
-        cell.step_backward(
-            k,
-            StepBack {
-                b,
-                h_size: h,
-                gates: slot(K::view(gates), z.gates, s),
-                aux: slot(K::view(aux), z.aux, s),
-                h_prev: slot(K::view(hs), z.bh, before),
-                h: slot(K::view(hs), z.bh, after),
-                c_prev: slot(K::view(cs), z.c, before),
-                dh: K::shorten(dh_s),
-                dc: K::view_mut(dc),
-                dg: K::reborrow(&mut dg_s),
-                dgh: K::reborrow(&mut dgh_s),
-                dprev: K::view_mut(dprev),
-            },
-        );
-        // Padded rows: no gate gradient; dL/dh (and dL/dc) pass to the
-        // previous step unchanged.
-        if let Some(lengths) = p.lengths {
-            k.set_padded_rows(lengths, s, None, K::reborrow(&mut dg_s));
-            k.set_padded_rows(lengths, s, None, K::reborrow(&mut dgh_s));
-            k.set_padded_rows(lengths, s, Some(K::view(dc_keep)), K::view_mut(dc));
-            if z.direct > 0 {
-                k.set_padded_rows(lengths, s, Some(dh_s), K::view_mut(dprev));
-            } else {
-                k.add_padded_rows(lengths, s, dh_s, K::reborrow(&mut target));
+    let mut steps = || {
+        for s in p.order().rev() {
+            let (before, after) = p.slots(s);
+            let (dh_s, mut target) = match p.earlier(s) {
+                None => (slot(K::view(dh), z.bh, s), K::reborrow(&mut dh0)),
+                Some(e) => slot_pair(K::view_mut(dh), z.bh, s, e),
+            };
+            if p.lengths.is_some() && z.c > 0 {
+                k.copy(K::view(dc), K::view_mut(dc_keep));
             }
+            let (dg_all, dgh_all) = (K::view_mut(dg), K::view_mut(dgh));
+            let (mut dg_s, mut dgh_s) = (slot_mut(dg_all, z.bg, s), slot_mut(dgh_all, z.hidden, s));
+            cell.step_backward(
+                k,
+                StepBack {
+                    b,
+                    h_size: h,
+                    gates: slot(K::view(gates), z.gates, s),
+                    aux: slot(K::view(aux), z.aux, s),
+                    h_prev: slot(K::view(hs), z.bh, before),
+                    h: slot(K::view(hs), z.bh, after),
+                    c_prev: slot(K::view(cs), z.c, before),
+                    dh: K::shorten(dh_s),
+                    dc: K::view_mut(dc),
+                    dg: K::reborrow(&mut dg_s),
+                    dgh: K::reborrow(&mut dgh_s),
+                    dprev: K::view_mut(dprev),
+                },
+            );
+            // Padded rows: no gate gradient; dL/dh (and dL/dc) pass to the
+            // previous step unchanged.
+            if let Some(lengths) = p.lengths {
+                k.set_padded_rows(lengths, s, None, K::reborrow(&mut dg_s));
+                k.set_padded_rows(lengths, s, None, K::reborrow(&mut dgh_s));
+                k.set_padded_rows(lengths, s, Some(K::view(dc_keep)), K::view_mut(dc));
+                if z.direct > 0 {
+                    k.set_padded_rows(lengths, s, Some(dh_s), K::view_mut(dprev));
+                } else {
+                    k.add_padded_rows(lengths, s, dh_s, K::reborrow(&mut target));
+                }
+            }
+            if z.direct > 0 {
+                k.add(K::view(dprev), K::reborrow(&mut target));
+            }
+            // dL/dh_prev += dgates · W_hh
+            if !cell.recurrent() {
+                continue;
+            }
+            let dgw = if hidden_side { dgh_s } else { dg_s };
+            k.matmul(
+                b,
+                h,
+                gh,
+                dgw.into_ref(),
+                Trans::No,
+                w_hh,
+                Trans::No,
+                target,
+                true,
+            );
         }
-        if z.direct > 0 {
-            k.add(K::view(dprev), K::reborrow(&mut target));
-        }
-        // dL/dh_prev += dgates · W_hh
-        if !cell.recurrent() {
-            continue;
-        }
-        let dgw = if hidden_side { dgh_s } else { dg_s };
-        k.matmul(
-            b,
-            h,
-            gh,
-            dgw.into_ref(),
-            Trans::No,
-            w_hh,
-            Trans::No,
-            target,
-            true,
-        );
+    };
+    match cell.recurrent() {
+        true => k.holding_weight(w_hh, (gh, h), Trans::No, steps),
+        false => steps(),
     }
 }

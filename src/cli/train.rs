@@ -138,6 +138,13 @@ pub struct TrainArgs {
     /// use another.
     #[arg(long, allow_hyphen_values = true)]
     threads: Option<usize>,
+    /// The matrix products' operands: f32, or bf16 (rounded to 8
+    /// significant bits, summed in f32; weights, optimizer state,
+    /// validation and checkpoints stay f32). Natively on a CPU with
+    /// AVX-512 BF16, emulated (no faster) elsewhere [default: f32, or the
+    /// resumed run's].
+    #[arg(long, value_parser = ["f32", "bf16"])]
+    precision: Option<String>,
     /// With several MPI ranks (`mpirun -np N recur train`), how they
     /// combine gradients: gather sends every shard's to every rank, and the
     /// run is bit for bit the single-process one; allreduce sums each
@@ -224,6 +231,10 @@ impl TrainArgs {
             eval_every: self.eval_every.unwrap_or(d.eval_every),
             log_every: self.log_every.unwrap_or(d.log_every),
             seed: self.seed.unwrap_or(d.seed),
+            precision: match &self.precision {
+                Some(p) => p.parse()?,
+                None => d.precision,
+            },
         })
     }
 

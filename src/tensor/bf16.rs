@@ -18,9 +18,133 @@
 //! element `2p` in its low half and `2p + 1` in its high half, as
 //! `vdpbf16ps` reads them.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::gemm::{PARALLEL_MIN_MACS, Trans, matmul, threads};
+use crate::error::{Error, Result};
+
+/// The precision of the CPU backend's f32 matrix products
+/// ([`set_precision`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 operands: the products as stored.
+    #[default]
+    F32,
+    /// bf16 operands, f32 sums ([`matmul_bf16`]), for products of more
+    /// than [`super::SMALL_M`] rows; fewer rows (a batch of one to four,
+    /// sampling) stay f32.
+    Bf16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            other => Err(Error::Config(format!(
+                "unknown precision {other:?}: use f32 or bf16 (bf16 operands, f32 sums and weights)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
+
+static PRECISION: AtomicU8 = AtomicU8::new(0);
+
+/// Set the precision of the CPU backend's f32 matrix products, for the
+/// whole process (like [`super::set_threads`]): a trainer sets it for its
+/// steps. f64 products (gradient checks) are never rounded.
+pub fn set_precision(p: Precision) {
+    PRECISION.store(p as u8, Ordering::Relaxed);
+}
+
+/// The precision of the CPU backend's f32 matrix products now.
+pub fn precision() -> Precision {
+    match PRECISION.load(Ordering::Relaxed) {
+        0 => Precision::F32,
+        _ => Precision::Bf16,
+    }
+}
+
+/// `f()` with the products' precision set to `p`, then set back to what
+/// it was (also when `f` unwinds).
+pub fn with_precision<R>(p: Precision, f: impl FnOnce() -> R) -> R {
+    /// Sets the precision back when dropped.
+    struct Restore(Precision);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            set_precision(self.0);
+        }
+    }
+    let _restore = Restore(precision());
+    set_precision(p);
+    f()
+}
+
+/// An operand packed once for the products of a [`holding`] call.
+struct Held {
+    /// Where it lives, its length, shape `(k, n)` and layout.
+    at: usize,
+    len: usize,
+    kn: (usize, usize),
+    t: Trans,
+    panels: Vec<u32>,
+}
+
+thread_local! {
+    static HELD: RefCell<Vec<Held>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f`, during which `b` (as `op(b)` of `(k×n)` products on this
+/// thread, stored as `t` says) is packed once rather than at every
+/// [`matmul_bf16`]: the recurrent weight of a window's steps. `b` must not
+/// change during `f` (a shared borrow holds it). Where the CPU has no
+/// native bf16 products, nothing is packed.
+pub fn holding<R>(b: &[f32], (k, n): (usize, usize), t: Trans, f: impl FnOnce() -> R) -> R {
+    if !native() || k == 0 || n == 0 {
+        return f();
+    }
+    assert!(b.len() >= k * n);
+    let panels = pack(
+        Operand::B,
+        n,
+        k,
+        b,
+        t,
+        rayon::current_thread_index().is_none(),
+    );
+    let held = Held {
+        at: b.as_ptr() as usize,
+        len: b.len(),
+        kn: (k, n),
+        t,
+        panels,
+    };
+    /// Lets the operand go when `f` returns or unwinds.
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            HELD.with(|h| h.borrow_mut().pop());
+        }
+    }
+    HELD.with(|h| h.borrow_mut().push(held));
+    let _release = Release;
+    f()
+}
 
 /// Rows of `op(A)` a kernel call covers.
 pub const MR: usize = 12;
@@ -92,17 +216,29 @@ pub fn matmul_bf16(
             && threads() != 1
             && rayon::current_thread_index().is_none();
         let pa = pack(Operand::A, m, k, a, ta, par);
-        let pb = pack(Operand::B, n, k, b, tb, par);
         let kp = k.div_ceil(2);
-        let rows = |(i, c): (usize, &mut [f32])| {
-            let panel = &pa[i * kp * MR..][..kp * MR];
-            // SAFETY: `native()` checked that the CPU has AVX-512F and BF16.
-            unsafe { avx512::product(c.len() / n, n, kp, panel, &pb, c, accumulate) };
+        let mut run = |pb: &[u32]| {
+            let rows = |(i, c): (usize, &mut [f32])| {
+                let panel = &pa[i * kp * MR..][..kp * MR];
+                // SAFETY: `native()` checked that the CPU has AVX-512F and BF16.
+                unsafe { avx512::product(c.len() / n, n, kp, panel, pb, c, accumulate) };
+            };
+            let c = &mut c[..m * n];
+            match par {
+                true => c.par_chunks_mut(MR * n).enumerate().for_each(rows),
+                false => c.chunks_mut(MR * n).enumerate().for_each(rows),
+            }
         };
-        let c = &mut c[..m * n];
-        match par {
-            true => c.par_chunks_mut(MR * n).enumerate().for_each(rows),
-            false => c.chunks_mut(MR * n).enumerate().for_each(rows),
+        let held = HELD.with(|h| {
+            let h = h.borrow();
+            let found = h
+                .iter()
+                .rev()
+                .find(|x| (x.at, x.len, x.kn, x.t) == (b.as_ptr() as usize, b.len(), (k, n), tb));
+            found.map(|x| run(&x.panels)).is_some()
+        });
+        if !held {
+            run(&pack(Operand::B, n, k, b, tb, par));
         }
         return;
     }
@@ -127,46 +263,48 @@ fn pack(side: Operand, rows: usize, k: usize, x: &[f32], t: Trans, par: bool) ->
         Operand::A => MR,
         Operand::B => NR,
     };
+    // Row r of op(A) (or column r of op(B)) is contiguous over k, or
+    // element (r, p) is at p·rows + r.
+    let k_major = matches!(
+        (side, t),
+        (Operand::A, Trans::No) | (Operand::B, Trans::Yes)
+    );
     let kp = k.div_ceil(2);
-    let panels = rows.div_ceil(width);
-    // Element (r, p) of the operand viewed as `rows × k` (row r of op(A),
-    // or column r of op(B)).
-    let at = |r: usize, p: usize| -> usize {
-        let k_major = matches!(
-            (side, t),
-            (Operand::A, Trans::No) | (Operand::B, Trans::Yes)
-        );
-        match k_major {
-            true => r * k + p,
-            false => p * rows + r,
-        }
-    };
-    let mut out = vec![0u32; panels * kp * width];
-    let fill = |(panel, block): (usize, &mut [u32])| {
-        for (p, pairs) in block.chunks_exact_mut(width).enumerate() {
-            for (i, pair) in pairs.iter_mut().enumerate() {
-                let r = panel * width + i;
-                if r >= rows {
-                    break;
-                }
-                let lo = to_bf16(x[at(r, 2 * p)]) as u32;
-                let hi = match 2 * p + 1 < k {
-                    true => to_bf16(x[at(r, 2 * p + 1)]) as u32,
-                    false => 0,
-                };
-                *pair = lo | hi << 16;
+    let mut out = vec![0u32; rows.div_ceil(width) * kp * width];
+    // A task packs a group of panels: one for contiguous rows; for the
+    // other layout, enough that each pair's reads are runs of a few
+    // hundred values rather than one panel's few.
+    let group = if k_major { 1 } else { GROUP_PANELS };
+    let fill = |(g, block): (usize, &mut [u32])| {
+        let r = g * group * width..rows.min((g + 1) * group * width);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: packing runs only where `native()` holds (the CPU has
+        // AVX-512F and BF16); `x` holds `rows × k` values (asserted by the
+        // callers), `block` the group's panels.
+        unsafe {
+            match k_major {
+                true => avx512::pack_rows(block, x, r, k, width),
+                false => avx512::pack_columns(block, x, r, (k, rows), width),
             }
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("bf16 panels are packed on x86-64 alone: {block:?} {r:?} {k_major}");
     };
     match par {
         true => out
-            .par_chunks_exact_mut(kp * width)
+            .par_chunks_mut(group * kp * width)
             .enumerate()
             .for_each(fill),
-        false => out.chunks_exact_mut(kp * width).enumerate().for_each(fill),
+        false => out
+            .chunks_mut(group * kp * width)
+            .enumerate()
+            .for_each(fill),
     }
     out
 }
+
+/// Panels one task packs from an operand stored `(k, rows)`.
+const GROUP_PANELS: usize = 16;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
@@ -259,6 +397,96 @@ mod avx512 {
         }
     }
 
+    /// Pack rows `r` of `x` (each contiguous over `k`, at `row · k`) into
+    /// `block`, a panel of `width` rows: pair `p` of the panel's row `i`
+    /// at `p · width + i`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F and BF16; `x` must hold `r.end · k`
+    /// values and `block` `⌈k/2⌉ · width`.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub(super) unsafe fn pack_rows(
+        block: &mut [u32],
+        x: &[f32],
+        r: std::ops::Range<usize>,
+        k: usize,
+        width: usize,
+    ) {
+        let mut pairs = [0u32; 16];
+        for (i, row) in r.enumerate() {
+            let row = &x[row * k..][..k];
+            for q in (0..k).step_by(32) {
+                let n = (k - q).min(32);
+                // SAFETY: the masks keep the loads inside `row`; 32 bf16
+                // in order are 16 pairs, element 2j low in pair j.
+                unsafe {
+                    let at = row.as_ptr().add(q);
+                    let lo = _mm512_maskz_loadu_ps(lanes(n.min(16)), at);
+                    let hi = _mm512_maskz_loadu_ps(lanes(n.saturating_sub(16)), at.add(16));
+                    let v = _mm512_cvtne2ps_pbh(hi, lo);
+                    _mm512_storeu_si512(
+                        pairs.as_mut_ptr().cast(),
+                        std::mem::transmute::<__m512bh, __m512i>(v),
+                    );
+                }
+                for (j, &pair) in pairs[..n.div_ceil(2)].iter().enumerate() {
+                    block[(q / 2 + j) * width + i] = pair;
+                }
+            }
+        }
+    }
+
+    /// Pack rows `r` of `x` (element `(row, p)` at `p · rows + row`) into
+    /// `block`, the panels of `width` rows that cover them, each laid out
+    /// as [`pack_rows`] lays one; pair by pair, so that each reads a run
+    /// of `r.len()` values from each of two rows of `x`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F and BF16; `x` must hold `k · rows`
+    /// values and `block` `⌈k/2⌉ · width` per panel.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub(super) unsafe fn pack_columns(
+        block: &mut [u32],
+        x: &[f32],
+        r: std::ops::Range<usize>,
+        (k, rows): (usize, usize),
+        width: usize,
+    ) {
+        let kp = k.div_ceil(2);
+        for p in 0..kp {
+            let lo_row = &x[2 * p * rows..][..rows];
+            let hi_row = (2 * p + 1 < k).then(|| &x[(2 * p + 1) * rows..][..rows]);
+            for (panel, start) in r.clone().step_by(width).enumerate() {
+                let out = &mut block[(panel * kp + p) * width..][..width];
+                let live = (r.end - start).min(width);
+                for c in (0..live).step_by(16) {
+                    let mask = lanes((live - c).min(16));
+                    // SAFETY: the mask keeps the loads inside rows `r` of
+                    // the two source rows and the store inside `out`'s
+                    // first `live` pairs; bf16 widened to 32 bits sits in
+                    // the low half, its partner shifted into the high half.
+                    unsafe {
+                        let lo = _mm512_maskz_loadu_ps(mask, lo_row.as_ptr().add(start + c));
+                        let hi = match hi_row {
+                            Some(h) => _mm512_maskz_loadu_ps(mask, h.as_ptr().add(start + c)),
+                            None => _mm512_setzero_ps(),
+                        };
+                        let v = _mm512_or_si512(widen(lo), _mm512_slli_epi32::<16>(widen(hi)));
+                        _mm512_mask_storeu_epi32(out.as_mut_ptr().add(c).cast(), mask, v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// 16 floats rounded to bf16, each in the low half of a 32-bit lane.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    fn widen(v: __m512) -> __m512i {
+        let h = _mm512_cvtneps_pbh(v);
+        // SAFETY: the same 256 bits, read as 16 u16.
+        _mm512_cvtepu16_epi32(unsafe { std::mem::transmute::<__m256bh, __m256i>(h) })
+    }
+
     /// 16 pairs of bf16 as the type `vdpbf16ps` takes.
     ///
     /// # Safety
@@ -341,6 +569,7 @@ mod tests {
             (25, 64, 600),
             (12, 32, 2),
             (40, 70, 515),
+            (200, 530, 9),
         ];
         let mut seed = 1u64;
         let mut next = move || {

@@ -8,6 +8,7 @@ use crate::check;
 use crate::error::{Error, Result};
 use crate::model::Init;
 use crate::optim::{Clip, OptimizerKind, Schedule};
+use crate::tensor::bf16::Precision;
 
 /// Everything that decides a training run besides the data and its length.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,6 +53,12 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Seed of every random choice (init, word order).
     pub seed: u64,
+    /// The training products' operands: f32, or bf16 with f32 sums,
+    /// weights and optimizer state (see [`crate::tensor::bf16`]); the
+    /// validation and everything saved stay f32. Saved settings leave f32
+    /// out, so runs saved before it existed resume.
+    #[serde(default, skip_serializing_if = "is_f32")]
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -77,6 +84,7 @@ impl Default for TrainConfig {
             eval_every: 1000,
             log_every: 100,
             seed: 42,
+            precision: Precision::F32,
         }
     }
 }
@@ -119,6 +127,11 @@ impl TrainConfig {
         check::at_least_one("--log-every", self.log_every)?;
         check::optimization(&self.optimizer, self.lr, &self.clip, &self.schedule)
     }
+}
+
+/// Whether products run in f32 (settings files leave it out).
+fn is_f32(p: &Precision) -> bool {
+    *p == Precision::F32
 }
 
 /// Whether a count is zero (settings files leave a zero warm-up out).

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::model::memory::net_training;
 use crate::model::{Net, NetConfig};
 use crate::optim::Optimizer;
+use crate::tensor::bf16::{Precision, with_precision};
 
 use super::config::TrainConfig;
 use super::course::{Course, StepSettings};
@@ -142,6 +143,12 @@ impl<K: Backend<f32>> Trainer<K> {
         net: Net<f32, K>,
         total: u64,
     ) -> Result<Self> {
+        if config.precision != Precision::F32 && !K::READS_HOST {
+            return Err(Error::Device(format!(
+                "--precision {} runs on the CPU: leave out --device, or train in f32 there",
+                config.precision
+            )));
+        }
         let (t, b) = (config.seq_len, config.batch);
         let prepared = Prepared::new(&data, &vocab, config.val_frac, t, b, config.seed)?;
         let n = net.layout().len();
@@ -269,8 +276,14 @@ impl<K: Backend<f32>> Trainer<K> {
     }
 
     /// One training iteration, its loss left on the backend for the course
-    /// to settle; returns the characters it covered.
+    /// to settle; returns the characters it covered. Its products run in
+    /// the run's precision (the validation's in f32).
     fn record(&mut self) -> Result<usize> {
+        with_precision(self.config.precision, || self.record_in_precision())
+    }
+
+    /// [`Trainer::record`], in whatever precision is set.
+    fn record_in_precision(&mut self) -> Result<usize> {
         let (t, b) = (self.config.seq_len, self.config.batch);
         let iter = self.course.iter;
         let chars = match &self.data {

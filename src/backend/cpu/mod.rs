@@ -6,12 +6,36 @@ mod attention;
 mod update;
 
 use super::{Activation, Backend, IGNORE, RowKernel, Update, random};
+use crate::tensor::bf16::{self, Precision};
 use crate::tensor::{SMALL_M, Scalar, Trans, dot, matmul, sum};
 
 /// The CPU backend (stateless; threads for large GEMMs follow
 /// [`crate::tensor::set_threads`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu;
+
+/// Whether `S` is f32, the one type whose products `--precision bf16`
+/// rounds.
+fn is_f32<S: Scalar>() -> bool {
+    std::any::TypeId::of::<S>() == std::any::TypeId::of::<f32>()
+}
+
+/// `x` as f32s.
+///
+/// # Panics
+/// Unless `S` is f32 ([`is_f32`]).
+fn as_f32<S: Scalar>(x: &[S]) -> &[f32] {
+    assert!(is_f32::<S>());
+    // SAFETY: `S` is f32 (asserted): the same type.
+    unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), x.len()) }
+}
+
+/// [`as_f32`] of an exclusive slice.
+fn as_f32_mut<S: Scalar>(x: &mut [S]) -> &mut [f32] {
+    assert!(is_f32::<S>());
+    // SAFETY: as for `as_f32`; the borrow is handed on whole.
+    unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast(), x.len()) }
+}
 
 /// Rows of `x` that are padding at step `s` (`lengths[r] <= s`), each as
 /// its range in a `(B, n)` buffer.
@@ -199,7 +223,18 @@ impl<S: Scalar> Backend<S> for Cpu {
         c: &mut [S],
         accumulate: bool,
     ) {
+        if m > SMALL_M && bf16::precision() == Precision::Bf16 && is_f32::<S>() {
+            let (a, b, c) = (as_f32(a), as_f32(b), as_f32_mut(c));
+            return bf16::matmul_bf16(m, n, k, a, ta, b, tb, c, accumulate);
+        }
         matmul(m, n, k, a, ta, b, tb, c, accumulate);
+    }
+
+    fn holding_weight<R>(&self, w: &[S], kn: (usize, usize), t: Trans, f: impl FnOnce() -> R) -> R {
+        match bf16::precision() == Precision::Bf16 && is_f32::<S>() {
+            true => bf16::holding(as_f32(w), kn, t, f),
+            false => f(),
+        }
     }
 
     fn recurrent_weight<'a>(

@@ -31,6 +31,8 @@ pub struct BenchConfig {
     pub vocab: usize,
     /// Timed iterations (after a few untimed warm-up ones).
     pub iters: usize,
+    /// The training products' operands (see [`crate::tensor::bf16`]).
+    pub precision: crate::tensor::bf16::Precision,
 }
 
 /// The largest vocabulary a benchmark draws its synthetic text from (one
@@ -141,6 +143,7 @@ pub fn train_throughput_on<K: Backend<f32>>(
         val_frac: 0.0,
         eval_every: 0,
         log_every: u64::MAX,
+        precision: c.precision,
         ..TrainConfig::default()
     };
     let warmup = c.iters.div_ceil(10).max(2);

@@ -5,6 +5,7 @@ use clap::Args;
 use recur::Result;
 use recur::bench::{self, BenchConfig};
 use recur::cell::CellKind;
+use recur::tensor::bf16::Precision;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -32,6 +33,10 @@ pub struct BenchArgs {
     /// Threads (0 = all cores).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     threads: usize,
+    /// The products' operands: f32, or bf16 with f32 sums (see `recur
+    /// train --precision`).
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
+    precision: String,
     #[command(flatten)]
     device: super::device::DeviceArgs,
 }
@@ -48,6 +53,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         seq_len: a.seq_len,
         vocab: a.vocab,
         iters: a.iters,
+        precision: a.precision.parse()?,
     };
     let device = a.device.open()?;
     let (r, on) = match device {
@@ -72,26 +78,36 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         }
     };
     println!(
-        "{} {}x{} B={} T={} V={}, {on}: {:.0} chars/s, {:.1} GFLOP/s ({:.1} MFLOP of matrix products per iteration)",
+        "{} {}x{} B={} T={} V={}, {on}{}: {:.0} chars/s, {:.1} GFLOP/s ({:.1} MFLOP of matrix products per iteration)",
         cell.name(),
         c.layers,
         c.hidden,
         c.batch,
         c.seq_len,
         c.vocab,
+        match c.precision {
+            Precision::F32 => "",
+            Precision::Bf16 => ", bf16 products",
+        },
         r.chars_per_sec,
         r.gflops,
         r.flop_per_iter / 1e6
     );
     let g = cell.rows(c.hidden);
     println!(
-        "GEMM ({}x{})·({}x{}) on this machine now: {:.1} GFLOP/s; the model runs at {:.0}% of it",
+        "GEMM ({}x{})·({}x{}) on this machine now: {:.1} GFLOP/s{}",
         c.seq_len * c.batch,
         c.hidden,
         c.hidden,
         g,
         r.gemm_gflops,
-        100.0 * r.gflops / r.gemm_gflops
+        match c.precision {
+            Precision::F32 => format!(
+                "; the model runs at {:.0}% of it",
+                100.0 * r.gflops / r.gemm_gflops
+            ),
+            Precision::Bf16 => String::new(),
+        }
     );
     if let Some(bf16) = r.gemm_bf16_gflops {
         let how = match recur::tensor::bf16::native() {
@@ -99,8 +115,13 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             false => "emulated: this CPU has no AVX-512 BF16",
         };
         println!(
-            "the same GEMM with bf16 operands and f32 sums ({how}): {bf16:.1} GFLOP/s, {:.2}x f32's",
-            bf16 / r.gemm_gflops
+            "the same GEMM with bf16 operands and f32 sums ({how}): {bf16:.1} GFLOP/s, {:.2}x f32's{}",
+            bf16 / r.gemm_gflops,
+            match c.precision {
+                Precision::Bf16 =>
+                    format!("; the model runs at {:.0}% of it", 100.0 * r.gflops / bf16),
+                Precision::F32 => String::new(),
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

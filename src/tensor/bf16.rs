@@ -607,6 +607,35 @@ mod tests {
     }
 
     #[test]
+    fn a_held_operand_serves_its_own_products_alone() {
+        let (m, n, k) = (16, 40, 24);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
+            .collect();
+        let other: Vec<f32> = b.iter().map(|x| -2.0 * x + 0.5).collect();
+        let product = |b: &[f32]| {
+            let mut c = vec![0.0; m * n];
+            matmul_bf16(m, n, k, &a, Trans::No, b, Trans::No, &mut c, false);
+            c
+        };
+        let (direct, direct_other) = (product(&b), product(&other));
+        let (held, held_other) = holding(&b, (k, n), Trans::No, || (product(&b), product(&other)));
+        assert_eq!(
+            held, direct,
+            "the held packing is the one made at each product"
+        );
+        assert_eq!(
+            held_other, direct_other,
+            "another operand of its shape is not the held one"
+        );
+        // Released: the same bytes in a new buffer are packed afresh.
+        HELD.with(|h| assert!(h.borrow().is_empty()));
+    }
+
+    #[test]
     fn bf16_products_stay_within_bf16_rounding_of_f32() {
         // What a user gives up: each operand rounded to 8 bits, so a
         // product of sums of k terms moves by about 2^-8 of its size.

@@ -1,0 +1,118 @@
+//! `--precision bf16`: the training products take bf16 operands and sum
+//! in f32; weights, optimizer state, validation and checkpoints stay f32.
+//! A bf16 run follows the f32 run's loss curve within a stated tolerance,
+//! the precision is the run's alone (validation and everything after the
+//! steps run in f32), and a resumed run keeps it.
+//!
+//! These tests set the process's product precision (through a trainer), so
+//! they live in a test binary of their own: no other test's f32 products
+//! run beside them.
+
+#[path = "common/cli.rs"]
+mod cli;
+
+use cli::{TempDir, assert_fails, assert_ok, p, recur};
+use recur::cell::CellKind;
+use recur::optim::OptimizerKind;
+use recur::tensor::bf16::{Precision, precision};
+use recur::train::{TrainConfig, TrainData, Trainer};
+
+fn text() -> String {
+    "It was the best of times, it was the worst of times, it was the age of wisdom.\n".repeat(60)
+}
+
+/// Each step's loss and the final validation loss of a small LSTM whose
+/// products have 16 rows (bf16 applies to more than 4).
+fn losses(precision: Precision) -> (Vec<f64>, f64) {
+    let config = TrainConfig {
+        cell: CellKind::Lstm,
+        hidden: 48,
+        layers: 2,
+        seq_len: 16,
+        batch: 16,
+        optimizer: OptimizerKind::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+        },
+        lr: 3e-3,
+        val_frac: 0.1,
+        eval_every: 0,
+        precision,
+        ..TrainConfig::default()
+    };
+    let mut t = Trainer::new(config, TrainData::Corpus(text()), 80).expect("a trainer");
+    let curve = (0..80).map(|_| t.step().expect("a step").0).collect();
+    (curve, t.validate().expect("validation").expect("a split"))
+}
+
+#[test]
+fn bf16_training_follows_the_f32_loss_curve() {
+    let (f32_curve, f32_val) = losses(Precision::F32);
+    let (bf16_curve, bf16_val) = losses(Precision::Bf16);
+    assert_eq!(
+        precision(),
+        Precision::F32,
+        "the run's precision outlived it"
+    );
+    // The runs differ (bf16 ran), but not by much: within 0.02 nats/char
+    // at every step of 80, as the issue asks of the 2x512 LSTM at 1,500.
+    let off: Vec<f64> = f32_curve
+        .iter()
+        .zip(&bf16_curve)
+        .map(|(a, b)| (a - b).abs())
+        .collect();
+    let most = off.iter().cloned().fold(0.0, f64::max);
+    assert!(most > 0.0, "bf16 changed nothing: its products did not run");
+    assert!(most <= 0.02, "bf16 left the f32 curve by {most}: {off:?}");
+    assert!(
+        bf16_curve[79] < bf16_curve[0] - 0.3,
+        "it learns: {bf16_curve:?}"
+    );
+    assert!(
+        (f32_val - bf16_val).abs() <= 0.02,
+        "{f32_val} vs {bf16_val}"
+    );
+}
+
+#[test]
+fn the_cli_trains_in_bf16_saves_f32_and_resumes_in_bf16() {
+    let d = TempDir::new("precision");
+    let corpus = d.file("corpus.txt", text());
+    let out = d.path("run");
+    let args = |more: &str| -> Vec<String> {
+        format!(
+            "train --corpus {} --out {} --model gru --hidden 24 --batch 8 --seq-len 12 --sample-len 0 {more}",
+            p(&corpus),
+            p(&out)
+        )
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+    };
+    // The settings saved with the run (in the state file's header).
+    let settings = || {
+        let state = std::fs::read(out.join("state.safetensors")).expect("a saved state");
+        cli::safetensors_parts(&state).0.to_string()
+    };
+    assert_ok(&recur(&args("--iters 6 --precision bf16")));
+    assert!(
+        settings().contains(r#"\"precision\":\"bf16\""#),
+        "{}",
+        settings()
+    );
+    // Weights stay f32.
+    let model = std::fs::read(out.join("model.safetensors")).expect("a model");
+    let (header, _) = cli::safetensors_parts(&model);
+    assert!(header.to_string().contains("F32"), "{header}");
+    assert!(!header.to_string().contains("BF16"), "{header}");
+    assert_ok(&recur(&args("--iters 10 --resume")));
+    assert!(
+        settings().contains("bf16"),
+        "a resume keeps the precision: {}",
+        settings()
+    );
+    assert_fails(
+        &recur(&args("--iters 2 --overwrite --precision fp8")),
+        &["precision", "fp8"],
+    );
+}

@@ -107,6 +107,10 @@ struct Held {
 
 thread_local! {
     static HELD: RefCell<Vec<Held>> = const { RefCell::new(Vec::new()) };
+    /// The packed operands of this thread's last product, kept for the
+    /// next: allocating them afresh cost a training step a few percent in
+    /// zeroed pages.
+    static SCRATCH: RefCell<(Vec<u32>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Run `f`, during which `b` (as `op(b)` of `(k×n)` products on this
@@ -119,14 +123,9 @@ pub fn holding<R>(b: &[f32], (k, n): (usize, usize), t: Trans, f: impl FnOnce() 
         return f();
     }
     assert!(b.len() >= k * n);
-    let panels = pack(
-        Operand::B,
-        n,
-        k,
-        b,
-        t,
-        rayon::current_thread_index().is_none(),
-    );
+    let mut panels = Vec::new();
+    let par = rayon::current_thread_index().is_none();
+    pack(&mut panels, Operand::B, n, k, b, t, par);
     let held = Held {
         at: b.as_ptr() as usize,
         len: b.len(),
@@ -215,7 +214,10 @@ pub fn matmul_bf16(
         let par = m * n * k >= PARALLEL_MIN_MACS
             && threads() != 1
             && rayon::current_thread_index().is_none();
-        let pa = pack(Operand::A, m, k, a, ta, par);
+        // The packing buffers of this thread, taken for the product (a
+        // nested product, if any, makes its own).
+        let (mut pa, mut pb) = SCRATCH.with(|s| s.take());
+        pack(&mut pa, Operand::A, m, k, a, ta, par);
         let kp = k.div_ceil(2);
         let mut run = |pb: &[u32]| {
             let rows = |(i, c): (usize, &mut [f32])| {
@@ -238,8 +240,10 @@ pub fn matmul_bf16(
             found.map(|x| run(&x.panels)).is_some()
         });
         if !held {
-            run(&pack(Operand::B, n, k, b, tb, par));
+            pack(&mut pb, Operand::B, n, k, b, tb, par);
+            run(&pb);
         }
+        SCRATCH.with(|s| s.replace((pa, pb)));
         return;
     }
     let a: Vec<f32> = a[..m * k].iter().map(|&x| round_bf16(x)).collect();
@@ -258,7 +262,7 @@ enum Operand {
 /// `rows` (rows of `op(A)`, or columns of `op(B)`) of `x` packed as bf16
 /// pairs over `k` in panels (see the module docs): [`MR`] rows a panel
 /// for A, [`NR`] columns for B, the last panel padded with zeros.
-fn pack(side: Operand, rows: usize, k: usize, x: &[f32], t: Trans, par: bool) -> Vec<u32> {
+fn pack(out: &mut Vec<u32>, side: Operand, rows: usize, k: usize, x: &[f32], t: Trans, par: bool) {
     let width = match side {
         Operand::A => MR,
         Operand::B => NR,
@@ -270,7 +274,8 @@ fn pack(side: Operand, rows: usize, k: usize, x: &[f32], t: Trans, par: bool) ->
         (Operand::A, Trans::No) | (Operand::B, Trans::Yes)
     );
     let kp = k.div_ceil(2);
-    let mut out = vec![0u32; rows.div_ceil(width) * kp * width];
+    out.clear();
+    out.resize(rows.div_ceil(width) * kp * width, 0);
     // A task packs a group of panels: one for contiguous rows; for the
     // other layout, enough that each pair's reads are runs of a few
     // hundred values rather than one panel's few.
@@ -300,7 +305,6 @@ fn pack(side: Operand, rows: usize, k: usize, x: &[f32], t: Trans, par: bool) ->
             .enumerate()
             .for_each(fill),
     }
-    out
 }
 
 /// Panels one task packs from an operand stored `(k, rows)`.
@@ -606,15 +610,17 @@ mod tests {
         }
     }
 
+    /// `a (m×k)` and `b (k×n)` of small fractions, most not bf16 exactly.
+    fn operands(m: usize, n: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
+        let a = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0);
+        let b = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0);
+        (a.collect(), b.collect())
+    }
+
     #[test]
     fn a_held_operand_serves_its_own_products_alone() {
         let (m, n, k) = (16, 40, 24);
-        let a: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
-            .collect();
-        let b: Vec<f32> = (0..k * n)
-            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
-            .collect();
+        let (a, b) = operands(m, n, k);
         let other: Vec<f32> = b.iter().map(|x| -2.0 * x + 0.5).collect();
         let product = |b: &[f32]| {
             let mut c = vec![0.0; m * n];
@@ -631,7 +637,7 @@ mod tests {
             held_other, direct_other,
             "another operand of its shape is not the held one"
         );
-        // Released: the same bytes in a new buffer are packed afresh.
+        // Let go once `holding` returns.
         HELD.with(|h| assert!(h.borrow().is_empty()));
     }
 
@@ -640,12 +646,7 @@ mod tests {
         // What a user gives up: each operand rounded to 8 bits, so a
         // product of sums of k terms moves by about 2^-8 of its size.
         let (m, n, k) = (20, 40, 64);
-        let a: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
-            .collect();
-        let b: Vec<f32> = (0..k * n)
-            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
-            .collect();
+        let (a, b) = operands(m, n, k);
         let (mut exact, mut half) = (vec![0.0; m * n], vec![0.0; m * n]);
         matmul(m, n, k, &a, Trans::No, &b, Trans::No, &mut exact, false);
         matmul_bf16(m, n, k, &a, Trans::No, &b, Trans::No, &mut half, false);

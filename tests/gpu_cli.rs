@@ -95,6 +95,33 @@ fn a_gpu_run_resumed_ends_with_the_bytes_of_one_never_interrupted() {
     assert!(bytes(&dir, "cpu/model.safetensors") != bytes(&dir, "whole/model.safetensors"));
 }
 
+#[test]
+fn bf16_products_off_the_cpu_are_refused() {
+    if gpu::gpu().is_none() {
+        return;
+    }
+    let dir = TempDir::new("gpu-bf16");
+    let text = corpus(&dir);
+    let out = dir.arg("run");
+    let o = train(
+        &text,
+        &out,
+        &["--device", "gpu", "--iters", "2", "--precision", "bf16"],
+    );
+    // (Mesa may print lines of its own to stderr: look for ours.)
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("error: --precision bf16 runs on the CPU: leave out --device"),
+        "{err}"
+    );
+    assert!(
+        !std::path::Path::new(&out)
+            .join("model.safetensors")
+            .exists()
+    );
+}
+
 /// The loss `recur eval` prints.
 fn nats(o: &std::process::Output) -> f64 {
     assert_ok(o);

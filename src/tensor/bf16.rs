@@ -124,7 +124,7 @@ pub fn holding<R>(b: &[f32], (k, n): (usize, usize), t: Trans, f: impl FnOnce() 
     }
     assert!(b.len() >= k * n);
     let mut panels = Vec::new();
-    let par = rayon::current_thread_index().is_none();
+    let par = super::may_split();
     pack(&mut panels, Operand::B, n, k, b, t, par);
     let held = Held {
         at: b.as_ptr() as usize,
@@ -211,9 +211,7 @@ pub fn matmul_bf16(
     #[cfg(target_arch = "x86_64")]
     if native() {
         // As `matmul`: large products on the pool's threads, never nested.
-        let par = m * n * k >= PARALLEL_MIN_MACS
-            && threads() != 1
-            && rayon::current_thread_index().is_none();
+        let par = m * n * k >= PARALLEL_MIN_MACS && threads() != 1 && super::may_split();
         // The packing buffers of this thread, taken for the product (a
         // nested product, if any, makes its own).
         let (mut pa, mut pb) = SCRATCH.with(|s| s.take());

@@ -71,12 +71,9 @@ pub fn matmul<S: Scalar>(
         small_m(m, n, k, a, ta, b, tb, c, accumulate);
         return;
     }
-    // Never nest: a product inside a rayon task (a training shard) runs on
-    // that task's thread.
-    let par = if m * n * k >= PARALLEL_MIN_MACS
-        && threads() != 1
-        && rayon::current_thread_index().is_none()
-    {
+    // Never nest: a product inside one of several rayon tasks (training
+    // shards) runs on that task's thread (see `may_split`).
+    let par = if m * n * k >= PARALLEL_MIN_MACS && threads() != 1 && super::may_split() {
         gemm::Parallelism::Rayon(threads())
     } else {
         gemm::Parallelism::None

@@ -10,6 +10,35 @@ mod gemm;
 pub mod pair;
 
 pub(crate) use gemm::PARALLEL_MIN_MACS;
+
+thread_local! {
+    /// Whether this thread runs the one task of its kind (see [`as_sole_task`]).
+    static SOLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a product on this thread may split over other threads: outside
+/// the rayon pool (the pool's threads are free), or in a task that runs
+/// alone ([`as_sole_task`]). A product inside one of several tasks (a
+/// training shard among others) runs on its task's thread: never nested.
+pub(crate) fn may_split() -> bool {
+    rayon::current_thread_index().is_none() || SOLE.with(std::cell::Cell::get)
+}
+
+/// Run `f`, the only task the pool runs meanwhile, letting its products
+/// split over the pool although it runs on one of its threads (a single
+/// shard whose caller waits on something else).
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))] // used by the MPI overlap and tests
+pub(crate) fn as_sole_task<R>(f: impl FnOnce() -> R) -> R {
+    /// Ends the sole task when `f` returns or unwinds.
+    struct End(bool);
+    impl Drop for End {
+        fn drop(&mut self) {
+            SOLE.with(|s| s.set(self.0));
+        }
+    }
+    let _end = End(SOLE.with(|s| s.replace(true)));
+    f()
+}
 pub use gemm::{SMALL_M, Trans, dot, matmul, set_threads, threads};
 
 use std::fmt::{Debug, Display};
@@ -199,6 +228,21 @@ pub fn tanh_f32(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pool_task_splits_its_products_only_as_the_sole_task() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        assert!(may_split(), "outside the pool");
+        let inside = pool.install(|| {
+            let before = may_split();
+            let sole = as_sole_task(may_split);
+            (before, sole, may_split())
+        });
+        assert_eq!(inside, (false, true, false));
+    }
 
     #[test]
     fn exp_f32_is_accurate_everywhere() {

@@ -126,7 +126,7 @@ fn serve(h: &'static Helper) {
 /// second half when the first is done is not waited for (the second runs
 /// here). Returns when both are done.
 pub fn halves(work: &(dyn Fn(usize) + Sync)) {
-    let usable = super::threads() != 1 && rayon::current_thread_index().is_none();
+    let usable = super::threads() != 1 && super::may_split();
     let Some(h) = helper().filter(|_| usable && !FORKED.load(Ordering::Relaxed)) else {
         work(0);
         work(1);

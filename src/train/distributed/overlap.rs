@@ -186,6 +186,7 @@ pub(super) fn run_and_share<K: Backend<f32>>(
     let (tx, rx) = channel();
     let mut outcome = Err(Error::Config("no exchange ran".into()));
     let (mut exposed, mut window) = (Instant::now(), Duration::ZERO);
+    let alone = mine.len() == 1;
     rayon::in_place_scope(|scope| {
         for (local, s) in shards[mine.clone()].iter_mut().enumerate() {
             let (tx, run, failed) = (tx.clone(), &run, &failed);
@@ -202,7 +203,13 @@ pub(super) fn run_and_share<K: Backend<f32>>(
                     // The receiver gone means the exchange failed, and says so.
                     let _ = tx.send(e);
                 };
-                if let Err(e) = run(s, &mut report) {
+                // A rank's one shard may split its products over the pool,
+                // as it would on the calling thread.
+                let result = match alone {
+                    true => crate::tensor::as_sole_task(|| run(s, &mut report)),
+                    false => run(s, &mut report),
+                };
+                if let Err(e) = result {
                     let mut first = failed.lock().unwrap_or_else(|p| p.into_inner());
                     first.get_or_insert(e);
                 }

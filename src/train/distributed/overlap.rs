@@ -1,5 +1,6 @@
 //! The exchange of a language model's step run beside its backward pass
-//! (`--overlap on`, the default with several ranks). The backward finishes
+//! (`--overlap on`, or `auto` for a large model: see [`super::Overlap`]).
+//! The backward finishes
 //! the output layer's gradients first, then each recurrent layer's from
 //! the top down ([`Net::grad_segments`]); as soon as every shard of this
 //! rank has finished a segment, this rank starts exchanging it

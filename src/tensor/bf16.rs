@@ -277,7 +277,15 @@ fn pack(out: &mut Vec<u32>, side: Operand, rows: usize, k: usize, x: &[f32], t: 
     // A task packs a group of panels: one for contiguous rows; for the
     // other layout, enough that each pair's reads are runs of a few
     // hundred values rather than one panel's few.
-    let group = if k_major { 1 } else { GROUP_PANELS };
+    let group = match (k_major, par) {
+        (true, _) => 1,
+        // Half-rows or more a task where the pool shares the work.
+        (false, true) => rows
+            .div_ceil(width)
+            .div_ceil(rayon::current_num_threads().max(1))
+            .max(GROUP_PANELS),
+        (false, false) => rows.div_ceil(width).max(1),
+    };
     let fill = |(g, block): (usize, &mut [u32])| {
         let r = g * group * width..rows.min((g + 1) * group * width);
         #[cfg(target_arch = "x86_64")]
@@ -414,25 +422,33 @@ mod avx512 {
         k: usize,
         width: usize,
     ) {
-        let mut pairs = [0u32; 16];
-        for (i, row) in r.enumerate() {
-            let row = &x[row * k..][..k];
-            for q in (0..k).step_by(32) {
-                let n = (k - q).min(32);
-                // SAFETY: the masks keep the loads inside `row`; 32 bf16
-                // in order are 16 pairs, element 2j low in pair j.
+        // 16 pairs of each of the panel's rows at a time, gathered in a
+        // tile and written out pair by pair: the panel's writes then run
+        // in order instead of striding across it once a row.
+        let mut tile = [[0u32; 16]; 64];
+        let rows = r.len();
+        debug_assert!(rows <= width && width <= 64);
+        for q in (0..k).step_by(32) {
+            let n = (k - q).min(32);
+            for (i, row) in r.clone().enumerate() {
+                // SAFETY: the masks keep the loads inside row `row` of
+                // `x`; 32 bf16 in order are 16 pairs, element 2j low in
+                // pair j.
                 unsafe {
-                    let at = row.as_ptr().add(q);
+                    let at = x.as_ptr().add(row * k + q);
                     let lo = _mm512_maskz_loadu_ps(lanes(n.min(16)), at);
                     let hi = _mm512_maskz_loadu_ps(lanes(n.saturating_sub(16)), at.add(16));
                     let v = _mm512_cvtne2ps_pbh(hi, lo);
                     _mm512_storeu_si512(
-                        pairs.as_mut_ptr().cast(),
+                        tile[i].as_mut_ptr().cast(),
                         std::mem::transmute::<__m512bh, __m512i>(v),
                     );
                 }
-                for (j, &pair) in pairs[..n.div_ceil(2)].iter().enumerate() {
-                    block[(q / 2 + j) * width + i] = pair;
+            }
+            for j in 0..n.div_ceil(2) {
+                let out = &mut block[(q / 2 + j) * width..][..rows];
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = tile[i][j];
                 }
             }
         }
@@ -572,6 +588,8 @@ mod tests {
             (12, 32, 2),
             (40, 70, 515),
             (200, 530, 9),
+            // Large enough to pack on the pool's threads, in several groups.
+            (500, 600, 20),
         ];
         let mut seed = 1u64;
         let mut next = move || {

@@ -103,6 +103,19 @@ fn mpirun(n: usize, args: &[String]) -> Output {
         .unwrap_or_else(|| panic!("mpirun -np {n} recur {args:?} did not finish in two minutes"))
 }
 
+/// `recur args` as one process (`ranks` 1) or under `mpirun -np ranks`.
+fn run_ranks(ranks: usize, args: &[String]) -> Output {
+    match ranks {
+        1 => recur(args),
+        _ => mpirun(ranks, args),
+    }
+}
+
+/// A command line's words.
+fn words_of(line: &str) -> Vec<String> {
+    line.split_whitespace().map(String::from).collect()
+}
+
 /// `recur train` on `corpus` (a word list with `words`) into `out`: a
 /// small 2-layer GRU with dropout (random draws in every shard) over 48
 /// streams, three shards of 16, one thread per process.
@@ -198,21 +211,21 @@ fn an_allreduce_stays_within_rounding_of_one_process_and_repeats() {
     }
     let d = TempDir::new("mpi-allreduce");
     let corpus = d.file("data.txt", text(false));
-    let run = |ranks: usize, name: &str| {
+    // `overlap`: whether the exchange runs beside the backward (several
+    // ranks only).
+    let run = |ranks: usize, overlap: bool, name: &str| {
         let (out, log) = (d.path(name), d.path(&format!("{name}.jsonl")));
         let more = format!("--iters 12 --optimizer sgd --lr 0.5 --log {}", p(&log));
         let mut args = train_args(&corpus, false, &out, &more);
-        if ranks == 1 {
-            let o = recur(&args);
-            assert_ok(&o);
-        } else {
-            let (ranks, off) = (ranks % 10, ranks > 10);
-            let overlap = if off { "off" } else { "on" };
+        if ranks > 1 {
+            let overlap = if overlap { "on" } else { "off" };
             args.extend(["--exchange", "allreduce", "--overlap", overlap].map(String::from));
-            let o = mpirun(ranks, &args);
-            assert_ok(&o);
+        }
+        let o = run_ranks(ranks, &args);
+        assert_ok(&o);
+        if ranks > 1 {
             let err = String::from_utf8_lossy(&o.stderr);
-            let how = if off { "" } else { ", beside the backward" };
+            let how = if overlap { ", beside the backward" } else { "" };
             assert!(
                 err.contains(&format!("{ranks} ranks (allreduce{how})")),
                 "{err}"
@@ -220,25 +233,29 @@ fn an_allreduce_stays_within_rounding_of_one_process_and_repeats() {
         }
         results(&out, &log)
     };
-    let one = run(1, "one");
-    let three = run(3, "three");
-    let two = run(2, "two");
+    let one = run(1, false, "one");
+    let three = run(3, true, "three");
+    let two = run(2, true, "two");
     for (ranks, many) in [(2, two.clone()), (3, three.clone())] {
         assert_same_curve(&one.2, &many.2, &format!("{ranks} ranks"));
     }
-    let again = run(3, "three-again");
+    let again = run(3, true, "three-again");
     assert!(
         again.0 == three.0 && again.1 == three.1,
         "3 ranks, run twice: the files differ"
     );
-    // Exchanged after the backward rather than beside it (12: two ranks,
-    // --overlap off), the same sums: two ranks add one pair a value.
-    let after = run(12, "two-after");
+    // Exchanged after the backward rather than beside it, the same sums:
+    // two ranks add one pair a value.
+    let after = run(2, false, "two-after");
     assert!(
         after.0 == two.0 && after.1 == two.1,
         "2 ranks: the exchange beside the backward and after it differ"
     );
-    assert_same_curve(&one.2, &run(13, "three-after").2, "3 ranks, --overlap off");
+    assert_same_curve(
+        &one.2,
+        &run(3, false, "three-after").2,
+        "3 ranks, --overlap off",
+    );
 }
 
 /// `recur seq2seq train` and `recur forecast train` over ranks: each rank
@@ -254,21 +271,13 @@ fn seq2seq_and_forecasts_train_over_ranks_within_rounding() {
     let d = TempDir::new("mpi-seq2seq");
     let seq2seq = |ranks: usize, name: &str, more: &str| {
         let (out, log) = (d.path(name), d.path(&format!("{name}.jsonl")));
-        let args: Vec<String> = format!(
+        let args = words_of(&format!(
             "seq2seq train --task reverse --hidden 16 --batch 16 --eval-every 4 \
              --optimizer sgd --lr 0.5 --schedule constant --seed 5 --out {} --log {} {more}",
             p(&out),
             p(&log)
-        )
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-        let o = if ranks == 1 {
-            recur(&args)
-        } else {
-            mpirun(ranks, &args)
-        };
-        assert_ok(&o);
+        ));
+        assert_ok(&run_ranks(ranks, &args));
         (
             std::fs::read(out.join("model.safetensors")).expect("a model"),
             train_losses(&log),
@@ -289,19 +298,11 @@ fn seq2seq_and_forecasts_train_over_ranks_within_rounding() {
 
     let forecast = |ranks: usize, name: &str, batch: &str| {
         let out = d.path(name);
-        let args: Vec<String> = format!(
+        let args = words_of(&format!(
             "forecast train --synthetic noisy-sine --iters 40 --hidden 12 --batch {batch} --out {}",
             p(&out)
-        )
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-        let o = if ranks == 1 {
-            recur(&args)
-        } else {
-            mpirun(ranks, &args)
-        };
-        (o, out)
+        ));
+        (run_ranks(ranks, &args), out)
     };
     // The network's test MSE, from the report.
     let mse = |o: &Output| -> f64 {
@@ -344,7 +345,7 @@ fn ranks_give_the_single_process_run_bit_for_bit() {
     let d = TempDir::new("mpi-equal");
     for words in [false, true] {
         let corpus = d.file("data.txt", text(words));
-        let run = |ranks: usize, name: &str| {
+        let run = |ranks: usize, overlap: &str, name: &str| {
             let (out, log) = (d.path(name), d.path(&format!("{name}.jsonl")));
             // The word list's 700 words, none held out, make 15 batches
             // of 48, the last of 28: its third shard (rows 32-47) is empty.
@@ -352,34 +353,26 @@ fn ranks_give_the_single_process_run_bit_for_bit() {
                 true => "--iters 16 --val-frac 0",
                 false => "--iters 12",
             };
-            let args = train_args(&corpus, words, &out, &format!("{more} --log {}", p(&log)));
-            let overlap = if ranks > 10 { "off" } else { "on" };
-            let o = match ranks {
-                1 => recur(&args),
-                _ => mpirun(
-                    ranks % 10,
-                    &[args, vec!["--overlap".into(), overlap.into()]].concat(),
-                ),
-            };
-            assert_ok(&o);
+            let more = format!("{more} --overlap {overlap} --log {}", p(&log));
+            let args = train_args(&corpus, words, &out, &more);
+            assert_ok(&run_ranks(ranks, &args));
             results(&out, &log)
         };
-        let one = run(1, &format!("one-{words}"));
+        let one = run(1, "off", &format!("one-{words}"));
         assert_eq!(
             one.2.len(),
             if words { 16 } else { 12 },
             "a line per iteration"
         );
-        // 12, 13: two and three ranks exchanging after the backward
-        // (--overlap off) rather than beside it.
-        for (ranks, name) in [
-            (2, "two"),
-            (3, "three"),
-            (2, "two-again"),
-            (12, "two-after"),
-            (13, "three-after"),
+        // The exchange beside the backward (on) and after it (off).
+        for (ranks, overlap, name) in [
+            (2, "on", "two"),
+            (3, "on", "three"),
+            (2, "on", "two-again"),
+            (2, "off", "two-after"),
+            (3, "off", "three-after"),
         ] {
-            let many = run(ranks, &format!("{name}-{words}"));
+            let many = run(ranks, overlap, &format!("{name}-{words}"));
             // One writer: a log line per iteration, not one per rank.
             assert_same_curve(&one.2, &many.2, &format!("{ranks} ranks, words {words}"));
             assert!(

@@ -424,7 +424,7 @@ fn forward_cell<S: Scalar, K: Backend<S>, C: Cell>(
         b,
         h: p.h,
     };
-    let mut steps = || {
+    let steps = || {
         for s in p.order() {
             let (before, after) = p.slots(s);
             let (h_prev, mut h) = slot_pair(K::view_mut(hs), z.bh, before, after);
@@ -450,10 +450,7 @@ fn forward_cell<S: Scalar, K: Backend<S>, C: Cell>(
             }
         }
     };
-    match cell.recurrent() {
-        true => k.holding_weight(w_step, (p.h, gh), trans, steps),
-        false => steps(),
-    }
+    holding_recurrent(k, cell, w_step, (p.h, gh), trans, steps);
 }
 
 /// Backward through time over the block [`forward`] computed.
@@ -620,7 +617,7 @@ fn steps_backward<S: Scalar, K: Backend<S>, C: Cell>(
     } = cache;
     // The gradients that multiply W_hh: the hidden side's where it differs.
     let hidden_side = z.hidden > 0;
-    let mut steps = || {
+    let steps = || {
         for s in p.order().rev() {
             let (before, after) = p.slots(s);
             let (dh_s, mut target) = match p.earlier(s) {
@@ -682,8 +679,22 @@ fn steps_backward<S: Scalar, K: Backend<S>, C: Cell>(
             );
         }
     };
+    holding_recurrent(k, cell, w_hh, (gh, h), Trans::No, steps);
+}
+
+/// `steps()`, during which the recurrent weight `w` (as `op(b)` of the
+/// steps' `(k×n)` products) is held by the backend (see
+/// [`Backend::holding_weight`]), where the cell has one.
+fn holding_recurrent<S: Scalar, K: Backend<S>, C: Cell>(
+    k: &K,
+    cell: &C,
+    w: K::Ref<'_>,
+    kn: (usize, usize),
+    t: Trans,
+    steps: impl FnOnce(),
+) {
     match cell.recurrent() {
-        true => k.holding_weight(w_hh, (gh, h), Trans::No, steps),
+        true => k.holding_weight(w, kn, t, steps),
         false => steps(),
     }
 }

@@ -160,16 +160,12 @@ impl Gpu {
             return false;
         };
         let args = [xg, c0, hs, c, None, None, Some(&ws)];
-        let kernels = [
-            (&MLSTM_WINDOWS, units),
-            (&MLSTM_LOG_FORGET, nr),
-            (&MLSTM_STABILIZERS, steps),
-            (&MLSTM_SCORES, pairs),
-            (&MLSTM_NORMALIZERS, steps),
+        let rest = [
             (&MLSTM_OUTPUTS, units),
             (&MLSTM_FINAL_STATE_AND_PADDING, row + m.b * m.h),
         ];
-        self.mlstm_run(&kernels, &params, &args);
+        self.mlstm_run(&weights_and_scores(nr, steps, pairs, units), &params, &args);
+        self.mlstm_run(&rest, &params, &args);
         true
     }
 
@@ -208,12 +204,10 @@ impl Gpu {
         // Padded steps' rows stay zero.
         Backend::<f32>::fill(self, dg, 0.0);
         let args = [xg, c0, dh, dc, dgv, dh0, Some(&ws)];
+        // The forward's weights and scores again (recomputed, not kept),
+        // then the backward.
+        self.mlstm_run(&weights_and_scores(nr, steps, pairs, units), &params, &args);
         let kernels = [
-            (&MLSTM_WINDOWS, units),
-            (&MLSTM_LOG_FORGET, nr),
-            (&MLSTM_STABILIZERS, steps),
-            (&MLSTM_SCORES, pairs),
-            (&MLSTM_NORMALIZERS, steps),
             (&MLSTM_OUTPUTS_AND_PADDING_BACKWARD, units + m.b * m.h),
             (&MLSTM_NORMALIZERS_BACKWARD, steps),
             (&MLSTM_SCORES_AND_FINAL_BACKWARD, pairs + steps),
@@ -224,4 +218,23 @@ impl Gpu {
         self.mlstm_run(&kernels, &params, &args);
         true
     }
+}
+
+/// The kernels of a window's forward up to its outputs (the inputs split
+/// by head, log forget gates, stabilizers, scores and normalizers), each
+/// with its thread count: the forward runs them, and the backward runs
+/// them again rather than keep what they computed.
+fn weights_and_scores(
+    nr: usize,
+    steps: usize,
+    pairs: usize,
+    units: usize,
+) -> [(&'static Kernel, usize); 5] {
+    [
+        (&MLSTM_WINDOWS, units),
+        (&MLSTM_LOG_FORGET, nr),
+        (&MLSTM_STABILIZERS, steps),
+        (&MLSTM_SCORES, pairs),
+        (&MLSTM_NORMALIZERS, steps),
+    ]
 }

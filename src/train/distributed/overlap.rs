@@ -256,7 +256,9 @@ impl<'g> Plan<'g> {
             comm,
             own,
             first: group.owned_by(group.rank, shards).start,
-            per_rank: group.per_rank(&vec![(); shards], |_| 1),
+            per_rank: (0..group.size)
+                .map(|r| group.owned_by(r, shards).len())
+                .collect(),
             lens: segments.iter().map(|r| r.len()).collect(),
         };
         // Every message's size is a valid MPI count.

@@ -49,6 +49,7 @@ class CharRNN:
         time: Union[float, str, None] = None,
         schedule: str = "constant",
         warmup: int = 0,
+        precision: str = "f32",
         val_frac: float = 0.05,
         clip: Optional[float] = 5.0,
         clip_norm: Optional[float] = None,

@@ -208,7 +208,10 @@ impl CharRnn {
     /// "30m"; then evaluates and saves at the end). `schedule` is
     /// "constant" or "cosine" (down to a tenth of `lr` at the end of the
     /// run), after a linear warm-up over the first `warmup` iterations.
-    /// It holds out `val_frac` of the data to validate
+    /// `precision="bf16"` rounds the operands of the training steps'
+    /// matrix products to bf16 and sums them in f32 (as `recur train
+    /// --precision bf16`: weights, optimizer state and validation stay
+    /// f32). It holds out `val_frac` of the data to validate
     /// on every `eval_every` iterations (and at the end), logging every
     /// `log_every`. `optimizer` is "adam", "rmsprop", "adagrad" or "sgd"
     /// (with `momentum`); `clip` clamps every gradient value to
@@ -226,8 +229,8 @@ impl CharRnn {
     /// `iter`, `train_loss`, `smooth_loss`, `val_loss` (None where not
     /// validated), `chars_per_sec`, `elapsed_s`.
     #[pyo3(
-        signature = (data, *, batch=32, seq_len=64, optimizer="adam", lr=2e-3, momentum=0.0, iters=None, epochs=None, time=None, schedule="constant", warmup=0, val_frac=0.05, clip=Some(5.0), clip_norm=None, eval_every=None, log_every=None, out=None, overwrite=false, progress=false, callback=None, on_step=None),
-        text_signature = "(self, /, data, *, batch=32, seq_len=64, optimizer='adam', lr=0.002, momentum=0.0, iters=None, epochs=None, time=None, schedule='constant', warmup=0, val_frac=0.05, clip=5.0, clip_norm=None, eval_every=None, log_every=None, out=None, overwrite=False, progress=False, callback=None, on_step=None)"
+        signature = (data, *, batch=32, seq_len=64, optimizer="adam", lr=2e-3, momentum=0.0, iters=None, epochs=None, time=None, schedule="constant", warmup=0, precision="f32", val_frac=0.05, clip=Some(5.0), clip_norm=None, eval_every=None, log_every=None, out=None, overwrite=false, progress=false, callback=None, on_step=None),
+        text_signature = "(self, /, data, *, batch=32, seq_len=64, optimizer='adam', lr=0.002, momentum=0.0, iters=None, epochs=None, time=None, schedule='constant', warmup=0, precision='f32', val_frac=0.05, clip=5.0, clip_norm=None, eval_every=None, log_every=None, out=None, overwrite=False, progress=False, callback=None, on_step=None)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn fit<'py>(
@@ -244,6 +247,7 @@ impl CharRnn {
         time: Option<&Bound<'py, PyAny>>,
         schedule: &str,
         warmup: u64,
+        precision: &str,
         val_frac: f64,
         clip: Option<f64>,
         clip_norm: Option<f64>,
@@ -262,6 +266,7 @@ impl CharRnn {
             ));
         }
         let schedule = Schedule::from_name(schedule, TrainConfig::COSINE_FLOOR).or_py()?;
+        let precision = precision.parse().or_py()?;
         let data = train_data(data)?;
         let words = match &data {
             TrainData::Words(w) => Some(w.clone()),
@@ -275,6 +280,7 @@ impl CharRnn {
             lr,
             schedule,
             warmup,
+            precision,
             clip: clipping(clip, clip_norm)?,
             val_frac,
             eval_every: eval_every.unwrap_or(d.eval_every),

@@ -93,6 +93,21 @@ def test_a_warm_up_changes_the_run():
     assert any(not np.array_equal(plain[k], warmed[k]) for k in plain)
 
 
+def test_bf16_products_follow_the_f32_run():
+    # More than four rows a product (batch 8): bf16 operands, f32 sums.
+    def run(**kw):
+        model = recur.CharRNN(model="lstm", hidden=32, seed=7)
+        history = model.fit(TEXT, batch=8, seq_len=16, iters=30, val_frac=0.1, **kw)
+        return model.parameters(), history[-1]
+
+    (f32, last32), (bf16, last16) = run(), run(precision="bf16")
+    assert any(not np.array_equal(f32[k], bf16[k]) for k in f32), "bf16 changed nothing"
+    assert all(v.dtype == np.float32 for v in bf16.values()), "weights stay f32"
+    assert abs(last16["val_loss"] - last32["val_loss"]) < 0.05, (last16, last32)
+    with pytest.raises(ValueError, match="f32 or bf16"):
+        recur.CharRNN(hidden=8).fit(TEXT, iters=2, precision="fp8")
+
+
 def test_a_forked_child_samples_like_its_parent():
     # Batch-1 products large enough are split over two cores by a helper
     # thread, which a forked child does not have: the child must not wait

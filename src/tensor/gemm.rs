@@ -71,6 +71,27 @@ pub fn matmul<S: Scalar>(
         small_m(m, n, k, a, ta, b, tb, c, accumulate);
         return;
     }
+    if ta == Trans::No
+        && let Some(mid) = row_halves(m, n, k)
+    {
+        pair::halves_of(&mut c[..m * n], mid * n, &|half, c| {
+            let rows = if half == 0 { 0..mid } else { mid..m };
+            let a = &a[rows.start * k..rows.end * k];
+            large(
+                rows.len(),
+                n,
+                k,
+                a,
+                ta,
+                b,
+                tb,
+                c,
+                accumulate,
+                gemm::Parallelism::None,
+            );
+        });
+        return;
+    }
     // Never nest: a product inside one of several rayon tasks (training
     // shards) runs on that task's thread (see `may_split`).
     let par = if m * n * k >= PARALLEL_MIN_MACS && threads() != 1 && super::may_split() {
@@ -79,6 +100,34 @@ pub fn matmul<S: Scalar>(
         gemm::Parallelism::None
     };
     large(m, n, k, a, ta, b, tb, c, accumulate, par);
+}
+
+/// At most this many rows, and at least [`HALVES_MIN_MACS`]
+/// multiply-adds, make a product the size of a window's step (a batch of
+/// states times a recurrent weight): see [`in_halves`].
+pub(crate) const HALVES_MAX_M: usize = 512;
+
+/// See [`HALVES_MAX_M`].
+pub(crate) const HALVES_MIN_MACS: usize = 256 * 1024;
+
+/// Whether a product of `m×n` outputs over `k` runs its rows in two halves
+/// on the two cores ([`pair::halves`]): more than [`SMALL_M`] and at most
+/// [`HALVES_MAX_M`] rows, at least [`HALVES_MIN_MACS`] multiply-adds. A
+/// window's steps are a chain of such products, each a few to a few
+/// hundred microseconds: the pool's sleeping workers take tens of
+/// microseconds to wake for each (or are not woken at all below
+/// [`PARALLEL_MIN_MACS`]), the spinning helper a fraction of one.
+/// Decided by the shape alone, so the result does not depend on the
+/// thread count.
+pub(crate) fn in_halves(m: usize, n: usize, k: usize) -> bool {
+    m > SMALL_M && m <= HALVES_MAX_M && m * n * k >= HALVES_MIN_MACS
+}
+
+/// Where [`in_halves`] cuts the rows of a product: the multiple of 8
+/// nearest the middle.
+fn row_halves(m: usize, n: usize, k: usize) -> Option<usize> {
+    let mid = (m / 2 + 4) / 8 * 8;
+    (in_halves(m, n, k) && mid > 0 && mid < m).then_some(mid)
 }
 
 /// Products of a few rows ([`SMALL_M`]) with at least this many
@@ -448,6 +497,9 @@ mod tests {
             (65, 100, 25),
             (7, 1000, 9),
             (1, 7000, 5),
+            // A window's steps: rows in two halves.
+            (64, 300, 100),
+            (50, 512, 128),
         ] {
             check(m, n, k);
         }
@@ -497,6 +549,44 @@ mod tests {
             None,
             "large: the GEMM crate's threads"
         );
+    }
+
+    #[test]
+    fn a_windows_steps_run_in_row_halves_with_the_uncut_bits() {
+        assert!(in_halves(64, 2048, 512), "the 2x512 LSTM's step at B=64");
+        assert!(in_halves(50, 512, 128), "char-rnn's step at B=50");
+        assert!(!in_halves(4, 2048, 512), "a few rows: column halves");
+        assert!(!in_halves(25, 65, 100), "too small to share");
+        assert!(!in_halves(6400, 2048, 512), "a window's bulk: the pool");
+        for (m, n, k) in [(64, 300, 100), (50, 512, 128), (13, 2048, 40)] {
+            let mid = row_halves(m, n, k).expect("cut");
+            assert!(mid > 0 && mid < m && mid.is_multiple_of(8), "{m}: {mid}");
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            for tb in [Trans::No, Trans::Yes] {
+                let c0: Vec<f32> = (0..m * n).map(|i| (i as f32 * 0.01).sin()).collect();
+                let (mut cut, mut whole) = (c0.clone(), c0);
+                matmul(m, n, k, &a, Trans::No, &b, tb, &mut cut, true);
+                large(
+                    m,
+                    n,
+                    k,
+                    &a,
+                    Trans::No,
+                    &b,
+                    tb,
+                    &mut whole,
+                    true,
+                    gemm::Parallelism::None,
+                );
+                assert!(
+                    cut.iter()
+                        .zip(&whole)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{m}x{n}x{k} {tb:?}: the halves differ from the whole"
+                );
+            }
+        }
     }
 
     /// The GEMM crate's threads split the output into tiles, never the sum

@@ -9,7 +9,7 @@ pub mod bf16;
 mod gemm;
 pub mod pair;
 
-pub(crate) use gemm::PARALLEL_MIN_MACS;
+pub(crate) use gemm::{PARALLEL_MIN_MACS, in_halves};
 
 thread_local! {
     /// Whether this thread runs the one task of its kind (see [`as_sole_task`]).

@@ -204,10 +204,34 @@ impl Drop for Claim<'_> {
     }
 }
 
+/// [`halves`] of `x` cut at `mid`: `work(0, &mut x[..mid])` and
+/// `work(1, &mut x[mid..])`.
+pub fn halves_of<T: Send>(x: &mut [T], mid: usize, work: &(dyn Fn(usize, &mut [T]) + Sync)) {
+    let (first, second) = x.split_at_mut(mid);
+    let parts = [
+        (Shared::new(first), first.len()),
+        (Shared::new(second), second.len()),
+    ];
+    halves(&|half| {
+        let (at, len) = parts[half];
+        // SAFETY: the two parts are disjoint, and each half uses its own.
+        work(half, unsafe {
+            std::slice::from_raw_parts_mut(at.get(), len)
+        });
+    });
+}
+
 /// A pointer the two halves of a split share, each writing its own part
 /// of what it points to.
-#[derive(Clone, Copy)]
 pub(crate) struct Shared<T>(*mut T);
+
+// A pointer copies whatever it points to (a derive would ask `T: Copy`).
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Shared<T> {}
 
 // SAFETY: the halves given a `Shared` write disjoint elements (each user
 // says why), so sharing the pointer between the two threads is sound.

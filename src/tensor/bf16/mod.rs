@@ -150,38 +150,93 @@ pub fn matmul_bf16(
         // The packing buffers of this thread, taken for the product (a
         // nested product, if any, makes its own).
         let (mut pa, mut pb) = SCRATCH.with(|s| s.take());
-        pack(&mut pa, Operand::A, m, k, a, ta, par);
-        let kp = k.div_ceil(2);
-        let mut run = |pb: &[u32]| {
-            let rows = |(i, c): (usize, &mut [f32])| {
-                let panel = &pa[i * kp * MR..][..kp * MR];
-                // SAFETY: `native()` checked that the CPU has AVX-512F and BF16.
-                unsafe { avx512::product(c.len() / n, n, kp, panel, pb, c, accumulate) };
-            };
-            let c = &mut c[..m * n];
-            match par {
-                true => c.par_chunks_mut(MR * n).enumerate().for_each(rows),
-                false => c.chunks_mut(MR * n).enumerate().for_each(rows),
-            }
-        };
-        let held = HELD.with(|h| {
+        HELD.with(|h| {
             let h = h.borrow();
-            let found = h
+            let held = h
                 .iter()
                 .rev()
                 .find(|x| (x.at, x.len, x.kn, x.t) == (b.as_ptr() as usize, b.len(), (k, n), tb));
-            found.map(|x| run(&x.panels)).is_some()
+            // A window's step (see `in_halves`): its rows in two halves on
+            // the two cores, its `A`, as small, packed here.
+            let cut = if super::in_halves(m, n, k) {
+                Cut::Halves
+            } else if par {
+                Cut::Pool
+            } else {
+                Cut::None
+            };
+            pack(&mut pa, Operand::A, m, k, a, ta, cut == Cut::Pool);
+            let pb = match held {
+                Some(x) => &x.panels,
+                None => {
+                    pack(&mut pb, Operand::B, n, k, b, tb, par);
+                    &pb
+                }
+            };
+            by_row_panels(
+                m,
+                n,
+                k.div_ceil(2),
+                &pa,
+                pb,
+                &mut c[..m * n],
+                accumulate,
+                cut,
+            );
         });
-        if !held {
-            pack(&mut pb, Operand::B, n, k, b, tb, par);
-            run(&pb);
-        }
         SCRATCH.with(|s| s.replace((pa, pb)));
         return;
     }
     let a: Vec<f32> = a[..m * k].iter().map(|&x| round_bf16(x)).collect();
     let b: Vec<f32> = b[..k * n].iter().map(|&x| round_bf16(x)).collect();
     matmul(m, n, k, &a, ta, &b, tb, c, accumulate);
+}
+
+/// How a product's row panels are shared between threads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// All on this thread.
+    None,
+    /// On the pool's threads.
+    Pool,
+    /// In two halves on the two cores ([`pair::halves`]).
+    Halves,
+}
+
+/// `c (m×n) = [c +] A·B` from `A` packed in row panels and `B` in column
+/// panels (`kp` pairs deep), the row panels shared as `cut` says.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn by_row_panels(
+    m: usize,
+    n: usize,
+    kp: usize,
+    pa: &[u32],
+    pb: &[u32],
+    c: &mut [f32],
+    accumulate: bool,
+    cut: Cut,
+) {
+    let rows = |(i, c): (usize, &mut [f32])| {
+        let panel = &pa[i * kp * MR..][..kp * MR];
+        // SAFETY: packing and products run only where `native()` holds
+        // (the CPU has AVX-512F and BF16).
+        unsafe { avx512::product(c.len() / n, n, kp, panel, pb, c, accumulate) };
+    };
+    let panels = m.div_ceil(MR);
+    match cut {
+        Cut::Halves if panels >= 2 => {
+            let mid = panels / 2;
+            super::pair::halves_of(c, mid * MR * n, &|half, c| {
+                let from = if half == 0 { 0 } else { mid };
+                c.chunks_mut(MR * n)
+                    .enumerate()
+                    .for_each(|(i, c)| rows((from + i, c)));
+            });
+        }
+        Cut::Pool => c.par_chunks_mut(MR * n).enumerate().for_each(rows),
+        _ => c.chunks_mut(MR * n).enumerate().for_each(rows),
+    }
 }
 
 /// Which side of a product an operand is: `op(A)` is `(m×k)`, `op(B)`
@@ -319,6 +374,8 @@ mod tests {
             (200, 530, 9),
             // Large enough to pack on the pool's threads, in several groups.
             (500, 600, 20),
+            // A window's step: row panels in two halves.
+            (64, 100, 60),
         ];
         let mut seed = 1u64;
         let mut next = move || {

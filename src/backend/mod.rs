@@ -28,7 +28,7 @@ pub use view::{View, ViewMut, slot, slot_mut, slot_pair};
 
 use std::fmt::Debug;
 
-use crate::tensor::{Scalar, Trans};
+use crate::tensor::{Operand, Scalar, Trans};
 
 /// `view` copied to the host.
 pub fn to_host<S: Scalar, K: Backend<S>>(k: &K, view: K::Ref<'_>) -> Vec<S> {
@@ -302,18 +302,20 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
         self.matmul(m, n, k, a, ta, b, tb, c, true);
     }
 
-    /// Run `f`, in whose products `w` (as `op(b)` of `(k×n)` products,
-    /// stored as `t` says) stays the same: a backend may prepare it once
-    /// for all of them (the CPU packs it as bf16 pairs under
-    /// `--precision bf16`). The default just runs `f`.
-    fn holding_weight<R>(
+    /// Run `f`, in whose products `x` stays the same where it is `side`
+    /// of a product, `op(x)` of shape `dims` (`(m×k)` for A, `(k×n)` for
+    /// B), stored as `t` says: a backend may prepare it once for all of
+    /// them (the CPU packs it as bf16 pairs under `--precision bf16`). The
+    /// default just runs `f`.
+    fn holding<R>(
         &self,
-        w: Self::Ref<'_>,
-        kn: (usize, usize),
+        x: Self::Ref<'_>,
+        side: Operand,
+        dims: (usize, usize),
         t: Trans,
         f: impl FnOnce() -> R,
     ) -> R {
-        let _ = (w, kn, t);
+        let _ = (x, side, dims, t);
         f()
     }
 

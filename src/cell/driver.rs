@@ -17,7 +17,7 @@
 
 use super::{Block, BlockBack, Cell, CellKind, HiddenBias, Step, StepBack, StepWeights, with_cell};
 use crate::backend::{Backend, View, ViewMut, slot, slot_mut, slot_pair};
-use crate::tensor::{Scalar, Trans};
+use crate::tensor::{Operand, Scalar, Trans};
 
 /// The input of a sequence block as the caller holds it, on the host,
 /// laid out time-major.
@@ -537,54 +537,68 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
     } else {
         K::view(dg)
     };
-    if cell.recurrent() {
-        let before_start = if p.reverse { z.bh } else { 0 };
-        let prevs = K::view(hs).sub(before_start..before_start + t * z.bh);
-        k.matmul(
-            gh,
-            h,
-            t * b,
-            dgw,
-            Trans::Yes,
-            prevs,
-            Trans::No,
-            K::reborrow(&mut g.w_hh),
-            true,
-        );
-        cell.mask_recurrent_grad(k, h, g.w_hh);
-    }
-    k.sum_rows_into(K::view(dg), g.b_ih);
-    if cell.hidden_bias() != HiddenBias::None {
-        k.sum_rows_into(dgw, g.b_hh);
-    }
-    match x {
-        Input::Tokens(tok) => k.scatter_add_columns(K::view(dg), tok, g.w_ih, i),
-        Input::Dense(xs) => {
+    let weight_grads = || {
+        if cell.recurrent() {
+            let before_start = if p.reverse { z.bh } else { 0 };
+            let prevs = K::view(hs).sub(before_start..before_start + t * z.bh);
             k.matmul(
                 gh,
-                i,
+                h,
                 t * b,
-                K::view(dg),
+                dgw,
                 Trans::Yes,
-                xs,
+                prevs,
                 Trans::No,
-                g.w_ih,
+                K::reborrow(&mut g.w_hh),
                 true,
             );
-            if let Some(dx) = dx {
+            cell.mask_recurrent_grad(k, h, g.w_hh);
+        }
+        k.sum_rows_into(K::view(dg), g.b_ih);
+        if cell.hidden_bias() != HiddenBias::None {
+            k.sum_rows_into(dgw, g.b_hh);
+        }
+        match x {
+            Input::Tokens(tok) => k.scatter_add_columns(K::view(dg), tok, g.w_ih, i),
+            Input::Dense(xs) => {
                 k.matmul(
-                    t * b,
-                    i,
                     gh,
+                    i,
+                    t * b,
                     K::view(dg),
+                    Trans::Yes,
+                    xs,
                     Trans::No,
-                    w.w_ih,
-                    Trans::No,
-                    dx,
+                    g.w_ih,
                     true,
                 );
+                if let Some(dx) = dx {
+                    k.matmul(
+                        t * b,
+                        i,
+                        gh,
+                        K::view(dg),
+                        Trans::No,
+                        w.w_ih,
+                        Trans::No,
+                        dx,
+                        true,
+                    );
+                }
             }
         }
+    };
+    // Where the hidden side's gradients are the input side's, dGᵀ is `A`
+    // of both dW_hh's and dW_ih's products: prepared once for both.
+    match cell.recurrent() && !hidden_side && matches!(x, Input::Dense(_)) {
+        true => k.holding(
+            K::view(dg),
+            Operand::A,
+            (gh, t * b),
+            Trans::Yes,
+            weight_grads,
+        ),
+        false => weight_grads(),
     }
 }
 
@@ -684,7 +698,7 @@ fn steps_backward<S: Scalar, K: Backend<S>, C: Cell>(
 
 /// `steps()`, during which the recurrent weight `w` (as `op(b)` of the
 /// steps' `(k×n)` products) is held by the backend (see
-/// [`Backend::holding_weight`]), where the cell has one.
+/// [`Backend::holding`]), where the cell has one.
 fn holding_recurrent<S: Scalar, K: Backend<S>, C: Cell>(
     k: &K,
     cell: &C,
@@ -694,7 +708,7 @@ fn holding_recurrent<S: Scalar, K: Backend<S>, C: Cell>(
     steps: impl FnOnce(),
 ) {
     match cell.recurrent() {
-        true => k.holding_weight(w, kn, t, steps),
+        true => k.holding(w, Operand::B, kn, t, steps),
         false => steps(),
     }
 }

@@ -11,6 +11,8 @@ pub mod pair;
 
 pub(crate) use gemm::{PARALLEL_MIN_MACS, in_halves};
 
+pub use bf16::Operand;
+
 thread_local! {
     /// Whether this thread runs the one task of its kind (see [`as_sole_task`]).
     static SOLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };

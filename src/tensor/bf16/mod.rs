@@ -32,10 +32,12 @@ pub use precision::{Precision, precision, set_precision, with_precision};
 
 /// An operand packed once for the products of a [`holding`] call.
 struct Held {
-    /// Where it lives, its length, shape `(k, n)` and layout.
+    /// Where it lives, its length, which side it is, the shape of `op(x)`
+    /// and its layout.
     at: usize,
     len: usize,
-    kn: (usize, usize),
+    side: Operand,
+    dims: (usize, usize),
     t: Trans,
     panels: Vec<u32>,
 }
@@ -48,23 +50,53 @@ thread_local! {
     static SCRATCH: RefCell<(Vec<u32>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// Run `f`, during which `b` (as `op(b)` of `(k×n)` products on this
-/// thread, stored as `t` says) is packed once rather than at every
-/// [`matmul_bf16`]: the recurrent weight of a window's steps. `b` must not
-/// change during `f` (a shared borrow holds it). Where the CPU has no
-/// native bf16 products, nothing is packed.
-pub fn holding<R>(b: &[f32], (k, n): (usize, usize), t: Trans, f: impl FnOnce() -> R) -> R {
-    if !native() || k == 0 || n == 0 {
+/// The panels of `x`, held on this thread as `side` of products where
+/// `op(x)` is `dims` (stored as `t` says), if it is.
+fn find_held<'h>(
+    held: &'h [Held],
+    x: &[f32],
+    side: Operand,
+    dims: (usize, usize),
+    t: Trans,
+) -> Option<&'h [u32]> {
+    let key = (x.as_ptr() as usize, x.len(), side, dims, t);
+    let found = held
+        .iter()
+        .rev()
+        .find(|h| (h.at, h.len, h.side, h.dims, h.t) == key);
+    found.map(|h| h.panels.as_slice())
+}
+
+/// Run `f`, during which `x` is packed once rather than at every
+/// [`matmul_bf16`] on this thread where it is `side` of the product,
+/// `op(x)` of shape `dims` (`(m×k)` for A, `(k×n)` for B), stored as `t`
+/// says: the recurrent weight of a window's steps, or the gate gradients
+/// of the weight gradients' products. `x` must not change during `f` (a
+/// shared borrow holds it). Where the CPU has no native bf16 products,
+/// nothing is packed.
+pub fn holding<R>(
+    x: &[f32],
+    side: Operand,
+    dims: (usize, usize),
+    t: Trans,
+    f: impl FnOnce() -> R,
+) -> R {
+    if !native() || dims.0 == 0 || dims.1 == 0 {
         return f();
     }
-    assert!(b.len() >= k * n);
+    assert!(x.len() >= dims.0 * dims.1);
+    // Rows of op(A), or columns of op(B), each over k.
+    let (rows, k) = match side {
+        Operand::A => dims,
+        Operand::B => (dims.1, dims.0),
+    };
     let mut panels = Vec::new();
-    let par = super::may_split();
-    pack(&mut panels, Operand::B, n, k, b, t, par);
+    pack(&mut panels, side, rows, k, x, t, super::may_split());
     let held = Held {
-        at: b.as_ptr() as usize,
-        len: b.len(),
-        kn: (k, n),
+        at: x.as_ptr() as usize,
+        len: x.len(),
+        side,
+        dims,
         t,
         panels,
     };
@@ -152,10 +184,6 @@ pub fn matmul_bf16(
         let (mut pa, mut pb) = SCRATCH.with(|s| s.take());
         HELD.with(|h| {
             let h = h.borrow();
-            let held = h
-                .iter()
-                .rev()
-                .find(|x| (x.at, x.len, x.kn, x.t) == (b.as_ptr() as usize, b.len(), (k, n), tb));
             // A window's step (see `in_halves`): its rows in two halves on
             // the two cores, its `A`, as small, packed here.
             let cut = if super::in_halves(m, n, k) {
@@ -165,9 +193,15 @@ pub fn matmul_bf16(
             } else {
                 Cut::None
             };
-            pack(&mut pa, Operand::A, m, k, a, ta, cut == Cut::Pool);
-            let pb = match held {
-                Some(x) => &x.panels,
+            let pa = match find_held(&h, a, Operand::A, (m, k), ta) {
+                Some(panels) => panels,
+                None => {
+                    pack(&mut pa, Operand::A, m, k, a, ta, cut == Cut::Pool);
+                    &pa
+                }
+            };
+            let pb = match find_held(&h, b, Operand::B, (k, n), tb) {
+                Some(panels) => panels,
                 None => {
                     pack(&mut pb, Operand::B, n, k, b, tb, par);
                     &pb
@@ -177,7 +211,7 @@ pub fn matmul_bf16(
                 m,
                 n,
                 k.div_ceil(2),
-                &pa,
+                pa,
                 pb,
                 &mut c[..m * n],
                 accumulate,
@@ -241,9 +275,11 @@ fn by_row_panels(
 
 /// Which side of a product an operand is: `op(A)` is `(m×k)`, `op(B)`
 /// `(k×n)`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Operand {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operand {
+    /// The left operand, `op(A) (m×k)`.
     A,
+    /// The right operand, `op(B) (k×n)`.
     B,
 }
 
@@ -423,22 +459,37 @@ mod tests {
     fn a_held_operand_serves_its_own_products_alone() {
         let (m, n, k) = (16, 40, 24);
         let (a, b) = operands(m, n, k);
-        let other: Vec<f32> = b.iter().map(|x| -2.0 * x + 0.5).collect();
-        let product = |b: &[f32]| {
+        let other_b: Vec<f32> = b.iter().map(|x| -2.0 * x + 0.5).collect();
+        let other_a: Vec<f32> = a.iter().map(|x| 0.5 - x).collect();
+        let product = |a: &[f32], b: &[f32]| {
             let mut c = vec![0.0; m * n];
-            matmul_bf16(m, n, k, &a, Trans::No, b, Trans::No, &mut c, false);
+            matmul_bf16(m, n, k, a, Trans::No, b, Trans::No, &mut c, false);
             c
         };
-        let (direct, direct_other) = (product(&b), product(&other));
-        let (held, held_other) = holding(&b, (k, n), Trans::No, || (product(&b), product(&other)));
-        assert_eq!(
-            held, direct,
-            "the held packing is the one made at each product"
-        );
-        assert_eq!(
-            held_other, direct_other,
-            "another operand of its shape is not the held one"
-        );
+        let each = || {
+            [
+                product(&a, &b),
+                product(&a, &other_b),
+                product(&other_a, &b),
+            ]
+        };
+        let direct = each();
+        let held_b = holding(&b, Operand::B, (k, n), Trans::No, each);
+        let held_a = holding(&a, Operand::A, (m, k), Trans::No, each);
+        let both = holding(&a, Operand::A, (m, k), Trans::No, || {
+            holding(&b, Operand::B, (k, n), Trans::No, each)
+        });
+        for (held, what) in [(held_b, "B"), (held_a, "A"), (both, "A and B")] {
+            assert_eq!(
+                held[0], direct[0],
+                "{what} held: the held packing is the one made at each product"
+            );
+            assert_eq!(
+                held[1..],
+                direct[1..],
+                "{what} held: another operand of its shape is not the held one"
+            );
+        }
         // Let go once `holding` returns.
         HELD.with(|h| assert!(h.borrow().is_empty()));
     }

@@ -48,6 +48,9 @@ thread_local! {
     /// next: allocating them afresh cost a training step a few percent in
     /// zeroed pages.
     static SCRATCH: RefCell<(Vec<u32>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The rows of `A` this thread packs for its half of a product in
+    /// halves.
+    static HALF: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The panels of `x`, held on this thread as `side` of products where
@@ -91,7 +94,16 @@ pub fn holding<R>(
         Operand::B => (dims.1, dims.0),
     };
     let mut panels = Vec::new();
-    pack(&mut panels, side, rows, k, x, t, super::may_split());
+    pack(
+        &mut panels,
+        side,
+        0..rows,
+        rows,
+        k,
+        x,
+        t,
+        super::may_split(),
+    );
     let held = Held {
         at: x.as_ptr() as usize,
         len: x.len(),
@@ -184,39 +196,42 @@ pub fn matmul_bf16(
         let (mut pa, mut pb) = SCRATCH.with(|s| s.take());
         HELD.with(|h| {
             let h = h.borrow();
-            // A window's step (see `in_halves`): its rows in two halves on
-            // the two cores, its `A`, as small, packed here.
-            let cut = if super::in_halves(m, n, k) {
-                Cut::Halves
-            } else if par {
-                Cut::Pool
-            } else {
-                Cut::None
-            };
-            let pa = match find_held(&h, a, Operand::A, (m, k), ta) {
-                Some(panels) => panels,
-                None => {
-                    pack(&mut pa, Operand::A, m, k, a, ta, cut == Cut::Pool);
-                    &pa
-                }
-            };
+            let held_a = find_held(&h, a, Operand::A, (m, k), ta);
             let pb = match find_held(&h, b, Operand::B, (k, n), tb) {
                 Some(panels) => panels,
                 None => {
-                    pack(&mut pb, Operand::B, n, k, b, tb, par);
+                    pack(&mut pb, Operand::B, 0..n, n, k, b, tb, par);
                     &pb
                 }
             };
-            by_row_panels(
-                m,
-                n,
-                k.div_ceil(2),
-                pa,
-                pb,
-                &mut c[..m * n],
-                accumulate,
-                cut,
-            );
+            let kp = k.div_ceil(2);
+            let c = &mut c[..m * n];
+            if super::in_halves(m, n, k) && m > MR {
+                // A window's step (see `in_halves`): its rows in two halves
+                // on the two cores, each packing its own rows of `A`.
+                let mid = m.div_ceil(MR) / 2 * MR;
+                super::pair::halves_of(c, mid * n, &|half, c| {
+                    let r = if half == 0 { 0..mid } else { mid..m };
+                    if let Some(panels) = held_a {
+                        let pa = &panels[r.start * kp..];
+                        return by_row_panels(n, kp, pa, pb, c, accumulate, false);
+                    }
+                    HALF.with(|pa| {
+                        let mut pa = pa.borrow_mut();
+                        pack(&mut pa, Operand::A, r, m, k, a, ta, false);
+                        by_row_panels(n, kp, &pa, pb, c, accumulate, false);
+                    });
+                });
+                return;
+            }
+            let pa = match held_a {
+                Some(panels) => panels,
+                None => {
+                    pack(&mut pa, Operand::A, 0..m, m, k, a, ta, par);
+                    &pa
+                }
+            };
+            by_row_panels(n, kp, pa, pb, c, accumulate, par);
         });
         SCRATCH.with(|s| s.replace((pa, pb)));
         return;
@@ -226,30 +241,18 @@ pub fn matmul_bf16(
     matmul(m, n, k, &a, ta, &b, tb, c, accumulate);
 }
 
-/// How a product's row panels are shared between threads.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Cut {
-    /// All on this thread.
-    None,
-    /// On the pool's threads.
-    Pool,
-    /// In two halves on the two cores ([`pair::halves`]).
-    Halves,
-}
-
-/// `c (m×n) = [c +] A·B` from `A` packed in row panels and `B` in column
-/// panels (`kp` pairs deep), the row panels shared as `cut` says.
+/// `c (·×n) = [c +] A·B` from `A` packed in row panels and `B` in column
+/// panels (`kp` pairs deep), the row panels on the pool's threads where
+/// `par`.
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
 fn by_row_panels(
-    m: usize,
     n: usize,
     kp: usize,
     pa: &[u32],
     pb: &[u32],
     c: &mut [f32],
     accumulate: bool,
-    cut: Cut,
+    par: bool,
 ) {
     let rows = |(i, c): (usize, &mut [f32])| {
         let panel = &pa[i * kp * MR..][..kp * MR];
@@ -257,19 +260,9 @@ fn by_row_panels(
         // (the CPU has AVX-512F and BF16).
         unsafe { avx512::product(c.len() / n, n, kp, panel, pb, c, accumulate) };
     };
-    let panels = m.div_ceil(MR);
-    match cut {
-        Cut::Halves if panels >= 2 => {
-            let mid = panels / 2;
-            super::pair::halves_of(c, mid * MR * n, &|half, c| {
-                let from = if half == 0 { 0 } else { mid };
-                c.chunks_mut(MR * n)
-                    .enumerate()
-                    .for_each(|(i, c)| rows((from + i, c)));
-            });
-        }
-        Cut::Pool => c.par_chunks_mut(MR * n).enumerate().for_each(rows),
-        _ => c.chunks_mut(MR * n).enumerate().for_each(rows),
+    match par {
+        true => c.par_chunks_mut(MR * n).enumerate().for_each(rows),
+        false => c.chunks_mut(MR * n).enumerate().for_each(rows),
     }
 }
 
@@ -283,10 +276,20 @@ pub enum Operand {
     B,
 }
 
-/// `rows` (rows of `op(A)`, or columns of `op(B)`) of `x` packed as bf16
-/// pairs over `k` in panels (see the module docs): [`MR`] rows a panel
+/// `part` of the `rows` (rows of `op(A)`, or columns of `op(B)`) of `x`
+/// packed as bf16 pairs over `k` in panels (see the module docs): [`MR`] rows a panel
 /// for A, [`NR`] columns for B, the last panel padded with zeros.
-fn pack(out: &mut Vec<u32>, side: Operand, rows: usize, k: usize, x: &[f32], t: Trans, par: bool) {
+#[allow(clippy::too_many_arguments)]
+fn pack(
+    out: &mut Vec<u32>,
+    side: Operand,
+    part: std::ops::Range<usize>,
+    rows: usize,
+    k: usize,
+    x: &[f32],
+    t: Trans,
+    par: bool,
+) {
     let width = match side {
         Operand::A => MR,
         Operand::B => NR,
@@ -298,22 +301,22 @@ fn pack(out: &mut Vec<u32>, side: Operand, rows: usize, k: usize, x: &[f32], t: 
         (Operand::A, Trans::No) | (Operand::B, Trans::Yes)
     );
     let kp = k.div_ceil(2);
+    let panels = part.len().div_ceil(width);
     out.clear();
-    out.resize(rows.div_ceil(width) * kp * width, 0);
+    out.resize(panels * kp * width, 0);
     // A task packs a group of panels: one for contiguous rows; for the
     // other layout, enough that each pair's reads are runs of a few
     // hundred values rather than one panel's few.
     let group = match (k_major, par) {
         (true, _) => 1,
         // Half-rows or more a task where the pool shares the work.
-        (false, true) => rows
-            .div_ceil(width)
+        (false, true) => panels
             .div_ceil(rayon::current_num_threads().max(1))
             .max(GROUP_PANELS),
-        (false, false) => rows.div_ceil(width).max(1),
+        (false, false) => panels.max(1),
     };
     let fill = |(g, block): (usize, &mut [u32])| {
-        let r = g * group * width..rows.min((g + 1) * group * width);
+        let r = part.start + g * group * width..part.end.min(part.start + (g + 1) * group * width);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: packing runs only where `native()` holds (the CPU has
         // AVX-512F and BF16); `x` holds `rows × k` values (asserted by the
@@ -457,7 +460,13 @@ mod tests {
 
     #[test]
     fn a_held_operand_serves_its_own_products_alone() {
-        let (m, n, k) = (16, 40, 24);
+        // Small, and a window's step (in halves).
+        for (m, n, k) in [(16, 40, 24), (64, 100, 60)] {
+            held_operands_serve_their_own_products((m, n, k));
+        }
+    }
+
+    fn held_operands_serve_their_own_products((m, n, k): (usize, usize, usize)) {
         let (a, b) = operands(m, n, k);
         let other_b: Vec<f32> = b.iter().map(|x| -2.0 * x + 0.5).collect();
         let other_a: Vec<f32> = a.iter().map(|x| 0.5 - x).collect();
@@ -482,12 +491,12 @@ mod tests {
         for (held, what) in [(held_b, "B"), (held_a, "A"), (both, "A and B")] {
             assert_eq!(
                 held[0], direct[0],
-                "{what} held: the held packing is the one made at each product"
+                "{m}x{n}x{k}, {what} held: the held packing is the one made at each product"
             );
             assert_eq!(
                 held[1..],
                 direct[1..],
-                "{what} held: another operand of its shape is not the held one"
+                "{m}x{n}x{k}, {what} held: another operand of its shape is not the held one"
             );
         }
         // Let go once `holding` returns.

@@ -301,6 +301,16 @@ impl<S: Scalar> Backend<S> for Cpu {
 
     fn gather_columns(&self, w: &[S], v: usize, tokens: &[u32], out: &mut [S]) {
         let h = w.len() / v;
+        if by_columns(tokens.len(), v) {
+            // A window's many tokens: copy rows of `wᵀ (V, H)` rather
+            // than read `w` a column at a time for each.
+            let mut wt = vec![S::zero(); w.len()];
+            transpose(h, v, w, &mut wt);
+            for (row, &tok) in out.chunks_exact_mut(h).zip(tokens) {
+                row.copy_from_slice(&wt[tok as usize * h..][..h]);
+            }
+            return;
+        }
         for (row, &tok) in out.chunks_exact_mut(h).zip(tokens) {
             let tok = tok as usize;
             for (j, o) in row.iter_mut().enumerate() {
@@ -311,6 +321,21 @@ impl<S: Scalar> Backend<S> for Cpu {
 
     fn scatter_add_columns(&self, d: &[S], tokens: &[u32], dw: &mut [S], v: usize) {
         let h = dw.len() / v;
+        if by_columns(tokens.len(), v) {
+            // Summed as rows of `dwᵀ (V, H)`, then added in.
+            let mut dwt = vec![S::zero(); dw.len()];
+            for (row, &tok) in d.chunks_exact(h).zip(tokens) {
+                for (o, &g) in dwt[tok as usize * h..][..h].iter_mut().zip(row) {
+                    *o += g;
+                }
+            }
+            for (j, dw) in dw.chunks_exact_mut(v).enumerate() {
+                for (t, o) in dw.iter_mut().enumerate() {
+                    *o += dwt[t * h + j];
+                }
+            }
+            return;
+        }
         for (row, &tok) in d.chunks_exact(h).zip(tokens) {
             let tok = tok as usize;
             for (j, &g) in row.iter().enumerate() {
@@ -480,6 +505,14 @@ impl<S: Scalar> Backend<S> for Cpu {
 }
 
 /// `dst = srcᵀ`. `src: (rows, cols)`, `dst: (cols, rows)`.
+/// Whether [`Backend::gather_columns`] and [`Backend::scatter_add_columns`]
+/// go through the transposed weight: for more than 4 tokens a column
+/// (a window's batch), where moving the `(H, V)` weight once costs less
+/// than reading it a column at a time for each token.
+fn by_columns(tokens: usize, v: usize) -> bool {
+    tokens > 4 * v
+}
+
 fn transpose<S: Copy>(rows: usize, cols: usize, src: &[S], dst: &mut [S]) {
     // 16×16 tiles keep both sides in cache lines.
     const TILE: usize = 16;
@@ -511,6 +544,32 @@ mod tests {
                 *v = 2.0 * u;
             }
             z[0] += x[0];
+        }
+    }
+
+    #[test]
+    fn one_hot_gathers_and_scatters_read_and_write_the_tokens_columns() {
+        let (h, v) = (7, 3);
+        let w: Vec<f64> = (0..h * v).map(|i| (i as f64 * 0.7).sin()).collect();
+        // 5 tokens read the columns in place, 40 the transposed weight.
+        for n in [5, 40] {
+            assert_eq!(by_columns(n, v), n > 12);
+            let tokens: Vec<u32> = (0..n).map(|i| (i * i % v) as u32).collect();
+            let mut out = vec![0.0; n * h];
+            Cpu.gather_columns(&w, v, &tokens, &mut out);
+            let d: Vec<f64> = (0..n * h).map(|i| (i as f64 * 0.3).cos()).collect();
+            let mut dw: Vec<f64> = (0..h * v).map(|i| i as f64).collect();
+            let mut want = dw.clone();
+            Cpu.scatter_add_columns(&d, &tokens, &mut dw, v);
+            for (r, &t) in tokens.iter().enumerate() {
+                for j in 0..h {
+                    assert_eq!(out[r * h + j], w[j * v + t as usize], "{n}: ({r}, {j})");
+                    want[j * v + t as usize] += d[r * h + j];
+                }
+            }
+            for (got, want) in dw.iter().zip(&want) {
+                assert!((got - want).abs() < 1e-12, "{n}: {got} vs {want}");
+            }
         }
     }
 

@@ -301,7 +301,7 @@ impl<S: Scalar> Backend<S> for Cpu {
 
     fn gather_columns(&self, w: &[S], v: usize, tokens: &[u32], out: &mut [S]) {
         let h = w.len() / v;
-        if by_columns(tokens.len(), v) {
+        if through_transpose(tokens.len(), v) {
             // A window's many tokens: copy rows of `wᵀ (V, H)` rather
             // than read `w` a column at a time for each.
             let mut wt = vec![S::zero(); w.len()];
@@ -321,7 +321,7 @@ impl<S: Scalar> Backend<S> for Cpu {
 
     fn scatter_add_columns(&self, d: &[S], tokens: &[u32], dw: &mut [S], v: usize) {
         let h = dw.len() / v;
-        if by_columns(tokens.len(), v) {
+        if through_transpose(tokens.len(), v) {
             // Summed onto rows of `dwᵀ (V, H)`, in the same order (the
             // same bits), then moved back.
             let mut dwt = vec![S::zero(); dw.len()];
@@ -507,7 +507,7 @@ impl<S: Scalar> Backend<S> for Cpu {
 /// go through the transposed weight: for more than 4 tokens a column
 /// (a window's batch), where moving the `(H, V)` weight once costs less
 /// than reading it a column at a time for each token.
-fn by_columns(tokens: usize, v: usize) -> bool {
+fn through_transpose(tokens: usize, v: usize) -> bool {
     tokens > 4 * v
 }
 
@@ -551,7 +551,7 @@ mod tests {
         let w: Vec<f64> = (0..h * v).map(|i| (i as f64 * 0.7).sin()).collect();
         // 5 tokens read the columns in place, 40 the transposed weight.
         for n in [5, 40] {
-            assert_eq!(by_columns(n, v), n > 12);
+            assert_eq!(through_transpose(n, v), n > 12);
             let tokens: Vec<u32> = (0..n).map(|i| (i * i % v) as u32).collect();
             let mut out = vec![0.0; n * h];
             Cpu.gather_columns(&w, v, &tokens, &mut out);

@@ -277,8 +277,9 @@ pub enum Operand {
 }
 
 /// `part` of the `rows` (rows of `op(A)`, or columns of `op(B)`) of `x`
-/// packed as bf16 pairs over `k` in panels (see the module docs): [`MR`] rows a panel
-/// for A, [`NR`] columns for B, the last panel padded with zeros.
+/// packed as bf16 pairs over `k` in panels (see the module docs), from
+/// `part.start` on: [`MR`] rows a panel for A, [`NR`] columns for B, the
+/// last panel padded with zeros.
 #[allow(clippy::too_many_arguments)]
 fn pack(
     out: &mut Vec<u32>,

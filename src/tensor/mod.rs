@@ -12,6 +12,7 @@ pub mod pair;
 pub(crate) use gemm::{PARALLEL_MIN_MACS, in_halves};
 
 pub use bf16::Operand;
+pub use gemm::{SMALL_M, Trans, dot, matmul, set_threads, threads};
 
 thread_local! {
     /// Whether this thread runs the one task of its kind (see [`as_sole_task`]).
@@ -41,7 +42,6 @@ pub(crate) fn as_sole_task<R>(f: impl FnOnce() -> R) -> R {
     let _end = End(SOLE.with(|s| s.replace(true)));
     f()
 }
-pub use gemm::{SMALL_M, Trans, dot, matmul, set_threads, threads};
 
 use std::fmt::{Debug, Display};
 use std::iter::Sum;

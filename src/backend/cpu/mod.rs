@@ -26,6 +26,12 @@ fn is_f32<S: Scalar>() -> bool {
     std::any::TypeId::of::<S>() == std::any::TypeId::of::<f32>()
 }
 
+/// Whether products of `S` take bf16 operands now: f32 under
+/// `--precision bf16` (see [`bf16::set_precision`]).
+fn bf16_operands<S: Scalar>() -> bool {
+    bf16::precision() == Precision::Bf16 && is_f32::<S>()
+}
+
 /// `x` as f32s.
 ///
 /// # Panics
@@ -242,7 +248,7 @@ impl<S: Scalar> Backend<S> for Cpu {
         c: &mut [S],
         accumulate: bool,
     ) {
-        if m > SMALL_M && bf16::precision() == Precision::Bf16 && is_f32::<S>() {
+        if m > SMALL_M && bf16_operands::<S>() {
             let (a, b, c) = (as_f32(a), as_f32(b), as_f32_mut(c));
             return bf16::matmul_bf16(m, n, k, a, ta, b, tb, c, accumulate);
         }
@@ -257,7 +263,7 @@ impl<S: Scalar> Backend<S> for Cpu {
         t: Trans,
         f: impl FnOnce() -> R,
     ) -> R {
-        match bf16::precision() == Precision::Bf16 && is_f32::<S>() {
+        match bf16_operands::<S>() {
             true => bf16::holding(as_f32(x), side, dims, t, f),
             false => f(),
         }
@@ -502,7 +508,6 @@ impl<S: Scalar> Backend<S> for Cpu {
     }
 }
 
-/// `dst = srcᵀ`. `src: (rows, cols)`, `dst: (cols, rows)`.
 /// Whether [`Backend::gather_columns`] and [`Backend::scatter_add_columns`]
 /// go through the transposed weight: for more than 4 tokens a column
 /// (a window's batch), where moving the `(H, V)` weight once costs less
@@ -511,6 +516,7 @@ fn through_transpose(tokens: usize, v: usize) -> bool {
     tokens > 4 * v
 }
 
+/// `dst = srcᵀ`. `src: (rows, cols)`, `dst: (cols, rows)`.
 fn transpose<S: Copy>(rows: usize, cols: usize, src: &[S], dst: &mut [S]) {
     // 16×16 tiles keep both sides in cache lines.
     const TILE: usize = 16;

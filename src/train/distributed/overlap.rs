@@ -1,8 +1,8 @@
 //! The exchange of a language model's step run beside its backward pass
 //! (`--overlap on`, or `auto` for a large model: see [`super::Overlap`]).
-//! The backward finishes
-//! the output layer's gradients first, then each recurrent layer's from
-//! the top down ([`Net::grad_segments`]); as soon as every shard of this
+//! The backward finishes the output layer's gradients first, then each
+//! recurrent layer's from the top down ([`Net::grad_segments`]); as soon
+//! as every shard of this
 //! rank has finished a segment, this rank starts exchanging it
 //! (`MPI_Iallgatherv` of every shard's values, or the rank's weighted sum
 //! by `MPI_Iallreduce`) while its threads go on with the layers below. What

@@ -226,6 +226,21 @@ fn mlstm_parallel_form_and_recurrent_steps_agree() {
     block_equals_steps_over(CellKind::Mlstm, 2 * recur::cell::mlstm::CHUNK + 5);
 }
 
+/// The classic cells over a window of a few rows long enough that the CPU
+/// backend multiplies by the transposed recurrent weight (row updates)
+/// agree with their steps, each of which takes dot products with the
+/// weight as stored: the block's path and the sampler's.
+#[test]
+fn classic_cells_long_windows_of_a_few_rows_and_their_steps_agree() {
+    for cell in [
+        CellKind::Rnn(recur::backend::Activation::Tanh),
+        CellKind::Lstm,
+        CellKind::Gru,
+    ] {
+        block_equals_steps_over(cell, 12);
+    }
+}
+
 #[test]
 fn cells_without_a_recurrent_weight_have_none_in_their_layout() {
     for cell in [CellKind::MinGru, CellKind::MinLstm] {

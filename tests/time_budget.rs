@@ -222,3 +222,107 @@ fn bad_budgets_and_warmups_are_refused_before_training() {
     assert_fails(&train(&["--schedule", "linear"]), &["--schedule", "linear"]);
     assert!(!d.path("run").exists(), "nothing is written");
 }
+
+/// `recur.train_config` of a saved run's state, as JSON.
+fn saved_settings(run: &std::path::Path) -> serde_json::Value {
+    let bytes = std::fs::read(run.join("state.safetensors")).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let config = &meta.metadata().as_ref().unwrap()["recur.train_config"];
+    serde_json::from_str(config).unwrap()
+}
+
+#[test]
+fn the_best_30m_preset_sets_what_no_flag_gives() {
+    let d = TempDir::new("preset-cli");
+    let corpus = p(&d.file("corpus.txt", text()));
+    let out = d.arg("run");
+    // Small enough to run here: the flags given win over the preset's
+    // size, window, warm-up and length.
+    let o = recur(&[
+        "train",
+        "--preset",
+        "best-30m",
+        "--corpus",
+        &corpus,
+        "--out",
+        &out,
+        "--hidden",
+        "8",
+        "--batch",
+        "2",
+        "--seq-len",
+        "10",
+        "--warmup",
+        "1",
+        "--iters",
+        "3",
+        "--sample-len",
+        "0",
+    ]);
+    assert_ok(&o);
+    let s = saved_settings(&d.path("run"));
+    assert_eq!(s["cell"], "gru", "{s}");
+    assert_eq!(s["layers"], 3, "{s}");
+    assert_eq!(s["hidden"], 8, "{s}");
+    assert_eq!(s["dropout"], 0.5, "{s}");
+    assert_eq!(
+        (s["batch"].clone(), s["seq_len"].clone()),
+        (2.into(), 10.into()),
+        "{s}"
+    );
+    assert_eq!(s["optimizer"]["kind"], "adam", "{s}");
+    assert_eq!(s["lr"], 2e-3, "{s}");
+    assert_eq!(s["schedule"]["kind"], "cosine", "{s}");
+    assert_eq!(s["warmup"], 1, "{s}");
+    assert_eq!(s["eval_every"], 250, "{s}");
+    let native = recur::tensor::bf16::native();
+    assert_eq!(s["precision"], if native { "bf16" } else { "f32" }, "{s}");
+    assert!(stderr(&o).contains("3-layer GRU"), "{}", stderr(&o));
+
+    // Without --iters or --epochs it trains for 30 minutes, which its
+    // first line says; the run is stopped there.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_recur"))
+        .args([
+            "train",
+            "--preset",
+            "best-30m",
+            "--corpus",
+            &corpus,
+            "--out",
+            &d.arg("timed"),
+        ])
+        .args([
+            "--hidden",
+            "8",
+            "--batch",
+            "2",
+            "--seq-len",
+            "10",
+            "--sample-len",
+            "0",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.contains("for 30m"), "{first}");
+    assert_fails(
+        &recur(&[
+            "train",
+            "--preset",
+            "best-3m",
+            "--corpus",
+            &corpus,
+            "--out",
+            &d.arg("other"),
+        ]),
+        &["--preset", "best-3m"],
+    );
+}

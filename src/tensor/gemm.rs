@@ -3,6 +3,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[cfg(target_arch = "x86_64")]
+use super::few_rows;
 use super::pair::{self, Shared};
 
 use super::{Scalar, madd};
@@ -151,10 +153,17 @@ pub(crate) const SPLIT_MIN_MACS: usize = 32 * 1024;
 /// at least one block wide), if it is; decided by the shape alone, so the halves and the
 /// result are the same whatever runs them.
 fn split(m: usize, n: usize, k: usize) -> Option<usize> {
+    // (`splits` says the same to the backend.)
     let work = m * n * k;
     (m <= SMALL_M && work >= SPLIT_MIN_MACS && n >= 2 * W)
         .then(|| (n / 2 + W / 2) / W * W)
         .filter(|&mid| mid >= W && n - mid >= W)
+}
+
+/// Whether a product of `m×n` outputs over `k`, `b` transposed, is cut
+/// into column halves ([`split`]).
+pub fn splits(m: usize, n: usize, k: usize) -> bool {
+    split(m, n, k).is_some()
 }
 
 /// `matmul` through the GEMM crate with the given parallelism. Its threads
@@ -278,8 +287,8 @@ fn small_row<S: Scalar>(
         Trans::No => {
             debug_assert!(j0 == 0 && width == n);
             match ta {
-                Trans::No => row_updates(|p| a[i * k + p], k, &b[..k * n], ci),
-                Trans::Yes => row_updates(|p| a[p * m + i], k, &b[..k * n], ci),
+                Trans::No => row_updates(&a[i * k..], 1, k, &b[..k * n], ci),
+                Trans::Yes => row_updates(&a[i..], m, k, &b[..k * n], ci),
             }
         }
     }
@@ -351,10 +360,27 @@ fn dots<S: Scalar>(x: &[S], rows: &[S], c: &mut [S]) {
     }
 }
 
-/// `c += Σ_p coef(p) · rows[p]` for `rows (k×n)`, in column blocks kept in
-/// registers across all `k` rows: as wide a block as fits (up to 128
-/// columns), then one 16-column block flush with the end for what is left.
-fn row_updates<S: Scalar>(coef: impl Fn(usize) -> S, k: usize, rows: &[S], c: &mut [S]) {
+/// `c += Σ_p coef[p·stride] · rows[p]` for `rows (k×n)`: by
+/// [`few_rows::row_updates`] in f32 on AVX-512 for a register's width or
+/// more, else [`portable_row_updates`], with the same bits either way.
+fn row_updates<S: Scalar>(coef: &[S], stride: usize, k: usize, rows: &[S], c: &mut [S]) {
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(coef), Some(rows)) = (f32s(coef), f32s(rows))
+        && c.len() >= W
+        && few_rows::available()
+    {
+        let c = f32s_mut(c).expect("c has the element type of rows");
+        // SAFETY: the CPU has AVX-512F (checked).
+        return unsafe { few_rows::row_updates(coef, stride, k, rows, c) };
+    }
+    portable_row_updates(coef, stride, k, rows, c);
+}
+
+/// [`row_updates`] in column blocks kept in registers across all `k`
+/// rows: as wide a block as fits (up to 128 columns), then one 16-column
+/// block flush with the end for what is left.
+fn portable_row_updates<S: Scalar>(coef: &[S], stride: usize, k: usize, rows: &[S], c: &mut [S]) {
+    let coef = |p: usize| coef[p * stride];
     let n = c.len();
     let rows = &rows[..k * n];
     if n < W {
@@ -427,6 +453,23 @@ fn row_update_block<S: Scalar, const BW: usize>(
         acc[l] += odd[l];
     }
     c[from..start + BW].copy_from_slice(&acc[from - start..]);
+}
+
+/// `x` as f32, where `S` is f32.
+pub(crate) fn f32s<S: Scalar>(x: &[S]) -> Option<&[f32]> {
+    // SAFETY: `S` is f32 (checked): the same type.
+    is_f32::<S>().then(|| unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), x.len()) })
+}
+
+/// [`f32s`] of an exclusive slice.
+pub(crate) fn f32s_mut<S: Scalar>(x: &mut [S]) -> Option<&mut [f32]> {
+    // SAFETY: as for `f32s`; the borrow is handed on whole.
+    is_f32::<S>().then(|| unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast(), x.len()) })
+}
+
+/// Whether `S` is f32.
+pub(crate) fn is_f32<S: Scalar>() -> bool {
+    std::any::TypeId::of::<S>() == std::any::TypeId::of::<f32>()
 }
 
 /// `x · y` with 16 independent partial sums, so the loop vectorizes.
@@ -624,6 +667,27 @@ mod tests {
                             "{m}x{n}x{k} {ta:?} {tb:?}: {t} threads differ from one"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// The f32 row updates (AVX-512 where the CPU has it) give the
+    /// portable kernel's bits: every block width, masked tails, odd and
+    /// even `k`, both strides of the coefficients.
+    #[test]
+    fn row_updates_give_the_portable_bits() {
+        let value = |i: usize| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 3.0;
+        for n in [16, 17, 31, 64, 100, 128, 129, 200, 300] {
+            for k in [1, 2, 25, 100] {
+                for stride in [1, 3] {
+                    let coef: Vec<f32> = (0..k * stride).map(|i| value(i + 5)).collect();
+                    let rows: Vec<f32> = (0..k * n).map(value).collect();
+                    let start: Vec<f32> = (0..n).map(|i| value(i + 11)).collect();
+                    let (mut fast, mut portable) = (start.clone(), start);
+                    row_updates(&coef, stride, k, &rows, &mut fast);
+                    portable_row_updates(&coef, stride, k, &rows, &mut portable);
+                    assert_eq!(fast, portable, "n={n} k={k} stride={stride}");
                 }
             }
         }

@@ -6,13 +6,15 @@
 //! the shapes it expects, as `(rows, cols)` in row-major order.
 
 pub mod bf16;
+#[cfg(target_arch = "x86_64")]
+mod few_rows;
 mod gemm;
 pub mod pair;
 
-pub(crate) use gemm::{PARALLEL_MIN_MACS, in_halves};
+pub(crate) use gemm::{PARALLEL_MIN_MACS, f32s, f32s_mut, in_halves, is_f32};
 
 pub use bf16::Operand;
-pub use gemm::{SMALL_M, Trans, dot, matmul, set_threads, threads};
+pub use gemm::{SMALL_M, Trans, dot, matmul, set_threads, splits, threads};
 
 thread_local! {
     /// Whether this thread runs the one task of its kind (see [`as_sole_task`]).

@@ -1,0 +1,145 @@
+//! An AVX-512 kernel, in f32, of the row updates of products of one to a
+//! few rows ([`super::SMALL_M`]): the backward of a batch-1 step. It sums
+//! in the order of [`super::gemm`]'s portable kernel (which runs for f64
+//! and where the CPU has no AVX-512), so the bits are the same; what it
+//! saves is the portable kernel's second pass over the rows for the
+//! columns past the last full block, and its loads of the block's
+//! leftover columns.
+
+use std::arch::x86_64::*;
+
+/// Lanes of one register of f32.
+const W: usize = 16;
+
+/// Whether this CPU runs these kernels (AVX-512F).
+pub(super) fn available() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
+/// The mask of the first `len` lanes (`len <= 16`).
+fn lanes(len: usize) -> __mmask16 {
+    debug_assert!(len <= W);
+    ((1u32 << len) - 1) as __mmask16
+}
+
+/// `c += Σ_p coef[p·stride] · rows[p]` for `rows (k×n)`, `n = c.len()`:
+/// blocks of up to eight registers (128 columns) kept in registers over
+/// all `k` rows, the last register of the last block masked, even and odd
+/// rows summed apart (twice the FMA chains in flight) and then added. The
+/// order is that of [`super::gemm`]'s portable row updates, so the bits
+/// are the same.
+///
+/// # Safety
+/// The CPU must have AVX-512F ([`available`]).
+///
+/// # Panics
+/// If `rows` holds fewer than `k·n` values or `coef` fewer than
+/// `(k-1)·stride + 1`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn row_updates(
+    coef: &[f32],
+    stride: usize,
+    k: usize,
+    rows: &[f32],
+    c: &mut [f32],
+) {
+    let n = c.len();
+    assert!(
+        rows.len() >= k * n,
+        "row_updates: rows hold {} < {}",
+        rows.len(),
+        k * n
+    );
+    assert!(
+        k == 0 || coef.len() > (k - 1) * stride,
+        "row_updates: too few coefficients"
+    );
+    let mut start = 0;
+    while start < n {
+        let width = (n - start).min(8 * W);
+        let b = Block {
+            coef,
+            stride,
+            k,
+            rows,
+            start,
+            width,
+        };
+        // SAFETY: AVX-512F is enabled here; the block lies inside `c` and
+        // inside every row (asserted above).
+        unsafe {
+            match width.div_ceil(W) {
+                8 => b.run::<8>(c),
+                7 => b.run::<7>(c),
+                6 => b.run::<6>(c),
+                5 => b.run::<5>(c),
+                4 => b.run::<4>(c),
+                3 => b.run::<3>(c),
+                2 => b.run::<2>(c),
+                _ => b.run::<1>(c),
+            }
+        }
+        start += width;
+    }
+}
+
+/// Columns `start..start + width` of a [`row_updates`].
+struct Block<'a> {
+    coef: &'a [f32],
+    stride: usize,
+    k: usize,
+    rows: &'a [f32],
+    start: usize,
+    width: usize,
+}
+
+impl Block<'_> {
+    /// The block as `R` registers (`width` in `(R-1)·16 + 1 ..= R·16`).
+    ///
+    /// # Safety
+    /// AVX-512F; `c`, `coef` and `rows` as [`row_updates`] asserts.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn run<const R: usize>(&self, c: &mut [f32]) {
+        let n = c.len();
+        let mask = |v: usize| {
+            if v + 1 == R {
+                lanes(self.width - (R - 1) * W)
+            } else {
+                !0
+            }
+        };
+        // SAFETY (all loads and stores): lanes under `mask(v)` of register
+        // `v` are columns below `start + width <= n` of a row inside `rows`
+        // (or of `c`).
+        let load = |p: &[f32], v: usize| unsafe {
+            _mm512_maskz_loadu_ps(mask(v), p.as_ptr().add(self.start + v * W))
+        };
+        let row = |p: usize| &self.rows[p * n..(p + 1) * n];
+        let mut even: [__m512; R] = std::array::from_fn(|v| load(c, v));
+        let mut odd = [_mm512_setzero_ps(); R];
+        for q in 0..self.k / 2 {
+            let (p0, p1) = (2 * q, 2 * q + 1);
+            let s0 = _mm512_set1_ps(self.coef[p0 * self.stride]);
+            let s1 = _mm512_set1_ps(self.coef[p1 * self.stride]);
+            let (r0, r1) = (row(p0), row(p1));
+            for v in 0..R {
+                even[v] = _mm512_fmadd_ps(s0, load(r0, v), even[v]);
+                odd[v] = _mm512_fmadd_ps(s1, load(r1, v), odd[v]);
+            }
+        }
+        if self.k % 2 == 1 {
+            let p = self.k - 1;
+            let s = _mm512_set1_ps(self.coef[p * self.stride]);
+            let r = row(p);
+            for (v, e) in even.iter_mut().enumerate() {
+                *e = _mm512_fmadd_ps(s, load(r, v), *e);
+            }
+        }
+        for v in 0..R {
+            let sum = _mm512_add_ps(even[v], odd[v]);
+            // SAFETY: as for the loads.
+            unsafe { _mm512_mask_storeu_ps(c.as_mut_ptr().add(self.start + v * W), mask(v), sum) };
+        }
+    }
+}

@@ -595,6 +595,33 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
         }
     }
 
+    /// Elementwise clipping and the update in one: `grads` clamped to
+    /// `[-c, c]`, the verdict (see [`Backend::finite_flag_to`]) left in
+    /// `verdict[0]`, and [`Backend::update`] from the clamped gradients
+    /// where the verdict is finite. The default is [`Backend::clamp_to`]
+    /// then [`Backend::update_guarded`]; the CPU reads the gradients for
+    /// the verdict, then clamps them in the update's own sweep, without
+    /// writing them back: afterwards `grads` holds either the clamped or
+    /// the given values, and is spent.
+    #[allow(clippy::too_many_arguments)]
+    fn clamp_update_guarded(
+        &self,
+        rule: Update<S>,
+        params: Self::Mut<'_>,
+        mut grads: Self::Mut<'_>,
+        m: (Self::Mut<'_>, Self::Mut<'_>),
+        c: S,
+        mut verdict: Self::Mut<'_>,
+    ) {
+        self.clamp_to(
+            Self::reborrow(&mut grads),
+            -c,
+            c,
+            Self::reborrow(&mut verdict),
+        );
+        self.update_guarded(rule, params, grads.into_ref(), m, verdict.into_ref());
+    }
+
     /// Softmax cross-entropy over rows of `logits (R, V)` against `targets (R)`
     /// (rows whose target is [`IGNORE`] are skipped). Writes
     /// `dlogits = (softmax - onehot) * scale` (zero on ignored rows) and

@@ -164,6 +164,17 @@ impl<S: Scalar> Optimizer<S, Cpu> {
     }
 }
 
+/// The gradients of one [`Optimizer`] step, and what guards it.
+enum Grads<'a, S: Scalar, K: Backend<S>> {
+    /// Applied as they are.
+    Plain(K::Ref<'a>),
+    /// Applied where the verdict (the second view) is finite.
+    Guarded(K::Ref<'a>, K::Ref<'a>),
+    /// Clamped to `[-c, c]`, their verdict written to the second view, and
+    /// applied where it is finite.
+    Clamped(K::Mut<'a>, f64, K::Mut<'a>),
+}
+
 impl<S: Scalar, K: Backend<S>> Optimizer<S, K> {
     /// A fresh optimizer for `n` parameters on `backend`.
     pub fn new_on(backend: K, kind: OptimizerKind, lr: f64, n: usize) -> Result<Self> {
@@ -246,17 +257,33 @@ impl<S: Scalar, K: Backend<S>> Optimizer<S, K> {
 
     /// One update of `params` from `grads` (same length as the moments).
     pub fn step(&mut self, params: K::Mut<'_>, grads: K::Ref<'_>) {
-        self.apply(params, grads, None);
+        self.apply(params, Grads::Plain(grads));
     }
 
     /// [`Optimizer::step`] where `guard[0]` (a clip's verdict, see
     /// [`Clip::apply_to`]) is finite; elsewhere the parameters and moments
     /// stay as they were.
     pub fn step_guarded(&mut self, params: K::Mut<'_>, grads: K::Ref<'_>, guard: K::Ref<'_>) {
-        self.apply(params, grads, Some(guard));
+        self.apply(params, Grads::Guarded(K::shorten(grads), K::shorten(guard)));
     }
 
-    fn apply(&mut self, mut params: K::Mut<'_>, grads: K::Ref<'_>, guard: Option<K::Ref<'_>>) {
+    /// Clip `grads` elementwise to `[-c, c]`, leave the verdict in
+    /// `verdict[0]` (see [`Clip::apply_to`]), and take
+    /// [`Optimizer::step_guarded`] by it: in one sweep where the backend
+    /// fuses them (see [`Backend::clamp_update_guarded`]). `grads` is
+    /// spent.
+    pub fn step_clamped(
+        &mut self,
+        params: K::Mut<'_>,
+        mut grads: K::Mut<'_>,
+        c: f64,
+        mut verdict: K::Mut<'_>,
+    ) {
+        let (g, v) = (K::reborrow(&mut grads), K::reborrow(&mut verdict));
+        self.apply(params, Grads::Clamped(g, c, v));
+    }
+
+    fn apply(&mut self, mut params: K::Mut<'_>, grads: Grads<'_, S, K>) {
         self.steps += 1;
         let rule = self.rule();
         // Moments the rule does not keep are empty views (cut from `params`).
@@ -264,11 +291,13 @@ impl<S: Scalar, K: Backend<S>> Optimizer<S, K> {
         let (none1, params) = rest.split(0);
         let mut m = self.moments.iter_mut().map(K::view_mut);
         let (m0, m1) = (m.next().unwrap_or(none0), m.next().unwrap_or(none1));
-        match guard {
-            Some(g) => self
-                .backend
-                .update_guarded(rule, params, grads, (m0, m1), g),
-            None => self.backend.update(rule, params, grads, m0, m1),
+        let k = &self.backend;
+        match grads {
+            Grads::Plain(g) => k.update(rule, params, g, m0, m1),
+            Grads::Guarded(g, guard) => k.update_guarded(rule, params, g, (m0, m1), guard),
+            Grads::Clamped(g, c, verdict) => {
+                k.clamp_update_guarded(rule, params, g, (m0, m1), S::of(c), verdict)
+            }
         }
     }
 

@@ -177,6 +177,8 @@ impl<K: Backend<f32>> Course<K> {
     /// scheduled rate, update where the verdict allows, keep loss and
     /// verdict on the backend until [`Course::settle`], and count the
     /// iteration (settling the waiting ones first if [`Course::due`]).
+    /// Elementwise clipping runs in the update's sweep
+    /// ([`Optimizer::step_clamped`]); `grads` is spent.
     pub fn record(
         &mut self,
         count: usize,
@@ -189,11 +191,16 @@ impl<K: Backend<f32>> Course<K> {
         }
         let u = self.update;
         let k = self.optimizer.backend().clone();
-        let verdict = K::view_mut(scalars).sub(1..2);
-        u.clip.apply_to(&k, K::reborrow(&mut grads), verdict);
         self.optimizer.set_lr(self.rate());
-        let guard = K::view(scalars).sub(1..2);
-        self.optimizer.step_guarded(params, grads.into_ref(), guard);
+        if let Clip::Elementwise(c) = u.clip {
+            let verdict = K::view_mut(scalars).sub(1..2);
+            self.optimizer.step_clamped(params, grads, c, verdict);
+        } else {
+            let verdict = K::view_mut(scalars).sub(1..2);
+            u.clip.apply_to(&k, K::reborrow(&mut grads), verdict);
+            let guard = K::view(scalars).sub(1..2);
+            self.optimizer.step_guarded(params, grads.into_ref(), guard);
+        }
         let slot = 2 * self.counts.len();
         let dst = K::view_mut(&mut self.waiting).sub(slot..slot + 2);
         k.copy(K::view(scalars).sub(0..2), dst);

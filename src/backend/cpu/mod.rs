@@ -457,6 +457,22 @@ impl<S: Scalar> Backend<S> for Cpu {
         update::apply(rule, p, g, m0, m1);
     }
 
+    fn clamp_update_guarded(
+        &self,
+        rule: Update<S>,
+        p: &mut [S],
+        g: &mut [S],
+        (m0, m1): (&mut [S], &mut [S]),
+        c: S,
+        verdict: &mut [S],
+    ) {
+        let finite = update::all_finite(g);
+        verdict[0] = if finite { S::zero() } else { S::nan() };
+        if finite {
+            update::apply_clamped(rule, p, g, m0, m1, c);
+        }
+    }
+
     fn sum_squares(&self, x: &[S]) -> f64 {
         dot(x, x).f64()
     }

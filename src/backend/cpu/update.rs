@@ -38,6 +38,7 @@ pub(super) fn apply_clamped<S: Scalar>(
 /// and NaN otherwise, summed in 64 lanes (four registers of f32, so that
 /// four chains of additions run at once; a search that stops at the first
 /// non-finite value would not vectorize).
+#[allow(clippy::eq_op)] // `v - v` on purpose: NaN exactly where `v` is not finite
 pub(super) fn all_finite<S: Scalar>(x: &[S]) -> bool {
     const LANES: usize = 64;
     let mut acc = [S::zero(); LANES];

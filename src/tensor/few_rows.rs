@@ -1,10 +1,15 @@
-//! An AVX-512 kernel, in f32, of the row updates of products of one to a
-//! few rows ([`super::SMALL_M`]): the backward of a batch-1 step. It sums
-//! in the order of [`super::gemm`]'s portable kernel (which runs for f64
-//! and where the CPU has no AVX-512), so the bits are the same; what it
-//! saves is the portable kernel's second pass over the rows for the
-//! columns past the last full block, and its loads of the block's
-//! leftover columns.
+//! AVX-512 kernels, in f32, of products of one to a few rows
+//! ([`super::SMALL_M`]): a batch-1 step and sampling. [`super::gemm`]'s
+//! portable kernels run for f64 and where the CPU has no AVX-512.
+//!
+//! - Row updates (`c += Σ_p a[p]·B[p, :]`: the backward of a step, and
+//!   the forward of a long window through `W_hhᵀ`) sum in the portable
+//!   kernel's order, so the bits are the same; what they save is its
+//!   second pass over the rows for the columns past the last full block.
+//! - Dot products (`c[j] += x·B[j, :]`: a step's forward through `W_hh`,
+//!   sampling's) read the rows one after the other with `x` in registers,
+//!   1.4-1.5x as fast on this CPU as the portable kernel's four rows side
+//!   by side; their order differs from the portable kernel's.
 
 use std::arch::x86_64::*;
 
@@ -141,5 +146,65 @@ impl Block<'_> {
             // SAFETY: as for the loads.
             unsafe { _mm512_mask_storeu_ps(c.as_mut_ptr().add(self.start + v * W), mask(v), sum) };
         }
+    }
+}
+
+/// Longest `k` of [`dots`]: `x` in eight registers.
+pub(super) const DOTS_MAX_K: usize = 8 * W;
+
+/// `c[j] += x · rows[j]` for every row of `rows (n×k)`, `n = c.len()`,
+/// `k = x.len() <= DOTS_MAX_K`: `x` held in registers, the rows read one
+/// after the other (on this CPU, reading four rows side by side, as the
+/// portable kernel does, runs at two thirds of the speed), each row's
+/// blocks summed alternately into two registers, then added and reduced
+/// by a fixed tree: the same order for every row wherever it lies, so a
+/// product cut into column halves gives the uncut product's bits.
+///
+/// # Safety
+/// The CPU must have AVX-512F ([`available`]).
+///
+/// # Panics
+/// If `k > DOTS_MAX_K` or `rows` holds fewer than `n·k` values.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn dots(x: &[f32], rows: &[f32], c: &mut [f32]) {
+    let (k, n) = (x.len(), c.len());
+    assert!(
+        k <= DOTS_MAX_K && rows.len() >= n * k,
+        "dots: {n} rows of {k}"
+    );
+    let blocks = k.div_ceil(W);
+    let mask = |b: usize| {
+        if b + 1 == blocks && k % W != 0 {
+            lanes(k % W)
+        } else {
+            !0
+        }
+    };
+    // SAFETY (all loads): the lanes under `mask(b)` of block `b < blocks`
+    // lie inside `x` and inside row `j` of `rows`.
+    let xs: [__m512; 8] = std::array::from_fn(|b| match b < blocks {
+        true => unsafe { _mm512_maskz_loadu_ps(mask(b), x.as_ptr().add(b * W)) },
+        false => _mm512_setzero_ps(),
+    });
+    for (j, cj) in c.iter_mut().enumerate() {
+        let row = rows[j * k..][..k].as_ptr();
+        let (mut even, mut odd) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        let mut b = 0;
+        while b + 1 < blocks {
+            let (v0, v1) = unsafe {
+                (
+                    _mm512_loadu_ps(row.add(b * W)),
+                    _mm512_maskz_loadu_ps(mask(b + 1), row.add(b * W + W)),
+                )
+            };
+            even = _mm512_fmadd_ps(xs[b], v0, even);
+            odd = _mm512_fmadd_ps(xs[b + 1], v1, odd);
+            b += 2;
+        }
+        if b < blocks {
+            let v = unsafe { _mm512_maskz_loadu_ps(mask(b), row.add(b * W)) };
+            even = _mm512_fmadd_ps(xs[b], v, even);
+        }
+        *cj += _mm512_reduce_add_ps(_mm512_add_ps(even, odd));
     }
 }

@@ -301,11 +301,27 @@ fn block<S>(x: &[S], p: usize) -> &[S; W] {
     x[p..p + W].try_into().expect("block in range")
 }
 
-/// `c[j] += x · rows[j]` for every row of `rows (n×k)`, four rows at a time
-/// so that each load of `x` feeds four independent sums. When 16 does not
-/// divide `k`, the last block is placed flush with the end and the part of
-/// `x` it shares with the block before is masked to zero.
+/// `c[j] += x · rows[j]` for every row of `rows (n×k)`: by
+/// [`few_rows::dots`] in f32 on AVX-512 for `k` up to 128, else
+/// [`portable_dots`].
 fn dots<S: Scalar>(x: &[S], rows: &[S], c: &mut [S]) {
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(x), Some(rows)) = (f32s(x), f32s(rows))
+        && x.len() <= few_rows::DOTS_MAX_K
+        && few_rows::available()
+    {
+        let c = f32s_mut(c).expect("c has the element type of x");
+        // SAFETY: the CPU has AVX-512F (checked).
+        return unsafe { few_rows::dots(x, rows, c) };
+    }
+    portable_dots(x, rows, c);
+}
+
+/// [`dots`] four rows at a time, so that each load of `x` feeds four
+/// independent sums. When 16 does not divide `k`, the last block is placed
+/// flush with the end and the part of `x` it shares with the block before
+/// is masked to zero.
+fn portable_dots<S: Scalar>(x: &[S], rows: &[S], c: &mut [S]) {
     let k = x.len();
     if k < W {
         for (cj, r) in c.iter_mut().zip(rows.chunks_exact(k)) {
@@ -688,6 +704,42 @@ mod tests {
                     row_updates(&coef, stride, k, &rows, &mut fast);
                     portable_row_updates(&coef, stride, k, &rows, &mut portable);
                     assert_eq!(fast, portable, "n={n} k={k} stride={stride}");
+                }
+            }
+        }
+    }
+
+    /// The f32 products of a few rows (AVX-512 kernels where the CPU has
+    /// them: dot products for `b` transposed, row updates otherwise) are
+    /// within rounding of the f64 reference, at every tail of `k` and `n`.
+    #[test]
+    fn f32_few_row_products_match_the_f64_reference() {
+        for m in [1, 3] {
+            for k in [1, 5, 16, 17, 31, 100, 128, 129] {
+                for n in [1, 3, 16, 65, 100, 256] {
+                    let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
+                    let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.11).cos()).collect();
+                    let (a32, b32): (Vec<f32>, Vec<f32>) = (
+                        a.iter().map(|&x| x as f32).collect(),
+                        b.iter().map(|&x| x as f32).collect(),
+                    );
+                    for (ta, tb) in [
+                        (Trans::No, Trans::Yes),
+                        (Trans::No, Trans::No),
+                        (Trans::Yes, Trans::No),
+                    ] {
+                        let want = naive(m, n, k, &a, ta, &b, tb);
+                        let mut c = vec![0.5f32; m * n];
+                        matmul(m, n, k, &a32, ta, &b32, tb, &mut c, true);
+                        for (j, (&x, w)) in c.iter().zip(&want).enumerate() {
+                            let err = (x as f64 - (w + 0.5)).abs();
+                            assert!(
+                                err < 1e-5 * k as f64,
+                                "{m}x{n}x{k} {ta:?} {tb:?} [{j}]: {x} vs {}",
+                                w + 0.5
+                            );
+                        }
+                    }
                 }
             }
         }

@@ -130,6 +130,8 @@ impl Block<'_> {
             let (r0, r1) = (row(p0), row(p1));
             for v in 0..R {
                 even[v] = _mm512_fmadd_ps(s0, load(r0, v), even[v]);
+            }
+            for v in 0..R {
                 odd[v] = _mm512_fmadd_ps(s1, load(r1, v), odd[v]);
             }
         }

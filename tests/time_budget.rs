@@ -238,27 +238,25 @@ fn the_best_30m_preset_sets_what_no_flag_gives() {
     let out = d.arg("run");
     // Small enough to run here: the flags given win over the preset's
     // size, window, warm-up and length.
-    let o = recur(&[
-        "train",
-        "--preset",
-        "best-30m",
-        "--corpus",
-        &corpus,
-        "--out",
-        &out,
+    let small = [
         "--hidden",
         "8",
         "--batch",
         "2",
         "--seq-len",
         "10",
-        "--warmup",
-        "1",
-        "--iters",
-        "3",
         "--sample-len",
         "0",
-    ]);
+    ];
+    let preset = ["train", "--preset", "best-30m", "--corpus", &corpus];
+    let o = recur(
+        &[
+            &preset[..],
+            &["--out", &out, "--warmup", "1", "--iters", "3"],
+            &small,
+        ]
+        .concat(),
+    );
     assert_ok(&o);
     let s = saved_settings(&d.path("run"));
     assert_eq!(s["cell"], "gru", "{s}");
@@ -282,25 +280,9 @@ fn the_best_30m_preset_sets_what_no_flag_gives() {
     // Without --iters or --epochs it trains for 30 minutes, which its
     // first line says; the run is stopped there.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_recur"))
-        .args([
-            "train",
-            "--preset",
-            "best-30m",
-            "--corpus",
-            &corpus,
-            "--out",
-            &d.arg("timed"),
-        ])
-        .args([
-            "--hidden",
-            "8",
-            "--batch",
-            "2",
-            "--seq-len",
-            "10",
-            "--sample-len",
-            "0",
-        ])
+        .args(preset)
+        .args(["--out", &d.arg("timed")])
+        .args(small)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -282,13 +282,13 @@ impl<S: Scalar> Backend<S> for Staged {
 
     fn recurrent_weight<'a>(
         &self,
-        rows_steps: (usize, usize),
+        rows: usize,
         g: usize,
         h: usize,
         w_hh: &'a [S],
         scratch: &'a mut DevBuf<S>,
     ) -> (&'a [S], Trans) {
-        Cpu.recurrent_weight(rows_steps, g, h, w_hh, &mut scratch.0)
+        Cpu.recurrent_weight(rows, g, h, w_hh, &mut scratch.0)
     }
 
     fn gather_rows(&self, table: &[S], tokens: &[u32], out: &mut [S]) {

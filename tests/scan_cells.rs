@@ -6,7 +6,8 @@
 //! paper's parallel log-space scan, written out here from its equations.
 //! The sLSTM has no parallel form (its gates read `h`), but its block and
 //! its steps agree the same way. The mLSTM's block is its attention-like
-//! parallel form, its steps the recurrent form.
+//! parallel form, its steps the recurrent form. The classic cells' blocks
+//! and steps agree too.
 
 use recur::cell::CellKind;
 use recur::model::{Recurrent, StackConfig};
@@ -226,12 +227,11 @@ fn mlstm_parallel_form_and_recurrent_steps_agree() {
     block_equals_steps_over(CellKind::Mlstm, 2 * recur::cell::mlstm::CHUNK + 5);
 }
 
-/// The classic cells over a window of a few rows long enough that the CPU
-/// backend multiplies by the transposed recurrent weight (row updates)
-/// agree with their steps, each of which takes dot products with the
-/// weight as stored: the block's path and the sampler's.
+/// The classic cells over a window of a few rows agree with their steps
+/// one at a time (the sampler's path), outputs, final state and every
+/// gradient.
 #[test]
-fn classic_cells_long_windows_of_a_few_rows_and_their_steps_agree() {
+fn classic_cells_windows_of_a_few_rows_and_their_steps_agree() {
     for cell in [
         CellKind::Rnn(recur::backend::Activation::Tanh),
         CellKind::Lstm,

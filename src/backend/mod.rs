@@ -320,15 +320,13 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
     }
 
     /// Prepare the recurrent weight `w_hh: (G, H)` for `rows × H` products
-    /// `h_prev · W_hhᵀ` repeated at each of `steps` steps: returns the
-    /// weight to pass to [`Backend::matmul`] as `b` and how to use it. The
-    /// CPU writes `W_hhᵀ (H, G)` into `scratch` (GEMM kernels would
-    /// otherwise repack it at every step, and a few rows sum faster as row
-    /// updates than as dot products) unless a few rows take too few steps
-    /// to pay for the transpose, or would split into column halves.
+    /// `h_prev · W_hhᵀ` repeated at every step: returns the weight to pass
+    /// to [`Backend::matmul`] as `b` and how to use it. The CPU keeps `W_hh`
+    /// for a few rows and writes `W_hhᵀ (H, G)` into `scratch` for more
+    /// (GEMM kernels would otherwise repack it at every step).
     fn recurrent_weight<'a>(
         &self,
-        rows_steps: (usize, usize),
+        rows: usize,
         g: usize,
         h: usize,
         w_hh: Self::Ref<'a>,

@@ -414,7 +414,7 @@ fn forward_cell<S: Scalar, K: Backend<S>, C: Cell>(
         ..
     } = cache;
     let (w_step, trans) = match cell.recurrent() {
-        true => k.recurrent_weight((b, t), gh, p.h, K::shorten(w.w_hh), w_hh_t),
+        true => k.recurrent_weight(b, gh, p.h, K::shorten(w.w_hh), w_hh_t),
         false => (K::shorten(w.w_hh), Trans::Yes), // empty: no step reads it
     };
     let step = StepWeights::<S, K> {

@@ -153,17 +153,10 @@ pub(crate) const SPLIT_MIN_MACS: usize = 32 * 1024;
 /// at least one block wide), if it is; decided by the shape alone, so the halves and the
 /// result are the same whatever runs them.
 fn split(m: usize, n: usize, k: usize) -> Option<usize> {
-    // (`splits` says the same to the backend.)
     let work = m * n * k;
     (m <= SMALL_M && work >= SPLIT_MIN_MACS && n >= 2 * W)
         .then(|| (n / 2 + W / 2) / W * W)
         .filter(|&mid| mid >= W && n - mid >= W)
-}
-
-/// Whether a product of `m×n` outputs over `k`, `b` transposed, is cut
-/// into column halves ([`split`]).
-pub fn splits(m: usize, n: usize, k: usize) -> bool {
-    split(m, n, k).is_some()
 }
 
 /// `matmul` through the GEMM crate with the given parallelism. Its threads

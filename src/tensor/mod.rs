@@ -14,7 +14,7 @@ pub mod pair;
 pub(crate) use gemm::{PARALLEL_MIN_MACS, f32s, f32s_mut, in_halves, is_f32};
 
 pub use bf16::Operand;
-pub use gemm::{SMALL_M, Trans, dot, matmul, set_threads, splits, threads};
+pub use gemm::{SMALL_M, Trans, dot, matmul, set_threads, threads};
 
 thread_local! {
     /// Whether this thread runs the one task of its kind (see [`as_sole_task`]).

@@ -11,9 +11,7 @@ use transpose::transpose;
 use super::{Activation, Backend, IGNORE, RowKernel, Update, random};
 use crate::tensor::bf16::{self, Precision};
 use crate::tensor::pair::{self, Shared};
-use crate::tensor::{
-    Operand, SMALL_M, Scalar, Trans, dot, f32s, f32s_mut, is_f32, matmul, splits, sum,
-};
+use crate::tensor::{Operand, SMALL_M, Scalar, Trans, dot, f32s, f32s_mut, is_f32, matmul, sum};
 
 /// The CPU backend (stateless; threads for large GEMMs follow
 /// [`crate::tensor::set_threads`]).
@@ -24,16 +22,6 @@ pub struct Cpu;
 /// on the two cores (see [`pair::halves`]): a step of char-rnn's LSTM at
 /// B=25 writes 22k, of the 2x512 LSTM's at B=64 229k.
 const ROWS_IN_HALVES: usize = 16 * 1024;
-
-/// Steps of a window of one to a few rows for which the CPU backend
-/// transposes the recurrent weight once, so that each step's product is
-/// a row update over `W_hhᵀ` rather than dot products with the rows of
-/// `W_hh` (each dot product ends in a sum across a register). Measured
-/// for the classic 100-unit RNN (the row updates: 180 ns a step against
-/// 300 ns; the transpose of `W_hh`: about 1 µs), so at least 8 steps pay.
-/// A product that [`crate::tensor`] cuts into column halves stays dot
-/// products (the halves run only those, and two cores beat one).
-const TRANSPOSE_MIN_STEPS: usize = 8;
 
 /// Whether products of `S` take bf16 operands now: f32 under
 /// `--precision bf16` (see [`bf16::set_precision`]).
@@ -276,16 +264,15 @@ impl<S: Scalar> Backend<S> for Cpu {
 
     fn recurrent_weight<'a>(
         &self,
-        (rows, steps): (usize, usize),
+        rows: usize,
         g: usize,
         h: usize,
         w_hh: &'a [S],
         scratch: &'a mut Vec<S>,
     ) -> (&'a [S], Trans) {
-        // One to a few rows take dot products with W_hh's rows directly
-        // where a transpose would not pay; else every product multiplies
-        // a row-major W_hhᵀ (row updates for a few rows).
-        if rows <= SMALL_M && (steps < TRANSPOSE_MIN_STEPS || splits(rows, g, h)) {
+        // One to a few rows take dot products with W_hh's rows directly;
+        // more multiply by a row-major W_hhᵀ.
+        if rows <= SMALL_M {
             return (w_hh, Trans::Yes);
         }
         scratch.resize(g * h, S::zero());

@@ -1,7 +1,7 @@
 //! `dst = srcᵀ` for row-major matrices, in 16×16 tiles: by registers in
-//! f32 where the CPU has AVX-512 (a recurrent weight is transposed once a
-//! window, which for the classic 100-unit RNN is a window of 25 steps
-//! of a few microseconds each), element by element otherwise.
+//! f32 where the CPU has AVX-512, element by element otherwise. A batch's
+//! recurrent weight is transposed once a window, and a window's one-hot
+//! input weight once each way.
 
 use crate::tensor::{Scalar, f32s, f32s_mut};
 

@@ -622,7 +622,7 @@ impl Backend<f32> for Gpu {
     /// The GEMM kernel reads `W_hh` transposed in place: nothing to prepare.
     fn recurrent_weight<'a>(
         &self,
-        _rows_steps: (usize, usize),
+        _rows: usize,
         _g: usize,
         _h: usize,
         w_hh: GpuRef<'a>,

@@ -2,9 +2,8 @@
 //! ([`super::SMALL_M`]): a batch-1 step and sampling. [`super::gemm`]'s
 //! portable kernels run for f64 and where the CPU has no AVX-512.
 //!
-//! - Row updates (`c += Σ_p a[p]·B[p, :]`: the backward of a step, and
-//!   the forward of a long window through `W_hhᵀ`) sum in the portable
-//!   kernel's order, so the bits are the same; what they save is its
+//! - Row updates (`c += Σ_p a[p]·B[p, :]`: the backward of a step) sum
+//!   in the portable kernel's order, so the bits are the same; what they save is its
 //!   second pass over the rows for the columns past the last full block.
 //! - Dot products (`c[j] += x·B[j, :]`: a step's forward through `W_hh`,
 //!   sampling's) read the rows one after the other with `x` in registers,

@@ -192,11 +192,10 @@ impl<K: Backend<f32>> Course<K> {
         let u = self.update;
         let k = self.optimizer.backend().clone();
         self.optimizer.set_lr(self.rate());
+        let verdict = K::view_mut(scalars).sub(1..2);
         if let Clip::Elementwise(c) = u.clip {
-            let verdict = K::view_mut(scalars).sub(1..2);
             self.optimizer.step_clamped(params, grads, c, verdict);
         } else {
-            let verdict = K::view_mut(scalars).sub(1..2);
             u.clip.apply_to(&k, K::reborrow(&mut grads), verdict);
             let guard = K::view(scalars).sub(1..2);
             self.optimizer.step_guarded(params, grads.into_ref(), guard);

@@ -453,7 +453,7 @@ impl<S: Scalar> Backend<S> for Cpu {
         c: S,
         verdict: &mut [S],
     ) {
-        let finite = update::all_finite(g);
+        let finite = self.all_finite(g);
         verdict[0] = if finite { S::zero() } else { S::nan() };
         if finite {
             update::apply_clamped(rule, p, g, m0, m1, c);
@@ -478,7 +478,7 @@ impl<S: Scalar> Backend<S> for Cpu {
     }
 
     fn all_finite(&self, x: &[S]) -> bool {
-        x.iter().all(|v| v.is_finite())
+        update::all_finite(x)
     }
 
     fn softmax_cross_entropy(

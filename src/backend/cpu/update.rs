@@ -136,7 +136,7 @@ mod tests {
     }
 
     /// The fused sweep gives the bits of a clamp followed by the update,
-    /// for every rule, and leaves the gradients as they were.
+    /// for every rule.
     #[test]
     fn clamping_in_the_sweep_is_clamping_first() {
         let n = 1000;

@@ -2,12 +2,12 @@
 //! (`--overlap on`, or `auto` for a large model: see [`super::Overlap`]).
 //! The backward finishes the output layer's gradients first, then each
 //! recurrent layer's from the top down ([`Net::grad_segments`]); as soon
-//! as every shard of this
-//! rank has finished a segment, this rank starts exchanging it
-//! (`MPI_Iallgatherv` of every shard's values, or the rank's weighted sum
-//! by `MPI_Iallreduce`) while its threads go on with the layers below. What
-//! is left when the backward ends is the bottom layer's segment, the
-//! carried states and losses, and the wait for the slowest rank.
+//! as every shard of this rank has finished a segment, this rank starts
+//! exchanging it (`MPI_Iallgatherv` of every shard's values, or the rank's
+//! weighted sum by `MPI_Iallreduce`) while its threads go on with the
+//! layers below. What is left when the backward ends is the bottom
+//! layer's segment, the carried states and losses, and the wait for the
+//! slowest rank.
 //!
 //! The shards run on the rayon pool's threads and report to this thread
 //! (the one that started MPI, which alone calls it) over a channel; this

@@ -168,6 +168,11 @@ impl Loaded {
         })
     }
 
+    /// Whether the file has metadata `key`.
+    pub fn has_meta(&self, key: &str) -> bool {
+        self.metadata.contains_key(key)
+    }
+
     /// A metadata value parsed from JSON.
     pub fn meta_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T> {
         serde_json::from_str(self.meta(key)?).map_err(|e| {
@@ -408,7 +413,17 @@ impl Contents<'_> {
 pub fn model_contents<'a>(net: &'a Net<f32>, vocab: &CharVocab) -> Contents<'a> {
     let config = net.config();
     let json = serde_json::to_string(config).expect("config serializes");
-    let meta = model_meta(config.cell.name(), json, &[("vocab", vocab)], &[]);
+    let opening: Vec<_> = vocab
+        .opening()
+        .map(|c| {
+            (
+                "opening",
+                serde_json::to_string(&c).expect("a char serializes"),
+            )
+        })
+        .into_iter()
+        .collect();
+    let meta = model_meta(config.cell.name(), json, &[("vocab", vocab)], &opening);
     let mut tensors = layout_tensors(net.layout(), &net.params);
     // PyTorch's nn.RNN has a second bias; recur's single bh is bias_ih.
     for name in single_biases(net) {
@@ -657,6 +672,14 @@ pub fn load_model_from(file: Loaded) -> Result<ModelCheckpoint> {
         )));
     }
     let vocab = CharVocab::from_strings(&file.meta_json::<Vec<String>>("recur.vocab")?)?;
+    // Files from before the opening was saved start samples at a newline.
+    let opening = match file.has_meta("recur.opening") {
+        true => Some(file.meta_json::<char>("recur.opening")?),
+        false => None,
+    };
+    let vocab = vocab
+        .with_opening(opening)
+        .map_err(|e| Error::Checkpoint(format!("{}: {e}; the file is corrupt", path.display())))?;
     if vocab.len() != config.input_size || vocab.len() != config.output_size {
         return Err(Error::Checkpoint(format!(
             "{}: the vocabulary has {} characters but the model's input/output sizes are {}/{}",

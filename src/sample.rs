@@ -105,8 +105,8 @@ pub fn pick<R: Rng>(
 }
 
 /// The tokens a sample starts from: the START marker of a word model,
-/// then `prime` (an empty prime with no marker starts from a newline, or
-/// the first vocabulary character if there is no newline), once the
+/// then [`lead`] (an empty one starts from a newline, or the first
+/// vocabulary character if there is no newline), once the
 /// settings are checked (a language model's read-out, one output per
 /// vocabulary character, the options, the length).
 fn start_context(
@@ -134,19 +134,35 @@ fn start_context(
     if let Some(start) = vocab.id(START) {
         context.push(start);
     }
-    context.extend(vocab.encode(prime)?);
+    context.extend(vocab.encode(&lead(vocab, prime))?);
     if context.is_empty() {
         context.push(vocab.id('\n').unwrap_or(0));
     }
     Ok(context)
 }
 
+/// The text a sample after `prime` reads before it draws: `prime`, or for
+/// an empty prime the [opening](CharVocab::opening) of the model's
+/// training text where it is known (and the vocabulary has no START
+/// marker). A model trained on running text sees a zero state only at
+/// the start of a pass, at that character; from a zero state at any other
+/// character a small model can fall into a loop it never met in training
+/// (a vanilla RNN of the default command did: capitals without end).
+/// Printing a sample, print this before what [`generate`] returns.
+pub fn lead(vocab: &CharVocab, prime: &str) -> String {
+    match vocab.opening() {
+        Some(c) if prime.is_empty() && vocab.id(START).is_none() => c.to_string(),
+        _ => prime.to_string(),
+    }
+}
+
 /// The most characters [`generate`] writes in one call.
 pub const MAX_LENGTH: usize = 10_000_000;
 
-/// Generate `length` (at most [`MAX_LENGTH`]) characters after `prime` (an empty prime starts from a
-/// newline, or the first vocabulary character if there is no newline).
-/// Returns only the generated characters. A word model (vocabulary with
+/// Generate `length` (at most [`MAX_LENGTH`]) characters after `prime` (an
+/// empty prime starts from the training text's opening, see [`lead`], else
+/// from a newline, or the first vocabulary character if there is no
+/// newline). Returns only the generated characters. A word model (vocabulary with
 /// markers) starts after its START marker and stops at END.
 pub fn generate(
     rnn: &VanillaRnn<f32>,
@@ -282,6 +298,24 @@ mod tests {
             VanillaRnn::new(crate::RnnConfig::char_lm(5, 4), crate::Init::Uniform, 0).unwrap();
         let e = generate(&net, &vocab, "", 10, &SampleOptions::default(), 0).unwrap_err();
         assert!(e.to_string().contains("5 outputs"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_prime_reads_the_opening_where_it_is_known() {
+        let vocab = CharVocab::from_text("ba\nc").unwrap();
+        let mut net =
+            VanillaRnn::new(crate::RnnConfig::char_lm(4, 6), crate::Init::Uniform, 3).unwrap();
+        // Weights large enough that the start shows in the text.
+        net.params.iter_mut().for_each(|w| *w *= 50.0);
+        let opts = SampleOptions::default();
+        let from = |v: &CharVocab, prime: &str| generate(&net, v, prime, 40, &opts, 5).unwrap();
+        assert_eq!(lead(&vocab, ""), "b");
+        assert_eq!(lead(&vocab, "ca"), "ca");
+        assert_eq!(from(&vocab, ""), from(&vocab, "b"));
+        let unknown = vocab.clone().with_opening(None).unwrap();
+        assert_eq!(lead(&unknown, ""), "");
+        assert_eq!(from(&unknown, ""), from(&vocab, "\n"));
+        assert_ne!(from(&vocab, "b"), from(&vocab, "\n"));
     }
 
     #[test]

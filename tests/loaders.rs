@@ -293,3 +293,38 @@ fn forecaster_metadata_that_does_not_fit_its_network_is_refused() {
     let two_targets = with_meta(&bytes, "recur.targets", r#"["y","z"]"#);
     refused(load_fc, two_targets, &["2 targets"]);
 }
+
+/// A language model's file keeps its training text's first character (the
+/// sampler's start for an empty prime); a file without one loads with
+/// none; one that names a character outside the vocabulary is refused.
+#[test]
+fn a_language_models_opening_is_saved_checked_and_optional() {
+    let opening = |b: Vec<u8>| {
+        load_model_bytes(b, "model.safetensors")
+            .unwrap()
+            .vocab
+            .opening()
+    };
+    let bytes = lm("opening", |_| {});
+    assert_eq!(opening(bytes.clone()), Some('a'));
+    assert_eq!(
+        opening(with_meta(&bytes, "recur.opening", "\"d\"")),
+        Some('d')
+    );
+    let without = edit_header(&bytes, |h| {
+        h["__metadata__"]
+            .as_object_mut()
+            .unwrap()
+            .remove("recur.opening")
+            .unwrap();
+    });
+    assert_eq!(opening(without), None);
+    let outside = with_meta(&bytes, "recur.opening", "\"z\"");
+    refused(
+        load_lm,
+        outside,
+        &["'z'", "not in the vocabulary", "corrupt"],
+    );
+    let unreadable = with_meta(&bytes, "recur.opening", "\"ab\"");
+    refused(load_lm, unreadable, &["recur.opening", "unreadable"]);
+}

@@ -452,8 +452,11 @@ impl CharRnn {
     }
 
     /// `length` characters generated after `prime` (an empty prime starts
-    /// from a newline, or from the start of a word for a word-list
-    /// model, which stops at the end of its word). `temperature` below 1
+    /// after the first character of the training text, which is not
+    /// returned: a model sees a zero state only there in training; a
+    /// checkpoint that kept no such character starts from a newline; a
+    /// word-list model starts from the start of a
+    /// word and stops at the end of its word). `temperature` below 1
     /// is safer, above 1 more surprising; `top_k` draws only among the k
     /// most likely; `greedy` always takes the most likely. The same seed
     /// gives the text `recur sample --seed` gives from the same checkpoint.

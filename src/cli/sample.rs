@@ -5,7 +5,7 @@ use clap::Args;
 
 use recur::checkpoint::{ModelCheckpoint, load_model};
 use recur::data::words::MAX_WORD_CHARS;
-use recur::sample::{MAX_WORDS, SampleOptions, generate, novelty, sample_words_with_prefix};
+use recur::sample::{MAX_WORDS, SampleOptions, generate, lead, novelty, sample_words_with_prefix};
 use recur::{Error, Result};
 
 #[derive(Args, Debug)]
@@ -13,8 +13,10 @@ pub struct SampleArgs {
     /// model.safetensors, or the run folder holding it.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Text to start from. With --count, every word starts with it (and
-    /// is printed with it).
+    /// Text to start from (printed before the sample). Without it, the
+    /// sample starts after the first character of the training text, where
+    /// training started from a zero state. With --count, every word starts
+    /// with it (and is printed with it).
     #[arg(long, default_value = "")]
     prime: String,
     /// Characters to generate. With --count, the most characters of each
@@ -99,7 +101,7 @@ pub fn run(a: SampleArgs) -> Result<ExitCode> {
         }
     };
     let secs = start.elapsed().as_secs_f64();
-    println!("{}{text}", a.prime);
+    println!("{}{text}", lead(&ckpt.vocab, &a.prime));
     let n = text.chars().count();
     eprintln!(
         "generated {n} characters in {secs:.3} s ({:.0} characters/s)",

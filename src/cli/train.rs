@@ -10,7 +10,7 @@ use recur::cell::CellKind;
 use recur::data::{read_text, read_words};
 use recur::model::Init;
 use recur::optim::{Clip, OptimizerKind, Schedule};
-use recur::sample::{SampleOptions, generate};
+use recur::sample::{SampleOptions, generate, lead};
 use recur::train::distributed::Group;
 use recur::train::{
     Event, LogWriter, RunDir, RunMode, TrainConfig, TrainData, Trainer, format_duration,
@@ -541,7 +541,7 @@ fn train_on<K: Backend<f32>>(
             &SampleOptions::default(),
             c.seed,
         )?;
-        println!("{text}");
+        println!("{}{text}", lead(trainer.vocab(), ""));
     }
     Ok(ExitCode::SUCCESS)
 }

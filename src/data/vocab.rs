@@ -10,7 +10,8 @@ pub const START: char = '\u{2}';
 /// End-of-word marker for word lists (U+0003, END OF TEXT).
 pub const END: char = '\u{3}';
 
-/// A character vocabulary: sorted distinct characters and their ids.
+/// A character vocabulary: sorted distinct characters and their ids, and
+/// the character its text opens with.
 ///
 /// ```
 /// let v = recur::CharVocab::from_text("hello").unwrap();
@@ -18,17 +19,34 @@ pub const END: char = '\u{3}';
 /// assert_eq!(v.decode(&v.encode("hole").unwrap()), "hole");
 /// assert!(v.encode("help!").is_err()); // 'p' and '!' are unknown
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct CharVocab {
     chars: Vec<char>,
     index: HashMap<char, u32>,
+    /// The first character of the text the vocabulary was built from.
+    opening: Option<char>,
 }
+
+/// Two vocabularies are equal when they give the same characters the same
+/// ids, whatever their texts open with.
+impl PartialEq for CharVocab {
+    fn eq(&self, other: &Self) -> bool {
+        self.chars == other.chars
+    }
+}
+
+impl Eq for CharVocab {}
 
 impl CharVocab {
     /// The distinct characters of `text`, sorted (so the ids are
-    /// reproducible).
+    /// reproducible); its [`opening`](CharVocab::opening) is the text's
+    /// first character.
     pub fn from_text(text: &str) -> Result<Self> {
-        Self::from_chars(text.chars().collect::<BTreeSet<_>>().into_iter().collect())
+        let chars = text.chars().collect::<BTreeSet<_>>().into_iter().collect();
+        Ok(Self {
+            opening: text.chars().next(),
+            ..Self::from_chars(chars)?
+        })
     }
 
     /// A vocabulary of exactly these distinct characters, in this order.
@@ -46,7 +64,32 @@ impl CharVocab {
                 )));
             }
         }
-        Ok(CharVocab { chars, index })
+        Ok(CharVocab {
+            chars,
+            index,
+            opening: None,
+        })
+    }
+
+    /// The same vocabulary, its text opening with `opening` (which must be
+    /// one of its characters), or with no known opening.
+    pub fn with_opening(self, opening: Option<char>) -> Result<Self> {
+        if let Some(c) = opening
+            && self.id(c).is_none()
+        {
+            return Err(Error::Vocab(format!(
+                "the opening character {c:?} is not in the vocabulary"
+            )));
+        }
+        Ok(Self { opening, ..self })
+    }
+
+    /// The first character of the text the vocabulary was built from, if
+    /// known. A language model trained on that text starts each pass there
+    /// from a zero state: it is the one character a sample from a zero
+    /// state is sure to have been trained on.
+    pub fn opening(&self) -> Option<char> {
+        self.opening
     }
 
     /// Number of characters V.
@@ -162,5 +205,17 @@ mod tests {
     fn strings_round_trip() {
         let v = CharVocab::from_text("a\n\tb").unwrap();
         assert_eq!(CharVocab::from_strings(&v.to_strings()).unwrap(), v);
+    }
+
+    #[test]
+    fn the_opening_is_the_texts_first_character_and_is_no_part_of_equality() {
+        let v = CharVocab::from_text("ba\nc").unwrap();
+        assert_eq!(v.opening(), Some('b'));
+        let listed = CharVocab::from_chars(vec!['\n', 'a', 'b', 'c']).unwrap();
+        assert_eq!(listed.opening(), None);
+        assert_eq!(listed, v);
+        assert_eq!(listed.with_opening(Some('c')).unwrap().opening(), Some('c'));
+        let e = v.with_opening(Some('z')).unwrap_err().to_string();
+        assert!(e.contains("'z'"), "{e}");
     }
 }

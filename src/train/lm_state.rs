@@ -74,7 +74,7 @@ impl<K: Backend<f32>> Trainer<K> {
             )));
         }
         let net = Net::from_params_on(backend, ckpt.net.config().clone(), ckpt.net.params)?;
-        let mut t = Trainer::assemble(config, data, ckpt.vocab, net, state.total)?;
+        let mut t = Trainer::assemble(config, data, vocab, net, state.total)?;
         state.check_run(&t.run_id())?;
         state.restore(&mut t.course, t.net.layout().len(), t.config.seed)?;
         let n_carry: usize = t.shards.iter().map(|s| K::buf_len(&s.carry)).sum();

@@ -96,7 +96,10 @@ fn attention_model_learns_to_reverse() {
             beta1: 0.9,
             beta2: 0.999,
         },
-        1e-2,
+        // At 1e-2 a loss spike now and then left the seed here at 173/200
+        // or 200/200 by the rounding of its products; at 5e-3 six seeds
+        // reached 200/200 with either of two product kernels.
+        5e-3,
         model.params.len(),
     )
     .unwrap();

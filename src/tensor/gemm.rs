@@ -3,9 +3,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-#[cfg(target_arch = "x86_64")]
-use super::few_rows;
 use super::pair::{self, Shared};
+#[cfg(target_arch = "x86_64")]
+use super::{few_rows, row_tiles};
 
 use super::{Scalar, madd};
 
@@ -71,6 +71,15 @@ pub fn matmul<S: Scalar>(
     }
     if m <= SMALL_M && !(ta == Trans::Yes && tb == Trans::Yes) {
         small_m(m, n, k, a, ta, b, tb, c, accumulate);
+        return;
+    }
+    // Below the size of a product cut into halves: never cut.
+    #[cfg(target_arch = "x86_64")]
+    if m * n * k < row_tiles::MAX_MACS
+        && let (Some(a), Some(b), Some(c)) = (f32s(a), f32s(b), f32s_mut(&mut *c))
+        && row_tiles::available()
+    {
+        by_row_tiles((m, n, k), a, ta, b, tb, &mut c[..m * n], accumulate);
         return;
     }
     if ta == Trans::No
@@ -210,6 +219,41 @@ fn large<S: Scalar>(
             false,
             par,
         );
+    }
+}
+
+/// `matmul` for f32 on AVX-512 below [`row_tiles::MAX_MACS`]: by
+/// [`row_tiles::product`], `b` transposed first (into a buffer kept by
+/// the thread) if it is to be used transposed.
+#[cfg(target_arch = "x86_64")]
+fn by_row_tiles(
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    ta: Trans,
+    b: &[f32],
+    tb: Trans,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    thread_local! {
+        static B_T: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    if !accumulate {
+        c.fill(0.0);
+    }
+    let strides = match ta {
+        Trans::No => row_tiles::Strides { row: k, col: 1 },
+        Trans::Yes => row_tiles::Strides { row: 1, col: m },
+    };
+    // SAFETY (both calls): the caller checked that the CPU has AVX-512F;
+    // `matmul` asserts the shapes.
+    match tb {
+        Trans::No => unsafe { row_tiles::product((m, n, k), a, strides, b, c) },
+        Trans::Yes => B_T.with_borrow_mut(|bt| {
+            bt.resize(k * n, 0.0);
+            super::transpose(n, k, b, bt);
+            unsafe { row_tiles::product((m, n, k), a, strides, bt, c) }
+        }),
     }
 }
 
@@ -706,8 +750,10 @@ mod tests {
     /// them: dot products for `b` transposed, row updates otherwise) are
     /// within rounding of the f64 reference, at every tail of `k` and `n`.
     #[test]
-    fn f32_few_row_products_match_the_f64_reference() {
-        for m in [1, 3] {
+    fn f32_small_and_mid_products_match_the_f64_reference() {
+        // A few rows (dot products, row updates), mid-sized (row tiles,
+        // the last ones beyond their size limit: the GEMM crate).
+        for m in [1, 3, 5, 7, 25, 65] {
             for k in [1, 5, 16, 17, 31, 100, 128, 129] {
                 for n in [1, 3, 16, 65, 100, 256] {
                     let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
@@ -716,21 +762,21 @@ mod tests {
                         a.iter().map(|&x| x as f32).collect(),
                         b.iter().map(|&x| x as f32).collect(),
                     );
-                    for (ta, tb) in [
-                        (Trans::No, Trans::Yes),
-                        (Trans::No, Trans::No),
-                        (Trans::Yes, Trans::No),
-                    ] {
-                        let want = naive(m, n, k, &a, ta, &b, tb);
-                        let mut c = vec![0.5f32; m * n];
-                        matmul(m, n, k, &a32, ta, &b32, tb, &mut c, true);
-                        for (j, (&x, w)) in c.iter().zip(&want).enumerate() {
-                            let err = (x as f64 - (w + 0.5)).abs();
-                            assert!(
-                                err < 1e-5 * k as f64,
-                                "{m}x{n}x{k} {ta:?} {tb:?} [{j}]: {x} vs {}",
-                                w + 0.5
-                            );
+                    for ta in [Trans::No, Trans::Yes] {
+                        for tb in [Trans::No, Trans::Yes] {
+                            let want = naive(m, n, k, &a, ta, &b, tb);
+                            for (accumulate, from) in [(true, 0.5), (false, 0.0)] {
+                                let mut c = vec![0.5f32; m * n];
+                                matmul(m, n, k, &a32, ta, &b32, tb, &mut c, accumulate);
+                                for (j, (&x, w)) in c.iter().zip(&want).enumerate() {
+                                    let err = (x as f64 - (w + from)).abs();
+                                    assert!(
+                                        err < 1e-5 * k as f64,
+                                        "{m}x{n}x{k} {ta:?} {tb:?} [{j}]: {x} vs {}",
+                                        w + from
+                                    );
+                                }
+                            }
                         }
                     }
                 }

@@ -10,8 +10,12 @@ pub mod bf16;
 mod few_rows;
 mod gemm;
 pub mod pair;
+#[cfg(target_arch = "x86_64")]
+mod row_tiles;
+mod transpose;
 
 pub(crate) use gemm::{PARALLEL_MIN_MACS, f32s, f32s_mut, in_halves, is_f32};
+pub(crate) use transpose::transpose;
 
 pub use bf16::Operand;
 pub use gemm::{SMALL_M, Trans, dot, matmul, set_threads, threads};

@@ -3,10 +3,9 @@
 //! does matrix products.
 
 mod attention;
-mod transpose;
 mod update;
 
-use transpose::transpose;
+use crate::tensor::transpose;
 
 use super::{Activation, Backend, IGNORE, RowKernel, Update, random};
 use crate::tensor::bf16::{self, Precision};

@@ -1,9 +1,10 @@
 //! `dst = srcᵀ` for row-major matrices, in 16×16 tiles: by registers in
 //! f32 where the CPU has AVX-512, element by element otherwise. A batch's
-//! recurrent weight is transposed once a window, and a window's one-hot
-//! input weight once each way.
+//! recurrent weight is transposed once a window, a window's one-hot input
+//! weight once each way, and the second operand of a mid-sized product
+//! that uses it transposed (see [`super::gemm`]).
 
-use crate::tensor::{Scalar, f32s, f32s_mut};
+use super::{Scalar, f32s, f32s_mut};
 
 /// Side of a tile (one AVX-512 register of f32).
 const TILE: usize = 16;
@@ -12,7 +13,7 @@ const TILE: usize = 16;
 ///
 /// # Panics
 /// If `src` or `dst` holds fewer than `rows·cols` values.
-pub(super) fn transpose<S: Scalar>(rows: usize, cols: usize, src: &[S], dst: &mut [S]) {
+pub(crate) fn transpose<S: Scalar>(rows: usize, cols: usize, src: &[S], dst: &mut [S]) {
     let (src, dst) = (&src[..rows * cols], &mut dst[..rows * cols]);
     #[cfg(target_arch = "x86_64")]
     if let Some(s) = f32s(src)

@@ -15,7 +15,7 @@ mod row_tiles;
 mod transpose;
 
 pub(crate) use gemm::{PARALLEL_MIN_MACS, f32s, f32s_mut, in_halves, is_f32};
-pub(crate) use transpose::transpose;
+pub(crate) use transpose::{transpose, transpose_bits};
 
 pub use bf16::Operand;
 pub use gemm::{SMALL_M, Trans, dot, matmul, set_threads, threads};

@@ -26,6 +26,20 @@ pub(crate) fn transpose<S: Scalar>(rows: usize, cols: usize, src: &[S], dst: &mu
     portable(rows, cols, src, dst);
 }
 
+/// [`transpose`] of 32-bit words (packed pairs of bf16), moved as the
+/// f32 values of the same bits.
+pub(crate) fn transpose_bits(rows: usize, cols: usize, src: &[u32], dst: &mut [u32]) {
+    // SAFETY: u32 and f32 have one size and alignment, and every bit
+    // pattern is an f32; the transpose only moves values.
+    let (src, dst) = unsafe {
+        (
+            std::slice::from_raw_parts(src.as_ptr().cast::<f32>(), src.len()),
+            std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len()),
+        )
+    };
+    transpose(rows, cols, src, dst);
+}
+
 /// [`transpose`] element by element, a tile at a time so both sides stay
 /// in cache lines.
 fn portable<S: Copy>(rows: usize, cols: usize, src: &[S], dst: &mut [S]) {

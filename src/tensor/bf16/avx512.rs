@@ -128,7 +128,14 @@ pub(super) unsafe fn pack_rows(
                 );
             }
         }
-        for j in 0..n.div_ceil(2) {
+        let pairs = n.div_ceil(2);
+        if rows == width && pairs == 16 {
+            // A whole panel: the tile's transpose, by registers.
+            let out = &mut block[q / 2 * width..][..16 * width];
+            crate::tensor::transpose_bits(rows, 16, &tile.as_flattened()[..rows * 16], out);
+            continue;
+        }
+        for j in 0..pairs {
             let out = &mut block[(q / 2 + j) * width..][..rows];
             for (i, o) in out.iter_mut().enumerate() {
                 *o = tile[i][j];

@@ -179,6 +179,9 @@ struct Sizes {
     direct: usize,
     /// Whether the cell runs whole blocks ([`Cell::parallel`]).
     parallel: bool,
+    /// Whether the input projection goes straight into the kept gates
+    /// ([`Cell::projects_into_gates`]; then `xg` is not kept).
+    into_gates: bool,
 }
 
 impl Sizes {
@@ -195,6 +198,7 @@ impl Sizes {
             hidden: on(cell.hidden_bias() == HiddenBias::PerStep, bg),
             direct: on(cell.has_direct_path(), bh),
             parallel: cell.parallel(),
+            into_gates: cell.projects_into_gates() && cell.keeps_gates() && !cell.parallel(),
         }
     }
 
@@ -250,7 +254,7 @@ impl<S: Scalar, K: Backend<S>> CellCache<S, K> {
     /// Size every buffer for a pass (no allocation once large enough).
     fn resize(&mut self, k: &K, z: &Sizes, p: &Pass<'_>) {
         let (t, padded) = (p.t, p.lengths.is_some());
-        k.resize(&mut self.xg, t * z.bg);
+        k.resize(&mut self.xg, if z.into_gates { 0 } else { t * z.bg });
         k.resize(&mut self.hs, (t + 1) * z.bh);
         k.resize(&mut self.dh, t * z.bh);
         k.resize(&mut self.dg, t * z.bg);
@@ -358,9 +362,13 @@ fn forward_cell<S: Scalar, K: Backend<S>, C: Cell>(
     cache.resize(k, &z, p);
     let (t, b, gh) = (p.t, p.b, z.bg / p.b);
     let i = w.w_ih.len() / gh;
-    // 1. Input projection of every step at once.
+    // 1. Input projection of every step at once (into the steps' gates
+    // where the cell adds its hidden part there).
     {
-        let mut xg = K::view_mut(&mut cache.xg);
+        let mut xg = K::view_mut(match z.into_gates {
+            true => &mut cache.gates,
+            false => &mut cache.xg,
+        });
         match x {
             Input::Tokens(tok) => k.gather_columns(w.w_ih, i, tok, K::reborrow(&mut xg)),
             Input::Dense(xs) => k.matmul(
@@ -433,7 +441,7 @@ fn forward_cell<S: Scalar, K: Backend<S>, C: Cell>(
                 k,
                 &step,
                 Step {
-                    xg: slot(K::view(xg), z.bg, s),
+                    xg: slot(K::view(xg), if z.into_gates { 0 } else { z.bg }, s),
                     h_prev: K::shorten(h_prev),
                     c_prev: K::shorten(c_prev),
                     h: K::reborrow(&mut h),

@@ -43,6 +43,9 @@ impl Cell for Lstm {
     fn state_width(&self, _h: usize) -> usize {
         1
     }
+    fn projects_into_gates(&self) -> bool {
+        true
+    }
 
     /// `gates: (B, 4H)` gets the pre-activations `xg + h_prev W_hhᵀ`, then
     /// `σ(i), σ(f), tanh(g), σ(o)`; `c, aux = tanh(c), h: (B, H)`.

@@ -36,7 +36,7 @@ pub use driver::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, ViewMut};
+use crate::backend::{Backend, View, ViewMut};
 use crate::tensor::{Scalar, Trans};
 
 /// How a cell uses its hidden bias `b_hh`.
@@ -150,6 +150,15 @@ pub trait Cell: Copy + std::fmt::Debug + Send + Sync + 'static {
     fn keeps_gates(&self) -> bool {
         true
     }
+    /// Whether the step's pre-activations are its input projection plus
+    /// `h_prev · W_hhᵀ`, summed where it keeps its gates, and the step
+    /// reads the projection nowhere else (LSTM, sLSTM): the driver then
+    /// projects each step's input straight into the step's gates, and the
+    /// step adds the hidden part there ([`StepWeights::hidden_onto`] with
+    /// an empty [`Step::xg`]) instead of copying the projection in first.
+    fn projects_into_gates(&self) -> bool {
+        false
+    }
 
     /// One step forward (see [`Step`]).
     fn step<S: Scalar, K: Backend<S>>(&self, k: &K, w: &StepWeights<'_, S, K>, s: Step<'_, S, K>);
@@ -230,8 +239,12 @@ pub struct StepWeights<'a, S: Scalar, K: Backend<S>> {
 
 impl<S: Scalar, K: Backend<S>> StepWeights<'_, S, K> {
     /// `out (B, G·H) = base + h_prev (B, H) · W_hhᵀ` (`base`: the step's
-    /// input part), one kernel where the backend fuses it.
+    /// input part), one kernel where the backend fuses it; an empty `base`
+    /// is already in `out` ([`Cell::projects_into_gates`]).
     pub fn hidden_onto(&self, k: &K, h_prev: K::Ref<'_>, base: K::Ref<'_>, out: K::Mut<'_>) {
+        if base.is_empty() {
+            return self.add_hidden(k, h_prev, out);
+        }
         let g = out.len() / self.b;
         let dims = (self.b, g, self.h);
         k.matmul_onto(dims, h_prev, Trans::No, self.w, self.trans, base, out);
@@ -257,7 +270,8 @@ impl<S: Scalar, K: Backend<S>> StepWeights<'_, S, K> {
 /// One step's buffers, views of the driver's cache. What a cell does not
 /// use (see [`Cell`]) is empty.
 pub struct Step<'a, S: Scalar, K: Backend<S>> {
-    /// `(B, G·H)`: the input projection plus folded biases.
+    /// `(B, G·H)`: the input projection plus folded biases; empty where
+    /// the driver projected it into `gates` ([`Cell::projects_into_gates`]).
     pub xg: K::Ref<'a>,
     /// `(B, H)`: the state before the step.
     pub h_prev: K::Ref<'a>,

@@ -87,6 +87,9 @@ impl Cell for Slstm {
     fn heads(&self) -> usize {
         HEADS
     }
+    fn projects_into_gates(&self) -> bool {
+        true
+    }
 
     /// `gates: (B, 4H)` gets the pre-activations `xg + h_prev W_hhᵀ`, then
     /// `(i, f, z, o)`; `c: (B, 3H) = (c, n, m)`, `aux: (B, H) = σ(-f̃)`,

@@ -1,5 +1,8 @@
 //! `C = A·B` (optionally accumulating) on row-major slices, backed by the
-//! `gemm` crate, which picks AVX-512/AVX2 kernels at run time.
+//! `gemm` crate, which picks AVX-512/AVX2 kernels at run time; in f32 on
+//! AVX-512, products of a few rows run [`few_rows`]' kernels and
+//! mid-sized ones [`row_tiles`]' (their packing is what the crate's
+//! kernels cost most at those sizes).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -747,8 +750,10 @@ mod tests {
     }
 
     /// The f32 products of a few rows (AVX-512 kernels where the CPU has
-    /// them: dot products for `b` transposed, row updates otherwise) are
-    /// within rounding of the f64 reference, at every tail of `k` and `n`.
+    /// them: dot products for `b` transposed, row updates otherwise) and
+    /// of mid-sized ones (register tiles, `b` transposed first where it is
+    /// used so) are within rounding of the f64 reference, at every tail of
+    /// `m`, `k` and `n`, for every layout, accumulating or not.
     #[test]
     fn f32_small_and_mid_products_match_the_f64_reference() {
         // A few rows (dot products, row updates), mid-sized (row tiles,

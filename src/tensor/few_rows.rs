@@ -12,19 +12,7 @@
 
 use std::arch::x86_64::*;
 
-/// Lanes of one register of f32.
-const W: usize = 16;
-
-/// Whether this CPU runs these kernels (AVX-512F).
-pub(super) fn available() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-}
-
-/// The mask of the first `len` lanes (`len <= 16`).
-fn lanes(len: usize) -> __mmask16 {
-    debug_assert!(len <= W);
-    ((1u32 << len) - 1) as __mmask16
-}
+use super::avx512::{W, lanes};
 
 /// `c += Σ_p coef[p·stride] · rows[p]` for `rows (k×n)`, `n = c.len()`:
 /// blocks of up to eight registers (128 columns) kept in registers over
@@ -36,7 +24,7 @@ fn lanes(len: usize) -> __mmask16 {
 /// are the same.
 ///
 /// # Safety
-/// The CPU must have AVX-512F ([`available`]).
+/// The CPU must have AVX-512F ([`super::avx512::available`]).
 ///
 /// # Panics
 /// If `rows` holds fewer than `k·n` values or `coef` fewer than
@@ -164,7 +152,7 @@ pub(super) const DOTS_MAX_K: usize = 8 * W;
 /// product cut into column halves gives the uncut product's bits.
 ///
 /// # Safety
-/// The CPU must have AVX-512F ([`available`]).
+/// The CPU must have AVX-512F ([`super::avx512::available`]).
 ///
 /// # Panics
 /// If `k > DOTS_MAX_K` or `rows` holds fewer than `n·k` values.

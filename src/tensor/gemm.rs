@@ -80,7 +80,7 @@ pub fn matmul<S: Scalar>(
     #[cfg(target_arch = "x86_64")]
     if m * n * k < row_tiles::MAX_MACS
         && let (Some(a), Some(b), Some(c)) = (f32s(a), f32s(b), f32s_mut(&mut *c))
-        && row_tiles::available()
+        && super::avx512::available()
     {
         by_row_tiles((m, n, k), a, ta, b, tb, &mut c[..m * n], accumulate);
         return;
@@ -348,7 +348,7 @@ fn dots<S: Scalar>(x: &[S], rows: &[S], c: &mut [S]) {
     #[cfg(target_arch = "x86_64")]
     if let (Some(x), Some(rows)) = (f32s(x), f32s(rows))
         && x.len() <= few_rows::DOTS_MAX_K
-        && few_rows::available()
+        && super::avx512::available()
     {
         let c = f32s_mut(c).expect("c has the element type of x");
         // SAFETY: the CPU has AVX-512F (checked).
@@ -423,7 +423,7 @@ fn row_updates<S: Scalar>(coef: &[S], stride: usize, k: usize, rows: &[S], c: &m
     #[cfg(target_arch = "x86_64")]
     if let (Some(coef), Some(rows)) = (f32s(coef), f32s(rows))
         && c.len() >= W
-        && few_rows::available()
+        && super::avx512::available()
     {
         let c = f32s_mut(c).expect("c has the element type of rows");
         // SAFETY: the CPU has AVX-512F (checked).

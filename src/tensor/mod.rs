@@ -5,6 +5,8 @@
 //! Matrices are plain slices plus their dimensions; every function documents
 //! the shapes it expects, as `(rows, cols)` in row-major order.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub mod bf16;
 #[cfg(target_arch = "x86_64")]
 mod few_rows;

@@ -15,8 +15,7 @@
 
 use std::arch::x86_64::*;
 
-/// Lanes of one register of f32.
-const W: usize = 16;
+use super::avx512::{W, lanes};
 
 /// Rows of a tile.
 const MR: usize = 4;
@@ -31,17 +30,6 @@ const NR: usize = 6;
 /// cores ([`super::gemm::in_halves`]), so a product this kernel computes
 /// is never cut, and one that is cut never meets it in its halves.
 pub(super) const MAX_MACS: usize = super::gemm::HALVES_MIN_MACS;
-
-/// Whether this CPU runs this kernel (AVX-512F).
-pub(super) fn available() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-}
-
-/// The mask of the first `len` lanes (`1 <= len <= 16`).
-fn lanes(len: usize) -> __mmask16 {
-    debug_assert!((1..=W).contains(&len));
-    ((1u32 << len) - 1) as __mmask16
-}
 
 /// `A`'s layout: value `(i, p)` lies at `i·row + p·col`.
 #[derive(Clone, Copy, Debug)]
@@ -58,7 +46,7 @@ pub(super) struct Strides {
 /// registers over all of `k`.
 ///
 /// # Safety
-/// The CPU must have AVX-512F ([`available`]).
+/// The CPU must have AVX-512F ([`super::avx512::available`]).
 ///
 /// # Panics
 /// If `c` holds fewer than `m·n` values, `b` fewer than `k·n`, or `a`

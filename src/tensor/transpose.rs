@@ -17,7 +17,7 @@ pub(crate) fn transpose<S: Scalar>(rows: usize, cols: usize, src: &[S], dst: &mu
     let (src, dst) = (&src[..rows * cols], &mut dst[..rows * cols]);
     #[cfg(target_arch = "x86_64")]
     if let Some(s) = f32s(src)
-        && std::arch::is_x86_feature_detected!("avx512f")
+        && super::avx512::available()
     {
         let d = f32s_mut(dst).expect("dst has the element type of src");
         // SAFETY: the CPU has AVX-512F (checked); the slices hold rows·cols.
@@ -59,11 +59,7 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::TILE;
-
-    /// The mask of the first `len` lanes.
-    fn lanes(len: usize) -> __mmask16 {
-        ((1u32 << len) - 1) as __mmask16
-    }
+    use crate::tensor::avx512::lanes;
 
     /// [`super::transpose`] of f32, a tile of up to 16×16 at a time through
     /// registers: the tile's rows are loaded (masked at the right edge),

@@ -4,6 +4,7 @@
 use std::arch::x86_64::*;
 
 use super::{MR, NR};
+use crate::tensor::avx512::lanes;
 
 /// Pairs of `k` a block of the product covers, so that a panel of
 /// A (`MR × KC` pairs, 12 KB) stays in L1 and one of B (`KC × NR`,
@@ -204,9 +205,4 @@ fn widen(v: __m512) -> __m512i {
 unsafe fn bh(x: __m512i) -> __m512bh {
     // SAFETY: see above.
     unsafe { std::mem::transmute::<__m512i, __m512bh>(x) }
-}
-
-/// A mask of the first `n` of 16 lanes.
-fn lanes(n: usize) -> __mmask16 {
-    ((1u32 << n) - 1) as __mmask16
 }

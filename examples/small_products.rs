@@ -2,7 +2,10 @@
 //! run (`recur::tensor::matmul` with `m = 1`): dot products with the rows
 //! of a weight (`b` transposed, a step's forward) and row updates over it
 //! (`b` as stored, a step's backward), best of 5 runs of 200,000 calls,
-//! on one thread. README's batch-1 figures come from it:
+//! on one thread. Then the mid-sized products of a batch-1 window of
+//! min-char-rnn (T=25, H=100, V=65): its output layer, the backward's
+//! products through it, and the recurrent weight's gradient, best of 5
+//! runs of 20,000 calls. README's batch-1 figures come from it:
 //!
 //! ```text
 //! cargo run --release --example small_products
@@ -14,30 +17,71 @@
 use recur::tensor::{Trans, matmul, set_threads};
 use std::time::Instant;
 
+/// Seconds per call of `f`, the best of 5 runs of `reps` calls.
+fn best_secs(reps: usize, mut f: impl FnMut()) -> f64 {
+    (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            t.elapsed().as_secs_f64() / reps as f64
+        })
+        .fold(f64::MAX, f64::min)
+}
+
+/// Time `(m×k)·(k×n)` with `a` and `b` stored as `ta` and `tb` say.
+fn time(what: &str, (m, n, k): (usize, usize, usize), ta: Trans, tb: Trans, reps: usize) {
+    let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+    let b: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
+    let mut c = vec![0f32; m * n];
+    let secs = best_secs(reps, || {
+        matmul(m, n, k, &a, ta, &b, tb, &mut c, false);
+        std::hint::black_box(&mut c);
+    });
+    let gflops = 2.0 * (m * n * k) as f64 / secs / 1e9;
+    println!(
+        "{m:>4}x{n:<4}x{k:<4} {what:28} {:8.1} ns  {gflops:6.1} GFLOP/s",
+        secs * 1e9
+    );
+}
+
 fn main() {
     set_threads(1);
     // The 100-unit RNN's W_hh, char-rnn's 128-unit layer, its output layer
     // (65 characters), a small one. None is large enough to run in halves.
     for (n, k) in [(100, 100), (128, 128), (65, 128), (64, 64)] {
-        let x: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
-        let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
-        let mut c = vec![0f32; n];
-        for (what, tb) in [("dot products", Trans::Yes), ("row updates", Trans::No)] {
-            let reps = 200_000;
-            let mut best = f64::MAX;
-            for _ in 0..5 {
-                let t = Instant::now();
-                for _ in 0..reps {
-                    matmul(1, n, k, &x, Trans::No, &w, tb, &mut c, false);
-                    std::hint::black_box(&mut c);
-                }
-                best = best.min(t.elapsed().as_secs_f64() / reps as f64);
-            }
-            let gflops = 2.0 * (n * k) as f64 / best / 1e9;
-            println!(
-                "{n:>4}x{k:<4} {what:12} {:7.1} ns  {gflops:6.1} GFLOP/s",
-                best * 1e9
-            );
-        }
+        time("dot products", (1, n, k), Trans::No, Trans::Yes, 200_000);
+        time("row updates", (1, n, k), Trans::No, Trans::No, 200_000);
     }
+    // A min-char-rnn window (T=25, H=100, V=65).
+    let (t, h, v) = (25, 100, 65);
+    time(
+        "output layer H·W_hyᵀ",
+        (t, v, h),
+        Trans::No,
+        Trans::Yes,
+        20_000,
+    );
+    time(
+        "its backward dY·W_hy",
+        (t, h, v),
+        Trans::No,
+        Trans::No,
+        20_000,
+    );
+    time(
+        "its weight gradient dYᵀ·H",
+        (v, h, t),
+        Trans::Yes,
+        Trans::No,
+        20_000,
+    );
+    time(
+        "W_hh's gradient dAᵀ·H",
+        (h, h, t),
+        Trans::Yes,
+        Trans::No,
+        20_000,
+    );
 }

@@ -357,6 +357,50 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
     /// `db += Σ_r d[r, :]`. `d: (R, N)`, `db: (N)`.
     fn sum_rows_into(&self, d: Self::Ref<'_>, db: Self::Mut<'_>);
 
+    /// A projection's bias terms: `x[r, :] += first`, then `+= second`
+    /// where there is one (a cell's `b_ih`, and `b_hh` where the cell
+    /// folds it in), each element summed in that order. `x: (R, N)`,
+    /// `first` and `second: (N)`. The default is one
+    /// [`Backend::add_bias`] for each; the CPU adds both in one pass, on
+    /// both cores.
+    fn add_biases(
+        &self,
+        mut x: Self::Mut<'_>,
+        first: Self::Ref<'_>,
+        second: Option<Self::Ref<'_>>,
+    ) {
+        self.add_bias(Self::reborrow(&mut x), first);
+        if let Some(second) = second {
+            self.add_bias(x, second);
+        }
+    }
+
+    /// [`Backend::gather_columns`], then [`Backend::add_biases`] of
+    /// `first` and `second` onto what it gathered: a one-hot input's
+    /// projection with its biases. The default runs the two; the CPU
+    /// adds the biases to each column of `w` once and gathers the sums
+    /// (the same values: each is `(w + first) + second`).
+    fn gather_columns_biased(
+        &self,
+        w: Self::Ref<'_>,
+        v: usize,
+        tokens: &[u32],
+        (first, second): (Self::Ref<'_>, Option<Self::Ref<'_>>),
+        mut out: Self::Mut<'_>,
+    ) {
+        self.gather_columns(w, v, tokens, Self::reborrow(&mut out));
+        self.add_biases(out, first, second);
+    }
+
+    /// [`Backend::sum_rows_into`] of one `d` into two: `first += Σ_r d[r, :]`
+    /// and `second += Σ_r d[r, :]` (a cell's `b_ih` and `b_hh`, where both
+    /// take the gates' gradients). The default sums twice; the CPU reads
+    /// `d` once, on both cores.
+    fn sum_rows_into_both(&self, d: Self::Ref<'_>, first: Self::Mut<'_>, second: Self::Mut<'_>) {
+        self.sum_rows_into(d, first);
+        self.sum_rows_into(d, second);
+    }
+
     /// `x = act(x)` in place.
     fn activate(&self, act: Activation, x: Self::Mut<'_>);
 

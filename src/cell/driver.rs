@@ -369,23 +369,23 @@ fn forward_cell<S: Scalar, K: Backend<S>, C: Cell>(
             true => &mut cache.gates,
             false => &mut cache.xg,
         });
+        let folded = (cell.hidden_bias() == HiddenBias::Folded).then_some(w.b_hh);
         match x {
-            Input::Tokens(tok) => k.gather_columns(w.w_ih, i, tok, K::reborrow(&mut xg)),
-            Input::Dense(xs) => k.matmul(
-                t * b,
-                gh,
-                i,
-                xs,
-                Trans::No,
-                w.w_ih,
-                Trans::Yes,
-                K::reborrow(&mut xg),
-                false,
-            ),
-        }
-        k.add_bias(K::reborrow(&mut xg), w.b_ih);
-        if cell.hidden_bias() == HiddenBias::Folded {
-            k.add_bias(xg, w.b_hh);
+            Input::Tokens(tok) => k.gather_columns_biased(w.w_ih, i, tok, (w.b_ih, folded), xg),
+            Input::Dense(xs) => {
+                k.matmul(
+                    t * b,
+                    gh,
+                    i,
+                    xs,
+                    Trans::No,
+                    w.w_ih,
+                    Trans::Yes,
+                    K::reborrow(&mut xg),
+                    false,
+                );
+                k.add_biases(xg, w.b_ih, folded);
+            }
         }
     }
     let (first, _) = p.ends();
@@ -562,9 +562,14 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
             );
             cell.mask_recurrent_grad(k, h, g.w_hh);
         }
-        k.sum_rows_into(K::view(dg), g.b_ih);
-        if cell.hidden_bias() != HiddenBias::None {
-            k.sum_rows_into(dgw, g.b_hh);
+        match (cell.hidden_bias(), hidden_side) {
+            (HiddenBias::None, _) => k.sum_rows_into(K::view(dg), g.b_ih),
+            // Both biases take the gates' gradients: one read of them.
+            (_, false) => k.sum_rows_into_both(K::view(dg), g.b_ih, g.b_hh),
+            (_, true) => {
+                k.sum_rows_into(K::view(dg), g.b_ih);
+                k.sum_rows_into(dgw, g.b_hh);
+            }
         }
         match x {
             Input::Tokens(tok) => k.scatter_add_columns(K::view(dg), tok, g.w_ih, i),

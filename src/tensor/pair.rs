@@ -207,17 +207,28 @@ impl Drop for Claim<'_> {
 /// [`halves`] of `x` cut at `mid`: `work(0, &mut x[..mid])` and
 /// `work(1, &mut x[mid..])`.
 pub fn halves_of<T: Send>(x: &mut [T], mid: usize, work: &(dyn Fn(usize, &mut [T]) + Sync)) {
-    let (first, second) = x.split_at_mut(mid);
-    let parts = [
-        (Shared::new(first), first.len()),
-        (Shared::new(second), second.len()),
-    ];
+    halves_of_each([x], [mid], &|half, [x]| work(half, x));
+}
+
+/// [`halves`] of each of `xs`, slice `i` cut at `mids[i]`: `work(0, `the
+/// parts before the cuts`)` and `work(1, `the parts from them on`)`.
+pub fn halves_of_each<T: Send, const N: usize>(
+    xs: [&mut [T]; N],
+    mids: [usize; N],
+    work: &(dyn Fn(usize, [&mut [T]; N]) + Sync),
+) {
+    let mut parts = [[(Shared(std::ptr::null_mut()), 0); N]; 2];
+    for (i, (x, mid)) in xs.into_iter().zip(mids).enumerate() {
+        let (first, second) = x.split_at_mut(mid);
+        parts[0][i] = (Shared::new(first), first.len());
+        parts[1][i] = (Shared::new(second), second.len());
+    }
     halves(&|half| {
-        let (at, len) = parts[half];
-        // SAFETY: the two parts are disjoint, and each half uses its own.
-        work(half, unsafe {
-            std::slice::from_raw_parts_mut(at.get(), len)
-        });
+        // SAFETY: the parts are disjoint (each slice cut in two), and each
+        // half uses its own.
+        let mine =
+            parts[half].map(|(at, len)| unsafe { std::slice::from_raw_parts_mut(at.get(), len) });
+        work(half, mine);
     });
 }
 

@@ -304,10 +304,7 @@ impl<S: Scalar> Backend<S> for Cpu {
             // than read `w` a column at a time for each.
             let mut wt = vec![S::zero(); w.len()];
             transpose(h, v, w, &mut wt);
-            for (row, &tok) in out.chunks_exact_mut(h).zip(tokens) {
-                row.copy_from_slice(&wt[tok as usize * h..][..h]);
-            }
-            return;
+            return gather_rows_in_halves(&wt, tokens, out);
         }
         for (row, &tok) in out.chunks_exact_mut(h).zip(tokens) {
             let tok = tok as usize;
@@ -341,11 +338,47 @@ impl<S: Scalar> Backend<S> for Cpu {
     }
 
     fn add_bias(&self, x: &mut [S], bias: &[S]) {
-        for row in x.chunks_exact_mut(bias.len()) {
-            for (o, &b) in row.iter_mut().zip(bias) {
-                *o += b;
+        self.add_biases(x, bias, None);
+    }
+
+    fn add_biases(&self, x: &mut [S], first: &[S], second: Option<&[S]>) {
+        let n = first.len();
+        row_halves(x, n, &|_, x| {
+            for row in x.chunks_exact_mut(n) {
+                match second {
+                    Some(second) => {
+                        for ((o, &a), &b) in row.iter_mut().zip(first).zip(second) {
+                            *o = *o + a + b;
+                        }
+                    }
+                    None => {
+                        for (o, &a) in row.iter_mut().zip(first) {
+                            *o += a;
+                        }
+                    }
+                }
             }
+        });
+    }
+
+    fn gather_columns_biased(
+        &self,
+        w: &[S],
+        v: usize,
+        tokens: &[u32],
+        (first, second): (&[S], Option<&[S]>),
+        out: &mut [S],
+    ) {
+        if !through_transpose(tokens.len(), v) {
+            self.gather_columns(w, v, tokens, out);
+            return self.add_biases(out, first, second);
         }
+        // Each token's row of `wᵀ (V, H)` with the biases added once.
+        let h = w.len() / v;
+        let mut table = vec![S::zero(); w.len()];
+        transpose(h, v, w, &mut table);
+        self.add_biases(&mut table, first, second);
+        gather_rows_in_halves(&table, tokens, out);
     }
 
     fn set_rows(&self, x: &mut [S], bias: &[S]) {
@@ -356,11 +389,30 @@ impl<S: Scalar> Backend<S> for Cpu {
 
     fn sum_rows_into(&self, d: &[S], db: &mut [S]) {
         let n = db.len();
-        for row in d.chunks_exact(n) {
-            for (o, &g) in db.iter_mut().zip(row) {
-                *o += g;
+        // Each core its own columns, every row in order (the same bits).
+        pair_of_columns(d.len(), n, [db], &|cols, [db]| {
+            for row in d.chunks_exact(n) {
+                for (o, &g) in db.iter_mut().zip(&row[cols.clone()]) {
+                    *o += g;
+                }
             }
-        }
+        });
+    }
+
+    fn sum_rows_into_both(&self, d: &[S], first: &mut [S], second: &mut [S]) {
+        let n = first.len();
+        pair_of_columns(d.len(), n, [first, second], &|cols, [first, second]| {
+            for row in d.chunks_exact(n) {
+                for ((a, b), &g) in first
+                    .iter_mut()
+                    .zip(second.iter_mut())
+                    .zip(&row[cols.clone()])
+                {
+                    *a += g;
+                    *b += g;
+                }
+            }
+        });
     }
 
     fn activate(&self, act: Activation, x: &mut [S]) {
@@ -524,6 +576,51 @@ fn through_transpose(tokens: usize, v: usize) -> bool {
     tokens > 4 * v
 }
 
+/// `out[r, :] = table[tokens[r], :]`, the rows in two halves on the two
+/// cores where `out` is large enough. `table: (V, D)`, `out: (R, D)`.
+fn gather_rows_in_halves<S: Scalar>(table: &[S], tokens: &[u32], out: &mut [S]) {
+    let d = out.len() / tokens.len().max(1);
+    row_halves(out, d, &|first, out| {
+        for (row, &tok) in out.chunks_exact_mut(d).zip(&tokens[first..]) {
+            row.copy_from_slice(&table[tok as usize * d..][..d]);
+        }
+    });
+}
+
+/// `work(first, rows)` over the rows (`n` values each) of `x`, `first`
+/// the index of the first row it is given: in two halves on the two cores
+/// where `x` is large enough ([`ROWS_IN_HALVES`]), else all at once.
+fn row_halves<S: Send>(x: &mut [S], n: usize, work: &(dyn Fn(usize, &mut [S]) + Sync)) {
+    let mid = x.len() / n.max(1) / 2;
+    match x.len() >= ROWS_IN_HALVES && mid > 0 {
+        true => pair::halves_of(x, mid * n, &|half, x| work(half * mid, x)),
+        false => work(0, x),
+    }
+}
+
+/// What [`pair_of_columns`] runs on each half: its columns, and its part
+/// of each output.
+type ColumnsWork<'a, S, const N: usize> = dyn Fn(std::ops::Range<usize>, [&mut [S]; N]) + Sync + 'a;
+
+/// `work(columns, outs)` over the `n` columns of a `(R, n)` input of
+/// `len` values, summed into `outs` (each `(n)`; given the part that is
+/// `columns`): in two halves of the columns on the two cores where the
+/// input is large enough ([`ROWS_IN_HALVES`]), else all at once.
+fn pair_of_columns<S: Send, const N: usize>(
+    len: usize,
+    n: usize,
+    outs: [&mut [S]; N],
+    work: &ColumnsWork<'_, S, N>,
+) {
+    let mid = n / 2;
+    match len >= ROWS_IN_HALVES && mid > 0 {
+        true => pair::halves_of_each(outs, [mid; N], &|half, outs| {
+            work(if half == 0 { 0..mid } else { mid..n }, outs)
+        }),
+        false => work(0..n, outs),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,6 +663,65 @@ mod tests {
             }
             // Summed in the same order either way: the same bits.
             assert_eq!(dw, want, "{n} tokens");
+        }
+    }
+
+    #[test]
+    fn bias_passes_give_the_bits_of_one_addition_at_a_time() {
+        // 3 rows run whole; 65 rows of 301 (past `ROWS_IN_HALVES`) in
+        // halves, of rows or of columns, cut unevenly.
+        for (rows, n) in [(3, 5), (65, 301)] {
+            assert_eq!(rows * n >= ROWS_IN_HALVES, rows == 65);
+            let x: Vec<f32> = (0..rows * n)
+                .map(|i| (i as f32 * 0.37).sin() * 1e3)
+                .collect();
+            let b1: Vec<f32> = (0..n).map(|j| (j as f32 * 0.11).cos()).collect();
+            let b2: Vec<f32> = (0..n).map(|j| (j as f32 * 0.05).sin() * 1e-3).collect();
+            for second in [None, Some(b2.as_slice())] {
+                let mut got = x.clone();
+                Cpu.add_biases(&mut got, &b1, second);
+                let mut want = x.clone();
+                for (i, o) in want.iter_mut().enumerate() {
+                    *o += b1[i % n];
+                    if let Some(b2) = second {
+                        *o += b2[i % n];
+                    }
+                }
+                assert_eq!(got, want, "{rows}x{n}, second bias: {}", second.is_some());
+            }
+            // The row sums, one at a time from the old values.
+            let mut want: Vec<f32> = (0..n).map(|j| j as f32).collect();
+            let start = want.clone();
+            for row in x.chunks_exact(n) {
+                for (o, &g) in want.iter_mut().zip(row) {
+                    *o += g;
+                }
+            }
+            let mut one = start.clone();
+            Cpu.sum_rows_into(&x, &mut one);
+            assert_eq!(one, want, "{rows}x{n}: one sum");
+            let (mut first, mut second) = (start.clone(), start.clone());
+            Cpu.sum_rows_into_both(&x, &mut first, &mut second);
+            assert_eq!((&first, &second), (&want, &want), "{rows}x{n}: both sums");
+        }
+        // A one-hot projection with its biases: the gather, then each bias.
+        let (h, v) = (301, 5);
+        let w: Vec<f32> = (0..h * v).map(|i| (i as f32 * 0.7).sin()).collect();
+        let b1: Vec<f32> = (0..h).map(|j| (j as f32 * 0.3).cos()).collect();
+        let b2: Vec<f32> = (0..h).map(|j| (j as f32 * 0.2).sin() * 1e-2).collect();
+        for tokens in [3, 65] {
+            let tokens: Vec<u32> = (0..tokens).map(|i| (i * 7 % v) as u32).collect();
+            for second in [None, Some(b2.as_slice())] {
+                let mut got = vec![0.0; tokens.len() * h];
+                Cpu.gather_columns_biased(&w, v, &tokens, (&b1, second), &mut got);
+                let mut want = vec![0.0; tokens.len() * h];
+                Cpu.gather_columns(&w, v, &tokens, &mut want);
+                Cpu.add_bias(&mut want, &b1);
+                if let Some(b2) = second {
+                    Cpu.add_bias(&mut want, b2);
+                }
+                assert_eq!(got, want, "{} tokens", tokens.len());
+            }
         }
     }
 

@@ -5,17 +5,31 @@
 //! steps run in f32), and a resumed run keeps it.
 //!
 //! These tests set the process's product precision (through a trainer), so
-//! they live in a test binary of their own: no other test's f32 products
-//! run beside them.
+//! they live in a test binary of their own, one at a time: no other
+//! test's f32 products run beside them.
 
 #[path = "common/cli.rs"]
 mod cli;
 
+use std::sync::{Mutex, MutexGuard};
+
 use cli::{TempDir, assert_fails, assert_ok, p, recur};
 use recur::cell::CellKind;
 use recur::optim::OptimizerKind;
-use recur::tensor::bf16::{Precision, precision};
+
+use recur::model::{Init, Net, NetConfig};
+use recur::tensor::bf16::{Precision, precision, with_precision};
 use recur::train::{TrainConfig, TrainData, Trainer};
+use recur::{CharVocab, SeqInput, Target};
+
+/// Held by each test that sets the process's precision: the tests of
+/// this binary run on threads side by side.
+static PRECISION_SET: Mutex<()> = Mutex::new(());
+
+/// [`PRECISION_SET`], also after a test that held it failed.
+fn alone() -> MutexGuard<'static, ()> {
+    PRECISION_SET.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn text() -> String {
     "It was the best of times, it was the worst of times, it was the age of wisdom.\n".repeat(60)
@@ -47,6 +61,7 @@ fn losses(precision: Precision) -> (Vec<f64>, f64) {
 
 #[test]
 fn bf16_training_follows_the_f32_loss_curve() {
+    let _alone = alone();
     let (f32_curve, f32_val) = losses(Precision::F32);
     let (bf16_curve, bf16_val) = losses(Precision::Bf16);
     assert_eq!(
@@ -72,6 +87,76 @@ fn bf16_training_follows_the_f32_loss_curve() {
         (f32_val - bf16_val).abs() <= 0.02,
         "{f32_val} vs {bf16_val}"
     );
+}
+
+/// Every named gradient of a 2-layer char model of `cell` (one-hot input
+/// to the first layer, dense to the second) on a batch of 16 windows of
+/// 16 characters, with products in `precision`.
+fn gradients(cell: CellKind, precision: Precision) -> Vec<(String, Vec<f32>)> {
+    let text = text();
+    let vocab = CharVocab::from_text(&text).expect("a vocabulary");
+    let config = NetConfig {
+        layers: 2,
+        ..NetConfig::char_lm(cell, vocab.len(), 48)
+    };
+    let net: Net<f32> = Net::new(config, Init::Uniform, 5).expect("a model");
+    let tokens = vocab.encode(&text).expect("tokens");
+    let (t, b) = (16, 16);
+    // Window r starts at character 37·r; (T, B) by time.
+    let at = |s: usize, r: usize| tokens[37 * r + s];
+    let x: Vec<u32> = (0..t * b).map(|i| at(i / b, i % b)).collect();
+    let y: Vec<u32> = (0..t * b).map(|i| at(i / b + 1, i % b)).collect();
+    let mut grads = net.zero_grads();
+    with_precision(precision, || {
+        let mut ws = net.workspace();
+        let target = Target::Classes(&y);
+        net.loss_and_grad(
+            SeqInput::Tokens(&x),
+            None,
+            t,
+            b,
+            target,
+            &mut ws,
+            &mut grads,
+        )
+        .expect("a backward pass")
+    });
+    let specs = net.layout().specs();
+    specs
+        .iter()
+        .map(|s| (s.name.clone(), grads[s.range()].to_vec()))
+        .collect()
+}
+
+#[test]
+fn bf16_gradients_are_the_f32_gradients_within_bf16_rounding() {
+    // An LSTM's recurrent weight gradients take the gates' gradients
+    // packed a step at a time as the backward writes them; a GRU's, its
+    // hidden side's.
+    let _alone = alone();
+    for cell in [CellKind::Lstm, CellKind::Gru] {
+        let exact = gradients(cell, Precision::F32);
+        let rounded = gradients(cell, Precision::Bf16);
+        for ((name, want), (_, got)) in exact.iter().zip(&rounded) {
+            let norm = |v: &mut dyn Iterator<Item = f32>| {
+                v.map(|x| (x as f64).powi(2)).sum::<f64>().sqrt()
+            };
+            let off = norm(&mut want.iter().zip(got).map(|(a, b)| a - b));
+            let size = norm(&mut want.iter().copied());
+            assert!(size > 0.0, "{cell:?}: {name} has no gradient");
+            // bf16 keeps 8 significant bits (relative rounding 2^-9 per
+            // operand); a gradient from the wrong steps would be off by
+            // its own size.
+            assert!(
+                off <= 0.02 * size,
+                "{cell:?}: {name} is off by {:.4} of its size",
+                off / size
+            );
+            if name.contains("weight_hh") {
+                assert!(off > 0.0, "{cell:?}: {name}: bf16 changed nothing");
+            }
+        }
+    }
 }
 
 #[test]

@@ -125,6 +125,10 @@ impl MlstmBlock<'_> {
     }
 }
 
+/// What [`Backend::holding_as_written`] hands its `f`: `ready(block,
+/// first)` says that rows `first..` of the operand, `block`, are final.
+pub type Ready<'r, S, K> = dyn for<'a> FnMut(<K as Backend<S>>::Ref<'a>, usize) + 'r;
+
 /// Where a model's buffers live and the kernels that work on them.
 ///
 /// `Buf` is owned storage; `Ref` and `Mut` are views into one, as `&[S]` and
@@ -317,6 +321,26 @@ pub trait Backend<S: Scalar>: Clone + Debug + Send + Sync + 'static {
     ) -> R {
         let _ = (x, side, dims, t);
         f()
+    }
+
+    /// Run `f`, which writes an operand `x` a block of its rows at a time
+    /// and then multiplies by it, `side` of products where `op(x)` is
+    /// `dims` (stored as `t` says): `f` calls `ready(block, first)` once
+    /// rows `first..` of `x` are final (`block`, a view of them; each row
+    /// once, unchanged afterwards). A backend may prepare `x` block by
+    /// block while each is fresh, for those products: the CPU packs a
+    /// window's gate gradients as bf16 pairs, a step at a time, for the
+    /// weight gradients under `--precision bf16`. The default's `ready`
+    /// does nothing.
+    fn holding_as_written<R>(
+        &self,
+        side: Operand,
+        dims: (usize, usize),
+        t: Trans,
+        f: impl FnOnce(&mut Ready<'_, S, Self>) -> R,
+    ) -> R {
+        let _ = (side, dims, t);
+        f(&mut |_, _| {})
     }
 
     /// Prepare the recurrent weight `w_hh: (G, H)` for `rows × H` products

@@ -16,7 +16,7 @@
 //!   outputs at real steps, the final state, nor any gradient.
 
 use super::{Block, BlockBack, Cell, CellKind, HiddenBias, Step, StepBack, StepWeights, with_cell};
-use crate::backend::{Backend, View, ViewMut, slot, slot_mut, slot_pair};
+use crate::backend::{Backend, Ready, View, ViewMut, slot, slot_mut, slot_pair};
 use crate::tensor::{Operand, Scalar, Trans};
 
 /// The input of a sequence block as the caller holds it, on the host,
@@ -493,7 +493,7 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
     k: &K,
     cell: &C,
     w: &CellWeights<'_, S, K>,
-    mut g: CellGrads<'_, S, K>,
+    g: CellGrads<'_, S, K>,
     x: Input<'_, S, K>,
     p: &Pass<'_>,
     cache: &mut CellCache<S, K>,
@@ -504,8 +504,7 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
     dx: Option<K::Mut<'_>>,
 ) {
     let z = Sizes::of(cell, p);
-    let (t, b, h, gh) = (p.t, p.b, p.h, z.bg / p.b);
-    let i = w.w_ih.len() / gh;
+    let (t, b, gh) = (p.t, p.b, z.bg / p.b);
     let last_step = if p.reverse { 0 } else { t - 1 };
     if let Some(d) = dh_last {
         k.add(d, slot_mut(K::view_mut(&mut cache.dh), z.bh, last_step));
@@ -515,6 +514,37 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
         _ => k.fill(K::view_mut(&mut cache.dc), S::zero()),
     }
     k.fill(K::reborrow(&mut dh0), S::zero());
+    // The gradients that multiply W_hh, written a step at a time, may be
+    // prepared for the weight gradient's product as each step's are.
+    let rest = |ready: &mut Ready<'_, S, K>| {
+        backward_rest(k, cell, w, g, x, p, &z, cache, dh0, dc0, dx, ready);
+    };
+    match !z.parallel && cell.recurrent() {
+        true => k.holding_as_written(Operand::A, (gh, t * b), Trans::Yes, rest),
+        false => rest(&mut |_, _| {}),
+    }
+}
+
+/// [`backward_cell`] from the recurrence on: the recurrence backward, then
+/// the weight gradients; `ready` hears of each step's gradients that
+/// multiply `W_hh` (see [`Backend::holding_as_written`]).
+#[allow(clippy::too_many_arguments)]
+fn backward_rest<S: Scalar, K: Backend<S>, C: Cell>(
+    k: &K,
+    cell: &C,
+    w: &CellWeights<'_, S, K>,
+    mut g: CellGrads<'_, S, K>,
+    x: Input<'_, S, K>,
+    p: &Pass<'_>,
+    z: &Sizes,
+    cache: &mut CellCache<S, K>,
+    mut dh0: K::Mut<'_>,
+    dc0: Planes<K::Mut<'_>>,
+    dx: Option<K::Mut<'_>>,
+    ready: &mut Ready<'_, S, K>,
+) {
+    let (t, b, h, gh) = (p.t, p.b, p.h, z.bg / p.b);
+    let i = w.w_ih.len() / gh;
     // 1. The recurrence backward: the whole block at once, or step by step.
     if z.parallel {
         let c = &mut *cache;
@@ -532,7 +562,7 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
             },
         );
     } else {
-        steps_backward(k, cell, w.w_hh, p, &z, cache, dh0);
+        steps_backward(k, cell, w.w_hh, p, z, cache, dh0, ready);
     }
     if z.c > 0 {
         rows_to_planes(k, p, z.w, K::view(&cache.dc), dc0);
@@ -619,6 +649,7 @@ fn backward_cell<S: Scalar, K: Backend<S>, C: Cell>(
 /// backward in the reverse of the order the forward read, `dL/dh_prev`
 /// through `W_hh (G, H)` and the direct path, padded steps passing their
 /// gradients through; `dh0` gets what reaches the initial state.
+#[allow(clippy::too_many_arguments)]
 fn steps_backward<S: Scalar, K: Backend<S>, C: Cell>(
     k: &K,
     cell: &C,
@@ -627,6 +658,7 @@ fn steps_backward<S: Scalar, K: Backend<S>, C: Cell>(
     z: &Sizes,
     cache: &mut CellCache<S, K>,
     mut dh0: K::Mut<'_>,
+    ready: &mut Ready<'_, S, K>,
 ) {
     let (b, h, gh) = (p.b, p.h, z.bg / p.b);
     let CellCache {
@@ -692,18 +724,9 @@ fn steps_backward<S: Scalar, K: Backend<S>, C: Cell>(
             if !cell.recurrent() {
                 continue;
             }
-            let dgw = if hidden_side { dgh_s } else { dg_s };
-            k.matmul(
-                b,
-                h,
-                gh,
-                dgw.into_ref(),
-                Trans::No,
-                w_hh,
-                Trans::No,
-                target,
-                true,
-            );
+            let dgw = if hidden_side { dgh_s } else { dg_s }.into_ref();
+            ready(dgw, s * b);
+            k.matmul(b, h, gh, dgw, Trans::No, w_hh, Trans::No, target, true);
         }
     };
     holding_recurrent(k, cell, w_hh, (gh, h), Trans::No, steps);

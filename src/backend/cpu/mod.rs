@@ -7,7 +7,7 @@ mod update;
 
 use crate::tensor::transpose;
 
-use super::{Activation, Backend, IGNORE, RowKernel, Update, random};
+use super::{Activation, Backend, IGNORE, Ready, RowKernel, Update, random};
 use crate::tensor::bf16::{self, Precision};
 use crate::tensor::pair::{self, Shared};
 use crate::tensor::{Operand, SMALL_M, Scalar, Trans, dot, f32s, f32s_mut, is_f32, matmul, sum};
@@ -258,6 +258,21 @@ impl<S: Scalar> Backend<S> for Cpu {
         match bf16_operands::<S>() {
             true => bf16::holding(as_f32(x), side, dims, t, f),
             false => f(),
+        }
+    }
+
+    fn holding_as_written<R>(
+        &self,
+        side: Operand,
+        dims: (usize, usize),
+        t: Trans,
+        f: impl FnOnce(&mut Ready<'_, S, Self>) -> R,
+    ) -> R {
+        match bf16_operands::<S>() {
+            true => bf16::holding_as_written(side, dims, t, |ready| {
+                f(&mut |block: &[S], first| ready(as_f32(block), first))
+            }),
+            false => f(&mut |_, _| {}),
         }
     }
 

@@ -148,11 +148,15 @@ pub(super) unsafe fn pack_rows(
 /// Pack rows `r` of `x` (element `(row, p)` at `p · rows + row`) into
 /// `block`, the panels of `width` rows that cover them, each laid out
 /// as [`pack_rows`] lays one; pair by pair, so that each reads a run
-/// of `r.len()` values from each of two rows of `x`.
+/// of `r.len()` values from each of two rows of `x`. The panels are
+/// `depth` pairs deep and `x` holds pairs `first..` of them: the whole
+/// operand (`first` 0, `depth` `⌈k/2⌉`), or a block of its `k` that
+/// starts at pair `first` (where it was written: a step's rows).
 ///
 /// # Safety
 /// The CPU must have AVX-512F and BF16; `x` must hold `k · rows`
-/// values and `block` `⌈k/2⌉ · width` per panel.
+/// values, `first + ⌈k/2⌉ <= depth`, and `block` `depth · width` per
+/// panel.
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub(super) unsafe fn pack_columns(
     block: &mut [u32],
@@ -160,13 +164,13 @@ pub(super) unsafe fn pack_columns(
     r: std::ops::Range<usize>,
     (k, rows): (usize, usize),
     width: usize,
+    (first, depth): (usize, usize),
 ) {
-    let kp = k.div_ceil(2);
-    for p in 0..kp {
+    for p in 0..k.div_ceil(2) {
         let lo_row = &x[2 * p * rows..][..rows];
         let hi_row = (2 * p + 1 < k).then(|| &x[(2 * p + 1) * rows..][..rows]);
         for (panel, start) in r.clone().step_by(width).enumerate() {
-            let out = &mut block[(panel * kp + p) * width..][..width];
+            let out = &mut block[(panel * depth + first + p) * width..][..width];
             let live = (r.end - start).min(width);
             for c in (0..live).step_by(16) {
                 let mask = lanes((live - c).min(16));

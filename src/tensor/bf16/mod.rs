@@ -40,6 +40,10 @@ struct Held {
     dims: (usize, usize),
     t: Trans,
     panels: Vec<u32>,
+    /// Pairs of `k` still to be packed (see [`holding_as_written`]): 0
+    /// once the panels are whole; `None` where a block came that could
+    /// not be packed alone, and the panels are never used.
+    left: Option<usize>,
 }
 
 thread_local! {
@@ -66,7 +70,7 @@ fn find_held<'h>(
     let found = held
         .iter()
         .rev()
-        .find(|h| (h.at, h.len, h.side, h.dims, h.t) == key);
+        .find(|h| h.left == Some(0) && (h.at, h.len, h.side, h.dims, h.t) == key);
     found.map(|h| h.panels.as_slice())
 }
 
@@ -84,7 +88,10 @@ pub fn holding<R>(
     t: Trans,
     f: impl FnOnce() -> R,
 ) -> R {
-    if !native() || dims.0 == 0 || dims.1 == 0 {
+    // Nothing to pack where the CPU has no bf16 products, or where `x` is
+    // held already (packed as it was written: see `holding_as_written`).
+    let held = || HELD.with(|h| find_held(&h.borrow(), x, side, dims, t).is_some());
+    if !native() || dims.0 == 0 || dims.1 == 0 || held() {
         return f();
     }
     assert!(x.len() >= dims.0 * dims.1);
@@ -111,18 +118,142 @@ pub fn holding<R>(
         dims,
         t,
         panels,
+        left: Some(0),
     };
-    /// Lets the operand go when `f` returns or unwinds.
-    struct Release;
-    impl Drop for Release {
-        fn drop(&mut self) {
-            HELD.with(|h| h.borrow_mut().pop());
-        }
-    }
     HELD.with(|h| h.borrow_mut().push(held));
     let _release = Release;
     f()
 }
+
+/// Lets the operand a [`holding`] or [`holding_as_written`] call pushed
+/// go when its `f` returns or unwinds.
+struct Release;
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        HELD.with(|h| h.borrow_mut().pop());
+    }
+}
+
+/// Run `f`, which writes an operand `x` a block of its rows at a time and
+/// then multiplies by it: as [`holding`] for `x` (`side` of products
+/// where `op(x)` is `dims`, stored as `t` says), but packed block by
+/// block while each is fresh, where `f` calls `ready(block, first)` once
+/// rows `first..` of `x` (`block`, a whole number of rows) are final.
+/// Each row must be reported once and not change afterwards. It serves
+/// operands stored with `k` over their rows (A transposed or B as
+/// stored: the gate gradients of a window's weight gradients, written
+/// a step at a time). A block that does not start at an even row, or
+/// has an odd number of rows and is not the last, cannot be packed
+/// alone: then no panels are used, and the products pack `x` as usual.
+pub fn holding_as_written<R>(
+    side: Operand,
+    dims: (usize, usize),
+    t: Trans,
+    f: impl FnOnce(&mut dyn FnMut(&[f32], usize)) -> R,
+) -> R {
+    let k_outer = matches!(
+        (side, t),
+        (Operand::A, Trans::Yes) | (Operand::B, Trans::No)
+    );
+    if !native() || !k_outer || dims.0 == 0 || dims.1 == 0 {
+        return f(&mut |_, _| {});
+    }
+    // Columns of x (rows of op(A), or columns of op(B)), each over k.
+    let (rows, k) = match side {
+        Operand::A => dims,
+        Operand::B => (dims.1, dims.0),
+    };
+    let (width, kp) = (width(side), k.div_ceil(2));
+    let held = Held {
+        at: 0,
+        len: k * rows,
+        side,
+        dims,
+        t,
+        panels: vec![0; rows.div_ceil(width) * kp * width],
+        left: Some(kp),
+    };
+    let index = HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        h.push(held);
+        h.len() - 1
+    });
+    let _release = Release;
+    f(&mut |block: &[f32], first: usize| {
+        HELD.with(|h| {
+            let held = &mut h.borrow_mut()[index];
+            let n = block.len() / rows;
+            let base = (block.as_ptr() as usize).wrapping_sub(first * rows * size_of::<f32>());
+            let fits = first.is_multiple_of(2)
+                && (n.is_multiple_of(2) || first + n == k)
+                && n * rows == block.len()
+                && first + n <= k
+                && (held.at == 0 || held.at == base);
+            held.left = match (fits, held.left) {
+                (true, Some(left)) => left.checked_sub(n.div_ceil(2)),
+                _ => None,
+            };
+            if held.left.is_none() {
+                return;
+            }
+            held.at = base;
+            pack_block(&mut held.panels, block, rows, (first / 2, kp), width);
+        })
+    })
+}
+
+/// Columns of `op(x)` (B) or rows (A) that a panel of `side` covers.
+fn width(side: Operand) -> usize {
+    match side {
+        Operand::A => MR,
+        Operand::B => NR,
+    }
+}
+
+/// `x`, `n` rows of `rows` values (`k` over its rows) that are pairs
+/// `first..` of panels `depth` pairs deep, packed into `panels`: in
+/// halves of the panels on the two cores where the block is large.
+fn pack_block(
+    panels: &mut [u32],
+    x: &[f32],
+    rows: usize,
+    (first, depth): (usize, usize),
+    width: usize,
+) {
+    let n = x.len() / rows;
+    let count = rows.div_ceil(width);
+    let mid = count / 2;
+    let fill = |r: std::ops::Range<usize>, block: &mut [u32]| {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: packing runs only where `native()` holds (the CPU has
+        // AVX-512F and BF16); `x` holds `n × rows` values, `block` the
+        // half's panels, `depth` pairs each, and `first + ⌈n/2⌉ <= depth`
+        // (checked by the caller).
+        unsafe {
+            avx512::pack_columns(block, x, r, (n, rows), width, (first, depth))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("bf16 panels are packed on x86-64 alone: {block:?} {r:?}");
+    };
+    match x.len() >= PAIR_MIN_VALUES && mid > 0 {
+        true => super::pair::halves_of(panels, mid * depth * width, &|half, block| {
+            fill(
+                if half == 0 {
+                    0..mid * width
+                } else {
+                    mid * width..rows
+                },
+                block,
+            )
+        }),
+        false => fill(0..rows, panels),
+    }
+}
+
+/// Values a block packed by [`pack_block`] has, at least, to run in two
+/// halves: a step of the 2x512 LSTM at B=64 has 131k.
+const PAIR_MIN_VALUES: usize = 16 * 1024;
 
 /// Rows of `op(A)` a kernel call covers.
 pub const MR: usize = 12;
@@ -291,10 +422,7 @@ fn pack(
     t: Trans,
     par: bool,
 ) {
-    let width = match side {
-        Operand::A => MR,
-        Operand::B => NR,
-    };
+    let width = width(side);
     // Row r of op(A) (or column r of op(B)) is contiguous over k, or
     // element (r, p) is at p·rows + r.
     let k_major = matches!(
@@ -325,7 +453,7 @@ fn pack(
         unsafe {
             match k_major {
                 true => avx512::pack_rows(block, x, r, k, width),
-                false => avx512::pack_columns(block, x, r, (k, rows), width),
+                false => avx512::pack_columns(block, x, r, (k, rows), width, (0, kp)),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -464,6 +592,56 @@ mod tests {
         // Small, and a window's step (in halves).
         for (m, n, k) in [(16, 40, 24), (64, 100, 60)] {
             held_operands_serve_their_own_products((m, n, k));
+        }
+    }
+
+    #[test]
+    fn an_operand_packed_as_it_is_written_serves_as_if_packed_at_once() {
+        // (m, n, k, rows a block): a few panels; many, in halves of the
+        // panels cut unevenly (43 of 12 rows for A); `k` odd, the last
+        // block one row.
+        for (m, n, k, rows) in [(30, 40, 24, 4), (520, 33, 96, 32), (30, 40, 25, 4)] {
+            for side in [Operand::A, Operand::B] {
+                // `k` over the rows of x: A transposed, B as stored.
+                let (a, b) = operands(m, n, k);
+                let (x, other, dims, t, cols) = match side {
+                    Operand::A => (&a, &b, (m, k), Trans::Yes, m),
+                    Operand::B => (&b, &a, (k, n), Trans::No, n),
+                };
+                let product = || {
+                    let mut c = vec![0.5; m * n];
+                    match side {
+                        Operand::A => matmul_bf16(m, n, k, x, t, other, Trans::No, &mut c, true),
+                        Operand::B => matmul_bf16(m, n, k, other, Trans::No, x, t, &mut c, true),
+                    }
+                    c
+                };
+                let direct = product();
+                // Blocks reported last first, as a backward pass writes
+                // them; or with an odd block before the last, which
+                // cannot be packed alone; or one block never reported.
+                let starts: Vec<usize> = (0..k).step_by(rows).rev().collect();
+                let odd: Vec<usize> = (0..k).step_by(3).collect();
+                for (blocks, step, whole) in [
+                    (&starts[..], rows, true),
+                    (&odd[..], 3, false),
+                    (&starts[1..], rows, false),
+                ] {
+                    let (got, used) = holding_as_written(side, dims, t, |ready| {
+                        for &first in blocks {
+                            let end = (first + step).min(k);
+                            ready(&x[first * cols..end * cols], first);
+                        }
+                        let used =
+                            HELD.with(|h| find_held(&h.borrow(), x, side, dims, t).is_some());
+                        (product(), used)
+                    });
+                    let what = format!("{m}x{n}x{k}, {side:?}, blocks at {blocks:?}");
+                    assert_eq!(got, direct, "{what}: the products' bits");
+                    assert_eq!(used, whole && native(), "{what}: the panels serve");
+                }
+                HELD.with(|h| assert!(h.borrow().is_empty()));
+            }
         }
     }
 

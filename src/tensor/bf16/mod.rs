@@ -100,7 +100,7 @@ pub fn holding<R>(
         Operand::A => dims,
         Operand::B => (dims.1, dims.0),
     };
-    let mut panels = Vec::new();
+    let mut panels = spare(0);
     pack(
         &mut panels,
         side,
@@ -131,8 +131,43 @@ struct Release;
 
 impl Drop for Release {
     fn drop(&mut self) {
-        HELD.with(|h| h.borrow_mut().pop());
+        if let Some(held) = HELD.with(|h| h.borrow_mut().pop()) {
+            keep_spare(held.panels);
+        }
     }
+}
+
+/// Panel buffers this thread's holds let go, kept for the next: a
+/// window's gate gradients take 26 MB of panels a layer (2x512 LSTM,
+/// B=64, T=100), and fresh pages cost a fault each.
+const SPARES: usize = 4;
+
+thread_local! {
+    static SPARE: RefCell<Vec<Vec<u32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A kept buffer for `len` values (their contents are stale): the
+/// smallest that holds them, else the largest, else a new one.
+fn spare(len: usize) -> Vec<u32> {
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        let fits = (0..s.len())
+            .filter(|&i| s[i].capacity() >= len)
+            .min_by_key(|&i| s[i].capacity());
+        let pick = fits.or_else(|| (0..s.len()).max_by_key(|&i| s[i].capacity()));
+        pick.map(|i| s.swap_remove(i)).unwrap_or_default()
+    })
+}
+
+/// Keep `panels` for a later [`spare`], with the [`SPARES`] - 1 largest
+/// already kept.
+fn keep_spare(panels: Vec<u32>) {
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.push(panels);
+        s.sort_by_key(|v| std::cmp::Reverse(v.capacity()));
+        s.truncate(SPARES);
+    })
 }
 
 /// Run `f`, which writes an operand `x` a block of its rows at a time and
@@ -165,13 +200,19 @@ pub fn holding_as_written<R>(
         Operand::B => (dims.1, dims.0),
     };
     let (width, kp) = (width(side), k.div_ceil(2));
+    let (count, size) = (rows.div_ceil(width), kp * width);
+    // Every pair of every panel is written by the time they serve, but
+    // for the lanes past the last row in the last panel: zeros.
+    let mut panels = spare(count * size);
+    panels.resize((count - 1) * size, 0);
+    panels.resize(count * size, 0);
     let held = Held {
         at: 0,
         len: k * rows,
         side,
         dims,
         t,
-        panels: vec![0; rows.div_ceil(width) * kp * width],
+        panels,
         left: Some(kp),
     };
     let index = HELD.with(|h| {

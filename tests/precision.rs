@@ -15,12 +15,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use cli::{TempDir, assert_fails, assert_ok, p, recur};
 use recur::cell::CellKind;
+use recur::model::{Batch, Init, Net, NetConfig};
 use recur::optim::OptimizerKind;
-
-use recur::model::{Init, Net, NetConfig};
 use recur::tensor::bf16::{Precision, precision, with_precision};
 use recur::train::{TrainConfig, TrainData, Trainer};
-use recur::{CharVocab, SeqInput, Target};
+use recur::{CharVocab, IGNORE, SeqInput, Target};
 
 /// Held by each test that sets the process's precision: the tests of
 /// this binary run on threads side by side.
@@ -90,36 +89,45 @@ fn bf16_training_follows_the_f32_loss_curve() {
 }
 
 /// Every named gradient of a 2-layer char model of `cell` (one-hot input
-/// to the first layer, dense to the second) on a batch of 16 windows of
-/// 16 characters, with products in `precision`.
-fn gradients(cell: CellKind, precision: Precision) -> Vec<(String, Vec<f32>)> {
+/// to the first layer, dense to the second), uni- or `bidirectional`, on
+/// a batch of 16 windows of 16 characters (the odd windows padded after
+/// 11 where `padded`), with products in `precision`.
+fn gradients(
+    cell: CellKind,
+    bidirectional: bool,
+    padded: bool,
+    precision: Precision,
+) -> Vec<(String, Vec<f32>)> {
     let text = text();
     let vocab = CharVocab::from_text(&text).expect("a vocabulary");
     let config = NetConfig {
         layers: 2,
+        bidirectional,
         ..NetConfig::char_lm(cell, vocab.len(), 48)
     };
     let net: Net<f32> = Net::new(config, Init::Uniform, 5).expect("a model");
     let tokens = vocab.encode(&text).expect("tokens");
     let (t, b) = (16, 16);
-    // Window r starts at character 37·r; (T, B) by time.
+    let lengths: Vec<usize> = (0..b).map(|r| if r % 2 == 1 { 11 } else { t }).collect();
+    // Window r starts at character 37·r; (T, B) by time; no targets past
+    // a window's length.
     let at = |s: usize, r: usize| tokens[37 * r + s];
     let x: Vec<u32> = (0..t * b).map(|i| at(i / b, i % b)).collect();
-    let y: Vec<u32> = (0..t * b).map(|i| at(i / b + 1, i % b)).collect();
+    let y: Vec<u32> = (0..t * b)
+        .map(|i| match padded && i / b >= lengths[i % b] {
+            true => IGNORE,
+            false => at(i / b + 1, i % b),
+        })
+        .collect();
+    let batch = Batch {
+        lengths: padded.then_some(&lengths[..]),
+        ..Batch::new(SeqInput::Tokens(&x), t, b)
+    };
     let mut grads = net.zero_grads();
     with_precision(precision, || {
         let mut ws = net.workspace();
-        let target = Target::Classes(&y);
-        net.loss_and_grad(
-            SeqInput::Tokens(&x),
-            None,
-            t,
-            b,
-            target,
-            &mut ws,
-            &mut grads,
-        )
-        .expect("a backward pass")
+        net.loss_and_grad_batch(&batch, Target::Classes(&y), &mut ws, &mut grads, None)
+            .expect("a backward pass")
     });
     let specs = net.layout().specs();
     specs
@@ -130,30 +138,34 @@ fn gradients(cell: CellKind, precision: Precision) -> Vec<(String, Vec<f32>)> {
 
 #[test]
 fn bf16_gradients_are_the_f32_gradients_within_bf16_rounding() {
-    // An LSTM's recurrent weight gradients take the gates' gradients
-    // packed a step at a time as the backward writes them; a GRU's, its
-    // hidden side's.
     let _alone = alone();
+    // An LSTM's recurrent weight gradients take the gates' gradients
+    // packed a step at a time as the backward writes them (in reverse
+    // order, or with padded rows zeroed); a GRU's, its hidden side's.
+    let cases = [(false, false), (true, false), (false, true), (true, true)];
     for cell in [CellKind::Lstm, CellKind::Gru] {
-        let exact = gradients(cell, Precision::F32);
-        let rounded = gradients(cell, Precision::Bf16);
-        for ((name, want), (_, got)) in exact.iter().zip(&rounded) {
-            let norm = |v: &mut dyn Iterator<Item = f32>| {
-                v.map(|x| (x as f64).powi(2)).sum::<f64>().sqrt()
-            };
-            let off = norm(&mut want.iter().zip(got).map(|(a, b)| a - b));
-            let size = norm(&mut want.iter().copied());
-            assert!(size > 0.0, "{cell:?}: {name} has no gradient");
-            // bf16 keeps 8 significant bits (relative rounding 2^-9 per
-            // operand); a gradient from the wrong steps would be off by
-            // its own size.
-            assert!(
-                off <= 0.02 * size,
-                "{cell:?}: {name} is off by {:.4} of its size",
-                off / size
-            );
-            if name.contains("weight_hh") {
-                assert!(off > 0.0, "{cell:?}: {name}: bf16 changed nothing");
+        for (bidirectional, padded) in cases {
+            let what = format!("{cell:?}, bidirectional {bidirectional}, padded {padded}");
+            let exact = gradients(cell, bidirectional, padded, Precision::F32);
+            let rounded = gradients(cell, bidirectional, padded, Precision::Bf16);
+            for ((name, want), (_, got)) in exact.iter().zip(&rounded) {
+                let norm = |v: &mut dyn Iterator<Item = f32>| {
+                    v.map(|x| (x as f64).powi(2)).sum::<f64>().sqrt()
+                };
+                let off = norm(&mut want.iter().zip(got).map(|(a, b)| a - b));
+                let size = norm(&mut want.iter().copied());
+                assert!(size > 0.0, "{what}: {name} has no gradient");
+                // bf16 keeps 8 significant bits (relative rounding 2^-9 per
+                // operand); a gradient from the wrong steps would be off by
+                // its own size.
+                assert!(
+                    off <= 0.02 * size,
+                    "{what}: {name} is off by {:.4} of its size",
+                    off / size
+                );
+                if name.contains("weight_hh") {
+                    assert!(off > 0.0, "{what}: {name}: bf16 changed nothing");
+                }
             }
         }
     }

@@ -210,8 +210,8 @@ pub fn halves_of<T: Send>(x: &mut [T], mid: usize, work: &(dyn Fn(usize, &mut [T
     halves_of_each([x], [mid], &|half, [x]| work(half, x));
 }
 
-/// [`halves`] of each of `xs`, slice `i` cut at `mids[i]`: `work(0, `the
-/// parts before the cuts`)` and `work(1, `the parts from them on`)`.
+/// [`halves`] of each of `xs`, slice `i` cut at `mids[i]`: `work(0, ..)`
+/// gets the parts before the cuts, `work(1, ..)` the parts from them on.
 pub fn halves_of_each<T: Send, const N: usize>(
     xs: [&mut [T]; N],
     mids: [usize; N],

@@ -295,11 +295,7 @@ impl<S: Scalar> Backend<S> for Cpu {
     }
 
     fn gather_rows(&self, table: &[S], tokens: &[u32], out: &mut [S]) {
-        let d = out.len() / tokens.len().max(1);
-        for (row, &tok) in out.chunks_exact_mut(d).zip(tokens) {
-            let t = tok as usize * d;
-            row.copy_from_slice(&table[t..t + d]);
-        }
+        gather_rows_in_halves(table, tokens, out);
     }
 
     fn scatter_add_rows(&self, d: &[S], tokens: &[u32], dtable: &mut [S]) {

@@ -100,7 +100,7 @@ pub fn holding<R>(
         Operand::A => dims,
         Operand::B => (dims.1, dims.0),
     };
-    let mut panels = spare(0);
+    let mut panels = spare(rows.div_ceil(width(side)) * k.div_ceil(2) * width(side));
     pack(
         &mut panels,
         side,

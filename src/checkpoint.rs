@@ -413,17 +413,18 @@ impl Contents<'_> {
 pub fn model_contents<'a>(net: &'a Net<f32>, vocab: &CharVocab) -> Contents<'a> {
     let config = net.config();
     let json = serde_json::to_string(config).expect("config serializes");
-    let opening: Vec<_> = vocab
-        .opening()
-        .map(|c| {
-            (
-                "opening",
-                serde_json::to_string(&c).expect("a char serializes"),
-            )
-        })
-        .into_iter()
-        .collect();
-    let meta = model_meta(config.cell.name(), json, &[("vocab", vocab)], &opening);
+    let opening = vocab.opening().map(|c| {
+        (
+            "opening",
+            serde_json::to_string(&c).expect("a char serializes"),
+        )
+    });
+    let meta = model_meta(
+        config.cell.name(),
+        json,
+        &[("vocab", vocab)],
+        opening.as_slice(),
+    );
     let mut tensors = layout_tensors(net.layout(), &net.params);
     // PyTorch's nn.RNN has a second bias; recur's single bh is bias_ih.
     for name in single_biases(net) {

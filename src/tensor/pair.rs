@@ -27,6 +27,12 @@ use std::time::{Duration, Instant};
 /// How long the helper spins without work before it sleeps.
 pub const SPIN: Duration = Duration::from_micros(50);
 
+/// Values a pass of pointwise work reads or writes, at least, for it to run
+/// in two halves on the two cores (the CPU backend's row kernels, bias and
+/// row-sum passes, gathers, and bf16 packing of a step's rows): a step of
+/// char-rnn's LSTM at B=25 writes 22k, of the 2x512 LSTM's at B=64 229k.
+pub(crate) const MIN_VALUES: usize = 16 * 1024;
+
 /// One piece of work posted to the helper: the half it runs, and whether
 /// it has.
 struct Job<'a> {

@@ -17,11 +17,6 @@ use crate::tensor::{Operand, SMALL_M, Scalar, Trans, dot, f32s, f32s_mut, is_f32
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu;
 
-/// Values a row kernel writes, at least, for its rows to run in two halves
-/// on the two cores (see [`pair::halves`]): a step of char-rnn's LSTM at
-/// B=25 writes 22k, of the 2x512 LSTM's at B=64 229k.
-const ROWS_IN_HALVES: usize = 16 * 1024;
-
 /// Whether products of `S` take bf16 operands now: f32 under
 /// `--precision bf16` (see [`bf16::set_precision`]).
 fn bf16_operands<S: Scalar>() -> bool {
@@ -221,7 +216,7 @@ impl<S: Scalar> Backend<S> for Cpu {
         // written once): in two halves on the two cores where it is
         // large enough, as its products are.
         let mid = rows / 2;
-        match rows * out_len.iter().sum::<usize>() >= ROWS_IN_HALVES && mid > 0 {
+        match rows * out_len.iter().sum::<usize>() >= pair::MIN_VALUES && mid > 0 {
             true => pair::halves(&|half| run(if half == 0 { 0..mid } else { mid..rows })),
             false => run(0..rows),
         }
@@ -600,10 +595,10 @@ fn gather_rows_in_halves<S: Scalar>(table: &[S], tokens: &[u32], out: &mut [S]) 
 
 /// `work(first, rows)` over the rows (`n` values each) of `x`, `first`
 /// the index of the first row it is given: in two halves on the two cores
-/// where `x` is large enough ([`ROWS_IN_HALVES`]), else all at once.
+/// where `x` is large enough ([`pair::MIN_VALUES`]), else all at once.
 fn row_halves<S: Send>(x: &mut [S], n: usize, work: &(dyn Fn(usize, &mut [S]) + Sync)) {
     let mid = x.len() / n.max(1) / 2;
-    match x.len() >= ROWS_IN_HALVES && mid > 0 {
+    match x.len() >= pair::MIN_VALUES && mid > 0 {
         true => pair::halves_of(x, mid * n, &|half, x| work(half * mid, x)),
         false => work(0, x),
     }
@@ -616,7 +611,7 @@ type ColumnsWork<'a, S, const N: usize> = dyn Fn(std::ops::Range<usize>, [&mut [
 /// `work(columns, outs)` over the `n` columns of a `(R, n)` input of
 /// `len` values, summed into `outs` (each `(n)`; given the part that is
 /// `columns`): in two halves of the columns on the two cores where the
-/// input is large enough ([`ROWS_IN_HALVES`]), else all at once.
+/// input is large enough ([`pair::MIN_VALUES`]), else all at once.
 fn pair_of_columns<S: Send, const N: usize>(
     len: usize,
     n: usize,
@@ -624,7 +619,7 @@ fn pair_of_columns<S: Send, const N: usize>(
     work: &ColumnsWork<'_, S, N>,
 ) {
     let mid = n / 2;
-    match len >= ROWS_IN_HALVES && mid > 0 {
+    match len >= pair::MIN_VALUES && mid > 0 {
         true => pair::halves_of_each(outs, [mid; N], &|half, outs| {
             work(if half == 0 { 0..mid } else { mid..n }, outs)
         }),
@@ -679,10 +674,10 @@ mod tests {
 
     #[test]
     fn bias_passes_give_the_bits_of_one_addition_at_a_time() {
-        // 3 rows run whole; 65 rows of 301 (past `ROWS_IN_HALVES`) in
+        // 3 rows run whole; 65 rows of 301 (past `pair::MIN_VALUES`) in
         // halves, of rows or of columns, cut unevenly.
         for (rows, n) in [(3, 5), (65, 301)] {
-            assert_eq!(rows * n >= ROWS_IN_HALVES, rows == 65);
+            assert_eq!(rows * n >= pair::MIN_VALUES, rows == 65);
             let x: Vec<f32> = (0..rows * n)
                 .map(|i| (i as f32 * 0.37).sin() * 1e3)
                 .collect();
@@ -739,8 +734,8 @@ mod tests {
     #[test]
     fn row_kernels_write_every_row_whole_or_in_halves() {
         let n = 512;
-        assert!(3 * (n + 1) < ROWS_IN_HALVES, "3 rows run whole");
-        assert!(64 * (n + 1) >= ROWS_IN_HALVES, "64 rows run in halves");
+        assert!(3 * (n + 1) < pair::MIN_VALUES, "3 rows run whole");
+        assert!(64 * (n + 1) >= pair::MIN_VALUES, "64 rows run in halves");
         for rows in [1, 3, 64, 65] {
             let x: Vec<f32> = (0..rows * n).map(|i| i as f32).collect();
             let (mut y, mut z) = (vec![0.0; rows * n], vec![1.0; rows]);

@@ -277,7 +277,7 @@ fn pack_block(
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("bf16 panels are packed on x86-64 alone: {block:?} {r:?}");
     };
-    match x.len() >= PAIR_MIN_VALUES && mid > 0 {
+    match x.len() >= super::pair::MIN_VALUES && mid > 0 {
         true => super::pair::halves_of(panels, mid * depth * width, &|half, block| {
             fill(
                 if half == 0 {
@@ -291,10 +291,6 @@ fn pack_block(
         false => fill(0..rows, panels),
     }
 }
-
-/// Values a block packed by [`pack_block`] has, at least, to run in two
-/// halves: a step of the 2x512 LSTM at B=64 has 131k.
-const PAIR_MIN_VALUES: usize = 16 * 1024;
 
 /// Rows of `op(A)` a kernel call covers.
 pub const MR: usize = 12;

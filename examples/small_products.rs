@@ -5,7 +5,10 @@
 //! on one thread. Then the mid-sized products of a batch-1 window of
 //! min-char-rnn (T=25, H=100, V=65): its output layer, the backward's
 //! products through it, and the recurrent weight's gradient, best of 5
-//! runs of 20,000 calls. README's batch-1 figures come from it:
+//! runs of 20,000 calls. Last, the half of a step of char-rnn's 2x128
+//! LSTM at B=50 that each core multiplies (25 rows), forward and backward,
+//! best of 5 runs of 20,000 calls. README's figures for these come from
+//! it:
 //!
 //! ```text
 //! cargo run --release --example small_products
@@ -81,6 +84,22 @@ fn main() {
         "W_hh's gradient dAᵀ·H",
         (h, h, t),
         Trans::Yes,
+        Trans::No,
+        20_000,
+    );
+    // Half of a char-rnn LSTM step (B=50, H=128, 4H gates).
+    let (rows, h, g) = (25, 128, 512);
+    time(
+        "LSTM step half h·W_hhᵀ",
+        (rows, g, h),
+        Trans::No,
+        Trans::No,
+        20_000,
+    );
+    time(
+        "its backward dG·W_hh",
+        (rows, h, g),
+        Trans::No,
         Trans::No,
         20_000,
     );
